@@ -1,0 +1,899 @@
+/* channel.c — the shim's end of the wire (see libcfake_wire.h): one connection per (process,
+ * thread, nesting level), the hello/welcome handshake, one round trip per forwarded call with
+ * strict checks on the reply, the passthrough table, and failing closed with one line on stderr.
+ * Everything on the call path is async-signal-safe: no malloc, no stdio, no locks. */
+
+#include "shim.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LCF_LEVELS 4                /* connections per thread: nested calls beyond this fail */
+#define LCF_HIGH_FD 900             /* our sockets move to this descriptor or above */
+#define LCF_HELLO_TIMEOUT_MS 30000  /* how long to wait for the welcome */
+#define LCF_TABLE_PREFIXES 64       /* the passthrough table holds at most this many prefixes */
+#define LCF_TABLE_BYTES 4096        /* and at most this many bytes */
+#define LCF_LINE_SIZE 512           /* one error line on stderr */
+#define LCF_QUOTE_MAX 160           /* bytes of a path quoted in an error line */
+
+_Static_assert(sizeof(struct lcf_hello) == 52, "wire layout");
+_Static_assert(sizeof(struct lcf_welcome) == 32, "wire layout");
+_Static_assert(sizeof(struct lcf_call) == 112, "wire layout");
+_Static_assert(sizeof(struct lcf_reply) == 40, "wire layout");
+_Static_assert(sizeof(struct lcf_stat) == 120, "wire layout");
+_Static_assert(sizeof(struct lcf_address) == 40, "wire layout");
+
+__thread int lcf_in_real;
+
+/* ===================================================================== real functions ===== */
+
+void *lcf_dlsym(const char *name)
+{
+    void *fn = dlsym(RTLD_NEXT, name);
+    if (fn == NULL) {
+        static const char head[] = "libcfake: cannot find the real ";
+        static const char tail[] = " in libc; aborting\n";
+        (void)!write(STDERR_FILENO, head, sizeof head - 1);
+        (void)!write(STDERR_FILENO, name, strlen(name));
+        (void)!write(STDERR_FILENO, tail, sizeof tail - 1);
+        abort();
+    }
+    return fn;
+}
+
+static int real_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    LCF_REAL(connect, int, int, const struct sockaddr *, socklen_t);
+    return libc_connect(fd, addr, len);
+}
+
+/* ======================================================================= error lines ===== */
+
+/* One line for stderr, built without stdio. */
+struct line {
+    char buf[LCF_LINE_SIZE];
+    size_t len;
+};
+
+static void line_mem(struct line *l, const char *s, size_t n)
+{
+    size_t room = sizeof l->buf - 1 - l->len; /* keep one byte for the newline */
+    if (n > room)
+        n = room;
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+static void line_str(struct line *l, const char *s)
+{
+    line_mem(l, s, strlen(s));
+}
+
+static void line_uint(struct line *l, unsigned long long v)
+{
+    char digits[24];
+    size_t i = sizeof digits;
+    do {
+        digits[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    line_mem(l, digits + i, sizeof digits - i);
+}
+
+static void line_int(struct line *l, long long v)
+{
+    if (v < 0) {
+        line_str(l, "-");
+        line_uint(l, 0ULL - (unsigned long long)v);
+    } else {
+        line_uint(l, (unsigned long long)v);
+    }
+}
+
+/* The errno's name ("ECONNREFUSED") in parentheses. */
+static void line_errno(struct line *l, int err)
+{
+    const char *name = strerrorname_np(err);
+    line_str(l, " (");
+    if (name != NULL)
+        line_str(l, name);
+    else
+        line_int(l, err);
+    line_str(l, ")");
+}
+
+/* n bytes in double quotes, non-printable bytes as \xNN, cut at LCF_QUOTE_MAX bytes. */
+static void line_quoted(struct line *l, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    line_str(l, "\"");
+    for (size_t i = 0; i < n && i < LCF_QUOTE_MAX; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            line_mem(l, (const char *)&c, 1);
+        } else {
+            char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+            line_mem(l, esc, sizeof esc);
+        }
+    }
+    line_str(l, n > LCF_QUOTE_MAX ? "\"..." : "\"");
+}
+
+/* An inet or inet6 address and port, as "10.0.0.5:80" or "[2001:db8:0:0:0:0:0:1]:80". */
+static void line_inet(struct line *l, const struct lcf_call *call, bool inet6)
+{
+    static const char hex[] = "0123456789abcdef";
+    line_str(l, inet6 ? "[" : "");
+    for (int i = 0; i < (inet6 ? 8 : 4); i++) {
+        line_str(l, i == 0 ? "" : inet6 ? ":" : ".");
+        if (!inet6) {
+            line_uint(l, call->address[i]);
+            continue;
+        }
+        unsigned group = (unsigned)call->address[2 * i] << 8 | call->address[2 * i + 1];
+        bool started = false;
+        for (int shift = 12; shift >= 0; shift -= 4) {
+            started |= (group >> shift) != 0 || shift == 0;
+            if (started)
+                line_mem(l, &hex[(group >> shift) & 15], 1);
+        }
+    }
+    line_str(l, inet6 ? "]:" : ":");
+    line_uint(l, call->port);
+}
+
+/* Starts `libcfake: SYMBOL(ARGUMENTS): `, the arguments being the call's strings or address. */
+static void line_begin(struct line *l, const struct lcf_request *req)
+{
+    const struct lcf_call *call = &req->call;
+    l->len = 0;
+    line_str(l, "libcfake: ");
+    line_mem(l, call->symbol, strnlen(call->symbol, LCF_SYMBOL_SIZE));
+    line_str(l, "(");
+    if (call->function == LCF_CONNECT_INET || call->function == LCF_BIND_INET)
+        line_inet(l, call, false);
+    else if (call->function == LCF_CONNECT_INET6 || call->function == LCF_BIND_INET6)
+        line_inet(l, call, true);
+    else if (call->length1 >= 0)
+        line_quoted(l, req->str1, (size_t)call->length1);
+    else if (call->length2 >= 0)
+        line_str(l, "NULL");
+    if (call->length2 >= 0) {
+        line_str(l, ", ");
+        line_quoted(l, req->str2, (size_t)call->length2);
+    }
+    line_str(l, "): ");
+}
+
+/* Ends the line, writes it to stderr and fails the call: returns -1 with errno EIO. */
+static int line_fail(struct line *l)
+{
+    line_str(l, "; failing the call with EIO");
+    l->buf[l->len++] = '\n';
+    (void)!write(STDERR_FILENO, l->buf, l->len);
+    errno = EIO;
+    return -1;
+}
+
+/* ======================================================================== the socket ===== */
+
+static char socket_path[LCF_MAX_PATH + 1]; /* $LIBCFAKE_SOCKET, copied by the constructor */
+static bool socket_path_read;
+
+static const char *master_path(void)
+{
+    return socket_path_read ? socket_path : getenv("LIBCFAKE_SOCKET");
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until fd has events or the deadline passes; interruptions by signals are sat out.
+ * Returns 1 (ready), 0 (timed out) or -1 (errno). */
+static int wait_fd(int fd, short events, long long deadline)
+{
+    for (;;) {
+        long long left = deadline - now_ms();
+        if (left < 0)
+            left = 0;
+        struct pollfd p = {.fd = fd, .events = events};
+        int n = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (n > 0 || (n == 0 && left == 0))
+            return n;
+        if (n < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/* Sends one packet with its descriptors. Returns 0, or -1 with the reason in l. */
+static int send_packet(int fd, struct iovec *iov, int iovcnt, const int *fds, int nfds,
+                       long long deadline, struct line *l)
+{
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * LCF_MAX_FDS)];
+    } control;
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
+    if (nfds > 0) {
+        memset(&control, 0, sizeof control);
+        msg.msg_control = control.buf;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+    }
+    for (;;) {
+        if (sendmsg(fd, &msg, MSG_NOSIGNAL) >= 0)
+            return 0;
+        int err = errno;
+        if (err == EINTR)
+            continue;
+        if (err == EAGAIN) {
+            int ready = wait_fd(fd, POLLOUT, deadline);
+            if (ready > 0)
+                continue;
+            if (ready == 0) {
+                line_str(l, "the master did not take the call in time");
+                return -1;
+            }
+            err = errno;
+        }
+        if (err == EPIPE || err == ECONNRESET) {
+            line_str(l, "the master closed the connection");
+        } else {
+            line_str(l, "cannot send to the master");
+            line_errno(l, err);
+        }
+        return -1;
+    }
+}
+
+/* A received packet: its size, recvmsg's flags and the descriptors that came with it. */
+struct packet {
+    size_t size;
+    int flags;
+    int fds[LCF_MAX_FDS];
+    int nfds;
+};
+
+static void close_fds(struct packet *p)
+{
+    for (int i = 0; i < p->nfds; i++)
+        close(p->fds[i]);
+    p->nfds = 0;
+}
+
+static void take_fds(struct msghdr *msg, struct packet *p)
+{
+    p->nfds = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            if (p->nfds < LCF_MAX_FDS)
+                p->fds[p->nfds++] = fd;
+            else
+                close(fd);
+        }
+    }
+}
+
+/* Receives one packet into iov. Returns 0, or -1 with the reason in l; `what` names the awaited
+ * message ("reply", "welcome") for the timeout line. */
+static int recv_packet(int fd, struct iovec *iov, int iovcnt, struct packet *p, long long deadline,
+                       uint32_t timeout_ms, const char *what, struct line *l)
+{
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * LCF_MAX_FDS)];
+    } control;
+    for (;;) {
+        int ready = wait_fd(fd, POLLIN, deadline);
+        if (ready == 0) {
+            line_str(l, "no ");
+            line_str(l, what);
+            line_str(l, " from the master within ");
+            line_uint(l, timeout_ms);
+            line_str(l, " ms");
+            return -1;
+        }
+        struct msghdr msg = {.msg_iov = iov,
+                             .msg_iovlen = (size_t)iovcnt,
+                             .msg_control = control.buf,
+                             .msg_controllen = sizeof control.buf};
+        ssize_t n = ready < 0 ? -1 : recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0) {
+            if (n == 0 || errno == ECONNRESET) {
+                line_str(l, "the master closed the connection");
+            } else {
+                line_str(l, "cannot receive from the master");
+                line_errno(l, errno);
+            }
+            return -1;
+        }
+        p->size = (size_t)n;
+        p->flags = msg.msg_flags;
+        take_fds(&msg, p);
+        return 0;
+    }
+}
+
+/* ======================================================================= connections ===== */
+
+/* One connection to the master; pid 0 means none. */
+struct conn {
+    pid_t pid;                     /* the process that opened it */
+    int fd;
+    dev_t dev;                     /* the socket's identity, to notice the program closing or */
+    ino_t ino;                     /* dup2-ing over our descriptor */
+    uint32_t timeout_ms;           /* from the welcome */
+    uint32_t seq;                  /* of the last call sent */
+};
+
+static __thread struct conn conns[LCF_LEVELS];
+static __thread int depth;          /* round trips in progress on this thread */
+
+static pthread_key_t exit_key;      /* its destructor closes a finished thread's connections */
+static bool exit_key_ready;
+
+static bool conn_is_ours(const struct conn *c)
+{
+    struct stat st;
+    return fstat(c->fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == c->dev &&
+           st.st_ino == c->ino;
+}
+
+/* Closes the connection (if the descriptor is still ours) and forgets it. */
+static void conn_drop(struct conn *c)
+{
+    if (c->pid != 0 && conn_is_ours(c))
+        close(c->fd);
+    c->pid = 0;
+}
+
+/* Whether c can carry a call; forgets it if it belongs to a parent process or if the program
+ * closed or replaced its descriptor (then leaving that descriptor alone). */
+static bool conn_usable(struct conn *c)
+{
+    if (c->pid == 0)
+        return false;
+    if (c->pid != getpid()) {
+        conn_drop(c);
+        return false;
+    }
+    if (!conn_is_ours(c)) {
+        c->pid = 0;
+        return false;
+    }
+    return true;
+}
+
+static void close_thread_conns(void *unused)
+{
+    (void)unused;
+    for (int i = 0; i < LCF_LEVELS; i++)
+        if (conns[i].pid == getpid())
+            conn_drop(&conns[i]);
+}
+
+/* Moves fd to LCF_HIGH_FD or above, out of the program's way; keeps it where it is if that fails. */
+static int move_high(int fd)
+{
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, LCF_HIGH_FD);
+    if (high < 0)
+        return fd;
+    close(fd);
+    return high;
+}
+
+/* Connects a SOCK_SEQPACKET socket to the master. Returns the fd, or -1 with the reason in l. */
+static int dial(long long deadline, struct line *l)
+{
+    const char *path = master_path();
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (path == NULL || path[0] == '\0') {
+        line_str(l, "LIBCFAKE_SOCKET is not set, so there is no master to ask");
+        return -1;
+    }
+    if (strlen(path) >= sizeof addr.sun_path) {
+        line_str(l, "LIBCFAKE_SOCKET is too long for a unix socket address");
+        return -1;
+    }
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        line_str(l, "cannot create a socket");
+        line_errno(l, errno);
+        return -1;
+    }
+    fd = move_high(fd);
+    for (;;) {
+        if (real_connect(fd, (const struct sockaddr *)&addr, sizeof addr) == 0)
+            return fd;
+        int err = errno;
+        if (err == EINTR || (err == EAGAIN && now_ms() < deadline)) {
+            struct timespec pause = {.tv_nsec = 1000000}; /* the listen queue is full */
+            nanosleep(&pause, NULL);
+            continue;
+        }
+        close(fd);
+        line_str(l, "cannot connect to the master at ");
+        line_str(l, path);
+        line_errno(l, err);
+        return -1;
+    }
+}
+
+static void header_init(struct lcf_header *h, uint16_t kind, size_t length, uint32_t seq)
+{
+    h->magic = LCF_MAGIC;
+    h->version = LCF_VERSION;
+    h->kind = kind;
+    h->length = (uint32_t)length;
+    h->seq = seq;
+}
+
+static int send_hello(int fd, int level, long long deadline, struct line *l)
+{
+    char exe[LCF_MAX_PATH + 1];
+    ssize_t exe_length = readlink("/proc/self/exe", exe, sizeof exe);
+    if (exe_length < 0 || exe_length > LCF_MAX_PATH)
+        exe_length = 0;
+    struct lcf_hello hello = {
+        .pid = getpid(),
+        .ppid = getppid(),
+        .tid = gettid(),
+        .uid = getuid(),
+        .gid = getgid(),
+        .euid = geteuid(),
+        .egid = getegid(),
+        .level = level,
+        .exe_length = (int32_t)exe_length,
+    };
+    header_init(&hello.header, LCF_HELLO, sizeof hello + (size_t)exe_length, 0);
+    struct iovec iov[2] = {{&hello, sizeof hello}, {exe, (size_t)exe_length}};
+    return send_packet(fd, iov, 2, NULL, 0, deadline, l);
+}
+
+/* ================================================================ passthrough table ===== */
+
+/* Process-global and written once: the first thread to move `table_state` from EMPTY to FILLING
+ * fills it and publishes READY; before that every call is forwarded. */
+enum { TABLE_EMPTY, TABLE_FILLING, TABLE_READY };
+static int table_state;
+static char table_bytes[LCF_TABLE_BYTES];
+static uint16_t table_start[LCF_TABLE_PREFIXES]; /* offset of each prefix in table_bytes */
+static uint16_t table_len[LCF_TABLE_PREFIXES];   /* its length without trailing slashes */
+static uint32_t table_count;
+
+/* Checks a welcome's table: `count` NUL-terminated absolute paths filling exactly `size` bytes.
+ * Stores it if no table is stored yet. Returns 0, or -1 with the reason in l. */
+static int table_load(const char *bytes, size_t size, uint32_t count, struct line *l)
+{
+    uint16_t start[LCF_TABLE_PREFIXES], len[LCF_TABLE_PREFIXES];
+    uint32_t n = 0;
+    if (count > LCF_TABLE_PREFIXES || size > LCF_TABLE_BYTES)
+        goto bad;
+    for (size_t at = 0; at < size; n++) {
+        const char *end = memchr(bytes + at, '\0', size - at);
+        if (end == NULL || n == count || bytes[at] != '/')
+            goto bad;
+        size_t k = (size_t)(end - bytes) - at;
+        while (k > 0 && bytes[at + k - 1] == '/')
+            k--; /* "/usr/" matches as "/usr"; "/" as "", which matches every absolute path */
+        start[n] = (uint16_t)at;
+        len[n] = (uint16_t)k;
+        at = (size_t)(end - bytes) + 1;
+    }
+    if (n != count)
+        goto bad;
+    int expected = TABLE_EMPTY;
+    if (__atomic_compare_exchange_n(&table_state, &expected, TABLE_FILLING, false, __ATOMIC_ACQUIRE,
+                                    __ATOMIC_RELAXED)) {
+        memcpy(table_bytes, bytes, size);
+        memcpy(table_start, start, sizeof start[0] * n);
+        memcpy(table_len, len, sizeof len[0] * n);
+        table_count = n;
+        __atomic_store_n(&table_state, TABLE_READY, __ATOMIC_RELEASE);
+    }
+    return 0;
+bad:
+    line_str(l, "the master sent an invalid passthrough table (");
+    line_uint(l, count);
+    line_str(l, " prefixes in ");
+    line_uint(l, size);
+    line_str(l, " bytes)");
+    return -1;
+}
+
+static bool table_ready(void)
+{
+    return __atomic_load_n(&table_state, __ATOMIC_ACQUIRE) == TABLE_READY;
+}
+
+/* Whether the absolute path has a "." or ".." component. */
+static bool has_dot_component(const char *path, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && path[j] != '/')
+            j++;
+        size_t k = j - i;
+        if ((k == 1 && path[i] == '.') || (k == 2 && path[i] == '.' && path[i + 1] == '.'))
+            return true;
+        i = j + 1;
+    }
+    return false;
+}
+
+/* Whether a read-only call on the path may be done locally (the table must be ready). */
+static bool passes_through(const struct lcf_request *req)
+{
+    const char *path = req->str1;
+    size_t n = (size_t)req->call.length1;
+    if (!req->readonly || req->call.length1 <= 0 || path[0] != '/' || has_dot_component(path, n))
+        return false;
+    for (uint32_t i = 0; i < table_count; i++) {
+        size_t k = table_len[i];
+        if (k <= n && memcmp(path, table_bytes + table_start[i], k) == 0 &&
+            (k == n || path[k] == '/'))
+            return true;
+    }
+    return false;
+}
+
+/* ========================================================================== welcome ===== */
+
+/* Receives and checks the welcome, stores the table. Returns 0, or -1 with the reason in l. */
+static int recv_welcome(struct conn *c, long long deadline, struct line *l)
+{
+    struct lcf_welcome w;
+    char payload[LCF_TABLE_BYTES + 1]; /* one byte more, so a larger table shows as MSG_TRUNC */
+    struct iovec iov[2] = {{&w, sizeof w}, {payload, sizeof payload}};
+    struct packet p;
+    if (recv_packet(c->fd, iov, 2, &p, deadline, LCF_HELLO_TIMEOUT_MS, "welcome", l) < 0)
+        return -1;
+    close_fds(&p);
+    if (p.size < sizeof w || w.header.magic != LCF_MAGIC || w.header.version != LCF_VERSION ||
+        w.header.kind != LCF_WELCOME) {
+        line_str(l, "the master does not speak libcfake protocol version ");
+        line_uint(l, LCF_VERSION);
+        return -1;
+    }
+    size_t got = p.size - sizeof w;
+    if (w.status != 0) {
+        line_str(l, "the master refused the connection");
+        line_errno(l, w.status);
+        line_str(l, ": ");
+        line_mem(l, payload, got);
+        return -1;
+    }
+    if ((p.flags & (MSG_TRUNC | MSG_CTRUNC)) || w.header.length != p.size ||
+        w.payload_length < 0 || (size_t)w.payload_length != got) {
+        line_str(l, "invalid welcome (length ");
+        line_uint(l, w.header.length);
+        line_str(l, ", payload ");
+        line_int(l, w.payload_length);
+        line_str(l, ", received ");
+        line_uint(l, p.size);
+        line_str(l, " bytes)");
+        return -1;
+    }
+    if (table_load(payload, got, w.passthrough_count, l) < 0)
+        return -1;
+    c->timeout_ms = w.timeout_ms;
+    return 0;
+}
+
+/* Returns the connection for this nesting level, opening it if needed; NULL with the reason in l. */
+static struct conn *conn_get(int level, struct line *l)
+{
+    struct conn *c = &conns[level];
+    if (conn_usable(c))
+        return c;
+    long long deadline = now_ms() + LCF_HELLO_TIMEOUT_MS;
+    int fd = dial(deadline, l);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    fstat(fd, &st);
+    *c = (struct conn){.pid = getpid(), .fd = fd, .dev = st.st_dev, .ino = st.st_ino};
+    if (send_hello(fd, level, deadline, l) < 0 || recv_welcome(c, deadline, l) < 0) {
+        conn_drop(c);
+        return NULL;
+    }
+    if (exit_key_ready)
+        pthread_setspecific(exit_key, conns);
+    return c;
+}
+
+/* ======================================================================= round trips ===== */
+
+static bool is_stat(uint32_t function)
+{
+    return function == LCF_STAT || function == LCF_LSTAT;
+}
+
+static bool is_open(uint32_t function)
+{
+    return function == LCF_OPEN || function == LCF_OPENAT;
+}
+
+static bool is_socket_call(uint32_t function)
+{
+    return function >= LCF_CONNECT_UNIX && function <= LCF_BIND_INET6;
+}
+
+/* Appends `invalid reply (WHAT)` to l and returns -1. */
+static int invalid(struct line *l, const char *what)
+{
+    line_str(l, "invalid reply (");
+    line_str(l, what);
+    line_str(l, ")");
+    return -1;
+}
+
+/* Appends `invalid reply (WHAT A, expected B)` to l and returns -1. */
+static int invalid_value(struct line *l, const char *what, long long got, long long expected)
+{
+    line_str(l, "invalid reply (");
+    line_str(l, what);
+    line_str(l, " ");
+    line_int(l, got);
+    line_str(l, ", expected ");
+    line_int(l, expected);
+    line_str(l, ")");
+    return -1;
+}
+
+/* Checks the header of a reply against its call. */
+static int check_header(const struct lcf_reply *r, const struct packet *p, uint32_t seq,
+                        struct line *l)
+{
+    if (p->flags & (MSG_TRUNC | MSG_CTRUNC))
+        return invalid(l, "longer than the call allows");
+    if (p->size < sizeof *r)
+        return invalid_value(l, "size", (long long)p->size, sizeof *r);
+    if (r->header.magic != LCF_MAGIC)
+        return invalid(l, "bad magic");
+    if (r->header.version != LCF_VERSION)
+        return invalid_value(l, "version", r->header.version, LCF_VERSION);
+    if (r->header.kind != LCF_REPLY)
+        return invalid_value(l, "kind", r->header.kind, LCF_REPLY);
+    if (r->header.length != p->size)
+        return invalid_value(l, "length", r->header.length, (long long)p->size);
+    if (r->header.seq != seq)
+        return invalid_value(l, "seq", r->header.seq, seq);
+    return 0;
+}
+
+static bool valid_stat(const struct lcf_stat *st)
+{
+    switch (st->mode & S_IFMT) {
+    case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR:
+    case S_IFBLK: case S_IFIFO: case S_IFSOCK:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool valid_addresses(const struct lcf_address *a, uint32_t count)
+{
+    for (uint32_t i = 0; i < count; i++)
+        if ((a[i].family != AF_INET && a[i].family != AF_INET6) || a[i].port > 65535)
+            return false;
+    return true;
+}
+
+/* Checks the payload sizes and contents of a reply for function. */
+static int check_payload(uint32_t function, const struct lcf_reply *r, size_t payload_size,
+                         const void *payload, struct line *l)
+{
+    bool answer = r->action == LCF_ANSWER;
+    bool gai = answer && function == LCF_GETADDRINFO;
+    uint32_t count = 0; /* entries this reply must carry */
+    size_t entry = 0;
+    if (answer && is_stat(function)) {
+        count = r->result == 0;
+        entry = sizeof(struct lcf_stat);
+    } else if (gai) {
+        count = r->result == 0 ? r->count : 0;
+        entry = sizeof(struct lcf_address);
+    }
+    if (r->count != count)
+        return invalid_value(l, "count", r->count, count);
+    if (gai ? r->canon_length < -1 : (r->canon_length < -1 || r->canon_length > 0))
+        return invalid_value(l, "canon_length", r->canon_length, -1);
+    uint64_t expected = (uint64_t)count * entry + (gai && r->canon_length > 0 ? (uint64_t)r->canon_length : 0);
+    if (payload_size != expected)
+        return invalid_value(l, "payload bytes", (long long)payload_size, (long long)expected);
+    if (count > 0 && entry == sizeof(struct lcf_stat) && !valid_stat(payload))
+        return invalid(l, "stat mode without a file type");
+    if (count > 0 && gai && !valid_addresses(payload, count))
+        return invalid(l, "address with an unknown family or port");
+    if (answer && function != LCF_GETADDRINFO && r->result < 0 && r->error <= 0)
+        return invalid_value(l, "error", r->error, EIO);
+    /* every call but open and getaddrinfo returns 0 or -1; open returns its descriptor */
+    if (answer && function != LCF_GETADDRINFO && !is_open(function) && r->result != 0 &&
+        r->result != -1)
+        return invalid_value(l, "result", r->result, 0);
+    if (answer && is_open(function) && r->result < -1)
+        return invalid_value(l, "result", r->result, -1);
+    if (gai && r->result == EAI_SYSTEM && r->error <= 0)
+        return invalid_value(l, "error", r->error, EIO);
+    return 0;
+}
+
+/* Checks the descriptors a reply carries: a successful open brings exactly one, connect and bind
+ * may bring a replacement socket, nothing else brings any. */
+static int check_fds(uint32_t function, const struct lcf_reply *r, int nfds, struct line *l)
+{
+    bool answer = r->action == LCF_ANSWER;
+    int least = 0, most = 0;
+    if (answer && is_open(function) && r->result >= 0)
+        least = most = 1;
+    else if (answer && is_socket_call(function))
+        most = 1;
+    if (nfds < least || nfds > most)
+        return invalid_value(l, "descriptors", nfds, least);
+    return 0;
+}
+
+static int check_reply(const struct lcf_request *req, const struct lcf_reply *r,
+                       const struct packet *p, const void *payload, struct line *l)
+{
+    if (check_header(r, p, req->call.header.seq, l) < 0)
+        return -1;
+    if (r->action != LCF_ANSWER && r->action != LCF_PASSTHROUGH)
+        return invalid_value(l, "action", r->action, LCF_ANSWER);
+    if (check_payload(req->call.function, r, p->size - sizeof *r, payload, l) < 0)
+        return -1;
+    return check_fds(req->call.function, r, p->nfds, l);
+}
+
+/* Sends the call on c and receives its checked reply. Returns the action, or -1 (reason in l;
+ * the connection is dropped as it may be out of step). */
+static int exchange(struct conn *c, struct lcf_request *req, struct lcf_reply *reply, int *fd,
+                    void *payload, size_t payload_size, struct line *l)
+{
+    size_t size = sizeof req->call;
+    struct iovec out[3] = {{&req->call, sizeof req->call}};
+    int n = 1;
+    if (req->call.length1 > 0) {
+        out[n++] = (struct iovec){(void *)req->str1, (size_t)req->call.length1};
+        size += (size_t)req->call.length1;
+    }
+    if (req->call.length2 > 0) {
+        out[n++] = (struct iovec){(void *)req->str2, (size_t)req->call.length2};
+        size += (size_t)req->call.length2;
+    }
+    if (size > LCF_MAX_MESSAGE) {
+        line_str(l, "the call does not fit in one message");
+        return -1; /* nothing was sent: the connection stays in step */
+    }
+    header_init(&req->call.header, LCF_CALL, size, ++c->seq);
+    long long deadline = now_ms() + c->timeout_ms;
+    struct packet p;
+    struct iovec in[2] = {{reply, sizeof *reply}, {payload, payload_size}};
+    if (send_packet(c->fd, out, n, req->fds, req->nfds, deadline, l) < 0 ||
+        recv_packet(c->fd, in, 2, &p, deadline, c->timeout_ms, "reply", l) < 0) {
+        conn_drop(c);
+        return -1;
+    }
+    if (check_reply(req, reply, &p, payload, l) < 0) {
+        close_fds(&p);
+        conn_drop(c);
+        return -1;
+    }
+    *fd = p.nfds == 1 ? p.fds[0] : -1;
+    return (int)reply->action;
+}
+
+static int round_trip(int level, const struct lcf_request *req, struct lcf_reply *reply, int *fd,
+                      void *payload, size_t payload_size)
+{
+    struct line l;
+    line_begin(&l, req);
+    struct conn *c = conn_get(level, &l);
+    if (c == NULL)
+        return line_fail(&l);
+    if (passes_through(req)) /* the table came with this connection's welcome */
+        return LCF_PASSTHROUGH;
+    struct lcf_request sent = *req;
+    int action = exchange(c, &sent, reply, fd, payload, payload_size, &l);
+    return action < 0 ? line_fail(&l) : action;
+}
+
+int lcf_forward(const struct lcf_request *req, struct lcf_reply *reply, int *fd, void *payload,
+                size_t payload_size)
+{
+    int saved = errno;
+    *fd = -1;
+    if (table_ready() && passes_through(req))
+        return LCF_PASSTHROUGH;
+    if (depth >= LCF_LEVELS) {
+        struct line l;
+        line_begin(&l, req);
+        line_str(&l, "calls nested more than 4 deep (signal handlers interrupting calls)");
+        return line_fail(&l);
+    }
+    int level = depth++;
+    int action = round_trip(level, req, reply, fd, payload, payload_size);
+    depth--;
+    if (action > 0)
+        errno = saved;
+    return action;
+}
+
+/* ========================================================================== requests ===== */
+
+void lcf_request_init(struct lcf_request *req, uint32_t function, const char *symbol)
+{
+    memset(req, 0, sizeof *req);
+    req->call.function = function;
+    memcpy(req->call.symbol, symbol, strnlen(symbol, LCF_SYMBOL_SIZE));
+    req->call.length1 = -1;
+    req->call.length2 = -1;
+}
+
+void lcf_request_fd(struct lcf_request *req, uint32_t bit, int fd)
+{
+    req->call.fds |= bit;
+    req->fds[req->nfds++] = fd;
+}
+
+/* ============================================================================= paths ===== */
+
+int lcf_resolve_cwd(char *buf, const char *relative, size_t len)
+{
+    if (getcwd(buf, LCF_MAX_PATH + 1) == NULL) {
+        if (errno == ERANGE)
+            errno = ENAMETOOLONG;
+        return -1;
+    }
+    size_t n = strlen(buf);
+    if (n > 0 && buf[n - 1] != '/')
+        buf[n++] = '/';
+    if (n + len > LCF_MAX_PATH) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf + n, relative, len);
+    buf[n + len] = '\0';
+    return (int)(n + len);
+}
+
+/* ====================================================================== constructor ===== */
+
+__attribute__((constructor)) static void lcf_init(void)
+{
+    const char *path = getenv("LIBCFAKE_SOCKET");
+    if (path != NULL) /* a longer path is cut, and still too long for dial() */
+        memcpy(socket_path, path, strnlen(path, LCF_MAX_PATH));
+    socket_path_read = true;
+    exit_key_ready = pthread_key_create(&exit_key, close_thread_conns) == 0;
+}

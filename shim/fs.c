@@ -1,0 +1,681 @@
+/* fs.c — the filesystem wrappers: open, fopen and freopen, openat, unlink and remove, rename,
+ * stat/lstat/statx (and glibc's pre-2.33 __xstat family), access, mkdir, rmdir. Each family's
+ * logic is written once (fs_openat, fs_fstatat, ...); one-line wrappers and small macros stamp out
+ * the libc entry points that share it: plain, 64, fortified and legacy. */
+
+#include "shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+/* ==================================================================== real functions ===== */
+/* Every passthrough does the real *at form of its family, with the program's own arguments. */
+
+static int real_openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+    LCF_REAL(openat, int, int, const char *, int, ...);
+    return libc_openat(dirfd, path, flags, mode);
+}
+
+static FILE *real_fopen(const char *path, const char *mode)
+{
+    LCF_REAL(fopen, FILE *, const char *, const char *);
+    return libc_fopen(path, mode);
+}
+
+static FILE *real_fdopen(int fd, const char *mode)
+{
+    LCF_REAL(fdopen, FILE *, int, const char *);
+    return libc_fdopen(fd, mode);
+}
+
+/* freopen may open files through wrapped functions, so it runs under the in_real guard. */
+static FILE *real_freopen(const char *path, const char *mode, FILE *stream)
+{
+    LCF_REAL(freopen, FILE *, const char *, const char *, FILE *);
+    lcf_in_real++;
+    FILE *f = libc_freopen(path, mode, stream);
+    lcf_in_real--;
+    return f;
+}
+
+static int real_unlinkat(int dirfd, const char *path, int flags)
+{
+    LCF_REAL(unlinkat, int, int, const char *, int);
+    return libc_unlinkat(dirfd, path, flags);
+}
+
+static int real_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+                          unsigned int flags)
+{
+    LCF_REAL(renameat2, int, int, const char *, int, const char *, unsigned int);
+    return libc_renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+static int real_fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+    LCF_REAL(fstatat, int, int, const char *, struct stat *, int);
+    return libc_fstatat(dirfd, path, st, flags);
+}
+
+static int real_statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx)
+{
+    LCF_REAL(statx, int, int, const char *, int, unsigned int, struct statx *);
+    return libc_statx(dirfd, path, flags, mask, stx);
+}
+
+static int real_faccessat(int dirfd, const char *path, int amode, int flags)
+{
+    LCF_REAL(faccessat, int, int, const char *, int, int);
+    return libc_faccessat(dirfd, path, amode, flags);
+}
+
+static int real_mkdirat(int dirfd, const char *path, mode_t mode)
+{
+    LCF_REAL(mkdirat, int, int, const char *, mode_t);
+    return libc_mkdirat(dirfd, path, mode);
+}
+
+/* ============================================================================= paths ===== */
+
+/* A path argument made ready to forward: absolute, or relative to a directory fd sent along. */
+struct fs_path {
+    const char *str;               /* what is sent: the program's path, or buf */
+    int32_t len;
+    int dirfd;                     /* sent with the call, or -1 */
+    char buf[LCF_MAX_PATH + 1];    /* the path resolved against the current directory */
+};
+
+static int fail(int err)
+{
+    errno = err;
+    return -1;
+}
+
+/* Prepares the program's (dirfd, path) as the kernel would see it. Returns 0, or -1 with errno
+ * (EFAULT, ENOENT, ENAMETOOLONG, EBADF) for calls the kernel would refuse outright. */
+static int fs_path_init(struct fs_path *p, int dirfd, const char *path)
+{
+    p->str = path;
+    p->dirfd = -1;
+    if (path == NULL)
+        return fail(EFAULT);
+    if (path[0] == '\0')
+        return fail(ENOENT);
+    size_t n = strnlen(path, LCF_MAX_PATH + 1);
+    if (n > LCF_MAX_PATH)
+        return fail(ENAMETOOLONG);
+    p->len = (int32_t)n;
+    if (path[0] == '/')
+        return 0;
+    if (dirfd == AT_FDCWD) {
+        int len = lcf_resolve_cwd(p->buf, path, n);
+        if (len < 0)
+            return -1;
+        p->str = p->buf;
+        p->len = len;
+        return 0;
+    }
+    if (dirfd < 0 || fcntl(dirfd, F_GETFD) < 0)
+        return fail(EBADF);
+    p->dirfd = dirfd;
+    return 0;
+}
+
+/* Whether (path, flags) asks for the file dirfd refers to itself: then no path is involved. */
+static bool is_fd_operation(const char *path, int flags)
+{
+    return (flags & AT_EMPTY_PATH) && path != NULL && path[0] == '\0';
+}
+
+/* Starts a request naming one or two prepared paths, with their directory fds if any. */
+static void fs_request(struct lcf_request *req, uint32_t function, const char *symbol,
+                       const struct fs_path *p1, const struct fs_path *p2)
+{
+    lcf_request_init(req, function, symbol);
+    req->str1 = p1->str;
+    req->call.length1 = p1->len;
+    if (p1->dirfd >= 0)
+        lcf_request_fd(req, LCF_FD_DIR1, p1->dirfd);
+    if (p2 != NULL) {
+        req->str2 = p2->str;
+        req->call.length2 = p2->len;
+        if (p2->dirfd >= 0)
+            lcf_request_fd(req, LCF_FD_DIR2, p2->dirfd);
+    }
+}
+
+/* Forwards a call whose answer is a plain int. Returns LCF_PASSTHROUGH, or LCF_ANSWER with *ret
+ * the program's return value (and errno on failure), or -1 when the call failed closed. */
+static int fs_int_call(const struct lcf_request *req, int *ret)
+{
+    struct lcf_reply reply;
+    int fd;
+    int action = lcf_forward(req, &reply, &fd, NULL, 0);
+    if (action == LCF_ANSWER)
+        *ret = reply.result < 0 ? fail(reply.error) : reply.result;
+    return action;
+}
+
+/* ============================================================================== open ===== */
+
+static bool open_is_readonly(int flags)
+{
+    return (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND)) == 0 &&
+           (flags & O_TMPFILE) != O_TMPFILE;
+}
+
+/* Forwards an open. Returns the new fd, or -1 with errno, or -2 when the caller must do the
+ * real call itself (passthrough). */
+static int fs_open_forward(const char *symbol, uint32_t function, int dirfd, const char *path,
+                           int flags, mode_t mode)
+{
+    struct fs_path p;
+    if (fs_path_init(&p, dirfd, path) < 0)
+        return -1;
+    struct lcf_request req;
+    fs_request(&req, function, symbol, &p, NULL);
+    req.call.flags = flags;
+    req.call.mode = __OPEN_NEEDS_MODE(flags) ? mode : 0;
+    req.readonly = open_is_readonly(flags);
+    struct lcf_reply reply;
+    int fd;
+    int action = lcf_forward(&req, &reply, &fd, NULL, 0);
+    if (action == LCF_PASSTHROUGH)
+        return -2;
+    if (action < 0)
+        return -1;
+    if (reply.result < 0)
+        return fail(reply.error);
+    if (!(flags & O_CLOEXEC)) /* it arrived with MSG_CMSG_CLOEXEC */
+        fcntl(fd, F_SETFD, 0);
+    return fd;
+}
+
+static int fs_openat(const char *symbol, uint32_t function, int dirfd, const char *path,
+                     int flags, mode_t mode)
+{
+    if (lcf_in_real)
+        return real_openat(dirfd, path, flags, mode);
+    int fd = fs_open_forward(symbol, function, dirfd, path, flags, mode);
+    return fd == -2 ? real_openat(dirfd, path, flags, mode) : fd;
+}
+
+/* The fortified variants are the plain ones without a mode: like glibc, refuse a call that needs one. */
+static int fs_openat_2(const char *symbol, uint32_t function, int dirfd, const char *path,
+                       int flags)
+{
+    if (__OPEN_NEEDS_MODE(flags)) {
+        static const char msg[] = "*** invalid open call: O_CREAT or O_TMPFILE without mode ***\n";
+        (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+        abort();
+    }
+    return fs_openat(symbol, function, dirfd, path, flags, 0);
+}
+
+/* Reads open's optional mode argument, present only when the flags need one. */
+#define OPEN_MODE(flags, last)                                                                   \
+    mode_t mode = 0;                                                                             \
+    if (__OPEN_NEEDS_MODE(flags)) {                                                              \
+        va_list ap;                                                                              \
+        va_start(ap, last);                                                                      \
+        mode = (mode_t)va_arg(ap, int);                                                          \
+        va_end(ap);                                                                              \
+    }
+
+#define OPEN_WRAPPER(name)                                                                       \
+    LCF_EXPORT int name(const char *path, int flags, ...)                                        \
+    {                                                                                            \
+        OPEN_MODE(flags, flags);                                                                 \
+        return fs_openat(#name, LCF_OPEN, AT_FDCWD, path, flags, mode);                          \
+    }
+
+#define OPENAT_WRAPPER(name)                                                                     \
+    LCF_EXPORT int name(int dirfd, const char *path, int flags, ...)                             \
+    {                                                                                            \
+        OPEN_MODE(flags, flags);                                                                 \
+        return fs_openat(#name, LCF_OPENAT, dirfd, path, flags, mode);                           \
+    }
+
+#define OPEN_2_WRAPPER(name)                                                                     \
+    LCF_EXPORT int name(const char *path, int flags)                                             \
+    {                                                                                            \
+        return fs_openat_2(#name, LCF_OPEN, AT_FDCWD, path, flags);                              \
+    }
+
+#define OPENAT_2_WRAPPER(name)                                                                   \
+    LCF_EXPORT int name(int dirfd, const char *path, int flags)                                  \
+    {                                                                                            \
+        return fs_openat_2(#name, LCF_OPENAT, dirfd, path, flags);                               \
+    }
+
+#define CREAT_WRAPPER(name)                                                                      \
+    LCF_EXPORT int name(const char *path, mode_t mode)                                           \
+    {                                                                                            \
+        return fs_openat(#name, LCF_OPEN, AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);   \
+    }
+
+OPEN_WRAPPER(open)
+OPEN_WRAPPER(open64)
+OPEN_2_WRAPPER(__open_2)
+OPEN_2_WRAPPER(__open64_2)
+OPENAT_WRAPPER(openat)
+OPENAT_WRAPPER(openat64)
+OPENAT_2_WRAPPER(__openat_2)
+OPENAT_2_WRAPPER(__openat64_2)
+CREAT_WRAPPER(creat)
+CREAT_WRAPPER(creat64)
+
+/* ============================================================================= fopen ===== */
+
+#define STDIO_MODE_SIZE 16 /* bytes of a mode string kept for fdopen */
+
+/* Turns an fopen mode ("r", "w+", "ax", "re", "rb,ccs=UTF-8") into O_* flags, and the same mode
+ * without 'x', 'e' and ",ccs=" into fdmode, for fdopen. Returns 0, or -1 with EINVAL. */
+static int parse_stdio_mode(const char *mode, int *flags, char fdmode[STDIO_MODE_SIZE])
+{
+    if (mode == NULL)
+        return fail(EINVAL);
+    switch (mode[0]) {
+    case 'r': *flags = O_RDONLY; break;
+    case 'w': *flags = O_WRONLY | O_CREAT | O_TRUNC; break;
+    case 'a': *flags = O_WRONLY | O_CREAT | O_APPEND; break;
+    default: return fail(EINVAL);
+    }
+    size_t n = 0;
+    fdmode[n++] = mode[0];
+    for (const char *c = mode + 1; *c != '\0' && *c != ','; c++) {
+        if (*c == '+')
+            *flags = (*flags & ~O_ACCMODE) | O_RDWR;
+        else if (*c == 'x')
+            *flags |= O_EXCL;
+        else if (*c == 'e')
+            *flags |= O_CLOEXEC;
+        if (*c != 'x' && *c != 'e' && n < STDIO_MODE_SIZE - 1)
+            fdmode[n++] = *c;
+    }
+    fdmode[n] = '\0';
+    return 0;
+}
+
+static FILE *fs_fopen(const char *symbol, const char *path, const char *mode)
+{
+    int saved = errno;
+    int flags;
+    char fdmode[STDIO_MODE_SIZE];
+    if (lcf_in_real)
+        return real_fopen(path, mode);
+    if (parse_stdio_mode(mode, &flags, fdmode) < 0)
+        return NULL;
+    int fd = fs_open_forward(symbol, LCF_OPEN, AT_FDCWD, path, flags, 0666);
+    if (fd == -2)
+        return real_fopen(path, mode);
+    if (fd < 0)
+        return NULL;
+    FILE *f = real_fdopen(fd, fdmode);
+    if (f == NULL) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return NULL;
+    }
+    errno = saved;
+    return f;
+}
+
+/* Writes "/proc/self/fd/N" into buf. */
+static void proc_fd_path(char buf[32], int fd)
+{
+    char digits[12];
+    size_t i = sizeof digits;
+    do {
+        digits[--i] = (char)('0' + fd % 10);
+        fd /= 10;
+    } while (fd != 0);
+    memcpy(buf, "/proc/self/fd/", 14);
+    memcpy(buf + 14, digits + i, sizeof digits - i);
+    buf[14 + sizeof digits - i] = '\0';
+}
+
+/* freopen with a forwarded open: the stream is reopened on the fd the master sent, through
+ * /proc/self/fd (with the mode minus 'x': the file exists by then), and that fd is closed. */
+static FILE *fs_freopen(const char *symbol, const char *path, const char *mode, FILE *stream)
+{
+    int saved = errno;
+    int flags;
+    char fdmode[STDIO_MODE_SIZE];
+    if (lcf_in_real || path == NULL)
+        return real_freopen(path, mode, stream);
+    if (parse_stdio_mode(mode, &flags, fdmode) < 0)
+        return NULL;
+    int fd = fs_open_forward(symbol, LCF_OPEN, AT_FDCWD, path, flags, 0666);
+    if (fd == -2)
+        return real_freopen(path, mode, stream);
+    if (fd < 0) { /* glibc's freopen closes the stream when the open fails */
+        int err = errno;
+        fclose(stream);
+        errno = err;
+        return NULL;
+    }
+    char proc[32], reopen_mode[STDIO_MODE_SIZE + 1];
+    proc_fd_path(proc, fd);
+    size_t n = 0;
+    for (const char *c = mode; *c != '\0' && *c != ',' && n < STDIO_MODE_SIZE; c++)
+        if (*c != 'x')
+            reopen_mode[n++] = *c;
+    reopen_mode[n] = '\0';
+    FILE *f = real_freopen(proc, reopen_mode, stream);
+    int err = errno;
+    close(fd);
+    errno = f != NULL ? saved : err;
+    return f;
+}
+
+LCF_EXPORT FILE *fopen(const char *path, const char *mode)
+{
+    return fs_fopen("fopen", path, mode);
+}
+
+LCF_EXPORT FILE *fopen64(const char *path, const char *mode)
+{
+    return fs_fopen("fopen64", path, mode);
+}
+
+LCF_EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
+{
+    return fs_freopen("freopen", path, mode, stream);
+}
+
+LCF_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
+{
+    return fs_freopen("freopen64", path, mode, stream);
+}
+
+/* ====================================================================== unlink, rmdir ===== */
+
+static int fs_unlinkat(const char *symbol, int dirfd, const char *path, int flags)
+{
+    if (lcf_in_real)
+        return real_unlinkat(dirfd, path, flags);
+    if (flags & ~AT_REMOVEDIR)
+        return fail(EINVAL);
+    struct fs_path p;
+    if (fs_path_init(&p, dirfd, path) < 0)
+        return -1;
+    struct lcf_request req;
+    fs_request(&req, (flags & AT_REMOVEDIR) ? LCF_RMDIR : LCF_UNLINK, symbol, &p, NULL);
+    int ret = -1;
+    if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
+        return real_unlinkat(dirfd, path, flags);
+    return ret;
+}
+
+LCF_EXPORT int unlink(const char *path)
+{
+    return fs_unlinkat("unlink", AT_FDCWD, path, 0);
+}
+
+LCF_EXPORT int unlinkat(int dirfd, const char *path, int flags)
+{
+    return fs_unlinkat("unlinkat", dirfd, path, flags);
+}
+
+LCF_EXPORT int rmdir(const char *path)
+{
+    return fs_unlinkat("rmdir", AT_FDCWD, path, AT_REMOVEDIR);
+}
+
+/* Like glibc: unlink, and if that says the path is a directory, rmdir. */
+LCF_EXPORT int remove(const char *path)
+{
+    int saved = errno;
+    if (fs_unlinkat("remove", AT_FDCWD, path, 0) == 0)
+        return 0;
+    if (errno != EISDIR)
+        return -1;
+    errno = saved;
+    return fs_unlinkat("remove", AT_FDCWD, path, AT_REMOVEDIR);
+}
+
+/* ============================================================================ rename ===== */
+
+static int fs_renameat2(const char *symbol, int olddirfd, const char *oldpath, int newdirfd,
+                        const char *newpath, unsigned int flags)
+{
+    if (lcf_in_real)
+        return real_renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+    struct fs_path from, to;
+    if (fs_path_init(&from, olddirfd, oldpath) < 0 || fs_path_init(&to, newdirfd, newpath) < 0)
+        return -1;
+    struct lcf_request req;
+    fs_request(&req, LCF_RENAME, symbol, &from, &to);
+    req.call.flags = (int32_t)flags;
+    int ret = -1;
+    if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
+        return real_renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+    return ret;
+}
+
+LCF_EXPORT int rename(const char *oldpath, const char *newpath)
+{
+    return fs_renameat2("rename", AT_FDCWD, oldpath, AT_FDCWD, newpath, 0);
+}
+
+LCF_EXPORT int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
+{
+    return fs_renameat2("renameat", olddirfd, oldpath, newdirfd, newpath, 0);
+}
+
+LCF_EXPORT int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+                         unsigned int flags)
+{
+    return fs_renameat2("renameat2", olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+/* ============================================================================== stat ===== */
+
+/* Forwards a stat or lstat. Returns 1 with *out filled, 0 when the caller must do the real call
+ * (passthrough), or -1 with errno. */
+static int fs_stat_forward(const char *symbol, int dirfd, const char *path, int flags,
+                           struct lcf_stat *out)
+{
+    struct fs_path p;
+    if (fs_path_init(&p, dirfd, path) < 0)
+        return -1;
+    struct lcf_request req;
+    fs_request(&req, (flags & AT_SYMLINK_NOFOLLOW) ? LCF_LSTAT : LCF_STAT, symbol, &p, NULL);
+    req.readonly = true;
+    struct lcf_reply reply;
+    int fd;
+    int action = lcf_forward(&req, &reply, &fd, out, sizeof *out);
+    if (action == LCF_PASSTHROUGH)
+        return 0;
+    if (action < 0)
+        return -1;
+    return reply.result < 0 ? fail(reply.error) : 1;
+}
+
+static void fill_stat(struct stat *st, const struct lcf_stat *s)
+{
+    memset(st, 0, sizeof *st);
+    st->st_dev = s->dev;
+    st->st_ino = s->ino;
+    st->st_nlink = s->nlink;
+    st->st_mode = s->mode;
+    st->st_uid = s->uid;
+    st->st_gid = s->gid;
+    st->st_rdev = s->rdev;
+    st->st_size = s->size;
+    st->st_blksize = s->blksize;
+    st->st_blocks = s->blocks;
+    st->st_atim = (struct timespec){s->atime_sec, s->atime_nsec};
+    st->st_mtim = (struct timespec){s->mtime_sec, s->mtime_nsec};
+    st->st_ctim = (struct timespec){s->ctime_sec, s->ctime_nsec};
+}
+
+static void fill_statx(struct statx *stx, const struct lcf_stat *s)
+{
+    memset(stx, 0, sizeof *stx);
+    stx->stx_mask = STATX_BASIC_STATS;
+    stx->stx_blksize = (uint32_t)s->blksize;
+    stx->stx_nlink = (uint32_t)s->nlink;
+    stx->stx_uid = s->uid;
+    stx->stx_gid = s->gid;
+    stx->stx_mode = (uint16_t)s->mode;
+    stx->stx_ino = s->ino;
+    stx->stx_size = (uint64_t)s->size;
+    stx->stx_blocks = (uint64_t)s->blocks;
+    stx->stx_atime = (struct statx_timestamp){.tv_sec = s->atime_sec, .tv_nsec = (uint32_t)s->atime_nsec};
+    stx->stx_mtime = (struct statx_timestamp){.tv_sec = s->mtime_sec, .tv_nsec = (uint32_t)s->mtime_nsec};
+    stx->stx_ctime = (struct statx_timestamp){.tv_sec = s->ctime_sec, .tv_nsec = (uint32_t)s->ctime_nsec};
+    stx->stx_rdev_major = major(s->rdev);
+    stx->stx_rdev_minor = minor(s->rdev);
+    stx->stx_dev_major = major(s->dev);
+    stx->stx_dev_minor = minor(s->dev);
+}
+
+static int fs_fstatat(const char *symbol, int dirfd, const char *path, struct stat *st, int flags)
+{
+    if (lcf_in_real || is_fd_operation(path, flags))
+        return real_fstatat(dirfd, path, st, flags);
+    struct lcf_stat s;
+    int got = fs_stat_forward(symbol, dirfd, path, flags, &s);
+    if (got == 0)
+        return real_fstatat(dirfd, path, st, flags);
+    if (got < 0)
+        return -1;
+    fill_stat(st, &s);
+    return 0;
+}
+
+LCF_EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx)
+{
+    if (lcf_in_real || is_fd_operation(path, flags))
+        return real_statx(dirfd, path, flags, mask, stx);
+    struct lcf_stat s;
+    int got = fs_stat_forward("statx", dirfd, path, flags, &s);
+    if (got == 0)
+        return real_statx(dirfd, path, flags, mask, stx);
+    if (got < 0)
+        return -1;
+    fill_statx(stx, &s);
+    return 0;
+}
+
+/* struct stat64 is struct stat on x86_64; the casts below rely on it. */
+_Static_assert(sizeof(struct stat64) == sizeof(struct stat), "stat64 layout");
+
+#define STAT_WRAPPER(name, stat_type, flags)                                                     \
+    LCF_EXPORT int name(const char *path, stat_type *st)                                         \
+    {                                                                                            \
+        return fs_fstatat(#name, AT_FDCWD, path, (struct stat *)st, flags);                      \
+    }
+
+#define FSTATAT_WRAPPER(name, stat_type)                                                         \
+    LCF_EXPORT int name(int dirfd, const char *path, stat_type *st, int flags)                   \
+    {                                                                                            \
+        return fs_fstatat(#name, dirfd, path, (struct stat *)st, flags);                         \
+    }
+
+/* glibc before 2.33 compiled stat() into __xstat(_STAT_VER, ...); the version is always 1 here. */
+#define XSTAT_WRAPPER(name, stat_type, flags)                                                    \
+    LCF_EXPORT int name(int ver, const char *path, stat_type *st)                                \
+    {                                                                                            \
+        (void)ver;                                                                               \
+        return fs_fstatat(#name, AT_FDCWD, path, (struct stat *)st, flags);                      \
+    }
+
+#define FXSTATAT_WRAPPER(name, stat_type)                                                        \
+    LCF_EXPORT int name(int ver, int dirfd, const char *path, stat_type *st, int flags)          \
+    {                                                                                            \
+        (void)ver;                                                                               \
+        return fs_fstatat(#name, dirfd, path, (struct stat *)st, flags);                         \
+    }
+
+STAT_WRAPPER(stat, struct stat, 0)
+STAT_WRAPPER(stat64, struct stat64, 0)
+STAT_WRAPPER(lstat, struct stat, AT_SYMLINK_NOFOLLOW)
+STAT_WRAPPER(lstat64, struct stat64, AT_SYMLINK_NOFOLLOW)
+FSTATAT_WRAPPER(fstatat, struct stat)
+FSTATAT_WRAPPER(fstatat64, struct stat64)
+XSTAT_WRAPPER(__xstat, struct stat, 0)
+XSTAT_WRAPPER(__xstat64, struct stat64, 0)
+XSTAT_WRAPPER(__lxstat, struct stat, AT_SYMLINK_NOFOLLOW)
+XSTAT_WRAPPER(__lxstat64, struct stat64, AT_SYMLINK_NOFOLLOW)
+FXSTATAT_WRAPPER(__fxstatat, struct stat)
+FXSTATAT_WRAPPER(__fxstatat64, struct stat64)
+
+/* ============================================================================ access ===== */
+
+/* access and friends; flags as faccessat's (AT_EACCESS picks the effective ids). */
+static int fs_faccessat(const char *symbol, int dirfd, const char *path, int amode, int flags)
+{
+    if (lcf_in_real || is_fd_operation(path, flags))
+        return real_faccessat(dirfd, path, amode, flags);
+    struct fs_path p;
+    if (fs_path_init(&p, dirfd, path) < 0)
+        return -1;
+    struct lcf_request req;
+    fs_request(&req, (flags & AT_EACCESS) ? LCF_EACCESS : LCF_ACCESS, symbol, &p, NULL);
+    req.call.flags = amode;
+    req.readonly = !(amode & W_OK);
+    int ret = -1;
+    if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
+        return real_faccessat(dirfd, path, amode, flags);
+    return ret;
+}
+
+LCF_EXPORT int access(const char *path, int amode)
+{
+    return fs_faccessat("access", AT_FDCWD, path, amode, 0);
+}
+
+LCF_EXPORT int faccessat(int dirfd, const char *path, int amode, int flags)
+{
+    return fs_faccessat("faccessat", dirfd, path, amode, flags);
+}
+
+LCF_EXPORT int eaccess(const char *path, int amode)
+{
+    return fs_faccessat("eaccess", AT_FDCWD, path, amode, AT_EACCESS);
+}
+
+LCF_EXPORT int euidaccess(const char *path, int amode)
+{
+    return fs_faccessat("euidaccess", AT_FDCWD, path, amode, AT_EACCESS);
+}
+
+/* ============================================================================= mkdir ===== */
+
+static int fs_mkdirat(const char *symbol, int dirfd, const char *path, mode_t mode)
+{
+    if (lcf_in_real)
+        return real_mkdirat(dirfd, path, mode);
+    struct fs_path p;
+    if (fs_path_init(&p, dirfd, path) < 0)
+        return -1;
+    struct lcf_request req;
+    fs_request(&req, LCF_MKDIR, symbol, &p, NULL);
+    req.call.mode = mode;
+    int ret = -1;
+    if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
+        return real_mkdirat(dirfd, path, mode);
+    return ret;
+}
+
+LCF_EXPORT int mkdir(const char *path, mode_t mode)
+{
+    return fs_mkdirat("mkdir", AT_FDCWD, path, mode);
+}
+
+LCF_EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
+{
+    return fs_mkdirat("mkdirat", dirfd, path, mode);
+}

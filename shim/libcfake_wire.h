@@ -1,0 +1,159 @@
+/* libcfake wire protocol, version 1: the one definition shared by the shim (C) and the master
+ * (Python, which reads this file through cffi). Nothing but the protocol lives here.
+ *
+ * Transport: AF_UNIX SOCK_SEQPACKET, one message per packet, at most LCF_MAX_MESSAGE bytes. The
+ * shim connects to the path in $LIBCFAKE_SOCKET, once per (process, thread, nesting level), and
+ * sends a hello; the master answers with a welcome. After that the shim sends calls and the master
+ * answers each with exactly one reply, in order. Integers are in host byte order (both ends share
+ * one machine). Strings follow the fixed part of a message, in the order its length fields name
+ * them, without terminators; a length of -1 means the string is absent (a NULL pointer).
+ * Descriptors travel as SCM_RIGHTS on the packet they belong to.
+ */
+#ifndef LIBCFAKE_WIRE_H
+#define LIBCFAKE_WIRE_H
+
+#include <stdint.h>
+
+#define LCF_MAGIC 0x3146434c       /* "LCF1" in memory order on little-endian machines */
+#define LCF_VERSION 1              /* bumped on any incompatible change */
+#define LCF_MAX_MESSAGE 16384      /* no packet is larger */
+#define LCF_MAX_FDS 4              /* no packet carries more descriptors */
+#define LCF_MAX_PATH 4095          /* longest path (bytes, no terminator), like PATH_MAX - 1 */
+#define LCF_SYMBOL_SIZE 16         /* bytes of struct lcf_call.symbol */
+
+/* Bits of struct lcf_call.fds: which descriptors travel with a call, in this order. A directory
+ * descriptor travels with any path call (open, stat, access, mkdir, unlink, rename ...) that the
+ * program made with a real dirfd and a relative path; the path is then sent as given. */
+#define LCF_FD_DIR1 1              /* the directory the first (relative) path is resolved from */
+#define LCF_FD_DIR2 2              /* the directory the second (relative) path is resolved from */
+#define LCF_FD_SOCKET 4            /* the program's socket, for connect and bind */
+
+enum lcf_kind {
+    LCF_HELLO = 1,                 /* shim -> master: struct lcf_hello, then the executable path */
+    LCF_WELCOME = 2,               /* master -> shim: struct lcf_welcome, then its payload */
+    LCF_CALL = 3,                  /* shim -> master: struct lcf_call, then its strings */
+    LCF_REPLY = 4                  /* master -> shim: struct lcf_reply, then its payload */
+};
+
+/* The calls the shim forwards; the names and numbers of Emilua's libc_service.master. */
+enum lcf_function {
+    LCF_OPEN = 1,                  /* path; flags = O_*; mode when O_CREAT or O_TMPFILE */
+    LCF_OPENAT = 2,                /* path (relative to DIR1 if sent); flags; mode; resolve */
+    LCF_UNLINK = 3,                /* path */
+    LCF_RENAME = 4,                /* path, new path; flags = RENAME_* */
+    LCF_STAT = 5,                  /* path */
+    LCF_LSTAT = 6,                 /* path */
+    LCF_ACCESS = 7,                /* path; flags = F_OK or R_OK|W_OK|X_OK */
+    LCF_EACCESS = 8,               /* path; flags as for access, checked with effective ids */
+    LCF_MKDIR = 9,                 /* path; mode */
+    LCF_RMDIR = 10,                /* path */
+    LCF_CONNECT_UNIX = 11,         /* name (a path, or abstract: starts with a NUL byte); SOCKET */
+    LCF_CONNECT_INET = 12,         /* address (4 bytes), port; SOCKET */
+    LCF_CONNECT_INET6 = 13,        /* address (16 bytes), port, flowinfo, scope_id; SOCKET */
+    LCF_BIND_UNIX = 14,            /* as connect_unix */
+    LCF_BIND_INET = 15,            /* as connect_inet */
+    LCF_BIND_INET6 = 16,           /* as connect_inet6 */
+    LCF_GETADDRINFO = 17           /* node, service (each may be absent); hints in flags, family, socktype, protocol */
+};
+
+/* What the master tells the shim to do with a call. */
+enum lcf_action {
+    LCF_ANSWER = 1,                /* return struct lcf_reply.result (and the payload) to the program */
+    LCF_PASSTHROUGH = 2            /* perform the real call in the program (use_slave_credentials) */
+};
+
+struct lcf_header {                /* starts every message */
+    uint32_t magic;                /* LCF_MAGIC */
+    uint16_t version;              /* LCF_VERSION */
+    uint16_t kind;                 /* enum lcf_kind */
+    uint32_t length;               /* bytes of the whole message, this header included */
+    uint32_t seq;                  /* chosen by the shim per call; a reply echoes its call's */
+};
+
+struct lcf_hello {                 /* first message on a connection */
+    struct lcf_header header;
+    int32_t pid;                   /* getpid() of the caller */
+    int32_t ppid;                  /* getppid() */
+    int32_t tid;                   /* gettid() */
+    uint32_t uid;                  /* real user id */
+    uint32_t gid;                  /* real group id */
+    uint32_t euid;                 /* effective user id */
+    uint32_t egid;                 /* effective group id */
+    int32_t level;                 /* 0, or how deep in nested calls (a signal handler's call) */
+    int32_t exe_length;            /* bytes of the executable's path that follow */
+};
+
+struct lcf_welcome {               /* the master's answer to a hello */
+    struct lcf_header header;
+    int32_t status;                /* 0: accepted; else an errno, and the payload is a message */
+    uint32_t timeout_ms;           /* how long the shim waits for each reply before failing the call */
+    uint32_t passthrough_count;    /* number of NUL-terminated path prefixes in the payload */
+    int32_t payload_length;        /* bytes that follow: the prefixes, or the refusal message */
+};
+
+/* Passthrough prefixes: read-only calls (open without write, create or truncate; stat; lstat;
+ * access without W_OK) on an absolute path under one of them, with no "." or ".." component, are
+ * performed by the shim without a round trip. A prefix matches whole components only. */
+
+struct lcf_call {                  /* one forwarded libc call */
+    struct lcf_header header;
+    uint32_t function;             /* enum lcf_function */
+    char symbol[LCF_SYMBOL_SIZE];  /* the libc entry point the program called, NUL-padded */
+    int32_t flags;                 /* open: O_*; access: amode; rename: RENAME_*; getaddrinfo: ai_flags */
+    uint32_t mode;                 /* open, mkdir: the mode argument */
+    uint32_t reserved1;            /* zero; keeps resolve 8-byte aligned without hidden padding */
+    uint64_t resolve;              /* openat2-style RESOLVE_* bits for openat (0 from plain openat) */
+    uint32_t fds;                  /* LCF_FD_* bits: the descriptors sent with this call */
+    int32_t family;                /* getaddrinfo: ai_family hint; connect/bind: the socket's domain */
+    int32_t socktype;              /* getaddrinfo: ai_socktype hint; connect/bind: the socket's type */
+    int32_t protocol;              /* getaddrinfo: ai_protocol hint; connect/bind: the socket's protocol */
+    uint32_t port;                 /* connect/bind inet, inet6: the port */
+    uint32_t flowinfo;             /* connect/bind inet6: sin6_flowinfo */
+    uint32_t scope_id;             /* connect/bind inet6: sin6_scope_id */
+    uint8_t address[16];           /* connect/bind inet: 4 bytes used; inet6: all 16 */
+    int32_t length1;               /* bytes of the first string: path, unix name or node; -1 absent */
+    int32_t length2;               /* bytes of the second string: new path or service; -1 absent */
+    uint32_t reserved2;            /* zero; the strings start 8-byte aligned */
+};
+
+struct lcf_reply {                 /* the answer to one call */
+    struct lcf_header header;
+    uint32_t action;               /* enum lcf_action */
+    int32_t result;                /* the return value: 0, a count, -1; getaddrinfo: 0 or an EAI_* code */
+    int32_t error;                 /* errno when the call fails (for getaddrinfo EAI_SYSTEM too) */
+    uint32_t count;                /* stat: 1 struct lcf_stat follows; getaddrinfo: count struct lcf_address */
+    int32_t canon_length;          /* getaddrinfo: bytes of the canonical name after the entries; -1 none */
+    uint32_t reserved;             /* zero; the payload starts 8-byte aligned */
+};
+
+struct lcf_stat {                  /* the payload of a successful stat or lstat reply */
+    uint64_t dev;                  /* device id */
+    uint64_t ino;                  /* inode number */
+    uint64_t nlink;                /* number of hard links */
+    uint32_t mode;                 /* type (S_IF*) and permission bits */
+    uint32_t uid;                  /* owner */
+    uint32_t gid;                  /* group */
+    uint32_t reserved;             /* zero */
+    uint64_t rdev;                 /* device id of a special file */
+    int64_t size;                  /* bytes */
+    int64_t blksize;               /* preferred I/O block size */
+    int64_t blocks;                /* 512-byte blocks allocated */
+    int64_t atime_sec;             /* last access, seconds since the epoch */
+    int64_t atime_nsec;            /* and nanoseconds */
+    int64_t mtime_sec;             /* last modification */
+    int64_t mtime_nsec;
+    int64_t ctime_sec;             /* last status change */
+    int64_t ctime_nsec;
+};
+
+struct lcf_address {               /* one entry of a successful getaddrinfo reply */
+    int32_t family;                /* AF_INET or AF_INET6 */
+    int32_t socktype;              /* SOCK_STREAM, SOCK_DGRAM, SOCK_RAW */
+    int32_t protocol;              /* IPPROTO_TCP, IPPROTO_UDP, 0 */
+    uint32_t port;                 /* the port, 0 when no service was resolved */
+    uint32_t flowinfo;             /* inet6: sin6_flowinfo */
+    uint32_t scope_id;             /* inet6: sin6_scope_id */
+    uint8_t address[16];           /* inet: 4 bytes used; inet6: all 16 */
+};
+
+#endif
