@@ -1,0 +1,34 @@
+"""libcfake: run real programs in a fake world of files, names and networks.
+
+A preloaded shim forwards each program's file, socket and name-resolution calls to a master in
+the test process. :class:`LibcService` is that master's low-level request-reply API (after
+Emilua's ``libc_service.master``)::
+
+    from libcfake import LibcService
+
+    with LibcService() as svc:
+        proc = svc.spawn(["stat", "/virtual/x"])
+        svc.serve(lambda svc: svc.send(-1, errno.ENOENT) if svc.function_ == "stat"
+                  else svc.use_slave_credentials(), until=proc)
+"""
+
+from ._shim import shim_path
+from .calls import Call
+from .errors import LibcfakeError, ProtocolError, ShimNotBuiltError
+from .protocol import ProcessInfo
+from .service import GAI_ERRORS, LibcService
+from .stat import FILE_TYPES, StatResult
+
+__all__ = [
+    "FILE_TYPES",
+    "GAI_ERRORS",
+    "Call",
+    "LibcService",
+    "LibcfakeError",
+    "ProcessInfo",
+    "ProtocolError",
+    "ShimNotBuiltError",
+    "StatResult",
+    "shim_path",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,39 @@
+"""cffi build script for ``libcfake._wire``: the wire structs, read from the shim's own header.
+
+The header is C with a few preprocessor lines; cffi's ``cdef`` takes the declarations and the
+integer ``#define``s, so the include guard and ``#include`` lines are dropped here. The module is
+compiled against the same header, so the C compiler checks every struct layout both ends use.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cffi import FFI
+
+HEADER = Path(__file__).resolve().parent.parent / "shim" / "libcfake_wire.h"
+_INTEGER_DEFINE = re.compile(r"#define\s+LCF_\w+\s+(0x[0-9a-fA-F]+|\d+)\b")
+
+
+def declarations(text: str) -> str:
+    """The header's text with the preprocessor lines cffi cannot read removed."""
+    kept = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#") and not _INTEGER_DEFINE.match(stripped):
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(declarations(HEADER.read_text()))
+ffibuilder.set_source(
+    "libcfake._wire",
+    '#include "libcfake_wire.h"',
+    include_dirs=[str(HEADER.parent)],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

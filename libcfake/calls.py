@@ -1,0 +1,140 @@
+"""A forwarded call as the master sees it, and its arguments in the seed's vocabulary.
+
+:class:`Call` is the record that crosses layers: the service hands it out, the sandbox journals
+it. ``Call.arguments()`` gives the argument list of Emilua's ``libc_service.master``::
+
+    open, openat          (path, flags, mode)  mode only with "create" or "temporary"
+    unlink, stat, lstat, rmdir   (path,)
+    rename                (path1, path2)
+    access, eaccess       (path, amode)        amode "f" or a list of "r" "w" "x"
+    mkdir                 (path, mode)
+    connect_unix, bind_unix      (path,)       bytes starting with b"\\0" for an abstract name
+    connect_inet*, bind_inet*    (ip_address, port)
+    getaddrinfo           (node, service, protocol)   protocol "tcp", "udp" or None
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from pathlib import PurePosixPath
+from typing import Any
+
+from .protocol import ProcessInfo, RawCall
+
+#: O_* bits and the seed's names for them (the access mode is handled apart).
+OPEN_FLAG_NAMES: tuple[tuple[int, str], ...] = (
+    (os.O_APPEND, "append"),
+    (os.O_CREAT, "create"),
+    (os.O_DIRECTORY, "directory"),
+    (os.O_EXCL, "exclusive"),
+    (os.O_NOFOLLOW, "no_follow"),
+    (os.O_PATH, "path"),
+    (os.O_SYNC, "sync_all_on_write"),
+    (os.O_TMPFILE, "temporary"),
+    (os.O_TRUNC, "truncate"),
+)
+_ACCESS_MODE_NAMES = {os.O_RDONLY: "read_only", os.O_WRONLY: "write_only", os.O_RDWR: "read_write"}
+
+#: openat2's RESOLVE_* bits (linux/openat2.h) and the seed's names for them.
+RESOLVE_FLAG_NAMES: tuple[tuple[int, str], ...] = (
+    (0x08, "resolve_beneath"),
+    (0x10, "resolve_in_root"),
+    (0x02, "resolve_no_magiclinks"),
+    (0x04, "resolve_no_symlinks"),
+    (0x01, "resolve_no_xdev"),
+    (0x20, "resolve_cached"),
+)
+
+
+def open_flag_names(flags: int, resolve: int = 0) -> list[str]:
+    """The seed's names for O_* ``flags`` (and RESOLVE_* ``resolve``), in the seed's order."""
+    names = []
+    if not flags & os.O_PATH:
+        names.append(_ACCESS_MODE_NAMES.get(flags & os.O_ACCMODE, "read_write"))
+    temporary = flags & os.O_TMPFILE == os.O_TMPFILE
+    for bits, name in OPEN_FLAG_NAMES:
+        if flags & bits != bits:
+            continue
+        if name == "directory" and temporary:
+            continue  # O_TMPFILE contains O_DIRECTORY's bit
+        names.append(name)
+    names.extend(name for bits, name in RESOLVE_FLAG_NAMES if resolve & bits)
+    return sorted(names)
+
+
+def access_mode_names(amode: int) -> str | list[str]:
+    """The seed's amode: "f" for F_OK, else the list of "r", "w", "x" requested."""
+    if amode == os.F_OK:
+        return "f"
+    return [name for bits, name in ((os.R_OK, "r"), (os.W_OK, "w"), (os.X_OK, "x")) if amode & bits]
+
+
+def _path(raw: bytes | None) -> PurePosixPath:
+    return PurePosixPath(os.fsdecode(raw or b""))
+
+
+def _text(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode("utf-8", "surrogateescape")
+
+
+def _unix_name(raw: bytes | None) -> PurePosixPath | bytes:
+    raw = raw or b""
+    return raw if raw.startswith(b"\0") else _path(raw)
+
+
+def _protocol_name(raw: RawCall) -> str | None:
+    if raw.protocol == socket.IPPROTO_TCP or raw.socktype == socket.SOCK_STREAM:
+        return "tcp"
+    if raw.protocol == socket.IPPROTO_UDP or raw.socktype == socket.SOCK_DGRAM:
+        return "udp"
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """One call a program forwarded: who made it, and what it asked."""
+
+    process: ProcessInfo
+    raw: RawCall
+
+    @property
+    def function(self) -> str:
+        """The seed's name of the call: "open", "stat", "connect_inet", "getaddrinfo", ..."""
+        return self.raw.function
+
+    @property
+    def creates(self) -> bool:
+        """True for an open that may create a file (its arguments carry a mode)."""
+        return bool(self.raw.flags & os.O_CREAT) or (self.raw.flags & os.O_TMPFILE == os.O_TMPFILE)
+
+    def arguments(self) -> tuple[Any, ...]:
+        """The call's arguments as the seed lists them, as Python values."""
+        raw = self.raw
+        function = raw.function
+        if function in ("open", "openat"):
+            flags = open_flag_names(raw.flags, raw.resolve)
+            if self.creates:
+                return (_path(raw.string1), flags, raw.mode)
+            return (_path(raw.string1), flags)
+        if function == "rename":
+            return (_path(raw.string1), _path(raw.string2))
+        if function in ("access", "eaccess"):
+            return (_path(raw.string1), access_mode_names(raw.flags))
+        if function == "mkdir":
+            return (_path(raw.string1), raw.mode)
+        if function in ("connect_unix", "bind_unix"):
+            return (_unix_name(raw.string1),)
+        if function.startswith(("connect_inet", "bind_inet")):
+            return (raw.ip_address(), raw.port)
+        if function == "getaddrinfo":
+            return (_text(raw.string1), _text(raw.string2), _protocol_name(raw))
+        return (_path(raw.string1),)
+
+    def describe(self) -> str:
+        """One line for reports: ``pid 123 (/usr/bin/cat) open("/x", ["read_only"])``."""
+        args = ", ".join(
+            repr(str(a)) if isinstance(a, PurePosixPath) else repr(a) for a in self.arguments()
+        )
+        return f"pid {self.process.pid} ({self.process.exe}) {self.raw.symbol}({args})"

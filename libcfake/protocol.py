@@ -1,0 +1,438 @@
+"""The wire codec: bytes on the channel to and from Python values.
+
+The struct layouts are not written here: they come from ``shim/libcfake_wire.h`` through the cffi
+module ``libcfake._wire``, which was compiled against that header, so the master and the shim
+cannot disagree on them. The hot path (calls in, replies out) packs with ``struct.Struct``
+objects whose formats are derived from cffi's view of those structs at import time, and checked
+against the field order this module uses, so a changed header fails loudly at import instead of
+sending misplaced values. Every received message is checked strictly; anything unreadable raises
+:class:`~libcfake.errors.ProtocolError` with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import struct
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+from ._wire import ffi, lib
+from .errors import ProtocolError
+from .stat import StatResult, split_time
+
+MAGIC: int = lib.LCF_MAGIC
+VERSION: int = lib.LCF_VERSION
+MAX_MESSAGE: int = lib.LCF_MAX_MESSAGE
+MAX_FDS: int = lib.LCF_MAX_FDS
+MAX_PATH: int = lib.LCF_MAX_PATH
+
+FD_DIR1: int = lib.LCF_FD_DIR1
+FD_DIR2: int = lib.LCF_FD_DIR2
+FD_SOCKET: int = lib.LCF_FD_SOCKET
+
+ANSWER: int = lib.LCF_ANSWER
+PASSTHROUGH: int = lib.LCF_PASSTHROUGH
+
+#: The seed's function names by their number on the wire.
+FUNCTIONS: dict[int, str] = {
+    lib.LCF_OPEN: "open",
+    lib.LCF_OPENAT: "openat",
+    lib.LCF_UNLINK: "unlink",
+    lib.LCF_RENAME: "rename",
+    lib.LCF_STAT: "stat",
+    lib.LCF_LSTAT: "lstat",
+    lib.LCF_ACCESS: "access",
+    lib.LCF_EACCESS: "eaccess",
+    lib.LCF_MKDIR: "mkdir",
+    lib.LCF_RMDIR: "rmdir",
+    lib.LCF_CONNECT_UNIX: "connect_unix",
+    lib.LCF_CONNECT_INET: "connect_inet",
+    lib.LCF_CONNECT_INET6: "connect_inet6",
+    lib.LCF_BIND_UNIX: "bind_unix",
+    lib.LCF_BIND_INET: "bind_inet",
+    lib.LCF_BIND_INET6: "bind_inet6",
+    lib.LCF_GETADDRINFO: "getaddrinfo",
+}
+
+_HEADER_SIZE = ffi.sizeof("struct lcf_header")
+_HELLO_SIZE = ffi.sizeof("struct lcf_hello")
+_CALL_SIZE = ffi.sizeof("struct lcf_call")
+_STAT_SIZE = ffi.sizeof("struct lcf_stat")
+_ADDRESS_SIZE = ffi.sizeof("struct lcf_address")
+_KIND_NAMES = {
+    lib.LCF_HELLO: "hello",
+    lib.LCF_WELCOME: "welcome",
+    lib.LCF_CALL: "call",
+    lib.LCF_REPLY: "reply",
+}
+
+#: How many getaddrinfo entries fit in one reply.
+MAX_ADDRESSES = (MAX_MESSAGE - ffi.sizeof("struct lcf_reply") - 256) // _ADDRESS_SIZE
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessInfo:
+    """Who is on the other end of a connection: one thread of one process."""
+
+    version: int
+    pid: int
+    ppid: int
+    tid: int
+    uid: int
+    gid: int
+    euid: int
+    egid: int
+    level: int
+    exe: str
+
+
+_FD_BITS = FD_DIR1 | FD_DIR2 | FD_SOCKET
+_FD_COUNTS = {bits: bin(bits).count("1") for bits in range(_FD_BITS + 1)}
+_C_CODES = {
+    "uint8_t": "B",
+    "uint16_t": "H",
+    "uint32_t": "I",
+    "int32_t": "i",
+    "uint64_t": "Q",
+    "int64_t": "q",
+    "char": "c",
+}
+
+
+def _layout(ctype: Any, prefix: str = "") -> tuple[str, list[str]]:
+    """The struct-module format and flattened field names of a cffi struct type."""
+    fmt, names, offset = "", [], 0
+    for name, field in ctype.fields:
+        if field.offset > offset:
+            fmt += f"{field.offset - offset}x"
+        if field.type.kind == "struct":
+            nested, nested_names = _layout(field.type, f"{prefix}{name}.")
+            fmt += nested
+            names += nested_names
+        elif field.type.kind == "array":
+            fmt += f"{field.type.length}s"
+            names.append(prefix + name)
+        else:
+            fmt += _C_CODES[field.type.cname]
+            names.append(prefix + name)
+        offset = field.offset + ffi.sizeof(field.type)
+    if ffi.sizeof(ctype) > offset:
+        fmt += f"{ffi.sizeof(ctype) - offset}x"
+    return fmt, names
+
+
+def _packer(name: str, fields: str) -> struct.Struct:
+    """A ``struct.Struct`` for ``struct NAME`` of the header, whose fields must be ``fields``."""
+    ctype = ffi.typeof(f"struct {name}")
+    fmt, names = _layout(ctype)
+    if names != fields.split():
+        raise ImportError(
+            f"struct {name} in shim/libcfake_wire.h has the fields {names}, but "
+            f"libcfake/protocol.py packs {fields.split()}: update both together"
+        )
+    packer = struct.Struct("=" + fmt)
+    assert packer.size == ffi.sizeof(ctype), name
+    return packer
+
+
+_HEADER_FIELDS = "header.magic header.version header.kind header.length header.seq"
+_HEADER = _packer("lcf_header", _HEADER_FIELDS.replace("header.", ""))
+_CALL = _packer(
+    "lcf_call",
+    f"{_HEADER_FIELDS} function symbol flags mode reserved1 resolve fds family socktype "
+    "protocol port flowinfo scope_id address length1 length2 reserved2",
+)
+_REPLY = _packer("lcf_reply", f"{_HEADER_FIELDS} action result error count canon_length reserved")
+_STAT = _packer(
+    "lcf_stat",
+    "dev ino nlink mode uid gid reserved rdev size blksize blocks atime_sec atime_nsec "
+    "mtime_sec mtime_nsec ctime_sec ctime_nsec",
+)
+_ADDRESS = _packer("lcf_address", "family socktype protocol port flowinfo scope_id address")
+
+
+class RawCall(NamedTuple):
+    """One forwarded call exactly as the shim sent it (strings as bytes, flags as integers)."""
+
+    seq: int
+    function: str
+    symbol: str
+    flags: int
+    mode: int
+    resolve: int
+    fds: int
+    family: int
+    socktype: int
+    protocol: int
+    port: int
+    flowinfo: int
+    scope_id: int
+    address: bytes
+    string1: bytes | None
+    string2: bytes | None
+
+    @property
+    def descriptor_count(self) -> int:
+        """How many descriptors the shim attached to this call."""
+        return _FD_COUNTS[self.fds & _FD_BITS]
+
+    def ip_address(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """The address of a connect_inet/inet6 or bind_inet/inet6 call."""
+        if self.function.endswith("inet6"):
+            return ipaddress.IPv6Address(self.address)
+        return ipaddress.IPv4Address(self.address[:4])
+
+
+def _check_header(data: bytes, kind: int, minimum: int, what: str) -> int:
+    """Check a message's header; its sequence number."""
+    if len(data) < _HEADER_SIZE:
+        raise ProtocolError(f"{what}: {len(data)} bytes is shorter than a message header")
+    magic, version, got_kind, length, seq = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise ProtocolError(f"{what}: bad magic {magic:#010x} (expected {MAGIC:#010x})")
+    if version != VERSION:
+        raise ProtocolError(
+            f"{what}: the program's shim speaks protocol version {version}, this master "
+            f"speaks {VERSION}; install libcfake again so both come from one build"
+        )
+    if got_kind != kind:
+        name = _KIND_NAMES.get(got_kind, f"unknown kind {got_kind}")
+        raise ProtocolError(f"{what}: expected a {_KIND_NAMES[kind]}, got a {name}")
+    if length != len(data):
+        raise ProtocolError(f"{what}: header says {length} bytes, packet has {len(data)}")
+    if len(data) < minimum:
+        raise ProtocolError(f"{what}: {len(data)} bytes is too short (at least {minimum})")
+    return int(seq)
+
+
+def decode_hello(data: bytes) -> ProcessInfo:
+    """Read the first message of a connection."""
+    _check_header(data, lib.LCF_HELLO, _HELLO_SIZE, "hello")
+    hello = ffi.from_buffer("struct lcf_hello *", data)
+    if hello.exe_length < 0 or _HELLO_SIZE + hello.exe_length != len(data):
+        raise ProtocolError(f"hello: executable length {hello.exe_length} does not fit the packet")
+    exe = bytes(data[_HELLO_SIZE:]).decode("utf-8", "surrogateescape")
+    return ProcessInfo(
+        VERSION,
+        hello.pid,
+        hello.ppid,
+        hello.tid,
+        hello.uid,
+        hello.gid,
+        hello.euid,
+        hello.egid,
+        hello.level,
+        exe,
+    )
+
+
+def peek_version(data: bytes) -> int | None:
+    """The protocol version a message claims, if it has a header with our magic."""
+    if len(data) < _HEADER_SIZE:
+        return None
+    magic, version, _, _, _ = _HEADER.unpack_from(data)
+    return int(version) if magic == MAGIC else None
+
+
+def decode_call(data: bytes, received_fds: int) -> RawCall:
+    """Read one forwarded call; ``received_fds`` is how many descriptors came with it."""
+    _check_header(data, lib.LCF_CALL, _CALL_SIZE, "call")
+    (
+        _,
+        _,
+        _,
+        _,
+        seq,
+        number,
+        symbol,
+        flags,
+        mode,
+        _,
+        resolve,
+        fds,
+        family,
+        socktype,
+        proto,
+        port,
+        flowinfo,
+        scope_id,
+        address,
+        length1,
+        length2,
+        _,
+    ) = _CALL.unpack_from(data)
+    function = FUNCTIONS.get(number)
+    if function is None:
+        raise ProtocolError(f"call: unknown function number {number}")
+    if not (-1 <= length1 <= MAX_PATH and -1 <= length2 <= MAX_PATH):
+        raise ProtocolError(f"call {function}: string lengths {length1}, {length2} out of range")
+    end1 = _CALL_SIZE + max(length1, 0)
+    if end1 + max(length2, 0) != len(data):
+        raise ProtocolError(
+            f"call {function}: string lengths {length1}, {length2} do not fit the packet"
+        )
+    if fds & ~_FD_BITS:
+        raise ProtocolError(f"call {function}: unknown descriptor bits {fds:#x}")
+    if _FD_COUNTS[fds] != received_fds:
+        raise ProtocolError(
+            f"call {function}: announces {_FD_COUNTS[fds]} descriptors, {received_fds} arrived"
+        )
+    return RawCall(
+        seq,
+        function,
+        symbol.split(b"\0", 1)[0].decode("ascii", "replace"),
+        flags,
+        mode,
+        resolve,
+        fds,
+        family,
+        socktype,
+        proto,
+        port,
+        flowinfo,
+        scope_id,
+        address,
+        None if length1 < 0 else data[_CALL_SIZE:end1],
+        None if length2 < 0 else data[end1:],
+    )
+
+
+def _header(kind: int, struct: str, length: int, seq: int) -> Any:
+    message = ffi.new(f"struct {struct} *")
+    message.header.magic = MAGIC
+    message.header.version = VERSION
+    message.header.kind = kind
+    message.header.length = length
+    message.header.seq = seq
+    return message
+
+
+def encode_welcome(timeout_ms: int, passthrough: Sequence[str]) -> bytes:
+    """The master's acceptance of a hello, carrying the reply timeout and passthrough table."""
+    payload = b"".join(prefix.encode() + b"\0" for prefix in passthrough)
+    size = ffi.sizeof("struct lcf_welcome")
+    welcome = _header(lib.LCF_WELCOME, "lcf_welcome", size + len(payload), 0)
+    welcome.status = 0
+    welcome.timeout_ms = timeout_ms
+    welcome.passthrough_count = len(passthrough)
+    welcome.payload_length = len(payload)
+    return bytes(ffi.buffer(welcome)) + payload
+
+
+def encode_refusal(status: int, message: str) -> bytes:
+    """A welcome that refuses the connection; the shim prints ``message``."""
+    payload = message.encode()[:1024]
+    size = ffi.sizeof("struct lcf_welcome")
+    welcome = _header(lib.LCF_WELCOME, "lcf_welcome", size + len(payload), 0)
+    welcome.status = status
+    welcome.payload_length = len(payload)
+    return bytes(ffi.buffer(welcome)) + payload
+
+
+def encode_reply(
+    seq: int,
+    action: int,
+    result: int = 0,
+    error: int = 0,
+    stat: StatResult | None = None,
+    addresses: Iterable[tuple[int, int, int, Any, int]] = (),
+    canonical_name: bytes | None = None,
+) -> bytes:
+    """One reply. ``addresses`` holds (family, socktype, protocol, ip, port) for getaddrinfo."""
+    parts = []
+    if stat is not None:
+        parts.append(_encode_stat(stat))
+    for family, socktype, protocol, ip, port in addresses:
+        scope = getattr(ip, "scope_id", None)
+        scope_id = int(scope) if scope and scope.isdigit() else 0
+        parts.append(_ADDRESS.pack(family, socktype, protocol, port, 0, scope_id, ip.packed))
+    count = len(parts)
+    if canonical_name is not None:
+        parts.append(canonical_name)
+    payload = b"".join(parts)
+    size = _REPLY.size + len(payload)
+    if size > MAX_MESSAGE:
+        raise ValueError(f"reply of {size} bytes exceeds the protocol's {MAX_MESSAGE}")
+    canon_length = -1 if canonical_name is None else len(canonical_name)
+    header = _REPLY.pack(
+        MAGIC, VERSION, lib.LCF_REPLY, size, seq, action, result, error, count, canon_length, 0
+    )
+    return header + payload
+
+
+def _encode_stat(value: StatResult) -> bytes:
+    return _STAT.pack(
+        value.dev,
+        value.ino,
+        value.nlink,
+        value.st_mode,
+        value.uid,
+        value.gid,
+        0,
+        value.rdev,
+        value.size,
+        value.blksize,
+        value.st_blocks,
+        *split_time("atime", value.atime),
+        *split_time("mtime", value.mtime),
+        *split_time("ctime", value.ctime),
+    )
+
+
+# -- the shim's side, in Python: for tests and fuzzers that play a program -----------------
+
+
+def encode_hello(pid: int = 1, exe: str = "/test", version: int = VERSION, seq: int = 0) -> bytes:
+    """A hello as the shim sends it."""
+    payload = exe.encode()
+    hello = _header(lib.LCF_HELLO, "lcf_hello", _HELLO_SIZE + len(payload), seq)
+    hello.header.version = version
+    hello.pid = pid
+    hello.exe_length = len(payload)
+    return bytes(ffi.buffer(hello)) + payload
+
+
+def encode_call(
+    function: str,
+    string1: bytes | None = None,
+    string2: bytes | None = None,
+    *,
+    seq: int = 1,
+    symbol: str = "",
+    fds: int = 0,
+    number: int | None = None,
+    **fields: Any,
+) -> bytes:
+    """A call as the shim sends it; ``fields`` sets struct lcf_call's other fields.
+
+    ``number`` overrides the function's number on the wire (to forge an unknown one).
+    """
+    if number is None:
+        number = {name: value for value, name in FUNCTIONS.items()}[function]
+    strings = [s for s in (string1, string2) if s is not None]
+    size = _CALL_SIZE + sum(map(len, strings))
+    call = _header(lib.LCF_CALL, "lcf_call", size, seq)
+    call.function = number
+    call.symbol = (symbol or function).encode()[: lib.LCF_SYMBOL_SIZE - 1]
+    call.fds = fds
+    call.length1 = -1 if string1 is None else len(string1)
+    call.length2 = -1 if string2 is None else len(string2)
+    for name, value in fields.items():
+        setattr(call, name, value)
+    return bytes(ffi.buffer(call)) + b"".join(strings)
+
+
+def decode_reply(data: bytes) -> dict[str, Any]:
+    """A reply's fixed fields and payload, for tests that play the shim's part."""
+    seq = _check_header(data, lib.LCF_REPLY, ffi.sizeof("struct lcf_reply"), "reply")
+    reply = ffi.from_buffer("struct lcf_reply *", data)
+    return {
+        "seq": seq,
+        "action": reply.action,
+        "result": reply.result,
+        "error": reply.error,
+        "count": reply.count,
+        "canon_length": reply.canon_length,
+        "payload": bytes(data[ffi.sizeof("struct lcf_reply") :]),
+    }

@@ -1,0 +1,558 @@
+"""LibcService: the master end, with the request-reply API of Emilua's ``libc_service.master``.
+
+Programs started with :meth:`LibcService.spawn` run behind the preload shim. Each file, socket or
+name-resolution call they make arrives here as a :class:`~libcfake.calls.Call`; the master looks
+at it and answers::
+
+    with LibcService() as svc:
+        proc = svc.spawn(["cat", "/etc/motd"], stdout=subprocess.PIPE)
+        def handler(svc):
+            if svc.function_ == "open" and svc.arguments()[0] == PurePosixPath("/etc/motd"):
+                fd = os.memfd_create("motd")
+                os.write(fd, b"hello\\n"); os.lseek(fd, 0, os.SEEK_SET)
+                svc.send_with_fds(0, [fd])      # the program's open() returns this file
+                os.close(fd)
+            else:
+                svc.use_slave_credentials()     # the program makes the real call itself
+        svc.serve(handler, until=proc)
+
+One call is served at a time: after :meth:`receive`, answer with :meth:`send`,
+:meth:`send_with_fds` or :meth:`use_slave_credentials` before receiving again. Every process of
+the tree (children of children too) and every thread has its own connection, so calls from many
+threads simply queue up here.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import collections
+import contextlib
+import errno as _errno
+import ipaddress
+import os
+import select
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from . import protocol
+from ._shim import preload_environment
+from .calls import Call
+from .errors import ProtocolError
+from .protocol import ProcessInfo
+from .stat import StatResult
+
+#: The seed's getaddrinfo error names and their EAI_* codes (plus glibc's nodata and addrfamily).
+GAI_ERRORS: dict[str, int] = {
+    "again": socket.EAI_AGAIN,
+    "badflags": socket.EAI_BADFLAGS,
+    "fail": socket.EAI_FAIL,
+    "family": socket.EAI_FAMILY,
+    "memory": socket.EAI_MEMORY,
+    "noname": socket.EAI_NONAME,
+    "service": socket.EAI_SERVICE,
+    "socktype": socket.EAI_SOCKTYPE,
+    "system": socket.EAI_SYSTEM,
+    "nodata": socket.EAI_NODATA,
+    "addrfamily": socket.EAI_ADDRFAMILY,
+}
+_AI_CANONNAME = socket.AI_CANONNAME
+_FD_FUNCTIONS = frozenset({"open", "openat"})
+_SOCKET_FUNCTIONS = frozenset(
+    {"connect_unix", "connect_inet", "connect_inet6", "bind_unix", "bind_inet", "bind_inet6"}
+)
+_ANCILLARY_SPACE = socket.CMSG_SPACE(protocol.MAX_FDS * array.array("i").itemsize)
+
+
+class _Connection:
+    """One connected thread of one program."""
+
+    __slots__ = ("process", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.process: ProcessInfo | None = None
+
+    def who(self) -> str:
+        if self.process is None:
+            return "a program that has not said hello"
+        return f"pid {self.process.pid} ({self.process.exe})"
+
+
+class _Pending:
+    """A received call waiting to be answered, with the descriptors that came with it."""
+
+    __slots__ = ("call", "connection", "fds")
+
+    def __init__(self, connection: _Connection, call: Call, fds: list[int]) -> None:
+        self.connection = connection
+        self.call = call
+        self.fds = fds
+
+    def close_fds(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+
+
+class LibcService:
+    """The master: listens for programs behind the shim and arbitrates their calls.
+
+    ``reply_timeout`` is how long a program waits for each answer before its call fails with
+    EIO. ``passthrough`` lists host path prefixes on which the shim performs read-only calls
+    itself, with no round trip (for instance an interpreter's standard library).
+    """
+
+    def __init__(self, *, reply_timeout: float = 30.0, passthrough: Iterable[str] = ()) -> None:
+        if reply_timeout <= 0:
+            raise ValueError("reply_timeout must be positive")
+        self._passthrough = [_check_prefix(prefix) for prefix in passthrough]
+        self._timeout_ms = max(1, round(reply_timeout * 1000))
+        self._dir = tempfile.mkdtemp(prefix="libcfake-")
+        self.socket_path = os.path.join(self._dir, "master.sock")
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        self._listener.bind(self.socket_path)
+        self._listener.listen(128)
+        self._listener.setblocking(False)
+        self._epoll = select.epoll()
+        self._epoll.register(self._listener.fileno(), select.EPOLLIN)
+        self._connections: dict[int, _Connection] = {}
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._current: _Pending | None = None
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> LibcService:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop listening and drop every connection; programs still waiting see EIO."""
+        if self._closed:
+            return
+        self._closed = True
+        for connection in list(self._connections.values()):
+            connection.sock.close()
+        self._connections.clear()
+        for pending in self._queue:
+            pending.close_fds()
+        self._queue.clear()
+        if self._current is not None:
+            self._current.close_fds()
+            self._current = None
+        self._epoll.close()
+        self._listener.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def fileno(self) -> int:
+        """A descriptor that becomes readable when there may be something to receive."""
+        return self._epoll.fileno()
+
+    # -- starting programs -----------------------------------------------------------------
+
+    def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment that runs a program behind the shim, talking to this master."""
+        return preload_environment(self.socket_path, base)
+
+    def spawn(
+        self,
+        args: Sequence[str | os.PathLike[str]],
+        *,
+        env: Mapping[str, str] | None = None,
+        **popen_kwargs: Any,
+    ) -> subprocess.Popen[Any]:
+        """Start ``args`` behind the shim; other arguments are those of ``subprocess.Popen``."""
+        return subprocess.Popen(args, env=self.environment(env), **popen_kwargs)
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def receive(self, timeout: float | None = None) -> Call:
+        """Wait for the next forwarded call from any process; TimeoutError if none comes in time.
+
+        A message the master cannot read raises :class:`ProtocolError`; that program's
+        connection is closed and the service goes on serving the others.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        call = self._receive(deadline)
+        assert call is not None
+        return call
+
+    async def receive_async(self, timeout: float | None = None) -> Call:
+        """:meth:`receive` for asyncio code: waits without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            call = self._receive(time.monotonic(), none_on_timeout=True)
+            if call is not None:
+                return call
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(self.fileno(), _resolve, ready)
+            try:
+                remaining = None if deadline is None else max(0.0, deadline - loop.time())
+                await asyncio.wait_for(ready, remaining)
+            except asyncio.TimeoutError:
+                raise TimeoutError("no call arrived in time") from None
+            finally:
+                loop.remove_reader(self.fileno())
+
+    def serve(
+        self,
+        handler: Callable[[LibcService], object],
+        until: subprocess.Popen[Any],
+        timeout: float | None = None,
+    ) -> int:
+        """Answer calls with ``handler(self)`` until the process ``until`` exits; its returncode.
+
+        The handler must reply to each call. If it raises, or returns without replying, the
+        program's call fails with EIO and the error propagates. After ``timeout`` seconds the
+        process is killed and TimeoutError raised.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pidfd = os.pidfd_open(until.pid)
+        self._epoll.register(pidfd, select.EPOLLIN)
+        try:
+            while True:
+                try:
+                    call = self._receive(deadline, stop_fd=pidfd)
+                except TimeoutError:
+                    until.kill()
+                    until.wait()
+                    raise TimeoutError(f"{until.args!r} still ran after {timeout} s") from None
+                if call is None:
+                    return until.wait()
+                try:
+                    handler(self)
+                except BaseException:
+                    if self._current is not None:
+                        self.send(-1, _errno.EIO)
+                    raise
+                if self._current is not None:
+                    self.send(-1, _errno.EIO)
+                    raise RuntimeError(f"the handler did not answer {call.describe()}")
+        finally:
+            self._epoll.unregister(pidfd)
+            os.close(pidfd)
+
+    def _receive(
+        self,
+        deadline: float | None,
+        stop_fd: int | None = None,
+        none_on_timeout: bool = False,
+    ) -> Call | None:
+        if self._closed:
+            raise ValueError("the service is closed")
+        if self._current is not None:
+            raise RuntimeError(
+                f"answer {self._current.call.describe()} before receiving the next call"
+            )
+        while not self._queue:
+            remaining = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+            events = self._epoll.poll(remaining)
+            if not events and remaining == 0.0:
+                if none_on_timeout:
+                    return None
+                raise TimeoutError("no call arrived in time")
+            for fd, _ in events:
+                if fd == stop_fd:
+                    return None
+                if fd == self._listener.fileno():
+                    self._accept()
+                elif fd in self._connections:
+                    self._read(self._connections[fd])
+        self._current = self._queue.popleft()
+        return self._current.call
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except BlockingIOError:
+                return
+            sock.setblocking(False)
+            self._connections[sock.fileno()] = _Connection(sock)
+            self._epoll.register(sock.fileno(), select.EPOLLIN)
+
+    def _drop(self, connection: _Connection) -> None:
+        fd = connection.sock.fileno()
+        if self._connections.pop(fd, None) is not None:
+            self._epoll.unregister(fd)
+        connection.sock.close()
+
+    def _read(self, connection: _Connection) -> None:
+        try:
+            data, ancillary, flags, _ = connection.sock.recvmsg(
+                protocol.MAX_MESSAGE, _ANCILLARY_SPACE, socket.MSG_CMSG_CLOEXEC
+            )
+        except BlockingIOError:
+            return
+        except OSError:  # ECONNRESET: the program died
+            self._drop(connection)
+            return
+        fds = _received_fds(ancillary)
+        if not data and not fds:  # end of stream: the thread or process is gone
+            self._drop(connection)
+            return
+        try:
+            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                raise ProtocolError(
+                    f"a message larger than {protocol.MAX_MESSAGE} bytes "
+                    f"or with more than {protocol.MAX_FDS} descriptors"
+                )
+            if connection.process is None:
+                self._handshake(connection, data, fds)
+            else:
+                raw = protocol.decode_call(data, len(fds))
+                call = Call(connection.process, raw)
+                self._queue.append(_Pending(connection, call, fds))
+        except ProtocolError as error:
+            for fd in fds:
+                os.close(fd)
+            who = connection.who()
+            self._drop(connection)
+            raise ProtocolError(f"{who}: {error}; its connection was closed") from None
+
+    def _handshake(self, connection: _Connection, data: bytes, fds: list[int]) -> None:
+        if fds:
+            raise ProtocolError("descriptors sent with the hello")
+        version = protocol.peek_version(data)
+        if version is not None and version != protocol.VERSION:
+            message = (
+                f"the master speaks libcfake protocol {protocol.VERSION}, this shim "
+                f"speaks {version}: install libcfake again so both come from one build"
+            )
+            self._send_quietly(connection, protocol.encode_refusal(_errno.EPROTO, message))
+        connection.process = protocol.decode_hello(data)
+        self._send_quietly(connection, protocol.encode_welcome(self._timeout_ms, self._passthrough))
+
+    # -- the current call ------------------------------------------------------------------
+
+    @property
+    def call(self) -> Call:
+        """The call being served (the record behind ``function_`` and ``arguments()``)."""
+        if self._current is None:
+            raise RuntimeError("no call is being served: call receive() first")
+        return self._current.call
+
+    @property
+    def function_(self) -> str:
+        """The seed's name of the call being served: "open", "stat", "getaddrinfo", ..."""
+        return self.call.function
+
+    @property
+    def process(self) -> ProcessInfo:
+        """Which process and thread made the call being served."""
+        return self.call.process
+
+    def arguments(self) -> tuple[Any, ...]:
+        """The arguments of the call being served, as listed in ``libcfake.calls``."""
+        return self.call.arguments()
+
+    def descriptors(self) -> list[int]:
+        """The descriptors that came with the call (dirfds, then the socket); yours to close.
+
+        A second call returns an empty list, as in Emilua.
+        """
+        self.call  # noqa: B018 - raises when nothing is being served
+        assert self._current is not None
+        fds, self._current.fds = self._current.fds, []
+        return fds
+
+    # -- answering -------------------------------------------------------------------------
+
+    def send(self, result: Any, errno: int | OSError = 0) -> bool:
+        """Answer the call being served; False if the program is gone.
+
+        ``result`` is an integer (-1 with ``errno`` on failure), a stat table for stat/lstat,
+        and for getaddrinfo a list of ``(ip, port_or_None)``, None (no addresses) or an error
+        name from :data:`GAI_ERRORS`.
+        """
+        return self._answer(result, [], errno)
+
+    def send_with_fds(
+        self, result: Any, fds: Sequence[int | Any], errno: int | OSError = 0
+    ) -> bool:
+        """Answer with descriptors (which stay yours; the program gets copies).
+
+        For open/openat the first descriptor becomes the program's return value; for
+        connect/bind it replaces the program's socket, which keeps its descriptor flags.
+        """
+        numbers = [fd if isinstance(fd, int) else fd.fileno() for fd in fds]
+        return self._answer(result, numbers, errno)
+
+    def use_slave_credentials(self) -> bool:
+        """Let the program perform the real call itself."""
+        pending = self._take()
+        reply = protocol.encode_reply(pending.call.raw.seq, protocol.PASSTHROUGH)
+        return self._deliver(pending, reply, [])
+
+    def _take(self) -> _Pending:
+        if self._current is None:
+            raise RuntimeError("no call is being served: call receive() first")
+        pending, self._current = self._current, None
+        return pending
+
+    def _answer(self, result: Any, fds: list[int], errno: int | OSError) -> bool:
+        call = self.call
+        reply = _encode_answer(call, result, fds, _errno_number(errno))  # may raise: call stays
+        return self._deliver(self._take(), reply, fds)
+
+    def _deliver(self, pending: _Pending, reply: bytes, fds: list[int]) -> bool:
+        pending.close_fds()
+        connection = pending.connection
+        if connection.sock.fileno() < 0:
+            return False
+        try:
+            ancillary = (
+                [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+            )
+            connection.sock.sendmsg([reply], ancillary)
+        except OSError:  # the program went away while we were deciding
+            self._drop(connection)
+            return False
+        return True
+
+    def _send_quietly(self, connection: _Connection, message: bytes) -> None:
+        with contextlib.suppress(OSError):  # a program that is gone needs no answer
+            connection.sock.sendmsg([message])
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _check_prefix(prefix: str) -> str:
+    text = os.fspath(prefix)
+    if not text.startswith("/"):
+        raise ValueError(f"passthrough prefix {text!r} must be an absolute path")
+    return text.rstrip("/") or "/"
+
+
+def _received_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    fds: list[int] = []
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            numbers = array.array("i")
+            numbers.frombytes(data[: len(data) - len(data) % numbers.itemsize])
+            fds.extend(numbers)
+    return fds
+
+
+def _errno_number(errno: int | OSError) -> int:
+    if isinstance(errno, OSError):
+        if errno.errno is None:
+            raise ValueError(f"{errno!r} carries no errno")
+        return int(errno.errno)
+    if isinstance(errno, bool) or not isinstance(errno, int) or errno < 0:
+        raise ValueError(f"errno must be a non-negative int or an OSError, not {errno!r}")
+    return errno
+
+
+def _encode_answer(call: Call, result: Any, fds: list[int], error: int) -> bytes:
+    """The reply bytes for ``result``; ValueError/TypeError explain a result that does not fit."""
+    function, seq = call.function, call.raw.seq
+    if len(fds) > 1 or (fds and function not in _FD_FUNCTIONS | _SOCKET_FUNCTIONS):
+        raise ValueError(
+            f"{function} replies carry at most one descriptor, and only "
+            "open, openat, connect and bind take one"
+        )
+    if function == "getaddrinfo":
+        return _encode_getaddrinfo(call, result, error)
+    if _is_int(result) and result == -1:
+        if error <= 0:
+            raise ValueError(f"a failed {function} (-1) needs an errno")
+        if fds:
+            raise ValueError(f"a failed {function} (-1) carries no descriptor")
+        return protocol.encode_reply(seq, protocol.ANSWER, -1, error)
+    if error:
+        raise ValueError(f"errno {error} given with a successful {function} result {result!r}")
+    if function in ("stat", "lstat"):
+        return protocol.encode_reply(seq, protocol.ANSWER, 0, 0, stat=StatResult.coerce(result))
+    if not _is_int(result) or result < 0:
+        raise TypeError(f"{function} answers an integer >= 0 or -1, not {result!r}")
+    if function in _FD_FUNCTIONS and not fds:
+        raise ValueError(f"a successful {function} needs the file: use send_with_fds(0, [fd])")
+    return protocol.encode_reply(seq, protocol.ANSWER, result, 0)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_DEFAULT_SOCKTYPES = (
+    (socket.SOCK_STREAM, socket.IPPROTO_TCP),
+    (socket.SOCK_DGRAM, socket.IPPROTO_UDP),
+    (socket.SOCK_RAW, 0),
+)
+_PROTOCOL_OF: dict[int, int] = {
+    socket.SOCK_STREAM: socket.IPPROTO_TCP,
+    socket.SOCK_DGRAM: socket.IPPROTO_UDP,
+}
+_SOCKTYPE_OF: dict[int, int] = {proto: socktype for socktype, proto in _PROTOCOL_OF.items()}
+
+
+def _socktypes(call: Call, has_port: bool) -> list[tuple[int, int]]:
+    """The (socktype, protocol) pairs glibc lists per address for the call's hints."""
+    raw = call.raw
+    if raw.socktype:
+        return [(raw.socktype, raw.protocol or _PROTOCOL_OF.get(raw.socktype, 0))]
+    if raw.protocol:
+        return [(_SOCKTYPE_OF.get(raw.protocol, socket.SOCK_RAW), raw.protocol)]
+    # with a service, glibc lists the socket types that have a port: stream and datagram
+    return list(_DEFAULT_SOCKTYPES[:2] if has_port else _DEFAULT_SOCKTYPES)
+
+
+def _encode_getaddrinfo(call: Call, result: Any, error: int) -> bytes:
+    seq = call.raw.seq
+    if isinstance(result, str):
+        if result not in GAI_ERRORS:
+            raise ValueError(
+                f"unknown getaddrinfo error {result!r}; one of {', '.join(GAI_ERRORS)}"
+            )
+        if result == "system":
+            error = error or _errno.EIO
+        elif error:
+            raise ValueError(f"errno goes with getaddrinfo error 'system' only, not {result!r}")
+        return protocol.encode_reply(seq, protocol.ANSWER, GAI_ERRORS[result], error)
+    if error:
+        raise ValueError("a getaddrinfo answer with addresses takes no errno")
+    if result is None:
+        return protocol.encode_reply(seq, protocol.ANSWER, 0, 0)
+    if isinstance(result, (str, bytes)) or not isinstance(result, Iterable):
+        raise TypeError("getaddrinfo answers a list of (ip, port or None), None or an error name")
+    entries = []
+    for item in result:
+        try:
+            ip_value, port = item
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"getaddrinfo entry {item!r} is not a pair (ip, port or None)"
+            ) from None
+        ip = (
+            ip_value
+            if isinstance(ip_value, (ipaddress.IPv4Address, ipaddress.IPv6Address))
+            else ipaddress.ip_address(ip_value)
+        )
+        if port is not None and (not _is_int(port) or not 0 <= port <= 65535):
+            raise ValueError(f"getaddrinfo port {port!r} is not an integer from 0 to 65535")
+        family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+        for socktype, proto in _socktypes(call, port is not None and call.raw.string2 is not None):
+            entries.append((family, socktype, proto, ip, port or 0))
+    if len(entries) > protocol.MAX_ADDRESSES:
+        raise ValueError(
+            f"{len(entries)} getaddrinfo entries; at most {protocol.MAX_ADDRESSES} fit"
+        )
+    canonical = None
+    if entries and call.raw.flags & _AI_CANONNAME and call.raw.string1 is not None:
+        canonical = call.raw.string1
+    return protocol.encode_reply(
+        seq, protocol.ANSWER, 0, 0, addresses=entries, canonical_name=canonical
+    )
