@@ -1,0 +1,96 @@
+"""Shared fixtures: a LibcService per test, a way to run a program under a handler, and a C
+compiler for the small programs some tests build."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from libcfake import LibcService
+
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+
+
+@dataclasses.dataclass
+class Ran:
+    """What a program did: its exit status and output, and the calls its handler saw."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    calls: list[tuple[str, str, tuple[Any, ...]]]  # (symbol, function_, arguments)
+
+
+@pytest.fixture
+def service() -> Iterator[LibcService]:
+    with LibcService(reply_timeout=20) as svc:
+        yield svc
+
+
+def run_served(
+    svc: LibcService,
+    args: Sequence[str],
+    handler: Callable[[LibcService], object],
+    timeout: float = 60,
+    **popen_kwargs: Any,
+) -> Ran:
+    """Run ``args`` behind the shim, answering with ``handler``; record every call it made."""
+    calls: list[tuple[str, str, tuple[Any, ...]]] = []
+
+    def recording(svc: LibcService) -> None:
+        calls.append((svc.call.raw.symbol, svc.function_, svc.arguments()))
+        handler(svc)
+
+    proc = svc.spawn(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen_kwargs)
+    try:
+        returncode = svc.serve(recording, until=proc, timeout=timeout)
+        stdout, stderr = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return Ran(returncode, stdout.decode(errors="replace"), stderr.decode(errors="replace"), calls)
+
+
+def passthrough(svc: LibcService) -> None:
+    """A handler that lets every call through to the real libc."""
+    svc.use_slave_credentials()
+
+
+@pytest.fixture(scope="session")
+def compile_c(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Compile ``tests/programs/NAME.c`` once per session; the executable's path."""
+    if shutil.which(os.environ.get("CC", "gcc")) is None:
+        pytest.skip("no C compiler")
+    out = tmp_path_factory.mktemp("programs")
+
+    def compile_program(name: str) -> Path:
+        source = PROGRAMS / f"{name}.c"
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+        exe = out / f"{name}-{digest}"
+        if not exe.exists():
+            subprocess.run(
+                [
+                    os.environ.get("CC", "gcc"),
+                    "-O1",
+                    "-g",
+                    "-Wall",
+                    "-Werror",
+                    "-pthread",
+                    "-o",
+                    str(exe),
+                    str(source),
+                ],
+                check=True,
+            )
+        return exe
+
+    return compile_program
