@@ -66,6 +66,7 @@ _FD_FUNCTIONS = frozenset({"open", "openat"})
 _SOCKET_FUNCTIONS = frozenset(
     {"connect_unix", "connect_inet", "connect_inet6", "bind_unix", "bind_inet", "bind_inet6"}
 )
+_TRUNCATED = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)
 _ANCILLARY_SPACE = socket.CMSG_SPACE(protocol.MAX_FDS * array.array("i").itemsize)
 
 
@@ -301,7 +302,7 @@ class LibcService:
             self._drop(connection)
             return
         try:
-            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            if flags & _TRUNCATED:
                 raise ProtocolError(
                     f"a message larger than {protocol.MAX_MESSAGE} bytes "
                     f"or with more than {protocol.MAX_FDS} descriptors"
@@ -410,10 +411,11 @@ class LibcService:
         if connection.sock.fileno() < 0:
             return False
         try:
-            ancillary = (
-                [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
-            )
-            connection.sock.sendmsg([reply], ancillary)
+            if fds:
+                rights = array.array("i", fds)
+                connection.sock.sendmsg([reply], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+            else:
+                connection.sock.send(reply)
         except OSError:  # the program went away while we were deciding
             self._drop(connection)
             return False

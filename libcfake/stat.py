@@ -130,6 +130,8 @@ def _check_unsigned(name: str, value: object) -> None:
 
 def split_time(name: str, value: object) -> tuple[int, int]:
     """(seconds, nanoseconds) of a stat time given as int, float or datetime."""
+    if type(value) is int:  # the common case, first
+        return value, 0
     if isinstance(value, datetime):
         value = value.timestamp()
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -8,6 +8,8 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,31 @@ import pytest
 from libcfake import LibcService
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With LIBCFAKE_SANITIZE=1, every program runs behind the ASan+UBSan build of the shim."""
+    if os.environ.get("LIBCFAKE_SANITIZE") != "1":
+        return
+    sys.path.insert(0, str(ROOT / "shim"))
+    import build as shim_build
+
+    output = Path(tempfile.mkdtemp(prefix="libcfake-asan-")) / "libcfake_preload_asan.so"
+    shim_build.build(output, sanitize=True)
+    cc = os.environ.get("CC", "gcc")
+    runtime = subprocess.run(
+        [cc, "-print-file-name=libasan.so"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    os.environ["LIBCFAKE_SHIM"] = str(output)
+    os.environ["LIBCFAKE_PRELOAD_FIRST"] = runtime  # ASan's runtime must be loaded first
+    # the programs under test are not ours to leak-check; our own errors abort with a report
+    os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=0:halt_on_error=1")
+    os.environ.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    config.stash[_SANITIZED] = str(output)
+
+
+_SANITIZED = pytest.StashKey[str]()
 
 
 @dataclasses.dataclass

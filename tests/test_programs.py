@@ -11,7 +11,7 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from libcfake import GAI_ERRORS, LibcService, StatResult
+from libcfake import GAI_ERRORS, LibcService, StatResult, shim_path
 
 from .conftest import passthrough, run_served
 
@@ -388,3 +388,10 @@ def test_bind_performed_by_the_master_makes_the_program_reachable(  # type: igno
     assert service.serve(handler, until=proc, timeout=60) == 0
     thread.join(10)
     assert result["data"] == b"hello from the program"
+
+
+def test_programs_run_behind_the_configured_shim(service: LibcService) -> None:
+    ran = run_served(service, ["cat", "/proc/self/maps"], passthrough)
+    assert str(shim_path()) in ran.stdout
+    if os.environ.get("LIBCFAKE_SANITIZE") == "1":
+        assert "libasan" in ran.stdout
