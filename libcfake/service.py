@@ -66,6 +66,9 @@ _FD_FUNCTIONS = frozenset({"open", "openat"})
 _SOCKET_FUNCTIONS = frozenset(
     {"connect_unix", "connect_inet", "connect_inet6", "bind_unix", "bind_inet", "bind_inet6"}
 )
+#: Non-blocking polls before the master sleeps: about 30 us of spinning, which saves the cost of
+#: waking up for programs that call again at once (benchmarks/roundtrip.py measures it).
+_SPIN_POLLS = 50
 _TRUNCATED = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)
 _ANCILLARY_SPACE = socket.CMSG_SPACE(protocol.MAX_FDS * array.array("i").itemsize)
 
@@ -254,13 +257,20 @@ class LibcService:
             raise RuntimeError(
                 f"answer {self._current.call.describe()} before receiving the next call"
             )
+        spins = 0 if none_on_timeout else _SPIN_POLLS
         while not self._queue:
-            remaining = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
-            events = self._epoll.poll(remaining)
-            if not events and remaining == 0.0:
-                if none_on_timeout:
-                    return None
-                raise TimeoutError("no call arrived in time")
+            if spins:  # a chatty program's next call usually comes within microseconds
+                spins -= 1
+                events = self._epoll.poll(0)
+                if not events:
+                    continue
+            else:
+                remaining = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+                events = self._epoll.poll(remaining)
+                if not events and remaining == 0.0:
+                    if none_on_timeout:
+                        return None
+                    raise TimeoutError("no call arrived in time")
             for fd, _ in events:
                 if fd == stop_fd:
                     return None
