@@ -238,30 +238,8 @@ def peek_version(data: bytes) -> int | None:
 def decode_call(data: bytes, received_fds: int) -> RawCall:
     """Read one forwarded call; ``received_fds`` is how many descriptors came with it."""
     _check_header(data, lib.LCF_CALL, _CALL_SIZE, "call")
-    (
-        _,
-        _,
-        _,
-        _,
-        seq,
-        number,
-        symbol,
-        flags,
-        mode,
-        _,
-        resolve,
-        fds,
-        family,
-        socktype,
-        proto,
-        port,
-        flowinfo,
-        scope_id,
-        address,
-        length1,
-        length2,
-        _,
-    ) = _CALL.unpack_from(data)
+    (seq, number, symbol, flags, mode, _, resolve, fds, family, socktype, proto, port, flowinfo,
+     scope_id, address, length1, length2, _) = _CALL.unpack_from(data)[4:]  # fmt: skip
     function = FUNCTIONS.get(number)
     if function is None:
         raise ProtocolError(f"call: unknown function number {number}")
@@ -278,24 +256,11 @@ def decode_call(data: bytes, received_fds: int) -> RawCall:
         raise ProtocolError(
             f"call {function}: announces {_FD_COUNTS[fds]} descriptors, {received_fds} arrived"
         )
-    return RawCall(
-        seq,
-        function,
-        symbol.split(b"\0", 1)[0].decode("ascii", "replace"),
-        flags,
-        mode,
-        resolve,
-        fds,
-        family,
-        socktype,
-        proto,
-        port,
-        flowinfo,
-        scope_id,
-        address,
-        None if length1 < 0 else data[_CALL_SIZE:end1],
-        None if length2 < 0 else data[end1:],
-    )
+    string1 = None if length1 < 0 else data[_CALL_SIZE:end1]
+    string2 = None if length2 < 0 else data[end1:]
+    name = symbol.split(b"\0", 1)[0].decode("ascii", "replace")
+    return RawCall(seq, function, name, flags, mode, resolve, fds, family, socktype, proto, port,
+                   flowinfo, scope_id, address, string1, string2)  # fmt: skip
 
 
 def _header(kind: int, struct: str, length: int, seq: int) -> Any:

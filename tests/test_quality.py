@@ -30,35 +30,12 @@ def _tool(module: str) -> None:
         pytest.skip(f"{module} is not installed (pip install -e '.[test]')")
 
 
-def test_ruff_lints_clean() -> None:
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_ruff_is_clean(command: list[str]) -> None:
     _tool("ruff")
-    result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "libcfake", "tests", "benchmarks", "shim"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_ruff_format_is_applied() -> None:
-    _tool("ruff")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ruff",
-            "format",
-            "--check",
-            "libcfake",
-            "tests",
-            "benchmarks",
-            "shim",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    paths = ["libcfake", "tests", "benchmarks", "shim"]
+    result = subprocess.run([sys.executable, "-m", "ruff", *command, *paths], cwd=ROOT,
+                            capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
 
 
