@@ -11,6 +11,18 @@ it. ``Call.arguments()`` gives the argument list of Emilua's ``libc_service.mast
     connect_unix, bind_unix      (path,)       bytes starting with b"\\0" for an abstract name
     connect_inet*, bind_inet*    (ip_address, port)
     getaddrinfo           (node, service, protocol)   protocol "tcp", "udp" or None
+
+libcfake's extensions, for programs living in a virtual filesystem::
+
+    readlink, chdir, getcwd, realpath, exec   (path,)   getcwd's path is the real cwd
+    symlink               (target, link_path)
+    link                  (path, new_path)
+    chmod                 (path, mode)             fchmod (mode,)
+    chown                 (path, uid, gid)         fchown (uid, gid)   None: unchanged
+    utimens               (path, atime, mtime)     futimens (atime, mtime)
+                          each seconds (float), "now" or None (left as it is)
+    truncate              (path, length)
+    fstat                 ()                       the file is in descriptors()
 """
 
 from __future__ import annotations
@@ -84,6 +96,19 @@ def _unix_name(raw: bytes | None) -> PurePosixPath | bytes:
     return raw if raw.startswith(b"\0") else _path(raw)
 
 
+def _utime(seconds: int, nanoseconds: int) -> float | str | None:
+    """A utimensat time: seconds as float, "now" (UTIME_NOW) or None (UTIME_OMIT)."""
+    if nanoseconds == _UTIME_NOW:
+        return "now"
+    if nanoseconds == _UTIME_OMIT:
+        return None
+    return seconds + nanoseconds / 1e9
+
+
+_UTIME_NOW = (1 << 30) - 1
+_UTIME_OMIT = (1 << 30) - 2
+
+
 def _protocol_name(raw: RawCall) -> str | None:
     if raw.protocol == socket.IPPROTO_TCP or raw.socktype == socket.SOCK_STREAM:
         return "tcp"
@@ -130,7 +155,26 @@ class Call:
             return (raw.ip_address(), raw.port)
         if function == "getaddrinfo":
             return (_text(raw.string1), _text(raw.string2), _protocol_name(raw))
-        return (_path(raw.string1),)
+        return self._extension_arguments()
+
+    def _extension_arguments(self) -> tuple[Any, ...]:
+        raw = self.raw
+        function = raw.function
+        if function in ("symlink", "link"):
+            return (_path(raw.string1), _path(raw.string2))
+        if function in ("chmod", "fchmod"):
+            args: tuple[Any, ...] = (raw.mode,)
+        elif function in ("chown", "fchown"):
+            args = tuple(None if value == -1 else value for value in raw.values[:2])
+        elif function in ("utimens", "futimens"):
+            args = (_utime(*raw.values[:2]), _utime(*raw.values[2:]))
+        elif function == "truncate":
+            args = (raw.values[0],)
+        else:  # readlink, chdir, getcwd, realpath, exec: a path; fstat: nothing
+            args = ()
+        if function.startswith("f"):  # the file travels as a descriptor
+            return args
+        return (_path(raw.string1), *args)
 
     def describe(self) -> str:
         """One line for reports: ``pid 123 (/usr/bin/cat) open("/x", ["read_only"])``."""

@@ -30,6 +30,7 @@ MAX_PATH: int = lib.LCF_MAX_PATH
 FD_DIR1: int = lib.LCF_FD_DIR1
 FD_DIR2: int = lib.LCF_FD_DIR2
 FD_SOCKET: int = lib.LCF_FD_SOCKET
+FD_FILE: int = lib.LCF_FD_FILE
 
 ANSWER: int = lib.LCF_ANSWER
 PASSTHROUGH: int = lib.LCF_PASSTHROUGH
@@ -53,7 +54,25 @@ FUNCTIONS: dict[int, str] = {
     lib.LCF_BIND_INET: "bind_inet",
     lib.LCF_BIND_INET6: "bind_inet6",
     lib.LCF_GETADDRINFO: "getaddrinfo",
+    # beyond the seed: what programs need to live in a virtual filesystem, and exec
+    lib.LCF_READLINK: "readlink",
+    lib.LCF_SYMLINK: "symlink",
+    lib.LCF_LINK: "link",
+    lib.LCF_CHDIR: "chdir",
+    lib.LCF_GETCWD: "getcwd",
+    lib.LCF_REALPATH: "realpath",
+    lib.LCF_CHMOD: "chmod",
+    lib.LCF_CHOWN: "chown",
+    lib.LCF_UTIMENS: "utimens",
+    lib.LCF_TRUNCATE: "truncate",
+    lib.LCF_FSTAT: "fstat",
+    lib.LCF_FCHMOD: "fchmod",
+    lib.LCF_FCHOWN: "fchown",
+    lib.LCF_FUTIMENS: "futimens",
+    lib.LCF_EXEC: "exec",
 }
+#: The 17 names of Emilua's libc_service.master; the others are libcfake's extensions.
+SEED_FUNCTIONS: frozenset[str] = frozenset(list(FUNCTIONS.values())[:17])
 
 _HEADER_SIZE = ffi.sizeof("struct lcf_header")
 _HELLO_SIZE = ffi.sizeof("struct lcf_hello")
@@ -87,7 +106,7 @@ class ProcessInfo:
     exe: str
 
 
-_FD_BITS = FD_DIR1 | FD_DIR2 | FD_SOCKET
+_FD_BITS = FD_DIR1 | FD_DIR2 | FD_SOCKET | FD_FILE
 _FD_COUNTS = {bits: bin(bits).count("1") for bits in range(_FD_BITS + 1)}
 _C_CODES = {
     "uint8_t": "B",
@@ -111,7 +130,7 @@ def _layout(ctype: Any, prefix: str = "") -> tuple[str, list[str]]:
             fmt += nested
             names += nested_names
         elif field.type.kind == "array":
-            fmt += f"{field.type.length}s"
+            fmt += f"{ffi.sizeof(field.type)}s"
             names.append(prefix + name)
         else:
             fmt += _C_CODES[field.type.cname]
@@ -141,14 +160,16 @@ _HEADER = _packer("lcf_header", _HEADER_FIELDS.replace("header.", ""))
 _CALL = _packer(
     "lcf_call",
     f"{_HEADER_FIELDS} function symbol flags mode reserved1 resolve fds family socktype "
-    "protocol port flowinfo scope_id address length1 length2 reserved2",
+    "protocol port flowinfo scope_id address length1 length2 reserved2 values",
 )
-_REPLY = _packer("lcf_reply", f"{_HEADER_FIELDS} action result error count canon_length reserved")
+_REPLY = _packer("lcf_reply", f"{_HEADER_FIELDS} action result error count text_length reserved")
 _STAT = _packer(
     "lcf_stat",
     "dev ino nlink mode uid gid reserved rdev size blksize blocks atime_sec atime_nsec "
     "mtime_sec mtime_nsec ctime_sec ctime_nsec",
 )
+_VALUES = struct.Struct("=4q")  # struct lcf_call.values
+assert _VALUES.size == ffi.sizeof(dict(ffi.typeof("struct lcf_call").fields)["values"].type)
 _ADDRESS = _packer("lcf_address", "family socktype protocol port flowinfo scope_id address")
 
 
@@ -171,6 +192,7 @@ class RawCall(NamedTuple):
     address: bytes
     string1: bytes | None
     string2: bytes | None
+    values: tuple[int, int, int, int]
 
     @property
     def descriptor_count(self) -> int:
@@ -239,7 +261,7 @@ def decode_call(data: bytes, received_fds: int) -> RawCall:
     """Read one forwarded call; ``received_fds`` is how many descriptors came with it."""
     _check_header(data, lib.LCF_CALL, _CALL_SIZE, "call")
     (seq, number, symbol, flags, mode, _, resolve, fds, family, socktype, proto, port, flowinfo,
-     scope_id, address, length1, length2, _) = _CALL.unpack_from(data)[4:]  # fmt: skip
+     scope_id, address, length1, length2, _, values) = _CALL.unpack_from(data)[4:]  # fmt: skip
     function = FUNCTIONS.get(number)
     if function is None:
         raise ProtocolError(f"call: unknown function number {number}")
@@ -260,7 +282,8 @@ def decode_call(data: bytes, received_fds: int) -> RawCall:
     string2 = None if length2 < 0 else data[end1:]
     name = symbol.split(b"\0", 1)[0].decode("ascii", "replace")
     return RawCall(seq, function, name, flags, mode, resolve, fds, family, socktype, proto, port,
-                   flowinfo, scope_id, address, string1, string2)  # fmt: skip
+                   flowinfo, scope_id, address, string1, string2,
+                   _VALUES.unpack(values))  # fmt: skip
 
 
 def _header(kind: int, struct: str, length: int, seq: int) -> Any:
@@ -273,8 +296,11 @@ def _header(kind: int, struct: str, length: int, seq: int) -> Any:
     return message
 
 
-def encode_welcome(timeout_ms: int, passthrough: Sequence[str]) -> bytes:
-    """The master's acceptance of a hello, carrying the reply timeout and passthrough table."""
+def encode_welcome(
+    timeout_ms: int, passthrough: Sequence[str], devices: Sequence[int] = ()
+) -> bytes:
+    """The master's acceptance of a hello: the reply timeout, the passthrough table, and the
+    devices whose descriptors (the master's files and directories) have fstat & co. forwarded."""
     payload = b"".join(prefix.encode() + b"\0" for prefix in passthrough)
     size = ffi.sizeof("struct lcf_welcome")
     welcome = _header(lib.LCF_WELCOME, "lcf_welcome", size + len(payload), 0)
@@ -282,6 +308,8 @@ def encode_welcome(timeout_ms: int, passthrough: Sequence[str]) -> bytes:
     welcome.timeout_ms = timeout_ms
     welcome.passthrough_count = len(passthrough)
     welcome.payload_length = len(payload)
+    for index, device in enumerate(devices):
+        welcome.devices[index] = device
     return bytes(ffi.buffer(welcome)) + payload
 
 
@@ -302,9 +330,10 @@ def encode_reply(
     error: int = 0,
     stat: StatResult | None = None,
     addresses: Iterable[tuple[int, int, int, Any, int]] = (),
-    canonical_name: bytes | None = None,
+    text: bytes | None = None,
 ) -> bytes:
-    """One reply. ``addresses`` holds (family, socktype, protocol, ip, port) for getaddrinfo."""
+    """One reply. ``addresses`` holds (family, socktype, protocol, ip, port) for getaddrinfo;
+    ``text`` is getaddrinfo's canonical name, readlink's target, getcwd's or realpath's path."""
     parts = []
     if stat is not None:
         parts.append(_encode_stat(stat))
@@ -313,15 +342,15 @@ def encode_reply(
         scope_id = int(scope) if scope and scope.isdigit() else 0
         parts.append(_ADDRESS.pack(family, socktype, protocol, port, 0, scope_id, ip.packed))
     count = len(parts)
-    if canonical_name is not None:
-        parts.append(canonical_name)
+    if text is not None:
+        parts.append(text)
     payload = b"".join(parts)
     size = _REPLY.size + len(payload)
     if size > MAX_MESSAGE:
         raise ValueError(f"reply of {size} bytes exceeds the protocol's {MAX_MESSAGE}")
-    canon_length = -1 if canonical_name is None else len(canonical_name)
+    text_length = -1 if text is None else len(text)
     header = _REPLY.pack(
-        MAGIC, VERSION, lib.LCF_REPLY, size, seq, action, result, error, count, canon_length, 0
+        MAGIC, VERSION, lib.LCF_REPLY, size, seq, action, result, error, count, text_length, 0
     )
     return header + payload
 
@@ -398,6 +427,6 @@ def decode_reply(data: bytes) -> dict[str, Any]:
         "result": reply.result,
         "error": reply.error,
         "count": reply.count,
-        "canon_length": reply.canon_length,
+        "text_length": reply.text_length,
         "payload": bytes(data[ffi.sizeof("struct lcf_reply") :]),
     }

@@ -62,7 +62,14 @@ GAI_ERRORS: dict[str, int] = {
     "addrfamily": socket.EAI_ADDRFAMILY,
 }
 _AI_CANONNAME = socket.AI_CANONNAME
-_FD_FUNCTIONS = frozenset({"open", "openat"})
+#: Calls whose success carries the descriptor the program gets (chdir: the directory to enter).
+_FD_FUNCTIONS = frozenset({"open", "openat", "chdir"})
+#: Calls whose success carries text: (the reply's result, as a function of the text's length).
+_TEXT_FUNCTIONS: dict[str, Callable[[bytes], int]] = {
+    "readlink": len,  # the number of bytes placed in the buffer
+    "getcwd": lambda text: 0,
+    "realpath": lambda text: 0,
+}
 _SOCKET_FUNCTIONS = frozenset(
     {"connect_unix", "connect_inet", "connect_inet6", "bind_unix", "bind_inet", "bind_inet6"}
 )
@@ -110,11 +117,26 @@ class LibcService:
     ``reply_timeout`` is how long a program waits for each answer before its call fails with
     EIO. ``passthrough`` lists host path prefixes on which the shim performs read-only calls
     itself, with no round trip (for instance an interpreter's standard library).
+    ``file_devices`` lists the st_dev of descriptors the handler hands out (at most two: say the
+    device of its memfds and of its directories): fstat, fchmod, fchown and futimens on such a
+    descriptor are forwarded too, so the handler can answer them.
+
+    Besides the seed's 17 calls, ``function_`` may be one of libcfake's extensions (see
+    ``libcfake.calls``); a handler that does not know one can ``use_slave_credentials()``.
     """
 
-    def __init__(self, *, reply_timeout: float = 30.0, passthrough: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        reply_timeout: float = 30.0,
+        passthrough: Iterable[str] = (),
+        file_devices: Sequence[int] = (),
+    ) -> None:
         if reply_timeout <= 0:
             raise ValueError("reply_timeout must be positive")
+        if len(file_devices) > 2:
+            raise ValueError("at most two file devices")
+        self._devices = list(file_devices)
         self._passthrough = [_check_prefix(prefix) for prefix in passthrough]
         self._timeout_ms = max(1, round(reply_timeout * 1000))
         self._dir = tempfile.mkdtemp(prefix="libcfake-")
@@ -341,7 +363,9 @@ class LibcService:
             )
             self._send_quietly(connection, protocol.encode_refusal(_errno.EPROTO, message))
         connection.process = protocol.decode_hello(data)
-        self._send_quietly(connection, protocol.encode_welcome(self._timeout_ms, self._passthrough))
+        self._send_quietly(
+            connection, protocol.encode_welcome(self._timeout_ms, self._passthrough, self._devices)
+        )
 
     # -- the current call ------------------------------------------------------------------
 
@@ -474,7 +498,7 @@ def _encode_answer(call: Call, result: Any, fds: list[int], error: int) -> bytes
     if len(fds) > 1 or (fds and function not in _FD_FUNCTIONS | _SOCKET_FUNCTIONS):
         raise ValueError(
             f"{function} replies carry at most one descriptor, and only "
-            "open, openat, connect and bind take one"
+            "open, openat, chdir, connect and bind take one"
         )
     if function == "getaddrinfo":
         return _encode_getaddrinfo(call, result, error)
@@ -486,13 +510,27 @@ def _encode_answer(call: Call, result: Any, fds: list[int], error: int) -> bytes
         return protocol.encode_reply(seq, protocol.ANSWER, -1, error)
     if error:
         raise ValueError(f"errno {error} given with a successful {function} result {result!r}")
-    if function in ("stat", "lstat"):
+    if function in ("stat", "lstat", "fstat"):
         return protocol.encode_reply(seq, protocol.ANSWER, 0, 0, stat=StatResult.coerce(result))
+    if function in _TEXT_FUNCTIONS:
+        text = _text_bytes(function, result)
+        return protocol.encode_reply(seq, protocol.ANSWER, _TEXT_FUNCTIONS[function](text), 0,
+                                     text=text)  # fmt: skip
     if not _is_int(result) or result < 0:
         raise TypeError(f"{function} answers an integer >= 0 or -1, not {result!r}")
     if function in _FD_FUNCTIONS and not fds:
         raise ValueError(f"a successful {function} needs the file: use send_with_fds(0, [fd])")
     return protocol.encode_reply(seq, protocol.ANSWER, result, 0)
+
+
+def _text_bytes(function: str, value: Any) -> bytes:
+    if isinstance(value, (str, os.PathLike)):
+        value = os.fsencode(value)
+    if not isinstance(value, bytes):
+        raise TypeError(f"{function} answers a path (str, bytes or PathLike) or -1, not {value!r}")
+    if not value or len(value) > protocol.MAX_PATH or b"\0" in value:
+        raise ValueError(f"{function} answers a path of 1 to {protocol.MAX_PATH} bytes without NUL")
+    return value
 
 
 def _is_int(value: object) -> bool:
@@ -565,6 +603,4 @@ def _encode_getaddrinfo(call: Call, result: Any, error: int) -> bytes:
     canonical = None
     if entries and call.raw.flags & _AI_CANONNAME and call.raw.string1 is not None:
         canonical = call.raw.string1
-    return protocol.encode_reply(
-        seq, protocol.ANSWER, 0, 0, addresses=entries, canonical_name=canonical
-    )
+    return protocol.encode_reply(seq, protocol.ANSWER, 0, 0, addresses=entries, text=canonical)

@@ -29,8 +29,8 @@
 #define LCF_QUOTE_MAX 160           /* bytes of a path quoted in an error line */
 
 _Static_assert(sizeof(struct lcf_hello) == 52, "wire layout");
-_Static_assert(sizeof(struct lcf_welcome) == 32, "wire layout");
-_Static_assert(sizeof(struct lcf_call) == 112, "wire layout");
+_Static_assert(sizeof(struct lcf_welcome) == 48, "wire layout");
+_Static_assert(sizeof(struct lcf_call) == 144, "wire layout");
 _Static_assert(sizeof(struct lcf_reply) == 40, "wire layout");
 _Static_assert(sizeof(struct lcf_stat) == 120, "wire layout");
 _Static_assert(sizeof(struct lcf_address) == 40, "wire layout");
@@ -192,7 +192,7 @@ static int line_fail(struct line *l)
 static char socket_path[LCF_MAX_PATH + 1]; /* $LIBCFAKE_SOCKET, copied by the constructor */
 static bool socket_path_read;
 
-static const char *master_path(void)
+const char *lcf_master_path(void)
 {
     return socket_path_read ? socket_path : getenv("LIBCFAKE_SOCKET");
 }
@@ -412,7 +412,7 @@ static int move_high(int fd)
 /* Connects a SOCK_SEQPACKET socket to the master. Returns the fd, or -1 with the reason in l. */
 static int dial(long long deadline, struct line *l)
 {
-    const char *path = master_path();
+    const char *path = lcf_master_path();
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     if (path == NULL || path[0] == '\0') {
         line_str(l, "LIBCFAKE_SOCKET is not set, so there is no master to ask");
@@ -726,9 +726,9 @@ static int check_payload(uint32_t function, const struct lcf_reply *r, size_t pa
     }
     if (r->count != count)
         return invalid_value(l, "count", r->count, count);
-    if (gai ? r->canon_length < -1 : (r->canon_length < -1 || r->canon_length > 0))
-        return invalid_value(l, "canon_length", r->canon_length, -1);
-    uint64_t expected = (uint64_t)count * entry + (gai && r->canon_length > 0 ? (uint64_t)r->canon_length : 0);
+    if (gai ? r->text_length < -1 : (r->text_length < -1 || r->text_length > 0))
+        return invalid_value(l, "text_length", r->text_length, -1);
+    uint64_t expected = (uint64_t)count * entry + (gai && r->text_length > 0 ? (uint64_t)r->text_length : 0);
     if (payload_size != expected)
         return invalid_value(l, "payload bytes", (long long)payload_size, (long long)expected);
     if (count > 0 && entry == sizeof(struct lcf_stat) && !valid_stat(payload))

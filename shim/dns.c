@@ -157,7 +157,7 @@ LCF_EXPORT int getaddrinfo(const char *node, const char *service, const struct a
         return reply.result;
     if (reply.count == 0)
         return EAI_NONAME;
-    int ret = build_list(entries, reply.count, reply.canon_length, req.call.flags, res);
+    int ret = build_list(entries, reply.count, reply.text_length, req.call.flags, res);
     errno = saved;
     return ret;
 }

@@ -1,4 +1,4 @@
-/* libcfake wire protocol, version 1: the one definition shared by the shim (C) and the master
+/* libcfake wire protocol, version 2: the one definition shared by the shim (C) and the master
  * (Python, which reads this file through cffi). Nothing but the protocol lives here.
  *
  * Transport: AF_UNIX SOCK_SEQPACKET, one message per packet, at most LCF_MAX_MESSAGE bytes. The
@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define LCF_MAGIC 0x3146434c       /* "LCF1" in memory order on little-endian machines */
-#define LCF_VERSION 1              /* bumped on any incompatible change */
+#define LCF_VERSION 2              /* bumped on any incompatible change */
 #define LCF_MAX_MESSAGE 16384      /* no packet is larger */
 #define LCF_MAX_FDS 4              /* no packet carries more descriptors */
 #define LCF_MAX_PATH 4095          /* longest path (bytes, no terminator), like PATH_MAX - 1 */
@@ -27,6 +27,7 @@
 #define LCF_FD_DIR1 1              /* the directory the first (relative) path is resolved from */
 #define LCF_FD_DIR2 2              /* the directory the second (relative) path is resolved from */
 #define LCF_FD_SOCKET 4            /* the program's socket, for connect and bind */
+#define LCF_FD_FILE 8              /* a descriptor of the master's devices, for fstat & co. */
 
 enum lcf_kind {
     LCF_HELLO = 1,                 /* shim -> master: struct lcf_hello, then the executable path */
@@ -53,7 +54,23 @@ enum lcf_function {
     LCF_BIND_UNIX = 14,            /* as connect_unix */
     LCF_BIND_INET = 15,            /* as connect_inet */
     LCF_BIND_INET6 = 16,           /* as connect_inet6 */
-    LCF_GETADDRINFO = 17           /* node, service (each may be absent); hints in flags, family, socktype, protocol */
+    LCF_GETADDRINFO = 17,          /* node, service (each may be absent); hints in flags, family, socktype, protocol */
+    /* Beyond Emilua's list: what real programs need to live in a virtual filesystem. */
+    LCF_READLINK = 18,             /* path -> result: bytes of the target, which is the reply's text */
+    LCF_SYMLINK = 19,              /* target (first string, as given), link path (second string) */
+    LCF_LINK = 20,                 /* path, new path; flags = AT_SYMLINK_FOLLOW */
+    LCF_CHDIR = 21,                /* path -> an answer carries a directory descriptor to fchdir() to */
+    LCF_GETCWD = 22,               /* the real working directory -> text: the one the program sees */
+    LCF_REALPATH = 23,             /* path -> text: its canonical absolute form */
+    LCF_CHMOD = 24,                /* path; mode; flags = AT_SYMLINK_NOFOLLOW */
+    LCF_CHOWN = 25,                /* path; values = uid, gid (-1 keeps one); flags = AT_SYMLINK_NOFOLLOW */
+    LCF_UTIMENS = 26,              /* path; values = atime s, ns, mtime s, ns (ns may be UTIME_NOW/OMIT); flags */
+    LCF_TRUNCATE = 27,             /* path; values[0] = the new length */
+    LCF_FSTAT = 28,                /* FILE -> a stat reply */
+    LCF_FCHMOD = 29,               /* FILE; mode */
+    LCF_FCHOWN = 30,               /* FILE; values = uid, gid */
+    LCF_FUTIMENS = 31,             /* FILE; values as for utimens */
+    LCF_EXEC = 32                  /* path of the program about to be executed -> 0 to go ahead, or -1 */
 };
 
 /* What the master tells the shim to do with a call. */
@@ -89,6 +106,8 @@ struct lcf_welcome {               /* the master's answer to a hello */
     uint32_t timeout_ms;           /* how long the shim waits for each reply before failing the call */
     uint32_t passthrough_count;    /* number of NUL-terminated path prefixes in the payload */
     int32_t payload_length;        /* bytes that follow: the prefixes, or the refusal message */
+    uint64_t devices[2];           /* st_dev of the descriptors the master hands out (its files, its
+                                    * directories): fstat & co. on those are forwarded; 0: unused */
 };
 
 /* Passthrough prefixes: read-only calls (open without write, create or truncate; stat; lstat;
@@ -113,7 +132,8 @@ struct lcf_call {                  /* one forwarded libc call */
     uint8_t address[16];           /* connect/bind inet: 4 bytes used; inet6: all 16 */
     int32_t length1;               /* bytes of the first string: path, unix name or node; -1 absent */
     int32_t length2;               /* bytes of the second string: new path or service; -1 absent */
-    uint32_t reserved2;            /* zero; the strings start 8-byte aligned */
+    uint32_t reserved2;            /* zero */
+    int64_t values[4];             /* chown: uid, gid; truncate: length; utimens: atime s, ns, mtime s, ns */
 };
 
 struct lcf_reply {                 /* the answer to one call */
@@ -122,7 +142,8 @@ struct lcf_reply {                 /* the answer to one call */
     int32_t result;                /* the return value: 0, a count, -1; getaddrinfo: 0 or an EAI_* code */
     int32_t error;                 /* errno when the call fails (for getaddrinfo EAI_SYSTEM too) */
     uint32_t count;                /* stat: 1 struct lcf_stat follows; getaddrinfo: count struct lcf_address */
-    int32_t canon_length;          /* getaddrinfo: bytes of the canonical name after the entries; -1 none */
+    int32_t text_length;           /* bytes of text after the entries, -1 none: getaddrinfo's canonical
+                                    * name; readlink's target; getcwd's and realpath's path */
     uint32_t reserved;             /* zero; the payload starts 8-byte aligned */
 };
 

@@ -53,6 +53,9 @@ void lcf_request_fd(struct lcf_request *req, uint32_t bit, int fd);
 int lcf_forward(const struct lcf_request *req, struct lcf_reply *reply, int *fd, void *payload,
                 size_t payload_size);
 
+/* The master's socket path ($LIBCFAKE_SOCKET as the program started), or NULL. */
+const char *lcf_master_path(void);
+
 /* Writes the current directory, "/" and the first len bytes of relative into buf (LCF_MAX_PATH + 1
  * bytes, NUL-terminated); returns the length, or -1 with errno (ENAMETOOLONG when it does not fit). */
 int lcf_resolve_cwd(char *buf, const char *relative, size_t len);

@@ -197,7 +197,7 @@ def test_getaddrinfo_answers_expand_per_socket_type(service: LibcService, shim: 
     service.receive(timeout=5)
     service.send([("192.0.2.1", None), (ipaddress.IPv6Address("2001:db8::1"), None)])
     reply = shim.reply()
-    assert reply["count"] == 6 and reply["canon_length"] == len(b"db.test")
+    assert reply["count"] == 6 and reply["text_length"] == len(b"db.test")
     assert isinstance(reply["payload"], bytes) and reply["payload"].endswith(b"db.test")
 
 
