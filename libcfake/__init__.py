@@ -15,7 +15,11 @@ Emilua's ``libc_service.master``)::
 from ._shim import shim_path
 from .calls import Call
 from .errors import LibcfakeError, ProtocolError, ShimNotBuiltError
+from .faults import FaultRule
+from .fs import FileSystem
+from .journal import JournalEntry, Violation
 from .protocol import ProcessInfo
+from .sandbox import Sandbox
 from .service import GAI_ERRORS, LibcService
 from .stat import FILE_TYPES, StatResult
 
@@ -23,12 +27,17 @@ __all__ = [
     "FILE_TYPES",
     "GAI_ERRORS",
     "Call",
+    "FaultRule",
+    "FileSystem",
+    "JournalEntry",
     "LibcService",
     "LibcfakeError",
     "ProcessInfo",
     "ProtocolError",
+    "Sandbox",
     "ShimNotBuiltError",
     "StatResult",
+    "Violation",
     "shim_path",
 ]
 __version__ = "0.1.0"

@@ -147,6 +147,8 @@ class LibcService:
         self._listener.setblocking(False)
         self._epoll = select.epoll()
         self._epoll.register(self._listener.fileno(), select.EPOLLIN)
+        self._wakeup = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self._epoll.register(self._wakeup, select.EPOLLIN)
         self._connections: dict[int, _Connection] = {}
         self._queue: collections.deque[_Pending] = collections.deque()
         self._current: _Pending | None = None
@@ -175,6 +177,7 @@ class LibcService:
             self._current.close_fds()
             self._current = None
         self._epoll.close()
+        os.close(self._wakeup)
         self._listener.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
@@ -232,28 +235,32 @@ class LibcService:
     def serve(
         self,
         handler: Callable[[LibcService], object],
-        until: subprocess.Popen[Any],
+        until: subprocess.Popen[Any] | None = None,
         timeout: float | None = None,
-    ) -> int:
-        """Answer calls with ``handler(self)`` until the process ``until`` exits; its returncode.
+    ) -> int | None:
+        """Answer calls with ``handler(self)`` until the process ``until`` exits (its returncode)
+        or, without ``until``, until :meth:`stop` is called from another thread (None).
 
         The handler must reply to each call. If it raises, or returns without replying, the
         program's call fails with EIO and the error propagates. After ``timeout`` seconds the
         process is killed and TimeoutError raised.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        pidfd = os.pidfd_open(until.pid)
-        self._epoll.register(pidfd, select.EPOLLIN)
+        pidfd = os.pidfd_open(until.pid) if until is not None else self._wakeup
+        if until is not None:
+            self._epoll.register(pidfd, select.EPOLLIN)
         try:
             while True:
                 try:
                     call = self._receive(deadline, stop_fd=pidfd)
                 except TimeoutError:
+                    if until is None:
+                        raise
                     until.kill()
                     until.wait()
                     raise TimeoutError(f"{until.args!r} still ran after {timeout} s") from None
                 if call is None:
-                    return until.wait()
+                    return until.wait() if until is not None else None
                 try:
                     handler(self)
                 except BaseException:
@@ -264,8 +271,13 @@ class LibcService:
                     self.send(-1, _errno.EIO)
                     raise RuntimeError(f"the handler did not answer {call.describe()}")
         finally:
-            self._epoll.unregister(pidfd)
-            os.close(pidfd)
+            if until is not None:
+                self._epoll.unregister(pidfd)
+                os.close(pidfd)
+
+    def stop(self) -> None:
+        """Make a :meth:`serve` without ``until`` return (safe from any thread)."""
+        os.eventfd_write(self._wakeup, 1)
 
     def _receive(
         self,
@@ -294,6 +306,8 @@ class LibcService:
                         return None
                     raise TimeoutError("no call arrived in time")
             for fd, _ in events:
+                if fd == self._wakeup:
+                    os.eventfd_read(self._wakeup)
                 if fd == stop_fd:
                     return None
                 if fd == self._listener.fileno():

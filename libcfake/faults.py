@@ -1,0 +1,74 @@
+"""Fault rules: make chosen calls fail, by call, path or host pattern, and occurrence.
+
+    sb.fail("open", "/var/log/*.log", errno.EACCES)          # every matching open
+    sb.fail("stat", "/etc/app.conf", errno.EIO, nth=3)       # only the third matching stat
+    sb.fail("mkdir", "/data/*", errno.ENOSPC, times=2)       # the first two
+    sb.fail("getaddrinfo", "db.internal", "again")           # EAI_AGAIN
+
+Patterns are shell globs (fnmatch) on the virtual path, the host name, or "ip:port".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import threading
+
+from .protocol import FUNCTIONS
+
+#: Names that stand for several calls.
+CALL_GROUPS: dict[str, frozenset[str]] = {
+    "open": frozenset({"open", "openat"}),
+    "stat": frozenset({"stat", "lstat"}),
+    "access": frozenset({"access", "eaccess"}),
+    "connect": frozenset({"connect_unix", "connect_inet", "connect_inet6"}),
+    "bind": frozenset({"bind_unix", "bind_inet", "bind_inet6"}),
+}
+
+
+def calls_named(name: str) -> frozenset[str]:
+    """The calls a rule's ``call`` covers; ValueError naming the choices for an unknown one."""
+    if name in CALL_GROUPS:
+        return CALL_GROUPS[name]
+    if name in FUNCTIONS.values():
+        return frozenset({name})
+    known = sorted(set(FUNCTIONS.values()) | set(CALL_GROUPS))
+    raise ValueError(f"unknown call {name!r} for a fault rule; one of: {', '.join(known)}")
+
+
+@dataclasses.dataclass
+class FaultRule:
+    """Fail calls named ``call`` whose subject matches ``pattern`` with ``error``."""
+
+    call: str
+    pattern: str
+    error: int | str  # an errno, or a getaddrinfo error name
+    nth: int | None = None  # only from the nth matching call (1-based) ...
+    times: int | None = None  # ... and at most this many times (nth alone means once)
+    delay: float = 0.0  # seconds to wait before answering
+    seen: int = 0
+    fired: int = 0
+
+    def __post_init__(self) -> None:
+        self.calls = calls_named(self.call)
+        for name, value in (("nth", self.nth), ("times", self.times)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        if self.nth is not None and self.times is None:
+            self.times = 1
+        self._lock = threading.Lock()
+
+    def applies(self, call: str, subject: str | None) -> bool:
+        """Count a matching call and say whether this rule fails it."""
+        if call not in self.calls or subject is None:
+            return False
+        if not fnmatch.fnmatchcase(subject, self.pattern):
+            return False
+        with self._lock:
+            self.seen += 1
+            if self.nth is not None and self.seen < self.nth:
+                return False
+            if self.times is not None and self.fired >= self.times:
+                return False
+            self.fired += 1
+            return True

@@ -1,0 +1,381 @@
+"""The virtual filesystem programs see: names and metadata in pyfakefs, contents in memfds.
+
+:class:`FileSystem` is what a test arranges (``sb.fs`` of a Sandbox)::
+
+    sb.fs.create_file("/etc/app.conf", contents="port = 8080\\n")
+    sb.fs.create_dir("/var/log/app")
+    sb.fs.create_symlink("/etc/app.d/current", "/etc/app.conf")
+    sb.run(["./app"])
+    assert sb.fs.read_text("/var/log/app/app.log").startswith("started")
+
+The namespace and the metadata (modes, owners, links, the errno a Linux kernel would give) are a
+pyfakefs ``FakeFilesystem``, available as ``fs.fake`` for anything this class does not wrap.
+A regular file's contents move into a memfd the master owns the first time a program opens it;
+each open hands the program its own open file description of that memfd, so offsets are
+independent, read-only opens cannot write, and whatever a program writes is visible here at once.
+
+Host directories a program needs to start (``/usr``, the Python installation, ...) are *mounts*:
+present in the namespace read-only and loaded lazily, and read by the shim itself without a round
+trip. Everything else exists only here.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+import stat
+import sys
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from pyfakefs.fake_file import FakeDirectory, FakeFile
+from pyfakefs.fake_filesystem import FakeFilesystem
+from pyfakefs.fake_os import FakeOsModule
+
+from .stat import StatResult
+
+#: Host paths mounted read-only by default: what programs need to start.
+DEFAULT_MOUNTS: tuple[str, ...] = (
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/localtime",
+    "/etc/nsswitch.conf",
+    "/etc/passwd",
+    "/etc/group",
+    sys.base_prefix,
+    sys.prefix,
+)
+#: Host devices a program may open in any mode: they reach no persistent state.
+DEVICES: frozenset[str] = frozenset(
+    {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
+)
+
+AnyPath = str | os.PathLike[str]
+
+
+def _error(code: int, path: object = None) -> OSError:
+    return OSError(code, os.strerror(code), None if path is None else str(path))
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Whose permissions a filesystem operation is checked with."""
+
+    uid: int
+    gid: int
+    umask: int = 0o022
+
+    @property
+    def is_root(self) -> bool:
+        return self.uid == 0
+
+
+def _absolute(path: AnyPath, what: str = "path") -> str:
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a str or PathLike of str, not {type(text).__name__}")
+    if not text.startswith("/"):
+        raise ValueError(f"{what} {text!r} must be absolute: the virtual filesystem has no cwd")
+    return text
+
+
+class FileSystem:
+    """The filesystem model one Sandbox serves (thread-safe: calls hold ``lock``)."""
+
+    def __init__(self, mounts: Iterable[str] = DEFAULT_MOUNTS, *, umask: int = 0o022) -> None:
+        self.fake = FakeFilesystem(path_separator="/")
+        self.fake.umask = umask
+        self.os = FakeOsModule(self.fake)
+        self.lock = threading.RLock()
+        self.mounts: tuple[str, ...] = ()
+        self._memfds: dict[int, tuple[FakeFile, int]] = {}  # id(file) -> (file, memfd)
+        self._by_inode: dict[int, FakeFile] = {}  # memfd inode -> file
+        for path in ("/tmp", "/var/tmp"):
+            self.fake.create_dir(path, perm_bits=0o1777, apply_umask=False)
+            self.fake.chmod(path, 0o1777 | stat.S_IFDIR, force_unix_mode=True)
+        self.fake.create_dir("/root", perm_bits=0o700, apply_umask=False)
+        for mount in mounts:
+            self.mount(mount)
+
+    # -- what a test arranges -------------------------------------------------------------
+
+    def mount(self, host_path: str) -> None:
+        """Make a host file or directory visible read-only at the same path (loaded lazily)."""
+        path = _absolute(host_path, "mount")
+        path = posixpath.normpath(path)
+        if path in self.mounts or not os.path.lexists(path):
+            return
+        with self.lock:
+            if any(path == m or path.startswith(m.rstrip("/") + "/") for m in self.mounts):
+                return  # already inside a mount
+            if os.path.islink(path):
+                self.fake.add_real_symlink(path)
+            elif os.path.isdir(path):
+                self.fake.add_real_directory(path, read_only=False, lazy_read=True)
+            else:
+                self.fake.add_real_file(path, read_only=False)
+            self.mounts = (*self.mounts, path)
+
+    def create_file(
+        self,
+        path: AnyPath,
+        contents: str | bytes = b"",
+        st_mode: int = stat.S_IFREG | 0o644,
+        encoding: str = "utf-8",
+        uid: int | None = None,
+        gid: int | None = None,
+    ) -> None:
+        """Create a regular file (and missing parent directories) holding ``contents``."""
+        target = _absolute(path)
+        if not isinstance(contents, (str, bytes)):
+            raise TypeError(
+                f"contents of {target} must be str or bytes, not {type(contents).__name__}"
+            )
+        data = contents.encode(encoding) if isinstance(contents, str) else contents
+        with self.lock:
+            self._check_not_mounted(target)
+            made = self.fake.create_file(
+                target, st_mode=stat.S_IFREG | stat.S_IMODE(st_mode), contents=data,
+                apply_umask=False,
+            )  # fmt: skip
+            self._own(made, uid, gid)
+
+    def create_dir(
+        self, path: AnyPath, perm_bits: int = 0o755, uid: int | None = None, gid: int | None = None
+    ) -> None:
+        """Create a directory and any missing parents."""
+        target = _absolute(path)
+        with self.lock:
+            self._check_not_mounted(target)
+            self._own(
+                self.fake.create_dir(target, perm_bits=perm_bits, apply_umask=False), uid, gid
+            )
+
+    def create_symlink(self, path: AnyPath, target: AnyPath) -> None:
+        """Create a symbolic link at ``path`` pointing at ``target`` (kept exactly as given)."""
+        link = _absolute(path)
+        with self.lock:
+            self._check_not_mounted(link)
+            self.fake.create_symlink(link, os.fspath(target))
+
+    def remove(self, path: AnyPath) -> None:
+        """Remove a file, a symlink or an empty directory."""
+        target = _absolute(path)
+        with self.lock:
+            if self.fake.isdir(target) and not self.fake.islink(target):
+                self.fake.rmdir(target)
+            else:
+                self.fake.remove(target)
+
+    def add_real_file(self, source: AnyPath, target_path: AnyPath | None = None) -> None:
+        """Copy a host file into the model (read lazily) at ``target_path`` or its own path."""
+        target = _absolute(target_path if target_path is not None else source)
+        with self.lock:
+            self.fake.add_real_file(os.fspath(source), read_only=False, target_path=target)
+
+    def add_real_directory(self, source: AnyPath, target_path: AnyPath | None = None) -> None:
+        """Copy a host directory tree into the model (read lazily); programs may change the copy."""
+        target = _absolute(target_path if target_path is not None else source)
+        with self.lock:
+            self.fake.add_real_directory(
+                os.fspath(source), read_only=False, lazy_read=True, target_path=target
+            )
+
+    def exists(self, path: AnyPath) -> bool:
+        with self.lock:
+            return bool(self.fake.exists(_absolute(path)))
+
+    def read_bytes(self, path: AnyPath) -> bytes:
+        """The file's current contents, including what programs wrote."""
+        with self.lock:
+            file = self._regular(self.fake.resolve(_absolute(path)), _absolute(path))
+            entry = self._memfds.get(id(file))
+            if entry is None:
+                return file.byte_contents or b""
+            memfd = entry[1]
+            return os.pread(memfd, os.fstat(memfd).st_size, 0)
+
+    def read_text(self, path: AnyPath, encoding: str = "utf-8") -> str:
+        return self.read_bytes(path).decode(encoding)
+
+    def listdir(self, path: AnyPath) -> list[str]:
+        with self.lock:
+            return sorted(self.fake.listdir(_absolute(path)))
+
+    def close(self) -> None:
+        """Close the memfds (programs still holding a descriptor keep theirs)."""
+        with self.lock:
+            for _, memfd in self._memfds.values():
+                os.close(memfd)
+            self._memfds.clear()
+            self._by_inode.clear()
+
+    # -- namespace -----------------------------------------------------------------------
+
+    def mount_of(self, path: str) -> str | None:
+        """The mount a (normalized, absolute) path lies in, if any."""
+        for mount in self.mounts:
+            if path == mount or path.startswith(mount.rstrip("/") + "/"):
+                return mount
+        return None
+
+    def _check_not_mounted(self, path: str) -> None:
+        mount = self.mount_of(posixpath.normpath(path))
+        if mount is not None:
+            raise ValueError(f"{path} is inside the read-only host mount {mount}")
+
+    def _own(self, obj: FakeFile, uid: int | None, gid: int | None) -> None:
+        if uid is not None:
+            obj.st_uid = uid
+        if gid is not None:
+            obj.st_gid = gid
+
+    def resolve(self, path: str, follow: bool = True) -> FakeFile:
+        """The object at ``path``; OSError with the kernel's errno if there is none."""
+        if follow:
+            return self.fake.resolve(path)
+        return self.fake.lresolve(path)
+
+    def _regular(self, obj: FakeFile, path: str) -> FakeFile:
+        if isinstance(obj, FakeDirectory):
+            raise _error(errno.EISDIR, path)
+        return obj
+
+    # -- contents ------------------------------------------------------------------------
+
+    def memfd(self, file: FakeFile) -> int:
+        """The memfd holding ``file``'s contents, made from the model's copy on first use."""
+        entry = self._memfds.get(id(file))
+        if entry is not None:
+            return entry[1]
+        memfd = os.memfd_create(f"libcfake:{os.fsdecode(file.name)}", os.MFD_CLOEXEC)
+        data = file.byte_contents or b""
+        if data:
+            os.write(memfd, data)
+        times = (int(file.st_atime * 1e9), int(file.st_mtime * 1e9))
+        os.utime(memfd, ns=times)
+        self._memfds[id(file)] = (file, memfd)
+        self._by_inode[os.fstat(memfd).st_ino] = file
+        return memfd
+
+    def file_of_memfd(self, inode: int) -> FakeFile | None:
+        return self._by_inode.get(inode)
+
+    def stat_of(self, obj: FakeFile) -> StatResult:
+        """The stat table of a model object; a regular file's size and times come from its memfd."""
+        mode = obj.st_mode
+        size, atime, mtime, ctime = obj.st_size, obj.st_atime, obj.st_mtime, obj.st_ctime
+        entry = self._memfds.get(id(obj))
+        if entry is not None:
+            real = os.fstat(entry[1])
+            size = real.st_size
+            atime, mtime, ctime = (
+                real.st_atime_ns / 1e9,
+                real.st_mtime_ns / 1e9,
+                real.st_ctime_ns / 1e9,
+            )
+        if stat.S_ISLNK(mode):
+            size = len(os.fsencode(obj.contents or ""))
+        elif stat.S_ISDIR(mode):
+            size = 4096
+        return StatResult(
+            type=_TYPES[stat.S_IFMT(mode)],
+            mode=stat.S_IMODE(mode),
+            size=size,
+            dev=obj.st_dev,
+            ino=obj.st_ino,
+            nlink=obj.st_nlink,
+            uid=obj.st_uid,
+            gid=obj.st_gid,
+            atime=atime,
+            mtime=mtime,
+            ctime=ctime,
+        )
+
+    def truncate_file(self, file: FakeFile, length: int) -> None:
+        if length < 0:
+            raise _error(errno.EINVAL)
+        entry = self._memfds.get(id(file))
+        if entry is not None:
+            os.ftruncate(entry[1], length)
+        else:
+            data = file.byte_contents or b""
+            file.set_contents(data[:length].ljust(length, b"\0"))
+
+    def forget(self, file: FakeFile) -> None:
+        """Drop the memfd of a file that no longer has a name (programs keep their copies)."""
+        if file.st_nlink > 0:
+            return
+        entry = self._memfds.pop(id(file), None)
+        if entry is not None:
+            self._by_inode.pop(os.fstat(entry[1]).st_ino, None)
+            os.close(entry[1])
+
+    # -- permissions -----------------------------------------------------------------------
+
+    @staticmethod
+    def may(obj: FakeFile, caller: Caller, want: int) -> bool:
+        """Whether ``caller`` has the ``want`` bits (os.R_OK|W_OK|X_OK) on ``obj``."""
+        mode = obj.st_mode
+        if caller.is_root:
+            # root may read and write anything; it may execute what anyone may execute
+            return not (want & os.X_OK) or stat.S_ISDIR(mode) or bool(mode & 0o111)
+        if obj.st_uid == caller.uid:
+            bits = (mode >> 6) & 7
+        elif obj.st_gid == caller.gid:
+            bits = (mode >> 3) & 7
+        else:
+            bits = mode & 7
+        return bool(bits & want == want)
+
+    def check(self, obj: FakeFile, caller: Caller, want: int, path: object) -> None:
+        if not self.may(obj, caller, want):
+            raise _error(errno.EACCES, path)
+
+    def check_parent_writable(self, path: str, caller: Caller) -> FakeDirectory:
+        """The parent directory of ``path``, after checking the caller may add or remove names."""
+        parent_path = posixpath.dirname(path.rstrip("/")) or "/"
+        parent = self.fake.resolve(parent_path)
+        if not isinstance(parent, FakeDirectory):
+            raise _error(errno.ENOTDIR, path)
+        self.check(parent, caller, os.W_OK | os.X_OK, path)
+        return parent
+
+    def check_search(self, path: str, caller: Caller) -> None:
+        """Check search (x) permission on every directory leading to ``path``."""
+        if caller.is_root:
+            return
+        current = "/"
+        for part in PurePosixPath(path).parts[1:-1]:
+            current = posixpath.join(current, part)
+            obj = self.fake.resolve(current)
+            if isinstance(obj, FakeDirectory):
+                self.check(obj, caller, os.X_OK, path)
+
+
+_TYPES = {
+    stat.S_IFREG: "regular",
+    stat.S_IFDIR: "directory",
+    stat.S_IFLNK: "symlink",
+    stat.S_IFBLK: "block",
+    stat.S_IFCHR: "character",
+    stat.S_IFIFO: "fifo",
+    stat.S_IFSOCK: "socket",
+}
+
+
+def object_type(obj: Any) -> str:
+    return _TYPES[stat.S_IFMT(obj.st_mode)]

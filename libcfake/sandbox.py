@@ -1,0 +1,648 @@
+"""Sandbox: real programs in a fake world, answered from the models.
+
+    with Sandbox() as sb:
+        sb.fs.create_file("/etc/app.conf", contents="port = 8080\\n")
+        sb.fail("open", "/var/log/app.log", errno.EACCES)
+        result = sb.run(["/usr/bin/cat", "/etc/app.conf"], capture_output=True, text=True)
+        assert result.stdout == "port = 8080\\n"
+        assert not sb.violations
+
+A Sandbox owns a :class:`~libcfake.LibcService` served by a background thread. Each call a
+program forwards goes, in order, through the fault rules (``sb.fail``), the host routes (read-only
+mounts, devices, /proc), and the filesystem model; every call is journaled (``sb.journal``), and a
+call nothing covers is answered with an error and recorded as a violation (``sb.violations``).
+The DNS and network models are not built yet: name lookups and connections are violations.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+import stat
+import subprocess
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pyfakefs.fake_file import FakeDirectory, FakeFile
+
+from ._shadow import ShadowTree
+from .calls import Call
+from .faults import FaultRule
+from .fs import DEFAULT_MOUNTS, DEVICES, Caller, FileSystem
+from .journal import JournalEntry, Violation, describe_error
+from .protocol import FD_DIR1, FD_DIR2, FD_FILE, FD_SOCKET
+from .service import GAI_ERRORS, LibcService
+from .stat import StatResult
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_UTIME_NOW = (1 << 30) - 1
+_UTIME_OMIT = (1 << 30) - 2
+_RENAME_NOREPLACE = 1
+_RENAME_EXCHANGE = 2
+
+
+class _Passthrough:
+    """Answer: let the program make the real call."""
+
+
+PASSTHROUGH = _Passthrough()
+
+
+class _Descriptor:
+    """Answer: this descriptor (closed after sending) is what the program gets."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+
+class _Refused(Exception):
+    """A call no model covers: answered with ``error`` and recorded as a violation."""
+
+    def __init__(self, error: int | str, reason: str) -> None:
+        super().__init__(reason)
+        self.error = error
+        self.reason = reason
+
+
+class Sandbox:
+    """Runs programs behind the shim, answering their calls from the models.
+
+    ``mounts`` are host paths visible read-only (default :data:`~libcfake.fs.DEFAULT_MOUNTS`);
+    ``cwd`` is the virtual directory programs start in; ``reply_timeout`` bounds each answer.
+    """
+
+    def __init__(
+        self,
+        *,
+        mounts: Iterable[str] = DEFAULT_MOUNTS,
+        cwd: str = "/",
+        reply_timeout: float = 30.0,
+    ) -> None:
+        self.fs = FileSystem(mounts)
+        self.cwd = cwd
+        self.journal: list[JournalEntry] = []
+        self.violations: list[Violation] = []
+        self._faults: list[FaultRule] = []
+        self._shadow = ShadowTree()
+        probe = os.memfd_create("libcfake-probe", os.MFD_CLOEXEC)
+        memfd_device = os.fstat(probe).st_dev
+        os.close(probe)
+        devices = [memfd_device]
+        if self._shadow.device not in {os.stat(m).st_dev for m in self.fs.mounts}:
+            devices.append(self._shadow.device)
+        self._service = LibcService(
+            reply_timeout=reply_timeout, passthrough=self.fs.mounts, file_devices=devices
+        )
+        self._record_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, name="libcfake-master", daemon=True)
+        self._thread.start()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop serving and release the memfds and shadow directories."""
+        if not self._thread.is_alive():
+            return
+        self._service.stop()
+        self._thread.join()
+        self._service.close()
+        self.fs.close()
+        self._shadow.close()
+
+    # -- running programs ------------------------------------------------------------------
+
+    def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment that runs a program behind this sandbox's shim."""
+        env = self._service.environment(base)
+        env["PWD"] = self.cwd
+        return env
+
+    def popen(
+        self,
+        args: Sequence[str | os.PathLike[str]],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        **kwargs: Any,
+    ) -> subprocess.Popen[Any]:
+        """Start a program in the sandbox; ``cwd`` is a virtual directory. Popen's arguments."""
+        real_cwd = self._enter(cwd or self.cwd)
+        return subprocess.Popen(args, env=self.environment(env), cwd=real_cwd, **kwargs)
+
+    def run(
+        self,
+        args: Sequence[str | os.PathLike[str]],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        **kwargs: Any,
+    ) -> subprocess.CompletedProcess[Any]:
+        """Run a program in the sandbox to completion; ``subprocess.run``'s arguments."""
+        real_cwd = self._enter(cwd or self.cwd)
+        return subprocess.run(args, env=self.environment(env), cwd=real_cwd, **kwargs)
+
+    def _enter(self, virtual: str) -> str:
+        with self.fs.lock:
+            obj = self.fs.resolve(virtual)
+            if not isinstance(obj, FakeDirectory):
+                raise NotADirectoryError(errno.ENOTDIR, "cwd is not a virtual directory", virtual)
+            return self._shadow.ensure(self.fs.fake.resolve_path(virtual))
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def fail(
+        self,
+        call: str,
+        pattern: str = "*",
+        error: int | OSError | str = errno.EIO,
+        *,
+        nth: int | None = None,
+        times: int | None = None,
+        delay: float = 0.0,
+    ) -> FaultRule:
+        """Make calls named ``call`` on subjects matching ``pattern`` fail with ``error``.
+
+        ``call`` is a call name ("open", "stat", "mkdir", "getaddrinfo", ...; "open" covers
+        openat too); ``pattern`` a glob on the virtual path (or host name); ``error`` an errno,
+        an OSError, or for getaddrinfo one of the seed's error names ("again", "noname", ...).
+        """
+        if isinstance(error, OSError):
+            if error.errno is None:
+                raise ValueError(f"{error!r} carries no errno")
+            error = error.errno
+        if isinstance(error, str) and error not in GAI_ERRORS:
+            raise ValueError(f"unknown error name {error!r}; one of {', '.join(GAI_ERRORS)}")
+        rule = FaultRule(call, pattern, error, nth=nth, times=times, delay=delay)
+        self._faults.append(rule)
+        return rule
+
+    # -- serving ---------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        self._service.serve(self._answer)
+
+    def _answer(self, svc: LibcService) -> None:
+        call = svc.call
+        fds = svc.descriptors()
+        subject: str | None = None
+        fault = violation = False
+        try:
+            subject = self._subject(call, fds)
+            outcome: Any = self._fault(call, subject)
+            fault = outcome is not None
+            if outcome is None:
+                with self.fs.lock:
+                    outcome = self._dispatch(call, subject, fds)
+        except _Refused as refused:
+            violation = True
+            outcome = refused
+        except OSError as error:
+            outcome = error
+        finally:
+            for fd in fds:
+                os.close(fd)
+        answer, code = self._send(svc, call, outcome)
+        entry = JournalEntry(
+            pid=call.process.pid,
+            tid=call.process.tid,
+            exe=call.process.exe,
+            call=call.function,
+            symbol=call.raw.symbol,
+            arguments=call.arguments(),
+            path=subject,
+            answer=answer,
+            errno=code,
+            fault=fault,
+            violation=violation,
+        )
+        with self._record_lock:
+            self.journal.append(entry)
+            if isinstance(outcome, _Refused):
+                reason = outcome.reason
+                self.violations.append(
+                    Violation(entry.pid, entry.exe, entry.call, entry.symbol, entry.arguments,
+                              answer, reason)
+                )  # fmt: skip
+
+    def _send(self, svc: LibcService, call: Call, outcome: Any) -> tuple[str, int]:
+        """Deliver the outcome; how the journal describes it, and its errno."""
+        if isinstance(outcome, _Refused):
+            outcome = outcome.error
+            if isinstance(outcome, int):
+                outcome = OSError(outcome, os.strerror(outcome))
+        if outcome is PASSTHROUGH:
+            svc.use_slave_credentials()
+            return "passthrough", 0
+        if isinstance(outcome, str) and call.function == "getaddrinfo":
+            svc.send(outcome)
+            return f"EAI {outcome}", 0
+        if isinstance(outcome, OSError):
+            code = outcome.errno or errno.EIO
+            svc.send(-1, code)
+            return describe_error(code), code
+        if isinstance(outcome, _Descriptor):
+            try:
+                svc.send_with_fds(0, [outcome.fd])
+            finally:
+                os.close(outcome.fd)
+            return "fd", 0
+        svc.send(outcome)
+        if isinstance(outcome, StatResult):
+            return f"stat {outcome.type} {outcome.mode:o} {outcome.size}", 0
+        return str(outcome) if not isinstance(outcome, bytes) else os.fsdecode(outcome), 0
+
+    def _fault(self, call: Call, subject: str | None) -> Any:
+        for rule in self._faults:
+            if rule.applies(call.function, subject):
+                if rule.delay:
+                    threading.Event().wait(rule.delay)
+                if isinstance(rule.error, str):
+                    return rule.error if call.function == "getaddrinfo" else OSError(errno.EIO, "")
+                if call.function == "getaddrinfo":
+                    return "system"
+                return OSError(rule.error, os.strerror(rule.error))
+        return None
+
+    # -- paths -----------------------------------------------------------------------------
+
+    def _subject(self, call: Call, fds: list[int]) -> str | None:
+        """What fault patterns and the journal name the call by: its resolved virtual path."""
+        function = call.function
+        if function == "getaddrinfo":
+            return os.fsdecode(call.raw.string1) if call.raw.string1 is not None else None
+        if function.startswith(("connect_inet", "bind_inet")):
+            return f"{call.raw.ip_address()}:{call.raw.port}"
+        if function in ("connect_unix", "bind_unix"):
+            name = call.raw.string1 or b""
+            return "@" + os.fsdecode(name[1:]) if name.startswith(b"\0") else os.fsdecode(name)
+        if function in ("fstat", "fchmod", "fchown", "futimens"):
+            return self._fd_path(self._fd(call, fds, FD_FILE))
+        if function == "getcwd":
+            real = os.fsdecode(call.raw.string1 or b"/")
+            return self._shadow.virtual_path(real) or real
+        base = self._fd_path(self._fd(call, fds, FD_DIR1))
+        return self._join(base, call.raw.string1)
+
+    def _second_path(self, call: Call, fds: list[int]) -> str:
+        return self._join(self._fd_path(self._fd(call, fds, FD_DIR2)), call.raw.string2)
+
+    def _join(self, base: str | None, raw: bytes | None) -> str:
+        text = os.fsdecode(raw or b"")
+        if base is not None and not text.startswith("/"):
+            text = posixpath.join(base, text) if text else base
+        translated = self._shadow.virtual_path(text.rstrip("/") or "/")
+        if translated is not None:
+            text = translated + ("/" if text.endswith("/") and translated != "/" else "")
+        return text
+
+    @staticmethod
+    def _fd(call: Call, fds: list[int], bit: int) -> int | None:
+        if not call.raw.fds & bit:
+            return None
+        order = [b for b in (FD_DIR1, FD_DIR2, FD_SOCKET, FD_FILE) if call.raw.fds & b]
+        return fds[order.index(bit)]
+
+    def _fd_path(self, fd: int | None) -> str | None:
+        """The virtual path of a directory or file descriptor the master handed out."""
+        if fd is None:
+            return None
+        info = os.fstat(fd)
+        if info.st_dev == self._shadow.device:
+            virtual = self._shadow.virtual_of_inode(info.st_ino)
+            if virtual is not None:
+                return virtual
+        file = self.fs.file_of_memfd(info.st_ino)
+        if file is not None:
+            return str(file.path)
+        return os.readlink(f"/proc/self/fd/{fd}")  # a host directory, e.g. under a mount
+
+    # -- the models --------------------------------------------------------------------------
+
+    def _caller(self, call: Call, with_umask: bool = False) -> Caller:
+        umask = 0o022
+        if with_umask:
+            try:
+                with open(f"/proc/{call.process.pid}/status") as status:
+                    for line in status:
+                        if line.startswith("Umask:"):
+                            umask = int(line.split()[1], 8)
+            except OSError:
+                pass
+        return Caller(call.process.euid, call.process.egid, umask)
+
+    def _dispatch(self, call: Call, path: str | None, fds: list[int]) -> Any:
+        function = call.function
+        if function in ("connect_unix", "connect_inet", "connect_inet6"):
+            raise _Refused(errno.ECONNREFUSED, "no network model routes this address yet")
+        if function in ("bind_unix", "bind_inet", "bind_inet6"):
+            raise _Refused(errno.EADDRNOTAVAIL, "no network model declares this address yet")
+        if function == "getaddrinfo":
+            raise _Refused("noname", "no DNS model answers this name yet")
+        if function == "getcwd":
+            return path if path is not None and path.startswith("/") else PASSTHROUGH
+        if function in ("fstat", "fchmod", "fchown", "futimens"):
+            return self._file_call(call, self._fd(call, fds, FD_FILE))
+        assert path is not None
+        route = self._route(path)
+        if route is not None:
+            return self._host_call(call, path, route)
+        handler = getattr(self, f"_fs_{function}", None)
+        if handler is None:
+            raise _Refused(errno.ENOSYS, f"the filesystem model does not answer {function}")
+        return handler(call, path, fds)
+
+    def _route(self, path: str) -> str | None:
+        """Where a path lives outside the model: "device", "proc" or a mount; None: the model."""
+        norm = posixpath.normpath(path)
+        if norm.startswith("//"):
+            norm = norm[1:]
+        if norm in DEVICES or norm.startswith(("/dev/fd/", "/dev/std", "/proc/self/fd/")):
+            return "device"
+        if norm == "/proc" or norm.startswith("/proc/"):
+            return "proc"
+        return self.fs.mount_of(norm)
+
+    def _host_call(self, call: Call, path: str, route: str) -> Any:
+        function = call.function
+        if route == "device":
+            return PASSTHROUGH
+        writes = _is_write(call)
+        if route == "proc":
+            parts = posixpath.normpath(path).split("/")
+            if len(parts) > 3 and parts[3] in ("root", "cwd"):
+                raise _Refused(errno.EACCES, "/proc/*/root and /proc/*/cwd lead to the host")
+            if writes:
+                raise _Refused(errno.EACCES, "writing under /proc is not modelled")
+            return PASSTHROUGH
+        if writes:
+            raise _Refused(errno.EROFS, f"{function} writes under the read-only host mount {route}")
+        return PASSTHROUGH
+
+    # each _fs_NAME answers the call NAME on a path of the model
+
+    def _fs_open(self, call: Call, path: str, fds: list[int]) -> Any:
+        flags = call.raw.flags
+        caller = self._caller(call, with_umask=bool(flags & os.O_CREAT))
+        fs = self.fs
+        if flags & os.O_TMPFILE == os.O_TMPFILE:
+            raise _Refused(errno.EOPNOTSUPP, "O_TMPFILE is not modelled yet")
+        follow = not flags & os.O_NOFOLLOW
+        try:
+            obj = fs.resolve(path, follow=follow)
+        except FileNotFoundError:
+            if not flags & os.O_CREAT:
+                raise
+            obj = self._create(path, call.raw.mode, caller)
+        else:
+            if flags & os.O_CREAT and flags & os.O_EXCL:
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+        self._check_resolved_not_mounted(path, _is_write(call))
+        if stat.S_ISLNK(obj.st_mode):
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+        accmode = flags & os.O_ACCMODE
+        if isinstance(obj, FakeDirectory):
+            if accmode != os.O_RDONLY or flags & os.O_TRUNC:
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+            fs.check(obj, caller, os.R_OK, path)
+            return _Descriptor(self._shadow.open(fs.fake.resolve_path(path), _entries(obj)))
+        if flags & os.O_DIRECTORY:
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+        if not stat.S_ISREG(obj.st_mode):
+            raise _Refused(errno.ENXIO, "opening fifos, sockets and devices of the model")
+        want = {os.O_RDONLY: os.R_OK, os.O_WRONLY: os.W_OK}.get(accmode, os.R_OK | os.W_OK)
+        if not flags & os.O_PATH:
+            fs.check(obj, caller, want, path)
+        memfd = fs.memfd(obj)
+        if flags & os.O_TRUNC and accmode != os.O_RDONLY:
+            os.ftruncate(memfd, 0)
+        reopen = accmode | (flags & os.O_APPEND) | os.O_CLOEXEC
+        return _Descriptor(os.open(f"/proc/self/fd/{memfd}", reopen))
+
+    _fs_openat = _fs_open
+
+    def _create(self, path: str, mode: int, caller: Caller) -> FakeFile:
+        fs = self.fs
+        if path.endswith("/"):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        fs.check_parent_writable(path, caller)
+        obj = fs.fake.create_file(
+            path, st_mode=stat.S_IFREG | (stat.S_IMODE(mode) & ~caller.umask),
+            create_missing_dirs=False, apply_umask=False,
+        )  # fmt: skip
+        obj.st_uid, obj.st_gid = caller.uid, caller.gid
+        return obj
+
+    def _check_resolved_not_mounted(self, path: str, writes: bool) -> None:
+        if writes:
+            resolved = self.fs.fake.resolve_path(path)
+            mount = self.fs.mount_of(resolved)
+            if mount is not None:
+                raise _Refused(errno.EROFS, f"{path} leads into the read-only host mount {mount}")
+
+    def _fs_stat(self, call: Call, path: str, fds: list[int]) -> StatResult:
+        self.fs.check_search(path, self._caller(call))
+        return self.fs.stat_of(self.fs.resolve(path, follow=call.function != "lstat"))
+
+    _fs_lstat = _fs_stat
+
+    def _fs_access(self, call: Call, path: str, fds: list[int]) -> int:
+        obj = self.fs.resolve(path)
+        caller = self._caller(call)
+        if call.function == "access":  # real ids; the hello carries effective ones too
+            caller = Caller(call.process.uid, call.process.gid)
+        amode = call.raw.flags & (os.R_OK | os.W_OK | os.X_OK)
+        if amode & os.W_OK:
+            self._check_resolved_not_mounted(path, True)
+        if amode:
+            self.fs.check(obj, caller, amode, path)
+        return 0
+
+    _fs_eaccess = _fs_access
+
+    def _fs_mkdir(self, call: Call, path: str, fds: list[int]) -> int:
+        caller = self._caller(call, with_umask=True)
+        if self.fs.fake.exists(path, check_link=True):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+        self.fs.check_parent_writable(path, caller)
+        self.fs.os.mkdir(path.rstrip("/") or "/", stat.S_IMODE(call.raw.mode) & ~caller.umask)
+        made = self.fs.fake.resolve(path)
+        made.st_uid, made.st_gid = caller.uid, caller.gid
+        return 0
+
+    def _fs_rmdir(self, call: Call, path: str, fds: list[int]) -> int:
+        self.fs.check_parent_writable(path, self._caller(call))
+        self.fs.os.rmdir(path)
+        return 0
+
+    def _fs_unlink(self, call: Call, path: str, fds: list[int]) -> int:
+        self.fs.check_parent_writable(path, self._caller(call))
+        obj = self.fs.resolve(path, follow=False)
+        if isinstance(obj, FakeDirectory):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        self.fs.os.unlink(path)
+        self.fs.forget(obj)
+        return 0
+
+    def _fs_rename(self, call: Call, path: str, fds: list[int]) -> int:
+        new = self._second_path(call, fds)
+        route = self._route(new)
+        if route is not None:
+            raise _Refused(errno.EXDEV, f"rename into the host ({route}) is not allowed")
+        caller = self._caller(call)
+        flags = call.raw.flags
+        if flags & _RENAME_EXCHANGE:
+            raise _Refused(errno.EINVAL, "RENAME_EXCHANGE is not modelled yet")
+        self.fs.check_parent_writable(path, caller)
+        self.fs.check_parent_writable(new, caller)
+        if flags & _RENAME_NOREPLACE and self.fs.fake.exists(new, check_link=True):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), new)
+        replaced = self.fs.fake.lresolve(new) if self.fs.fake.exists(new, check_link=True) else None
+        self.fs.os.rename(path, new)
+        if replaced is not None and not isinstance(replaced, FakeDirectory):
+            replaced.st_nlink = max(0, replaced.st_nlink - 1)
+            self.fs.forget(replaced)
+        return 0
+
+    def _fs_readlink(self, call: Call, path: str, fds: list[int]) -> str:
+        return str(self.fs.os.readlink(path))
+
+    def _fs_symlink(self, call: Call, path: str, fds: list[int]) -> int:
+        link = self._second_path(call, fds)
+        if self._route(link) is not None:
+            raise _Refused(errno.EROFS, "a symlink in a read-only host mount")
+        self.fs.check_parent_writable(link, self._caller(call))
+        target = os.fsdecode(call.raw.string1 or b"")
+        self.fs.os.symlink(target, link)
+        return 0
+
+    def _fs_link(self, call: Call, path: str, fds: list[int]) -> int:
+        new = self._second_path(call, fds)
+        if self._route(new) is not None:
+            raise _Refused(errno.EXDEV, "a hard link into a read-only host mount")
+        self.fs.check_parent_writable(new, self._caller(call))
+        self.fs.os.link(path, new, follow_symlinks=bool(call.raw.flags & 0x400))
+        return 0
+
+    def _fs_chdir(self, call: Call, path: str, fds: list[int]) -> _Descriptor:
+        obj = self.fs.resolve(path)
+        if not isinstance(obj, FakeDirectory):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+        self.fs.check(obj, self._caller(call), os.X_OK, path)
+        return _Descriptor(self._shadow.open(self.fs.fake.resolve_path(path), None))
+
+    def _fs_realpath(self, call: Call, path: str, fds: list[int]) -> str:
+        self.fs.resolve(path)  # every component must exist
+        return str(self.fs.fake.resolve_path(path))
+
+    def _fs_chmod(self, call: Call, path: str, fds: list[int]) -> int:
+        self._check_resolved_not_mounted(path, True)
+        obj = self.fs.resolve(path, follow=not call.raw.flags & 0x100)
+        return self._chmod(obj, call, path)
+
+    def _chmod(self, obj: FakeFile, call: Call, path: str) -> int:
+        caller = self._caller(call)
+        if not caller.is_root and obj.st_uid != caller.uid:
+            raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), path)
+        if stat.S_ISLNK(obj.st_mode):
+            raise _Refused(errno.EOPNOTSUPP, "chmod of a symlink")
+        obj.st_mode = stat.S_IFMT(obj.st_mode) | (call.raw.mode & 0o7777)
+        return 0
+
+    def _fs_chown(self, call: Call, path: str, fds: list[int]) -> int:
+        self._check_resolved_not_mounted(path, True)
+        return self._chown(self.fs.resolve(path, follow=not call.raw.flags & 0x100), call, path)
+
+    def _chown(self, obj: FakeFile, call: Call, path: str) -> int:
+        uid, gid = call.raw.values[:2]
+        caller = self._caller(call)
+        if not caller.is_root and (uid not in (-1, obj.st_uid) or gid not in (-1, caller.gid)):
+            raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), path)
+        if uid != -1:
+            obj.st_uid = uid
+        if gid != -1:
+            obj.st_gid = gid
+        return 0
+
+    def _fs_utimens(self, call: Call, path: str, fds: list[int]) -> int:
+        self._check_resolved_not_mounted(path, True)
+        obj = self.fs.resolve(path, follow=not call.raw.flags & 0x100)
+        return self._utimens(obj, call)
+
+    def _utimens(self, obj: FakeFile, call: Call) -> int:
+        asec, ansec, msec, mnsec = call.raw.values
+        now = _now()
+        for name, sec, nsec in (("st_atime", asec, ansec), ("st_mtime", msec, mnsec)):
+            if nsec == _UTIME_OMIT:
+                continue
+            setattr(obj, name, now if nsec == _UTIME_NOW else sec + nsec / 1e9)
+        memfd = self.fs._memfds.get(id(obj))
+        if memfd is not None:
+            os.utime(memfd[1], (obj.st_atime, obj.st_mtime))
+        return 0
+
+    def _fs_truncate(self, call: Call, path: str, fds: list[int]) -> int:
+        self._check_resolved_not_mounted(path, True)
+        obj = self.fs.resolve(path)
+        if isinstance(obj, FakeDirectory):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        self.fs.check(obj, self._caller(call), os.W_OK, path)
+        self.fs.truncate_file(obj, call.raw.values[0])
+        return 0
+
+    def _fs_exec(self, call: Call, path: str, fds: list[int]) -> Any:
+        if self.fs.fake.exists(path) and self._route(path) is None:
+            raise _Refused(errno.EACCES, "running a program that exists only in the model")
+        if call.raw.mode & (stat.S_ISUID | stat.S_ISGID):
+            raise _Refused(errno.EPERM, "setuid/setgid programs run without the shim (LD_PRELOAD)")
+        return PASSTHROUGH
+
+    def _file_call(self, call: Call, fd: int | None) -> Any:
+        """fstat, fchmod, fchown, futimens on a descriptor the master handed out."""
+        if fd is None:
+            return PASSTHROUGH
+        info = os.fstat(fd)
+        virtual = None
+        obj: FakeFile | None = self.fs.file_of_memfd(info.st_ino)
+        if obj is None and info.st_dev == self._shadow.device:
+            virtual = self._shadow.virtual_of_inode(info.st_ino)
+            obj = self.fs.resolve(virtual) if virtual is not None else None
+        if obj is None:
+            return PASSTHROUGH
+        path = virtual or str(obj.path)
+        function = call.function
+        if function == "fstat":
+            return self.fs.stat_of(obj)
+        if function == "fchmod":
+            return self._chmod(obj, call, path)
+        if function == "fchown":
+            return self._chown(obj, call, path)
+        return self._utimens(obj, call)
+
+
+def _entries(directory: FakeDirectory) -> list[tuple[str, int]]:
+    return [(name, stat.S_IFMT(obj.st_mode)) for name, obj in directory.entries.items()]
+
+
+def _is_write(call: Call) -> bool:
+    """Whether a call changes the filesystem (as opposed to reading it)."""
+    function = call.function
+    if function in ("open", "openat"):
+        flags = call.raw.flags
+        return bool(flags & _WRITE_FLAGS) or flags & os.O_TMPFILE == os.O_TMPFILE
+    if function in ("access", "eaccess"):
+        return False
+    return function not in ("stat", "lstat", "readlink", "realpath", "chdir", "getcwd", "exec")
+
+
+def _now() -> float:
+    import time
+
+    return time.time()

@@ -1,0 +1,180 @@
+"""The Sandbox: real programs read, write and change files that exist only in memory."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from libcfake import Sandbox
+
+
+@pytest.fixture
+def sb() -> Iterator[Sandbox]:
+    with Sandbox(reply_timeout=20) as sandbox:
+        yield sandbox
+
+
+def run(sb: Sandbox, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return sb.run(list(args), capture_output=True, text=True, timeout=60, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+
+def python(sb: Sandbox, code: str) -> subprocess.CompletedProcess[str]:
+    return run(sb, sys.executable, "-c", code)
+
+
+def test_cat_reads_a_virtual_file(sb: Sandbox) -> None:
+    sb.fs.create_file("/etc/app.conf", contents="port = 8080\n")
+    result = run(sb, "cat", "/etc/app.conf")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "port = 8080\n", "")
+    assert not sb.violations
+
+
+def test_a_missing_file_is_enoent_as_on_a_real_machine(sb: Sandbox) -> None:
+    result = run(sb, "cat", "/etc/app.conf")
+    assert result.returncode == 1
+    assert "No such file or directory" in result.stderr
+    assert not sb.violations  # a missing file is an answer, not a violation
+
+
+def test_what_a_program_writes_the_test_reads_back(sb: Sandbox) -> None:
+    sb.fs.create_dir("/var/log")
+    result = python(sb, "open('/var/log/app.log', 'w').write('started\\n')")
+    assert result.returncode == 0, result.stderr
+    assert sb.fs.read_text("/var/log/app.log") == "started\n"
+    assert not os.path.exists("/var/log/app.log") or "started" not in open("/var/log/app.log").read()
+
+
+def test_two_opens_have_independent_offsets(sb: Sandbox) -> None:
+    sb.fs.create_file("/data.txt", contents="abcdef")
+    code = "a = open('/data.txt'); b = open('/data.txt'); print(a.read(3), b.read(3), a.read())"
+    assert python(sb, code).stdout == "abc abc def\n"
+
+
+def test_a_read_only_open_cannot_write(sb: Sandbox) -> None:
+    sb.fs.create_file("/data.txt", contents="keep")
+    code = (
+        "import os\nfd = os.open('/data.txt', os.O_RDONLY)\n"
+        "try:\n  os.write(fd, b'x')\nexcept OSError as e:\n  print(e.errno)"
+    )
+    assert python(sb, code).stdout.strip() == str(errno.EBADF)
+    assert sb.fs.read_text("/data.txt") == "keep"
+
+
+def test_append_and_truncate_are_honoured(sb: Sandbox) -> None:
+    sb.fs.create_file("/log", contents="one\n")
+    code = "open('/log', 'a').write('two\\n'); open('/t', 'w').write('x'); open('/t', 'w')"
+    assert python(sb, code).returncode == 0
+    assert sb.fs.read_text("/log") == "one\ntwo\n"
+    assert sb.fs.read_text("/t") == ""
+
+
+def test_writes_are_visible_to_the_test_while_the_program_runs(sb: Sandbox) -> None:
+    sb.fs.create_file("/progress", contents="")
+    code = (
+        "import sys\nf = open('/progress', 'w'); f.write('halfway'); f.flush()\n"
+        "sys.stdout.write('ready\\n'); sys.stdout.flush(); sys.stdin.readline()"
+    )
+    proc = sb.popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdin is not None
+    assert proc.stdout.readline() == b"ready\n"
+    assert sb.fs.read_text("/progress") == "halfway"
+    proc.communicate(b"\n", timeout=30)
+
+
+def test_stat_agrees_with_the_model(sb: Sandbox) -> None:
+    sb.fs.create_file("/x", contents="12345", st_mode=0o640, uid=1234, gid=99)
+    result = run(sb, "stat", "-c", "%s %a %u %g %F", "/x")
+    assert result.stdout == "5 640 1234 99 regular file\n", result.stderr
+
+
+def test_fstat_agrees_with_stat(sb: Sandbox) -> None:
+    sb.fs.create_file("/x", contents="12345", st_mode=0o640)
+    code = (
+        "import os\nfd = os.open('/x', os.O_RDWR); os.write(fd, b'1234567')\n"
+        "a, b = os.stat('/x'), os.fstat(fd)\n"
+        "print(a.st_size, b.st_size, oct(a.st_mode), oct(b.st_mode), a.st_ino == b.st_ino,"
+        " a.st_mtime_ns == b.st_mtime_ns)"
+    )
+    assert python(sb, code).stdout == "7 7 0o100640 0o100640 True True\n"
+
+
+def test_shell_pipeline_over_a_virtual_tree(sb: Sandbox) -> None:
+    script = (
+        "set -e; mkdir -p /srv/app/conf; echo a > /srv/app/conf/one; cp /srv/app/conf/one "
+        "/srv/app/conf/two; mv /srv/app/conf/two /srv/app/three; rm /srv/app/conf/one; "
+        "rmdir /srv/app/conf; cat /srv/app/three"
+    )
+    result = run(sb, "sh", "-c", script)
+    assert (result.returncode, result.stdout) == (0, "a\n"), result.stderr
+    assert sb.fs.listdir("/srv/app") == ["three"]
+
+
+def test_writing_under_a_host_mount_is_a_violation(sb: Sandbox) -> None:
+    result = run(sb, "sh", "-c", "echo x > /usr/share/libcfake-test")
+    assert result.returncode != 0
+    assert "Read-only file system" in result.stderr
+    assert not os.path.exists("/usr/share/libcfake-test")
+    (violation,) = sb.violations
+    assert violation.call == "open" and "read-only host mount /usr" in violation.reason
+
+
+def test_reading_host_mounts_needs_no_round_trip(sb: Sandbox) -> None:
+    result = run(sb, "cat", "/usr/share/common-licenses/GPL-3")
+    assert result.returncode == 0 and "GNU GENERAL PUBLIC LICENSE" in result.stdout
+    assert not [e for e in sb.journal if e.path == "/usr/share/common-licenses/GPL-3"]
+
+
+@pytest.mark.parametrize(
+    ("call", "program", "message"),
+    [
+        ("open", ["cat", "/etc/app.conf"], "Permission denied"),
+        ("stat", ["stat", "-L", "/etc/app.conf"], "Permission denied"),
+    ],
+)
+def test_a_fault_rule_fails_matching_calls(
+    sb: Sandbox, call: str, program: list[str], message: str
+) -> None:
+    sb.fs.create_file("/etc/app.conf", contents="x")
+    sb.fail(call, "/etc/*.conf", errno.EACCES)
+    result = run(sb, *program)
+    assert result.returncode == 1 and message in result.stderr
+    assert [e.fault for e in sb.journal if e.path == "/etc/app.conf"] == [True]
+
+
+def test_a_fault_rule_counts_occurrences(sb: Sandbox) -> None:
+    sb.fs.create_file("/f", contents="x")
+    sb.fail("open", "/f", errno.EIO, nth=2, times=2)
+    code = (
+        "for i in range(5):\n  try:\n    open('/f').close(); print('ok')\n"
+        "  except OSError as e: print(e.errno)"
+    )
+    assert python(sb, code).stdout.split() == ["ok", "5", "5", "ok", "ok"]
+
+
+def test_the_journal_names_each_call(sb: Sandbox) -> None:
+    sb.fs.create_file("/a", contents="x")
+    run(sb, "cat", "/a")
+    (entry,) = [e for e in sb.journal if e.path == "/a"]
+    assert (entry.call, entry.symbol, entry.answer) == ("open", "open", "fd")
+    assert entry.exe.endswith("/cat")
+
+
+@pytest.mark.parametrize(
+    ("action", "error", "message"),
+    [
+        (lambda sb: sb.fs.create_file("relative.txt"), ValueError, "must be absolute"),
+        (lambda sb: sb.fs.create_file("/x", contents=5), TypeError, "must be str or bytes"),
+        (lambda sb: sb.fs.create_file("/usr/x"), ValueError, "read-only host mount"),
+        (lambda sb: sb.fail("opne", "/x", errno.EIO), ValueError, "unknown call 'opne'"),
+        (lambda sb: sb.fail("open", "/x", errno.EIO, nth=0), ValueError, "positive integer"),
+        (lambda sb: sb.fail("getaddrinfo", "x", "sometimes"), ValueError, "unknown error name"),
+    ],
+)
+def test_wrong_use_is_a_clear_error(sb: Sandbox, action, error, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error, match=message):
+        action(sb)
