@@ -30,7 +30,7 @@
 
 _Static_assert(sizeof(struct lcf_hello) == 52, "wire layout");
 _Static_assert(sizeof(struct lcf_welcome) == 48, "wire layout");
-_Static_assert(sizeof(struct lcf_call) == 144, "wire layout");
+_Static_assert(sizeof(struct lcf_call) == 152, "wire layout");
 _Static_assert(sizeof(struct lcf_reply) == 40, "wire layout");
 _Static_assert(sizeof(struct lcf_stat) == 120, "wire layout");
 _Static_assert(sizeof(struct lcf_address) == 40, "wire layout");
@@ -57,6 +57,25 @@ static int real_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     LCF_REAL(connect, int, int, const struct sockaddr *, socklen_t);
     return libc_connect(fd, addr, len);
+}
+
+/* The shim wraps these too (fs.c, dir.c); the channel itself must reach libc's. */
+static int real_fstat(int fd, struct stat *st)
+{
+    LCF_REAL(fstat, int, int, struct stat *);
+    return libc_fstat(fd, st);
+}
+
+static ssize_t real_readlink(const char *path, char *buf, size_t size)
+{
+    LCF_REAL(readlink, ssize_t, const char *, char *, size_t);
+    return libc_readlink(path, buf, size);
+}
+
+static char *real_getcwd(char *buf, size_t size)
+{
+    LCF_REAL(getcwd, char *, char *, size_t);
+    return libc_getcwd(buf, size);
 }
 
 /* ======================================================================= error lines ===== */
@@ -170,6 +189,8 @@ static void line_begin(struct line *l, const struct lcf_request *req)
         line_quoted(l, req->str1, (size_t)call->length1);
     else if (call->length2 >= 0)
         line_str(l, "NULL");
+    else if (call->fds & LCF_FD_FILE) /* fstat & co.: the descriptor, the last one sent */
+        line_int(l, req->fds[req->nfds - 1]);
     if (call->length2 >= 0) {
         line_str(l, ", ");
         line_quoted(l, req->str2, (size_t)call->length2);
@@ -362,7 +383,7 @@ static bool exit_key_ready;
 static bool conn_is_ours(const struct conn *c)
 {
     struct stat st;
-    return fstat(c->fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == c->dev &&
+    return real_fstat(c->fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == c->dev &&
            st.st_ino == c->ino;
 }
 
@@ -459,7 +480,7 @@ static void header_init(struct lcf_header *h, uint16_t kind, size_t length, uint
 static int send_hello(int fd, int level, long long deadline, struct line *l)
 {
     char exe[LCF_MAX_PATH + 1];
-    ssize_t exe_length = readlink("/proc/self/exe", exe, sizeof exe);
+    ssize_t exe_length = real_readlink("/proc/self/exe", exe, sizeof exe);
     if (exe_length < 0 || exe_length > LCF_MAX_PATH)
         exe_length = 0;
     struct lcf_hello hello = {
@@ -478,20 +499,23 @@ static int send_hello(int fd, int level, long long deadline, struct line *l)
     return send_packet(fd, iov, 2, NULL, 0, deadline, l);
 }
 
-/* ================================================================ passthrough table ===== */
+/* ================================================ passthrough table, master devices ===== */
 
-/* Process-global and written once: the first thread to move `table_state` from EMPTY to FILLING
- * fills it and publishes READY; before that every call is forwarded. */
+/* Process-global and written once, from the first welcome: the first thread to move `table_state`
+ * from EMPTY to FILLING stores the table and the master's devices and publishes READY; before that
+ * every call is forwarded. */
 enum { TABLE_EMPTY, TABLE_FILLING, TABLE_READY };
 static int table_state;
 static char table_bytes[LCF_TABLE_BYTES];
 static uint16_t table_start[LCF_TABLE_PREFIXES]; /* offset of each prefix in table_bytes */
 static uint16_t table_len[LCF_TABLE_PREFIXES];   /* its length without trailing slashes */
 static uint32_t table_count;
+static uint64_t master_devices[2];               /* struct lcf_welcome.devices */
 
 /* Checks a welcome's table: `count` NUL-terminated absolute paths filling exactly `size` bytes.
- * Stores it if no table is stored yet. Returns 0, or -1 with the reason in l. */
-static int table_load(const char *bytes, size_t size, uint32_t count, struct line *l)
+ * Stores it and the devices if no table is stored yet. Returns 0, or -1 with the reason in l. */
+static int table_load(const char *bytes, size_t size, uint32_t count, const uint64_t devices[2],
+                      struct line *l)
 {
     uint16_t start[LCF_TABLE_PREFIXES], len[LCF_TABLE_PREFIXES];
     uint32_t n = 0;
@@ -517,6 +541,7 @@ static int table_load(const char *bytes, size_t size, uint32_t count, struct lin
         memcpy(table_start, start, sizeof start[0] * n);
         memcpy(table_len, len, sizeof len[0] * n);
         table_count = n;
+        memcpy(master_devices, devices, sizeof master_devices);
         __atomic_store_n(&table_state, TABLE_READY, __ATOMIC_RELEASE);
     }
     return 0;
@@ -602,7 +627,7 @@ static int recv_welcome(struct conn *c, long long deadline, struct line *l)
         line_str(l, " bytes)");
         return -1;
     }
-    if (table_load(payload, got, w.passthrough_count, l) < 0)
+    if (table_load(payload, got, w.passthrough_count, w.devices, l) < 0)
         return -1;
     c->timeout_ms = w.timeout_ms;
     return 0;
@@ -619,7 +644,7 @@ static struct conn *conn_get(int level, struct line *l)
     if (fd < 0)
         return NULL;
     struct stat st;
-    fstat(fd, &st);
+    real_fstat(fd, &st);
     *c = (struct conn){.pid = getpid(), .fd = fd, .dev = st.st_dev, .ino = st.st_ino};
     if (send_hello(fd, level, deadline, l) < 0 || recv_welcome(c, deadline, l) < 0) {
         conn_drop(c);
@@ -634,7 +659,7 @@ static struct conn *conn_get(int level, struct line *l)
 
 static bool is_stat(uint32_t function)
 {
-    return function == LCF_STAT || function == LCF_LSTAT;
+    return function == LCF_STAT || function == LCF_LSTAT || function == LCF_FSTAT;
 }
 
 static bool is_open(uint32_t function)
@@ -645,6 +670,12 @@ static bool is_open(uint32_t function)
 static bool is_socket_call(uint32_t function)
 {
     return function >= LCF_CONNECT_UNIX && function <= LCF_BIND_INET6;
+}
+
+/* The calls whose successful answer is a text: readlink's target, getcwd's and realpath's path. */
+static bool has_text(uint32_t function)
+{
+    return function == LCF_READLINK || function == LCF_GETCWD || function == LCF_REALPATH;
 }
 
 /* Appends `invalid reply (WHAT)` to l and returns -1. */
@@ -709,6 +740,33 @@ static bool valid_addresses(const struct lcf_address *a, uint32_t count)
     return true;
 }
 
+/* Checks text_length: getaddrinfo may carry a canonical name; a successful readlink, getcwd or
+ * realpath carries its text (at most a path's length); everything else carries none. */
+static int check_text_length(uint32_t function, const struct lcf_reply *r, struct line *l)
+{
+    bool answer = r->action == LCF_ANSWER;
+    int32_t n = r->text_length;
+    if (answer && function == LCF_GETADDRINFO)
+        return n < -1 ? invalid_value(l, "text_length", n, -1) : 0;
+    if (answer && has_text(function) && r->result >= 0)
+        return n < 0 || n > LCF_MAX_PATH ? invalid_value(l, "text_length", n, LCF_MAX_PATH) : 0;
+    return n < -1 || n > 0 ? invalid_value(l, "text_length", n, -1) : 0;
+}
+
+/* Checks a successful readlink, getcwd or realpath's text (n bytes): no NUL byte in it; readlink
+ * returns its length, getcwd and realpath return 0 with an absolute path. */
+static int check_text(uint32_t function, const struct lcf_reply *r, const char *text, size_t n,
+                      struct line *l)
+{
+    if (memchr(text, '\0', n) != NULL)
+        return invalid(l, "text with a NUL byte");
+    if (function != LCF_READLINK && (n == 0 || text[0] != '/'))
+        return invalid(l, "path not absolute");
+    if (function == LCF_READLINK && r->result != r->text_length)
+        return invalid_value(l, "result", r->result, r->text_length);
+    return 0;
+}
+
 /* Checks the payload sizes and contents of a reply for function. */
 static int check_payload(uint32_t function, const struct lcf_reply *r, size_t payload_size,
                          const void *payload, struct line *l)
@@ -726,40 +784,55 @@ static int check_payload(uint32_t function, const struct lcf_reply *r, size_t pa
     }
     if (r->count != count)
         return invalid_value(l, "count", r->count, count);
-    if (gai ? r->text_length < -1 : (r->text_length < -1 || r->text_length > 0))
-        return invalid_value(l, "text_length", r->text_length, -1);
-    uint64_t expected = (uint64_t)count * entry + (gai && r->text_length > 0 ? (uint64_t)r->text_length : 0);
+    if (check_text_length(function, r, l) < 0)
+        return -1;
+    size_t text = r->text_length > 0 ? (size_t)r->text_length : 0;
+    uint64_t expected = (uint64_t)count * entry + text;
     if (payload_size != expected)
         return invalid_value(l, "payload bytes", (long long)payload_size, (long long)expected);
     if (count > 0 && entry == sizeof(struct lcf_stat) && !valid_stat(payload))
         return invalid(l, "stat mode without a file type");
     if (count > 0 && gai && !valid_addresses(payload, count))
         return invalid(l, "address with an unknown family or port");
+    bool has_answer_text = answer && has_text(function) && r->result >= 0;
+    if (has_answer_text && check_text(function, r, payload, text, l) < 0)
+        return -1;
     if (answer && function != LCF_GETADDRINFO && r->result < 0 && r->error <= 0)
         return invalid_value(l, "error", r->error, EIO);
-    /* every call but open and getaddrinfo returns 0 or -1; open returns its descriptor */
-    if (answer && function != LCF_GETADDRINFO && !is_open(function) && r->result != 0 &&
-        r->result != -1)
+    /* open returns its descriptor and readlink a count (checked above); every other call but
+     * getaddrinfo returns 0 or -1 */
+    bool counts = is_open(function) || function == LCF_READLINK;
+    if (answer && function != LCF_GETADDRINFO && !counts && r->result != 0 && r->result != -1)
         return invalid_value(l, "result", r->result, 0);
-    if (answer && is_open(function) && r->result < -1)
+    if (answer && counts && r->result < -1)
         return invalid_value(l, "result", r->result, -1);
     if (gai && r->result == EAI_SYSTEM && r->error <= 0)
         return invalid_value(l, "error", r->error, EIO);
     return 0;
 }
 
-/* Checks the descriptors a reply carries: a successful open brings exactly one, connect and bind
- * may bring a replacement socket, nothing else brings any. */
-static int check_fds(uint32_t function, const struct lcf_reply *r, int nfds, struct line *l)
+static bool is_directory(int fd)
+{
+    struct stat st;
+    return real_fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Checks the descriptors a reply carries: a successful open brings exactly one, a successful
+ * chdir exactly one directory, connect and bind may bring a replacement socket, nothing else
+ * brings any. */
+static int check_fds(uint32_t function, const struct lcf_reply *r, const struct packet *p,
+                     struct line *l)
 {
     bool answer = r->action == LCF_ANSWER;
     int least = 0, most = 0;
-    if (answer && is_open(function) && r->result >= 0)
+    if (answer && (is_open(function) || function == LCF_CHDIR) && r->result >= 0)
         least = most = 1;
     else if (answer && is_socket_call(function))
         most = 1;
-    if (nfds < least || nfds > most)
-        return invalid_value(l, "descriptors", nfds, least);
+    if (p->nfds < least || p->nfds > most)
+        return invalid_value(l, "descriptors", p->nfds, least);
+    if (function == LCF_CHDIR && p->nfds == 1 && !is_directory(p->fds[0]))
+        return invalid(l, "chdir descriptor is not a directory");
     return 0;
 }
 
@@ -772,7 +845,7 @@ static int check_reply(const struct lcf_request *req, const struct lcf_reply *r,
         return invalid_value(l, "action", r->action, LCF_ANSWER);
     if (check_payload(req->call.function, r, p->size - sizeof *r, payload, l) < 0)
         return -1;
-    return check_fds(req->call.function, r, p->nfds, l);
+    return check_fds(req->call.function, r, p, l);
 }
 
 /* Sends the call on c and receives its checked reply. Returns the action, or -1 (reason in l;
@@ -849,6 +922,47 @@ int lcf_forward(const struct lcf_request *req, struct lcf_reply *reply, int *fd,
     return action;
 }
 
+/* ================================================================ master descriptors ===== */
+
+/* Whether this process has received a welcome (and so the master's devices); connects to get one
+ * if not. Quietly false when the master cannot be reached: there is no master file to ask about. */
+static bool welcomed(void)
+{
+    if (table_ready())
+        return true;
+    if (depth >= LCF_LEVELS)
+        return false;
+    int saved = errno;
+    struct line l;
+    l.len = 0;
+    int level = depth++;
+    conn_get(level, &l);
+    depth--;
+    errno = saved;
+    return table_ready();
+}
+
+bool lcf_in_passthrough(const char *path)
+{
+    struct lcf_request req = {.str1 = path, .readonly = true};
+    req.call.length1 = (int32_t)strnlen(path, LCF_MAX_PATH + 1);
+    return req.call.length1 <= LCF_MAX_PATH && welcomed() && passes_through(&req);
+}
+
+bool lcf_is_master_dev(uint64_t dev)
+{
+    return dev != 0 && welcomed() && (dev == master_devices[0] || dev == master_devices[1]);
+}
+
+bool lcf_is_master_fd(int fd)
+{
+    int saved = errno;
+    struct stat st;
+    bool ours = real_fstat(fd, &st) == 0 && lcf_is_master_dev(st.st_dev);
+    errno = saved;
+    return ours;
+}
+
 /* ========================================================================== requests ===== */
 
 void lcf_request_init(struct lcf_request *req, uint32_t function, const char *symbol)
@@ -870,7 +984,7 @@ void lcf_request_fd(struct lcf_request *req, uint32_t bit, int fd)
 
 int lcf_resolve_cwd(char *buf, const char *relative, size_t len)
 {
-    if (getcwd(buf, LCF_MAX_PATH + 1) == NULL) {
+    if (real_getcwd(buf, LCF_MAX_PATH + 1) == NULL) {
         if (errno == ERANGE)
             errno = ENAMETOOLONG;
         return -1;

@@ -1,5 +1,6 @@
 /* fs.c — the filesystem wrappers: open, fopen and freopen, openat, unlink and remove, rename,
- * stat/lstat/statx (and glibc's pre-2.33 __xstat family), access, mkdir, rmdir. Each family's
+ * stat/lstat/statx (and glibc's pre-2.33 __xstat family), fstat on the master's descriptors,
+ * access, mkdir, rmdir; and the path helpers that fsmeta.c and dir.c share (shim.h). Each family's
  * logic is written once (fs_openat, fs_fstatat, ...); one-line wrappers and small macros stamp out
  * the libc entry points that share it: plain, 64, fortified and legacy. */
 
@@ -65,6 +66,12 @@ static int real_fstatat(int dirfd, const char *path, struct stat *st, int flags)
     return libc_fstatat(dirfd, path, st, flags);
 }
 
+static int real_fstat(int fd, struct stat *st)
+{
+    LCF_REAL(fstat, int, int, struct stat *);
+    return libc_fstat(fd, st);
+}
+
 static int real_statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx)
 {
     LCF_REAL(statx, int, int, const char *, int, unsigned int, struct statx *);
@@ -85,15 +92,7 @@ static int real_mkdirat(int dirfd, const char *path, mode_t mode)
 
 /* ============================================================================= paths ===== */
 
-/* A path argument made ready to forward: absolute, or relative to a directory fd sent along. */
-struct fs_path {
-    const char *str;               /* what is sent: the program's path, or buf */
-    int32_t len;
-    int dirfd;                     /* sent with the call, or -1 */
-    char buf[LCF_MAX_PATH + 1];    /* the path resolved against the current directory */
-};
-
-static int fail(int err)
+int fs_fail(int err)
 {
     errno = err;
     return -1;
@@ -101,17 +100,17 @@ static int fail(int err)
 
 /* Prepares the program's (dirfd, path) as the kernel would see it. Returns 0, or -1 with errno
  * (EFAULT, ENOENT, ENAMETOOLONG, EBADF) for calls the kernel would refuse outright. */
-static int fs_path_init(struct fs_path *p, int dirfd, const char *path)
+int fs_path_init(struct fs_path *p, int dirfd, const char *path)
 {
     p->str = path;
     p->dirfd = -1;
     if (path == NULL)
-        return fail(EFAULT);
+        return fs_fail(EFAULT);
     if (path[0] == '\0')
-        return fail(ENOENT);
+        return fs_fail(ENOENT);
     size_t n = strnlen(path, LCF_MAX_PATH + 1);
     if (n > LCF_MAX_PATH)
-        return fail(ENAMETOOLONG);
+        return fs_fail(ENAMETOOLONG);
     p->len = (int32_t)n;
     if (path[0] == '/')
         return 0;
@@ -124,20 +123,20 @@ static int fs_path_init(struct fs_path *p, int dirfd, const char *path)
         return 0;
     }
     if (dirfd < 0 || fcntl(dirfd, F_GETFD) < 0)
-        return fail(EBADF);
+        return fs_fail(EBADF);
     p->dirfd = dirfd;
     return 0;
 }
 
 /* Whether (path, flags) asks for the file dirfd refers to itself: then no path is involved. */
-static bool is_fd_operation(const char *path, int flags)
+bool fs_is_fd_operation(const char *path, int flags)
 {
     return (flags & AT_EMPTY_PATH) && path != NULL && path[0] == '\0';
 }
 
 /* Starts a request naming one or two prepared paths, with their directory fds if any. */
-static void fs_request(struct lcf_request *req, uint32_t function, const char *symbol,
-                       const struct fs_path *p1, const struct fs_path *p2)
+void fs_request(struct lcf_request *req, uint32_t function, const char *symbol,
+                const struct fs_path *p1, const struct fs_path *p2)
 {
     lcf_request_init(req, function, symbol);
     req->str1 = p1->str;
@@ -154,13 +153,13 @@ static void fs_request(struct lcf_request *req, uint32_t function, const char *s
 
 /* Forwards a call whose answer is a plain int. Returns LCF_PASSTHROUGH, or LCF_ANSWER with *ret
  * the program's return value (and errno on failure), or -1 when the call failed closed. */
-static int fs_int_call(const struct lcf_request *req, int *ret)
+int fs_int_call(const struct lcf_request *req, int *ret)
 {
     struct lcf_reply reply;
     int fd;
     int action = lcf_forward(req, &reply, &fd, NULL, 0);
     if (action == LCF_ANSWER)
-        *ret = reply.result < 0 ? fail(reply.error) : reply.result;
+        *ret = reply.result < 0 ? fs_fail(reply.error) : reply.result;
     return action;
 }
 
@@ -174,8 +173,8 @@ static bool open_is_readonly(int flags)
 
 /* Forwards an open. Returns the new fd, or -1 with errno, or -2 when the caller must do the
  * real call itself (passthrough). */
-static int fs_open_forward(const char *symbol, uint32_t function, int dirfd, const char *path,
-                           int flags, mode_t mode)
+int fs_open_forward(const char *symbol, uint32_t function, int dirfd, const char *path, int flags,
+                    mode_t mode)
 {
     struct fs_path p;
     if (fs_path_init(&p, dirfd, path) < 0)
@@ -193,7 +192,7 @@ static int fs_open_forward(const char *symbol, uint32_t function, int dirfd, con
     if (action < 0)
         return -1;
     if (reply.result < 0)
-        return fail(reply.error);
+        return fs_fail(reply.error);
     if (!(flags & O_CLOEXEC)) /* it arrived with MSG_CMSG_CLOEXEC */
         fcntl(fd, F_SETFD, 0);
     return fd;
@@ -282,12 +281,12 @@ CREAT_WRAPPER(creat64)
 static int parse_stdio_mode(const char *mode, int *flags, char fdmode[STDIO_MODE_SIZE])
 {
     if (mode == NULL)
-        return fail(EINVAL);
+        return fs_fail(EINVAL);
     switch (mode[0]) {
     case 'r': *flags = O_RDONLY; break;
     case 'w': *flags = O_WRONLY | O_CREAT | O_TRUNC; break;
     case 'a': *flags = O_WRONLY | O_CREAT | O_APPEND; break;
-    default: return fail(EINVAL);
+    default: return fs_fail(EINVAL);
     }
     size_t n = 0;
     fdmode[n++] = mode[0];
@@ -405,7 +404,7 @@ static int fs_unlinkat(const char *symbol, int dirfd, const char *path, int flag
     if (lcf_in_real)
         return real_unlinkat(dirfd, path, flags);
     if (flags & ~AT_REMOVEDIR)
-        return fail(EINVAL);
+        return fs_fail(EINVAL);
     struct fs_path p;
     if (fs_path_init(&p, dirfd, path) < 0)
         return -1;
@@ -481,8 +480,21 @@ LCF_EXPORT int renameat2(int olddirfd, const char *oldpath, int newdirfd, const 
 
 /* ============================================================================== stat ===== */
 
-/* Forwards a stat or lstat. Returns 1 with *out filled, 0 when the caller must do the real call
+/* Forwards a stat request. Returns 1 with *out filled, 0 when the caller must do the real call
  * (passthrough), or -1 with errno. */
+static int fs_stat_call(const struct lcf_request *req, struct lcf_stat *out)
+{
+    struct lcf_reply reply;
+    int fd;
+    int action = lcf_forward(req, &reply, &fd, out, sizeof *out);
+    if (action == LCF_PASSTHROUGH)
+        return 0;
+    if (action < 0)
+        return -1;
+    return reply.result < 0 ? fs_fail(reply.error) : 1;
+}
+
+/* Forwards a stat or lstat of a path; returns as fs_stat_call. */
 static int fs_stat_forward(const char *symbol, int dirfd, const char *path, int flags,
                            struct lcf_stat *out)
 {
@@ -492,14 +504,16 @@ static int fs_stat_forward(const char *symbol, int dirfd, const char *path, int 
     struct lcf_request req;
     fs_request(&req, (flags & AT_SYMLINK_NOFOLLOW) ? LCF_LSTAT : LCF_STAT, symbol, &p, NULL);
     req.readonly = true;
-    struct lcf_reply reply;
-    int fd;
-    int action = lcf_forward(&req, &reply, &fd, out, sizeof *out);
-    if (action == LCF_PASSTHROUGH)
-        return 0;
-    if (action < 0)
-        return -1;
-    return reply.result < 0 ? fail(reply.error) : 1;
+    return fs_stat_call(&req, out);
+}
+
+/* Forwards an fstat of one of the master's descriptors; returns as fs_stat_call. */
+static int fs_fstat_forward(const char *symbol, int fd, struct lcf_stat *out)
+{
+    struct lcf_request req;
+    lcf_request_init(&req, LCF_FSTAT, symbol);
+    lcf_request_fd(&req, LCF_FD_FILE, fd);
+    return fs_stat_call(&req, out);
 }
 
 static void fill_stat(struct stat *st, const struct lcf_stat *s)
@@ -541,10 +555,42 @@ static void fill_statx(struct statx *stx, const struct lcf_stat *s)
     stx->stx_dev_minor = minor(s->dev);
 }
 
+/* fstat & co.: the real call first; when its st_dev says fd is one of the master's descriptors,
+ * the master's answer replaces it (a passthrough keeps the real one). */
+static int fs_fstat(const char *symbol, int fd, struct stat *st)
+{
+    int ret = real_fstat(fd, st);
+    if (ret < 0 || lcf_in_real || !lcf_is_master_dev(st->st_dev))
+        return ret;
+    struct lcf_stat s;
+    int got = fs_fstat_forward(symbol, fd, &s);
+    if (got > 0)
+        fill_stat(st, &s);
+    return got < 0 ? -1 : 0;
+}
+
+/* statx on the descriptor itself (AT_EMPTY_PATH and ""), like fs_fstat. */
+static int fs_fstatx(int fd, int flags, unsigned int mask, struct statx *stx)
+{
+    int ret = real_statx(fd, "", flags, mask, stx);
+    if (ret < 0 || lcf_in_real ||
+        !lcf_is_master_dev(makedev(stx->stx_dev_major, stx->stx_dev_minor)))
+        return ret;
+    struct lcf_stat s;
+    int got = fs_fstat_forward("statx", fd, &s);
+    if (got > 0)
+        fill_statx(stx, &s);
+    return got < 0 ? -1 : 0;
+}
+
 static int fs_fstatat(const char *symbol, int dirfd, const char *path, struct stat *st, int flags)
 {
-    if (lcf_in_real || is_fd_operation(path, flags))
+    if (lcf_in_real)
         return real_fstatat(dirfd, path, st, flags);
+    if (fs_is_fd_operation(path, flags) && dirfd != AT_FDCWD)
+        return fs_fstat(symbol, dirfd, st);
+    if (fs_is_fd_operation(path, flags))
+        path = "."; /* the current directory itself */
     struct lcf_stat s;
     int got = fs_stat_forward(symbol, dirfd, path, flags, &s);
     if (got == 0)
@@ -557,8 +603,12 @@ static int fs_fstatat(const char *symbol, int dirfd, const char *path, struct st
 
 LCF_EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx)
 {
-    if (lcf_in_real || is_fd_operation(path, flags))
+    if (lcf_in_real)
         return real_statx(dirfd, path, flags, mask, stx);
+    if (fs_is_fd_operation(path, flags) && dirfd != AT_FDCWD)
+        return fs_fstatx(dirfd, flags, mask, stx);
+    if (fs_is_fd_operation(path, flags))
+        path = "."; /* the current directory itself */
     struct lcf_stat s;
     int got = fs_stat_forward("statx", dirfd, path, flags, &s);
     if (got == 0)
@@ -592,6 +642,19 @@ _Static_assert(sizeof(struct stat64) == sizeof(struct stat), "stat64 layout");
         return fs_fstatat(#name, AT_FDCWD, path, (struct stat *)st, flags);                      \
     }
 
+#define FSTAT_WRAPPER(name, stat_type)                                                           \
+    LCF_EXPORT int name(int fd, stat_type *st)                                                   \
+    {                                                                                            \
+        return fs_fstat(#name, fd, (struct stat *)st);                                           \
+    }
+
+#define FXSTAT_WRAPPER(name, stat_type)                                                          \
+    LCF_EXPORT int name(int ver, int fd, stat_type *st)                                          \
+    {                                                                                            \
+        (void)ver;                                                                               \
+        return fs_fstat(#name, fd, (struct stat *)st);                                           \
+    }
+
 #define FXSTATAT_WRAPPER(name, stat_type)                                                        \
     LCF_EXPORT int name(int ver, int dirfd, const char *path, stat_type *st, int flags)          \
     {                                                                                            \
@@ -603,12 +666,16 @@ STAT_WRAPPER(stat, struct stat, 0)
 STAT_WRAPPER(stat64, struct stat64, 0)
 STAT_WRAPPER(lstat, struct stat, AT_SYMLINK_NOFOLLOW)
 STAT_WRAPPER(lstat64, struct stat64, AT_SYMLINK_NOFOLLOW)
+FSTAT_WRAPPER(fstat, struct stat)
+FSTAT_WRAPPER(fstat64, struct stat64)
 FSTATAT_WRAPPER(fstatat, struct stat)
 FSTATAT_WRAPPER(fstatat64, struct stat64)
 XSTAT_WRAPPER(__xstat, struct stat, 0)
 XSTAT_WRAPPER(__xstat64, struct stat64, 0)
 XSTAT_WRAPPER(__lxstat, struct stat, AT_SYMLINK_NOFOLLOW)
 XSTAT_WRAPPER(__lxstat64, struct stat64, AT_SYMLINK_NOFOLLOW)
+FXSTAT_WRAPPER(__fxstat, struct stat)
+FXSTAT_WRAPPER(__fxstat64, struct stat64)
 FXSTATAT_WRAPPER(__fxstatat, struct stat)
 FXSTATAT_WRAPPER(__fxstatat64, struct stat64)
 
@@ -617,7 +684,7 @@ FXSTATAT_WRAPPER(__fxstatat64, struct stat64)
 /* access and friends; flags as faccessat's (AT_EACCESS picks the effective ids). */
 static int fs_faccessat(const char *symbol, int dirfd, const char *path, int amode, int flags)
 {
-    if (lcf_in_real || is_fd_operation(path, flags))
+    if (lcf_in_real || fs_is_fd_operation(path, flags))
         return real_faccessat(dirfd, path, amode, flags);
     struct fs_path p;
     if (fs_path_init(&p, dirfd, path) < 0)

@@ -19,7 +19,7 @@
 #define LCF_MAX_MESSAGE 16384      /* no packet is larger */
 #define LCF_MAX_FDS 4              /* no packet carries more descriptors */
 #define LCF_MAX_PATH 4095          /* longest path (bytes, no terminator), like PATH_MAX - 1 */
-#define LCF_SYMBOL_SIZE 16         /* bytes of struct lcf_call.symbol */
+#define LCF_SYMBOL_SIZE 24         /* bytes of struct lcf_call.symbol */
 
 /* Bits of struct lcf_call.fds: which descriptors travel with a call, in this order. A directory
  * descriptor travels with any path call (open, stat, access, mkdir, unlink, rename ...) that the

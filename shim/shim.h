@@ -1,15 +1,22 @@
 /* shim.h — what the parts of the preload shim share: the export marker, the lazy lookup of the
- * real libc functions, the per-thread guard, and the channel API the wrappers forward calls through
- * (implemented in channel.c). Every shim C file includes it first. */
+ * real libc functions, the per-thread guard, the channel API the wrappers forward calls through
+ * (implemented in channel.c), and the path helpers of the filesystem wrappers (fs.c). Every shim C
+ * file includes it first. */
 #ifndef LIBCFAKE_SHIM_H
 #define LIBCFAKE_SHIM_H
 
 /* The wrappers define open, stat, ...: glibc's fortify inlines of those must stay out of the way. */
 #undef _FORTIFY_SOURCE
 
+/* glibc declares most path arguments nonnull, and a wrapper's definition inherits that: GCC would
+ * then delete the wrapper's own NULL checks (utimensat(fd, NULL, ...) must reach libc, a NULL path
+ * must give EFAULT, not a crash). No declaration in the shim carries the attribute. */
+#define __nonnull(params)
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "libcfake_wire.h"
 
@@ -57,7 +64,56 @@ int lcf_forward(const struct lcf_request *req, struct lcf_reply *reply, int *fd,
 const char *lcf_master_path(void);
 
 /* Writes the current directory, "/" and the first len bytes of relative into buf (LCF_MAX_PATH + 1
- * bytes, NUL-terminated); returns the length, or -1 with errno (ENAMETOOLONG when it does not fit). */
+ * bytes, NUL-terminated); returns the length, or -1 with errno (ENAMETOOLONG when it does not fit).
+ * The directory is the real one (libc's getcwd, never the master's answer): relative paths are sent
+ * as the kernel would resolve them, and the master maps a shadow directory back. */
 int lcf_resolve_cwd(char *buf, const char *relative, size_t len);
+
+/* Whether dev is one of the devices of the descriptors the master hands out (the welcome's
+ * devices). Connects first if this process has had no welcome; false when there is no master. */
+bool lcf_is_master_dev(uint64_t dev);
+
+/* Whether fd is one of the master's files or directories: fstat works on it and its st_dev is one
+ * of the master's devices. The f-calls (fstat, fchmod ...) on such a descriptor are forwarded;
+ * on any other they are real calls without a round trip. errno is left as it was. */
+bool lcf_is_master_fd(int fd);
+
+/* Whether an absolute path lies under a prefix of the passthrough table (the host's read-only
+ * mounts); false when no master can be reached. */
+bool lcf_in_passthrough(const char *path);
+
+/* ============================================================ filesystem helpers (fs.c) ===== */
+/* Shared by the filesystem wrappers in fs.c, fsmeta.c and dir.c. */
+
+/* A path argument made ready to forward: absolute, or relative to a directory fd sent along. */
+struct fs_path {
+    const char *str;               /* what is sent: the program's path, or buf */
+    int32_t len;
+    int dirfd;                     /* sent with the call, or -1 */
+    char buf[LCF_MAX_PATH + 1];    /* the path resolved against the current directory */
+};
+
+/* Sets errno to err and returns -1. */
+int fs_fail(int err);
+
+/* Prepares the program's (dirfd, path) as the kernel would see it. Returns 0, or -1 with errno
+ * (EFAULT, ENOENT, ENAMETOOLONG, EBADF) for calls the kernel would refuse outright. */
+int fs_path_init(struct fs_path *p, int dirfd, const char *path);
+
+/* Whether (path, flags) asks for the file dirfd refers to itself (AT_EMPTY_PATH and ""). */
+bool fs_is_fd_operation(const char *path, int flags);
+
+/* Starts a request naming one or two prepared paths (p2 may be NULL), with their directory fds. */
+void fs_request(struct lcf_request *req, uint32_t function, const char *symbol,
+                const struct fs_path *p1, const struct fs_path *p2);
+
+/* Forwards a call whose answer is a plain int. Returns LCF_PASSTHROUGH, or LCF_ANSWER with *ret
+ * the program's return value (and errno on failure), or -1 when the call failed closed. */
+int fs_int_call(const struct lcf_request *req, int *ret);
+
+/* Forwards an open or openat. Returns the new fd, or -1 with errno, or -2 when the caller must do
+ * the real call itself (passthrough). */
+int fs_open_forward(const char *symbol, uint32_t function, int dirfd, const char *path, int flags,
+                    mode_t mode);
 
 #endif
