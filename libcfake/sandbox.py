@@ -11,7 +11,7 @@ A Sandbox owns a :class:`~libcfake.LibcService` served by a background thread. E
 program forwards goes, in order, through the fault rules (``sb.fail``), the host routes (read-only
 mounts, devices, /proc), and the filesystem model; every call is journaled (``sb.journal``), and a
 call nothing covers is answered with an error and recorded as a violation (``sb.violations``).
-The DNS and network models are not built yet: name lookups and connections are violations.
+The network model is not built yet: connect and bind are violations.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pyfakefs.fake_file import FakeDirectory, FakeFile
 
 from ._shadow import ShadowTree
 from .calls import Call
+from .dns import Answer, Dns, Hints, LookupRefused
 from .faults import FaultRule
 from .fs import DEFAULT_MOUNTS, DEVICES, Caller, FileSystem
 from .journal import JournalEntry, Violation, describe_error
@@ -81,6 +82,7 @@ class Sandbox:
         reply_timeout: float = 30.0,
     ) -> None:
         self.fs = FileSystem(mounts)
+        self.dns = Dns()
         self.cwd = cwd
         self.journal: list[JournalEntry] = []
         self.violations: list[Violation] = []
@@ -244,6 +246,9 @@ class Sandbox:
         if isinstance(outcome, str) and call.function == "getaddrinfo":
             svc.send(outcome)
             return f"EAI {outcome}", 0
+        if isinstance(outcome, Answer):
+            svc.send(outcome.entries, canonical_name=outcome.canonical_name)
+            return " ".join(sorted({str(entry[0]) for entry in outcome.entries})), 0
         if isinstance(outcome, OSError):
             code = outcome.errno or errno.EIO
             svc.send(-1, code)
@@ -260,7 +265,7 @@ class Sandbox:
         return str(outcome) if not isinstance(outcome, bytes) else os.fsdecode(outcome), 0
 
     def _fault(self, call: Call, subject: str | None) -> Any:
-        for rule in self._faults:
+        for rule in (*self._faults, *self.dns.faults):
             if rule.applies(call.function, subject):
                 if rule.delay:
                     threading.Event().wait(rule.delay)
@@ -345,7 +350,7 @@ class Sandbox:
         if function in ("bind_unix", "bind_inet", "bind_inet6"):
             raise _Refused(errno.EADDRNOTAVAIL, "no network model declares this address yet")
         if function == "getaddrinfo":
-            raise _Refused("noname", "no DNS model answers this name yet")
+            return self._getaddrinfo(call)
         if function == "getcwd":
             return path if path is not None and path.startswith("/") else PASSTHROUGH
         if function in ("fstat", "fchmod", "fchown", "futimens"):
@@ -358,6 +363,17 @@ class Sandbox:
         if handler is None:
             raise _Refused(errno.ENOSYS, f"the filesystem model does not answer {function}")
         return handler(call, path, fds)
+
+    def _getaddrinfo(self, call: Call) -> Any:
+        raw = call.raw
+        node = None if raw.string1 is None else os.fsdecode(raw.string1)
+        service = None if raw.string2 is None else os.fsdecode(raw.string2)
+        hints = Hints(raw.flags, raw.family, raw.socktype, raw.protocol)
+        try:
+            answer = self.dns.getaddrinfo(node, service, hints)
+        except LookupRefused as refused:
+            raise _Refused("noname", f"{refused} is in no zone of the DNS model") from None
+        return answer
 
     def _route(self, path: str) -> str | None:
         """Where a path lives outside the model: "device", "proc" or a mount; None: the model."""

@@ -416,14 +416,18 @@ class LibcService:
 
     # -- answering -------------------------------------------------------------------------
 
-    def send(self, result: Any, errno: int | OSError = 0) -> bool:
+    def send(
+        self, result: Any, errno: int | OSError = 0, *, canonical_name: str | None = None
+    ) -> bool:
         """Answer the call being served; False if the program is gone.
 
         ``result`` is an integer (-1 with ``errno`` on failure), a stat table for stat/lstat,
         and for getaddrinfo a list of ``(ip, port_or_None)``, None (no addresses) or an error
-        name from :data:`GAI_ERRORS`.
+        name from :data:`GAI_ERRORS`. Beyond the seed, getaddrinfo entries may also be
+        ``(ip, port, socktype, protocol)`` (then they are sent as they are, not one per socket
+        type), and ``canonical_name`` replaces the node name reported for AI_CANONNAME.
         """
-        return self._answer(result, [], errno)
+        return self._answer(result, [], errno, canonical_name)
 
     def send_with_fds(
         self, result: Any, fds: Sequence[int | Any], errno: int | OSError = 0
@@ -448,9 +452,11 @@ class LibcService:
         pending, self._current = self._current, None
         return pending
 
-    def _answer(self, result: Any, fds: list[int], errno: int | OSError) -> bool:
+    def _answer(
+        self, result: Any, fds: list[int], errno: int | OSError, canonical: str | None = None
+    ) -> bool:
         call = self.call
-        reply = _encode_answer(call, result, fds, _errno_number(errno))  # may raise: call stays
+        reply = _encode_answer(call, result, fds, _errno_number(errno), canonical)  # may raise
         return self._deliver(self._take(), reply, fds)
 
     def _deliver(self, pending: _Pending, reply: bytes, fds: list[int]) -> bool:
@@ -506,7 +512,9 @@ def _errno_number(errno: int | OSError) -> int:
     return errno
 
 
-def _encode_answer(call: Call, result: Any, fds: list[int], error: int) -> bytes:
+def _encode_answer(
+    call: Call, result: Any, fds: list[int], error: int, canonical: str | None = None
+) -> bytes:
     """The reply bytes for ``result``; ValueError/TypeError explain a result that does not fit."""
     function, seq = call.function, call.raw.seq
     if len(fds) > 1 or (fds and function not in _FD_FUNCTIONS | _SOCKET_FUNCTIONS):
@@ -515,7 +523,7 @@ def _encode_answer(call: Call, result: Any, fds: list[int], error: int) -> bytes
             "open, openat, chdir, connect and bind take one"
         )
     if function == "getaddrinfo":
-        return _encode_getaddrinfo(call, result, error)
+        return _encode_getaddrinfo(call, result, error, canonical)
     if _is_int(result) and result == -1:
         if error <= 0:
             raise ValueError(f"a failed {function} (-1) needs an errno")
@@ -574,7 +582,7 @@ def _socktypes(call: Call, has_port: bool) -> list[tuple[int, int]]:
     return list(_DEFAULT_SOCKTYPES[:2] if has_port else _DEFAULT_SOCKTYPES)
 
 
-def _encode_getaddrinfo(call: Call, result: Any, error: int) -> bytes:
+def _encode_getaddrinfo(call: Call, result: Any, error: int, canonical_name: str | None) -> bytes:
     seq = call.raw.seq
     if isinstance(result, str):
         if result not in GAI_ERRORS:
@@ -594,12 +602,12 @@ def _encode_getaddrinfo(call: Call, result: Any, error: int) -> bytes:
         raise TypeError("getaddrinfo answers a list of (ip, port or None), None or an error name")
     entries = []
     for item in result:
-        try:
-            ip_value, port = item
-        except (TypeError, ValueError):
+        if not isinstance(item, tuple) or len(item) not in (2, 4):
             raise TypeError(
-                f"getaddrinfo entry {item!r} is not a pair (ip, port or None)"
-            ) from None
+                f"getaddrinfo entry {item!r} is not (ip, port or None) "
+                "or (ip, port, socktype, protocol)"
+            )
+        ip_value, port = item[:2]
         ip = (
             ip_value
             if isinstance(ip_value, (ipaddress.IPv4Address, ipaddress.IPv6Address))
@@ -608,6 +616,9 @@ def _encode_getaddrinfo(call: Call, result: Any, error: int) -> bytes:
         if port is not None and (not _is_int(port) or not 0 <= port <= 65535):
             raise ValueError(f"getaddrinfo port {port!r} is not an integer from 0 to 65535")
         family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+        if len(item) == 4:
+            entries.append((family, item[2], item[3], ip, port or 0))
+            continue
         for socktype, proto in _socktypes(call, port is not None and call.raw.string2 is not None):
             entries.append((family, socktype, proto, ip, port or 0))
     if len(entries) > protocol.MAX_ADDRESSES:
@@ -616,5 +627,5 @@ def _encode_getaddrinfo(call: Call, result: Any, error: int) -> bytes:
         )
     canonical = None
     if entries and call.raw.flags & _AI_CANONNAME and call.raw.string1 is not None:
-        canonical = call.raw.string1
+        canonical = call.raw.string1 if canonical_name is None else canonical_name.encode()
     return protocol.encode_reply(seq, protocol.ANSWER, 0, 0, addresses=entries, text=canonical)
