@@ -1,0 +1,335 @@
+"""Differential tests: each script runs twice, natively in a real temporary directory and in a
+Sandbox against the model, and everything observable must agree: exit status, stdout, stderr and
+the resulting tree (names, types, permission bits, sizes, link targets).
+
+Scripts name their root as $R. Both worlds start from the same tree (TREE below), created on the
+real disk with os calls and in the model with the Sandbox's API. Programs run as this process's
+user, natively and in the sandbox alike.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from libcfake import Sandbox
+
+VIRTUAL_ROOT = "/work"
+
+# path -> contents (str: a file; None: a directory; ("->", target): a symlink), mode
+TREE: list[tuple[str, object, int]] = [
+    ("a.txt", "alpha\n", 0o644),
+    ("b.txt", "bravo\nbravo two\nbravo three\n", 0o600),
+    ("exec.sh", "#!/bin/sh\necho run\n", 0o755),
+    ("dir", None, 0o755),
+    ("dir/c.txt", "charlie\n", 0o644),
+    ("dir/sub", None, 0o750),
+    ("dir/sub/d.txt", "delta\n", 0o444),
+    ("empty", None, 0o700),
+    ("link", ("->", "a.txt"), 0o777),
+    ("dirlink", ("->", "dir"), 0o777),
+    ("broken", ("->", "nowhere"), 0o777),
+]
+
+SCRIPTS: dict[str, str] = {
+    # reading
+    "cat a file": "cat $R/a.txt",
+    "cat two files": "cat $R/a.txt $R/dir/c.txt",
+    "cat through a symlink": "cat $R/link",
+    "cat through a directory symlink": "cat $R/dirlink/c.txt",
+    "cat a broken symlink": "cat $R/broken",
+    "cat a directory": "cat $R/dir",
+    "cat a missing file": "cat $R/missing",
+    "cat below a file": "cat $R/a.txt/x",
+    "head -n 2": "head -n 2 $R/b.txt",
+    "head -c 3": "head -c 3 $R/b.txt",
+    "wc": "wc -l $R/b.txt",
+    "grep": "grep -n two $R/b.txt",
+    "sort from a file": "sort -r $R/b.txt",
+    # test(1)
+    "test -e file": "test -e $R/a.txt; echo $?",
+    "test -e missing": "test -e $R/missing; echo $?",
+    "test -f dir": "test -f $R/dir; echo $?",
+    "test -d dir": "test -d $R/dir; echo $?",
+    "test -d dirlink": "test -d $R/dirlink; echo $?",
+    "test -L link": "test -L $R/link; echo $?",
+    "test -L file": "test -L $R/a.txt; echo $?",
+    "test -h broken": "test -h $R/broken; echo $?",
+    "test -e broken": "test -e $R/broken; echo $?",
+    "test -r -w -x": "test -r $R/a.txt && test -w $R/a.txt && test -x $R/exec.sh; echo $?",
+    "test -x on a plain file": "test -x $R/a.txt; echo $?",
+    "test -s empty": "touch $R/e; test -s $R/e; echo $?",
+    # stat(1)
+    "stat a file": "stat -c '%n %F %a %s' $R/a.txt",
+    "stat a directory": "stat -c '%n %F %a' $R/dir",
+    "stat a symlink": "stat -c '%n %F %N' $R/link",
+    "stat -L a symlink": "stat -L -c '%n %F %s' $R/link",
+    "stat missing": "stat $R/missing",
+    "stat several": "stat -c '%n %a' $R/a.txt $R/b.txt $R/dir/sub",
+    # writing
+    "echo into a new file": "echo hello > $R/new.txt; cat $R/new.txt",
+    "append": "echo more >> $R/a.txt; cat $R/a.txt",
+    "truncate with >": "echo x > $R/b.txt; cat $R/b.txt",
+    "write into a missing directory": "echo x > $R/nodir/f",
+    "write into a directory": "echo x > $R/dir",
+    "tee": "echo teed | tee $R/t1 $R/t2 > /dev/null; cat $R/t1 $R/t2",
+    "tee -a": "echo more | tee -a $R/a.txt; cat $R/a.txt",
+    "write a read-only file as its owner": "echo x > $R/dir/sub/d.txt; echo $?",
+    # mkdir, rmdir
+    "mkdir": "mkdir $R/m && stat -c '%F %a' $R/m",
+    "mkdir -m": "mkdir -m 700 $R/m && stat -c '%a' $R/m",
+    "mkdir -p": "mkdir -p $R/p/q/r && stat -c '%F' $R/p/q/r",
+    "mkdir existing": "mkdir $R/dir",
+    "mkdir over a file": "mkdir $R/a.txt",
+    "mkdir missing parent": "mkdir $R/x/y",
+    "rmdir empty": "rmdir $R/empty",
+    "rmdir non-empty": "rmdir $R/dir",
+    "rmdir a file": "rmdir $R/a.txt",
+    "rmdir missing": "rmdir $R/missing",
+    # rm
+    "rm a file": "rm $R/a.txt",
+    "rm a symlink": "rm $R/link",
+    "rm a directory": "rm $R/dir",
+    "rm -r": "rm -r $R/dir",
+    "rm -f missing": "rm -f $R/missing; echo $?",
+    "rm missing": "rm $R/missing",
+    # cp
+    "cp a file": "cp $R/a.txt $R/copy.txt && cat $R/copy.txt",
+    "cp over a file": "cp $R/a.txt $R/b.txt && cat $R/b.txt",
+    "cp into a directory": "cp $R/a.txt $R/dir/ && cat $R/dir/a.txt",
+    "cp -p keeps mode": "cp -p $R/b.txt $R/copy && stat -c '%a' $R/copy",
+    "cp -r": "cp -r $R/dir $R/dir2 && cat $R/dir2/sub/d.txt",
+    "cp a missing file": "cp $R/missing $R/x",
+    "cp a directory without -r": "cp $R/dir $R/x",
+    # mv
+    "mv a file": "mv $R/a.txt $R/moved.txt && cat $R/moved.txt",
+    "mv over a file": "mv $R/a.txt $R/b.txt && cat $R/b.txt",
+    "mv into a directory": "mv $R/a.txt $R/dir && cat $R/dir/a.txt",
+    "mv a directory": "mv $R/dir $R/renamed && cat $R/renamed/c.txt",
+    "mv a directory over an empty one": "mv $R/dir $R/empty",
+    "mv a directory into itself": "mv $R/dir $R/dir/sub/inside",
+    "mv a missing file": "mv $R/missing $R/x",
+    # ln
+    "ln -s": "ln -s a.txt $R/s && readlink $R/s && cat $R/s",
+    "ln -s absolute": "ln -s $R/dir $R/abs && ls $R/abs",
+    "ln -s over existing": "ln -s a.txt $R/b.txt",
+    "ln -sf": "ln -sf b.txt $R/link && readlink $R/link",
+    "ln hard": "ln $R/a.txt $R/hard && stat -c '%h' $R/a.txt $R/hard && cat $R/hard",
+    "readlink -f": "readlink -f $R/dirlink",
+    "readlink on a file": "readlink $R/a.txt; echo $?",
+    "realpath": "realpath $R/dirlink/sub/../c.txt",
+    "realpath missing": "realpath $R/missing/x",
+    # chmod, touch
+    "chmod": "chmod 600 $R/a.txt && stat -c '%a' $R/a.txt",
+    "chmod symbolic": "chmod g+w,o-r $R/a.txt && stat -c '%a' $R/a.txt",
+    "chmod -R": "chmod -R go-rwx $R/dir && stat -c '%a' $R/dir $R/dir/c.txt $R/dir/sub",
+    "chmod missing": "chmod 600 $R/missing",
+    "touch new": "touch $R/new && stat -c '%s %F' $R/new",
+    "touch -d": "touch -d '2001-02-03 04:05:06 UTC' $R/a.txt && TZ=UTC stat -c '%y' $R/a.txt",
+    "touch -m -d keeps content": "touch -m -d @1000000000 $R/a.txt && stat -c '%Y' $R/a.txt && cat $R/a.txt",
+    "truncate -s": "truncate -s 3 $R/b.txt && cat $R/b.txt; echo; stat -c '%s' $R/b.txt",
+    "truncate -s grows": "truncate -s 10 $R/a.txt && stat -c '%s' $R/a.txt",
+    # listing
+    "ls": "ls $R",
+    "ls -a": "ls -a $R/dir",
+    "ls -1F": "ls -1F $R",
+    "ls a file": "ls $R/a.txt",
+    "ls missing": "ls $R/missing",
+    "ls -d": "ls -d $R/dir",
+    "ls -R": "ls -R $R/dir",
+    "ls -l modes": "ls -l $R | awk 'NR>1 {print $1, $NF}'",
+    "find": "find $R | sort",
+    "find -type f": "find $R -type f | sort",
+    "find -name": "find $R -name '*.txt' | sort",
+    "find -maxdepth": "find $R -maxdepth 1 -type d | sort",
+    "find -newer": "touch -d @1 $R/old; find $R -maxdepth 1 -newer $R/old -name a.txt",
+    "find -empty": "find $R -empty | sort",
+    "find -L": "find -L $R/dirlink | sort",
+    "du -a": "du -a --apparent-size -b $R/dir | sort -k2",
+    # the shell itself
+    "glob": "echo $R/*.txt",
+    "glob in a subdirectory": "echo $R/dir/*",
+    "no match": "echo $R/*.nothing",
+    "cd and pwd": "cd $R/dir && pwd && cat c.txt",
+    "cd into a symlink": "cd $R/dirlink && pwd -P",
+    "cd missing": "cd $R/missing",
+    "relative paths": "cd $R && cat a.txt dir/c.txt && mkdir rel && echo x > rel/y && cat rel/y",
+    "redirect input": "read line < $R/a.txt && echo $line",
+    "here-string to a file": "cat > $R/h <<EOF\nline one\nline two\nEOF\ncat $R/h",
+    "noclobber": "set -C; echo x > $R/a.txt",
+    "exec a script from the host": "sh $R/exec.sh",
+}
+
+PYTHON: dict[str, str] = {
+    "os.listdir": "print(sorted(os.listdir(R)))",
+    "os.scandir types": "print(sorted((e.name, e.is_dir(), e.is_symlink()) for e in os.scandir(R)))",
+    "os.walk": "print([(p.replace(R, '$R'), sorted(d), sorted(f)) for p, d, f in sorted(os.walk(R))])",
+    "glob": "import glob; print(sorted(p.replace(R, '$R') for p in glob.glob(R + '/**/*.txt', recursive=True)))",
+    "pathlib read_text": "import pathlib; print(pathlib.Path(R, 'a.txt').read_text(), end='')",
+    "pathlib write and exists": "import pathlib; p = pathlib.Path(R, 'n'); p.write_text('w'); print(p.exists(), p.stat().st_size)",
+    "os.makedirs exist_ok": "os.makedirs(R + '/x/y', exist_ok=True); os.makedirs(R + '/x/y', exist_ok=True); print(os.path.isdir(R + '/x/y'))",
+    "os.makedirs existing": "os.makedirs(R + '/dir')",
+    "os.rename": "os.rename(R + '/a.txt', R + '/z'); print(os.path.exists(R + '/a.txt'), open(R + '/z').read(), end='')",
+    "os.replace over a file": "os.replace(R + '/a.txt', R + '/b.txt'); print(open(R + '/b.txt').read(), end='')",
+    "os.rename dir over non-empty": "os.rename(R + '/empty', R + '/dir')",
+    "os.rename file over dir": "os.rename(R + '/a.txt', R + '/empty')",
+    "os.rename dir over file": "os.rename(R + '/empty', R + '/a.txt')",
+    "os.remove a directory": "os.remove(R + '/dir')",
+    "os.rmdir": "os.rmdir(R + '/empty'); print(os.path.exists(R + '/empty'))",
+    "os.symlink and readlink": "os.symlink('target', R + '/s'); print(os.readlink(R + '/s'), os.path.lexists(R + '/s'), os.path.exists(R + '/s'))",
+    "os.link count": "os.link(R + '/a.txt', R + '/h'); print(os.stat(R + '/a.txt').st_nlink)",
+    "os.chmod": "os.chmod(R + '/a.txt', 0o604); print(oct(os.stat(R + '/a.txt').st_mode))",
+    "os.utime": "os.utime(R + '/a.txt', (1, 2)); s = os.stat(R + '/a.txt'); print(s.st_atime, s.st_mtime)",
+    "os.utime ns": "os.utime(R + '/a.txt', ns=(5, 1_500_000_000)); print(os.stat(R + '/a.txt').st_mtime_ns)",
+    "os.truncate": "os.truncate(R + '/b.txt', 4); print(open(R + '/b.txt').read())",
+    "os.access": "print(os.access(R + '/a.txt', os.R_OK), os.access(R + '/exec.sh', os.X_OK), os.access(R + '/missing', os.F_OK))",
+    "os.lstat of a symlink": "import stat; print(stat.S_ISLNK(os.lstat(R + '/link').st_mode), os.lstat(R + '/link').st_size)",
+    "os.path.realpath": "print(os.path.realpath(R + '/dirlink/c.txt').replace(R, '$R'))",
+    "os.getcwd after chdir": "os.chdir(R + '/dir'); print(os.getcwd().replace(R, '$R'), open('c.txt').read(), end='')",
+    "open x mode": "open(R + '/x', 'x').write('1'); open(R + '/x', 'x')",
+    "open a directory for writing": "open(R + '/dir', 'w')",
+    "O_EXCL|O_CREAT on existing": "os.open(R + '/a.txt', os.O_CREAT | os.O_EXCL | os.O_WRONLY)",
+    "O_DIRECTORY on a file": "os.open(R + '/a.txt', os.O_RDONLY | os.O_DIRECTORY)",
+    "O_NOFOLLOW on a symlink": "os.open(R + '/link', os.O_RDONLY | os.O_NOFOLLOW)",
+    "read a directory fd": "fd = os.open(R + '/dir', os.O_RDONLY); os.read(fd, 10)",
+    "seek and read": "f = open(R + '/b.txt', 'rb'); f.seek(6); print(f.read(5))",
+    "read+write": "f = open(R + '/a.txt', 'r+'); f.write('ALP'); f.seek(0); print(f.read(), end='')",
+    "fstat size after write": "f = open(R + '/n', 'w'); f.write('12345'); f.flush(); print(os.fstat(f.fileno()).st_size)",
+    "dir_fd opens": "d = os.open(R + '/dir', os.O_RDONLY); print(open(os.open('c.txt', os.O_RDONLY, dir_fd=d)).read(), end='')",
+    "stat with dir_fd": "d = os.open(R + '/dir', os.O_RDONLY); print(os.stat('sub', dir_fd=d).st_mode & 0o777)",
+    "mkdir with dir_fd": "d = os.open(R + '/dir', os.O_RDONLY); os.mkdir('new', dir_fd=d); print(os.path.isdir(R + '/dir/new'))",
+    "unlink with dir_fd": "d = os.open(R + '/dir', os.O_RDONLY); os.unlink('c.txt', dir_fd=d); print(os.listdir(R + '/dir'))",
+    "shutil.copytree": "import shutil; shutil.copytree(R + '/dir', R + '/tree'); print(sorted(os.listdir(R + '/tree')))",
+    "shutil.rmtree": "import shutil; shutil.rmtree(R + '/dir'); print(os.path.exists(R + '/dir'))",
+    "shutil.move across dirs": "import shutil; shutil.move(R + '/a.txt', R + '/empty/'); print(os.listdir(R + '/empty'))",
+    "tempfile in a virtual dir": "import tempfile; f = tempfile.NamedTemporaryFile(dir=R, delete=False); f.write(b'x'); f.close(); print(os.path.getsize(f.name)); os.rename(f.name, R + '/kept')",
+    "tempfile.TemporaryDirectory": "import tempfile\nwith tempfile.TemporaryDirectory(dir=R) as d:\n  open(d + '/f', 'w').write('x'); print(os.listdir(d))",
+}
+
+
+def build_native(root: Path) -> None:
+    root.mkdir(exist_ok=True)
+    for path, contents, mode in TREE:
+        target = root / path
+        if contents is None:
+            target.mkdir()
+            target.chmod(mode)
+        elif isinstance(contents, tuple):
+            target.symlink_to(contents[1])
+        else:
+            target.write_text(str(contents))
+            target.chmod(mode)
+
+
+def build_virtual(sb: Sandbox) -> None:
+    uid, gid = os.getuid(), os.getgid()
+    sb.fs.create_dir(VIRTUAL_ROOT, uid=uid, gid=gid)
+    for path, contents, mode in TREE:
+        target = f"{VIRTUAL_ROOT}/{path}"
+        if contents is None:
+            sb.fs.create_dir(target, perm_bits=mode, uid=uid, gid=gid)
+        elif isinstance(contents, tuple):
+            sb.fs.create_symlink(target, str(contents[1]))
+        else:
+            sb.fs.create_file(target, contents=str(contents), st_mode=mode, uid=uid, gid=gid)
+
+
+def tree_of_native(root: Path) -> list[tuple[str, ...]]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            entry = describe(os.path.relpath(path, root), os.lstat(path), path, os.readlink)
+            found.append(tuple(normalize(field, str(root)) for field in entry))
+    return sorted(found)
+
+
+def tree_of_virtual(sb: Sandbox) -> list[tuple[str, ...]]:
+    found = []
+    fake = sb.fs.fake
+    with sb.fs.lock:
+        for dirpath, dirnames, filenames in _walk(fake, VIRTUAL_ROOT):
+            for name in dirnames + filenames:
+                path = f"{dirpath}/{name}"
+                obj = fake.lresolve(path)
+                info = sb.fs.stat_of(obj)
+                found.append(
+                    (
+                        os.path.relpath(path, VIRTUAL_ROOT),
+                        info.type,
+                        oct(info.mode),
+                        str(info.size) if info.type == "regular" else "-",
+                        normalize(fake.readlink(path), VIRTUAL_ROOT)
+                        if info.type == "symlink"
+                        else "-",
+                    )
+                )
+    return sorted(found)
+
+
+def _walk(fake, top):  # type: ignore[no-untyped-def]
+    obj = fake.resolve(top)
+    dirs, files = [], []
+    for name, child in obj.entries.items():
+        (dirs if stat.S_ISDIR(child.st_mode) else files).append(name)
+    yield top, dirs, files
+    for name in dirs:
+        yield from _walk(fake, f"{top}/{name}")
+
+
+def describe(relative: str, info: os.stat_result, path: str, readlink) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
+    kind = {stat.S_IFREG: "regular", stat.S_IFDIR: "directory", stat.S_IFLNK: "symlink"}.get(
+        stat.S_IFMT(info.st_mode), "other"
+    )
+    return (
+        relative,
+        kind,
+        oct(stat.S_IMODE(info.st_mode)),
+        str(info.st_size) if kind == "regular" else "-",
+        readlink(path) if kind == "symlink" else "-",
+    )
+
+
+def normalize(text: str, root: str) -> str:
+    return text.replace(root, "$R")
+
+
+@pytest.fixture
+def worlds(tmp_path: Path) -> Iterator[tuple[Path, Sandbox]]:
+    root = tmp_path / "root"
+    build_native(root)
+    with Sandbox(reply_timeout=20) as sb:
+        build_virtual(sb)
+        yield root, sb
+
+
+def run_both(worlds: tuple[Path, Sandbox], argv: list[str]) -> None:
+    root, sb = worlds
+    native = subprocess.run(argv, env={**os.environ, "R": str(root)}, cwd=root.parent,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    virtual = sb.run(argv, env={**os.environ, "R": VIRTUAL_ROOT}, capture_output=True,
+                     text=True, timeout=60)  # fmt: skip
+    expected = (native.returncode, normalize(native.stdout, str(root)),
+                normalize(native.stderr, str(root)))  # fmt: skip
+    got = (virtual.returncode, normalize(virtual.stdout, VIRTUAL_ROOT),
+           normalize(virtual.stderr, VIRTUAL_ROOT))  # fmt: skip
+    assert got == expected
+    assert tree_of_virtual(sb) == tree_of_native(root)
+    assert not sb.violations, [str(v) for v in sb.violations]
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_shell_script_agrees_with_a_real_directory(worlds, script: str) -> None:  # type: ignore[no-untyped-def]
+    run_both(worlds, ["sh", "-c", SCRIPTS[script]])
+
+
+@pytest.mark.parametrize("program", sorted(PYTHON))
+def test_python_os_calls_agree_with_a_real_directory(worlds, program: str) -> None:  # type: ignore[no-untyped-def]
+    code = f"import os, sys\nR = os.environ['R']\n{PYTHON[program]}"
+    run_both(worlds, [sys.executable, "-c", code])
