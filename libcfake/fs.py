@@ -101,8 +101,10 @@ class FileSystem:
         self.os = FakeOsModule(self.fake)
         self.lock = threading.RLock()
         self.mounts: tuple[str, ...] = ()
+        self.read_only: tuple[str, ...] = ()  # host copies programs may read but not change
         self._memfds: dict[int, tuple[FakeFile, int]] = {}  # id(file) -> (file, memfd)
         self._by_inode: dict[int, FakeFile] = {}  # memfd inode -> file
+        self.fake.root.st_mode = stat.S_IFDIR | 0o755
         for path in ("/tmp", "/var/tmp"):
             self.fake.create_dir(path, perm_bits=0o1777, apply_umask=False)
             self.fake.chmod(path, 0o1777 | stat.S_IFDIR, force_unix_mode=True)
@@ -156,13 +158,16 @@ class FileSystem:
     def create_dir(
         self, path: AnyPath, perm_bits: int = 0o755, uid: int | None = None, gid: int | None = None
     ) -> None:
-        """Create a directory and any missing parents."""
+        """Create a directory and any missing parents; an existing one gets these bits and owner."""
         target = _absolute(path)
         with self.lock:
             self._check_not_mounted(target)
-            self._own(
-                self.fake.create_dir(target, perm_bits=perm_bits, apply_umask=False), uid, gid
-            )
+            if self.fake.isdir(target):
+                made = self.fake.resolve(target)
+                made.st_mode = stat.S_IFDIR | perm_bits
+            else:
+                made = self.fake.create_dir(target, perm_bits=perm_bits, apply_umask=False)
+            self._own(made, uid, gid)
 
     def create_symlink(self, path: AnyPath, target: AnyPath) -> None:
         """Create a symbolic link at ``path`` pointing at ``target`` (kept exactly as given)."""
@@ -180,19 +185,33 @@ class FileSystem:
             else:
                 self.fake.remove(target)
 
-    def add_real_file(self, source: AnyPath, target_path: AnyPath | None = None) -> None:
-        """Copy a host file into the model (read lazily) at ``target_path`` or its own path."""
+    def add_real_file(
+        self, source: AnyPath, target_path: AnyPath | None = None, read_only: bool = True
+    ) -> None:
+        """Show a host file in the model (read lazily) at ``target_path`` or its own path.
+
+        Read-only by default: a program writing it gets EROFS and a violation. With
+        ``read_only=False`` programs change the model's copy, never the host file.
+        """
         target = _absolute(target_path if target_path is not None else source)
         with self.lock:
             self.fake.add_real_file(os.fspath(source), read_only=False, target_path=target)
+            self._protect(target, read_only)
 
-    def add_real_directory(self, source: AnyPath, target_path: AnyPath | None = None) -> None:
-        """Copy a host directory tree into the model (read lazily); programs may change the copy."""
+    def add_real_directory(
+        self, source: AnyPath, target_path: AnyPath | None = None, read_only: bool = True
+    ) -> None:
+        """Show a host directory tree in the model (read lazily), like :meth:`add_real_file`."""
         target = _absolute(target_path if target_path is not None else source)
         with self.lock:
             self.fake.add_real_directory(
                 os.fspath(source), read_only=False, lazy_read=True, target_path=target
             )
+            self._protect(target, read_only)
+
+    def _protect(self, path: str, read_only: bool) -> None:
+        if read_only:
+            self.read_only = (*self.read_only, posixpath.normpath(path))
 
     def exists(self, path: AnyPath) -> bool:
         with self.lock:
@@ -227,10 +246,15 @@ class FileSystem:
 
     def mount_of(self, path: str) -> str | None:
         """The mount a (normalized, absolute) path lies in, if any."""
-        for mount in self.mounts:
-            if path == mount or path.startswith(mount.rstrip("/") + "/"):
-                return mount
-        return None
+        return _prefix_of(path, self.mounts)
+
+    def protection_of(self, path: str) -> str | None:
+        """Why programs may not change ``path``, if they may not: the mount or read-only copy."""
+        mount = _prefix_of(path, self.mounts)
+        if mount is not None:
+            return f"the read-only host mount {mount}"
+        copy = _prefix_of(path, self.read_only)
+        return None if copy is None else f"the read-only host copy {copy}"
 
     def _check_not_mounted(self, path: str) -> None:
         mount = self.mount_of(posixpath.normpath(path))
@@ -364,6 +388,13 @@ class FileSystem:
             obj = self.fake.resolve(current)
             if isinstance(obj, FakeDirectory):
                 self.check(obj, caller, os.X_OK, path)
+
+
+def _prefix_of(path: str, prefixes: Iterable[str]) -> str | None:
+    for prefix in prefixes:
+        if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+            return prefix
+    return None
 
 
 _TYPES = {

@@ -211,7 +211,12 @@ class Sandbox:
         finally:
             for fd in fds:
                 os.close(fd)
-        answer, code = self._send(svc, call, outcome)
+        reason = outcome.reason if isinstance(outcome, _Refused) else None
+        if isinstance(outcome, _Refused):
+            outcome = outcome.error
+            if isinstance(outcome, int):
+                outcome = OSError(outcome, os.strerror(outcome))
+        answer, code = _describe(outcome)
         entry = JournalEntry(
             pid=call.process.pid,
             tid=call.process.tid,
@@ -225,44 +230,14 @@ class Sandbox:
             fault=fault,
             violation=violation,
         )
-        with self._record_lock:
+        with self._record_lock:  # recorded before the program can see the answer
             self.journal.append(entry)
-            if isinstance(outcome, _Refused):
-                reason = outcome.reason
+            if reason is not None:
                 self.violations.append(
                     Violation(entry.pid, entry.exe, entry.call, entry.symbol, entry.arguments,
                               answer, reason)
                 )  # fmt: skip
-
-    def _send(self, svc: LibcService, call: Call, outcome: Any) -> tuple[str, int]:
-        """Deliver the outcome; how the journal describes it, and its errno."""
-        if isinstance(outcome, _Refused):
-            outcome = outcome.error
-            if isinstance(outcome, int):
-                outcome = OSError(outcome, os.strerror(outcome))
-        if outcome is PASSTHROUGH:
-            svc.use_slave_credentials()
-            return "passthrough", 0
-        if isinstance(outcome, str) and call.function == "getaddrinfo":
-            svc.send(outcome)
-            return f"EAI {outcome}", 0
-        if isinstance(outcome, Answer):
-            svc.send(outcome.entries, canonical_name=outcome.canonical_name)
-            return " ".join(sorted({str(entry[0]) for entry in outcome.entries})), 0
-        if isinstance(outcome, OSError):
-            code = outcome.errno or errno.EIO
-            svc.send(-1, code)
-            return describe_error(code), code
-        if isinstance(outcome, _Descriptor):
-            try:
-                svc.send_with_fds(0, [outcome.fd])
-            finally:
-                os.close(outcome.fd)
-            return "fd", 0
-        svc.send(outcome)
-        if isinstance(outcome, StatResult):
-            return f"stat {outcome.type} {outcome.mode:o} {outcome.size}", 0
-        return str(outcome) if not isinstance(outcome, bytes) else os.fsdecode(outcome), 0
+        _deliver(svc, outcome)
 
     def _fault(self, call: Call, subject: str | None) -> Any:
         for rule in (*self._faults, *self.dns.faults):
@@ -359,6 +334,10 @@ class Sandbox:
         route = self._route(path)
         if route is not None:
             return self._host_call(call, path, route)
+        if _is_write(call):
+            self._check_writable(path)
+            if function in ("rename", "link", "symlink"):
+                self._check_writable(self._second_path(call, fds))
         handler = getattr(self, f"_fs_{function}", None)
         if handler is None:
             raise _Refused(errno.ENOSYS, f"the filesystem model does not answer {function}")
@@ -420,7 +399,6 @@ class Sandbox:
         else:
             if flags & os.O_CREAT and flags & os.O_EXCL:
                 raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
-        self._check_resolved_not_mounted(path, _is_write(call))
         if stat.S_ISLNK(obj.st_mode):
             raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
         accmode = flags & os.O_ACCMODE
@@ -456,12 +434,11 @@ class Sandbox:
         obj.st_uid, obj.st_gid = caller.uid, caller.gid
         return obj
 
-    def _check_resolved_not_mounted(self, path: str, writes: bool) -> None:
-        if writes:
-            resolved = self.fs.fake.resolve_path(path)
-            mount = self.fs.mount_of(resolved)
-            if mount is not None:
-                raise _Refused(errno.EROFS, f"{path} leads into the read-only host mount {mount}")
+    def _check_writable(self, path: str) -> None:
+        """Refuse (EROFS, a violation) a change to a path that resolves into the host's files."""
+        protection = self.fs.protection_of(posixpath.normpath(self.fs.fake.resolve_path(path)))
+        if protection is not None:
+            raise _Refused(errno.EROFS, f"{path} is in {protection}")
 
     def _fs_stat(self, call: Call, path: str, fds: list[int]) -> StatResult:
         self.fs.check_search(path, self._caller(call))
@@ -475,8 +452,9 @@ class Sandbox:
         if call.function == "access":  # real ids; the hello carries effective ones too
             caller = Caller(call.process.uid, call.process.gid)
         amode = call.raw.flags & (os.R_OK | os.W_OK | os.X_OK)
-        if amode & os.W_OK:
-            self._check_resolved_not_mounted(path, True)
+        resolved = posixpath.normpath(self.fs.fake.resolve_path(path))
+        if amode & os.W_OK and self.fs.protection_of(resolved) is not None:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)  # a question, not a change
         if amode:
             self.fs.check(obj, caller, amode, path)
         return 0
@@ -559,7 +537,6 @@ class Sandbox:
         return str(self.fs.fake.resolve_path(path))
 
     def _fs_chmod(self, call: Call, path: str, fds: list[int]) -> int:
-        self._check_resolved_not_mounted(path, True)
         obj = self.fs.resolve(path, follow=not call.raw.flags & 0x100)
         return self._chmod(obj, call, path)
 
@@ -573,7 +550,6 @@ class Sandbox:
         return 0
 
     def _fs_chown(self, call: Call, path: str, fds: list[int]) -> int:
-        self._check_resolved_not_mounted(path, True)
         return self._chown(self.fs.resolve(path, follow=not call.raw.flags & 0x100), call, path)
 
     def _chown(self, obj: FakeFile, call: Call, path: str) -> int:
@@ -588,7 +564,6 @@ class Sandbox:
         return 0
 
     def _fs_utimens(self, call: Call, path: str, fds: list[int]) -> int:
-        self._check_resolved_not_mounted(path, True)
         obj = self.fs.resolve(path, follow=not call.raw.flags & 0x100)
         return self._utimens(obj, call)
 
@@ -605,7 +580,6 @@ class Sandbox:
         return 0
 
     def _fs_truncate(self, call: Call, path: str, fds: list[int]) -> int:
-        self._check_resolved_not_mounted(path, True)
         obj = self.fs.resolve(path)
         if isinstance(obj, FakeDirectory):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
@@ -641,6 +615,41 @@ class Sandbox:
         if function == "fchown":
             return self._chown(obj, call, path)
         return self._utimens(obj, call)
+
+
+def _describe(outcome: Any) -> tuple[str, int]:
+    """How the journal shows an outcome, and its errno."""
+    if outcome is PASSTHROUGH:
+        return "passthrough", 0
+    if isinstance(outcome, str):
+        return f"EAI {outcome}", 0
+    if isinstance(outcome, OSError):
+        code = outcome.errno or errno.EIO
+        return describe_error(code), code
+    if isinstance(outcome, _Descriptor):
+        return "fd", 0
+    if isinstance(outcome, Answer):
+        return " ".join(sorted({str(entry[0]) for entry in outcome.entries})), 0
+    if isinstance(outcome, StatResult):
+        return f"stat {outcome.type} {outcome.mode:o} {outcome.size}", 0
+    return str(outcome), 0
+
+
+def _deliver(svc: LibcService, outcome: Any) -> None:
+    """Send the outcome of the call being served to the program."""
+    if outcome is PASSTHROUGH:
+        svc.use_slave_credentials()
+    elif isinstance(outcome, OSError):
+        svc.send(-1, outcome.errno or errno.EIO)
+    elif isinstance(outcome, _Descriptor):
+        try:
+            svc.send_with_fds(0, [outcome.fd])
+        finally:
+            os.close(outcome.fd)
+    elif isinstance(outcome, Answer):
+        svc.send(outcome.entries, canonical_name=outcome.canonical_name)
+    else:  # an int, a stat table, a path, or a getaddrinfo error name
+        svc.send(outcome)
 
 
 def _entries(directory: FakeDirectory) -> list[tuple[str, int]]:

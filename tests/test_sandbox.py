@@ -178,3 +178,49 @@ def test_the_journal_names_each_call(sb: Sandbox) -> None:
 def test_wrong_use_is_a_clear_error(sb: Sandbox, action, error, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(error, match=message):
         action(sb)
+
+
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["cat", "/secret"], "cat: /secret: Permission denied"),
+        (["sh", "-c", "echo x > /etc/new"], "Permission denied"),
+        (["mkdir", "/etc/sub"], "Permission denied"),
+        (["rm", "-f", "/etc/owned-by-root"], "Permission denied"),
+        (["chmod", "777", "/etc/owned-by-root"], "Operation not permitted"),
+    ],
+)
+def test_permissions_are_enforced_for_the_user_a_program_runs_as(
+    sb: Sandbox, command: list[str], message: str
+) -> None:
+    sb.fs.create_file("/secret", contents="s3cret", st_mode=0o600)
+    sb.fs.create_dir("/etc", perm_bits=0o755)
+    sb.fs.create_file("/etc/owned-by-root", contents="r", st_mode=0o644)
+    result = run(sb, *AS_NOBODY, *command)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert sb.fs.exists("/etc/owned-by-root") and sb.fs.read_text("/secret") == "s3cret"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
+def test_a_user_may_change_what_it_owns(sb: Sandbox) -> None:
+    sb.fs.create_dir("/home/nobody", perm_bits=0o755, uid=65534, gid=65534)
+    script = (
+        "echo mine > /home/nobody/f && chmod 600 /home/nobody/f && stat -c '%U %a' /home/nobody/f"
+    )
+    result = run(sb, *AS_NOBODY, "sh", "-c", script)
+    assert result.stdout == "nobody 600\n", result.stderr
+
+
+def test_a_read_only_host_copy_cannot_be_changed(sb: Sandbox, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "conf").write_text("from the host\n")
+    sb.fs.add_real_directory(tmp_path, target_path="/etc/app")
+    assert run(sb, "cat", "/etc/app/conf").stdout == "from the host\n"
+    result = run(sb, "sh", "-c", "echo changed > /etc/app/conf")
+    assert "Read-only file system" in result.stderr
+    assert (tmp_path / "conf").read_text() == "from the host\n"
+    assert "read-only host copy /etc/app" in sb.violations[0].reason
