@@ -634,11 +634,26 @@ static int recv_welcome(struct conn *c, long long deadline, struct line *l)
 }
 
 /* Returns the connection for this nesting level, opening it if needed; NULL with the reason in l. */
-static struct conn *conn_get(int level, struct line *l)
+/* The process this memory belongs to: set at load and, through pthread_atfork, in every fork()
+ * child. A vfork child shares its parent's memory (this thread's conns[] included) and sees its
+ * parent's pid here: its calls must not touch conns[], or the parent, resumed, would find the
+ * child's socket in its slot and leak its own. */
+static pid_t owner_pid;
+
+static void forked(void)
 {
-    struct conn *c = &conns[level];
-    if (conn_usable(c))
-        return c;
+    __atomic_store_n(&owner_pid, getpid(), __ATOMIC_RELAXED);
+}
+
+static bool shares_parent_memory(void)
+{
+    pid_t owner = __atomic_load_n(&owner_pid, __ATOMIC_RELAXED);
+    return owner != 0 && owner != getpid();
+}
+
+/* Dials the master into *c and says hello. Returns c, or NULL with the reason in l. */
+static struct conn *conn_open(struct conn *c, int level, struct line *l)
+{
     long long deadline = now_ms() + LCF_HELLO_TIMEOUT_MS;
     int fd = dial(deadline, l);
     if (fd < 0)
@@ -650,6 +665,20 @@ static struct conn *conn_get(int level, struct line *l)
         conn_drop(c);
         return NULL;
     }
+    return c;
+}
+
+/* Returns the connection for this nesting level, opening it if needed; NULL with the reason in l.
+ * In a vfork child it is a connection of its own, in *once, which the caller closes. */
+static struct conn *conn_get(int level, struct conn *once, struct line *l)
+{
+    if (shares_parent_memory())
+        return conn_open(once, level, l);
+    struct conn *c = &conns[level];
+    if (conn_usable(c))
+        return c;
+    if (conn_open(c, level, l) == NULL)
+        return NULL;
     if (exit_key_ready)
         pthread_setspecific(exit_key, conns);
     return c;
@@ -891,13 +920,17 @@ static int round_trip(int level, const struct lcf_request *req, struct lcf_reply
 {
     struct line l;
     line_begin(&l, req);
-    struct conn *c = conn_get(level, &l);
+    struct conn once = {.pid = 0};
+    struct conn *c = conn_get(level, &once, &l);
     if (c == NULL)
         return line_fail(&l);
-    if (passes_through(req)) /* the table came with this connection's welcome */
-        return LCF_PASSTHROUGH;
-    struct lcf_request sent = *req;
-    int action = exchange(c, &sent, reply, fd, payload, payload_size, &l);
+    int action = LCF_PASSTHROUGH;
+    if (!passes_through(req)) { /* the table came with this connection's welcome */
+        struct lcf_request sent = *req;
+        action = exchange(c, &sent, reply, fd, payload, payload_size, &l);
+    }
+    if (c == &once)
+        conn_drop(&once);
     return action < 0 ? line_fail(&l) : action;
 }
 
@@ -936,7 +969,9 @@ static bool welcomed(void)
     struct line l;
     l.len = 0;
     int level = depth++;
-    conn_get(level, &l);
+    struct conn once = {.pid = 0};
+    if (conn_get(level, &once, &l) == &once)
+        conn_drop(&once);
     depth--;
     errno = saved;
     return table_ready();
@@ -1010,4 +1045,6 @@ __attribute__((constructor)) static void lcf_init(void)
         memcpy(socket_path, path, strnlen(path, LCF_MAX_PATH));
     socket_path_read = true;
     exit_key_ready = pthread_key_create(&exit_key, close_thread_conns) == 0;
+    owner_pid = getpid();
+    pthread_atfork(NULL, NULL, forked);
 }
