@@ -59,3 +59,46 @@ def errno_name(code: int) -> str:
 
 def describe_error(code: int) -> str:
     return f"-1 {errno_name(code)} ({os.strerror(code)})"
+
+
+def _hint(violation: Violation) -> str:
+    call, args = violation.call, violation.arguments
+    subject = str(args[0]) if args else ""
+    if call == "getaddrinfo":
+        return f"model it: sb.dns.add({subject!r}, '10.0.0.1'), or sb.dns.fail({subject!r}, ...)"
+    if call.startswith(("connect", "bind")):
+        return "model it: sb.net.route(...) to a server the test runs, or sb.fail('connect', ...)"
+    if "read-only host" in violation.reason:
+        return (
+            "write where the model owns the path (sb.fs.create_dir(...)), or copy the host "
+            "tree in writable: sb.fs.add_real_directory(src, target, read_only=False)"
+        )
+    if call == "exec":
+        return "run host programs; programs that exist only in the model cannot be executed yet"
+    return f"model it in sb.fs, or inject the answer: sb.fail({call!r}, {subject!r}, errno.E...)"
+
+
+def format_report(violations: list[Violation], limit: int = 50) -> str:
+    """A readable table of violations, each with what to do about it."""
+    rows = [("pid", "executable", "call", "arguments", "answer")]
+    for v in violations[:limit]:
+        arguments = ", ".join(str(a) for a in v.arguments)
+        rows.append((str(v.pid), v.exe, v.symbol, arguments[:60], v.answer))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [f"libcfake: {len(violations)} call(s) that no model or rule covered:", ""]
+    for index, row in enumerate(rows):
+        lines.append(
+            "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        )
+        if index:
+            violation = violations[index - 1]
+            lines.append(f"      why: {violation.reason}")
+            lines.append(f"      {_hint(violation)}")
+    if len(violations) > limit:
+        lines.append(f"  ... and {len(violations) - limit} more")
+    return "\n".join(lines)
+
+
+def format_journal(entries: list[JournalEntry]) -> str:
+    """The journal, one call a line, like strace at the libc level."""
+    return "\n".join(str(entry) for entry in entries)

@@ -18,6 +18,8 @@ import pytest
 
 from libcfake import LibcService
 
+pytest_plugins = ["pytester"]
+
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 ROOT = Path(__file__).resolve().parent.parent
 

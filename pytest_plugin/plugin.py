@@ -1,0 +1,85 @@
+"""The ``libcfake`` fixture, its marker, options and the violation report."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from libcfake import Sandbox
+from libcfake.journal import format_journal, format_report
+
+
+class LibcfakeViolationWarning(UserWarning):
+    """Calls no model covered, reported as a warning instead of a failure."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("libcfake", "libcfake: real programs in a fake world")
+    group.addoption("--libcfake-trace", action="store_true",
+                    help="add every forwarded call of each test to its report")  # fmt: skip
+    group.addoption("--libcfake-warn", action="store_true",
+                    help="report violations as warnings instead of failing the test")  # fmt: skip
+    parser.addini("libcfake_strict", type="bool", default=True,
+                  help="violations fail the test (default true)")  # fmt: skip
+    parser.addini("libcfake_reply_timeout", default="30",
+                  help="seconds a program waits for each answer before its call fails")  # fmt: skip
+    parser.addini("libcfake_mounts", type="linelist", default=[],
+                  help="host paths visible read-only, besides the defaults")  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "libcfake(**options): Sandbox options for this test (mounts, cwd, reply_timeout), "
+        "and strict=False to report its violations as warnings",
+    )
+
+
+def _options(request: pytest.FixtureRequest) -> tuple[dict[str, Any], bool]:
+    config = request.config
+    strict = bool(config.getini("libcfake_strict")) and not config.getoption("libcfake_warn")
+    options: dict[str, Any] = {"reply_timeout": float(config.getini("libcfake_reply_timeout"))}
+    extra_mounts = list(config.getini("libcfake_mounts"))
+    if extra_mounts:
+        from libcfake.fs import DEFAULT_MOUNTS
+
+        options["mounts"] = (*DEFAULT_MOUNTS, *extra_mounts)
+    marker = request.node.get_closest_marker("libcfake")
+    if marker is not None:
+        if marker.args:
+            raise pytest.UsageError("@pytest.mark.libcfake takes keyword options only")
+        marked = dict(marker.kwargs)
+        strict = bool(marked.pop("strict", strict))
+        options.update(marked)
+    return options, strict
+
+
+def _trace(request: pytest.FixtureRequest, journal: str) -> None:
+    """Attach the journal to the test's report, and keep it in the cache directory."""
+    request.node.add_report_section("teardown", "libcfake journal", journal or "(no calls)")
+    cache = request.config.cache
+    if cache is not None:
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.nodeid)
+        (cache.mkdir("libcfake-trace") / f"{name}.log").write_text(journal + "\n")
+
+
+@pytest.fixture
+def libcfake(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """A fresh Sandbox: real programs run by it see only what the test models."""
+    options, strict = _options(request)
+    try:
+        sandbox = Sandbox(**options)
+    except TypeError as error:
+        raise pytest.UsageError(f"@pytest.mark.libcfake: {error}") from None
+    with sandbox:
+        yield sandbox
+    if request.config.getoption("libcfake_trace"):
+        _trace(request, format_journal(sandbox.journal))
+    if sandbox.violations:
+        report = format_report(sandbox.violations)
+        if strict:
+            pytest.fail(report, pytrace=False)
+        warnings.warn(LibcfakeViolationWarning(report), stacklevel=1)

@@ -1,0 +1,91 @@
+"""The pytest plugin, exercised with pytester in a separate pytest process."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+PASSING = """
+def test_cat_reads_a_virtual_file(libcfake):
+    libcfake.fs.create_file("/etc/app.conf", contents="port = 8080\\n")
+    result = libcfake.run(["cat", "/etc/app.conf"], capture_output=True, text=True)
+    assert result.stdout == "port = 8080\\n"
+"""
+
+UNMODELLED = """
+def test_program_resolves_an_unplanned_name(libcfake):
+    libcfake.run(["getent", "ahosts", "surprise.example.com"], capture_output=True)
+"""
+
+
+def test_a_passing_test_passes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(PASSING)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
+
+
+def test_an_unmodelled_call_fails_the_test_with_a_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(UNMODELLED)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1, errors=1)  # the test body passed; teardown reports
+    result.stdout.fnmatch_lines([
+        "*libcfake: 1 call(s) that no model or rule covered:*",
+        "*getaddrinfo*surprise.example.com*EAI noname*",
+        "*why: surprise.example.com is in no zone of the DNS model*",
+        "*sb.dns.add('surprise.example.com'*",
+    ])  # fmt: skip
+
+
+def test_warning_mode_reports_violations_without_failing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(UNMODELLED)
+    result = pytester.runpytest_subprocess("--libcfake-warn")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*LibcfakeViolationWarning*"])
+
+
+def test_the_marker_sets_options_per_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.libcfake(strict=False, cwd="/tmp")
+        def test_relaxed(libcfake):
+            result = libcfake.run(["sh", "-c", "pwd; getent ahosts x.test"],
+                                  capture_output=True, text=True)
+            assert result.stdout.startswith("/tmp")
+
+        @pytest.mark.libcfake(colour="blue")
+        def test_bad_option(libcfake):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1, errors=1, warnings=1)
+    result.stdout.fnmatch_lines(["*unexpected keyword argument 'colour'*"])
+
+
+def test_trace_adds_the_journal_to_the_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(PASSING)
+    result = pytester.runpytest_subprocess("--libcfake-trace", "-rP")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*libcfake journal*", "*open /etc/app.conf -> fd*"])
+    traces = list(pytester.path.glob(".pytest_cache/d/libcfake-trace/*.log"))
+    assert len(traces) == 1 and "open /etc/app.conf -> fd" in traces[0].read_text()
+
+
+def test_the_ini_file_can_relax_strictness(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nlibcfake_strict = false\n")
+    pytester.makepyfile(UNMODELLED)
+    pytester.runpytest_subprocess().assert_outcomes(passed=1, warnings=1)
+
+
+def test_runs_under_xdist(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile(
+        "\n".join(
+            PASSING.replace("test_cat_reads_a_virtual_file", f"test_cat_{i}") for i in range(6)
+        )
+    )
+    result = pytester.runpytest_subprocess("-n", "2")
+    result.assert_outcomes(passed=6)
