@@ -33,7 +33,7 @@ def _tool(module: str) -> None:
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
 def test_ruff_is_clean(command: list[str]) -> None:
     _tool("ruff")
-    paths = ["libcfake", "tests", "benchmarks", "shim"]
+    paths = ["libcfake", "pytest_plugin", "tests", "examples", "benchmarks", "shim"]
     result = subprocess.run([sys.executable, "-m", "ruff", *command, *paths], cwd=ROOT,
                             capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -42,6 +42,6 @@ def test_ruff_is_clean(command: list[str]) -> None:
 def test_mypy_is_clean_on_the_package() -> None:
     _tool("mypy")
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "libcfake"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
