@@ -23,6 +23,8 @@ libcfake's extensions, for programs living in a virtual filesystem::
                           each seconds (float), "now" or None (left as it is)
     truncate              (path, length)
     fstat                 ()                       the file is in descriptors()
+    getnameinfo           (ip_address, port, ni_flags)     answered with a host name
+    res_query             (name, rdclass, rdtype)          answered with a DNS message (bytes)
 """
 
 from __future__ import annotations
@@ -162,6 +164,10 @@ class Call:
         function = raw.function
         if function in ("symlink", "link"):
             return (_path(raw.string1), _path(raw.string2))
+        if function == "getnameinfo":
+            return (raw.ip_address(), raw.port, raw.flags)
+        if function == "res_query":
+            return (_text(raw.string1), raw.mode, raw.flags)
         if function in ("chmod", "fchmod"):
             args: tuple[Any, ...] = (raw.mode,)
         elif function in ("chown", "fchown"):

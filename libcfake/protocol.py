@@ -70,6 +70,8 @@ FUNCTIONS: dict[int, str] = {
     lib.LCF_FCHOWN: "fchown",
     lib.LCF_FUTIMENS: "futimens",
     lib.LCF_EXEC: "exec",
+    lib.LCF_GETNAMEINFO: "getnameinfo",
+    lib.LCF_RES_QUERY: "res_query",
 }
 #: The 17 names of Emilua's libc_service.master; the others are libcfake's extensions.
 SEED_FUNCTIONS: frozenset[str] = frozenset(list(FUNCTIONS.values())[:17])
@@ -200,8 +202,8 @@ class RawCall(NamedTuple):
         return _FD_COUNTS[self.fds & _FD_BITS]
 
     def ip_address(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-        """The address of a connect_inet/inet6 or bind_inet/inet6 call."""
-        if self.function.endswith("inet6"):
+        """The address of a connect_inet/inet6, bind_inet/inet6 or getnameinfo call."""
+        if self.function.endswith("inet6") or self.family == 10:  # AF_INET6
             return ipaddress.IPv6Address(self.address)
         return ipaddress.IPv4Address(self.address[:4])
 

@@ -69,6 +69,8 @@ _TEXT_FUNCTIONS: dict[str, Callable[[bytes], int]] = {
     "readlink": len,  # the number of bytes placed in the buffer
     "getcwd": lambda text: 0,
     "realpath": lambda text: 0,
+    "getnameinfo": lambda text: 0,
+    "res_query": len,  # the answer's length, like res_query's return value
 }
 _SOCKET_FUNCTIONS = frozenset(
     {"connect_unix", "connect_inet", "connect_inet6", "bind_unix", "bind_inet", "bind_inet6"}
@@ -528,6 +530,9 @@ def _encode_answer(
         )
     if function == "getaddrinfo":
         return _encode_getaddrinfo(call, result, error, canonical)
+    if function == "getnameinfo" and isinstance(result, str) and result in GAI_ERRORS:
+        code = (error or _errno.EIO) if result == "system" else 0
+        return protocol.encode_reply(seq, protocol.ANSWER, GAI_ERRORS[result], code)
     if _is_int(result) and result == -1:
         if error <= 0:
             raise ValueError(f"a failed {function} (-1) needs an errno")
@@ -553,10 +558,18 @@ def _text_bytes(function: str, value: Any) -> bytes:
     if isinstance(value, (str, os.PathLike)):
         value = os.fsencode(value)
     if not isinstance(value, bytes):
-        raise TypeError(f"{function} answers a path (str, bytes or PathLike) or -1, not {value!r}")
+        raise TypeError(f"{function} answers str, bytes or a path, or -1; not {value!r}")
+    if function == "res_query":  # a DNS message: binary
+        if not 12 <= len(value) <= _MAX_DNS_MESSAGE:
+            raise ValueError(f"res_query answers a DNS message of 12 to {_MAX_DNS_MESSAGE} bytes")
+        return value
     if not value or len(value) > protocol.MAX_PATH or b"\0" in value:
-        raise ValueError(f"{function} answers a path of 1 to {protocol.MAX_PATH} bytes without NUL")
+        raise ValueError(f"{function} answers text of 1 to {protocol.MAX_PATH} bytes without NUL")
     return value
+
+
+#: The largest DNS answer a reply carries (a message is at most LCF_MAX_MESSAGE bytes).
+_MAX_DNS_MESSAGE = protocol.MAX_MESSAGE - 64
 
 
 def _is_int(value: object) -> bool:

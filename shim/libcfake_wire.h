@@ -70,7 +70,14 @@ enum lcf_function {
     LCF_FCHMOD = 29,               /* FILE; mode */
     LCF_FCHOWN = 30,               /* FILE; values = uid, gid */
     LCF_FUTIMENS = 31,             /* FILE; values as for utimens */
-    LCF_EXEC = 32                  /* path of the program about to be executed -> 0 to go ahead, or -1 */
+    LCF_EXEC = 32,                 /* path of the program about to be executed; mode = its st_mode
+                                    * (0 if unknown) -> 0 to go ahead, or -1 with errno */
+    /* Name resolution beyond getaddrinfo. */
+    LCF_GETNAMEINFO = 33,          /* address, port, family; flags = NI_* -> text: the host name
+                                    * (result 0), or result an EAI_* code */
+    LCF_RES_QUERY = 34             /* name; mode = class, flags = type -> result: bytes of the DNS
+                                    * answer (wire format), which is the reply's text; or -1 with
+                                    * error = the resolver's h_errno (HOST_NOT_FOUND, TRY_AGAIN...) */
 };
 
 /* What the master tells the shim to do with a call. */
