@@ -32,6 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
     import build as shim_build
 
     output = Path(tempfile.mkdtemp(prefix="libcfake-asan-")) / "libcfake_preload_asan.so"
+    output.parent.chmod(0o755)  # programs that drop to another user must still load it
     shim_build.build(output, sanitize=True)
     cc = os.environ.get("CC", "gcc")
     runtime = subprocess.run(
