@@ -98,6 +98,13 @@ def _unix_name(raw: bytes | None) -> PurePosixPath | bytes:
     return raw if raw.startswith(b"\0") else _path(raw)
 
 
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_CHANGING_CALLS = frozenset(
+    {"unlink", "rename", "mkdir", "rmdir", "symlink", "link", "chmod", "chown", "utimens",
+     "truncate", "fchmod", "fchown", "futimens"}
+)  # fmt: skip
+
+
 def _utime(seconds: int, nanoseconds: int) -> float | str | None:
     """A utimensat time: seconds as float, "now" (UTIME_NOW) or None (UTIME_OMIT)."""
     if nanoseconds == _UTIME_NOW:
@@ -135,6 +142,14 @@ class Call:
     def creates(self) -> bool:
         """True for an open that may create a file (its arguments carry a mode)."""
         return bool(self.raw.flags & os.O_CREAT) or (self.raw.flags & os.O_TMPFILE == os.O_TMPFILE)
+
+    @property
+    def changes_filesystem(self) -> bool:
+        """Whether the call would change files (as opposed to reading or asking about them)."""
+        function = self.raw.function
+        if function in ("open", "openat"):
+            return bool(self.raw.flags & _WRITE_FLAGS) or self.creates
+        return function in _CHANGING_CALLS
 
     def arguments(self) -> tuple[Any, ...]:
         """The call's arguments as the seed lists them, as Python values."""
