@@ -95,9 +95,17 @@ def _absolute(path: AnyPath, what: str = "path") -> str:
 class FileSystem:
     """The filesystem model one Sandbox serves (thread-safe: calls hold ``lock``)."""
 
-    def __init__(self, mounts: Iterable[str] = DEFAULT_MOUNTS, *, umask: int = 0o022) -> None:
-        self.fake = FakeFilesystem(path_separator="/")
-        self.fake.umask = umask
+    def __init__(
+        self,
+        mounts: Iterable[str] = DEFAULT_MOUNTS,
+        *,
+        umask: int = 0o022,
+        fake: FakeFilesystem | None = None,
+    ) -> None:
+        """``fake``: serve an existing pyfakefs filesystem (pyfakefs's ``fs`` fixture, say)."""
+        self.fake = fake if fake is not None else FakeFilesystem(path_separator="/")
+        if fake is None:
+            self.fake.umask = umask
         self.os = FakeOsModule(self.fake)
         self.lock = threading.RLock()
         self.mounts: tuple[str, ...] = ()
@@ -105,10 +113,10 @@ class FileSystem:
         self._memfds: dict[int, tuple[FakeFile, int]] = {}  # id(file) -> (file, memfd)
         self._by_inode: dict[int, FakeFile] = {}  # memfd inode -> file
         self.fake.root.st_mode = stat.S_IFDIR | 0o755
-        for path in ("/tmp", "/var/tmp"):
-            self.fake.create_dir(path, perm_bits=0o1777, apply_umask=False)
-            self.fake.chmod(path, 0o1777 | stat.S_IFDIR, force_unix_mode=True)
-        self.fake.create_dir("/root", perm_bits=0o700, apply_umask=False)
+        for path, bits in (("/tmp", 0o1777), ("/var/tmp", 0o1777), ("/root", 0o700)):
+            if not self.fake.exists(path):
+                self.fake.create_dir(path, perm_bits=bits, apply_umask=False)
+            self.fake.resolve(path).st_mode = stat.S_IFDIR | bits
         for mount in mounts:
             self.mount(mount)
 
