@@ -18,6 +18,7 @@ from .errors import LibcfakeError, ProtocolError, ShimNotBuiltError
 from .faults import FaultRule
 from .fs import FileSystem
 from .journal import JournalEntry, Violation
+from .net import Network, NetworkViolation
 from .protocol import ProcessInfo
 from .sandbox import Sandbox
 from .service import GAI_ERRORS, LibcService
@@ -32,6 +33,8 @@ __all__ = [
     "JournalEntry",
     "LibcService",
     "LibcfakeError",
+    "Network",
+    "NetworkViolation",
     "ProcessInfo",
     "ProtocolError",
     "Sandbox",

@@ -11,7 +11,8 @@ A Sandbox owns a :class:`~libcfake.LibcService` served by a background thread. E
 program forwards goes, in order, through the fault rules (``sb.fail``), the host routes (read-only
 mounts, devices, /proc), and the filesystem model; every call is journaled (``sb.journal``), and a
 call nothing covers is answered with an error and recorded as a violation (``sb.violations``).
-The network model is not built yet: connect and bind are violations.
+connect and bind go to the network model (``sb.net``), which connects or binds the program's own
+socket on loopback, or refuses it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .dns import Answer, Dns, Hints, LookupRefused
 from .faults import FaultRule
 from .fs import DEFAULT_MOUNTS, DEVICES, Caller, FileSystem
 from .journal import JournalEntry, Violation, describe_error
+from .net import Network, NetworkViolation, Replacement, SocketRequest
 from .protocol import FD_DIR1, FD_DIR2, FD_FILE, FD_SOCKET
 from .service import GAI_ERRORS, LibcService
 from .stat import StatResult
@@ -87,6 +89,7 @@ class Sandbox:
         self.journal: list[JournalEntry] = []
         self.violations: list[Violation] = []
         self._faults: list[FaultRule] = []
+        self.net = Network(self.dns, self.fs, self._faults)
         self._shadow = ShadowTree()
         probe = os.memfd_create("libcfake-probe", os.MFD_CLOEXEC)
         memfd_device = os.fstat(probe).st_dev
@@ -116,6 +119,7 @@ class Sandbox:
         self._service.stop()
         self._thread.join()
         self._service.close()
+        self.net.close()
         self.fs.close()
         self._shadow.close()
 
@@ -320,10 +324,8 @@ class Sandbox:
 
     def _dispatch(self, call: Call, path: str | None, fds: list[int]) -> Any:
         function = call.function
-        if function in ("connect_unix", "connect_inet", "connect_inet6"):
-            raise _Refused(errno.ECONNREFUSED, "no network model routes this address yet")
-        if function in ("bind_unix", "bind_inet", "bind_inet6"):
-            raise _Refused(errno.EADDRNOTAVAIL, "no network model declares this address yet")
+        if function.startswith(("connect_", "bind_")):
+            return self._socket_call(call, fds)
         if function == "getaddrinfo":
             return self._getaddrinfo(call)
         if function == "getcwd":
@@ -353,6 +355,28 @@ class Sandbox:
         except LookupRefused as refused:
             raise _Refused("noname", f"{refused} is in no zone of the DNS model") from None
         return answer
+
+    def _socket_call(self, call: Call, fds: list[int]) -> Any:
+        """connect and bind: the network model connects or binds the program's own socket."""
+        fd = self._fd(call, fds, FD_SOCKET)
+        if fd is None:
+            raise _Refused(errno.EBADF, f"{call.function} came without the program's socket")
+        kind, _, family = call.function.partition("_")
+        raw = call.raw
+        name = raw.string1 or b""
+        destination = (
+            (raw.ip_address(), raw.port) if family != "unix"
+            else name if name.startswith(b"\0") else self._join(None, name)
+        )  # fmt: skip
+        request = SocketRequest(fd, raw.family, raw.socktype, destination,
+                                self._caller(call, with_umask=kind == "bind"))  # fmt: skip
+        try:
+            if kind == "bind":
+                return self.net.program_bind(request)
+            outcome = self.net.program_connect(request)
+        except NetworkViolation as refused:
+            raise _Refused(refused.errno, refused.reason) from None
+        return _Descriptor(outcome.fd) if isinstance(outcome, Replacement) else outcome
 
     def _route(self, path: str) -> str | None:
         """Where a path lives outside the model: "device", "proc" or a mount; None: the model."""
