@@ -229,11 +229,7 @@ class FileSystem:
         """The file's current contents, including what programs wrote."""
         with self.lock:
             file = self._regular(self.fake.resolve(_absolute(path)), _absolute(path))
-            entry = self._memfds.get(id(file))
-            if entry is None:
-                return file.byte_contents or b""
-            memfd = entry[1]
-            return os.pread(memfd, os.fstat(memfd).st_size, 0)
+            return file.byte_contents or b""
 
     def read_text(self, path: AnyPath, encoding: str = "utf-8") -> str:
         return self.read_bytes(path).decode(encoding)
@@ -243,10 +239,11 @@ class FileSystem:
             return sorted(self.fake.listdir(_absolute(path)))
 
     def close(self) -> None:
-        """Close the memfds (programs still holding a descriptor keep theirs)."""
+        """Give the model its contents back and close the memfds (programs keep their copies)."""
         with self.lock:
-            for _, memfd in self._memfds.values():
-                os.close(memfd)
+            for file, _ in self._memfds.values():
+                if isinstance(file, _MemfdBacked):
+                    file.detach()
             self._memfds.clear()
             self._by_inode.clear()
 
@@ -289,16 +286,20 @@ class FileSystem:
     # -- contents ------------------------------------------------------------------------
 
     def memfd(self, file: FakeFile) -> int:
-        """The memfd holding ``file``'s contents, made from the model's copy on first use."""
-        entry = self._memfds.get(id(file))
-        if entry is not None:
-            return entry[1]
-        memfd = os.memfd_create(f"libcfake:{os.fsdecode(file.name)}", os.MFD_CLOEXEC)
+        """The memfd holding ``file``'s contents, made from the model's copy on first use.
+
+        From then on the memfd is the file's contents, size and times, for programs and for
+        pyfakefs alike (the object becomes a :class:`_MemfdBacked` file).
+        """
+        if isinstance(file, _MemfdBacked):
+            return file.memfd_fd
         data = file.byte_contents or b""
-        if data:
-            os.write(memfd, data)
-        times = (int(file.st_atime * 1e9), int(file.st_mtime * 1e9))
-        os.utime(memfd, ns=times)
+        memfd = os.memfd_create(f"libcfake:{os.fsdecode(file.name)}", os.MFD_CLOEXEC)
+        _write_all(memfd, data)
+        os.utime(memfd, ns=(int(file.st_atime * 1e9), int(file.st_mtime * 1e9)))
+        file.__class__ = _memfd_class(type(file))
+        file.__dict__.pop("_byte_contents", None)
+        object.__setattr__(file, "memfd_fd", memfd)
         self._memfds[id(file)] = (file, memfd)
         self._by_inode[os.fstat(memfd).st_ino] = file
         return memfd
@@ -307,18 +308,9 @@ class FileSystem:
         return self._by_inode.get(inode)
 
     def stat_of(self, obj: FakeFile) -> StatResult:
-        """The stat table of a model object; a regular file's size and times come from its memfd."""
+        """The stat table of a model object."""
         mode = obj.st_mode
-        size, atime, mtime, ctime = obj.st_size, obj.st_atime, obj.st_mtime, obj.st_ctime
-        entry = self._memfds.get(id(obj))
-        if entry is not None:
-            real = os.fstat(entry[1])
-            size = real.st_size
-            atime, mtime, ctime = (
-                real.st_atime_ns / 1e9,
-                real.st_mtime_ns / 1e9,
-                real.st_ctime_ns / 1e9,
-            )
+        size = obj.st_size
         if stat.S_ISLNK(mode):
             size = len(os.fsencode(obj.contents or ""))
         elif stat.S_ISDIR(mode):
@@ -332,17 +324,16 @@ class FileSystem:
             nlink=obj.st_nlink,
             uid=obj.st_uid,
             gid=obj.st_gid,
-            atime=atime,
-            mtime=mtime,
-            ctime=ctime,
+            atime=obj.st_atime,
+            mtime=obj.st_mtime,
+            ctime=obj.st_ctime,
         )
 
     def truncate_file(self, file: FakeFile, length: int) -> None:
         if length < 0:
             raise _error(errno.EINVAL)
-        entry = self._memfds.get(id(file))
-        if entry is not None:
-            os.ftruncate(entry[1], length)
+        if isinstance(file, _MemfdBacked):
+            os.ftruncate(file.memfd_fd, length)
         else:
             data = file.byte_contents or b""
             file.set_contents(data[:length].ljust(length, b"\0"))
@@ -352,9 +343,9 @@ class FileSystem:
         if file.st_nlink > 0:
             return
         entry = self._memfds.pop(id(file), None)
-        if entry is not None:
+        if entry is not None and isinstance(file, _MemfdBacked):
             self._by_inode.pop(os.fstat(entry[1]).st_ino, None)
-            os.close(entry[1])
+            file.detach()
 
     # -- permissions -----------------------------------------------------------------------
 
@@ -396,6 +387,98 @@ class FileSystem:
             obj = self.fake.resolve(current)
             if isinstance(obj, FakeDirectory):
                 self.check(obj, caller, os.X_OK, path)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_all(fd: int) -> bytes:
+    return os.pread(fd, os.fstat(fd).st_size, 0)
+
+
+class _MemfdBacked(FakeFile):
+    """A model file whose contents, size and times are those of a memfd the master owns.
+
+    Programs read and write the memfd directly; pyfakefs (and so the test) sees the same bytes
+    through these overrides. Objects get this class (mixed with their own) when first opened.
+    """
+
+    memfd_fd: int
+
+    @property
+    def _byte_contents(self) -> bytes:
+        return _read_all(self.memfd_fd)
+
+    @_byte_contents.setter
+    def _byte_contents(self, data: bytes | None) -> None:
+        os.ftruncate(self.memfd_fd, 0)
+        _write_all(self.memfd_fd, data or b"")
+
+    @property
+    def st_size(self) -> int:
+        return os.fstat(self.memfd_fd).st_size
+
+    @st_size.setter
+    def st_size(self, value: int) -> None:
+        os.ftruncate(self.memfd_fd, value)
+
+    @property
+    def st_atime(self) -> float:
+        return os.fstat(self.memfd_fd).st_atime_ns / 1e9
+
+    @st_atime.setter
+    def st_atime(self, value: float) -> None:
+        os.utime(self.memfd_fd, (value, self.st_mtime))
+
+    @property
+    def st_mtime(self) -> float:
+        return os.fstat(self.memfd_fd).st_mtime_ns / 1e9
+
+    @st_mtime.setter
+    def st_mtime(self, value: float) -> None:
+        os.utime(self.memfd_fd, (self.st_atime, value))
+
+    @property
+    def st_ctime(self) -> float:
+        return max(self.stat_result.st_ctime, os.fstat(self.memfd_fd).st_ctime_ns / 1e9)
+
+    @st_ctime.setter
+    def st_ctime(self, value: float) -> None:
+        self.stat_result.st_ctime = value
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key in _MEMFD_ATTRIBUTES:  # ours, not pyfakefs's stat_result
+            object.__setattr__(self, key, value)
+        else:
+            super().__setattr__(key, value)
+
+    def detach(self) -> None:
+        """Give the object its contents back as plain pyfakefs data and close the memfd."""
+        data, atime, mtime = _read_all(self.memfd_fd), self.st_atime, self.st_mtime
+        memfd = self.memfd_fd
+        self.__class__ = _ORIGINAL_CLASSES[type(self)]
+        self.__dict__.pop("memfd_fd", None)
+        for key, value in (("_byte_contents", data), ("st_size", len(data)),
+                           ("st_atime", atime), ("st_mtime", mtime)):  # fmt: skip
+            FakeFile.__setattr__(self, key, value)
+        os.close(memfd)
+
+
+_MEMFD_ATTRIBUTES = frozenset({"st_size", "st_atime", "st_mtime", "st_ctime", "_byte_contents"})
+_MEMFD_CLASSES: dict[type, type] = {}  # a pyfakefs file class -> its memfd-backed version
+_ORIGINAL_CLASSES: dict[type, type] = {}  # and back
+
+
+def _memfd_class(original: type) -> type:
+    """``original`` with :class:`_MemfdBacked` in front (made once per class)."""
+    if original not in _MEMFD_CLASSES:
+        backed = type(f"Memfd{original.__name__}", (_MemfdBacked, original), {})
+        _MEMFD_CLASSES[original] = backed
+        _ORIGINAL_CLASSES[backed] = original
+    return _MEMFD_CLASSES[original]
 
 
 def _prefix_of(path: str, prefixes: Iterable[str]) -> str | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterable
+from fnmatch import fnmatchcase
 from typing import Any
 
 
@@ -48,6 +50,72 @@ class Violation:
     def __str__(self) -> str:
         args = ", ".join(str(a) for a in self.arguments)
         return f"pid {self.pid} ({self.exe}) {self.symbol}({args}) -> {self.answer}: {self.reason}"
+
+
+_WRITING = frozenset({"write_only", "read_write", "create", "truncate", "append", "temporary"})
+
+
+class Journal(list[JournalEntry]):
+    """Every call a Sandbox served, in order, with helpers for assertions::
+
+    assert "/etc/app.conf" in sb.journal.files_read()
+    sb.journal.assert_called("open", "/var/log/*.log")
+    sb.journal.assert_not_called("connect")
+    """
+
+    def matching(self, call: str | None = None, pattern: str | None = None) -> list[JournalEntry]:
+        """Entries of ``call`` (a name or group such as "open", "stat", "connect") whose path or
+        host matches the glob ``pattern``."""
+        from .faults import calls_named
+
+        names = calls_named(call) if call is not None else None
+        return [
+            entry
+            for entry in list(self)
+            if (names is None or entry.call in names)
+            and (pattern is None or (entry.path is not None and fnmatchcase(entry.path, pattern)))
+        ]
+
+    def files_read(self) -> list[str]:
+        """Paths programs opened for reading (and not writing), in order, once each."""
+        return _unique(e.path for e in self.matching("open") if not _writes(e))
+
+    def files_written(self) -> list[str]:
+        """Paths programs opened to write or create, in order, once each."""
+        return _unique(e.path for e in self.matching("open") if _writes(e))
+
+    def names_resolved(self) -> list[str]:
+        """Host names programs looked up."""
+        return _unique(e.path for e in self.matching("getaddrinfo"))
+
+    def connections(self) -> list[str]:
+        """Addresses programs connected to ("ip:port", unix paths, "@abstract")."""
+        return _unique(e.path for e in self.matching("connect"))
+
+    def assert_called(self, call: str, pattern: str | None = None) -> JournalEntry:
+        """The first matching entry; AssertionError listing what was called instead."""
+        found = self.matching(call, pattern)
+        if not found:
+            seen = "\n  ".join(str(e) for e in self.matching(call)[:20]) or "(none)"
+            target = f" on {pattern}" if pattern else ""
+            raise AssertionError(f"no {call} call{target}; the {call} calls were:\n  {seen}")
+        return found[0]
+
+    def assert_not_called(self, call: str, pattern: str | None = None) -> None:
+        found = self.matching(call, pattern)
+        if found:
+            listed = "\n  ".join(str(e) for e in found[:20])
+            target = f" on {pattern}" if pattern else ""
+            raise AssertionError(f"{len(found)} unexpected {call} call(s){target}:\n  {listed}")
+
+
+def _writes(entry: JournalEntry) -> bool:
+    flags = entry.arguments[1] if len(entry.arguments) > 1 else []
+    return bool(_WRITING.intersection(flags))
+
+
+def _unique(paths: Iterable[str | None]) -> list[str]:
+    return list(dict.fromkeys(p for p in paths if p is not None))
 
 
 def errno_name(code: int) -> str:

@@ -17,6 +17,7 @@ socket on loopback, or refuses it.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import posixpath
@@ -27,19 +28,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pyfakefs.fake_file import FakeDirectory, FakeFile
+from pyfakefs.fake_filesystem import FakeFilesystem
 
 from ._shadow import ShadowTree
 from .calls import Call
 from .dns import Answer, Dns, Hints, LookupRefused
 from .faults import FaultRule
 from .fs import DEFAULT_MOUNTS, DEVICES, Caller, FileSystem
-from .journal import JournalEntry, Violation, describe_error
+from .journal import Journal, JournalEntry, Violation, describe_error
 from .net import Network, NetworkViolation, Replacement, SocketRequest
 from .protocol import FD_DIR1, FD_DIR2, FD_FILE, FD_SOCKET
 from .service import GAI_ERRORS, LibcService
 from .stat import StatResult
 
-_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _UTIME_NOW = (1 << 30) - 1
 _UTIME_OMIT = (1 << 30) - 2
 _RENAME_NOREPLACE = 1
@@ -73,7 +74,9 @@ class Sandbox:
     """Runs programs behind the shim, answering their calls from the models.
 
     ``mounts`` are host paths visible read-only (default :data:`~libcfake.fs.DEFAULT_MOUNTS`);
-    ``cwd`` is the virtual directory programs start in; ``reply_timeout`` bounds each answer.
+    ``cwd`` is the virtual directory programs start in; ``reply_timeout`` bounds each answer;
+    ``fake_filesystem`` makes an existing pyfakefs filesystem (pyfakefs's ``fs`` fixture) the
+    one programs see.
     """
 
     def __init__(
@@ -82,11 +85,12 @@ class Sandbox:
         mounts: Iterable[str] = DEFAULT_MOUNTS,
         cwd: str = "/",
         reply_timeout: float = 30.0,
+        fake_filesystem: FakeFilesystem | None = None,
     ) -> None:
-        self.fs = FileSystem(mounts)
+        self.fs = FileSystem(mounts, fake=fake_filesystem)
         self.dns = Dns()
         self.cwd = cwd
-        self.journal: list[JournalEntry] = []
+        self.journal = Journal()
         self.violations: list[Violation] = []
         self._faults: list[FaultRule] = []
         self.net = Network(self.dns, self.fs, self._faults)
@@ -154,6 +158,20 @@ class Sandbox:
         """Run a program in the sandbox to completion; ``subprocess.run``'s arguments."""
         real_cwd = self._enter(cwd or self.cwd)
         return subprocess.run(args, env=self.environment(env), cwd=real_cwd, **kwargs)
+
+    async def create_subprocess_exec(
+        self,
+        program: str | os.PathLike[str],
+        *args: str | os.PathLike[str],
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        **kwargs: Any,
+    ) -> asyncio.subprocess.Process:
+        """``asyncio.create_subprocess_exec`` for a program in the sandbox (asyncio tests)."""
+        real_cwd = self._enter(cwd or self.cwd)
+        return await asyncio.create_subprocess_exec(
+            program, *args, env=self.environment(env), cwd=real_cwd, **kwargs
+        )
 
     def _enter(self, virtual: str) -> str:
         with self.fs.lock:
@@ -336,7 +354,7 @@ class Sandbox:
         route = self._route(path)
         if route is not None:
             return self._host_call(call, path, route)
-        if _is_write(call):
+        if call.changes_filesystem:
             self._check_writable(path)
             if function in ("rename", "link", "symlink"):
                 self._check_writable(self._second_path(call, fds))
@@ -393,7 +411,7 @@ class Sandbox:
         function = call.function
         if route == "device":
             return PASSTHROUGH
-        writes = _is_write(call)
+        writes = call.changes_filesystem
         if route == "proc":
             parts = posixpath.normpath(path).split("/")
             if len(parts) > 3 and parts[3] in ("root", "cwd"):
@@ -412,7 +430,7 @@ class Sandbox:
         caller = self._caller(call, with_umask=bool(flags & os.O_CREAT))
         fs = self.fs
         if flags & os.O_TMPFILE == os.O_TMPFILE:
-            raise _Refused(errno.EOPNOTSUPP, "O_TMPFILE is not modelled yet")
+            return self._tmpfile(path, flags, caller)
         follow = not flags & os.O_NOFOLLOW
         try:
             obj = fs.resolve(path, follow=follow)
@@ -445,6 +463,16 @@ class Sandbox:
         return _Descriptor(os.open(f"/proc/self/fd/{memfd}", reopen))
 
     _fs_openat = _fs_open
+
+    def _tmpfile(self, path: str, flags: int, caller: Caller) -> _Descriptor:
+        """O_TMPFILE: an unnamed file in a directory; here, a fresh memfd of no name."""
+        directory = self.fs.resolve(path)
+        if not isinstance(directory, FakeDirectory):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+        if flags & os.O_ACCMODE not in (os.O_WRONLY, os.O_RDWR):
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)
+        self.fs.check(directory, caller, os.W_OK | os.X_OK, path)
+        return _Descriptor(os.memfd_create("libcfake-tmpfile", os.MFD_CLOEXEC))
 
     def _create(self, path: str, mode: int, caller: Caller) -> FakeFile:
         fs = self.fs
@@ -598,9 +626,6 @@ class Sandbox:
             if nsec == _UTIME_OMIT:
                 continue
             setattr(obj, name, now if nsec == _UTIME_NOW else sec + nsec / 1e9)
-        memfd = self.fs._memfds.get(id(obj))
-        if memfd is not None:
-            os.utime(memfd[1], (obj.st_atime, obj.st_mtime))
         return 0
 
     def _fs_truncate(self, call: Call, path: str, fds: list[int]) -> int:
@@ -678,17 +703,6 @@ def _deliver(svc: LibcService, outcome: Any) -> None:
 
 def _entries(directory: FakeDirectory) -> list[tuple[str, int]]:
     return [(name, stat.S_IFMT(obj.st_mode)) for name, obj in directory.entries.items()]
-
-
-def _is_write(call: Call) -> bool:
-    """Whether a call changes the filesystem (as opposed to reading it)."""
-    function = call.function
-    if function in ("open", "openat"):
-        flags = call.raw.flags
-        return bool(flags & _WRITE_FLAGS) or flags & os.O_TMPFILE == os.O_TMPFILE
-    if function in ("access", "eaccess"):
-        return False
-    return function not in ("stat", "lstat", "readlink", "realpath", "chdir", "getcwd", "exec")
 
 
 def _now() -> float:

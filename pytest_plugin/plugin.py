@@ -66,10 +66,40 @@ def _trace(request: pytest.FixtureRequest, journal: str) -> None:
         (cache.mkdir("libcfake-trace") / f"{name}.log").write_text(journal + "\n")
 
 
+#: Modules whose ``os``, ``open`` and friends pyfakefs must leave alone while its ``fs`` fixture
+#: is active: the master and what it uses to run and serve programs work on the real system.
+_REAL_SYSTEM_MODULES = (
+    "libcfake", "libcfake.sandbox", "libcfake.service", "libcfake.fs", "libcfake._shadow",
+    "libcfake._shim", "libcfake.net", "libcfake.dns", "libcfake.protocol", "subprocess",
+    "tempfile", "shutil", "selectors", "socket", "asyncio.unix_events", "threading",
+)  # fmt: skip
+
+
+def _pyfakefs_filesystem(request: pytest.FixtureRequest) -> Any:
+    """The fake filesystem of pyfakefs's ``fs`` fixture, when the test uses it too."""
+    if "fs" not in request.fixturenames:
+        return None
+    return request.getfixturevalue("fs")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    try:
+        from pyfakefs.fake_filesystem_unittest import Patcher
+    except ImportError:
+        return
+    Patcher.SKIPNAMES.update(_REAL_SYSTEM_MODULES)
+
+
 @pytest.fixture
 def libcfake(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
-    """A fresh Sandbox: real programs run by it see only what the test models."""
+    """A fresh Sandbox: real programs run by it see only what the test models.
+
+    In a test that also uses pyfakefs's ``fs`` fixture, programs see that fake filesystem.
+    """
     options, strict = _options(request)
+    fake = _pyfakefs_filesystem(request)
+    if fake is not None:
+        options["fake_filesystem"] = fake
     try:
         sandbox = Sandbox(**options)
     except TypeError as error:

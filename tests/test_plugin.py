@@ -89,3 +89,45 @@ def test_runs_under_xdist(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_subprocess("-n", "2")
     result.assert_outcomes(passed=6)
+
+
+def test_a_test_using_pyfakefs_shares_its_filesystem_with_programs(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_bridge(fs, libcfake):
+            fs.create_file("/etc/app.conf", contents="from pyfakefs\\n")
+            with open("/etc/other.conf", "w") as f:  # ordinary open(), patched by pyfakefs
+                f.write("written with open()\\n")
+            result = libcfake.run(["cat", "/etc/app.conf", "/etc/other.conf"],
+                                  capture_output=True, text=True)
+            assert result.stdout == "from pyfakefs\\nwritten with open()\\n", result.stderr
+            libcfake.run(["sh", "-c", "echo back > /etc/back.txt"], check=True)
+            with open("/etc/back.txt") as f:  # what the program wrote, through pyfakefs
+                assert f.read() == "back\\n"
+        """
+    )
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+
+
+def test_an_asyncio_test_runs_programs_without_blocking_the_loop(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import asyncio
+
+        def test_async(libcfake):
+            libcfake.fs.create_file("/greeting", contents="hi\\n")
+
+            async def main():
+                proc = await libcfake.create_subprocess_exec(
+                    "cat", "/greeting", stdout=asyncio.subprocess.PIPE)
+                out, _ = await proc.communicate()
+                return out
+
+            assert asyncio.run(main()) == b"hi\\n"
+        """
+    )
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)

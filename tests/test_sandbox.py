@@ -224,3 +224,31 @@ def test_a_read_only_host_copy_cannot_be_changed(sb: Sandbox, tmp_path) -> None:
     assert "Read-only file system" in result.stderr
     assert (tmp_path / "conf").read_text() == "from the host\n"
     assert "read-only host copy /etc/app" in sb.violations[0].reason
+
+
+def test_the_journal_answers_what_programs_read_wrote_and_resolved(sb: Sandbox) -> None:
+    sb.fs.create_file("/etc/app.conf", contents="x")
+    sb.fs.create_dir("/var/log")
+    sb.dns.add("db.internal", "10.0.0.5")
+    run(sb, "sh", "-c", "cat /etc/app.conf > /var/log/app.log; getent ahosts db.internal")
+    assert "/etc/app.conf" in sb.journal.files_read()
+    assert sb.journal.files_written() == ["/var/log/app.log"]
+    assert sb.journal.names_resolved() == ["db.internal"]
+    assert sb.journal.assert_called("open", "/var/log/*.log").symbol.startswith("open")
+    sb.journal.assert_not_called("connect")
+    with pytest.raises(AssertionError, match="no mkdir call on /srv"):
+        sb.journal.assert_called("mkdir", "/srv")
+    with pytest.raises(AssertionError, match="1 unexpected open call"):
+        sb.journal.assert_not_called("open", "/var/log/*")
+
+
+def test_o_tmpfile_gives_an_unnamed_file(sb: Sandbox) -> None:
+    code = (
+        "import os, tempfile\nfd = os.open('/tmp', os.O_TMPFILE | os.O_RDWR, 0o600)\n"
+        "os.write(fd, b'scratch'); os.lseek(fd, 0, 0); print(os.read(fd, 10).decode())\n"
+        "with tempfile.TemporaryFile(dir='/tmp') as f:\n  f.write(b'x'); f.seek(0); print(f.read())"
+    )
+    before = sb.fs.listdir("/tmp")
+    result = python(sb, code)
+    assert result.stdout == "scratch\nb'x'\n", result.stderr
+    assert sb.fs.listdir("/tmp") == before and not sb.violations
