@@ -32,7 +32,7 @@ from pyfakefs.fake_filesystem import FakeFilesystem
 
 from ._shadow import ShadowTree
 from .calls import Call
-from .dns import Answer, Dns, Hints, LookupRefused
+from .dns import HOST_NOT_FOUND, Answer, Dns, Hints, LookupRefused
 from .faults import FaultRule
 from .fs import DEFAULT_MOUNTS, DEVICES, Caller, FileSystem
 from .journal import Journal, JournalEntry, Violation, describe_error
@@ -280,6 +280,10 @@ class Sandbox:
         function = call.function
         if function == "getaddrinfo":
             return os.fsdecode(call.raw.string1) if call.raw.string1 is not None else None
+        if function == "getnameinfo":
+            return str(call.raw.ip_address())
+        if function == "res_query":
+            return os.fsdecode(call.raw.string1 or b"")
         if function.startswith(("connect_inet", "bind_inet")):
             return f"{call.raw.ip_address()}:{call.raw.port}"
         if function in ("connect_unix", "bind_unix"):
@@ -346,6 +350,10 @@ class Sandbox:
             return self._socket_call(call, fds)
         if function == "getaddrinfo":
             return self._getaddrinfo(call)
+        if function == "getnameinfo":
+            return self.dns.getnameinfo(call.raw.ip_address(), call.raw.flags)
+        if function == "res_query":
+            return self._res_query(call)
         if function == "getcwd":
             return path if path is not None and path.startswith("/") else PASSTHROUGH
         if function in ("fstat", "fchmod", "fchown", "futimens"):
@@ -362,6 +370,16 @@ class Sandbox:
         if handler is None:
             raise _Refused(errno.ENOSYS, f"the filesystem model does not answer {function}")
         return handler(call, path, fds)
+
+    def _res_query(self, call: Call) -> Any:
+        name, rdclass, rdtype = call.arguments()
+        try:
+            answer = self.dns.query(name, rdclass, rdtype)
+        except LookupRefused as refused:
+            raise _Refused(HOST_NOT_FOUND, f"{refused} is in no zone of the DNS model") from None
+        if isinstance(answer, int):  # an h_errno
+            raise OSError(answer, "no DNS answer")
+        return answer
 
     def _getaddrinfo(self, call: Call) -> Any:
         raw = call.raw
@@ -670,8 +688,10 @@ def _describe(outcome: Any) -> tuple[str, int]:
     """How the journal shows an outcome, and its errno."""
     if outcome is PASSTHROUGH:
         return "passthrough", 0
-    if isinstance(outcome, str):
-        return f"EAI {outcome}", 0
+    if isinstance(outcome, bytes):  # a res_query answer
+        return f"DNS message of {len(outcome)} bytes", 0
+    if isinstance(outcome, str):  # a getaddrinfo error name, or getnameinfo's host name
+        return (f"EAI {outcome}" if outcome in GAI_ERRORS else outcome), 0
     if isinstance(outcome, OSError):
         code = outcome.errno or errno.EIO
         return describe_error(code), code

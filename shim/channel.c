@@ -183,6 +183,8 @@ static void line_begin(struct line *l, const struct lcf_request *req)
     line_str(l, "(");
     if (call->function == LCF_CONNECT_INET || call->function == LCF_BIND_INET)
         line_inet(l, call, false);
+    else if (call->function == LCF_GETNAMEINFO)
+        line_inet(l, call, call->family == AF_INET6);
     else if (call->function == LCF_CONNECT_INET6 || call->function == LCF_BIND_INET6)
         line_inet(l, call, true);
     else if (call->length1 >= 0)
@@ -701,11 +703,23 @@ static bool is_socket_call(uint32_t function)
     return function >= LCF_CONNECT_UNIX && function <= LCF_BIND_INET6;
 }
 
-/* The calls whose successful answer is a text: readlink's target, getcwd's and realpath's path. */
+/* The calls whose successful answer is a text: readlink's target, getcwd's and realpath's path,
+ * getnameinfo's host name, res_query's DNS message. */
 static bool has_text(uint32_t function)
 {
-    return function == LCF_READLINK || function == LCF_GETCWD || function == LCF_REALPATH;
+    return function == LCF_READLINK || function == LCF_GETCWD || function == LCF_REALPATH ||
+           function == LCF_GETNAMEINFO || function == LCF_RES_QUERY;
 }
+
+/* The calls whose result is 0 or an EAI_* code rather than -1 with errno. */
+static bool is_eai(uint32_t function)
+{
+    return function == LCF_GETADDRINFO || function == LCF_GETNAMEINFO;
+}
+
+/* A DNS message: at least its header; at most what one reply carries. */
+#define LCF_DNS_MIN 12
+#define LCF_DNS_MAX ((int32_t)(LCF_MAX_MESSAGE - sizeof(struct lcf_reply)))
 
 /* Appends `invalid reply (WHAT)` to l and returns -1. */
 static int invalid(struct line *l, const char *what)
@@ -769,26 +783,38 @@ static bool valid_addresses(const struct lcf_address *a, uint32_t count)
     return true;
 }
 
-/* Checks text_length: getaddrinfo may carry a canonical name; a successful readlink, getcwd or
- * realpath carries its text (at most a path's length); everything else carries none. */
+/* Checks text_length: getaddrinfo may carry a canonical name; a successful readlink, getcwd,
+ * realpath or getnameinfo carries its text (at most a path's length), a successful res_query
+ * its DNS message; everything else carries none. */
 static int check_text_length(uint32_t function, const struct lcf_reply *r, struct line *l)
 {
     bool answer = r->action == LCF_ANSWER;
     int32_t n = r->text_length;
     if (answer && function == LCF_GETADDRINFO)
         return n < -1 ? invalid_value(l, "text_length", n, -1) : 0;
+    if (answer && function == LCF_RES_QUERY && r->result >= 0)
+        return n < LCF_DNS_MIN || n > LCF_DNS_MAX ? invalid_value(l, "text_length", n, LCF_DNS_MAX)
+                                                  : 0;
+    if (answer && function == LCF_GETNAMEINFO && r->result != 0)
+        return n != -1 ? invalid_value(l, "text_length", n, -1) : 0;
     if (answer && has_text(function) && r->result >= 0)
         return n < 0 || n > LCF_MAX_PATH ? invalid_value(l, "text_length", n, LCF_MAX_PATH) : 0;
     return n < -1 || n > 0 ? invalid_value(l, "text_length", n, -1) : 0;
 }
 
-/* Checks a successful readlink, getcwd or realpath's text (n bytes): no NUL byte in it; readlink
- * returns its length, getcwd and realpath return 0 with an absolute path. */
+/* Checks a successful call's text (n bytes): res_query's DNS message is binary and its length is
+ * the result; the others have no NUL byte; readlink returns its length, getnameinfo 0 with a
+ * host name, getcwd and realpath 0 with an absolute path. */
 static int check_text(uint32_t function, const struct lcf_reply *r, const char *text, size_t n,
                       struct line *l)
 {
+    if (function == LCF_RES_QUERY)
+        return r->result != r->text_length ? invalid_value(l, "result", r->result, r->text_length)
+                                           : 0;
     if (memchr(text, '\0', n) != NULL)
         return invalid(l, "text with a NUL byte");
+    if (function == LCF_GETNAMEINFO)
+        return n == 0 ? invalid(l, "empty host name") : 0;
     if (function != LCF_READLINK && (n == 0 || text[0] != '/'))
         return invalid(l, "path not absolute");
     if (function == LCF_READLINK && r->result != r->text_length)
@@ -826,17 +852,22 @@ static int check_payload(uint32_t function, const struct lcf_reply *r, size_t pa
     bool has_answer_text = answer && has_text(function) && r->result >= 0;
     if (has_answer_text && check_text(function, r, payload, text, l) < 0)
         return -1;
-    if (answer && function != LCF_GETADDRINFO && r->result < 0 && r->error <= 0)
+    if (answer && !is_eai(function) && r->result < 0 && r->error <= 0)
         return invalid_value(l, "error", r->error, EIO);
-    /* open returns its descriptor and readlink a count (checked above); every other call but
-     * getaddrinfo returns 0 or -1 */
-    bool counts = is_open(function) || function == LCF_READLINK;
-    if (answer && function != LCF_GETADDRINFO && !counts && r->result != 0 && r->result != -1)
+    /* open returns its descriptor, readlink and res_query a count (checked above); getaddrinfo
+     * and getnameinfo 0 or an EAI_* code; every other call 0 or -1 */
+    bool counts = is_open(function) || function == LCF_READLINK || function == LCF_RES_QUERY;
+    if (answer && !is_eai(function) && !counts && r->result != 0 && r->result != -1)
         return invalid_value(l, "result", r->result, 0);
     if (answer && counts && r->result < -1)
         return invalid_value(l, "result", r->result, -1);
-    if (gai && r->result == EAI_SYSTEM && r->error <= 0)
+    if (answer && function == LCF_GETNAMEINFO && r->result > 0)
+        return invalid_value(l, "result", r->result, 0);
+    if (answer && is_eai(function) && r->result == EAI_SYSTEM && r->error <= 0)
         return invalid_value(l, "error", r->error, EIO);
+    /* a failed res_query's error is the resolver's h_errno */
+    if (answer && function == LCF_RES_QUERY && r->result == -1 && r->error > NO_DATA)
+        return invalid_value(l, "h_errno", r->error, HOST_NOT_FOUND);
     return 0;
 }
 
