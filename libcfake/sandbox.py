@@ -21,6 +21,7 @@ import asyncio
 import errno
 import os
 import posixpath
+import re
 import stat
 import subprocess
 import threading
@@ -33,6 +34,7 @@ from pyfakefs.fake_filesystem import FakeFilesystem
 from ._shadow import ShadowTree
 from .calls import Call
 from .dns import HOST_NOT_FOUND, Answer, Dns, Hints, LookupRefused
+from .errors import ProtocolError
 from .faults import FaultRule
 from .fs import DEFAULT_MOUNTS, DEVICES, Caller, FileSystem
 from .journal import Journal, JournalEntry, Violation, describe_error
@@ -41,6 +43,11 @@ from .protocol import FD_DIR1, FD_DIR2, FD_FILE, FD_SOCKET
 from .service import GAI_ERRORS, LibcService
 from .stat import StatResult
 
+#: A program's own descriptors, reopened (any mode): /dev/stdin, /proc/self/fd/3, /dev/fd/1.
+_OWN_DESCRIPTOR = re.compile(r"/dev/std(in|out|err)|/dev/fd/\d+|/proc/(self|thread-self)/fd/\d+")
+_FD_NUMBER = re.compile(r"(?:/fd/|/dev/std)(\d+|in|out|err)$")
+#: /proc entries that lead to other files of the host: any path through one is refused.
+_MAGIC_LINK = re.compile(r"^/proc/(.+/)?((root|cwd|exe|map_files)|fd/\d+)(/|$)")
 _UTIME_NOW = (1 << 30) - 1
 _UTIME_OMIT = (1 << 30) - 2
 _RENAME_NOREPLACE = 1
@@ -105,6 +112,8 @@ class Sandbox:
             reply_timeout=reply_timeout, passthrough=self.fs.mounts, file_devices=devices
         )
         self._record_lock = threading.Lock()
+        self.protocol_errors: list[str] = []  # unreadable messages (their connections closed)
+        self._closed = False
         self._thread = threading.Thread(target=self._serve, name="libcfake-master", daemon=True)
         self._thread.start()
 
@@ -118,8 +127,9 @@ class Sandbox:
 
     def close(self) -> None:
         """Stop serving and release the memfds and shadow directories."""
-        if not self._thread.is_alive():
+        if self._closed:
             return
+        self._closed = True
         self._service.stop()
         self._thread.join()
         self._service.close()
@@ -178,7 +188,7 @@ class Sandbox:
             obj = self.fs.resolve(virtual)
             if not isinstance(obj, FakeDirectory):
                 raise NotADirectoryError(errno.ENOTDIR, "cwd is not a virtual directory", virtual)
-            return self._shadow.ensure(self.fs.fake.resolve_path(virtual))
+            return self._shadow.ensure(self.fs.canonical(virtual))
 
     # -- faults ----------------------------------------------------------------------------
 
@@ -211,7 +221,13 @@ class Sandbox:
     # -- serving ---------------------------------------------------------------------------
 
     def _serve(self) -> None:
-        self._service.serve(self._answer)
+        while True:
+            try:
+                self._service.serve(self._answer)
+                return  # stopped by close()
+            except ProtocolError as error:  # one program's garbage: record it, serve the rest
+                with self._record_lock:
+                    self.protocol_errors.append(str(error))
 
     def _answer(self, svc: LibcService) -> None:
         call = svc.call
@@ -230,6 +246,9 @@ class Sandbox:
             outcome = refused
         except OSError as error:
             outcome = error
+        except Exception as error:  # a bug of ours: fail the call and the test, keep serving
+            violation = True
+            outcome = _Refused(errno.EIO, f"libcfake internal error: {error!r}")
         finally:
             for fd in fds:
                 os.close(fd)
@@ -359,11 +378,14 @@ class Sandbox:
         if function in ("fstat", "fchmod", "fchown", "futimens"):
             return self._file_call(call, self._fd(call, fds, FD_FILE))
         assert path is not None
-        route = self._route(path)
+        # a symlink lives where its link path is; its target is only text
+        where = self._second_path(call, fds) if function == "symlink" else path
+        route = self._route(where)
         if route is not None:
-            return self._host_call(call, path, route)
+            return self._host_call(call, where, route)
         if call.changes_filesystem:
-            self._check_writable(path)
+            if function != "symlink":  # a symlink's first string is its target, kept as given
+                self._check_writable(path)
             if function in ("rename", "link", "symlink"):
                 self._check_writable(self._second_path(call, fds))
         handler = getattr(self, f"_fs_{function}", None)
@@ -414,26 +436,50 @@ class Sandbox:
             raise _Refused(refused.errno, refused.reason) from None
         return _Descriptor(outcome.fd) if isinstance(outcome, Replacement) else outcome
 
+    def _descriptor_target(self, call: Call, path: str) -> str | None:
+        """The host file a reopened descriptor (/proc/self/fd/N, /dev/std*) names, if any."""
+        match = _FD_NUMBER.search(path)
+        if match is None:
+            return None
+        number = {"in": "0", "out": "1", "err": "2"}.get(match.group(1), match.group(1))
+        try:
+            target = os.readlink(f"/proc/{call.process.pid}/fd/{number}")
+        except OSError:
+            return None
+        # pipes, sockets, memfds (the model's files) and anonymous inodes are no host files
+        return (
+            target if target.startswith("/") and self._shadow.virtual_path(target) is None else None
+        )
+
     def _route(self, path: str) -> str | None:
         """Where a path lives outside the model: "device", "proc" or a mount; None: the model."""
+        if path.startswith("/proc/") and "/../" in path + "/":
+            return "proc"  # ".." after a magic link is the kernel's to follow: never ours
         norm = posixpath.normpath(path)
         if norm.startswith("//"):
             norm = norm[1:]
-        if norm in DEVICES or norm.startswith(("/dev/fd/", "/dev/std", "/proc/self/fd/")):
+        if norm in DEVICES or _OWN_DESCRIPTOR.fullmatch(norm):
             return "device"
-        if norm == "/proc" or norm.startswith("/proc/"):
+        if norm in ("/dev/fd", "/proc") or norm.startswith(("/dev/fd/", "/proc/")):
             return "proc"
         return self.fs.mount_of(norm)
 
     def _host_call(self, call: Call, path: str, route: str) -> Any:
         function = call.function
-        if route == "device":
-            return PASSTHROUGH
         writes = call.changes_filesystem
+        if route == "device":  # reopening a device or one's own descriptor, in any mode
+            if function not in ("open", "openat", "stat", "lstat", "access", "eaccess",
+                                "readlink", "realpath"):  # fmt: skip
+                raise _Refused(errno.EACCES, f"{function} on the host device {path}")
+            target = self._descriptor_target(call, posixpath.normpath(path))
+            if target is not None and writes:
+                mount = self._route(target)
+                if mount not in (None, "device"):
+                    raise _Refused(errno.EROFS, f"{path} reopens {target}, in the host's {mount}")
+            return PASSTHROUGH
         if route == "proc":
-            parts = posixpath.normpath(path).split("/")
-            if len(parts) > 3 and parts[3] in ("root", "cwd"):
-                raise _Refused(errno.EACCES, "/proc/*/root and /proc/*/cwd lead to the host")
+            if "/../" in path + "/" or _MAGIC_LINK.search(posixpath.normpath(path)):
+                raise _Refused(errno.EACCES, f"{path} leads through a /proc magic link to the host")
             if writes:
                 raise _Refused(errno.EACCES, "writing under /proc is not modelled")
             return PASSTHROUGH
@@ -466,7 +512,7 @@ class Sandbox:
             if accmode != os.O_RDONLY or flags & os.O_TRUNC:
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
             fs.check(obj, caller, os.R_OK, path)
-            return _Descriptor(self._shadow.open(fs.fake.resolve_path(path), _entries(obj)))
+            return _Descriptor(self._shadow.open(fs.canonical(path), _entries(obj)))
         if flags & os.O_DIRECTORY:
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
         if not stat.S_ISREG(obj.st_mode):
@@ -496,17 +542,15 @@ class Sandbox:
         fs = self.fs
         if path.endswith("/"):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-        fs.check_parent_writable(path, caller)
-        obj = fs.fake.create_file(
-            path, st_mode=stat.S_IFREG | (stat.S_IMODE(mode) & ~caller.umask),
-            create_missing_dirs=False, apply_umask=False,
-        )  # fmt: skip
-        obj.st_uid, obj.st_gid = caller.uid, caller.gid
-        return obj
+        parent = fs.check_parent_writable(path, caller)
+        name = posixpath.basename(path)
+        return fs.add_entry(
+            parent, name, stat.S_IFREG | (stat.S_IMODE(mode) & ~caller.umask), caller
+        )
 
     def _check_writable(self, path: str) -> None:
         """Refuse (EROFS, a violation) a change to a path that resolves into the host's files."""
-        protection = self.fs.protection_of(posixpath.normpath(self.fs.fake.resolve_path(path)))
+        protection = self.fs.protection_of(self.fs.canonical(path))
         if protection is not None:
             raise _Refused(errno.EROFS, f"{path} is in {protection}")
 
@@ -522,7 +566,7 @@ class Sandbox:
         if call.function == "access":  # real ids; the hello carries effective ones too
             caller = Caller(call.process.uid, call.process.gid)
         amode = call.raw.flags & (os.R_OK | os.W_OK | os.X_OK)
-        resolved = posixpath.normpath(self.fs.fake.resolve_path(path))
+        resolved = self.fs.canonical(path)
         if amode & os.W_OK and self.fs.protection_of(resolved) is not None:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)  # a question, not a change
         if amode:
@@ -533,12 +577,14 @@ class Sandbox:
 
     def _fs_mkdir(self, call: Call, path: str, fds: list[int]) -> int:
         caller = self._caller(call, with_umask=True)
-        if self.fs.fake.exists(path, check_link=True):
+        if self.fs.lexists(path):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
-        self.fs.check_parent_writable(path, caller)
-        self.fs.os.mkdir(path.rstrip("/") or "/", stat.S_IMODE(call.raw.mode) & ~caller.umask)
-        made = self.fs.fake.resolve(path)
-        made.st_uid, made.st_gid = caller.uid, caller.gid
+        parent = self.fs.check_parent_writable(path, caller)
+        name = posixpath.basename(path.rstrip("/"))
+        if name in ("", ".", ".."):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+        mode = stat.S_IFDIR | (stat.S_IMODE(call.raw.mode) & ~caller.umask & 0o7777)
+        self.fs.add_entry(parent, name, mode, caller)
         return 0
 
     def _fs_rmdir(self, call: Call, path: str, fds: list[int]) -> int:
@@ -566,9 +612,9 @@ class Sandbox:
             raise _Refused(errno.EINVAL, "RENAME_EXCHANGE is not modelled yet")
         self.fs.check_parent_writable(path, caller)
         self.fs.check_parent_writable(new, caller)
-        if flags & _RENAME_NOREPLACE and self.fs.fake.exists(new, check_link=True):
+        if flags & _RENAME_NOREPLACE and self.fs.lexists(new):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), new)
-        replaced = self.fs.fake.lresolve(new) if self.fs.fake.exists(new, check_link=True) else None
+        replaced = self.fs.resolve(new, follow=False) if self.fs.lexists(new) else None
         self.fs.os.rename(path, new)
         if replaced is not None and not isinstance(replaced, FakeDirectory):
             replaced.st_nlink = max(0, replaced.st_nlink - 1)
@@ -600,11 +646,11 @@ class Sandbox:
         if not isinstance(obj, FakeDirectory):
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
         self.fs.check(obj, self._caller(call), os.X_OK, path)
-        return _Descriptor(self._shadow.open(self.fs.fake.resolve_path(path), None))
+        return _Descriptor(self._shadow.open(self.fs.canonical(path), None))
 
     def _fs_realpath(self, call: Call, path: str, fds: list[int]) -> str:
         self.fs.resolve(path)  # every component must exist
-        return str(self.fs.fake.resolve_path(path))
+        return self.fs.lookup(path)[1]
 
     def _fs_chmod(self, call: Call, path: str, fds: list[int]) -> int:
         obj = self.fs.resolve(path, follow=not call.raw.flags & 0x100)
@@ -624,6 +670,8 @@ class Sandbox:
 
     def _chown(self, obj: FakeFile, call: Call, path: str) -> int:
         uid, gid = call.raw.values[:2]
+        if not all(value == -1 or 0 <= value < 2**32 - 1 for value in (uid, gid)):
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)  # as the kernel
         caller = self._caller(call)
         if not caller.is_root and (uid not in (-1, obj.st_uid) or gid not in (-1, caller.gid)):
             raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), path)
@@ -655,7 +703,7 @@ class Sandbox:
         return 0
 
     def _fs_exec(self, call: Call, path: str, fds: list[int]) -> Any:
-        if self.fs.fake.exists(path) and self._route(path) is None:
+        if self.fs.lexists(path) and self._route(path) is None:
             raise _Refused(errno.EACCES, "running a program that exists only in the model")
         if call.raw.mode & (stat.S_ISUID | stat.S_ISGID):
             raise _Refused(errno.EPERM, "setuid/setgid programs run without the shim (LD_PRELOAD)")
