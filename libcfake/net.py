@@ -726,7 +726,7 @@ class Network:
         fs = self.fs
         if fs.protection_of(posixpath.normpath(path)) is not None:
             raise NetworkViolation(errno.EROFS, f"bind to {path}: {fs.protection_of(path)}")
-        if fs.fake.exists(path, check_link=True):
+        if fs.lexists(path):
             raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE), path)
         fs.check_parent_writable(path, request.caller)
         real = self._private_path()
@@ -738,8 +738,8 @@ class Network:
     def _make_socket_file(self, path: str, caller: Caller | None = None) -> FakeFile:
         """The socket file a bound unix socket leaves at ``path`` (kept if one is there)."""
         with self.fs.lock:
-            if self.fs.fake.exists(path, check_link=True):
-                return self.fs.fake.lresolve(path)
+            if self.fs.lexists(path):
+                return self.fs.resolve(path, follow=False)
             umask = caller.umask if caller is not None else 0o022
             node: FakeFile = self.fs.fake.create_file(
                 path, st_mode=stat.S_IFSOCK | (0o777 & ~umask), apply_umask=False
