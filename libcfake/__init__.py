@@ -21,13 +21,14 @@ from .journal import JournalEntry, Violation
 from .net import Network, NetworkViolation
 from .protocol import ProcessInfo
 from .sandbox import Sandbox
-from .service import GAI_ERRORS, LibcService
+from .service import GAI_ERRORS, Deferred, LibcService
 from .stat import FILE_TYPES, StatResult
 
 __all__ = [
     "FILE_TYPES",
     "GAI_ERRORS",
     "Call",
+    "Deferred",
     "FaultRule",
     "FileSystem",
     "JournalEntry",

@@ -36,6 +36,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -452,6 +453,15 @@ class LibcService:
         reply = protocol.encode_reply(pending.call.raw.seq, protocol.PASSTHROUGH)
         return self._deliver(pending, reply, [])
 
+    def defer(self) -> Deferred:
+        """Set the call being served aside, to answer it later from any thread.
+
+        The program's thread keeps waiting for that answer; :meth:`receive` goes on serving
+        every other thread and process. Unlike Emilua, a slow answer (a simulated timeout, a
+        test that waits for something) need not hold up the whole tree.
+        """
+        return Deferred(self._take())
+
     def _take(self) -> _Pending:
         if self._current is None:
             raise RuntimeError("no call is being served: call receive() first")
@@ -466,20 +476,10 @@ class LibcService:
         return self._deliver(self._take(), reply, fds)
 
     def _deliver(self, pending: _Pending, reply: bytes, fds: list[int]) -> bool:
-        pending.close_fds()
-        connection = pending.connection
-        if connection.sock.fileno() < 0:
-            return False
-        try:
-            if fds:
-                rights = array.array("i", fds)
-                connection.sock.sendmsg([reply], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
-            else:
-                connection.sock.send(reply)
-        except OSError:  # the program went away while we were deciding
-            self._drop(connection)
-            return False
-        return True
+        if _send_reply(pending, reply, fds):
+            return True
+        self._drop(pending.connection)  # the program went away while we were deciding
+        return False
 
     def _send_quietly(self, connection: _Connection, message: bytes) -> None:
         with contextlib.suppress(OSError):  # a program that is gone needs no answer
@@ -489,6 +489,59 @@ class LibcService:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _send_reply(pending: _Pending, reply: bytes, fds: list[int]) -> bool:
+    """Send a reply on the call's connection; False if the program is gone."""
+    pending.close_fds()
+    sock = pending.connection.sock
+    if sock.fileno() < 0:
+        return False
+    try:
+        if fds:
+            rights = array.array("i", fds)
+            sock.sendmsg([reply], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+        else:
+            sock.send(reply)
+    except OSError:
+        return False
+    return True
+
+
+class Deferred:
+    """A call set aside by :meth:`LibcService.defer`, answered once, from any thread."""
+
+    def __init__(self, pending: _Pending) -> None:
+        self._pending: _Pending | None = pending
+        self.call = pending.call
+        self._lock = threading.Lock()
+
+    def send(
+        self, result: Any, errno: int | OSError = 0, *, canonical_name: str | None = None
+    ) -> bool:
+        """As :meth:`LibcService.send`."""
+        reply = _encode_answer(self.call, result, [], _errno_number(errno), canonical_name)
+        return self._finish(reply, [])
+
+    def send_with_fds(
+        self, result: Any, fds: Sequence[int | Any], errno: int | OSError = 0
+    ) -> bool:
+        """As :meth:`LibcService.send_with_fds`."""
+        numbers = [fd if isinstance(fd, int) else fd.fileno() for fd in fds]
+        return self._finish(
+            _encode_answer(self.call, result, numbers, _errno_number(errno)), numbers
+        )
+
+    def use_slave_credentials(self) -> bool:
+        """As :meth:`LibcService.use_slave_credentials`."""
+        return self._finish(protocol.encode_reply(self.call.raw.seq, protocol.PASSTHROUGH), [])
+
+    def _finish(self, reply: bytes, fds: list[int]) -> bool:
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is None:
+            raise RuntimeError(f"{self.call.describe()} was answered already")
+        return _send_reply(pending, reply, fds)
 
 
 def _check_prefix(prefix: str) -> str:

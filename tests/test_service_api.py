@@ -8,6 +8,7 @@ import errno
 import ipaddress
 import os
 import socket
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import PurePosixPath
 from typing import Any
@@ -229,3 +230,25 @@ def test_stat_result_from_os_round_trips(service: LibcService, shim: FakeShim) -
     service.receive(timeout=5)
     service.send(table)
     assert shim.reply()["count"] == 1
+
+
+def test_a_deferred_call_does_not_hold_up_the_others(service: LibcService) -> None:
+    """One program's answer is set aside; another program is served meanwhile."""
+    slow, fast = FakeShim(service), FakeShim(service)
+    try:
+        slow.call("stat", b"/slow")
+        service.receive(timeout=5)
+        deferred = service.defer()
+        fast.call("stat", b"/fast")
+        assert service.receive(timeout=5).raw.string1 == b"/fast"
+        service.send(-1, errno.ENOENT)
+        assert fast.reply()["error"] == errno.ENOENT
+        answer = threading.Timer(0.05, deferred.send, args=(-1, errno.ETIMEDOUT))
+        answer.start()
+        assert slow.reply()["error"] == errno.ETIMEDOUT
+        answer.join()
+        with pytest.raises(RuntimeError, match="answered already"):
+            deferred.send(-1, errno.EIO)
+    finally:
+        slow.close()
+        fast.close()
