@@ -1,8 +1,10 @@
 /* The program side of benchmarks/roundtrip.py.
  *   loop stat PATH N            stat(PATH) N times
  *   loop echo SOCKET N SIZE     send SIZE bytes and wait for the answer, N times, on SEQPACKET
- * Prints the nanoseconds per iteration. */
+ *   loop threads T PATH N       T threads, each stat(PATH) N times
+ * Prints the nanoseconds per iteration (for threads: per call of all threads together). */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +21,42 @@ static double now_ns(void)
     return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
+static const char *thread_path;
+static long thread_calls;
+
+static void *stat_loop(void *unused)
+{
+    (void)unused;
+    struct stat st;
+    for (long i = 0; i < thread_calls; i++)
+        if (stat(thread_path, &st) != 0)
+            return (void *)1;
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 5 && strcmp(argv[1], "threads") == 0) {
+        int threads = atoi(argv[2]);
+        pthread_t ids[64];
+        thread_path = argv[3];
+        thread_calls = atol(argv[4]);
+        if (threads < 1 || threads > 64)
+            return 2;
+        double start = now_ns();
+        for (int i = 0; i < threads; i++)
+            pthread_create(&ids[i], NULL, stat_loop, NULL);
+        long failed = 0;
+        for (int i = 0; i < threads; i++) {
+            void *result;
+            pthread_join(ids[i], &result);
+            failed += result != NULL;
+        }
+        if (failed)
+            return 1;
+        printf("%.1f\n", (now_ns() - start) / ((double)threads * thread_calls));
+        return 0;
+    }
     if (argc >= 4 && strcmp(argv[1], "stat") == 0) {
         long n = atol(argv[3]);
         struct stat st;

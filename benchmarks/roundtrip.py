@@ -38,7 +38,8 @@ TABLE = StatResult(type="regular", mode=0o644, size=1234)
 def build_loop(workdir: Path) -> Path:
     exe = workdir / "loop"
     subprocess.run(
-        [os.environ.get("CC", "gcc"), "-O2", "-o", str(exe), str(HERE / "loop.c")], check=True
+        [os.environ.get("CC", "gcc"), "-O2", "-pthread", "-o", str(exe), str(HERE / "loop.c")],
+        check=True,
     )
     return exe
 
@@ -51,9 +52,12 @@ def native(loop: Path, calls: int) -> float:
     )
 
 
-def forwarded(loop: Path, calls: int) -> float:
+def forwarded(loop: Path, calls: int, threads: int = 0) -> float:
+    """us per forwarded stat (with ``threads``: per call of all threads together)."""
+    args = ["stat", TARGET, str(calls)] if not threads else ["threads", str(threads), TARGET,
+                                                              str(calls // threads)]  # fmt: skip
     with LibcService() as svc:
-        proc = svc.spawn([str(loop), "stat", TARGET, str(calls)], stdout=subprocess.PIPE, text=True)
+        proc = svc.spawn([str(loop), *args], stdout=subprocess.PIPE, text=True)
 
         def handler(svc: LibcService) -> None:
             svc.send(TABLE)
@@ -103,12 +107,18 @@ def main() -> int:
             results["native"].append(native(loop, args.calls * 10))
             results["forwarded"].append(forwarded(loop, args.calls))
             results["echo"].append(echo(loop, args.calls, workdir))
+        threaded = {n: min(forwarded(loop, args.calls, n) for _ in range(args.repeat))
+                    for n in (1, 2, 4, 8)}  # fmt: skip
     best = {name: min(values) / 1000 for name, values in results.items()}
     print(f"{'loop':<10} {'us/call':>9}  (best of {args.repeat}, {args.calls} calls)")
     for name, value in best.items():
         print(f"{name:<10} {value:>9.2f}")
     print(f"forwarded / echo floor: {best['forwarded'] / best['echo']:.2f}  (target <= 1.5)")
     print(f"forwarded / native:     {best['forwarded'] / best['native']:.1f}")
+    one = threaded[1]
+    for count, per_call in threaded.items():
+        print(f"{count} thread(s): {1e9 / per_call / 1000:7.1f} k calls/s "
+              f"({one / per_call:.2f}x one thread's throughput; target for 8: >= 1)")  # fmt: skip
     return 0
 
 
