@@ -110,6 +110,7 @@ class FileSystem:
         self.os = FakeOsModule(self.fake)
         self.lock = threading.RLock()
         self.mounts: tuple[str, ...] = ()
+        self.real_mounts: tuple[str, ...] = ()  # the mounts' realpaths, symlinks resolved
         self.read_only: tuple[str, ...] = ()  # host copies programs may read but not change
         self._memfds: dict[int, tuple[FakeFile, int]] = {}  # id(file) -> (file, memfd)
         self._by_inode: dict[int, FakeFile] = {}  # memfd inode -> file
@@ -124,7 +125,11 @@ class FileSystem:
     # -- what a test arranges -------------------------------------------------------------
 
     def mount(self, host_path: str) -> None:
-        """Make a host file or directory visible read-only at the same path (loaded lazily)."""
+        """Make a host file or directory visible read-only at the same path (loaded lazily).
+
+        Its realpath is recorded in ``real_mounts``: a host path is the mount's only if its
+        realpath lies under one of them (a symlink inside a mount may lead out of every mount).
+        """
         path = _absolute(host_path, "mount")
         path = posixpath.normpath(path)
         if path in self.mounts or not os.path.lexists(path):
@@ -139,6 +144,7 @@ class FileSystem:
             else:
                 self.fake.add_real_file(path, read_only=False)
             self.mounts = (*self.mounts, path)
+            self.real_mounts = (*self.real_mounts, os.path.realpath(path))
 
     def create_file(
         self,

@@ -29,6 +29,22 @@ Decisions, so a test can rely on them:
   (ECONNREFUSED by default). Loopback is not special: a real service on 127.0.0.1 that no route
   names is unreachable. A unix path with nothing there is a violation too (ENOENT); a file with
   no server behind it is the kernel's ECONNREFUSED, and no violation.
+- A send with a destination (sendto, sendmsg, sendmmsg) is decided like a connect to it: the
+  shim forwards it as ``connect_inet``/``connect_inet6``/``connect_unix`` with the entry point as
+  symbol (the journal's ``symbol``; ``sb.net.fail`` rules for "connect" apply), and an unrouted
+  destination is a violation answered with ``unrouted`` (the datagram never leaves). A datagram
+  socket is never connected: the model answers with a *probe*, a socket of its own connected to
+  the route's real loopback or unix endpoint; the shim reads the probe's peer address, checks it
+  is on loopback, closes the probe and sends the datagram there from the program's own socket
+  (so replies come back to it). Only UDP and unix datagrams are delivered (and only to
+  endpoints, not to Python handlers); raw, ICMP and SCTP sends with an address are violations.
+  ``sendto(MSG_FASTOPEN)`` on TCP is a connect (the program's socket connected in place) and
+  then a send without the address. Datagrams carry their real source: a program's ``recvfrom``
+  reports 127.0.0.1 and a real port (or a unix path in the model's directory), not the virtual
+  address. Answering that source is allowed: the real addresses of the sandbox's own datagram
+  sockets (programs' bound, connected or sending sockets, the model binds an unbound sender the
+  way the kernel's autobind would; the test's :meth:`Network.listen` and :meth:`Network.connect`
+  sockets) are destinations too. Any other real address is unrouted.
 - bind on an IP address must be declared with :meth:`Network.allow_bind` (else EADDRNOTAVAIL
   and a violation). The model binds the program's socket to 127.0.0.1 or ::1 on a port the
   kernel picks; other programs of the sandbox and :meth:`Network.connect` reach it at the
@@ -92,7 +108,7 @@ _WILDCARDS = (ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("::"))
 
 
 class NetworkViolation(Exception):
-    """A connect or bind the model does not cover: answered with ``errno``, reported."""
+    """A connect, bind or send the model does not cover: answered with ``errno``, reported."""
 
     def __init__(self, error: int, reason: str) -> None:
         super().__init__(reason)
@@ -103,20 +119,23 @@ class NetworkViolation(Exception):
 @dataclass(frozen=True)
 class Replacement:
     """Answer: this connected socket (a descriptor the caller sends, then closes) replaces the
-    program's socket under its descriptor number."""
+    program's socket under its descriptor number; for a datagram send, a probe whose peer is
+    where the datagram goes."""
 
     fd: int
 
 
 @dataclass(frozen=True)
 class SocketRequest:
-    """A program's connect or bind, as the sandbox hands it to the model."""
+    """A program's connect, bind or send with a destination, as the sandbox hands it over."""
 
     fd: int  # the program's own socket (a copy of the descriptor: the same socket)
     family: int  # its domain, type and protocol
     socktype: int
     destination: Destination
     caller: Caller = field(default_factory=lambda: Caller(os.getuid(), os.getgid()))
+    protocol: int = 0  # the socket's protocol (IPPROTO_UDP ...)
+    symbol: str = "connect"  # the entry point the program called: connect, bind, sendto ...
 
 
 def reset(connection: socket.socket | asyncio.StreamWriter | asyncio.BaseTransport) -> None:
@@ -392,6 +411,9 @@ class Network:
         self._bindings: dict[tuple[int, IPAddress, int], tuple[int, Any]] = {}
         self._unix_nodes: dict[int, tuple[FakeFile, str]] = {}  # id(socket file) -> real path
         self._abstract: dict[tuple[int, bytes], bytes] = {}
+        #: Real addresses of the sandbox's own datagram sockets (programs' and the test's):
+        #: (socktype, loopback port), or a unix path or abstract name. Replies go there.
+        self._own: set[tuple[int, int] | str | bytes] = set()
         self._owned: list[socket.socket] = []
         self._next_virtual = 1
         self._next_path = 0
@@ -438,6 +460,7 @@ class Network:
         sock.bind(real)
         if type != socket.SOCK_DGRAM:
             sock.listen(backlog)
+        self._mark_own(type, sock.getsockname())
         with self._lock:
             self._owned.append(sock)
         self.route(address, to=sock)
@@ -475,6 +498,7 @@ class Network:
                 try:
                     sock.settimeout(max(0.1, deadline - time.monotonic()))
                     sock.connect(real)
+                    self._mark_own(type, sock.getsockname())
                 except BaseException:
                     sock.close()
                     raise
@@ -526,17 +550,44 @@ class Network:
         OSError (the kernel's answer, EINPROGRESS for a non-blocking socket) or
         NetworkViolation (unrouted)."""
         destination = _normal(request.destination)
-        target = self._find(destination, request.socktype)
-        if target is None:
-            if isinstance(destination, str):
-                self._check_unix_path(destination)  # an answer (ECONNREFUSED) where a file is
-            error = errno.ENOENT if isinstance(destination, str) else self.unrouted
-            raise NetworkViolation(
-                error, f"connect to {describe(destination)}: no route (sb.net.route) and no "
-                "program of the sandbox serves there",
-            )  # fmt: skip
+        target = self._routed(request, destination, "connect")
         family, real = target.endpoint(request.family, request.socktype)
         return self._connect(request, family, real)
+
+    def program_send(self, request: SocketRequest) -> int | Replacement:
+        """A sendto/sendmsg/sendmmsg with a destination. A stream socket (MSG_FASTOPEN) is
+        connected as for :meth:`program_connect`. A datagram socket stays as it is: the answer
+        is a Replacement carrying a probe, a socket connected to the real (loopback or unix)
+        endpoint, whose peer address the shim sends the datagram to; or NetworkViolation
+        (unrouted, or a datagram other than UDP and unix, which no route serves)."""
+        if request.socktype == socket.SOCK_STREAM:
+            return self.program_connect(request)
+        destination = _normal(request.destination)
+        what = f"{request.symbol} to {describe(destination)}"
+        udp = request.family == socket.AF_UNIX or request.protocol == socket.IPPROTO_UDP
+        if request.socktype != socket.SOCK_DGRAM or not udp:
+            raise NetworkViolation(
+                self.unrouted, f"{what}: libcfake delivers UDP and unix datagrams only"
+            )
+        target = self._own_socket(destination) or self._routed(request, destination, request.symbol)
+        family, real = self._reachable(request, *target.endpoint(request.family, request.socktype))
+        if family != request.family:
+            raise NetworkViolation(
+                self.unrouted, f"{what}: routed to {target.what}, which a "
+                f"{socket.AddressFamily(request.family).name} datagram socket cannot reach",
+            )  # fmt: skip
+        probe = socket.socket(family, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        try:
+            probe.connect(real)  # a datagram socket's connect only names its peer
+        except BaseException:
+            probe.close()
+            raise
+        if family != socket.AF_UNIX:
+            with socket.socket(fileno=os.dup(request.fd)) as sock:
+                if sock.getsockname()[1] == 0:  # the kernel's autobind, made here to know it
+                    sock.bind(("0.0.0.0" if family == socket.AF_INET else "::", 0))
+                self._mark_own(socket.SOCK_DGRAM, sock.getsockname())
+        return Replacement(probe.detach())
 
     def program_bind(self, request: SocketRequest) -> int:
         """Bind the program's socket to a real address standing for its destination: 0, or
@@ -632,6 +683,48 @@ class Network:
             return None
         return _Endpoint(socket.AF_UNIX, entry[1], "a program")
 
+    def _routed(self, request: SocketRequest, destination: Destination, verb: str) -> _Target:
+        """What serves ``destination``; NetworkViolation (or the kernel's answer) if nothing."""
+        target = self._find(destination, request.socktype)
+        if target is None:
+            if isinstance(destination, str):
+                self._check_unix_path(destination)  # an answer (ECONNREFUSED) where a file is
+            error = errno.ENOENT if isinstance(destination, str) else self.unrouted
+            raise NetworkViolation(
+                error, f"{verb} to {describe(destination)}: no route (sb.net.route) and no "
+                "program of the sandbox serves there",
+            )  # fmt: skip
+        return target
+
+    def _mark_own(self, socktype: int, real: Any) -> None:
+        """Remember the real address of a sandbox's datagram socket: replies may go there."""
+        if socktype != socket.SOCK_DGRAM or not real:
+            return
+        with self._lock:
+            self._own.add((socktype, real[1]) if isinstance(real, tuple) else real)
+
+    def _own_socket(self, destination: Destination) -> _Target | None:
+        """A real address of the sandbox's own datagram sockets (a datagram's source, which a
+        program answers), as a target."""
+        with self._lock:
+            if isinstance(destination, tuple):
+                ip, port = destination
+                if not ip.is_loopback or (socket.SOCK_DGRAM, port) not in self._own:
+                    return None
+                return _Endpoint(_family_of(ip), (str(ip), port), "a socket of the sandbox")
+            if destination not in self._own:
+                return None
+            return _Endpoint(socket.AF_UNIX, destination, "a socket of the sandbox")
+
+    def _reachable(self, request: SocketRequest, family: int, real: Any) -> tuple[int, Any]:
+        """A real endpoint as the program's socket reaches it: an IPv4 one through ::ffff: from
+        an IPv6 socket that is not IPV6_V6ONLY."""
+        if family == socket.AF_INET and request.family == socket.AF_INET6:
+            with socket.socket(fileno=os.dup(request.fd)) as sock:
+                if not sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY):
+                    return socket.AF_INET6, (f"::ffff:{real[0]}", real[1])
+        return family, real
+
     def _check_unix_path(self, path: str) -> None:
         """A connect to a unix path with no server: the kernel's answer, if a file is there."""
         try:
@@ -642,15 +735,14 @@ class Network:
         raise OSError(errno.ECONNREFUSED, os.strerror(errno.ECONNREFUSED), path)
 
     def _connect(self, request: SocketRequest, family: int, real: Any) -> int | Replacement:
+        family, real = self._reachable(request, family, real)
         with socket.socket(fileno=os.dup(request.fd)) as sock:
-            if (
-                family == socket.AF_INET
-                and request.family == socket.AF_INET6
-                and not (sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY))
-            ):
-                family, real = socket.AF_INET6, (f"::ffff:{real[0]}", real[1])
             if family != request.family:
                 return self._replacement(family, request.socktype, real)
+            if request.socktype == socket.SOCK_DGRAM:  # connects at once
+                sock.connect(real)
+                self._mark_own(request.socktype, sock.getsockname())
+                return 0
             if fcntl.fcntl(request.fd, fcntl.F_GETFL) & os.O_NONBLOCK:
                 sock.setblocking(False)  # it was: the flag is shared with the program's socket
                 code = sock.connect_ex(real)
@@ -704,6 +796,7 @@ class Network:
                 sock.bind(("::ffff:127.0.0.1", 0))  # a host without ::1
             real = sock.getsockname()
             self._bindings[(request.socktype, ip, port or real[1])] = (family, real)
+        self._mark_own(request.socktype, real)
 
     def _may_bind(self, ip: IPAddress, port: int) -> bool:
         with self._lock:
@@ -721,6 +814,7 @@ class Network:
                 real = b"\0" + os.fsencode(self._dir) + b"/" + name[1:]
             sock.bind(real)
             self._abstract[key] = real
+        self._mark_own(request.socktype, real)
 
     def _bind_path(self, sock: socket.socket, request: SocketRequest, path: str) -> None:
         fs = self.fs
@@ -734,6 +828,7 @@ class Network:
         node = self._make_socket_file(path, request.caller)
         with self._lock:
             self._unix_nodes[id(node)] = (node, real)
+        self._mark_own(request.socktype, real)
 
     def _make_socket_file(self, path: str, caller: Caller | None = None) -> FakeFile:
         """The socket file a bound unix socket leaves at ``path`` (kept if one is there)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import socket
 import struct
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
@@ -203,7 +204,11 @@ class RawCall(NamedTuple):
 
     def ip_address(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         """The address of a connect_inet/inet6, bind_inet/inet6 or getnameinfo call."""
-        if self.function.endswith("inet6") or self.family == 10:  # AF_INET6
+        # family is the socket's domain for connect/bind (an inet6 socket may connect to an
+        # inet address), and the address's family only for getnameinfo
+        if self.function.endswith("inet6") or (
+            self.function == "getnameinfo" and self.family == socket.AF_INET6
+        ):
             return ipaddress.IPv6Address(self.address)
         return ipaddress.IPv4Address(self.address[:4])
 

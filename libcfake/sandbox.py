@@ -382,7 +382,9 @@ class Sandbox:
         where = self._second_path(call, fds) if function == "symlink" else path
         route = self._route(where)
         if route is not None:
-            return self._host_call(call, where, route)
+            outcome = self._host_call(call, where, route)
+            if outcome is not None:  # None: a symlink leads out of the mount, the model answers
+                return outcome
         if call.changes_filesystem:
             if function != "symlink":  # a symlink's first string is its target, kept as given
                 self._check_writable(path)
@@ -415,7 +417,8 @@ class Sandbox:
         return answer
 
     def _socket_call(self, call: Call, fds: list[int]) -> Any:
-        """connect and bind: the network model connects or binds the program's own socket."""
+        """connect and bind: the network model connects or binds the program's own socket. A
+        sendto/sendmsg/sendmmsg with a destination comes as a connect with that symbol."""
         fd = self._fd(call, fds, FD_SOCKET)
         if fd is None:
             raise _Refused(errno.EBADF, f"{call.function} came without the program's socket")
@@ -427,11 +430,15 @@ class Sandbox:
             else name if name.startswith(b"\0") else self._join(None, name)
         )  # fmt: skip
         request = SocketRequest(fd, raw.family, raw.socktype, destination,
-                                self._caller(call, with_umask=kind == "bind"))  # fmt: skip
+                                self._caller(call, with_umask=kind == "bind"), raw.protocol,
+                                raw.symbol or kind)  # fmt: skip
         try:
             if kind == "bind":
                 return self.net.program_bind(request)
-            outcome = self.net.program_connect(request)
+            if raw.symbol.startswith("send"):
+                outcome = self.net.program_send(request)
+            else:
+                outcome = self.net.program_connect(request)
         except NetworkViolation as refused:
             raise _Refused(refused.errno, refused.reason) from None
         return _Descriptor(outcome.fd) if isinstance(outcome, Replacement) else outcome
@@ -485,7 +492,29 @@ class Sandbox:
             return PASSTHROUGH
         if writes:
             raise _Refused(errno.EROFS, f"{function} writes under the read-only host mount {route}")
-        return PASSTHROUGH
+        real = self._host_realpath(call, path)
+        if any(real == m or real.startswith(m.rstrip("/") + "/") for m in self.fs.real_mounts):
+            return PASSTHROUGH
+        # A symlink inside the mount leads out of every mount (/usr/lib/ssl/private ->
+        # /etc/ssl/private): the kernel must not follow it to the host. The model answers
+        # instead, where the mount's symlinks are symlinks too and their targets are the model's
+        # (usually ENOENT). Running a program found that way is refused.
+        if function == "exec":
+            raise _Refused(errno.EACCES, f"{path} leads out of the host mount {route} to {real}")
+        return None
+
+    @staticmethod
+    def _host_realpath(call: Call, path: str) -> str:
+        """Where a host path really leads; the last component is kept when the call does not
+        follow it (lstat, readlink, O_NOFOLLOW)."""
+        function = call.function
+        nofollow = function in ("lstat", "readlink") or (
+            function in ("open", "openat") and bool(call.raw.flags & os.O_NOFOLLOW)
+        )
+        parent, name = posixpath.split(path)
+        if not nofollow or name in ("", ".", ".."):
+            return os.path.realpath(path)
+        return posixpath.join(os.path.realpath(parent or "/"), name)
 
     # each _fs_NAME answers the call NAME on a path of the model
 

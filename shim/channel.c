@@ -25,6 +25,7 @@
 #define LCF_HELLO_TIMEOUT_MS 30000  /* how long to wait for the welcome */
 #define LCF_TABLE_PREFIXES 64       /* the passthrough table holds at most this many prefixes */
 #define LCF_TABLE_BYTES 4096        /* and at most this many bytes */
+#define LCF_REAL_BYTES 8192         /* the prefixes' realpaths: at most this many bytes */
 #define LCF_LINE_SIZE 512           /* one error line on stderr */
 #define LCF_QUOTE_MAX 160           /* bytes of a path quoted in an error line */
 
@@ -76,6 +77,18 @@ static char *real_getcwd(char *buf, size_t size)
 {
     LCF_REAL(getcwd, char *, char *, size_t);
     return libc_getcwd(buf, size);
+}
+
+static int real_openat(int dirfd, const char *path, int flags)
+{
+    LCF_REAL(openat, int, int, const char *, int, ...);
+    return libc_openat(dirfd, path, flags);
+}
+
+static int real_fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+    LCF_REAL(fstatat, int, int, const char *, struct stat *, int);
+    return libc_fstatat(dirfd, path, st, flags);
 }
 
 /* ======================================================================= error lines ===== */
@@ -513,6 +526,68 @@ static uint16_t table_start[LCF_TABLE_PREFIXES]; /* offset of each prefix in tab
 static uint16_t table_len[LCF_TABLE_PREFIXES];   /* its length without trailing slashes */
 static uint32_t table_count;
 static uint64_t master_devices[2];               /* struct lcf_welcome.devices */
+/* Where each prefix really is (/bin -> /usr/bin): what a descriptor's /proc/self/fd link says. A
+ * prefix whose realpath cannot be found or does not fit is left out: its files are forwarded. */
+static char real_bytes[LCF_REAL_BYTES];
+static uint16_t real_start[LCF_TABLE_PREFIXES];
+static uint16_t real_len[LCF_TABLE_PREFIXES];
+static uint32_t real_count;
+
+/* Writes "/proc/self/fd/N" into buf. */
+static void proc_fd_path(char buf[32], int fd)
+{
+    char digits[12];
+    size_t i = sizeof digits;
+    do {
+        digits[--i] = (char)('0' + fd % 10);
+        fd /= 10;
+    } while (fd != 0);
+    memcpy(buf, "/proc/self/fd/", 14);
+    memcpy(buf + 14, digits + i, sizeof digits - i);
+    buf[14 + sizeof digits - i] = '\0';
+}
+
+/* The path the kernel gives an open descriptor (readlink of /proc/self/fd/N) into buf
+ * (LCF_MAX_PATH + 1 bytes, NUL-terminated). Returns its length, or -1 (no /proc, too long, or
+ * not a path: a pipe, a socket). */
+static ssize_t fd_path(int fd, char *buf)
+{
+    char proc[32];
+    proc_fd_path(proc, fd);
+    ssize_t n = real_readlink(proc, buf, LCF_MAX_PATH + 1);
+    if (n <= 0 || n > LCF_MAX_PATH || buf[0] != '/')
+        return -1;
+    buf[n] = '\0';
+    return n;
+}
+
+/* Stores the realpath of each of the n prefixes of bytes (start, len) in real_*. */
+static void real_load(const char *bytes, const uint16_t *start, const uint16_t *len, uint32_t n)
+{
+    size_t used = 0;
+    real_count = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        char path[LCF_MAX_PATH + 1], real[LCF_MAX_PATH + 1];
+        memcpy(path, bytes + start[i], len[i]);
+        path[len[i]] = '\0';
+        int fd = real_openat(AT_FDCWD, len[i] == 0 ? "/" : path, O_PATH | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t k = fd_path(fd, real);
+        close(fd);
+        if (k < 0)
+            continue;
+        while (k > 0 && real[k - 1] == '/')
+            k--; /* "/" as "" */
+        if (used + (size_t)k > sizeof real_bytes)
+            continue;
+        memcpy(real_bytes + used, real, (size_t)k);
+        real_start[real_count] = (uint16_t)used;
+        real_len[real_count] = (uint16_t)k;
+        real_count++;
+        used += (size_t)k;
+    }
+}
 
 /* Checks a welcome's table: `count` NUL-terminated absolute paths filling exactly `size` bytes.
  * Stores it and the devices if no table is stored yet. Returns 0, or -1 with the reason in l. */
@@ -544,6 +619,7 @@ static int table_load(const char *bytes, size_t size, uint32_t count, const uint
         memcpy(table_len, len, sizeof len[0] * n);
         table_count = n;
         memcpy(master_devices, devices, sizeof master_devices);
+        real_load(table_bytes, table_start, table_len, n);
         __atomic_store_n(&table_state, TABLE_READY, __ATOMIC_RELEASE);
     }
     return 0;
@@ -576,20 +652,98 @@ static bool has_dot_component(const char *path, size_t n)
     return false;
 }
 
-/* Whether a read-only call on the path may be done locally (the table must be ready). */
+/* Whether path (n bytes) is one of the count prefixes of bytes (start, len) or lies under one. */
+static bool under(const char *path, size_t n, const char *bytes, const uint16_t *start,
+                  const uint16_t *len, uint32_t count)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        size_t k = len[i];
+        if (k <= n && memcmp(path, bytes + start[i], k) == 0 && (k == n || path[k] == '/'))
+            return true;
+    }
+    return false;
+}
+
+/* Whether a read-only call on the path may be done locally as far as its text goes (the table
+ * must be ready); resolves_under_table then checks where the kernel really goes. */
 static bool passes_through(const struct lcf_request *req)
 {
     const char *path = req->str1;
     size_t n = (size_t)req->call.length1;
     if (!req->readonly || req->call.length1 <= 0 || path[0] != '/' || has_dot_component(path, n))
         return false;
-    for (uint32_t i = 0; i < table_count; i++) {
-        size_t k = table_len[i];
-        if (k <= n && memcmp(path, table_bytes + table_start[i], k) == 0 &&
-            (k == n || path[k] == '/'))
-            return true;
+    return under(path, n, table_bytes, table_start, table_len, table_count);
+}
+
+/* Whether an open descriptor's file really lies under a prefix (as named or as its realpath). */
+static bool fd_under_table(int fd)
+{
+    char real[LCF_MAX_PATH + 1];
+    ssize_t n = fd_path(fd, real);
+    return n > 0 && (under(real, (size_t)n, table_bytes, table_start, table_len, table_count) ||
+                     under(real, (size_t)n, real_bytes, real_start, real_len, real_count));
+}
+
+/* Whether the calls on the path follow a symlink in its last component. */
+static bool follows_last(const struct lcf_request *req)
+{
+    uint32_t f = req->call.function;
+    if (f == LCF_LSTAT || f == LCF_READLINK)
+        return false;
+    return !((f == LCF_OPEN || f == LCF_OPENAT) && (req->call.flags & O_NOFOLLOW));
+}
+
+/* Whether the path, which passes_through, also leads under a prefix once the kernel follows its
+ * symlinks: a symlink inside a mount may point out of every mount (/usr/lib/ssl/private ->
+ * /etc/ssl/private), and the local call would then reach the host. The path is opened O_PATH
+ * and its descriptor's /proc/self/fd link checked. A path that does not exist is the mount's
+ * when its longest existing ancestor lies under a prefix and has no entry (not even a symlink)
+ * of the next component's name. Anything else (EACCES, ENOTDIR, ELOOP, no /proc) is false:
+ * the call is forwarded and the master decides. errno is left as it was. */
+static bool resolves_under_table(const struct lcf_request *req)
+{
+    int saved = errno;
+    int nofollow = follows_last(req) ? 0 : O_NOFOLLOW;
+    bool ok = false;
+    int fd = real_openat(AT_FDCWD, req->str1, O_PATH | O_CLOEXEC | nofollow);
+    if (fd >= 0) {
+        ok = fd_under_table(fd);
+        close(fd);
+    } else if (errno == ENOENT) {
+        char buf[LCF_MAX_PATH + 1];
+        size_t n = (size_t)req->call.length1;
+        memcpy(buf, req->str1, n);
+        buf[n] = '\0';
+        for (;;) {
+            while (n > 1 && buf[n - 1] == '/')
+                n--; /* the missing component: buf[cut + 1 .. n) */
+            size_t cut = n;
+            while (cut > 0 && buf[cut - 1] != '/')
+                cut--;
+            if (cut == 0 || cut == n)
+                break;
+            buf[n] = '\0';
+            char parent[LCF_MAX_PATH + 1];
+            size_t k = cut > 1 ? cut - 1 : 1; /* "/" for the root */
+            memcpy(parent, buf, k);
+            parent[k] = '\0';
+            const char *name = buf + cut;
+            int dir = real_openat(AT_FDCWD, parent, O_PATH | O_CLOEXEC | O_DIRECTORY);
+            int err = errno;
+            if (dir >= 0) {
+                struct stat st;
+                ok = fd_under_table(dir) && real_fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+                     errno == ENOENT;
+                close(dir);
+                break;
+            }
+            if (err != ENOENT)
+                break;
+            n = cut - 1; /* one component up */
+        }
     }
-    return false;
+    errno = saved;
+    return ok;
 }
 
 /* ========================================================================== welcome ===== */
@@ -956,7 +1110,8 @@ static int round_trip(int level, const struct lcf_request *req, struct lcf_reply
     if (c == NULL)
         return line_fail(&l);
     int action = LCF_PASSTHROUGH;
-    if (!passes_through(req)) { /* the table came with this connection's welcome */
+    /* the table came with this connection's welcome */
+    if (!passes_through(req) || !resolves_under_table(req)) {
         struct lcf_request sent = *req;
         action = exchange(c, &sent, reply, fd, payload, payload_size, &l);
     }
@@ -970,8 +1125,14 @@ int lcf_forward(const struct lcf_request *req, struct lcf_reply *reply, int *fd,
 {
     int saved = errno;
     *fd = -1;
-    if (table_ready() && passes_through(req))
-        return LCF_PASSTHROUGH;
+    struct lcf_request forwarded;
+    if (table_ready() && passes_through(req)) {
+        if (resolves_under_table(req))
+            return LCF_PASSTHROUGH;
+        forwarded = *req; /* a symlink leads out of the prefix: the master decides */
+        forwarded.readonly = false;
+        req = &forwarded;
+    }
     if (depth >= LCF_LEVELS) {
         struct line l;
         line_begin(&l, req);
@@ -1012,7 +1173,8 @@ bool lcf_in_passthrough(const char *path)
 {
     struct lcf_request req = {.str1 = path, .readonly = true};
     req.call.length1 = (int32_t)strnlen(path, LCF_MAX_PATH + 1);
-    return req.call.length1 <= LCF_MAX_PATH && welcomed() && passes_through(&req);
+    return req.call.length1 <= LCF_MAX_PATH && welcomed() && passes_through(&req) &&
+           resolves_under_table(&req);
 }
 
 bool lcf_is_master_dev(uint64_t dev)

@@ -1,8 +1,23 @@
-/* net.c — the socket wrappers: connect and bind on AF_UNIX, AF_INET and AF_INET6 sockets. The
- * program's socket travels with the call; the master connects or binds it in place, answers with
- * an errno, may send a replacement socket (which takes the original's descriptor number), or lets
- * the program do the real call. Other families, unix autobind and malformed addresses go to libc,
- * whose kernel answer is the right one.
+/* net.c — the socket wrappers: connect and bind on AF_UNIX, AF_INET and AF_INET6 sockets, and
+ * sendto, sendmsg and sendmmsg with a destination address. The program's socket travels with the
+ * call; the master connects or binds it in place, answers with an errno, may send a replacement
+ * socket (which takes the original's descriptor number), or lets the program do the real call.
+ * Other families, unix autobind and malformed addresses go to libc, whose kernel answer is the
+ * right one.
+ *
+ * A send with a destination is asked about as a connect to it (connect_unix, connect_inet or
+ * connect_inet6, with the symbol the program called), never as a new kind of call:
+ * - a datagram socket (UDP, unix SOCK_DGRAM; and any other inet socket but TCP, which the master
+ *   refuses) stays as it is: the master answers -1 with an errno (unrouted: a violation, and the
+ *   datagram never leaves), or 0 with a probe socket connected to the real loopback (or unix)
+ *   endpoint. The shim reads the probe's peer address, closes it, checks that it is loopback or
+ *   unix, and sends the datagram there from the program's own socket. 0 without a socket drops
+ *   the datagram (the send reports it sent);
+ * - MSG_FASTOPEN on a stream socket is a connect and a send: the master connects the socket in
+ *   place as for connect, then the shim sends without the address;
+ * - TCP without MSG_FASTOPEN, and unix stream and seqpacket sockets, ignore or refuse the address:
+ *   the call goes to libc.
+ * sendmmsg with any destination is sent one message at a time, each asked about.
  *
  * The master connects and binds on loopback, so the kernel knows only the real addresses. The shim
  * remembers the virtual ones (the address the program gave to a connect or bind the master
@@ -13,6 +28,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <string.h>
@@ -33,6 +49,25 @@ static int real_bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
     LCF_REAL(bind, int, int, const struct sockaddr *, socklen_t);
     return libc_bind(fd, addr, len);
+}
+
+static ssize_t real_sendto(int fd, const void *buf, size_t n, int flags,
+                           const struct sockaddr *addr, socklen_t len)
+{
+    LCF_REAL(sendto, ssize_t, int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+    return libc_sendto(fd, buf, n, flags, addr, len);
+}
+
+static ssize_t real_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    LCF_REAL(sendmsg, ssize_t, int, const struct msghdr *, int);
+    return libc_sendmsg(fd, msg, flags);
+}
+
+static int real_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+    LCF_REAL(sendmmsg, int, int, struct mmsghdr *, unsigned int, int);
+    return libc_sendmmsg(fd, vec, vlen, flags);
 }
 
 static int real_call(bool is_bind, int fd, const struct sockaddr *addr, socklen_t len)
@@ -226,10 +261,9 @@ static int describe_inet6(struct lcf_request *req, const struct sockaddr *addr, 
 }
 
 /* Starts the request for addr. Returns 1, 0 when libc should handle the call, or -1 with errno. */
-static int describe(struct lcf_request *req, bool is_bind, const struct sockaddr *addr,
-                    socklen_t len, char path[LCF_MAX_PATH + 1])
+static int describe(struct lcf_request *req, bool is_bind, const char *symbol,
+                    const struct sockaddr *addr, socklen_t len, char path[LCF_MAX_PATH + 1])
 {
-    const char *symbol = is_bind ? "bind" : "connect";
     switch (addr->sa_family) {
     case AF_UNIX:
         lcf_request_init(req, is_bind ? LCF_BIND_UNIX : LCF_CONNECT_UNIX, symbol);
@@ -245,20 +279,25 @@ static int describe(struct lcf_request *req, bool is_bind, const struct sockaddr
     }
 }
 
-/* Fills the socket's domain, type and protocol. Returns 0, or -1 if fd is no socket. */
-static int describe_socket(struct lcf_request *req, int fd)
+/* Reads the socket's domain, type and protocol into sock. Returns 0, or -1 if fd is no socket. */
+static int query_socket(int fd, int sock[3])
 {
-    int value[3];
     static const int options[3] = {SO_DOMAIN, SO_TYPE, SO_PROTOCOL};
     for (int i = 0; i < 3; i++) {
-        socklen_t size = sizeof value[i];
-        if (getsockopt(fd, SOL_SOCKET, options[i], &value[i], &size) < 0)
+        socklen_t size = sizeof sock[i];
+        if (getsockopt(fd, SOL_SOCKET, options[i], &sock[i], &size) < 0)
             return -1;
     }
-    req->call.family = value[0];
-    req->call.socktype = value[1];
-    req->call.protocol = value[2];
     return 0;
+}
+
+/* Fills the socket's domain, type and protocol and adds it to the request. */
+static void describe_socket(struct lcf_request *req, int fd, const int sock[3])
+{
+    req->call.family = sock[0];
+    req->call.socktype = sock[1];
+    req->call.protocol = sock[2];
+    lcf_request_fd(req, LCF_FD_SOCKET, fd);
 }
 
 /* ============================================================================= calls ===== */
@@ -280,26 +319,30 @@ static int adopt_socket(int newfd, int fd, int fd_flags, int status_flags)
     return 0;
 }
 
-static int net_call(bool is_bind, int fd, const struct sockaddr *addr, socklen_t len)
+/* Forwards a connect or bind of fd to addr, made through symbol, and applies the answer. Returns
+ * the program's result (0, or -1 with errno), or 1 when libc should make the call. */
+static int net_forward(bool is_bind, const char *symbol, int fd, const struct sockaddr *addr,
+                       socklen_t len)
 {
     struct lcf_request req;
     char path[LCF_MAX_PATH + 1];
-    if (lcf_in_real || addr == NULL || len < sizeof(sa_family_t))
-        return real_call(is_bind, fd, addr, len);
-    int described = describe(&req, is_bind, addr, len, path);
-    if (described < 0)
-        return -1;
-    if (described == 0 || describe_socket(&req, fd) < 0)
-        return real_call(is_bind, fd, addr, len);
+    int sock[3];
+    int described = describe(&req, is_bind, symbol, addr, len, path);
+    if (described <= 0)
+        return described < 0 ? -1 : 1;
     int saved = errno;
+    if (query_socket(fd, sock) < 0) {
+        errno = saved;
+        return 1;
+    }
     int fd_flags = fcntl(fd, F_GETFD);
     int status_flags = fcntl(fd, F_GETFL);
-    lcf_request_fd(&req, LCF_FD_SOCKET, fd);
+    describe_socket(&req, fd, sock);
     struct lcf_reply reply;
     int newfd;
     int action = lcf_forward(&req, &reply, &newfd, NULL, 0);
     if (action == LCF_PASSTHROUGH)
-        return real_call(is_bind, fd, addr, len);
+        return 1;
     if (action < 0)
         return -1;
     if (newfd >= 0 && adopt_socket(newfd, fd, fd_flags, status_flags) < 0)
@@ -316,7 +359,15 @@ static int net_call(bool is_bind, int fd, const struct sockaddr *addr, socklen_t
         return -1;
     }
     errno = saved;
-    return reply.result;
+    return 0;
+}
+
+static int net_call(bool is_bind, int fd, const struct sockaddr *addr, socklen_t len)
+{
+    if (lcf_in_real || addr == NULL || len < sizeof(sa_family_t))
+        return real_call(is_bind, fd, addr, len);
+    int ret = net_forward(is_bind, is_bind ? "bind" : "connect", fd, addr, len);
+    return ret == 1 ? real_call(is_bind, fd, addr, len) : ret;
 }
 
 LCF_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
@@ -327,6 +378,234 @@ LCF_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 LCF_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
     return net_call(true, fd, addr.__sockaddr__, len);
+}
+
+/* ============================================================================== send ===== */
+
+/* What becomes of a send with a destination address. */
+enum send_plan {
+    SEND_AS_IS,                    /* libc makes the call as the program asked */
+    SEND_TO,                       /* send to the real destination the master gave */
+    SEND_CONNECTED,                /* MSG_FASTOPEN: the master connected the socket; send without
+                                    * the address (and the flag) */
+    SEND_DROPPED,                  /* the master swallowed the datagram: report it sent */
+    SEND_FAILED                    /* -1 with errno */
+};
+
+/* The kernel's cap on sendmmsg's vlen (UIO_MAXIOV). */
+#define SENDMMSG_MAX 1024u
+
+/* The destination a datagram socket (sock: domain, type, protocol) sends to, as the kernel reads
+ * addr, copied to *dest: an IPv4 address on an IPv6 socket as its v4-mapped form, AF_UNSPEC as the
+ * family UDP and raw sockets take it for. Returns its length, or 0 when the kernel ignores or
+ * refuses the address (libc then makes the call: nothing can leave). */
+static socklen_t datagram_destination(const int sock[3], const struct sockaddr *addr,
+                                      socklen_t len, struct sockaddr_storage *dest)
+{
+    int domain = sock[0];
+    int family = addr->sa_family;
+    if (family == AF_UNSPEC) /* UDP and raw IPv4 read it as AF_INET, raw IPv6 as AF_INET6 */
+        family = domain == AF_INET || (domain == AF_INET6 && sock[1] == SOCK_RAW) ? domain : -1;
+    memset(dest, 0, sizeof *dest);
+    memcpy(dest, addr, len);
+    dest->ss_family = (sa_family_t)family;
+    if (family == AF_INET && domain == AF_INET6) {
+        struct sockaddr_in in;
+        if (len < sizeof in)
+            return 0;
+        memcpy(&in, addr, sizeof in);
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)dest;
+        memset(dest, 0, sizeof *dest);
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = in.sin_port;
+        in6->sin6_addr.s6_addr[10] = in6->sin6_addr.s6_addr[11] = 0xff;
+        memcpy(&in6->sin6_addr.s6_addr[12], &in.sin_addr, sizeof in.sin_addr);
+        return sizeof *in6;
+    }
+    return family == domain ? len : 0;
+}
+
+/* Whether a destination the master gave stays on this machine: a unix address, 127.0.0.0/8,
+ * ::1, or ::ffff:127.0.0.0/104. */
+static bool is_local(const struct sockaddr_storage *a, socklen_t len)
+{
+    if (a->ss_family == AF_UNIX)
+        return len > offsetof(struct sockaddr_un, sun_path);
+    if (a->ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
+        return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
+    if (a->ss_family != AF_INET6 || len < sizeof(struct sockaddr_in6))
+        return false;
+    const struct in6_addr *ip = &((const struct sockaddr_in6 *)a)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(ip) || (IN6_IS_ADDR_V4MAPPED(ip) && ip->s6_addr[12] == 127);
+}
+
+/* Asks the master where a datagram from fd to dest goes; SEND_TO with *real the probe's peer. */
+static enum send_plan ask_datagram(const char *symbol, int fd, const int sock[3],
+                                   const struct sockaddr *dest, socklen_t len,
+                                   struct sockaddr_storage *real, socklen_t *real_len)
+{
+    struct lcf_request req;
+    char path[LCF_MAX_PATH + 1];
+    int described = describe(&req, false, symbol, dest, len, path);
+    if (described <= 0)
+        return described < 0 ? SEND_FAILED : SEND_AS_IS;
+    describe_socket(&req, fd, sock);
+    struct lcf_reply reply;
+    int probe;
+    int action = lcf_forward(&req, &reply, &probe, NULL, 0);
+    if (action == LCF_PASSTHROUGH)
+        return SEND_AS_IS;
+    if (action < 0)
+        return SEND_FAILED;
+    if (reply.result < 0) {
+        if (probe >= 0)
+            close(probe);
+        errno = reply.error;
+        return SEND_FAILED;
+    }
+    if (probe < 0)
+        return SEND_DROPPED;
+    *real_len = sizeof *real;
+    int got = real_getpeername(probe, (struct sockaddr *)real, real_len);
+    close(probe);
+    if (got < 0 || *real_len > sizeof *real || !is_local(real, *real_len)) {
+        static const char message[] = "libcfake: a send's destination from the master is not "
+                                      "on loopback: not sent\n";
+        ssize_t ignored = write(STDERR_FILENO, message, sizeof message - 1);
+        (void)ignored;
+        errno = EIO;
+        return SEND_FAILED;
+    }
+    return SEND_TO;
+}
+
+/* Decides a send from fd to addr (len bytes, at most a sockaddr_storage) made through symbol. */
+static enum send_plan plan_send(const char *symbol, int fd, const struct sockaddr *addr,
+                                socklen_t len, int flags, struct sockaddr_storage *real,
+                                socklen_t *real_len)
+{
+    int sock[3];
+    if (len < sizeof(sa_family_t) || query_socket(fd, sock) < 0)
+        return SEND_AS_IS;
+    int domain = sock[0], type = sock[1], protocol = sock[2];
+    if (domain != AF_UNIX && domain != AF_INET && domain != AF_INET6)
+        return SEND_AS_IS;
+    if (domain != AF_UNIX && type == SOCK_STREAM) {
+        bool tcp = protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP;
+        if (tcp && !(flags & MSG_FASTOPEN)) /* the kernel ignores the address */
+            return SEND_AS_IS;
+        int ret = net_forward(false, symbol, fd, addr, len); /* connect, then send */
+        return ret == 1 ? SEND_AS_IS : ret == 0 ? SEND_CONNECTED : SEND_FAILED;
+    }
+    if (domain == AF_UNIX && type != SOCK_DGRAM) /* stream: refused; seqpacket: ignored */
+        return SEND_AS_IS;
+    struct sockaddr_storage dest;
+    socklen_t dest_len = datagram_destination(sock, addr, len, &dest);
+    if (dest_len == 0)
+        return SEND_AS_IS;
+    return ask_datagram(symbol, fd, sock, (struct sockaddr *)&dest, dest_len, real, real_len);
+}
+
+LCF_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, __CONST_SOCKADDR_ARG to,
+                          socklen_t len)
+{
+    const struct sockaddr *addr = to.__sockaddr__;
+    if (lcf_in_real || addr == NULL || len > sizeof(struct sockaddr_storage)) /* EINVAL */
+        return real_sendto(fd, buf, n, flags, addr, len);
+    int saved = errno;
+    struct sockaddr_storage real;
+    socklen_t real_len = 0;
+    switch (plan_send("sendto", fd, addr, len, flags, &real, &real_len)) {
+    case SEND_FAILED:
+        return -1;
+    case SEND_DROPPED:
+        errno = saved;
+        return (ssize_t)n;
+    case SEND_CONNECTED:
+        errno = saved;
+        return real_sendto(fd, buf, n, flags & ~MSG_FASTOPEN, NULL, 0);
+    case SEND_TO:
+        errno = saved;
+        return real_sendto(fd, buf, n, flags, (const struct sockaddr *)&real, real_len);
+    case SEND_AS_IS:
+        break;
+    }
+    errno = saved;
+    return real_sendto(fd, buf, n, flags, addr, len);
+}
+
+/* The bytes a message carries. */
+static ssize_t message_size(const struct msghdr *msg)
+{
+    size_t total = 0;
+    for (size_t i = 0; msg->msg_iov != NULL && i < msg->msg_iovlen; i++)
+        total += msg->msg_iov[i].iov_len;
+    return total > SSIZE_MAX ? SSIZE_MAX : (ssize_t)total;
+}
+
+static ssize_t send_message(const char *symbol, int fd, const struct msghdr *msg, int flags)
+{
+    /* the kernel takes no address for a NULL name or a zero length, refuses a negative one and
+     * reads at most a sockaddr_storage */
+    if (lcf_in_real || msg == NULL || msg->msg_name == NULL || (int)msg->msg_namelen <= 0)
+        return real_sendmsg(fd, msg, flags);
+    socklen_t len = msg->msg_namelen;
+    if (len > sizeof(struct sockaddr_storage))
+        len = sizeof(struct sockaddr_storage);
+    int saved = errno;
+    struct sockaddr_storage real;
+    socklen_t real_len = 0;
+    struct msghdr copy = *msg;
+    switch (plan_send(symbol, fd, msg->msg_name, len, flags, &real, &real_len)) {
+    case SEND_FAILED:
+        return -1;
+    case SEND_DROPPED:
+        errno = saved;
+        return message_size(msg);
+    case SEND_CONNECTED:
+        copy.msg_name = NULL;
+        copy.msg_namelen = 0;
+        flags &= ~MSG_FASTOPEN;
+        break;
+    case SEND_TO:
+        copy.msg_name = &real;
+        copy.msg_namelen = real_len;
+        break;
+    case SEND_AS_IS:
+        break;
+    }
+    errno = saved;
+    return real_sendmsg(fd, &copy, flags);
+}
+
+LCF_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    return send_message("sendmsg", fd, msg, flags);
+}
+
+/* sendmmsg with a destination in any message: sent one message at a time, as the kernel counts
+ * them (the number sent; -1 with errno only when the first fails). */
+LCF_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+    if (vlen > SENDMMSG_MAX)
+        vlen = SENDMMSG_MAX;
+    bool named = false;
+    for (unsigned int i = 0; !lcf_in_real && vec != NULL && i < vlen && !named; i++)
+        named = vec[i].msg_hdr.msg_name != NULL && (int)vec[i].msg_hdr.msg_namelen > 0;
+    if (!named)
+        return real_sendmmsg(fd, vec, vlen, flags);
+    int saved = errno;
+    unsigned int sent = 0;
+    for (; sent < vlen; sent++) {
+        ssize_t n = send_message("sendmmsg", fd, &vec[sent].msg_hdr, flags);
+        if (n < 0)
+            break;
+        vec[sent].msg_len = (unsigned int)n;
+    }
+    if (sent == 0)
+        return -1;
+    errno = saved;
+    return (int)sent;
 }
 
 LCF_EXPORT int getsockname(int fd, __SOCKADDR_ARG addr, socklen_t *len)

@@ -244,6 +244,227 @@ def test_a_udp_program_sends_to_a_virtual_address_the_test_listens_on(sb: Sandbo
     assert not sb.violations
 
 
+#: sendto, sendmsg or sendmmsg (through ctypes: the shim's symbol) of datagrams to an address.
+SEND = """
+import ctypes, socket, sys
+
+
+class Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_char_p), ("len", ctypes.c_size_t)]
+
+
+class Msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("namelen", ctypes.c_uint32),
+                ("iov", ctypes.POINTER(Iovec)), ("iovlen", ctypes.c_size_t),
+                ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+
+
+class Mmsghdr(ctypes.Structure):
+    _fields_ = [("hdr", Msghdr), ("len", ctypes.c_uint)]
+
+
+def sockaddr(family, address):
+    if family == socket.AF_UNIX:
+        return family.to_bytes(2, sys.byteorder) + address.encode()
+    host, port = address
+    if family == socket.AF_INET:
+        return (family.to_bytes(2, sys.byteorder) + port.to_bytes(2, "big")
+                + socket.inet_pton(family, host) + bytes(8))
+    return (family.to_bytes(2, sys.byteorder) + port.to_bytes(2, "big") + bytes(4)
+            + socket.inet_pton(family, host) + bytes(4))
+
+
+def sendmmsg(s, datagrams, address):
+    name = sockaddr(s.family, address)
+    vec = (Mmsghdr * len(datagrams))()
+    iovs = [Iovec(data, len(data)) for data in datagrams]
+    for i, iov in enumerate(iovs):
+        vec[i].hdr.name, vec[i].hdr.namelen = name, len(name)
+        vec[i].hdr.iov, vec[i].hdr.iovlen = ctypes.pointer(iov), 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    sent = libc.sendmmsg(s.fileno(), vec, len(datagrams), 0)
+    if sent < 0:
+        raise OSError(ctypes.get_errno(), "sendmmsg")
+    return sent
+
+
+def send(how, s, datagrams, address):
+    if how == "sendmmsg":
+        return sendmmsg(s, datagrams, address)
+    for data in datagrams:
+        if how == "sendto":
+            s.sendto(data, address)
+        else:
+            s.sendmsg([data], [], 0, address)
+    return len(datagrams)
+
+
+family = {"inet": socket.AF_INET, "inet6": socket.AF_INET6, "unix": socket.AF_UNIX}[sys.argv[2]]
+how, host = sys.argv[1], sys.argv[3]
+address = host if family == socket.AF_UNIX else (host, int(sys.argv[4]))
+s = socket.socket(family, socket.SOCK_DGRAM)
+s.settimeout(30)
+if family == socket.AF_UNIX:
+    s.bind("")  # autobind: a unix datagram socket needs a name to be answered
+try:
+    print("sent", send(how, s, [b"query", b"again"], address), flush=True)
+except OSError as e:
+    print(errno.errorcode[e.errno] if (errno := __import__("errno")) else "")
+    sys.exit(0)
+try:
+    s.getpeername()
+    print("connected")
+except OSError:
+    print("unconnected")
+data, _ = s.recvfrom(100)
+print(data.decode())
+"""
+SENDS = ["sendto", "sendmsg", "sendmmsg"]
+
+
+@pytest.mark.parametrize("how", SENDS)
+@pytest.mark.parametrize(
+    ("address", "argv"),
+    [
+        (("10.0.0.53", 53), ["inet", "10.0.0.53", "53"]),
+        (("10.0.0.53", 53), ["inet6", "::ffff:10.0.0.53", "53"]),
+        ("/run/dns/query.sock", ["unix", "/run/dns/query.sock"]),
+    ],
+    ids=["inet", "inet6-mapped", "unix"],
+)
+def test_a_program_sends_datagrams_to_a_virtual_address_unconnected(
+    sb: Sandbox, how: str, address: tuple[str, int] | str, argv: list[str]
+) -> None:
+    listener = sb.net.listen(address, type=socket.SOCK_DGRAM)
+    listener.settimeout(30)
+    proc = sb.popen([sys.executable, "-c", SEND, how, *argv], stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, text=True)  # fmt: skip
+    first, peer = listener.recvfrom(100)
+    second, _ = listener.recvfrom(100)
+    listener.sendto(b"answer:" + first + b"," + second, peer)  # back to the program's socket
+    stdout, stderr = proc.communicate(timeout=30)
+    assert stdout == "sent 2\nunconnected\nanswer:query,again\n", stderr
+    assert not sb.violations
+    sends = [e for e in sb.journal if e.symbol == how]
+    assert len(sends) == 2
+    assert all(e.call.startswith("connect_") and e.answer == "fd" for e in sends)
+
+
+@pytest.mark.parametrize("how", SENDS)
+def test_an_unrouted_send_is_a_violation_and_nothing_arrives(sb: Sandbox, how: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as real:
+        real.bind(("127.0.0.1", 0))
+        port = real.getsockname()[1]
+        stdout = python(sb, SEND, how, "inet", "127.0.0.1", str(port))
+        assert stdout == "ECONNREFUSED\n"
+        real.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            real.recvfrom(100)  # nothing ever reached it
+    (violation,) = sb.violations
+    assert violation.call == "connect_inet" and violation.symbol == how
+    assert f"{how} to 127.0.0.1:{port}: no route" in violation.reason
+
+
+def test_an_af_unspec_destination_is_read_as_ipv4_like_the_kernel_does(sb: Sandbox) -> None:
+    code = (
+        "import ctypes, errno, socket, sys\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "to = bytes(2) + int(sys.argv[1]).to_bytes(2, 'big') + socket.inet_aton('127.0.0.1')\n"
+        "to += bytes(8)  # sin_family AF_UNSPEC: UDP sends to the address all the same\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "sent = libc.sendto(s.fileno(), b'x', 1, 0, to, len(to))\n"
+        "print(sent, errno.errorcode.get(ctypes.get_errno()) if sent < 0 else '')\n"
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as real:
+        real.bind(("127.0.0.1", 0))
+        assert python(sb, code, str(real.getsockname()[1])) == "-1 ECONNREFUSED\n"
+        real.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            real.recvfrom(100)
+    assert [v.symbol for v in sb.violations] == ["sendto"]
+
+
+def test_an_unrouted_unix_datagram_to_a_host_socket_is_a_violation(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as real:
+        real.bind(str(tmp_path / "log.sock"))
+        assert python(sb, SEND, "sendto", "unix", str(tmp_path / "log.sock")) == "ENOENT\n"
+        real.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            real.recvfrom(100)
+    assert [v.symbol for v in sb.violations] == ["sendto"]
+
+
+def test_datagram_failures_come_on_demand(sb: Sandbox) -> None:
+    sb.net.listen(("dns.test", 53), type=socket.SOCK_DGRAM)
+    sb.net.fail("dns.test:53", errno.EHOSTUNREACH)  # a name stands for its model addresses
+    assert python(sb, SEND, "sendto", "inet", "dns.test", "53") == "EHOSTUNREACH\n"
+    assert not sb.violations
+    (entry,) = [e for e in sb.journal if e.symbol == "sendto"]
+    assert entry.fault
+
+
+EXCHANGE = """
+import socket, sys
+family = socket.AF_INET if sys.argv[1] == "inet" else socket.AF_UNIX
+server = socket.socket(family, socket.SOCK_DGRAM)
+server.bind(("0.0.0.0", 5300) if family == socket.AF_INET else "/tmp/server.sock")
+client = socket.socket(family, socket.SOCK_DGRAM)
+if family == socket.AF_UNIX:
+    client.bind("/tmp/client.sock")
+client.sendto(b"ping", ("127.0.0.1", 5300) if family == socket.AF_INET else "/tmp/server.sock")
+data, peer = server.recvfrom(100)
+server.sendto(b"pong:" + data, peer)  # peer: the client's real address
+print(client.recv(100).decode())
+"""
+
+
+@pytest.mark.parametrize("family", ["inet", "unix"])
+def test_programs_exchange_datagrams_and_answer_their_source(sb: Sandbox, family: str) -> None:
+    sb.net.allow_bind(("0.0.0.0", 5300))
+    assert python(sb, EXCHANGE, family) == "pong:ping\n"
+    assert not sb.violations
+
+
+def test_a_program_answers_the_tests_datagram_client(sb: Sandbox) -> None:
+    sb.net.allow_bind(("0.0.0.0", 5353))
+    code = (
+        "import socket\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "s.bind(('0.0.0.0', 5353)); print('bound', flush=True)\n"
+        "data, peer = s.recvfrom(100); s.sendto(b'answer:' + data, peer)\n"
+    )
+    proc = sb.popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "bound\n"
+    with sb.net.connect(("127.0.0.1", 5353), type=socket.SOCK_DGRAM) as client:
+        client.send(b"query")
+        assert client.recv(100) == b"answer:query"
+    assert proc.wait(timeout=30) == 0
+    assert not sb.violations
+
+
+def test_tcp_fast_open_sendto_connects_in_place_then_sends(sb: Sandbox) -> None:
+    sb.net.route(("10.0.0.7", 7), to=echo)
+    code = (
+        "import socket\n"
+        "s = socket.socket()\n"
+        "s.sendto(b'fast', socket.MSG_FASTOPEN, ('10.0.0.7', 7))\n"
+        "print(s.getpeername(), s.recv(100).decode())\n"
+    )
+    assert python(sb, code) == "('10.0.0.7', 7) echo:fast\n"
+    assert not sb.violations and not sb.net.errors
+    (entry,) = [e for e in sb.journal if e.symbol == "sendto"]
+    assert entry.call == "connect_inet" and entry.answer == "0"
+
+
+def test_a_datagram_to_a_python_handler_is_refused(sb: Sandbox) -> None:
+    sb.net.route(("10.0.0.7", 7), to=echo)
+    assert python(sb, SEND, "sendto", "inet", "10.0.0.7", "7") == "ECONNREFUSED\n"
+    assert "serves stream sockets only" in sb.violations[0].reason
+
+
 # -- nothing else is reachable ---------------------------------------------------------------
 
 
