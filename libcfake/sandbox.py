@@ -40,7 +40,7 @@ from .fs import DEFAULT_MOUNTS, DEVICES, Caller, FileSystem
 from .journal import Journal, JournalEntry, Violation, describe_error
 from .net import Network, NetworkViolation, Replacement, SocketRequest
 from .protocol import FD_DIR1, FD_DIR2, FD_FILE, FD_SOCKET
-from .service import GAI_ERRORS, LibcService
+from .service import GAI_ERRORS, Deferred, LibcService
 from .stat import StatResult
 
 #: A program's own descriptors, reopened (any mode): /dev/stdin, /proc/self/fd/3, /dev/fd/1.
@@ -113,6 +113,7 @@ class Sandbox:
         )
         self._record_lock = threading.Lock()
         self.protocol_errors: list[str] = []  # unreadable messages (their connections closed)
+        self._delay = 0.0  # of the fault rule that answered the call being served
         self._closed = False
         self._thread = threading.Thread(target=self._serve, name="libcfake-master", daemon=True)
         self._thread.start()
@@ -278,13 +279,19 @@ class Sandbox:
                     Violation(entry.pid, entry.exe, entry.call, entry.symbol, entry.arguments,
                               answer, reason)
                 )  # fmt: skip
-        _deliver(svc, outcome)
+        if self._delay > 0:  # answer later; the master goes on serving everyone else
+            timer = threading.Timer(self._delay, _deliver, (svc.defer(), outcome))
+            timer.daemon = True
+            timer.start()
+        else:
+            _deliver(svc, outcome)
 
     def _fault(self, call: Call, subject: str | None) -> Any:
+        """The outcome a fault rule gives the call, or None; notes the rule's delay."""
+        self._delay = 0.0
         for rule in (*self._faults, *self.dns.faults):
             if rule.applies(call.function, subject):
-                if rule.delay:
-                    threading.Event().wait(rule.delay)
+                self._delay = rule.delay
                 if isinstance(rule.error, str):
                     return rule.error if call.function == "getaddrinfo" else OSError(errno.EIO, "")
                 if call.function == "getaddrinfo":
@@ -781,8 +788,8 @@ def _describe(outcome: Any) -> tuple[str, int]:
     return str(outcome), 0
 
 
-def _deliver(svc: LibcService, outcome: Any) -> None:
-    """Send the outcome of the call being served to the program."""
+def _deliver(svc: LibcService | Deferred, outcome: Any) -> None:
+    """Send the outcome of the call being served (or set aside) to the program."""
     if outcome is PASSTHROUGH:
         svc.use_slave_credentials()
     elif isinstance(outcome, OSError):

@@ -6,6 +6,7 @@ import errno
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -252,3 +253,18 @@ def test_o_tmpfile_gives_an_unnamed_file(sb: Sandbox) -> None:
     result = python(sb, code)
     assert result.stdout == "scratch\nb'x'\n", result.stderr
     assert sb.fs.listdir("/tmp") == before and not sb.violations
+
+
+def test_a_delayed_fault_holds_only_the_call_it_delays(sb: Sandbox) -> None:
+    """While one program waits out a 2 s delay, another is served at once."""
+    sb.fs.create_file("/slow", contents="s")
+    sb.fs.create_file("/fast", contents="f")
+    sb.fail("open", "/slow", errno.ETIMEDOUT, delay=2)
+    slow = sb.popen(["cat", "/slow"], stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)  # let the slow open arrive first
+    started = time.monotonic()
+    assert run(sb, "cat", "/fast").stdout == "f"
+    fast_seconds = time.monotonic() - started
+    _, stderr = slow.communicate(timeout=30)
+    assert "Connection timed out" in stderr
+    assert fast_seconds < 1.5  # not queued behind the 2 s delay
