@@ -61,7 +61,7 @@ static int real_connect(int fd, const struct sockaddr *addr, socklen_t len)
 }
 
 /* The shim wraps these too (fs.c, dir.c); the channel itself must reach libc's. */
-static int real_fstat(int fd, struct stat *st)
+int lcf_real_fstat(int fd, struct stat *st)
 {
     LCF_REAL(fstat, int, int, struct stat *);
     return libc_fstat(fd, st);
@@ -85,7 +85,7 @@ static int real_openat(int dirfd, const char *path, int flags)
     return libc_openat(dirfd, path, flags);
 }
 
-static int real_fstatat(int dirfd, const char *path, struct stat *st, int flags)
+int lcf_real_fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
     LCF_REAL(fstatat, int, int, const char *, struct stat *, int);
     return libc_fstatat(dirfd, path, st, flags);
@@ -398,7 +398,7 @@ static bool exit_key_ready;
 static bool conn_is_ours(const struct conn *c)
 {
     struct stat st;
-    return real_fstat(c->fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == c->dev &&
+    return lcf_real_fstat(c->fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == c->dev &&
            st.st_ino == c->ino;
 }
 
@@ -534,7 +534,7 @@ static uint16_t real_len[LCF_TABLE_PREFIXES];
 static uint32_t real_count;
 
 /* Writes "/proc/self/fd/N" into buf. */
-static void proc_fd_path(char buf[32], int fd)
+void lcf_proc_fd_path(char buf[32], int fd)
 {
     char digits[12];
     size_t i = sizeof digits;
@@ -553,7 +553,7 @@ static void proc_fd_path(char buf[32], int fd)
 static ssize_t fd_path(int fd, char *buf)
 {
     char proc[32];
-    proc_fd_path(proc, fd);
+    lcf_proc_fd_path(proc, fd);
     ssize_t n = real_readlink(proc, buf, LCF_MAX_PATH + 1);
     if (n <= 0 || n > LCF_MAX_PATH || buf[0] != '/')
         return -1;
@@ -732,7 +732,7 @@ static bool resolves_under_table(const struct lcf_request *req)
             int err = errno;
             if (dir >= 0) {
                 struct stat st;
-                ok = fd_under_table(dir) && real_fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+                ok = fd_under_table(dir) && lcf_real_fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
                      errno == ENOENT;
                 close(dir);
                 break;
@@ -815,7 +815,7 @@ static struct conn *conn_open(struct conn *c, int level, struct line *l)
     if (fd < 0)
         return NULL;
     struct stat st;
-    real_fstat(fd, &st);
+    lcf_real_fstat(fd, &st);
     *c = (struct conn){.pid = getpid(), .fd = fd, .dev = st.st_dev, .ino = st.st_ino};
     if (send_hello(fd, level, deadline, l) < 0 || recv_welcome(c, deadline, l) < 0) {
         conn_drop(c);
@@ -1028,7 +1028,7 @@ static int check_payload(uint32_t function, const struct lcf_reply *r, size_t pa
 static bool is_directory(int fd)
 {
     struct stat st;
-    return real_fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    return lcf_real_fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 /* Checks the descriptors a reply carries: a successful open brings exactly one, a successful
@@ -1186,7 +1186,7 @@ bool lcf_is_master_fd(int fd)
 {
     int saved = errno;
     struct stat st;
-    bool ours = real_fstat(fd, &st) == 0 && lcf_is_master_dev(st.st_dev);
+    bool ours = lcf_real_fstat(fd, &st) == 0 && lcf_is_master_dev(st.st_dev);
     errno = saved;
     return ours;
 }

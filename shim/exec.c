@@ -76,19 +76,6 @@ static int real_posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fil
     return libc_posix_spawnp(pid, file, actions, attr, argv, envp);
 }
 
-/* The shim wraps stat and access (fs.c): looking at the host's program file needs libc's own. */
-static int real_fstatat(int dirfd, const char *path, struct stat *st, int flags)
-{
-    LCF_REAL(fstatat, int, int, const char *, struct stat *, int);
-    return libc_fstatat(dirfd, path, st, flags);
-}
-
-static int real_fstat(int fd, struct stat *st)
-{
-    LCF_REAL(fstat, int, int, struct stat *);
-    return libc_fstat(fd, st);
-}
-
 static int real_faccessat(int dirfd, const char *path, int amode, int flags)
 {
     LCF_REAL(faccessat, int, int, const char *, int, int);
@@ -186,7 +173,7 @@ struct exec_target {
 static void target_mode(struct exec_target *t)
 {
     struct stat st;
-    t->mode = real_fstatat(AT_FDCWD, t->path, &st, 0) == 0 ? st.st_mode : 0;
+    t->mode = lcf_real_fstatat(AT_FDCWD, t->path, &st, 0) == 0 ? st.st_mode : 0;
 }
 
 /* Copies the absolute path src (n bytes) to dst without its empty and "." components ("/a//./b"
@@ -255,7 +242,7 @@ static void target_search(struct exec_target *t, const char *file)
             memcpy(candidate + n, file, file_len);
             candidate[n + file_len] = '\0';
             struct stat st;
-            if (real_fstatat(AT_FDCWD, candidate, &st, 0) == 0 && S_ISREG(st.st_mode) &&
+            if (lcf_real_fstatat(AT_FDCWD, candidate, &st, 0) == 0 && S_ISREG(st.st_mode) &&
                 real_faccessat(AT_FDCWD, candidate, X_OK, 0) == 0) {
                 target_path(t, candidate); /* a relative entry is resolved into t->buf */
                 if (t->path == candidate) {
@@ -483,7 +470,7 @@ LCF_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
     memcpy(proc + n, digits + i, sizeof digits - i);
     proc[n + sizeof digits - i] = '\0';
     struct stat st;
-    if (fd < 0 || real_fstat(fd, &st) < 0)
+    if (fd < 0 || lcf_real_fstat(fd, &st) < 0)
         return fail(EBADF);
     ssize_t len = real_readlink(proc, t.buf, LCF_MAX_PATH); /* a memfd: "/memfd:x (deleted)" */
     t.path = t.buf;

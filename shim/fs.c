@@ -60,18 +60,6 @@ static int real_renameat2(int olddirfd, const char *oldpath, int newdirfd, const
     return libc_renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
-static int real_fstatat(int dirfd, const char *path, struct stat *st, int flags)
-{
-    LCF_REAL(fstatat, int, int, const char *, struct stat *, int);
-    return libc_fstatat(dirfd, path, st, flags);
-}
-
-static int real_fstat(int fd, struct stat *st)
-{
-    LCF_REAL(fstat, int, int, struct stat *);
-    return libc_fstat(fd, st);
-}
-
 static int real_statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx)
 {
     LCF_REAL(statx, int, int, const char *, int, unsigned int, struct statx *);
@@ -329,20 +317,6 @@ static FILE *fs_fopen(const char *symbol, const char *path, const char *mode)
     return f;
 }
 
-/* Writes "/proc/self/fd/N" into buf. */
-static void proc_fd_path(char buf[32], int fd)
-{
-    char digits[12];
-    size_t i = sizeof digits;
-    do {
-        digits[--i] = (char)('0' + fd % 10);
-        fd /= 10;
-    } while (fd != 0);
-    memcpy(buf, "/proc/self/fd/", 14);
-    memcpy(buf + 14, digits + i, sizeof digits - i);
-    buf[14 + sizeof digits - i] = '\0';
-}
-
 /* freopen with a forwarded open: the stream is reopened on the fd the master sent, through
  * /proc/self/fd (with the mode minus 'x': the file exists by then), and that fd is closed. */
 static FILE *fs_freopen(const char *symbol, const char *path, const char *mode, FILE *stream)
@@ -364,7 +338,7 @@ static FILE *fs_freopen(const char *symbol, const char *path, const char *mode, 
         return NULL;
     }
     char proc[32], reopen_mode[STDIO_MODE_SIZE + 1];
-    proc_fd_path(proc, fd);
+    lcf_proc_fd_path(proc, fd);
     size_t n = 0;
     for (const char *c = mode; *c != '\0' && *c != ',' && n < STDIO_MODE_SIZE; c++)
         if (*c != 'x')
@@ -559,7 +533,7 @@ static void fill_statx(struct statx *stx, const struct lcf_stat *s)
  * the master's answer replaces it (a passthrough keeps the real one). */
 static int fs_fstat(const char *symbol, int fd, struct stat *st)
 {
-    int ret = real_fstat(fd, st);
+    int ret = lcf_real_fstat(fd, st);
     if (ret < 0 || lcf_in_real || !lcf_is_master_dev(st->st_dev))
         return ret;
     struct lcf_stat s;
@@ -586,7 +560,7 @@ static int fs_fstatx(int fd, int flags, unsigned int mask, struct statx *stx)
 static int fs_fstatat(const char *symbol, int dirfd, const char *path, struct stat *st, int flags)
 {
     if (lcf_in_real)
-        return real_fstatat(dirfd, path, st, flags);
+        return lcf_real_fstatat(dirfd, path, st, flags);
     if (fs_is_fd_operation(path, flags) && dirfd != AT_FDCWD)
         return fs_fstat(symbol, dirfd, st);
     if (fs_is_fd_operation(path, flags))
@@ -594,7 +568,7 @@ static int fs_fstatat(const char *symbol, int dirfd, const char *path, struct st
     struct lcf_stat s;
     int got = fs_stat_forward(symbol, dirfd, path, flags, &s);
     if (got == 0)
-        return real_fstatat(dirfd, path, st, flags);
+        return lcf_real_fstatat(dirfd, path, st, flags);
     if (got < 0)
         return -1;
     fill_stat(st, &s);

@@ -98,12 +98,6 @@ struct virtual_socket {
 static struct virtual_socket virtual_sockets[VIRTUAL_SLOTS];
 static unsigned virtual_next; /* the slot reused next when the table is full */
 
-static int real_fstat(int fd, struct stat *st)
-{
-    LCF_REAL(fstat, int, int, struct stat *);
-    return libc_fstat(fd, st);
-}
-
 static int real_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
     LCF_REAL(getsockname, int, int, struct sockaddr *, socklen_t *);
@@ -120,7 +114,7 @@ static uint64_t socket_inode(int fd)
 {
     struct stat st;
     int saved = errno;
-    uint64_t ino = real_fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? st.st_ino : 0;
+    uint64_t ino = lcf_real_fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? st.st_ino : 0;
     errno = saved;
     return ino;
 }

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "libcfake_wire.h"
@@ -32,6 +33,13 @@
 
 /* dlsym(RTLD_NEXT, name); a missing symbol aborts the program with one line on stderr. */
 void *lcf_dlsym(const char *name);
+
+/* libc's own fstat and fstatat, for the shim's checks (the public names are wrappers). */
+int lcf_real_fstat(int fd, struct stat *st);
+int lcf_real_fstatat(int dirfd, const char *path, struct stat *st, int flags);
+
+/* Writes "/proc/self/fd/N" into buf, async-signal-safely. */
+void lcf_proc_fd_path(char buf[32], int fd);
 
 /* Nonzero while the shim itself runs a real libc function that may call wrapped functions back
  * (getaddrinfo loading NSS modules, freopen): wrappers then go straight to the real function. */
