@@ -535,16 +535,6 @@ ENOENT, EACCES, EROFS, EXDEV = "ENOENT", "EACCES", "EROFS", "EXDEV"
 REFUSED = ("ECONNREFUSED", "ENOENT", "EACCES", "EPERM", "ENETUNREACH")
 PID = "os.getpid()"
 
-FIX_PROC_FD = (
-    "Sandbox._route (libcfake/sandbox.py) treats every /proc/self/fd/N/... and /dev/fd/N/... as "
-    "'device' and answers PASSTHROUGH even for writes, so the kernel follows the magic link of a "
-    "real descriptor (a mount file or directory, a shadow directory). Fix: route 'device' only "
-    "for exactly /proc/self/fd/N, /dev/fd/N, /dev/std{in,out,err}; for those, and for "
-    "/proc/<pid|self|thread-self>/fd/N/REST, resolve os.readlink(f'/proc/{call.process.pid}/fd/N')"
-    " and answer for what it names: a memfd or shadow directory -> the model path (REST joined), a "
-    "host path -> _route of that path (so a mount write is EROFS), anything else (pipe, socket, "
-    "anon inode) -> PASSTHROUGH only without REST"
-)
 CORPUS = [
     # .. past the root and out of mounts
     pytest.param(
@@ -769,19 +759,23 @@ CORPUS = [
         ),
         id="proc-fd-shadow-dotdot",
     ),
-    reaches(
+    pytest.param(
         py(
             "fd = dirfd(M); report(lambda: write(f'/proc/self/fd/{fd}/mcanary'))",
             EROFS,
+            EACCES,
             violation=True,
         ),
-        "proc-fd-mount-dirfd-write",
-        FIX_PROC_FD,
+        id="proc-fd-mount-dirfd-write",
     ),
-    reaches(
-        py("fd = dirfd(M); report(lambda: write(f'/dev/fd/{fd}/new'))", EROFS, violation=True),
-        "dev-fd-mount-dirfd-create",
-        FIX_PROC_FD,
+    pytest.param(
+        py(
+            "fd = dirfd(M); report(lambda: write(f'/dev/fd/{fd}/new'))",
+            EROFS,
+            EACCES,
+            violation=True,
+        ),
+        id="dev-fd-mount-dirfd-create",
     ),
     pytest.param(
         py(
@@ -800,28 +794,30 @@ CORPUS = [
         ),
         id="rdonly-fd-reopened-rdwr",
     ),
-    reaches(
+    pytest.param(
         py(
             "fd = opath(M + '/mcanary'); report(lambda: os.truncate(f'/proc/self/fd/{fd}', 0))",
             EROFS,
+            EACCES,
             violation=True,
         ),
-        "opath-then-proc-fd-truncate",
-        FIX_PROC_FD,
+        id="opath-then-proc-fd-truncate",
     ),
-    reaches(
+    pytest.param(
         py(
             "fd = opath(M + '/mcanary'); report(lambda: os.chmod(f'/proc/self/fd/{fd}', 0o600))",
             EROFS,
+            EACCES,
             violation=True,
         ),
-        "opath-then-proc-fd-chmod",
-        FIX_PROC_FD,
+        id="opath-then-proc-fd-chmod",
     ),
-    reaches(
-        py("fd = dirfd('/tmp'); report(lambda: write(f'/proc/self/fd/{fd}/' + NAME))", "OK"),
-        "proc-fd-shadow-dir-create",
-        FIX_PROC_FD,
+    pytest.param(
+        # refused: paths through a descriptor's /proc link are not followed into the model either
+        py(
+            "fd = dirfd('/tmp'); report(lambda: write(f'/proc/self/fd/{fd}/' + NAME))", "OK", EACCES
+        ),
+        id="proc-fd-shadow-dir-create",
     ),
     pytest.param(
         py("report(lambda: write('/dev/std' + NAME))", EACCES, ENOENT),
@@ -864,24 +860,24 @@ CORPUS = [
         py("report(lambda: os.symlink('/dev/null', H + '/sym'))", ENOENT, violation=False),
         id="symlink-with-device-target",
     ),
-    reaches(
+    pytest.param(
         py(
             "fd = dirfd(M); report(lambda: os.unlink(f'/proc/self/fd/{fd}/mcanary'))",
             EROFS,
+            EACCES,
             violation=True,
         ),
-        "proc-fd-mount-dirfd-unlink",
-        FIX_PROC_FD,
+        id="proc-fd-mount-dirfd-unlink",
     ),
-    reaches(
+    pytest.param(
         py(
             "fd = opath(M + '/mcanary')\n"
             "report(lambda: os.link(f'/proc/self/fd/{fd}', H + '/hard', follow_symlinks=True))",
             EROFS,
+            EACCES,
             violation=True,
         ),
-        "proc-fd-linkat-follow",
-        "PASSED THROUGH (the kernel refused it with EXDEV here; not a violation): " + FIX_PROC_FD,
+        id="proc-fd-linkat-follow",
     ),
     pytest.param(
         py("os.chdir(M); report(lambda: write('mcanary'))", EROFS, violation=True),
