@@ -83,7 +83,8 @@ class Sandbox:
     ``mounts`` are host paths visible read-only (default :data:`~libcfake.fs.DEFAULT_MOUNTS`);
     ``cwd`` is the virtual directory programs start in; ``reply_timeout`` bounds each answer;
     ``fake_filesystem`` makes an existing pyfakefs filesystem (pyfakefs's ``fs`` fixture) the
-    one programs see.
+    one programs see; ``violation_errno`` replaces the errno every violation is answered with
+    (by default each says what it is: EROFS, ECONNREFUSED, EACCES...).
     """
 
     def __init__(
@@ -93,8 +94,10 @@ class Sandbox:
         cwd: str = "/",
         reply_timeout: float = 30.0,
         fake_filesystem: FakeFilesystem | None = None,
+        violation_errno: int | None = None,
     ) -> None:
         self.fs = FileSystem(mounts, fake=fake_filesystem)
+        self.violation_errno = violation_errno
         self.dns = Dns()
         self.cwd = cwd
         self.journal = Journal()
@@ -256,6 +259,8 @@ class Sandbox:
         reason = outcome.reason if isinstance(outcome, _Refused) else None
         if isinstance(outcome, _Refused):
             outcome = outcome.error
+            if isinstance(outcome, int) and self.violation_errno is not None:
+                outcome = self.violation_errno
             if isinstance(outcome, int):
                 outcome = OSError(outcome, os.strerror(outcome))
         answer, code = _describe(outcome)

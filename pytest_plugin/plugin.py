@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +29,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   help="seconds a program waits for each answer before its call fails")  # fmt: skip
     parser.addini("libcfake_mounts", type="linelist", default=[],
                   help="host paths visible read-only, besides the defaults")  # fmt: skip
+    parser.addini("libcfake_violation_errno", default="",
+                  help="answer every violation with this errno (e.g. EACCES)")  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,6 +45,16 @@ def _options(request: pytest.FixtureRequest) -> tuple[dict[str, Any], bool]:
     config = request.config
     strict = bool(config.getini("libcfake_strict")) and not config.getoption("libcfake_warn")
     options: dict[str, Any] = {"reply_timeout": float(config.getini("libcfake_reply_timeout"))}
+    violation_errno = str(config.getini("libcfake_violation_errno")).strip()
+    if violation_errno:
+        code = (
+            getattr(errno, violation_errno, None)
+            if not violation_errno.isdigit()
+            else int(violation_errno)
+        )
+        if not isinstance(code, int):
+            raise pytest.UsageError(f"libcfake_violation_errno: unknown errno {violation_errno!r}")
+        options["violation_errno"] = code
     extra_mounts = list(config.getini("libcfake_mounts"))
     if extra_mounts:
         from libcfake.fs import DEFAULT_MOUNTS

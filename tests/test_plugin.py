@@ -131,3 +131,16 @@ def test_an_asyncio_test_runs_programs_without_blocking_the_loop(
         """
     )
     pytester.runpytest_subprocess().assert_outcomes(passed=1)
+
+
+def test_the_ini_file_sets_the_errno_of_violations(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nlibcfake_strict = false\nlibcfake_violation_errno = EPERM\n")
+    pytester.makepyfile(
+        """
+        def test_errno(libcfake):
+            result = libcfake.run(["sh", "-c", "echo x > /usr/forbidden"],
+                                  capture_output=True, text=True)
+            assert "Operation not permitted" in result.stderr
+        """
+    )
+    pytester.runpytest_subprocess().assert_outcomes(passed=1, warnings=1)
