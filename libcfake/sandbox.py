@@ -25,6 +25,7 @@ import re
 import stat
 import subprocess
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -728,7 +729,7 @@ class Sandbox:
 
     def _utimens(self, obj: FakeFile, call: Call) -> int:
         asec, ansec, msec, mnsec = call.raw.values
-        now = _now()
+        now = time.time()
         for name, sec, nsec in (("st_atime", asec, ansec), ("st_mtime", msec, mnsec)):
             if nsec == _UTIME_OMIT:
                 continue
@@ -812,9 +813,3 @@ def _deliver(svc: LibcService | Deferred, outcome: Any) -> None:
 
 def _entries(directory: FakeDirectory) -> list[tuple[str, int]]:
     return [(name, stat.S_IFMT(obj.st_mode)) for name, obj in directory.entries.items()]
-
-
-def _now() -> float:
-    import time
-
-    return time.time()
