@@ -459,19 +459,11 @@ LCF_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 LCF_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
     struct exec_target t;
-    char proc[32] = "/proc/self/fd/";
-    char digits[12];
-    size_t i = sizeof digits, n = 14;
-    unsigned int v = fd < 0 ? 0 : (unsigned int)fd;
-    do {
-        digits[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    memcpy(proc + n, digits + i, sizeof digits - i);
-    proc[n + sizeof digits - i] = '\0';
     struct stat st;
     if (fd < 0 || lcf_real_fstat(fd, &st) < 0)
         return fail(EBADF);
+    char proc[32];
+    lcf_proc_fd_path(proc, fd);
     ssize_t len = real_readlink(proc, t.buf, LCF_MAX_PATH); /* a memfd: "/memfd:x (deleted)" */
     t.path = t.buf;
     t.len = len > 0 ? (size_t)len : 0;
