@@ -31,10 +31,16 @@ static FILE *real_fopen(const char *path, const char *mode)
     return libc_fopen(path, mode);
 }
 
-static FILE *real_fdopen(int fd, const char *mode)
+FILE *lcf_fdopen(int fd, const char *mode)
 {
     LCF_REAL(fdopen, FILE *, int, const char *);
-    return libc_fdopen(fd, mode);
+    FILE *f = libc_fdopen(fd, mode);
+    if (f == NULL) {
+        int err = errno;
+        close(fd);
+        errno = err;
+    }
+    return f;
 }
 
 /* freopen may open files through wrapped functions, so it runs under the in_real guard. */
@@ -306,14 +312,9 @@ static FILE *fs_fopen(const char *symbol, const char *path, const char *mode)
         return real_fopen(path, mode);
     if (fd < 0)
         return NULL;
-    FILE *f = real_fdopen(fd, fdmode);
-    if (f == NULL) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return NULL;
-    }
-    errno = saved;
+    FILE *f = lcf_fdopen(fd, fdmode);
+    if (f != NULL)
+        errno = saved;
     return f;
 }
 

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -37,6 +38,9 @@ void *lcf_dlsym(const char *name);
 /* libc's own fstat and fstatat, for the shim's checks (the public names are wrappers). */
 int lcf_real_fstat(int fd, struct stat *st);
 int lcf_real_fstatat(int dirfd, const char *path, struct stat *st, int flags);
+
+/* libc's fdopen; on failure the descriptor is closed and errno kept (fs.c). */
+FILE *lcf_fdopen(int fd, const char *mode);
 
 /* Writes "/proc/self/fd/N" into buf, async-signal-safely. */
 void lcf_proc_fd_path(char buf[32], int fd);

@@ -44,12 +44,6 @@ static FILE *real_tmpfile(void)
     return libc_tmpfile();
 }
 
-static FILE *real_fdopen(int fd, const char *mode)
-{
-    LCF_REAL(fdopen, FILE *, int, const char *);
-    return libc_fdopen(fd, mode);
-}
-
 /* ========================================================================= the names ===== */
 
 /* splitmix64: a small generator whose state is the caller's; async-signal-safe. */
@@ -210,14 +204,9 @@ static FILE *tmp_tmpfile(void)
             return NULL;
         unlink(name);
     }
-    FILE *f = real_fdopen(fd, "w+");
-    if (f == NULL) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return NULL;
-    }
-    errno = saved;
+    FILE *f = lcf_fdopen(fd, "w+");
+    if (f != NULL)
+        errno = saved;
     return f;
 }
 
