@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .calls import Call
-from .journal import format_report
+from .journal import errno_number, format_report
 from .protocol import SEED_FUNCTIONS
 from .sandbox import Sandbox
 from .service import GAI_ERRORS, LibcService
@@ -46,10 +46,8 @@ def _split(text: str, sep: str, what: str, parts: int = 2) -> list[str]:
 def _errno_value(text: str, call: str) -> int | str:
     if call == "getaddrinfo" and text in GAI_ERRORS:
         return text
-    if text.isdigit():
-        return int(text)
-    code = getattr(errno, text.upper(), None)
-    if not isinstance(code, int):
+    code = errno_number(text.upper())
+    if code is None:
         raise _Usage(f"unknown errno {text!r} (use a name such as EACCES, or a number)")
     return code
 

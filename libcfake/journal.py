@@ -7,6 +7,7 @@ covered are also :class:`Violation` records, which fail a pytest test at teardow
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
@@ -120,9 +121,15 @@ def _unique(paths: Iterable[str | None]) -> list[str]:
 
 def errno_name(code: int) -> str:
     """ "ENOENT" for 2; the number itself for codes Python does not name."""
-    import errno as _errno
+    return errno.errorcode.get(code, str(code)) if code > 0 else str(code)
 
-    return _errno.errorcode.get(code, str(code)) if code > 0 else str(code)
+
+def errno_number(text: str) -> int | None:
+    """2 for "ENOENT" or "2"; None for a name Python does not know."""
+    if text.isdigit():
+        return int(text)
+    code = getattr(errno, text, None)
+    return code if isinstance(code, int) else None
 
 
 def describe_error(code: int) -> str:

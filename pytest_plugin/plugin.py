@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import pytest
 
 from libcfake import Sandbox
-from libcfake.journal import format_journal, format_report
+from libcfake.journal import errno_number, format_journal, format_report
 
 
 class LibcfakeViolationWarning(UserWarning):
@@ -47,12 +46,8 @@ def _options(request: pytest.FixtureRequest) -> tuple[dict[str, Any], bool]:
     options: dict[str, Any] = {"reply_timeout": float(config.getini("libcfake_reply_timeout"))}
     violation_errno = str(config.getini("libcfake_violation_errno")).strip()
     if violation_errno:
-        code = (
-            getattr(errno, violation_errno, None)
-            if not violation_errno.isdigit()
-            else int(violation_errno)
-        )
-        if not isinstance(code, int):
+        code = errno_number(violation_errno)
+        if code is None:
             raise pytest.UsageError(f"libcfake_violation_errno: unknown errno {violation_errno!r}")
         options["violation_errno"] = code
     extra_mounts = list(config.getini("libcfake_mounts"))
