@@ -117,7 +117,6 @@ class Sandbox:
         )
         self._record_lock = threading.Lock()
         self.protocol_errors: list[str] = []  # unreadable messages (their connections closed)
-        self._delay = 0.0  # of the fault rule that answered the call being served
         self._closed = False
         self._thread = threading.Thread(target=self._serve, name="libcfake-master", daemon=True)
         self._thread.start()
@@ -239,9 +238,11 @@ class Sandbox:
         fds = svc.descriptors()
         subject: str | None = None
         fault = violation = False
+        outcome: Any = None
+        delay = 0.0  # of the fault rule that answers this call, if one does
         try:
             subject = self._subject(call, fds)
-            outcome: Any = self._fault(call, subject)
+            outcome, delay = self._fault(call, subject)
             fault = outcome is not None
             if outcome is None:
                 with self.fs.lock:
@@ -285,25 +286,27 @@ class Sandbox:
                     Violation(entry.pid, entry.exe, entry.call, entry.symbol, entry.arguments,
                               answer, reason)
                 )  # fmt: skip
-        if self._delay > 0:  # answer later; the master goes on serving everyone else
-            timer = threading.Timer(self._delay, _deliver, (svc.defer(), outcome))
+        if delay > 0:  # answer later; the master goes on serving everyone else
+            timer = threading.Timer(delay, _deliver, (svc.defer(), outcome))
             timer.daemon = True
             timer.start()
         else:
             _deliver(svc, outcome)
 
-    def _fault(self, call: Call, subject: str | None) -> Any:
-        """The outcome a fault rule gives the call, or None; notes the rule's delay."""
-        self._delay = 0.0
+    def _fault(self, call: Call, subject: str | None) -> tuple[Any, float]:
+        """The outcome a fault rule gives the call (None: no rule), and the rule's delay."""
         for rule in (*self._faults, *self.dns.faults):
             if rule.applies(call.function, subject):
-                self._delay = rule.delay
                 if isinstance(rule.error, str):
-                    return rule.error if call.function == "getaddrinfo" else OSError(errno.EIO, "")
-                if call.function == "getaddrinfo":
-                    return "system"
-                return OSError(rule.error, os.strerror(rule.error))
-        return None
+                    outcome: Any = (
+                        rule.error if call.function == "getaddrinfo" else OSError(errno.EIO, "")
+                    )
+                elif call.function == "getaddrinfo":
+                    outcome = "system"
+                else:
+                    outcome = OSError(rule.error, os.strerror(rule.error))
+                return outcome, rule.delay
+        return None, 0.0
 
     # -- paths -----------------------------------------------------------------------------
 
