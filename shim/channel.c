@@ -1,7 +1,8 @@
 /* channel.c — the shim's end of the wire (see libcfake_wire.h): one connection per (process,
  * thread, nesting level), the hello/welcome handshake, one round trip per forwarded call with
- * strict checks on the reply, the passthrough table, and failing closed with one line on stderr.
- * Everything on the call path is async-signal-safe: no malloc, no stdio, no locks. */
+ * strict checks on the reply, the passthrough table (with the paths found to stay under it), and
+ * failing closed with one line on stderr.
+ * Everything on the call path is async-signal-safe: no malloc, no stdio, no lock to wait on. */
 
 #include "shim.h"
 
@@ -26,6 +27,8 @@
 #define LCF_TABLE_PREFIXES 64       /* the passthrough table holds at most this many prefixes */
 #define LCF_TABLE_BYTES 4096        /* and at most this many bytes */
 #define LCF_REAL_BYTES 8192         /* the prefixes' realpaths: at most this many bytes */
+#define LCF_VERDICTS 256            /* paths known to resolve under the table: at most this many */
+#define LCF_VERDICT_PATH 240        /* bytes of such a path; longer ones are checked every time */
 #define LCF_LINE_SIZE 512           /* one error line on stderr */
 #define LCF_QUOTE_MAX 160           /* bytes of a path quoted in an error line */
 
@@ -693,19 +696,88 @@ static bool follows_last(const struct lcf_request *req)
     return !((f == LCF_OPEN || f == LCF_OPENAT) && (req->call.flags & O_NOFOLLOW));
 }
 
+/* The paths known to resolve under the table. resolves_under_table costs two or three system calls
+ * (an O_PATH open, a readlink of /proc/self/fd/N, a close), more than the passthrough call itself,
+ * and programs check the same paths again and again (Python stats each directory of sys.path on
+ * every import). So its positive verdicts are kept, keyed by the exact path text and whether the
+ * last symlink is followed; a repeated check is then a hash and a compare. Negative verdicts are
+ * never kept: those calls are forwarded, and the master decides.
+ *
+ * A kept verdict stays right because the prefixes are read-only to programs (the Sandbox refuses
+ * every change under a mount with EROFS): only the host can change where a path under them leads.
+ * If the host changes a symlink (or creates one where a path did not exist) under a prefix while
+ * a program runs, that program may go on with the old verdict. A master that lets programs change
+ * files under its own passthrough prefixes (use_slave_credentials on a write there) gives up that
+ * premise: a symlink a program makes there may be followed out of the table by a later call.
+ *
+ * Process-global, in static storage, with no lock a signal handler could wait on: each slot has a
+ * try-only spin flag, and a thread that finds it taken (another thread, or the call a signal
+ * handler interrupted) skips the cache and does the full check. A slot holds one path: a new
+ * verdict replaces the old one. A fork() child inherits the verdicts, which hold there too. */
+struct verdict {
+    int busy;                      /* the slot's flag: taken by whoever reads or writes it */
+    uint16_t len;                  /* of path; 0 for an empty slot */
+    bool follows;                  /* follows_last() of the calls it was checked for */
+    char path[LCF_VERDICT_PATH];
+};
+static struct verdict verdicts[LCF_VERDICTS];
+
+/* The slot of (path, follows), taken; NULL if the path is too long or the slot is busy. */
+static struct verdict *verdict_take(const char *path, size_t n, bool follows)
+{
+    if (n > LCF_VERDICT_PATH)
+        return NULL;
+    uint32_t hash = 2166136261u ^ follows; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        hash = (hash ^ (unsigned char)path[i]) * 16777619u;
+    struct verdict *v = &verdicts[hash % LCF_VERDICTS];
+    return __atomic_exchange_n(&v->busy, 1, __ATOMIC_ACQUIRE) ? NULL : v;
+}
+
+static void verdict_release(struct verdict *v)
+{
+    __atomic_store_n(&v->busy, 0, __ATOMIC_RELEASE);
+}
+
+/* Whether (path, follows) is known to resolve under the table. */
+static bool verdict_known(const char *path, size_t n, bool follows)
+{
+    struct verdict *v = verdict_take(path, n, follows);
+    if (v == NULL)
+        return false;
+    bool known = v->len == n && v->follows == follows && memcmp(v->path, path, n) == 0;
+    verdict_release(v);
+    return known;
+}
+
+/* Remembers that (path, follows) resolves under the table (if its slot is free). */
+static void verdict_keep(const char *path, size_t n, bool follows)
+{
+    struct verdict *v = verdict_take(path, n, follows);
+    if (v == NULL)
+        return;
+    memcpy(v->path, path, n);
+    v->len = (uint16_t)n;
+    v->follows = follows;
+    verdict_release(v);
+}
+
 /* Whether the path, which passes_through, also leads under a prefix once the kernel follows its
  * symlinks: a symlink inside a mount may point out of every mount (/usr/lib/ssl/private ->
  * /etc/ssl/private), and the local call would then reach the host. The path is opened O_PATH
  * and its descriptor's /proc/self/fd link checked. A path that does not exist is the mount's
  * when its longest existing ancestor lies under a prefix and has no entry (not even a symlink)
  * of the next component's name. Anything else (EACCES, ENOTDIR, ELOOP, no /proc) is false:
- * the call is forwarded and the master decides. errno is left as it was. */
+ * the call is forwarded and the master decides. errno is left as it was. A path found to lead
+ * under a prefix is kept (see struct verdict) and not checked again. */
 static bool resolves_under_table(const struct lcf_request *req)
 {
+    bool follows = follows_last(req);
+    if (verdict_known(req->str1, (size_t)req->call.length1, follows))
+        return true;
     int saved = errno;
-    int nofollow = follows_last(req) ? 0 : O_NOFOLLOW;
     bool ok = false;
-    int fd = real_openat(AT_FDCWD, req->str1, O_PATH | O_CLOEXEC | nofollow);
+    int fd = real_openat(AT_FDCWD, req->str1, O_PATH | O_CLOEXEC | (follows ? 0 : O_NOFOLLOW));
     if (fd >= 0) {
         ok = fd_under_table(fd);
         close(fd);
@@ -742,6 +814,8 @@ static bool resolves_under_table(const struct lcf_request *req)
             n = cut - 1; /* one component up */
         }
     }
+    if (ok)
+        verdict_keep(req->str1, (size_t)req->call.length1, follows);
     errno = saved;
     return ok;
 }
@@ -789,7 +863,6 @@ static int recv_welcome(struct conn *c, long long deadline, struct line *l)
     return 0;
 }
 
-/* Returns the connection for this nesting level, opening it if needed; NULL with the reason in l. */
 /* The process this memory belongs to: set at load and, through pthread_atfork, in every fork()
  * child. A vfork child shares its parent's memory (this thread's conns[] included) and sees its
  * parent's pid here: its calls must not touch conns[], or the parent, resumed, would find the
