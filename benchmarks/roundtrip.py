@@ -1,23 +1,34 @@
-"""Cost of one forwarded call, against native and against the floor of any Python master.
+"""Cost of one call behind the shim, against native and against the floor of any Python master.
 
     python benchmarks/roundtrip.py [--calls N] [--repeat R]
 
-Three loops run in one process tree, in one run, so the machine's noise hits all of them:
+Every loop is benchmarks/loop.c making one call N times, and all of them run in one run,
+interleaved (each repeat runs every loop once), so the machine's noise hits them alike:
 
-* native     a C loop of stat() on a real path, no shim;
-* forwarded  the same loop behind the shim, each stat answered by a minimal LibcService handler
-             (receive, then send a fixed StatResult);
-* echo       the same C program sending a message of a forwarded stat's size over SEQPACKET to a
-             Python loop that answers with a reply of the same size: the floor for a master
-             written in Python.
+* native       the call with no shim: stat, open+close and access of a file under /usr,
+               getaddrinfo of "localhost" (from /etc/hosts), connect to a loopback port nothing
+               listens on (refused);
+* passthrough  stat and open+close of that file behind the shim, /usr being a passthrough
+               prefix: done inside the shim without a round trip (after the first call, the
+               shim's check of where the path leads is remembered);
+* forwarded    each call answered by a minimal LibcService handler, as a test's would be:
+               stat with a fixed StatResult, open with send_with_fds() of /dev/null (the program
+               gets its own descriptor, which it closes), access with 0, getaddrinfo with one
+               address, connect with -1 ECONNREFUSED (what an unrouted connect gets; the
+               program's socket comes along and the master closes its copy);
+* echo         the C program sending a message of a forwarded stat's size over SEQPACKET to a
+               Python loop that answers with a reply of the same size: the floor for a master
+               written in Python;
+* threads      the forwarded stat from 1, 2, 4 and 8 threads of one program.
 
-It prints microseconds per call (best of R repeats) and the ratios; the target for the
-forwarded call is at most 1.5x the echo floor.
+It prints microseconds per call (best of R repeats) and the ratios. The targets: passthrough at
+most 1.2x native, forwarded at most 1.5x the echo floor.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import socket
 import subprocess
@@ -33,6 +44,21 @@ from libcfake import LibcService, StatResult, protocol  # noqa: E402
 
 TARGET = "/virtual/benchmark"
 TABLE = StatResult(type="regular", mode=0o644, size=1234)
+ADDRESS = ("10.0.0.5", None)
+#: A real file under the passthrough prefix /usr, for the native and passthrough loops.
+HOST_FILE = "/usr/bin/env"
+
+#: loop.c's calls: (its name, the label printed, whether it passes through under /usr).
+CALLS = [
+    ("stat", "stat", True),
+    ("open", "open+close", True),
+    ("access", "access", False),
+    ("getaddrinfo", "getaddrinfo", False),
+    ("connect", "connect", False),
+]
+#: Local loops (native, passthrough) of these calls are this many times longer than forwarded
+#: ones, so that they too run long enough to measure.
+LOCAL_FACTOR = {"stat": 10, "open": 10, "access": 10}
 
 
 def build_loop(workdir: Path) -> Path:
@@ -44,27 +70,50 @@ def build_loop(workdir: Path) -> Path:
     return exe
 
 
-def native(loop: Path, calls: int) -> float:
-    return float(
-        subprocess.run(
-            [str(loop), "stat", "/", str(calls)], check=True, capture_output=True, text=True
-        ).stdout
+def us_per_call(output: str) -> float:
+    """loop.c prints nanoseconds per call; microseconds."""
+    return float(output) / 1000
+
+
+def native(loop: Path, call: str, argument: str, calls: int) -> float:
+    done = subprocess.run(
+        [str(loop), call, argument, str(calls)], check=True, capture_output=True, text=True
     )
+    return us_per_call(done.stdout)
 
 
-def forwarded(loop: Path, calls: int, threads: int = 0) -> float:
-    """us per forwarded stat (with ``threads``: per call of all threads together)."""
-    args = ["stat", TARGET, str(calls)] if not threads else ["threads", str(threads), TARGET,
-                                                              str(calls // threads)]  # fmt: skip
-    with LibcService() as svc:
-        proc = svc.spawn([str(loop), *args], stdout=subprocess.PIPE, text=True)
+def answer(svc: LibcService, devnull: int) -> None:
+    """The minimal handler: one fixed answer per kind of call."""
+    function = svc.function_
+    if function in ("stat", "lstat"):
+        svc.send(TABLE)
+    elif function in ("open", "openat"):
+        svc.send_with_fds(0, [devnull])
+    elif function in ("access", "eaccess"):
+        svc.send(0)
+    elif function == "getaddrinfo":
+        svc.send([ADDRESS])
+    elif function == "connect_inet":
+        svc.send(-1, errno.ECONNREFUSED)
+    else:
+        svc.use_slave_credentials()
 
-        def handler(svc: LibcService) -> None:
-            svc.send(TABLE)
 
-        svc.serve(handler, until=proc)
-        assert proc.stdout is not None
-        return float(proc.stdout.read())
+def behind_shim(loop: Path, args: list[str], passthrough: list[str] | None = None) -> float:
+    """us per call of ``loop ARGS`` behind the shim, served by :func:`answer`."""
+    devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with LibcService(passthrough=passthrough or ()) as svc:
+            proc = svc.spawn([str(loop), *args], stdout=subprocess.PIPE, text=True)
+            status = svc.serve(lambda svc: answer(svc, devnull), until=proc)
+            assert proc.stdout is not None
+            output = proc.stdout.read()
+            proc.stdout.close()
+    finally:
+        os.close(devnull)
+    if status != 0:
+        raise RuntimeError(f"{args} behind the shim exited with {status}")
+    return us_per_call(output)
 
 
 def echo(loop: Path, calls: int, workdir: Path) -> float:
@@ -91,7 +140,7 @@ def echo(loop: Path, calls: int, workdir: Path) -> float:
         ).stdout
         thread.join()
         os.unlink(path)
-    return float(out)
+    return us_per_call(out)
 
 
 def main() -> int:
@@ -99,25 +148,51 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    n = args.calls
+    with tempfile.TemporaryDirectory() as tmp, socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections to it are refused
+        port = str(closed.getsockname()[1])
+        native_argument = {"getaddrinfo": "localhost", "connect": port}
+        forwarded_argument = {"getaddrinfo": "db.internal", "connect": port}
         workdir = Path(tmp)
         loop = build_loop(workdir)
-        results: dict[str, list[float]] = {"native": [], "forwarded": [], "echo": []}
+        results: dict[tuple[str, str], list[float]] = {}
+
+        def record(call: str, kind: str, us: float) -> None:
+            results.setdefault((call, kind), []).append(us)
+
         for _ in range(args.repeat):  # interleaved, so drift affects every row alike
-            results["native"].append(native(loop, args.calls * 10))
-            results["forwarded"].append(forwarded(loop, args.calls))
-            results["echo"].append(echo(loop, args.calls, workdir))
-        threaded = {n: min(forwarded(loop, args.calls, n) for _ in range(args.repeat))
-                    for n in (1, 2, 4, 8)}  # fmt: skip
-    best = {name: min(values) / 1000 for name, values in results.items()}
-    print(f"{'loop':<10} {'us/call':>9}  (best of {args.repeat}, {args.calls} calls)")
-    for name, value in best.items():
-        print(f"{name:<10} {value:>9.2f}")
-    print(f"forwarded / echo floor: {best['forwarded'] / best['echo']:.2f}  (target <= 1.5)")
-    print(f"forwarded / native:     {best['forwarded'] / best['native']:.1f}")
+            for call, _label, passes in CALLS:
+                local = n * LOCAL_FACTOR.get(call, 1)
+                host = native_argument.get(call, HOST_FILE)
+                record(call, "native", native(loop, call, host, local))
+                virtual = forwarded_argument.get(call, TARGET)
+                record(call, "forwarded", behind_shim(loop, [call, virtual, str(n)]))
+                if passes:
+                    through = behind_shim(loop, [call, HOST_FILE, str(local)], ["/usr"])
+                    record(call, "passthrough", through)
+            record("echo", "echo", echo(loop, n, workdir))
+        threaded = {
+            count: min(behind_shim(loop, ["threads", str(count), TARGET, str(n // count)])
+                       for _ in range(args.repeat))
+            for count in (1, 2, 4, 8)
+        }  # fmt: skip
+    best = {key: min(values) for key, values in results.items()}
+    floor = best["echo", "echo"]
+    print(f"us per call, best of {args.repeat}; {n} forwarded calls a loop")
+    print(f"{'call':<12} {'native':>8} {'passthr.':>9} {'forwarded':>10}"
+          f" {'pass/native':>12} {'fwd/echo':>9} {'fwd/native':>11}")  # fmt: skip
+    for call, label, passes in CALLS:
+        here, fwd = best[call, "native"], best[call, "forwarded"]
+        through = f"{best[call, 'passthrough']:9.2f}" if passes else f"{'-':>9}"
+        ratio = f"{best[call, 'passthrough'] / here:11.2f}x" if passes else f"{'-':>12}"
+        print(f"{label:<12} {here:8.2f} {through} {fwd:10.2f} {ratio}"
+              f" {fwd / floor:8.2f}x {fwd / here:10.1f}x")  # fmt: skip
+    print(f"echo floor (a Python master over SEQPACKET): {floor:.2f} us")
+    print("targets: passthrough <= 1.2x native; forwarded <= 1.5x the echo floor")
     one = threaded[1]
     for count, per_call in threaded.items():
-        print(f"{count} thread(s): {1e9 / per_call / 1000:7.1f} k calls/s "
+        print(f"{count} thread(s): {1000 / per_call:7.1f} k calls/s "
               f"({one / per_call:.2f}x one thread's throughput; target for 8: >= 1)")  # fmt: skip
     return 0
 
