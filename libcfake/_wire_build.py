@@ -3,6 +3,8 @@
 The header is C with a few preprocessor lines; cffi's ``cdef`` takes the declarations and the
 integer ``#define``s, so the include guard and ``#include`` lines are dropped here. The module is
 compiled against the same header, so the C compiler checks every struct layout both ends use.
+It also carries the metadata snapshot's writer, compiled from the same ``shim/snapshot.c`` the
+shim reads the snapshot with.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from pathlib import Path
 
 from cffi import FFI
 
-HEADER = Path(__file__).resolve().parent.parent / "shim" / "libcfake_wire.h"
+SHIM = Path(__file__).resolve().parent.parent / "shim"
+HEADER = SHIM / "libcfake_wire.h"
+SNAPSHOT_HEADER = SHIM / "snapshot.h"
 _INTEGER_DEFINE = re.compile(r"#define\s+LCF_\w+\s+(0x[0-9a-fA-F]+|\d+)\b")
 
 
@@ -29,10 +33,12 @@ def declarations(text: str) -> str:
 
 ffibuilder = FFI()
 ffibuilder.cdef(declarations(HEADER.read_text()))
+ffibuilder.cdef(declarations(SNAPSHOT_HEADER.read_text()))
 ffibuilder.set_source(
     "libcfake._wire",
-    '#include "libcfake_wire.h"',
-    include_dirs=[str(HEADER.parent)],
+    '#include "libcfake_wire.h"\n#include "snapshot.h"',
+    sources=[str(SHIM / "snapshot.c")],
+    include_dirs=[str(SHIM)],
 )
 
 if __name__ == "__main__":

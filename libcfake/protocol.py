@@ -82,12 +82,16 @@ _HELLO_SIZE = ffi.sizeof("struct lcf_hello")
 _CALL_SIZE = ffi.sizeof("struct lcf_call")
 _STAT_SIZE = ffi.sizeof("struct lcf_stat")
 _ADDRESS_SIZE = ffi.sizeof("struct lcf_address")
+_NOTE_SIZE = ffi.sizeof("struct lcf_note")
 _KIND_NAMES = {
     lib.LCF_HELLO: "hello",
     lib.LCF_WELCOME: "welcome",
     lib.LCF_CALL: "call",
     lib.LCF_REPLY: "reply",
+    lib.LCF_NOTE: "note",
 }
+#: The calls the shim may answer from the metadata snapshot (and then tells in a note).
+NOTED_FUNCTIONS = frozenset({"stat", "lstat", "access", "eaccess", "readlink"})
 
 #: How many getaddrinfo entries fit in one reply.
 MAX_ADDRESSES = (MAX_MESSAGE - ffi.sizeof("struct lcf_reply") - 256) // _ADDRESS_SIZE
@@ -170,6 +174,9 @@ _STAT = _packer(
     "lcf_stat",
     "dev ino nlink mode uid gid reserved rdev size blksize blocks atime_sec atime_nsec "
     "mtime_sec mtime_nsec ctime_sec ctime_nsec",
+)
+_NOTE = _packer(
+    "lcf_note", f"{_HEADER_FIELDS} function symbol flags result mode size length reserved"
 )
 _VALUES = struct.Struct("=4q")  # struct lcf_call.values
 assert _VALUES.size == ffi.sizeof(dict(ffi.typeof("struct lcf_call").fields)["values"].type)
@@ -293,6 +300,46 @@ def decode_call(data: bytes, received_fds: int) -> RawCall:
                    _VALUES.unpack(values))  # fmt: skip
 
 
+class Note(NamedTuple):
+    """A call the shim answered from the metadata snapshot, as it told the master."""
+
+    function: str
+    symbol: str
+    flags: int  # access: the amode
+    result: int  # 0; readlink: the target's length
+    mode: int  # the st_mode and st_size of the entry it answered from
+    size: int
+    path: str  # the virtual path
+    target: str | None  # readlink: the target the program got
+
+
+def is_note(data: bytes) -> bool:
+    """Whether a message (from a welcomed program) is a note rather than a call."""
+    return len(data) >= _HEADER_SIZE and bool(_HEADER.unpack_from(data)[2] == lib.LCF_NOTE)
+
+
+def decode_note(data: bytes) -> Note:
+    """Read one note, as strictly as a call."""
+    _check_header(data, lib.LCF_NOTE, _NOTE_SIZE, "note")
+    number, symbol, flags, result, mode, size, length, _ = _NOTE.unpack_from(data)[5:]
+    function = FUNCTIONS.get(number)
+    if function not in NOTED_FUNCTIONS:
+        raise ProtocolError(f"note: function number {number} is not answered from a snapshot")
+    text = result if function == "readlink" else 0
+    if not 0 < length <= MAX_PATH or not 0 <= text <= MAX_PATH:
+        raise ProtocolError(f"note {function}: lengths {length}, {result} out of range")
+    if _NOTE_SIZE + length + text != len(data):
+        raise ProtocolError(f"note {function}: lengths {length}, {result} do not fit the packet")
+    path = bytes(data[_NOTE_SIZE : _NOTE_SIZE + length]).decode("utf-8", "surrogateescape")
+    if not path.startswith("/"):
+        raise ProtocolError(f"note {function}: path {path!r} is not absolute")
+    target = None
+    if function == "readlink":
+        target = bytes(data[_NOTE_SIZE + length :]).decode("utf-8", "surrogateescape")
+    name = symbol.split(b"\0", 1)[0].decode("ascii", "replace")
+    return Note(function, name, flags, result, mode, size, path, target)
+
+
 def _header(kind: int, struct: str, length: int, seq: int) -> Any:
     message = ffi.new(f"struct {struct} *")
     message.header.magic = MAGIC
@@ -304,10 +351,14 @@ def _header(kind: int, struct: str, length: int, seq: int) -> Any:
 
 
 def encode_welcome(
-    timeout_ms: int, passthrough: Sequence[str], devices: Sequence[int] = ()
+    timeout_ms: int,
+    passthrough: Sequence[str],
+    devices: Sequence[int] = (),
+    snapshot_bytes: int = 0,
 ) -> bytes:
-    """The master's acceptance of a hello: the reply timeout, the passthrough table, and the
-    devices whose descriptors (the master's files and directories) have fstat & co. forwarded."""
+    """The master's acceptance of a hello: the reply timeout, the passthrough table, the
+    devices whose descriptors (the master's files and directories) have fstat & co. forwarded,
+    and the size of the snapshot memfd sent with it (0: none)."""
     payload = b"".join(prefix.encode() + b"\0" for prefix in passthrough)
     size = ffi.sizeof("struct lcf_welcome")
     welcome = _header(lib.LCF_WELCOME, "lcf_welcome", size + len(payload), 0)
@@ -317,6 +368,7 @@ def encode_welcome(
     welcome.payload_length = len(payload)
     for index, device in enumerate(devices):
         welcome.devices[index] = device
+    welcome.snapshot_bytes = snapshot_bytes
     return bytes(ffi.buffer(welcome)) + payload
 
 
@@ -343,7 +395,7 @@ def encode_reply(
     ``text`` is getaddrinfo's canonical name, readlink's target, getcwd's or realpath's path."""
     parts = []
     if stat is not None:
-        parts.append(_encode_stat(stat))
+        parts.append(encode_stat(stat))
     for family, socktype, protocol, ip, port in addresses:
         scope = getattr(ip, "scope_id", None)
         scope_id = int(scope) if scope and scope.isdigit() else 0
@@ -362,7 +414,8 @@ def encode_reply(
     return header + payload
 
 
-def _encode_stat(value: StatResult) -> bytes:
+def encode_stat(value: StatResult) -> bytes:
+    """A ``struct lcf_stat``: a stat reply's payload, and a snapshot entry."""
     return _STAT.pack(
         value.dev,
         value.ino,

@@ -45,7 +45,8 @@ from . import protocol
 from ._shim import preload_environment
 from .calls import Call
 from .errors import ProtocolError
-from .protocol import ProcessInfo
+from .protocol import Note, ProcessInfo
+from .snapshot import Snapshot
 from .stat import StatResult
 
 #: The seed's getaddrinfo error names and their EAI_* codes (plus glibc's nodata and addrfamily).
@@ -124,6 +125,11 @@ class LibcService:
     device of its memfds and of its directories): fstat, fchmod, fchown and futimens on such a
     descriptor are forwarded too, so the handler can answer them.
 
+    ``snapshot`` shares a :class:`~libcfake.snapshot.Snapshot` with every program: the shim then
+    answers stat, lstat, access(F_OK) and readlink of its entries itself, and each such call
+    arrives as a :class:`~libcfake.protocol.Note` passed to ``on_note(process, note)`` (never
+    to the handler: it needs no answer). :meth:`drain` waits until every note sent so far is in.
+
     Besides the seed's 17 calls, ``function_`` may be one of libcfake's extensions (see
     ``libcfake.calls``); a handler that does not know one can ``use_slave_credentials()``.
     """
@@ -134,12 +140,18 @@ class LibcService:
         reply_timeout: float = 30.0,
         passthrough: Iterable[str] = (),
         file_devices: Sequence[int] = (),
+        snapshot: Snapshot | None = None,
+        on_note: Callable[[ProcessInfo, Note], object] | None = None,
     ) -> None:
         if reply_timeout <= 0:
             raise ValueError("reply_timeout must be positive")
         if len(file_devices) > 2:
             raise ValueError("at most two file devices")
         self._devices = list(file_devices)
+        self._snapshot = snapshot
+        self._on_note = on_note
+        self._drained: list[threading.Event] = []  # drain() calls waiting for an idle poll
+        self._drained_lock = threading.Lock()
         self._passthrough = [_check_prefix(prefix) for prefix in passthrough]
         self._timeout_ms = max(1, round(reply_timeout * 1000))
         self._dir = tempfile.mkdtemp(prefix="libcfake-")
@@ -156,6 +168,8 @@ class LibcService:
         self._epoll.register(self._listener.fileno(), select.EPOLLIN)
         self._wakeup = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self._epoll.register(self._wakeup, select.EPOLLIN)
+        self._drain_wakeup = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)  # see drain()
+        self._epoll.register(self._drain_wakeup, select.EPOLLIN)
         self._connections: dict[int, _Connection] = {}
         self._queue: collections.deque[_Pending] = collections.deque()
         self._current: _Pending | None = None
@@ -185,6 +199,7 @@ class LibcService:
             self._current = None
         self._epoll.close()
         os.close(self._wakeup)
+        os.close(self._drain_wakeup)
         self._listener.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
@@ -286,6 +301,22 @@ class LibcService:
         """Make a :meth:`serve` without ``until`` return (safe from any thread)."""
         os.eventfd_write(self._wakeup, 1)
 
+    def drain(self, timeout: float = 5.0) -> bool:
+        """From another thread while :meth:`serve` runs: wait until the master has read every
+        message programs sent before this call (notes included). False after ``timeout``."""
+        done = threading.Event()
+        with self._drained_lock:
+            self._drained.append(done)
+        os.eventfd_write(self._drain_wakeup, 1)
+        return done.wait(timeout)
+
+    def _release_drained(self) -> None:
+        """Called when a poll found nothing to read: everything sent before is in."""
+        with self._drained_lock:
+            waiting, self._drained = self._drained, []
+        for done in waiting:
+            done.set()
+
     def _receive(
         self,
         deadline: float | None,
@@ -304,8 +335,12 @@ class LibcService:
                 spins -= 1
                 events = self._epoll.poll(0)
                 if not events:
+                    if self._drained:
+                        self._release_drained()
                     continue
             else:
+                if self._drained and not self._epoll.poll(0):
+                    self._release_drained()
                 remaining = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
                 events = self._epoll.poll(remaining)
                 if not events and remaining == 0.0:
@@ -315,6 +350,8 @@ class LibcService:
             for fd, _ in events:
                 if fd == self._wakeup:
                     os.eventfd_read(self._wakeup)
+                if fd == self._drain_wakeup:
+                    os.eventfd_read(self._drain_wakeup)
                 if fd == stop_fd:
                     return None
                 if fd == self._listener.fileno():
@@ -362,6 +399,12 @@ class LibcService:
                 )
             if connection.process is None:
                 self._handshake(connection, data, fds)
+            elif protocol.is_note(data):
+                if fds:
+                    raise ProtocolError("descriptors sent with a note")
+                note = protocol.decode_note(data)
+                if self._on_note is not None:
+                    self._on_note(connection.process, note)
             else:
                 raw = protocol.decode_call(data, len(fds))
                 call = Call(connection.process, raw)
@@ -384,9 +427,14 @@ class LibcService:
             )
             self._send_quietly(connection, protocol.encode_refusal(_errno.EPROTO, message))
         connection.process = protocol.decode_hello(data)
-        self._send_quietly(
-            connection, protocol.encode_welcome(self._timeout_ms, self._passthrough, self._devices)
+        snapshot = self._snapshot
+        welcome = protocol.encode_welcome(
+            self._timeout_ms,
+            self._passthrough,
+            self._devices,
+            snapshot.size if snapshot is not None else 0,
         )
+        self._send_quietly(connection, welcome, [snapshot.fd] if snapshot is not None else [])
 
     # -- the current call ------------------------------------------------------------------
 
@@ -481,9 +529,12 @@ class LibcService:
         self._drop(pending.connection)  # the program went away while we were deciding
         return False
 
-    def _send_quietly(self, connection: _Connection, message: bytes) -> None:
+    def _send_quietly(
+        self, connection: _Connection, message: bytes, fds: Sequence[int] = ()
+    ) -> None:
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
         with contextlib.suppress(OSError):  # a program that is gone needs no answer
-            connection.sock.sendmsg([message])
+            connection.sock.sendmsg([message], ancillary)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

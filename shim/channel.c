@@ -5,6 +5,7 @@
  * Everything on the call path is async-signal-safe: no malloc, no stdio, no lock to wait on. */
 
 #include "shim.h"
+#include "snapshot.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -31,13 +33,16 @@
 #define LCF_VERDICT_PATH 240        /* bytes of such a path; longer ones are checked every time */
 #define LCF_LINE_SIZE 512           /* one error line on stderr */
 #define LCF_QUOTE_MAX 160           /* bytes of a path quoted in an error line */
+#define LCF_SNAPSHOT_MAX (1ULL << 30) /* a larger snapshot is refused */
 
 _Static_assert(sizeof(struct lcf_hello) == 52, "wire layout");
-_Static_assert(sizeof(struct lcf_welcome) == 48, "wire layout");
+_Static_assert(sizeof(struct lcf_welcome) == 56, "wire layout");
 _Static_assert(sizeof(struct lcf_call) == 152, "wire layout");
 _Static_assert(sizeof(struct lcf_reply) == 40, "wire layout");
 _Static_assert(sizeof(struct lcf_stat) == 120, "wire layout");
 _Static_assert(sizeof(struct lcf_address) == 40, "wire layout");
+_Static_assert(sizeof(struct lcf_note) == 72, "wire layout");
+_Static_assert(sizeof(struct lcf_snapshot_slot) == 160, "wire layout");
 
 __thread int lcf_in_real;
 
@@ -535,6 +540,9 @@ static char real_bytes[LCF_REAL_BYTES];
 static uint16_t real_start[LCF_TABLE_PREFIXES];
 static uint16_t real_len[LCF_TABLE_PREFIXES];
 static uint32_t real_count;
+/* The master's metadata snapshot, mapped read-only from the first welcome (see snapshot.h). */
+static struct lcf_snapshot_view snapshot;
+static bool snapshot_mapped;
 
 /* Writes "/proc/self/fd/N" into buf. */
 void lcf_proc_fd_path(char buf[32], int fd)
@@ -592,10 +600,32 @@ static void real_load(const char *bytes, const uint16_t *start, const uint16_t *
     }
 }
 
+/* Maps the snapshot memfd (bytes long) read-only and checks its layout. Returns 0, or -1 with
+ * the reason in l. */
+static int snapshot_map(int fd, uint64_t bytes, struct line *l)
+{
+    struct stat st;
+    void *map = MAP_FAILED;
+    if (bytes <= LCF_SNAPSHOT_MAX && lcf_real_fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        (uint64_t)st.st_size >= bytes)
+        map = mmap(NULL, (size_t)bytes, PROT_READ, MAP_SHARED, fd, 0);
+    if (map != MAP_FAILED && lcf_snapshot_view_init(&snapshot, map, bytes) == 0) {
+        snapshot_mapped = true;
+        return 0;
+    }
+    if (map != MAP_FAILED)
+        munmap(map, (size_t)bytes);
+    line_str(l, "the master sent an invalid snapshot (");
+    line_uint(l, bytes);
+    line_str(l, " bytes)");
+    return -1;
+}
+
 /* Checks a welcome's table: `count` NUL-terminated absolute paths filling exactly `size` bytes.
- * Stores it and the devices if no table is stored yet. Returns 0, or -1 with the reason in l. */
+ * Stores it, the devices and the snapshot (snapshot_fd, or -1) if no table is stored yet.
+ * Returns 0, or -1 with the reason in l. */
 static int table_load(const char *bytes, size_t size, uint32_t count, const uint64_t devices[2],
-                      struct line *l)
+                      int snapshot_fd, uint64_t snapshot_bytes, struct line *l)
 {
     uint16_t start[LCF_TABLE_PREFIXES], len[LCF_TABLE_PREFIXES];
     uint32_t n = 0;
@@ -623,7 +653,9 @@ static int table_load(const char *bytes, size_t size, uint32_t count, const uint
         table_count = n;
         memcpy(master_devices, devices, sizeof master_devices);
         real_load(table_bytes, table_start, table_len, n);
-        __atomic_store_n(&table_state, TABLE_READY, __ATOMIC_RELEASE);
+        int mapped = snapshot_fd >= 0 ? snapshot_map(snapshot_fd, snapshot_bytes, l) : 0;
+        __atomic_store_n(&table_state, mapped == 0 ? TABLE_READY : TABLE_EMPTY, __ATOMIC_RELEASE);
+        return mapped;
     }
     return 0;
 bad:
@@ -822,7 +854,50 @@ static bool resolves_under_table(const struct lcf_request *req)
 
 /* ========================================================================== welcome ===== */
 
-/* Receives and checks the welcome, stores the table. Returns 0, or -1 with the reason in l. */
+/* Checks a received welcome and stores its table and snapshot. Returns 0, or -1 (reason in l). */
+static int welcome_check(const struct lcf_welcome *w, const struct packet *p, const char *payload,
+                         struct line *l)
+{
+    if (p->size < sizeof *w || w->header.magic != LCF_MAGIC || w->header.version != LCF_VERSION ||
+        w->header.kind != LCF_WELCOME) {
+        line_str(l, "the master does not speak libcfake protocol version ");
+        line_uint(l, LCF_VERSION);
+        return -1;
+    }
+    size_t got = p->size - sizeof *w;
+    if (w->status != 0) {
+        line_str(l, "the master refused the connection");
+        line_errno(l, w->status);
+        line_str(l, ": ");
+        line_mem(l, payload, got);
+        return -1;
+    }
+    if ((p->flags & (MSG_TRUNC | MSG_CTRUNC)) || w->header.length != p->size ||
+        w->payload_length < 0 || (size_t)w->payload_length != got) {
+        line_str(l, "invalid welcome (length ");
+        line_uint(l, w->header.length);
+        line_str(l, ", payload ");
+        line_int(l, w->payload_length);
+        line_str(l, ", received ");
+        line_uint(l, p->size);
+        line_str(l, " bytes)");
+        return -1;
+    }
+    if (p->nfds != (w->snapshot_bytes > 0 ? 1 : 0)) {
+        line_str(l, "invalid welcome (");
+        line_uint(l, (unsigned long long)p->nfds);
+        line_str(l, " descriptors for a snapshot of ");
+        line_uint(l, w->snapshot_bytes);
+        line_str(l, " bytes)");
+        return -1;
+    }
+    int snapshot_fd = p->nfds == 1 ? p->fds[0] : -1;
+    return table_load(payload, got, w->passthrough_count, w->devices, snapshot_fd,
+                      w->snapshot_bytes, l);
+}
+
+/* Receives and checks the welcome, stores the table and the snapshot. Returns 0, or -1 with the
+ * reason in l. */
 static int recv_welcome(struct conn *c, long long deadline, struct line *l)
 {
     struct lcf_welcome w;
@@ -831,36 +906,11 @@ static int recv_welcome(struct conn *c, long long deadline, struct line *l)
     struct packet p;
     if (recv_packet(c->fd, iov, 2, &p, deadline, LCF_HELLO_TIMEOUT_MS, "welcome", l) < 0)
         return -1;
+    int ret = welcome_check(&w, &p, payload, l);
     close_fds(&p);
-    if (p.size < sizeof w || w.header.magic != LCF_MAGIC || w.header.version != LCF_VERSION ||
-        w.header.kind != LCF_WELCOME) {
-        line_str(l, "the master does not speak libcfake protocol version ");
-        line_uint(l, LCF_VERSION);
-        return -1;
-    }
-    size_t got = p.size - sizeof w;
-    if (w.status != 0) {
-        line_str(l, "the master refused the connection");
-        line_errno(l, w.status);
-        line_str(l, ": ");
-        line_mem(l, payload, got);
-        return -1;
-    }
-    if ((p.flags & (MSG_TRUNC | MSG_CTRUNC)) || w.header.length != p.size ||
-        w.payload_length < 0 || (size_t)w.payload_length != got) {
-        line_str(l, "invalid welcome (length ");
-        line_uint(l, w.header.length);
-        line_str(l, ", payload ");
-        line_int(l, w.payload_length);
-        line_str(l, ", received ");
-        line_uint(l, p.size);
-        line_str(l, " bytes)");
-        return -1;
-    }
-    if (table_load(payload, got, w.passthrough_count, w.devices, l) < 0)
-        return -1;
-    c->timeout_ms = w.timeout_ms;
-    return 0;
+    if (ret == 0)
+        c->timeout_ms = w.timeout_ms;
+    return ret;
 }
 
 /* The process this memory belongs to: set at load and, through pthread_atfork, in every fork()
@@ -1173,6 +1223,124 @@ static int exchange(struct conn *c, struct lcf_request *req, struct lcf_reply *r
     return (int)reply->action;
 }
 
+/* ========================================================================= snapshot ===== */
+
+/* Whether path (n bytes) is in the snapshot's form: absolute, without "." or ".." components, empty
+ * components (a repeated slash) or a trailing slash, unless it is "/". */
+static bool snapshot_form(const char *path, size_t n)
+{
+    if (n == 0 || path[0] != '/')
+        return false;
+    return n == 1 || (path[n - 1] != '/' && memmem(path, n, "//", 2) == NULL &&
+                      !has_dot_component(path, n));
+}
+
+/* Writes into out (LCF_MAX_PATH + 1 bytes) the virtual path a stat-like call names: a path in the
+ * shadow tree stands for the virtual path after the tree's root, a relative path is joined to
+ * its directory descriptor's (which must be a shadow directory), any other absolute path is
+ * itself. Returns its length, or -1 when the snapshot cannot name it. */
+static ssize_t snapshot_path(const struct lcf_request *req, char *out)
+{
+    const char *root = snapshot.root;
+    size_t root_len = snapshot.root_length, n = (size_t)req->call.length1, base = 0;
+    const char *rest = req->str1;
+    if (req->call.fds & LCF_FD_DIR1) {
+        ssize_t k = fd_path(req->fds[0], out);
+        if (k < 0 || (size_t)k < root_len || memcmp(out, root, root_len) != 0 ||
+            (out[root_len] != '/' && out[root_len] != '\0'))
+            return -1;
+        base = (size_t)k - root_len; /* the directory's virtual path, "" for "/" */
+        memmove(out, out + root_len, base);
+        out[base++] = '/';
+    } else if (n >= root_len && memcmp(rest, root, root_len) == 0 &&
+               (n == root_len || rest[root_len] == '/')) {
+        rest += root_len;
+        n -= root_len;
+        if (n == 0) {
+            rest = "/";
+            n = 1;
+        }
+    }
+    if (base + n > LCF_MAX_PATH)
+        return -1;
+    memcpy(out + base, rest, n);
+    out[base + n] = '\0';
+    return snapshot_form(out, base + n) ? (ssize_t)(base + n) : -1;
+}
+
+/* Tells the master about a call answered from the snapshot, without waiting; false if the note
+ * cannot be sent right now (the call then makes its round trip, which reports any trouble). */
+static bool send_note(struct conn *c, const struct lcf_request *req, const struct lcf_stat *st,
+                      const char *path, size_t n, const char *target, int32_t result)
+{
+    struct lcf_note note = {
+        .function = req->call.function,
+        .flags = req->call.flags,
+        .result = result,
+        .mode = st->mode,
+        .size = st->size,
+        .length = (int32_t)n,
+    };
+    memcpy(note.symbol, req->call.symbol, sizeof note.symbol);
+    size_t text = req->call.function == LCF_READLINK ? (size_t)result : 0;
+    header_init(&note.header, LCF_NOTE, sizeof note + n + text, ++c->seq);
+    struct iovec iov[3] = {{&note, sizeof note}, {(void *)path, n}, {(void *)target, text}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 3};
+    for (;;) {
+        if (sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+            return true;
+        if (errno != EINTR)
+            return false;
+    }
+}
+
+/* Answers stat, lstat, access(F_OK) and readlink of a published entry, as the master would: fills
+ * *reply and the payload, tells the master in a note, and returns true. False: ask the master
+ * (not published, a symlink to follow, or no snapshot). errno is left as it was. */
+static bool snapshot_answer(struct conn *c, const struct lcf_request *req, struct lcf_reply *reply,
+                            void *payload, size_t payload_size)
+{
+    uint32_t f = req->call.function;
+    bool stat = is_stat(f);
+    bool exists = (f == LCF_ACCESS || f == LCF_EACCESS) && req->call.flags == F_OK;
+    if (!snapshot_mapped || !(stat || exists || f == LCF_READLINK) || req->call.length1 <= 0)
+        return false;
+    int saved = errno;
+    char path[LCF_MAX_PATH + 1], target[LCF_MAX_PATH + 1];
+    struct lcf_stat st;
+    int32_t target_length;
+    ssize_t n = snapshot_path(req, path);
+    bool found = n > 0 && lcf_snapshot_get(&snapshot, path, (size_t)n, &st, target, &target_length);
+    errno = saved;
+    if (!found || !valid_stat(&st))
+        return false;
+    bool link = S_ISLNK(st.mode);
+    if (f == LCF_READLINK ? !link || (size_t)target_length > payload_size : link && f != LCF_LSTAT)
+        return false; /* the last symlink is followed: the master resolves it */
+    if (stat && payload_size < sizeof st)
+        return false;
+    int32_t result = f == LCF_READLINK ? target_length : 0;
+    if (!send_note(c, req, &st, path, (size_t)n, target, result)) {
+        errno = saved;
+        return false;
+    }
+    errno = saved;
+    memset(reply, 0, sizeof *reply);
+    reply->action = LCF_ANSWER;
+    reply->result = result;
+    reply->text_length = -1;
+    if (stat) {
+        reply->count = 1;
+        memcpy(payload, &st, sizeof st);
+    } else if (f == LCF_READLINK) {
+        reply->text_length = target_length;
+        memcpy(payload, target, (size_t)target_length);
+    }
+    return true;
+}
+
+/* ======================================================================== forwarding ===== */
+
 static int round_trip(int level, const struct lcf_request *req, struct lcf_reply *reply, int *fd,
                       void *payload, size_t payload_size)
 {
@@ -1186,7 +1354,10 @@ static int round_trip(int level, const struct lcf_request *req, struct lcf_reply
     /* the table came with this connection's welcome */
     if (!passes_through(req) || !resolves_under_table(req)) {
         struct lcf_request sent = *req;
-        action = exchange(c, &sent, reply, fd, payload, payload_size, &l);
+        if (c != &once && snapshot_answer(c, &sent, reply, payload, payload_size))
+            action = LCF_ANSWER;
+        else
+            action = exchange(c, &sent, reply, fd, payload, payload_size, &l);
     }
     if (c == &once)
         conn_drop(&once);

@@ -1,4 +1,4 @@
-/* libcfake wire protocol, version 2: the one definition shared by the shim (C) and the master
+/* libcfake wire protocol, version 3: the one definition shared by the shim (C) and the master
  * (Python, which reads this file through cffi). Nothing but the protocol lives here.
  *
  * Transport: AF_UNIX SOCK_SEQPACKET, one message per packet, at most LCF_MAX_MESSAGE bytes. The
@@ -8,6 +8,10 @@
  * one machine). Strings follow the fixed part of a message, in the order its length fields name
  * them, without terminators; a length of -1 means the string is absent (a NULL pointer).
  * Descriptors travel as SCM_RIGHTS on the packet they belong to.
+ *
+ * A master may also share a metadata snapshot (struct lcf_snapshot, below): a memfd the shim maps
+ * read-only and answers stat, lstat, access (F_OK) and readlink of unchanged virtual entries from,
+ * without a round trip; each such call is still told to the master in a note, which has no reply.
  */
 #ifndef LIBCFAKE_WIRE_H
 #define LIBCFAKE_WIRE_H
@@ -15,7 +19,7 @@
 #include <stdint.h>
 
 #define LCF_MAGIC 0x3146434c       /* "LCF1" in memory order on little-endian machines */
-#define LCF_VERSION 2              /* bumped on any incompatible change */
+#define LCF_VERSION 3              /* bumped on any incompatible change */
 #define LCF_MAX_MESSAGE 16384      /* no packet is larger */
 #define LCF_MAX_FDS 4              /* no packet carries more descriptors */
 #define LCF_MAX_PATH 4095          /* longest path (bytes, no terminator), like PATH_MAX - 1 */
@@ -33,7 +37,9 @@ enum lcf_kind {
     LCF_HELLO = 1,                 /* shim -> master: struct lcf_hello, then the executable path */
     LCF_WELCOME = 2,               /* master -> shim: struct lcf_welcome, then its payload */
     LCF_CALL = 3,                  /* shim -> master: struct lcf_call, then its strings */
-    LCF_REPLY = 4                  /* master -> shim: struct lcf_reply, then its payload */
+    LCF_REPLY = 4,                 /* master -> shim: struct lcf_reply, then its payload */
+    LCF_NOTE = 5                   /* shim -> master: struct lcf_note, its path (and readlink's
+                                    * target); no reply */
 };
 
 /* The calls the shim forwards; the names and numbers of Emilua's libc_service.master. */
@@ -115,6 +121,8 @@ struct lcf_welcome {               /* the master's answer to a hello */
     int32_t payload_length;        /* bytes that follow: the prefixes, or the refusal message */
     uint64_t devices[2];           /* st_dev of the descriptors the master hands out (its files, its
                                     * directories): fstat & co. on those are forwarded; 0: unused */
+    uint64_t snapshot_bytes;       /* size of the snapshot memfd that comes with the welcome as
+                                    * SCM_RIGHTS (0: no snapshot, no descriptor) */
 };
 
 /* Passthrough prefixes: read-only calls (open without write, create or truncate; stat; lstat;
@@ -174,6 +182,19 @@ struct lcf_stat {                  /* the payload of a successful stat or lstat 
     int64_t ctime_nsec;
 };
 
+struct lcf_note {                  /* a call the shim answered from the snapshot, for the journal */
+    struct lcf_header header;      /* kind LCF_NOTE; seq as for a call */
+    uint32_t function;             /* LCF_STAT, LCF_LSTAT, LCF_ACCESS, LCF_EACCESS, LCF_READLINK */
+    char symbol[LCF_SYMBOL_SIZE];  /* the libc entry point the program called, NUL-padded */
+    int32_t flags;                 /* access: amode */
+    int32_t result;                /* what the program got: 0; readlink: bytes of the target, which
+                                    * follow the path */
+    uint32_t mode;                 /* the answered entry's st_mode */
+    int64_t size;                  /* and st_size */
+    int32_t length;                /* bytes of the virtual path that follow */
+    uint32_t reserved;             /* zero */
+};
+
 struct lcf_address {               /* one entry of a successful getaddrinfo reply */
     int32_t family;                /* AF_INET or AF_INET6 */
     int32_t socktype;              /* SOCK_STREAM, SOCK_DGRAM, SOCK_RAW */
@@ -182,6 +203,45 @@ struct lcf_address {               /* one entry of a successful getaddrinfo repl
     uint32_t flowinfo;             /* inet6: sin6_flowinfo */
     uint32_t scope_id;             /* inet6: sin6_scope_id */
     uint8_t address[16];           /* inet: 4 bytes used; inet6: all 16 */
+};
+
+/* The metadata snapshot: one memfd per master, shared with every program it serves, filled by the
+ * master only. It maps virtual absolute paths (no "." or ".." components, no repeated or trailing
+ * slashes) to what lstat says of them, and symlinks to their targets. The master publishes an
+ * entry only while it is exact: every change to the filesystem empties the snapshot first, and
+ * entries under fault rules, host mounts, open (memfd-backed) files, or directories not
+ * searchable by everyone are never published. An absent entry says nothing: the call goes to the
+ * master as usual.
+ *
+ * Layout: struct lcf_snapshot at offset 0; slot_count struct lcf_snapshot_slot at slots_offset
+ * (an open-addressing hash table, linear probing on lcf_snapshot_hash); path and target bytes in
+ * the pool at pool_offset. Emptying is one increment of epoch: a slot counts only when its epoch
+ * equals the header's. A reader copies a slot, then checks that the header's epoch has not moved
+ * (a seqlock): the master writes a slot's fields first and its epoch last. */
+#define LCF_SNAPSHOT_MAGIC 0x3150534c /* "LSP1" in memory order on little-endian machines */
+
+struct lcf_snapshot {
+    uint32_t magic;                /* LCF_SNAPSHOT_MAGIC */
+    uint32_t slot_count;           /* a power of two */
+    uint64_t epoch;                /* slots of other epochs are empty */
+    uint64_t slots_offset;         /* bytes from the start of the memfd */
+    uint64_t pool_offset;
+    uint64_t pool_bytes;
+    uint64_t pool_used;            /* the master's: bytes of the pool used in this epoch */
+    uint32_t live;                 /* the master's: slots filled in this epoch */
+    uint32_t root_length;          /* bytes of root */
+    char root[LCF_MAX_PATH + 1];   /* the real directory that stands for "/" in the master's shadow
+                                    * tree: a path under it names the virtual path after it */
+};
+
+struct lcf_snapshot_slot {
+    uint64_t epoch;                /* the epoch this slot was filled in, written last */
+    uint64_t hash;                 /* lcf_snapshot_hash of the path */
+    uint64_t path_offset;          /* in the pool */
+    uint32_t path_length;
+    int32_t target_length;         /* a symlink's target (at target_offset in the pool); else -1 */
+    uint64_t target_offset;
+    struct lcf_stat stat;          /* what lstat says */
 };
 
 #endif

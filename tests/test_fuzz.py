@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from libcfake._wire import lib
 
 from libcfake import LibcService, ProtocolError, Sandbox, StatResult, protocol
+from libcfake.snapshot import Snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "shim" / "fuzz" / "reply_fuzzer.c"
@@ -253,6 +254,7 @@ def seeds(directory: Path) -> list[Path]:
     table = welcome[protocol.ffi.sizeof("struct lcf_welcome") :]
     inputs.append(bytes([1, 3]) + table + b"\xff/usr/bin/true")
     inputs.append(bytes([1, 3]) + table + b"\xff/usr/../etc/shadow")
+    inputs += [bytes([2, len(path)]) + path + snapshot_image() for path in (b"/a", b"/a/l", b"/")]
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for index, data in enumerate(inputs):
@@ -260,6 +262,19 @@ def seeds(directory: Path) -> list[Path]:
         path.write_bytes(data)
         paths.append(path)
     return paths
+
+
+def snapshot_image() -> bytes:
+    """A small snapshot as the master writes it: a directory, a file and a symlink."""
+    snapshot = Snapshot("/dev/shm/shadow", slots=16, size=8192)
+    try:
+        snapshot.put("/a", protocol.encode_stat(StatResult(type="directory", mode=0o755)))
+        snapshot.put("/a/f", protocol.encode_stat(StatResult(type="regular", mode=0o644)))
+        link = StatResult(type="symlink", mode=0o777, size=1)
+        snapshot.put("/a/l", protocol.encode_stat(link), "f")
+        return os.pread(snapshot.fd, snapshot.size, 0)
+    finally:
+        snapshot.close()
 
 
 def _compile(command: list[str]) -> None:

@@ -1,6 +1,7 @@
 /* reply_fuzzer.c — libFuzzer harness for the checks the shim applies to what the master sends:
  * check_reply (check_header, check_payload, check_text_length, check_text, check_fds) on a reply,
- * and table_load + passes_through on a welcome's passthrough table. NOT part of the shim: build.py
+ * table_load + passes_through on a welcome's passthrough table, and the snapshot reader
+ * (lcf_snapshot_view_init + lcf_snapshot_get) on a snapshot image. NOT part of the shim: build.py
  * compiles only the C files directly in shim/. Built by tests/test_fuzz.py:
  *
  *     clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
@@ -10,18 +11,20 @@
  * on the command line, for replaying a corpus under ASan+UBSan).
  *
  * Input layout (tests/test_fuzz.py writes seeds in it from libcfake.protocol.encode_reply):
- *   byte 0        mode: even = a reply, odd = a welcome table
+ *   byte 0        mode: odd = a welcome table; else bit 1 set = a snapshot, clear = a reply
  *   reply:   byte 1  the call's function number (as sent: any value)
  *            byte 2  bit 0 MSG_TRUNC, bit 1 MSG_CTRUNC, bits 2-4 descriptors (0-7, capped at
  *                    LCF_MAX_FDS), bits 5-7 which of them are directories
  *            rest    the reply packet as received; it is cut (and MSG_TRUNC set) where the real
  *                    caller's buffer ends, as recvmsg would
  *   welcome: byte 1  passthrough_count; rest: the table bytes, then 0xff, then a path to test
+ *   snapshot: byte 1 length n of a path to look up; the n path bytes; rest: the memfd's image
  *
  * Beyond memory safety (ASan, UBSan), a reply the checks accept must be one the callers can use
  * as they do; the harness aborts when it is not (see accepted_reply_is_usable). */
 
 #include "../channel.c"
+#include "../snapshot.c"
 
 #include <assert.h>
 #include <stdio.h>
@@ -140,7 +143,7 @@ static void fuzz_welcome(const uint8_t *data, size_t size)
     memcpy(bytes, data, table);
     uint64_t devices[2] = {1, 2};
     struct line l = {.len = 0};
-    if (table_load(bytes, table, count, devices, &l) == 0) {
+    if (table_load(bytes, table, count, devices, -1, 0, &l) == 0) {
         assert(table_ready() && table_count == count);
         for (uint32_t i = 0; i < table_count; i++) {
             assert((size_t)table_start[i] + table_len[i] <= table);
@@ -162,6 +165,28 @@ static void fuzz_welcome(const uint8_t *data, size_t size)
     free(bytes);
 }
 
+/* Whatever the image holds, a lookup stays inside it and answers within a path's length. */
+static void fuzz_snapshot(const uint8_t *data, size_t size)
+{
+    if (size < 2 || (size_t)data[1] > size - 2)
+        return;
+    size_t n = data[1];
+    const char *path = (const char *)data + 2;
+    size_t bytes = size - 2 - n;
+    uint64_t *image = malloc(bytes ? bytes : 1); /* 8-byte aligned, exactly as large */
+    memcpy(image, data + 2 + n, bytes);
+    struct lcf_snapshot_view view;
+    if (lcf_snapshot_view_init(&view, image, bytes) == 0) {
+        assert(view.root_length <= LCF_MAX_PATH && view.root[view.root_length] == '\0');
+        struct lcf_stat st;
+        char target[LCF_MAX_PATH + 1];
+        int32_t target_length = -2;
+        if (lcf_snapshot_get(&view, path, n, &st, target, &target_length))
+            assert(target_length >= -1 && target_length <= LCF_MAX_PATH);
+    }
+    free(image);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (null_fd < 0) {
@@ -172,6 +197,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (data[0] & 1)
         fuzz_welcome(data, size);
+    else if (data[0] & 2)
+        fuzz_snapshot(data, size);
     else
         fuzz_reply(data, size);
     return 0;

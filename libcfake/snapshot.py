@@ -1,0 +1,72 @@
+"""The metadata snapshot's writer: answers the shim may give without asking the master.
+
+A :class:`Snapshot` is a memfd the master fills and every program behind it maps read-only (it
+travels with the welcome). It maps virtual paths to what lstat says of them, and symlinks to
+their targets; the shim answers stat, lstat, access(F_OK) and readlink of a published entry
+itself and tells the master in a note, so the journal still sees every call. The layout and the
+writer's C code are the shim's own (``shim/libcfake_wire.h``, ``shim/snapshot.c``), reached
+through cffi.
+
+Whoever publishes keeps the snapshot exact: an entry may be published only while nothing can
+change it unseen, and :meth:`Snapshot.clear` must run before any change to what was published
+becomes visible. A missing entry is always safe: the call then goes to the master.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+
+from ._wire import ffi, lib
+
+#: Slots of the hash table (at most half are filled) and bytes of the whole memfd; the memfd is
+#: sparse, so only what is written costs memory.
+SLOTS = 1 << 16
+BYTES = 32 << 20
+
+
+class Snapshot:
+    """A shared, versioned table of virtual paths' metadata (see the module's text)."""
+
+    def __init__(self, root: str, *, slots: int = SLOTS, size: int = BYTES) -> None:
+        root_bytes = os.fsencode(root)
+        self.size = size
+        self.fd = os.memfd_create("libcfake-snapshot", os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(self.fd, size)
+            self._map = mmap.mmap(self.fd, size)
+        except OSError:
+            os.close(self.fd)
+            raise
+        self._base = ffi.from_buffer(self._map)
+        if lib.lcf_snapshot_init(self._base, size, slots, root_bytes, len(root_bytes)) != 0:
+            self.close()
+            raise ValueError(f"a snapshot of {slots} slots does not fit in {size} bytes")
+        self.published = 0  # entries put in this epoch
+
+    def clear(self) -> None:
+        """Empty the snapshot: from now on the shim asks the master again."""
+        if self.published:
+            lib.lcf_snapshot_clear(self._base)
+            self.published = 0
+
+    def put(self, path: str, stat: bytes, target: str | None = None) -> bool:
+        """Publish ``stat`` (a ``struct lcf_stat``, as ``protocol.encode_stat`` packs it) for the
+        virtual ``path``, with a symlink's ``target``. False when the snapshot is full."""
+        encoded = os.fsencode(path)
+        link = os.fsencode(target) if target is not None else b""
+        done = lib.lcf_snapshot_put(
+            self._base,
+            encoded,
+            len(encoded),
+            ffi.from_buffer("struct lcf_stat *", stat),
+            link,
+            len(link) if target is not None else -1,
+        )
+        self.published += done == 1
+        return bool(done >= 0)
+
+    def close(self) -> None:
+        ffi.release(self._base)
+        self._map.close()
+        os.close(self.fd)

@@ -1,0 +1,153 @@
+/* The metadata snapshot's writer (the master's, through cffi) and reader (the shim's).
+ * See struct lcf_snapshot in libcfake_wire.h for the layout and the rules. */
+#include "snapshot.h"
+
+#include <string.h>
+
+uint64_t lcf_snapshot_hash(const char *path, size_t length)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < length; i++) {
+        h ^= (unsigned char)path[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h | 1;
+}
+
+static struct lcf_snapshot_slot *slots_of(struct lcf_snapshot *s)
+{
+    return (struct lcf_snapshot_slot *)((unsigned char *)s + s->slots_offset);
+}
+
+int lcf_snapshot_init(void *map, uint64_t bytes, uint32_t slot_count, const char *root,
+                      uint32_t root_length)
+{
+    struct lcf_snapshot *s = map;
+    uint64_t slots = (sizeof *s + 63) / 64 * 64;
+    uint64_t pool = slots + (uint64_t)slot_count * sizeof(struct lcf_snapshot_slot);
+    if (slot_count == 0 || (slot_count & (slot_count - 1)) != 0 || pool >= bytes ||
+        root_length > LCF_MAX_PATH)
+        return -1;
+    memset(s, 0, sizeof *s);
+    s->slot_count = slot_count;
+    s->epoch = 2; /* slots start at epoch 0: empty */
+    s->slots_offset = slots;
+    s->pool_offset = pool;
+    s->pool_bytes = bytes - pool;
+    s->root_length = root_length;
+    memcpy(s->root, root, root_length);
+    __atomic_store_n(&s->magic, LCF_SNAPSHOT_MAGIC, __ATOMIC_RELEASE);
+    return 0;
+}
+
+void lcf_snapshot_clear(void *map)
+{
+    struct lcf_snapshot *s = map;
+    /* a seqlock's writer: the new epoch is visible before any slot of it is written */
+    __atomic_store_n(&s->epoch, s->epoch + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    s->live = 0;
+    s->pool_used = 0;
+}
+
+int lcf_snapshot_put(void *map, const char *path, uint32_t length, const struct lcf_stat *stat,
+                     const char *target, int32_t target_length)
+{
+    struct lcf_snapshot *s = map;
+    uint64_t epoch = s->epoch;
+    uint64_t hash = lcf_snapshot_hash(path, length);
+    uint64_t extra = target_length > 0 ? (uint64_t)target_length : 0;
+    struct lcf_snapshot_slot *slots = slots_of(s);
+    unsigned char *pool = (unsigned char *)s + s->pool_offset;
+    uint32_t mask = s->slot_count - 1;
+    if (s->live >= s->slot_count / 2 || s->pool_used + length + extra > s->pool_bytes)
+        return -1; /* half full keeps probes short; a full snapshot just answers less */
+    for (uint32_t i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
+        struct lcf_snapshot_slot *slot = &slots[i];
+        if (slot->epoch == epoch) {
+            if (slot->hash == hash && slot->path_length == length &&
+                memcmp(pool + slot->path_offset, path, length) == 0)
+                return 0; /* nothing changed since it was published, or it would be empty */
+            continue;
+        }
+        slot->hash = hash;
+        slot->path_offset = s->pool_used;
+        slot->path_length = length;
+        memcpy(pool + s->pool_used, path, length);
+        s->pool_used += length;
+        slot->target_length = target_length;
+        slot->target_offset = s->pool_used;
+        if (extra > 0)
+            memcpy(pool + s->pool_used, target, extra);
+        s->pool_used += extra;
+        slot->stat = *stat;
+        __atomic_store_n(&slot->epoch, epoch, __ATOMIC_RELEASE);
+        s->live++;
+        return 1;
+    }
+}
+
+int lcf_snapshot_view_init(struct lcf_snapshot_view *view, const void *map, uint64_t bytes)
+{
+    const struct lcf_snapshot *s = map;
+    if (bytes < sizeof *s || __atomic_load_n(&s->magic, __ATOMIC_ACQUIRE) != LCF_SNAPSHOT_MAGIC)
+        return -1;
+    uint64_t slot_bytes = (uint64_t)s->slot_count * sizeof(struct lcf_snapshot_slot);
+    if (s->slot_count == 0 || (s->slot_count & (s->slot_count - 1)) != 0 ||
+        s->slots_offset < sizeof *s || s->slots_offset > bytes ||
+        slot_bytes > bytes - s->slots_offset || s->pool_offset > bytes ||
+        s->pool_bytes > bytes - s->pool_offset || s->root_length > LCF_MAX_PATH ||
+        s->root[s->root_length] != '\0' || s->slots_offset % 8 != 0)
+        return -1;
+    view->base = map;
+    view->bytes = bytes;
+    view->slot_count = s->slot_count;
+    view->slots_offset = s->slots_offset;
+    view->pool_offset = s->pool_offset;
+    view->pool_bytes = s->pool_bytes;
+    view->root_length = s->root_length;
+    memcpy(view->root, s->root, s->root_length + 1);
+    return 0;
+}
+
+/* Whether [offset, offset + length) lies in the pool. */
+static int in_pool(const struct lcf_snapshot_view *view, uint64_t offset, uint64_t length)
+{
+    return offset <= view->pool_bytes && length <= view->pool_bytes - offset;
+}
+
+int lcf_snapshot_get(const struct lcf_snapshot_view *view, const char *path, size_t length,
+                     struct lcf_stat *stat, char *target, int32_t *target_length)
+{
+    const struct lcf_snapshot *s = (const struct lcf_snapshot *)view->base;
+    const struct lcf_snapshot_slot *slots =
+        (const struct lcf_snapshot_slot *)(view->base + view->slots_offset);
+    const unsigned char *pool = view->base + view->pool_offset;
+    uint64_t epoch = __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE);
+    uint64_t hash = lcf_snapshot_hash(path, length);
+    uint32_t mask = view->slot_count - 1;
+    uint32_t i = (uint32_t)hash & mask;
+    for (uint32_t probes = 0; probes < view->slot_count; probes++, i = (i + 1) & mask) {
+        const struct lcf_snapshot_slot *slot = &slots[i];
+        if (__atomic_load_n(&slot->epoch, __ATOMIC_ACQUIRE) != epoch)
+            return 0; /* an empty slot ends the probe: not published */
+        uint64_t offset = slot->path_offset;
+        if (slot->hash != hash || slot->path_length != length || !in_pool(view, offset, length) ||
+            memcmp(pool + offset, path, length) != 0)
+            continue;
+        *stat = slot->stat;
+        int32_t n = slot->target_length;
+        if (n > LCF_MAX_PATH || n < -1 ||
+            (n >= 0 && !in_pool(view, slot->target_offset, (uint64_t)n)))
+            return 0;
+        if (n >= 0) {
+            memcpy(target, pool + slot->target_offset, (size_t)n);
+            target[n] = '\0';
+        }
+        *target_length = n;
+        /* a seqlock's reader: what was copied counts only if no new epoch began meanwhile */
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        return __atomic_load_n(&s->epoch, __ATOMIC_RELAXED) == epoch;
+    }
+    return 0;
+}

@@ -1,0 +1,51 @@
+/* The metadata snapshot (struct lcf_snapshot in libcfake_wire.h): the master's writer and the
+ * shim's reader of one shared memory layout, in one C file both are built from (the master
+ * through the cffi module, the shim as one of its sources). Nothing here calls libc wrappers or
+ * allocates, so the reader is safe in any thread and in signal handlers. */
+#ifndef LIBCFAKE_SNAPSHOT_H
+#define LIBCFAKE_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libcfake_wire.h"
+
+/* A snapshot's geometry, as the reader checked it once (the master never changes it). */
+struct lcf_snapshot_view {
+    const unsigned char *base;
+    uint64_t bytes;
+    uint32_t slot_count;
+    uint64_t slots_offset;
+    uint64_t pool_offset;
+    uint64_t pool_bytes;
+    size_t root_length;
+    char root[LCF_MAX_PATH + 1];   /* the shadow tree's root, NUL-terminated */
+};
+
+/* FNV-1a of the path's bytes (never 0). */
+uint64_t lcf_snapshot_hash(const char *path, size_t length);
+
+/* Master: lays out an empty snapshot in the `bytes` bytes at map for slot_count slots (a power of
+ * two) and the shadow tree's root. Returns 0, or -1 when it does not fit. */
+int lcf_snapshot_init(void *map, uint64_t bytes, uint32_t slot_count, const char *root,
+                      uint32_t root_length);
+
+/* Master: empties the snapshot (one new epoch). */
+void lcf_snapshot_clear(void *map);
+
+/* Master: publishes what lstat says of path, with a symlink's target (target_length -1 for
+ * other files). Returns 1 (published), 0 (already there in this epoch) or -1 (full). */
+int lcf_snapshot_put(void *map, const char *path, uint32_t length, const struct lcf_stat *stat,
+                     const char *target, int32_t target_length);
+
+/* Shim: checks the header of a mapped snapshot and fills view (a copy of its geometry and root).
+ * Returns 0, or -1 if the layout does not fit in `bytes` or is not a snapshot. */
+int lcf_snapshot_view_init(struct lcf_snapshot_view *view, const void *map, uint64_t bytes);
+
+/* Shim: looks path up. Returns 1 with *stat (and, for a symlink, its target in target, which
+ * has LCF_MAX_PATH + 1 bytes, NUL-terminated, and *target_length; else *target_length = -1),
+ * or 0 when the snapshot has no such entry now. */
+int lcf_snapshot_get(const struct lcf_snapshot_view *view, const char *path, size_t length,
+                     struct lcf_stat *stat, char *target, int32_t *target_length);
+
+#endif
