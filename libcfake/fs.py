@@ -28,7 +28,7 @@ import posixpath
 import stat
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -114,6 +114,9 @@ class FileSystem:
         self.read_only: tuple[str, ...] = ()  # host copies programs may read but not change
         self._memfds: dict[int, tuple[FakeFile, int]] = {}  # id(file) -> (file, memfd)
         self._by_inode: dict[int, FakeFile] = {}  # memfd inode -> file
+        #: Called (with ``lock`` held) before this API changes the model or a file becomes a
+        #: memfd, whose size and times programs then change unseen: the Sandbox's snapshot.
+        self.on_change: Callable[[], None] = _nothing
         self.fake.root.st_mode = stat.S_IFDIR | 0o755
         for path, bits in (("/tmp", 0o1777), ("/var/tmp", 0o1777), ("/root", 0o700)):
             if not self.fake.exists(path):
@@ -135,6 +138,7 @@ class FileSystem:
         if path in self.mounts or not os.path.lexists(path):
             return
         with self.lock:
+            self.on_change()
             if any(path == m or path.startswith(m.rstrip("/") + "/") for m in self.mounts):
                 return  # already inside a mount
             if os.path.islink(path):
@@ -163,6 +167,7 @@ class FileSystem:
             )
         data = contents.encode(encoding) if isinstance(contents, str) else contents
         with self.lock:
+            self.on_change()
             self._check_not_mounted(target)
             made = self.fake.create_file(
                 target, st_mode=stat.S_IFREG | stat.S_IMODE(st_mode), contents=data,
@@ -176,6 +181,7 @@ class FileSystem:
         """Create a directory and any missing parents; an existing one gets these bits and owner."""
         target = _absolute(path)
         with self.lock:
+            self.on_change()
             self._check_not_mounted(target)
             if self.fake.isdir(target):
                 made = self.fake.resolve(target)
@@ -188,6 +194,7 @@ class FileSystem:
         """Create a symbolic link at ``path`` pointing at ``target`` (kept exactly as given)."""
         link = _absolute(path)
         with self.lock:
+            self.on_change()
             self._check_not_mounted(link)
             self.fake.create_symlink(link, os.fspath(target))
 
@@ -195,6 +202,7 @@ class FileSystem:
         """Remove a file, a symlink or an empty directory."""
         target = _absolute(path)
         with self.lock:
+            self.on_change()
             if self.fake.isdir(target) and not self.fake.islink(target):
                 self.fake.rmdir(target)
             else:
@@ -210,6 +218,7 @@ class FileSystem:
         """
         target = _absolute(target_path if target_path is not None else source)
         with self.lock:
+            self.on_change()
             self.fake.add_real_file(os.fspath(source), read_only=False, target_path=target)
             self._protect(target, read_only)
 
@@ -219,6 +228,7 @@ class FileSystem:
         """Show a host directory tree in the model (read lazily), like :meth:`add_real_file`."""
         target = _absolute(target_path if target_path is not None else source)
         with self.lock:
+            self.on_change()
             self.fake.add_real_directory(
                 os.fspath(source), read_only=False, lazy_read=True, target_path=target
             )
@@ -361,6 +371,7 @@ class FileSystem:
         """
         if isinstance(file, _MemfdBacked):
             return file.memfd_fd
+        self.on_change()
         data = file.byte_contents or b""
         memfd = os.memfd_create(f"libcfake:{os.fsdecode(file.name)}", os.MFD_CLOEXEC)
         _write_all(memfd, data)
@@ -371,6 +382,11 @@ class FileSystem:
         self._memfds[id(file)] = (file, memfd)
         self._by_inode[os.fstat(memfd).st_ino] = file
         return memfd
+
+    @staticmethod
+    def is_open_file(obj: FakeFile) -> bool:
+        """Whether a file's contents are a memfd (it was opened): programs change it unseen."""
+        return isinstance(obj, _MemfdBacked)
 
     def file_of_memfd(self, inode: int) -> FakeFile | None:
         return self._by_inode.get(inode)
@@ -468,6 +484,10 @@ class FileSystem:
             obj = self.resolve(current)
             if isinstance(obj, FakeDirectory):
                 self.check(obj, caller, os.X_OK, path)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -29,6 +29,7 @@ class JournalEntry:
     errno: int = 0
     fault: bool = False  # answered by a fault rule (sb.fail)
     violation: bool = False
+    from_snapshot: bool = False  # answered by the shim from the metadata snapshot (no round trip)
 
     def __str__(self) -> str:
         marks = " [fault]" if self.fault else " [violation]" if self.violation else ""

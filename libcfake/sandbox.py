@@ -27,24 +27,36 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import PurePosixPath
 from typing import Any
 
 from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
 
 from ._shadow import ShadowTree
-from .calls import Call
+from .calls import Call, access_mode_names
 from .dns import HOST_NOT_FOUND, Answer, Dns, Hints, LookupRefused
 from .errors import ProtocolError
 from .faults import FaultRule
 from .fs import DEFAULT_MOUNTS, DEVICES, Caller, FileSystem
 from .journal import Journal, JournalEntry, Violation, describe_error
 from .net import Network, NetworkViolation, Replacement, SocketRequest
-from .protocol import FD_DIR1, FD_DIR2, FD_FILE, FD_SOCKET
+from .protocol import (
+    FD_DIR1,
+    FD_DIR2,
+    FD_FILE,
+    FD_SOCKET,
+    NOTED_FUNCTIONS,
+    Note,
+    ProcessInfo,
+    encode_stat,
+)
 from .service import GAI_ERRORS, Deferred, LibcService
-from .stat import StatResult
+from .snapshot import Snapshot
+from .stat import FILE_TYPES, StatResult
 
 #: A program's own descriptors, reopened (any mode): /dev/stdin, /proc/self/fd/3, /dev/fd/1.
+_TYPE_NAMES = {bits: name for name, bits in FILE_TYPES.items()}
 _OWN_DESCRIPTOR = re.compile(r"/dev/std(in|out|err)|/dev/fd/\d+|/proc/(self|thread-self)/fd/\d+")
 _FD_NUMBER = re.compile(r"(?:/fd/|/dev/std)(\d+|in|out|err)$")
 #: /proc entries that lead to other files of the host: any path through one is refused.
@@ -101,7 +113,7 @@ class Sandbox:
         self.violation_errno = violation_errno
         self.dns = Dns()
         self.cwd = cwd
-        self.journal = Journal()
+        self._journal = Journal()
         self.violations: list[Violation] = []
         self._faults: list[FaultRule] = []
         self.net = Network(self.dns, self.fs, self._faults)
@@ -112,8 +124,15 @@ class Sandbox:
         devices = [memfd_device]
         if self._shadow.device not in {os.stat(m).st_dev for m in self.fs.mounts}:
             devices.append(self._shadow.device)
+        # A test sharing pyfakefs's filesystem may change it behind the model's back: no snapshot.
+        self._snapshot = Snapshot(self._shadow.root) if fake_filesystem is None else None
+        self.fs.on_change = self._unpublish
         self._service = LibcService(
-            reply_timeout=reply_timeout, passthrough=self.fs.mounts, file_devices=devices
+            reply_timeout=reply_timeout,
+            passthrough=self.fs.mounts,
+            file_devices=devices,
+            snapshot=self._snapshot,
+            on_note=self._noted,
         )
         self._record_lock = threading.Lock()
         self.protocol_errors: list[str] = []  # unreadable messages (their connections closed)
@@ -137,9 +156,18 @@ class Sandbox:
         self._service.stop()
         self._thread.join()
         self._service.close()
+        if self._snapshot is not None:
+            self._snapshot.close()
         self.net.close()
         self.fs.close()
         self._shadow.close()
+
+    @property
+    def journal(self) -> Journal:
+        """Every call programs made, in order (the calls answered from the snapshot included)."""
+        if not self._closed and threading.current_thread() is not self._thread:
+            self._service.drain()  # notes sent before now are in
+        return self._journal
 
     # -- running programs ------------------------------------------------------------------
 
@@ -189,6 +217,7 @@ class Sandbox:
 
     def _enter(self, virtual: str) -> str:
         with self.fs.lock:
+            self._unpublish()  # whatever changed the model since, the program starts afresh
             obj = self.fs.resolve(virtual)
             if not isinstance(obj, FakeDirectory):
                 raise NotADirectoryError(errno.ENOTDIR, "cwd is not a virtual directory", virtual)
@@ -219,7 +248,10 @@ class Sandbox:
         if isinstance(error, str) and error not in GAI_ERRORS:
             raise ValueError(f"unknown error name {error!r}; one of {', '.join(GAI_ERRORS)}")
         rule = FaultRule(call, pattern, error, nth=nth, times=times, delay=delay)
-        self._faults.append(rule)
+        with self.fs.lock:
+            self._faults.append(rule)
+            if rule.calls & NOTED_FUNCTIONS:
+                self._unpublish()  # those calls must reach the rule
         return rule
 
     # -- serving ---------------------------------------------------------------------------
@@ -246,6 +278,8 @@ class Sandbox:
             fault = outcome is not None
             if outcome is None:
                 with self.fs.lock:
+                    if call.changes_filesystem:
+                        self._unpublish()  # before the change can be seen
                     outcome = self._dispatch(call, subject, fds)
         except _Refused as refused:
             violation = True
@@ -280,7 +314,7 @@ class Sandbox:
             violation=violation,
         )
         with self._record_lock:  # recorded before the program can see the answer
-            self.journal.append(entry)
+            self._journal.append(entry)
             if reason is not None:
                 self.violations.append(
                     Violation(entry.pid, entry.exe, entry.call, entry.symbol, entry.arguments,
@@ -307,6 +341,55 @@ class Sandbox:
                     outcome = OSError(rule.error, os.strerror(rule.error))
                 return outcome, rule.delay
         return None, 0.0
+
+    # -- the metadata snapshot --------------------------------------------------------------
+
+    def _publish(self, directory: str, obj: FakeDirectory) -> None:
+        """Publish a directory a program is about to list, and its entries, in the snapshot: the
+        program will most likely stat them next (ls -l, find, cp -r ...)."""
+        snapshot = self._snapshot
+        if snapshot is None or any(rule.calls & NOTED_FUNCTIONS for rule in self._faults):
+            return
+        # the shim answers for any caller: every directory on the way must be searchable by all
+        ancestor = directory
+        while True:
+            if self.fs.resolve(ancestor).st_mode & 0o111 != 0o111:
+                return
+            if ancestor == "/":
+                break
+            ancestor = posixpath.dirname(ancestor)
+        prefix = directory.rstrip("/") + "/"
+        entries: list[tuple[str, FakeFile]] = [(directory, obj)]
+        entries += [(prefix + name, child) for name, child in obj.entries.items()]
+        for path, entry in entries:
+            if self.fs.is_open_file(entry) or self._route(path) is not None:
+                continue  # a memfd's size and times change unseen; mounts are the host's
+            link = entry.contents if stat.S_ISLNK(entry.st_mode) else None
+            if not snapshot.put(path, encode_stat(self.fs.stat_of(entry)), link):
+                return  # full until the next change
+
+    def _unpublish(self) -> None:
+        """Empty the snapshot; call with ``fs.lock`` held, before a change becomes visible."""
+        if self._snapshot is not None:
+            self._snapshot.clear()
+
+    def _noted(self, process: ProcessInfo, note: Note) -> None:
+        """Journal a call the shim answered from the snapshot."""
+        path = PurePosixPath(note.path)
+        arguments: tuple[Any, ...] = (path,)
+        if note.function in ("access", "eaccess"):
+            arguments = (path, access_mode_names(note.flags))
+        if note.target is not None:  # readlink
+            answer = note.target
+        elif note.function in ("access", "eaccess"):
+            answer = "0"
+        else:
+            kind = _TYPE_NAMES.get(stat.S_IFMT(note.mode), "unknown")
+            answer = f"stat {kind} {stat.S_IMODE(note.mode):o} {note.size}"
+        entry = JournalEntry(process.pid, process.tid, process.exe, note.function, note.symbol,
+                             arguments, note.path, answer, from_snapshot=True)  # fmt: skip
+        with self._record_lock:
+            self._journal.append(entry)
 
     # -- paths -----------------------------------------------------------------------------
 
@@ -557,7 +640,10 @@ class Sandbox:
             if accmode != os.O_RDONLY or flags & os.O_TRUNC:
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
             fs.check(obj, caller, os.R_OK, path)
-            return _Descriptor(self._shadow.open(fs.canonical(path), _entries(obj)))
+            canonical = fs.canonical(path)
+            descriptor = _Descriptor(self._shadow.open(canonical, _entries(obj)))
+            self._publish(canonical, obj)
+            return descriptor
         if flags & os.O_DIRECTORY:
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
         if not stat.S_ISREG(obj.st_mode):
