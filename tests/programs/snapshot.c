@@ -1,0 +1,128 @@
+/* Steps on the virtual filesystem, one per argument group, each printing one line, so a test can
+ * script what a program does around the metadata snapshot:
+ *   list DIR           opendir + readdir: prints the number of entries (the master publishes them)
+ *   stat P | lstat P   prints "<octal mode> <size>" or the errno's name
+ *   access P           access(P, F_OK): "ok" or the errno's name
+ *   readlink P         the target or the errno's name
+ *   at DIR NAME        fstatat(dirfd of opendir(DIR), NAME, AT_SYMLINK_NOFOLLOW), like stat
+ *   chmod P MODE       MODE in octal: "ok" or the errno's name
+ *   append P N         opens P for appending and writes N bytes, keeping it open: "ok"
+ *   chdir DIR          "ok" or the errno's name
+ *   wait               reads one line from stdin (the test changes something meanwhile)
+ *   race DIR NAME N    N times: list DIR, stat DIR/NAME, which must be missing or one of the
+ *                      two states the test swaps it between (0644 with 10 bytes, 0600 with
+ *                      20000): prints "consistent" or the first answer that is neither */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void show_stat(int ret, const struct stat *st)
+{
+    if (ret != 0)
+        printf("%s\n", strerrorname_np(errno));
+    else
+        printf("%o %lld\n", (unsigned)st->st_mode, (long long)st->st_size);
+}
+
+static void ok_or_errno(int ret)
+{
+    if (ret == 0)
+        printf("ok\n");
+    else
+        printf("%s\n", strerrorname_np(errno));
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    for (int i = 1; i < argc; i++) {
+        const char *step = argv[i];
+        struct stat st;
+        if (strcmp(step, "list") == 0 && i + 1 < argc) {
+            DIR *d = opendir(argv[++i]);
+            int n = 0;
+            if (d == NULL) {
+                printf("%s\n", strerrorname_np(errno));
+                continue;
+            }
+            while (readdir(d) != NULL)
+                n++;
+            closedir(d);
+            printf("%d\n", n);
+        } else if (strcmp(step, "stat") == 0 && i + 1 < argc) {
+            int ret = stat(argv[++i], &st);
+            show_stat(ret, &st);
+        } else if (strcmp(step, "lstat") == 0 && i + 1 < argc) {
+            int ret = lstat(argv[++i], &st);
+            show_stat(ret, &st);
+        } else if (strcmp(step, "access") == 0 && i + 1 < argc) {
+            ok_or_errno(access(argv[++i], F_OK));
+        } else if (strcmp(step, "readlink") == 0 && i + 1 < argc) {
+            char buf[4096];
+            ssize_t n = readlink(argv[++i], buf, sizeof buf - 1);
+            if (n < 0)
+                printf("%s\n", strerrorname_np(errno));
+            else
+                printf("%.*s\n", (int)n, buf);
+        } else if (strcmp(step, "at") == 0 && i + 2 < argc) {
+            DIR *d = opendir(argv[++i]);
+            const char *name = argv[++i];
+            if (d == NULL) {
+                printf("%s\n", strerrorname_np(errno));
+                continue;
+            }
+            int ret = fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW);
+            show_stat(ret, &st);
+            closedir(d);
+        } else if (strcmp(step, "chmod") == 0 && i + 2 < argc) {
+            const char *path = argv[++i];
+            ok_or_errno(chmod(path, (mode_t)strtol(argv[++i], NULL, 8)));
+        } else if (strcmp(step, "append") == 0 && i + 2 < argc) {
+            int fd = open(argv[++i], O_WRONLY | O_APPEND);
+            long n = atol(argv[++i]);
+            char byte = 'x';
+            int ret = fd < 0 ? -1 : 0;
+            for (long k = 0; ret == 0 && k < n; k++)
+                ret = write(fd, &byte, 1) == 1 ? 0 : -1;
+            ok_or_errno(ret); /* fd stays open: the file keeps changing under the master */
+        } else if (strcmp(step, "chdir") == 0 && i + 1 < argc) {
+            ok_or_errno(chdir(argv[++i]));
+        } else if (strcmp(step, "wait") == 0) {
+            char line[64];
+            if (fgets(line, sizeof line, stdin) == NULL)
+                return 3;
+        } else if (strcmp(step, "race") == 0 && i + 3 < argc) {
+            const char *dir = argv[++i];
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", dir, argv[++i]);
+            long n = atol(argv[++i]);
+            const char *torn = NULL;
+            for (long k = 0; k < n && torn == NULL; k++) {
+                DIR *d = opendir(dir);
+                while (d != NULL && readdir(d) != NULL)
+                    ;
+                if (d != NULL)
+                    closedir(d);
+                if (stat(path, &st) != 0) {
+                    if (errno != ENOENT)
+                        torn = strerrorname_np(errno);
+                    continue;
+                }
+                mode_t mode = st.st_mode & 07777;
+                if (!(mode == 0644 && st.st_size == 10) && !(mode == 0600 && st.st_size == 20000))
+                    torn = "a mode and size the file never had";
+            }
+            printf("%s\n", torn ? torn : "consistent");
+        } else {
+            fprintf(stderr, "snapshot: bad step %s\n", step);
+            return 2;
+        }
+    }
+    return 0;
+}

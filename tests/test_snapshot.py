@@ -1,0 +1,316 @@
+"""The metadata snapshot: stat, lstat, access(F_OK) and readlink answered in the shim.
+
+When a program lists a virtual directory the master publishes the directory and its entries in
+a shared memfd; the shim answers the program's next stats of them itself and tells the master
+in a note. These tests run real programs (tests/programs/snapshot.c, ls, find, stat) and check
+that what they see is exactly what the master would have answered: after changes made by
+programs or by the test, under fault rules, with permissions, with symlinks, relative paths and
+concurrent writers; and that the journal still records every call.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from libcfake import ProtocolError, Sandbox, protocol
+from libcfake.snapshot import Snapshot
+
+Compile = Callable[[str], Path]
+
+
+@pytest.fixture
+def sb() -> Iterator[Sandbox]:
+    with Sandbox() as sandbox:
+        sandbox.fs.create_file("/d/f", contents="0123456789")
+        sandbox.fs.create_symlink("/d/link", "f")
+        sandbox.fs.create_dir("/d/sub")
+        yield sandbox
+
+
+@pytest.fixture
+def steps(compile_c: Compile, sb: Sandbox) -> Callable[..., list[str]]:
+    """Run tests/programs/snapshot.c with the given steps; its output lines."""
+    program = str(compile_c("snapshot"))
+
+    def run(*args: str) -> list[str]:
+        done = sb.run([program, *args], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == "", done.stderr
+        return list(done.stdout.splitlines())
+
+    return run
+
+
+def noted(sb: Sandbox, call: str, path: str) -> int:
+    """How many journal entries of ``call`` name ``path``."""
+    return sum(1 for entry in sb.journal if entry.call == call and entry.path == path)
+
+
+def test_stats_after_a_listing_agree_with_the_masters_answers(
+    steps: Callable[..., list[str]],
+) -> None:
+    before = steps("stat", "/d/f", "lstat", "/d/link", "readlink", "/d/link", "access", "/d/f",
+                   "stat", "/d/link", "at", "/d", "f")  # fmt: skip
+    after = steps("list", "/d", "stat", "/d/f", "lstat", "/d/link", "readlink", "/d/link",
+                  "access", "/d/f", "stat", "/d/link", "at", "/d", "f")  # fmt: skip
+    assert after == ["5", *before]
+    assert before[0] == "100644 10" and before[1].startswith("120777 ")
+    assert before[2:4] == ["f", "ok"]
+
+
+def test_the_snapshot_answers_without_a_round_trip_and_the_journal_sees_every_call(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    steps("stat", "/d/f", "list", "/d", "stat", "/d/f", "lstat", "/d/link", "readlink", "/d/link",
+          "access", "/d/f", "stat", "/d/link")  # fmt: skip
+    journal = [(e.call, e.path, e.answer, e.from_snapshot) for e in sb.journal
+               if e.path is not None and e.path.startswith("/d/")]  # fmt: skip
+    assert journal == [
+        ("stat", "/d/f", "stat regular 644 10", False),  # not published yet
+        ("stat", "/d/f", "stat regular 644 10", True),
+        ("lstat", "/d/link", "stat symlink 777 1", True),
+        ("readlink", "/d/link", "f", True),
+        ("access", "/d/f", "0", True),
+        ("stat", "/d/link", "stat regular 644 10", False),  # a symlink to follow: the master's
+    ]
+
+
+def test_a_change_made_by_a_program_is_seen_at_once(steps: Callable[..., list[str]]) -> None:
+    lines = steps("list", "/d", "stat", "/d/f", "chmod", "/d/f", "600", "stat", "/d/f",
+                  "list", "/d", "stat", "/d/f")  # fmt: skip
+    assert lines == ["5", "100644 10", "ok", "100600 10", "5", "100600 10"]
+
+
+def test_a_file_a_program_keeps_writing_shows_its_growing_size(
+    steps: Callable[..., list[str]],
+) -> None:
+    lines = steps("append", "/d/f", "5", "list", "/d", "stat", "/d/f", "append", "/d/f", "7",
+                  "list", "/d", "stat", "/d/f")  # fmt: skip
+    assert lines == ["ok", "5", "100644 15", "ok", "5", "100644 22"]
+
+
+def test_changes_the_test_makes_while_a_program_runs_are_seen(
+    sb: Sandbox, compile_c: Compile
+) -> None:
+    program = str(compile_c("snapshot"))
+    proc = sb.popen([program, "list", "/d", "stat", "/d/f", "wait", "stat", "/d/f",
+                     "access", "/d/new", "wait", "stat", "/d/f"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdout.readline() == "5\n"
+    assert proc.stdout.readline() == "100644 10\n"
+    sb.fs.remove("/d/f")
+    sb.fs.create_file("/d/f", contents="x" * 20, st_mode=0o600)
+    sb.fs.create_file("/d/new")
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline() == "100600 20\n"
+    assert proc.stdout.readline() == "ok\n"
+    sb.fs.fake.resolve("/d/f").st_mode = 0o100640  # pyfakefs itself, behind FileSystem's back
+    proc.stdin.write("go\n")
+    proc.stdin.close()
+    # published again only by a listing, so the change is seen
+    assert proc.stdout.readline() == "100640 20\n"
+    assert proc.wait() == 0
+
+
+def test_a_new_program_sees_what_was_changed_through_pyfakefs_between_runs(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    assert steps("list", "/d", "stat", "/d/f") == ["5", "100644 10"]
+    sb.fs.fake.resolve("/d/f").st_mode = 0o100600
+    sb.fs.fake.resolve("/d").entries  # noqa: B018  (the listing below publishes again)
+    assert steps("stat", "/d/f", "list", "/d", "stat", "/d/f") == ["100600 10", "5", "100600 10"]
+
+
+def test_fault_rules_on_stat_like_calls_see_every_call(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    steps("list", "/d")  # published
+    sb.fail("stat", "/d/f", 5, nth=2)  # EIO on the second stat only
+    lines = steps("list", "/d", "stat", "/d/f", "stat", "/d/f", "stat", "/d/f")
+    assert lines == ["5", "100644 10", "EIO", "100644 10"]
+    sb.fail("readlink", "/d/link", 2)
+    assert steps("list", "/d", "readlink", "/d/link") == ["5", "ENOENT"]
+
+
+def test_entries_under_a_directory_not_searchable_by_all_are_asked_for(
+    sb: Sandbox, compile_c: Compile
+) -> None:
+    program = str(compile_c("snapshot"))
+    sb.fs.create_dir("/private", perm_bits=0o700)
+    sb.fs.create_file("/private/secret", contents="s")
+    root = sb.run([program, "list", "/private", "stat", "/private/secret"], capture_output=True,
+                  text=True)  # fmt: skip
+    assert root.stdout == "3\n100644 1\n"
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    if not Path("/usr/bin/setpriv").exists():
+        pytest.skip("setpriv is not installed")
+    other = sb.run([*nobody, program, "stat", "/private/secret"], capture_output=True, text=True)
+    assert other.stdout == "EACCES\n", other.stderr
+
+
+def test_relative_paths_from_a_listed_directory_and_the_working_directory(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    assert steps("at", "/d", "f", "at", "/d", "link", "at", "/d", "sub") == [
+        "100644 10",
+        "120777 1",
+        "40755 4096",
+    ]
+    assert noted(sb, "lstat", "/d/f") >= 1
+    assert steps("chdir", "/d", "list", ".", "stat", "f", "lstat", "link", "stat", "sub") == [
+        "ok",
+        "5",
+        "100644 10",
+        "120777 1",
+        "40755 4096",
+    ]
+
+
+def test_paths_the_snapshot_cannot_name_go_to_the_master(steps: Callable[..., list[str]]) -> None:
+    lines = steps("list", "/d", "stat", "/d//f", "stat", "/d/./f", "stat", "/d/sub/../f",
+                  "stat", "/d/f/", "stat", "/d/missing", "lstat", "/d/sub/")  # fmt: skip
+    assert lines == ["5", "100644 10", "100644 10", "100644 10", "ENOTDIR", "ENOENT", "40755 4096"]
+
+
+def test_ls_find_and_stat_over_a_tree_agree_with_and_without_the_snapshot(
+    tmp_path: Path,
+) -> None:
+    def tree(sb: Sandbox) -> None:
+        for index in range(60):
+            sb.fs.create_file(f"/t/d{index % 4}/f{index}", contents="y" * index)
+        sb.fs.create_symlink("/t/d0/up", "..")
+        sb.fs.create_dir("/t/empty", perm_bits=0o711)
+
+    script = "ls -lR /t; find /t -printf '%p %m %s %y\\n' | sort; stat -c '%n %a %s %F' /t/d1/*"
+    outputs = []
+    for snapshot in (True, False):
+        with Sandbox() as sb:
+            if not snapshot:
+                sb._snapshot = None  # publish nothing
+            tree(sb)
+            done = sb.run(["sh", "-c", script], capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
+            outputs.append(done.stdout)
+            stats = sum(1 for entry in sb.journal if entry.call in ("stat", "lstat"))
+            assert stats >= 60
+    assert outputs[0] == outputs[1]
+
+
+def test_stats_racing_with_changes_never_see_a_state_the_file_never_had(
+    sb: Sandbox, compile_c: Compile
+) -> None:
+    program = str(compile_c("snapshot"))
+    sb.fs.remove("/d/f")
+    sb.fs.create_file("/d/f", contents="z" * 10)
+    stop = threading.Event()
+
+    def swap() -> None:
+        big = False
+        while not stop.is_set():
+            big = not big
+            sb.fs.remove("/d/f")
+            sb.fs.create_file("/d/f", contents="z" * (20000 if big else 10),
+                              st_mode=0o600 if big else 0o644)  # fmt: skip
+
+    writer = threading.Thread(target=swap)
+    writer.start()
+    try:
+        procs = [sb.popen([program, "race", "/d", "f", "300"], stdout=subprocess.PIPE, text=True)
+                 for _ in range(2)]  # fmt: skip
+        outputs = [proc.communicate(timeout=120)[0] for proc in procs]
+    finally:
+        stop.set()
+        writer.join()
+    assert outputs == ["consistent\n", "consistent\n"]
+
+
+def test_the_journal_holds_every_note_once_the_program_has_exited(
+    sb: Sandbox, compile_c: Compile
+) -> None:
+    program = str(compile_c("snapshot"))
+    args = ["list", "/d"] + ["stat", "/d/f"] * 200
+    proc = sb.popen([program, *args], stdout=subprocess.DEVNULL)
+    assert proc.wait() == 0
+    assert noted(sb, "stat", "/d/f") == 200
+
+
+def test_a_sandbox_sharing_pyfakefs_publishes_nothing(compile_c: Compile) -> None:
+    from pyfakefs.fake_filesystem import FakeFilesystem
+
+    with Sandbox(fake_filesystem=FakeFilesystem(path_separator="/")) as sb:
+        sb.fs.create_file("/d/f", contents="a")
+        assert sb._snapshot is None
+        done = sb.run([str(compile_c("snapshot")), "list", "/d", "stat", "/d/f"],
+                      capture_output=True, text=True)  # fmt: skip
+        assert done.stdout == "3\n100644 1\n"
+
+
+# -- the wire: notes and the snapshot memfd -------------------------------------------------
+
+
+def _note(function: int, path: bytes, result: int = 0, text: bytes = b"") -> bytes:
+    fields = protocol.ffi.new("struct lcf_note *")
+    size = protocol.ffi.sizeof("struct lcf_note")
+    fields.header.magic = protocol.MAGIC
+    fields.header.version = protocol.VERSION
+    fields.header.kind = protocol.lib.LCF_NOTE
+    fields.header.length = size + len(path) + len(text)
+    fields.function = function
+    fields.result = result
+    fields.length = len(path)
+    return bytes(protocol.ffi.buffer(fields)) + path + text
+
+
+def test_a_note_is_decoded_and_checked() -> None:
+    lib = protocol.lib
+    note = protocol.decode_note(_note(lib.LCF_READLINK, b"/d/link", 1, b"f"))
+    assert (note.function, note.path, note.target) == ("readlink", "/d/link", "f")
+    bad = {
+        "a call no snapshot answers": _note(lib.LCF_OPEN, b"/d/f"),
+        "a relative path": _note(lib.LCF_STAT, b"d/f"),
+        "no path": _note(lib.LCF_STAT, b""),
+        "a target longer than the packet": _note(lib.LCF_READLINK, b"/d/l", 9, b"f"),
+        "trailing bytes": _note(lib.LCF_STAT, b"/d/f") + b"junk",
+    }
+    for case, data in bad.items():
+        with pytest.raises(ProtocolError):
+            protocol.decode_note(data)
+            pytest.fail(case)
+
+
+def test_a_garbled_note_closes_only_its_connection(sb: Sandbox, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+        sock.connect(sb._service.socket_path)
+        sock.send(protocol.encode_hello(pid=os.getpid()))
+        _, ancillary, _, _ = sock.recvmsg(protocol.MAX_MESSAGE, 64)
+        assert len(ancillary) == 1  # the snapshot memfd
+        for _, _, fds in ancillary:
+            for index in range(0, len(fds), 4):
+                os.close(int.from_bytes(fds[index : index + 4], "little"))
+        sock.send(_note(protocol.lib.LCF_STAT, b"relative"))
+        assert sock.recv(protocol.MAX_MESSAGE) == b""  # closed
+    assert any("not absolute" in error for error in sb.protocol_errors)
+    assert sb.run(["true"]).returncode == 0  # everyone else is still served
+
+
+def test_the_snapshot_writer_keeps_to_its_limits() -> None:
+    snapshot = Snapshot("/shadow", slots=8, size=8192)
+    try:
+        entry = protocol.encode_stat(__import__("libcfake").StatResult(type="regular", mode=0o644))
+        assert [snapshot.put(f"/f{index}", entry) for index in range(5)] == [True] * 4 + [False]
+        snapshot.clear()
+        assert snapshot.put("/f9", entry)
+    finally:
+        snapshot.close()
+    with pytest.raises(ValueError):
+        Snapshot("/shadow", slots=6, size=8192)
