@@ -113,7 +113,8 @@ class Sandbox:
         self.violation_errno = violation_errno
         self.dns = Dns()
         self.cwd = cwd
-        self._journal = Journal()
+        self._journal = Journal()  # JournalEntry, or (process, note) until sb.journal is read
+        self._notes_waiting = 0
         self.violations: list[Violation] = []
         self._faults: list[FaultRule] = []
         self.net = Network(self.dns, self.fs, self._faults)
@@ -167,6 +168,11 @@ class Sandbox:
         """Every call programs made, in order (the calls answered from the snapshot included)."""
         if not self._closed and threading.current_thread() is not self._thread:
             self._service.drain()  # notes sent before now are in
+        with self._record_lock:
+            if self._notes_waiting:  # made into entries here, off the master's busy path
+                self._journal[:] = [_noted_entry(*item) if isinstance(item, tuple) else item
+                                    for item in self._journal]  # fmt: skip
+                self._notes_waiting = 0
         return self._journal
 
     # -- running programs ------------------------------------------------------------------
@@ -374,22 +380,10 @@ class Sandbox:
             self._snapshot.clear()
 
     def _noted(self, process: ProcessInfo, note: Note) -> None:
-        """Journal a call the shim answered from the snapshot."""
-        path = PurePosixPath(note.path)
-        arguments: tuple[Any, ...] = (path,)
-        if note.function in ("access", "eaccess"):
-            arguments = (path, access_mode_names(note.flags))
-        if note.target is not None:  # readlink
-            answer = note.target
-        elif note.function in ("access", "eaccess"):
-            answer = "0"
-        else:
-            kind = _TYPE_NAMES.get(stat.S_IFMT(note.mode), "unknown")
-            answer = f"stat {kind} {stat.S_IMODE(note.mode):o} {note.size}"
-        entry = JournalEntry(process.pid, process.tid, process.exe, note.function, note.symbol,
-                             arguments, note.path, answer, from_snapshot=True)  # fmt: skip
+        """Journal a call the shim answered from the snapshot (its entry is made when read)."""
         with self._record_lock:
-            self._journal.append(entry)
+            self._journal.append((process, note))  # type: ignore[arg-type]
+            self._notes_waiting += 1
 
     # -- paths -----------------------------------------------------------------------------
 
@@ -898,6 +892,23 @@ def _deliver(svc: LibcService | Deferred, outcome: Any) -> None:
         svc.send(outcome.entries, canonical_name=outcome.canonical_name)
     else:  # an int, a stat table, a path, or a getaddrinfo error name
         svc.send(outcome)
+
+
+def _noted_entry(process: ProcessInfo, note: Note) -> JournalEntry:
+    """The journal entry of a call the shim answered from the snapshot."""
+    path = PurePosixPath(note.path)
+    arguments: tuple[Any, ...] = (path,)
+    if note.function in ("access", "eaccess"):
+        arguments = (path, access_mode_names(note.flags))
+    if note.target is not None:  # readlink
+        answer = note.target
+    elif note.function in ("access", "eaccess"):
+        answer = "0"
+    else:
+        kind = _TYPE_NAMES.get(stat.S_IFMT(note.mode), "unknown")
+        answer = f"stat {kind} {stat.S_IMODE(note.mode):o} {note.size}"
+    return JournalEntry(process.pid, process.tid, process.exe, note.function, note.symbol,
+                        arguments, note.path, answer, from_snapshot=True)  # fmt: skip
 
 
 def _entries(directory: FakeDirectory) -> list[tuple[str, int]]:

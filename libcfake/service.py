@@ -378,19 +378,25 @@ class LibcService:
         connection.sock.close()
 
     def _read(self, connection: _Connection) -> None:
+        """Read the connection's next message; notes, which need no answer, until a call."""
+        while self._read_one(connection):
+            pass
+
+    def _read_one(self, connection: _Connection) -> bool:
+        """Read one message; True if it was a note (and more may follow at once)."""
         try:
             data, ancillary, flags, _ = connection.sock.recvmsg(
                 protocol.MAX_MESSAGE, _ANCILLARY_SPACE, socket.MSG_CMSG_CLOEXEC
             )
         except BlockingIOError:
-            return
+            return False
         except OSError:  # ECONNRESET: the program died
             self._drop(connection)
-            return
+            return False
         fds = _received_fds(ancillary)
         if not data and not fds:  # end of stream: the thread or process is gone
             self._drop(connection)
-            return
+            return False
         try:
             if flags & _TRUNCATED:
                 raise ProtocolError(
@@ -405,10 +411,12 @@ class LibcService:
                 note = protocol.decode_note(data)
                 if self._on_note is not None:
                     self._on_note(connection.process, note)
+                return True
             else:
                 raw = protocol.decode_call(data, len(fds))
                 call = Call(connection.process, raw)
                 self._queue.append(_Pending(connection, call, fds))
+            return False
         except ProtocolError as error:
             for fd in fds:
                 os.close(fd)
