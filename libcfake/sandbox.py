@@ -127,6 +127,7 @@ class Sandbox:
             devices.append(self._shadow.device)
         # A test sharing pyfakefs's filesystem may change it behind the model's back: no snapshot.
         self._snapshot = Snapshot(self._shadow.root) if fake_filesystem is None else None
+        self._published: set[str] = set()  # directories published since the snapshot was emptied
         self.fs.on_change = self._unpublish
         self._service = LibcService(
             reply_timeout=reply_timeout,
@@ -287,6 +288,8 @@ class Sandbox:
                     if call.changes_filesystem:
                         self._unpublish()  # before the change can be seen
                     outcome = self._dispatch(call, subject, fds)
+                    if call.function in NOTED_FUNCTIONS and subject is not None:
+                        self._publish_parent(subject)
         except _Refused as refused:
             violation = True
             outcome = refused
@@ -351,10 +354,14 @@ class Sandbox:
     # -- the metadata snapshot --------------------------------------------------------------
 
     def _publish(self, directory: str, obj: FakeDirectory) -> None:
-        """Publish a directory a program is about to list, and its entries, in the snapshot: the
-        program will most likely stat them next (ls -l, find, cp -r ...)."""
+        """Publish a directory (canonical path) and its entries in the snapshot: a program that
+        lists a directory, or stats one entry, will most likely stat the others next (ls -l,
+        find, cp -r, git status ...)."""
         snapshot = self._snapshot
-        if snapshot is None or any(rule.calls & NOTED_FUNCTIONS for rule in self._faults):
+        if snapshot is None or directory in self._published:
+            return
+        self._published.add(directory)
+        if any(rule.calls & NOTED_FUNCTIONS for rule in self._faults) or self._route(directory):
             return
         # the shim answers for any caller: every directory on the way must be searchable by all
         ancestor = directory
@@ -378,6 +385,18 @@ class Sandbox:
         """Empty the snapshot; call with ``fs.lock`` held, before a change becomes visible."""
         if self._snapshot is not None:
             self._snapshot.clear()
+            self._published.clear()
+
+    def _publish_parent(self, path: str) -> None:
+        """After the master answered a stat-like call: publish the directory the path is in."""
+        parent = posixpath.dirname(path.rstrip("/")) or "/"
+        try:
+            directory = self.fs.resolve(parent)
+            canonical = self.fs.canonical(parent)
+        except OSError:
+            return
+        if isinstance(directory, FakeDirectory):
+            self._publish(canonical, directory)
 
     def _noted(self, process: ProcessInfo, note: Note) -> None:
         """Journal a call the shim answered from the snapshot (its entry is made when read)."""

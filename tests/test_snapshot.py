@@ -100,7 +100,7 @@ def test_changes_the_test_makes_while_a_program_runs_are_seen(
 ) -> None:
     program = str(compile_c("snapshot"))
     proc = sb.popen([program, "list", "/d", "stat", "/d/f", "wait", "stat", "/d/f",
-                     "access", "/d/new", "wait", "stat", "/d/f"],
+                     "access", "/d/new", "stat", "/d/sub", "wait", "stat", "/d/sub"],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
     assert proc.stdin is not None and proc.stdout is not None
     assert proc.stdout.readline() == "5\n"
@@ -110,14 +110,15 @@ def test_changes_the_test_makes_while_a_program_runs_are_seen(
     sb.fs.create_file("/d/new")
     proc.stdin.write("go\n")
     proc.stdin.flush()
-    assert proc.stdout.readline() == "100600 20\n"
+    assert proc.stdout.readline() == "100600 20\n"  # the master's answer publishes /d again
     assert proc.stdout.readline() == "ok\n"
-    sb.fs.fake.resolve("/d/f").st_mode = 0o100640  # pyfakefs itself, behind FileSystem's back
+    assert proc.stdout.readline() == "40755 4096\n"
+    sb.fs.create_dir("/d/sub", perm_bits=0o700)  # an existing directory gets these bits
     proc.stdin.write("go\n")
     proc.stdin.close()
-    # published again only by a listing, so the change is seen
-    assert proc.stdout.readline() == "100640 20\n"
+    assert proc.stdout.readline() == "40700 4096\n"
     assert proc.wait() == 0
+    assert [e.from_snapshot for e in sb.journal if e.path == "/d/sub"] == [True, False]
 
 
 def test_a_new_program_sees_what_was_changed_through_pyfakefs_between_runs(
