@@ -10,6 +10,9 @@ installed. Lower is better; the targets come from the performance issue:
     python startup with the stdlib passed through   <= 1.3x native
     ls -lR over 5,000 virtual entries               <= 3x native, and faster than fakeroot
     sb.run(["true"])                                <= 20 ms more than subprocess.run(["true"])
+
+``git status`` runs in a repository of 1,000 committed files, natively and as a copy in the
+model (the first Sandbox run refreshes the copy's index, which then stays valid).
 """
 
 from __future__ import annotations
@@ -53,6 +56,17 @@ def build_virtual(sb: Sandbox, files: list[tuple[str, str]]) -> None:
         sb.fs.create_file(f"{VIRTUAL}/{relative}", contents=contents)
 
 
+def build_repository(root: Path, files: int = 1000) -> None:
+    """A git repository of ``files`` committed files in 20 directories."""
+    for index in range(files):
+        path = root / f"d{index % 20:02d}" / f"f{index:04d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{index}\n")
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.test"]
+    for step in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "files"]):
+        subprocess.run([*git, *step], cwd=root, check=True)
+
+
 def timed(action: Callable[[], object]) -> float:
     start = time.perf_counter()
     action()
@@ -74,6 +88,9 @@ def main() -> int:
     native_root = base / "bench"
     build_native(native_root, files)
     fakeroot = shutil.which("fakeroot")
+    repository = base / "repo"
+    if shutil.which("git"):
+        build_repository(repository)
     python_code = "import json, email, http.client, sqlite3"
 
     rows: dict[str, dict[str, list[float]]] = {}
@@ -111,6 +128,13 @@ def main() -> int:
                 lambda: sb.run(["find", VIRTUAL], stdout=subprocess.DEVNULL, check=True),
                 quiet(["fakeroot", "find", str(native_root)]) if fakeroot else None)  # fmt: skip
         measure(f"cp -r ({len(files)} files)", native_cp, sandbox_cp)
+        if repository.exists():
+            sb.fs.add_real_directory(repository, "/repo", read_only=False)
+            status = ["git", "status", "--short"]
+            sb.run(status, cwd="/repo", stdout=subprocess.DEVNULL, check=True)  # refreshes
+            measure("git status (1000 files)", quiet(status, cwd=repository),
+                    lambda: sb.run(status, cwd="/repo", stdout=subprocess.DEVNULL, check=True),
+                    quiet(["fakeroot", *status], cwd=repository) if fakeroot else None)  # fmt: skip
     shutil.rmtree(base, ignore_errors=True)
 
     print(f"{'workload':<58} {'native':>9} {'sandbox':>9} {'ratio':>7} {'fakeroot':>9}")
