@@ -759,9 +759,7 @@ static struct verdict *verdict_take(const char *path, size_t n, bool follows)
 {
     if (n > LCF_VERDICT_PATH)
         return NULL;
-    uint32_t hash = 2166136261u ^ follows; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        hash = (hash ^ (unsigned char)path[i]) * 16777619u;
+    uint64_t hash = (lcf_path_hash(path, n) >> 1) ^ follows; /* its low bit is always set */
     struct verdict *v = &verdicts[hash % LCF_VERDICTS];
     return __atomic_exchange_n(&v->busy, 1, __ATOMIC_ACQUIRE) ? NULL : v;
 }

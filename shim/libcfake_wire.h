@@ -214,7 +214,7 @@ struct lcf_address {               /* one entry of a successful getaddrinfo repl
  * master as usual.
  *
  * Layout: struct lcf_snapshot at offset 0; slot_count struct lcf_snapshot_slot at slots_offset
- * (an open-addressing hash table, linear probing on lcf_snapshot_hash); path and target bytes in
+ * (an open-addressing hash table, linear probing on lcf_path_hash); path and target bytes in
  * the pool at pool_offset. Emptying is one increment of epoch: a slot counts only when its epoch
  * equals the header's. A reader copies a slot, then checks that the header's epoch has not moved
  * (a seqlock): the master writes a slot's fields first and its epoch last. */
@@ -236,7 +236,7 @@ struct lcf_snapshot {
 
 struct lcf_snapshot_slot {
     uint64_t epoch;                /* the epoch this slot was filled in, written last */
-    uint64_t hash;                 /* lcf_snapshot_hash of the path */
+    uint64_t hash;                 /* lcf_path_hash of the path */
     uint64_t path_offset;          /* in the pool */
     uint32_t path_length;
     int32_t target_length;         /* a symlink's target (at target_offset in the pool); else -1 */

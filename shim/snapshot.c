@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-uint64_t lcf_snapshot_hash(const char *path, size_t length)
+uint64_t lcf_path_hash(const char *path, size_t length)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (size_t i = 0; i < length; i++) {
@@ -55,7 +55,7 @@ int lcf_snapshot_put(void *map, const char *path, uint32_t length, const struct 
 {
     struct lcf_snapshot *s = map;
     uint64_t epoch = s->epoch;
-    uint64_t hash = lcf_snapshot_hash(path, length);
+    uint64_t hash = lcf_path_hash(path, length);
     uint64_t extra = target_length > 0 ? (uint64_t)target_length : 0;
     struct lcf_snapshot_slot *slots = slots_of(s);
     unsigned char *pool = (unsigned char *)s + s->pool_offset;
@@ -124,7 +124,7 @@ int lcf_snapshot_get(const struct lcf_snapshot_view *view, const char *path, siz
         (const struct lcf_snapshot_slot *)(view->base + view->slots_offset);
     const unsigned char *pool = view->base + view->pool_offset;
     uint64_t epoch = __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE);
-    uint64_t hash = lcf_snapshot_hash(path, length);
+    uint64_t hash = lcf_path_hash(path, length);
     uint32_t mask = view->slot_count - 1;
     uint32_t i = (uint32_t)hash & mask;
     for (uint32_t probes = 0; probes < view->slot_count; probes++, i = (i + 1) & mask) {

@@ -22,8 +22,8 @@ struct lcf_snapshot_view {
     char root[LCF_MAX_PATH + 1];   /* the shadow tree's root, NUL-terminated */
 };
 
-/* FNV-1a of the path's bytes (never 0). */
-uint64_t lcf_snapshot_hash(const char *path, size_t length);
+/* FNV-1a of a path's bytes (never 0): the snapshot's and the passthrough verdicts' hash. */
+uint64_t lcf_path_hash(const char *path, size_t length);
 
 /* Master: lays out an empty snapshot in the `bytes` bytes at map for slot_count slots (a power of
  * two) and the shadow tree's root. Returns 0, or -1 when it does not fit. */
