@@ -364,22 +364,27 @@ class Sandbox:
         if any(rule.calls & NOTED_FUNCTIONS for rule in self._faults) or self._route(directory):
             return
         # the shim answers for any caller: every directory on the way must be searchable by all
-        ancestor = directory
-        while True:
-            if self.fs.resolve(ancestor).st_mode & 0o111 != 0o111:
+        node: FakeDirectory | None = obj  # the directory is canonical: its parents are the way
+        while node is not None:
+            if node.stat_result.st_mode & 0o111 != 0o111:
                 return
-            if ancestor == "/":
-                break
-            ancestor = posixpath.dirname(ancestor)
+            node = node.parent_dir() if node.parent_dir is not None else None
         prefix = directory.rstrip("/") + "/"
+        routed = self._routed_below(prefix)
         entries: list[tuple[str, FakeFile]] = [(directory, obj)]
         entries += [(prefix + name, child) for name, child in obj.entries.items()]
         for path, entry in entries:
-            if self.fs.is_open_file(entry) or self._route(path) is not None:
+            if self.fs.is_open_file(entry) or (routed and self._route(path) is not None):
                 continue  # a memfd's size and times change unseen; mounts are the host's
             link = entry.contents if stat.S_ISLNK(entry.st_mode) else None
             if not snapshot.put(path, encode_stat(self.fs.stat_of(entry)), link):
                 return  # full until the next change
+
+    def _routed_below(self, prefix: str) -> bool:
+        """Whether an entry right under ``prefix`` (a directory's path and "/") may lie outside
+        the model (a mount, a device, /proc); most directories have none."""
+        specials = (*self.fs.mounts, *DEVICES, "/proc", "/dev/fd")
+        return any(special.startswith(prefix) for special in specials)
 
     def _unpublish(self) -> None:
         """Empty the snapshot; call with ``fs.lock`` held, before a change becomes visible."""
