@@ -91,7 +91,7 @@ _KIND_NAMES = {
     lib.LCF_NOTE: "note",
 }
 #: The calls the shim may answer from the metadata snapshot (and then tells in a note).
-NOTED_FUNCTIONS = frozenset({"stat", "lstat", "access", "eaccess", "readlink"})
+NOTED_FUNCTIONS = frozenset({"stat", "lstat", "fstat", "access", "eaccess", "readlink"})
 
 #: How many getaddrinfo entries fit in one reply.
 MAX_ADDRESSES = (MAX_MESSAGE - ffi.sizeof("struct lcf_reply") - 256) // _ADDRESS_SIZE

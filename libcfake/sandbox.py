@@ -922,7 +922,9 @@ def _noted_entry(process: ProcessInfo, note: Note) -> JournalEntry:
     """The journal entry of a call the shim answered from the snapshot."""
     path = PurePosixPath(note.path)
     arguments: tuple[Any, ...] = (path,)
-    if note.function in ("access", "eaccess"):
+    if note.function == "fstat":  # the file travels as a descriptor
+        arguments = ()
+    elif note.function in ("access", "eaccess"):
         arguments = (path, access_mode_names(note.flags))
     if note.target is not None:  # readlink
         answer = note.target

@@ -3,9 +3,9 @@
 A :class:`Snapshot` is a memfd the master fills and every program behind it maps read-only (it
 travels with the welcome). It maps virtual paths to what lstat says of them, and symlinks to
 their targets; the shim answers stat, lstat, access(F_OK) and readlink of a published entry
-itself and tells the master in a note, so the journal still sees every call. The layout and the
-writer's C code are the shim's own (``shim/libcfake_wire.h``, ``shim/snapshot.c``), reached
-through cffi.
+(and fstat of a listed directory) itself and tells the master in a note, so the journal still
+sees every call. The layout and the writer's C code are the shim's own
+(``shim/libcfake_wire.h``, ``shim/snapshot.c``), reached through cffi.
 
 Whoever publishes keeps the snapshot exact: an entry may be published only while nothing can
 change it unseen, and :meth:`Snapshot.clear` must run before any change to what was published

@@ -1236,12 +1236,25 @@ static bool snapshot_form(const char *path, size_t n)
 /* Writes into out (LCF_MAX_PATH + 1 bytes) the virtual path a stat-like call names: a path in the
  * shadow tree stands for the virtual path after the tree's root, a relative path is joined to
  * its directory descriptor's (which must be a shadow directory), any other absolute path is
- * itself. Returns its length, or -1 when the snapshot cannot name it. */
+ * itself; fstat names its descriptor's, which must be a shadow directory. Returns its length, or
+ * -1 when the snapshot cannot name it. */
 static ssize_t snapshot_path(const struct lcf_request *req, char *out)
 {
     const char *root = snapshot.root;
     size_t root_len = snapshot.root_length, n = (size_t)req->call.length1, base = 0;
     const char *rest = req->str1;
+    if (req->call.function == LCF_FSTAT) {
+        ssize_t k = req->call.fds == LCF_FD_FILE ? fd_path(req->fds[0], out) : -1;
+        if (k < 0 || (size_t)k < root_len || memcmp(out, root, root_len) != 0 ||
+            (out[root_len] != '/' && out[root_len] != '\0'))
+            return -1;
+        n = (size_t)k - root_len;
+        memmove(out, out + root_len, n);
+        if (n == 0)
+            out[n++] = '/';
+        out[n] = '\0';
+        return snapshot_form(out, n) ? (ssize_t)n : -1;
+    }
     if (req->call.fds & LCF_FD_DIR1) {
         ssize_t k = fd_path(req->fds[0], out);
         if (k < 0 || (size_t)k < root_len || memcmp(out, root, root_len) != 0 ||
@@ -1292,16 +1305,18 @@ static bool send_note(struct conn *c, const struct lcf_request *req, const struc
     }
 }
 
-/* Answers stat, lstat, access(F_OK) and readlink of a published entry, as the master would: fills
- * *reply and the payload, tells the master in a note, and returns true. False: ask the master
- * (not published, a symlink to follow, or no snapshot). errno is left as it was. */
+/* Answers stat, lstat, access(F_OK) and readlink of a published entry, and fstat of a listed
+ * directory, as the master would: fills *reply and the payload, tells the master in a note, and
+ * returns true. False: ask the master (not published, a symlink to follow, or no snapshot).
+ * errno is left as it was. */
 static bool snapshot_answer(struct conn *c, const struct lcf_request *req, struct lcf_reply *reply,
                             void *payload, size_t payload_size)
 {
     uint32_t f = req->call.function;
     bool stat = is_stat(f);
     bool exists = (f == LCF_ACCESS || f == LCF_EACCESS) && req->call.flags == F_OK;
-    if (!snapshot_mapped || !(stat || exists || f == LCF_READLINK) || req->call.length1 <= 0)
+    if (!snapshot_mapped || !(stat || exists || f == LCF_READLINK) ||
+        (req->call.length1 <= 0 && f != LCF_FSTAT))
         return false;
     int saved = errno;
     char path[LCF_MAX_PATH + 1], target[LCF_MAX_PATH + 1];
@@ -1313,7 +1328,8 @@ static bool snapshot_answer(struct conn *c, const struct lcf_request *req, struc
     if (!found || !valid_stat(&st))
         return false;
     bool link = S_ISLNK(st.mode);
-    if (f == LCF_READLINK ? !link || (size_t)target_length > payload_size : link && f != LCF_LSTAT)
+    bool follows = f == LCF_STAT || f == LCF_ACCESS || f == LCF_EACCESS;
+    if (f == LCF_READLINK ? !link || (size_t)target_length > payload_size : link && follows)
         return false; /* the last symlink is followed: the master resolves it */
     if (stat && payload_size < sizeof st)
         return false;

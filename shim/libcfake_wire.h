@@ -10,8 +10,9 @@
  * Descriptors travel as SCM_RIGHTS on the packet they belong to.
  *
  * A master may also share a metadata snapshot (struct lcf_snapshot, below): a memfd the shim maps
- * read-only and answers stat, lstat, access (F_OK) and readlink of unchanged virtual entries from,
- * without a round trip; each such call is still told to the master in a note, which has no reply.
+ * read-only and answers stat, lstat, access (F_OK) and readlink of unchanged virtual entries (and
+ * fstat of a shadow directory) from, without a round trip; each such call is still told to the
+ * master in a note, which has no reply.
  */
 #ifndef LIBCFAKE_WIRE_H
 #define LIBCFAKE_WIRE_H
@@ -184,7 +185,8 @@ struct lcf_stat {                  /* the payload of a successful stat or lstat 
 
 struct lcf_note {                  /* a call the shim answered from the snapshot, for the journal */
     struct lcf_header header;      /* kind LCF_NOTE; seq as for a call */
-    uint32_t function;             /* LCF_STAT, LCF_LSTAT, LCF_ACCESS, LCF_EACCESS, LCF_READLINK */
+    uint32_t function;             /* LCF_STAT, LCF_LSTAT, LCF_FSTAT (of a shadow directory),
+                                    * LCF_ACCESS, LCF_EACCESS or LCF_READLINK */
     char symbol[LCF_SYMBOL_SIZE];  /* the libc entry point the program called, NUL-padded */
     int32_t flags;                 /* access: amode */
     int32_t result;                /* what the program got: 0; readlink: bytes of the target, which

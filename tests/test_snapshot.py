@@ -67,8 +67,9 @@ def test_stats_after_a_listing_agree_with_the_masters_answers(
 def test_the_snapshot_answers_without_a_round_trip_and_the_journal_sees_every_call(
     sb: Sandbox, steps: Callable[..., list[str]]
 ) -> None:
-    steps("stat", "/d/f", "list", "/d", "stat", "/d/f", "lstat", "/d/link", "readlink", "/d/link",
-          "access", "/d/f", "stat", "/d/link")  # fmt: skip
+    lines = steps("stat", "/d/f", "list", "/d", "stat", "/d/f", "lstat", "/d/link", "readlink",
+                  "/d/link", "access", "/d/f", "stat", "/d/link", "fstat", "/d/sub")  # fmt: skip
+    assert lines[-1] == "40755 4096"
     journal = [(e.call, e.path, e.answer, e.from_snapshot) for e in sb.journal
                if e.path is not None and e.path.startswith("/d/")]  # fmt: skip
     assert journal == [
@@ -78,6 +79,8 @@ def test_the_snapshot_answers_without_a_round_trip_and_the_journal_sees_every_ca
         ("readlink", "/d/link", "f", True),
         ("access", "/d/f", "0", True),
         ("stat", "/d/link", "stat regular 644 10", False),  # a symlink to follow: the master's
+        ("open", "/d/sub", "fd", False),
+        ("fstat", "/d/sub", "stat directory 755 4096", True),  # /d/sub was published with /d
     ]
 
 
@@ -300,6 +303,7 @@ def test_a_garbled_note_closes_only_its_connection(sb: Sandbox, tmp_path: Path) 
                 os.close(int.from_bytes(fds[index : index + 4], "little"))
         sock.send(_note(protocol.lib.LCF_STAT, b"relative"))
         assert sock.recv(protocol.MAX_MESSAGE) == b""  # closed
+    sb.journal  # noqa: B018  (reading it waits until the master is idle: the error is recorded)
     assert any("not absolute" in error for error in sb.protocol_errors)
     assert sb.run(["true"]).returncode == 0  # everyone else is still served
 

@@ -5,6 +5,7 @@
  *   access P           access(P, F_OK): "ok" or the errno's name
  *   readlink P         the target or the errno's name
  *   at DIR NAME        fstatat(dirfd of opendir(DIR), NAME, AT_SYMLINK_NOFOLLOW), like stat
+ *   fstat DIR          fstat(dirfd of opendir(DIR)), like stat
  *   chmod P MODE       MODE in octal: "ok" or the errno's name
  *   append P N         opens P for appending and writes N bytes, keeping it open: "ok"
  *   chdir DIR          "ok" or the errno's name
@@ -78,6 +79,15 @@ int main(int argc, char **argv)
                 continue;
             }
             int ret = fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW);
+            show_stat(ret, &st);
+            closedir(d);
+        } else if (strcmp(step, "fstat") == 0 && i + 1 < argc) {
+            DIR *d = opendir(argv[++i]);
+            if (d == NULL) {
+                printf("%s\n", strerrorname_np(errno));
+                continue;
+            }
+            int ret = fstat(dirfd(d), &st);
             show_stat(ret, &st);
             closedir(d);
         } else if (strcmp(step, "chmod") == 0 && i + 2 < argc) {
