@@ -10,6 +10,7 @@ program then makes relative to such a descriptor is forwarded with it, and mappe
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 import stat
 import tempfile
@@ -17,6 +18,9 @@ from collections.abc import Iterable
 
 #: Where a placeholder symlink points: nowhere real, should an unwrapped call follow it.
 _DANGLING = "libcfake-placeholder-of-a-virtual-symlink"
+#: The entry types that have placeholders of their own type; the others (regular files, sockets,
+#: devices) are listed as plain files.
+_PLACEHOLDER_KINDS = {kind: kind for kind in (stat.S_IFDIR, stat.S_IFLNK, stat.S_IFIFO)}
 
 
 def _tree_root() -> str:
@@ -27,12 +31,19 @@ def _tree_root() -> str:
 
 
 class ShadowTree:
-    """A private real directory tree whose layout follows the virtual filesystem's directories."""
+    """A private real directory tree whose layout follows the virtual filesystem's directories.
+
+    Only the master changes the tree, so it remembers what it made: the directories it created,
+    and the entries it last synced into each. A directory listed again unchanged then costs no
+    look at the disk.
+    """
 
     def __init__(self) -> None:
         self.root = _tree_root()
         self.device = os.stat(self.root).st_dev
         self._virtual_by_inode: dict[int, str] = {os.stat(self.root).st_ino: "/"}
+        self._made: set[str] = {"/"}  # virtual directories whose shadow exists
+        self._synced: dict[str, dict[str, int]] = {}  # virtual directory -> its entries, as synced
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -54,24 +65,38 @@ class ShadowTree:
     def ensure(self, virtual: str) -> str:
         """Create the shadow directory of ``virtual`` (and its parents); its real path."""
         real = self.real_path(virtual)
+        if virtual in self._made:
+            return real
         os.makedirs(real, mode=0o755, exist_ok=True)
         self._virtual_by_inode[os.stat(real).st_ino] = virtual
+        self._made.add(virtual)
+        # makedirs may have added directories to the shadows of ``virtual``'s ancestors
+        parent = virtual
+        while parent != "/":
+            parent = posixpath.dirname(parent.rstrip("/")) or "/"
+            self._synced.pop(parent, None)
         return real
 
     def sync(self, virtual: str, entries: Iterable[tuple[str, int]]) -> str:
         """Make the shadow of ``virtual`` hold exactly ``entries`` (name, S_IF* type)."""
         real = self.ensure(virtual)
-        wanted = dict(entries)
+        # a placeholder is a directory, a symlink, a fifo, or else a plain file
+        wanted = {name: _PLACEHOLDER_KINDS.get(kind, stat.S_IFREG) for name, kind in entries}
+        if self._synced.get(virtual) == wanted:
+            return real  # as the last sync left it
+        missing = dict(wanted)
         for existing in os.scandir(real):
             kind = _kind(existing)
-            if wanted.get(existing.name) == kind:
-                del wanted[existing.name]
+            if missing.get(existing.name) == kind:
+                del missing[existing.name]
             elif kind == stat.S_IFDIR:
                 shutil.rmtree(existing.path)
+                self._forget(posixpath.join(virtual, existing.name))
             else:
                 os.unlink(existing.path)
-        for name, kind in wanted.items():
+        for name, kind in missing.items():
             _placeholder(os.path.join(real, name), kind)
+        self._synced[virtual] = wanted
         return real
 
     def open(self, virtual: str, entries: Iterable[tuple[str, int]] | None) -> int:
@@ -79,10 +104,23 @@ class ShadowTree:
         real = self.ensure(virtual) if entries is None else self.sync(virtual, entries)
         return os.open(real, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
+    def _forget(self, virtual: str) -> None:
+        """Forget the shadows of ``virtual`` and of everything under it (they were removed)."""
+        below = virtual.rstrip("/") + "/"
+        for known in [v for v in self._made if v == virtual or v.startswith(below)]:
+            self._made.discard(known)
+            self._synced.pop(known, None)
+
 
 def _kind(entry: os.DirEntry[str]) -> int:
-    mode = entry.stat(follow_symlinks=False).st_mode
-    return stat.S_IFMT(mode)
+    # the type the directory listing carries (no stat call), except for fifos
+    if entry.is_symlink():
+        return stat.S_IFLNK
+    if entry.is_dir(follow_symlinks=False):
+        return stat.S_IFDIR
+    if entry.is_file(follow_symlinks=False):
+        return stat.S_IFREG
+    return stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
 
 
 def _placeholder(path: str, kind: int) -> None:
@@ -90,7 +128,5 @@ def _placeholder(path: str, kind: int) -> None:
         os.mkdir(path, 0o755)
     elif kind == stat.S_IFLNK:
         os.symlink(_DANGLING, path)
-    elif kind == stat.S_IFIFO:
-        os.mkfifo(path, 0o644)
-    else:  # regular files; sockets and devices are listed as plain files
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+    else:  # a regular file or a fifo: one mknod call
+        os.mknod(path, kind | 0o644)
