@@ -21,7 +21,6 @@ trip. Everything else exists only here.
 
 from __future__ import annotations
 
-import collections
 import errno
 import os
 import posixpath
@@ -31,12 +30,13 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
 from pyfakefs.fake_os import FakeOsModule
 
+from .protocol import PackedStat, pack_stat
 from .stat import StatResult
 
 #: Host paths mounted read-only by default: what programs need to start.
@@ -91,6 +91,12 @@ def _absolute(path: AnyPath, what: str = "path") -> str:
     if not text.startswith("/"):
         raise ValueError(f"{what} {text!r} must be absolute: the virtual filesystem has no cwd")
     return text
+
+
+# A note on speed: pyfakefs forwards a file's st_mode, st_uid, st_size... to its ``stat_result``
+# through ``FakeFile.__getattr__``, at about a microsecond a read. The master's hot path (lookup,
+# stat, permission checks) reads ``obj.stat_result``'s attributes directly; the size and times
+# of a file whose contents are in a memfd are the memfd's (see _MemfdBacked and _stat_values).
 
 
 class FileSystem:
@@ -289,28 +295,45 @@ class FileSystem:
         if gid is not None:
             obj.st_gid = gid
 
-    def resolve(self, path: str, follow: bool = True) -> FakeFile:
-        """The object at ``path``; OSError with the kernel's errno if there is none."""
-        return self.lookup(path, follow)[0]
+    def resolve(self, path: str, follow: bool = True, *, search: Caller | None = None) -> FakeFile:
+        """The object at ``path``; OSError with the kernel's errno if there is none.
 
-    def lookup(self, path: str, follow: bool = True) -> tuple[FakeFile, str]:
+        With ``search``, the caller must have search (x) permission on every directory the
+        path leads through (EACCES otherwise), as the kernel checks for any path.
+        """
+        return self._walk(path, follow, search)[0]
+
+    def lookup(
+        self, path: str, follow: bool = True, *, search: Caller | None = None
+    ) -> tuple[FakeFile, str]:
         """The object at an absolute ``path`` and its canonical path, resolved as the kernel
         does: ".." is the parent of what was reached, symlinks on the way are followed (the
         last one too when ``follow``), a trailing "/" asks for a directory, 40 links at most.
+        ``search`` as for :meth:`resolve`.
+        """
+        obj, reached = self._walk(path, follow, search)
+        return obj, "/" + "/".join([name for name, _ in reached])
+
+    def _walk(
+        self, path: str, follow: bool, search: Caller | None
+    ) -> tuple[FakeFile, list[tuple[str, FakeFile]]]:
+        """The object at ``path`` and the canonical (name, object) components leading to it.
 
         This walks pyfakefs's directory objects directly; it is the master's hot path, an order
         of magnitude faster than pyfakefs's general resolver.
         """
         if not path.startswith("/"):
             raise ValueError(f"not an absolute path: {path!r}")
+        if search is not None and search.is_root:
+            search = None  # root may search every directory
         root: FakeDirectory = self.fake.root
         reached: list[tuple[str, FakeFile]] = []  # the canonical components so far
-        pending = collections.deque(part for part in path.split("/") if part and part != ".")
+        pending = _components(path)  # a stack: the next component is the last
         must_be_dir = path.endswith("/") or path.endswith("/.")
         links = 0
         current: FakeFile = root
         while pending:
-            name = pending.popleft()
+            name = pending.pop()
             if name == "..":
                 if reached:
                     reached.pop()
@@ -318,23 +341,25 @@ class FileSystem:
                 continue
             if not isinstance(current, FakeDirectory):
                 raise _error(errno.ENOTDIR, path)
+            if search is not None and not self.may(current, search, os.X_OK):
+                raise _error(errno.EACCES, path)
             entry = current.entries.get(name)
             if entry is None:
                 raise _error(errno.ENOENT, path)
-            if stat.S_ISLNK(entry.st_mode) and (pending or follow or must_be_dir):
+            if stat.S_ISLNK(entry.stat_result.st_mode) and (pending or follow or must_be_dir):
                 links += 1
                 if links > _MAX_SYMLINKS:
                     raise _error(errno.ELOOP, path)
                 target = os.fsdecode(entry.contents or "")
                 if target.startswith("/"):
                     reached, current = [], root
-                pending.extendleft(reversed([p for p in target.split("/") if p and p != "."]))
+                pending += _components(target)
                 continue
             reached.append((name, entry))
             current = entry
         if must_be_dir and not isinstance(current, FakeDirectory):
             raise _error(errno.ENOTDIR, path)
-        return current, "/" + "/".join(name for name, _ in reached)
+        return current, reached
 
     def canonical(self, path: str) -> str:
         """The canonical form of ``path``; for a path that does not exist (yet), its parent's
@@ -393,25 +418,37 @@ class FileSystem:
 
     def stat_of(self, obj: FakeFile) -> StatResult:
         """The stat table of a model object."""
-        mode = obj.st_mode
-        size = obj.st_size
-        if stat.S_ISLNK(mode):
-            size = len(os.fsencode(obj.contents or ""))
-        elif stat.S_ISDIR(mode):
-            size = 4096
+        meta = obj.stat_result
+        mode, size, atime, mtime, ctime = _stat_values(obj)
         return StatResult(
             type=_TYPES[stat.S_IFMT(mode)],
             mode=stat.S_IMODE(mode),
             size=size,
-            dev=obj.st_dev,
-            ino=obj.st_ino,
-            nlink=obj.st_nlink,
-            uid=obj.st_uid,
-            gid=obj.st_gid,
-            atime=obj.st_atime,
-            mtime=obj.st_mtime,
-            ctime=obj.st_ctime,
+            dev=meta.st_dev,
+            ino=cast(int, meta.st_ino),  # None only for an object in no directory: refused
+            nlink=meta.st_nlink,
+            uid=meta.st_uid,
+            gid=meta.st_gid,
+            atime=atime,
+            mtime=mtime,
+            ctime=ctime,
         )
+
+    def packed_stat(self, obj: FakeFile) -> PackedStat:
+        """:meth:`stat_of` in wire form, as the master sends it, made without a StatResult."""
+        meta = obj.stat_result
+        mode, size, atime, mtime, ctime = _stat_values(obj)
+        return pack_stat(mode, size, meta.st_dev, cast(int, meta.st_ino), meta.st_nlink,
+                         meta.st_uid, meta.st_gid, atime, mtime, ctime)  # fmt: skip
+
+    def path_of(self, obj: FakeFile) -> str:
+        """The path of a model object: pyfakefs's ``obj.path``, without its costly normalizing."""
+        names: list[str] = []
+        current: FakeFile | None = obj
+        while current is not None and current is not self.fake.root:
+            names.append(os.fsdecode(current.name))
+            current = current.parent_dir() if current.parent_dir is not None else None
+        return "/" + "/".join(reversed(names))
 
     def truncate_file(self, file: FakeFile, length: int) -> None:
         if length < 0:
@@ -436,13 +473,14 @@ class FileSystem:
     @staticmethod
     def may(obj: FakeFile, caller: Caller, want: int) -> bool:
         """Whether ``caller`` has the ``want`` bits (os.R_OK|W_OK|X_OK) on ``obj``."""
-        mode = obj.st_mode
+        meta = obj.stat_result
+        mode = meta.st_mode
         if caller.is_root:
             # root may read and write anything; it may execute what anyone may execute
             return not (want & os.X_OK) or stat.S_ISDIR(mode) or bool(mode & 0o111)
-        if obj.st_uid == caller.uid:
+        if meta.st_uid == caller.uid:
             bits = (mode >> 6) & 7
-        elif obj.st_gid == caller.gid:
+        elif meta.st_gid == caller.gid:
             bits = (mode >> 3) & 7
         else:
             bits = mode & 7
@@ -488,6 +526,24 @@ class FileSystem:
 
 def _nothing() -> None:
     pass
+
+
+def _stat_values(obj: FakeFile) -> tuple[int, int, float, float, float]:
+    """st_mode, size, atime, mtime and ctime of a model object, as stat shows them."""
+    meta = obj.stat_result  # not obj.st_*: see the note above FileSystem
+    mode = meta.st_mode
+    if isinstance(obj, _MemfdBacked):  # size and times are the memfd's: one fstat for all
+        info = os.fstat(obj.memfd_fd)
+        size, atime, mtime = info.st_size, info.st_atime_ns / 1e9, info.st_mtime_ns / 1e9
+        ctime = max(meta.st_ctime, info.st_ctime_ns / 1e9)
+    else:
+        size, atime, mtime, ctime = meta.st_size, meta.st_atime, meta.st_mtime, meta.st_ctime
+    kind = stat.S_IFMT(mode)
+    if kind == stat.S_IFLNK:
+        size = len(os.fsencode(obj.contents or ""))
+    elif kind == stat.S_IFDIR:
+        size = 4096
+    return mode, size, atime, mtime, ctime
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -582,7 +638,10 @@ def _memfd_class(original: type) -> type:
     return _MEMFD_CLASSES[original]
 
 
-def _prefix_of(path: str, prefixes: Iterable[str]) -> str | None:
+def _prefix_of(path: str, prefixes: tuple[str, ...]) -> str | None:
+    """The first of ``prefixes`` (normalized paths) that is ``path`` or one of its parents."""
+    if not path.startswith(prefixes):  # one test in C rules out most paths
+        return None
     for prefix in prefixes:
         if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
             return prefix
@@ -590,6 +649,12 @@ def _prefix_of(path: str, prefixes: Iterable[str]) -> str | None:
 
 
 _MAX_SYMLINKS = 40  # as Linux
+
+
+def _components(path: str) -> list[str]:
+    """The names in ``path`` ("." and empty ones left out), last first: a stack to walk."""
+    return [name for name in reversed(path.split("/")) if name and name != "."]
+
 
 _TYPES = {
     stat.S_IFREG: "regular",

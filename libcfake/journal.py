@@ -9,12 +9,34 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 
-@dataclasses.dataclass(frozen=True)
+class _Arguments:
+    """The ``arguments`` field of a JournalEntry: kept as given, or made on first read.
+
+    A Sandbox records every call, and making the arguments of each (PurePosixPath objects, flag
+    names) cost about a sixth of the master's time per call, while most entries are never read.
+    So :meth:`JournalEntry.deferred` keeps the function that makes them instead; the first read
+    calls it and keeps the tuple. (A data descriptor: reads come here although the value lives
+    in the entry's ``__dict__``.)
+    """
+
+    def __get__(self, entry: object, owner: type | None = None) -> Any:
+        if entry is None:
+            raise AttributeError("arguments")  # tells dataclasses the field has no default
+        value = entry.__dict__["arguments"]
+        if callable(value):
+            value = entry.__dict__["arguments"] = value()
+        return value
+
+    def __set__(self, entry: object, value: Any) -> None:
+        entry.__dict__["arguments"] = value
+
+
+@dataclasses.dataclass(frozen=True, init=False)
 class JournalEntry:
     """One forwarded call and how it was answered."""
 
@@ -23,13 +45,34 @@ class JournalEntry:
     exe: str
     call: str  # the seed's (or libcfake's) name: "open", "stat", "connect_inet", ...
     symbol: str  # the libc entry point the program called: "fopen", "__xstat64", ...
-    arguments: tuple[Any, ...]
+    if TYPE_CHECKING:
+        arguments: tuple[Any, ...]  # as libcfake.calls lists them
+    else:
+        arguments: _Arguments = _Arguments()
     path: str | None  # the virtual path(s) the call named, resolved
     answer: str  # "fd", "ok", "stat", "-1 ENOENT", "passthrough", ...
     errno: int = 0
     fault: bool = False  # answered by a fault rule (sb.fail)
     violation: bool = False
     from_snapshot: bool = False  # answered by the shim from the metadata snapshot (no round trip)
+
+    def __init__(
+        self, pid: int, tid: int, exe: str, call: str, symbol: str, arguments: tuple[Any, ...],
+        path: str | None, answer: str, errno: int = 0, fault: bool = False,
+        violation: bool = False, from_snapshot: bool = False,
+    ) -> None:  # fmt: skip
+        # Written out: the __init__ dataclasses generate for a frozen class sets each field
+        # with object.__setattr__, which doubled the cost of the entry made for every call.
+        self.__dict__.update(
+            pid=pid, tid=tid, exe=exe, call=call, symbol=symbol, arguments=arguments, path=path,
+            answer=answer, errno=errno, fault=fault, violation=violation,
+            from_snapshot=from_snapshot,
+        )  # fmt: skip
+
+    @classmethod
+    def deferred(cls, arguments: Callable[[], tuple[Any, ...]], **fields: Any) -> JournalEntry:
+        """An entry whose ``arguments`` are made by calling ``arguments()`` when first read."""
+        return cls(arguments=cast(Any, arguments), **fields)
 
     def __str__(self) -> str:
         marks = " [fault]" if self.fault else " [violation]" if self.violation else ""

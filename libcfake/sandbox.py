@@ -48,12 +48,12 @@ from .protocol import (
     FD_SOCKET,
     NOTED_FUNCTIONS,
     Note,
+    PackedStat,
     ProcessInfo,
-    encode_stat,
 )
 from .service import GAI_ERRORS, Deferred, LibcService
 from .snapshot import Snapshot
-from .stat import FILE_TYPES, StatResult
+from .stat import FILE_TYPES
 
 #: A program's own descriptors, reopened (any mode): /dev/stdin, /proc/self/fd/3, /dev/fd/1.
 _TYPE_NAMES = {bits: name for name, bits in FILE_TYPES.items()}
@@ -119,6 +119,7 @@ class Sandbox:
         self._faults: list[FaultRule] = []
         self.net = Network(self.dns, self.fs, self._faults)
         self._shadow = ShadowTree()
+        self._callers: dict[tuple[int, int], Caller] = {}  # (euid, egid) -> Caller, default umask
         probe = os.memfd_create("libcfake-probe", os.MFD_CLOEXEC)
         memfd_device = os.fstat(probe).st_dev
         os.close(probe)
@@ -225,10 +226,10 @@ class Sandbox:
     def _enter(self, virtual: str) -> str:
         with self.fs.lock:
             self._unpublish()  # whatever changed the model since, the program starts afresh
-            obj = self.fs.resolve(virtual)
+            obj, canonical = self.fs.lookup(virtual)
             if not isinstance(obj, FakeDirectory):
                 raise NotADirectoryError(errno.ENOTDIR, "cwd is not a virtual directory", virtual)
-            return self._shadow.ensure(self.fs.canonical(virtual))
+            return self._shadow.ensure(canonical)
 
     # -- faults ----------------------------------------------------------------------------
 
@@ -309,13 +310,13 @@ class Sandbox:
             if isinstance(outcome, int):
                 outcome = OSError(outcome, os.strerror(outcome))
         answer, code = _describe(outcome)
-        entry = JournalEntry(
+        entry = JournalEntry.deferred(
+            call.arguments,  # made when someone reads them: most entries are never read
             pid=call.process.pid,
             tid=call.process.tid,
             exe=call.process.exe,
             call=call.function,
             symbol=call.raw.symbol,
-            arguments=call.arguments(),
             path=subject,
             answer=answer,
             errno=code,
@@ -377,7 +378,7 @@ class Sandbox:
             if self.fs.is_open_file(entry) or (routed and self._route(path) is not None):
                 continue  # a memfd's size and times change unseen; mounts are the host's
             link = entry.contents if stat.S_ISLNK(entry.st_mode) else None
-            if not snapshot.put(path, encode_stat(self.fs.stat_of(entry)), link):
+            if not snapshot.put(path, self.fs.packed_stat(entry).data, link):
                 return  # full until the next change
 
     def _routed_below(self, prefix: str) -> bool:
@@ -463,22 +464,21 @@ class Sandbox:
                 return virtual
         file = self.fs.file_of_memfd(info.st_ino)
         if file is not None:
-            return str(file.path)
+            return self.fs.path_of(file)
         return os.readlink(f"/proc/self/fd/{fd}")  # a host directory, e.g. under a mount
 
     # -- the models --------------------------------------------------------------------------
 
     def _caller(self, call: Call, with_umask: bool = False) -> Caller:
-        umask = 0o022
+        """Whose permissions the call has; ``with_umask`` for calls that create something."""
+        process = call.process
         if with_umask:
-            try:
-                with open(f"/proc/{call.process.pid}/status") as status:
-                    for line in status:
-                        if line.startswith("Umask:"):
-                            umask = int(line.split()[1], 8)
-            except OSError:
-                pass
-        return Caller(call.process.euid, call.process.egid, umask)
+            return Caller(process.euid, process.egid, _umask(process.pid))
+        ids = (process.euid, process.egid)
+        caller = self._callers.get(ids)
+        if caller is None:  # made once per pair of ids: nearly every call asks
+            caller = self._callers[ids] = Caller(*ids)
+        return caller
 
     def _dispatch(self, call: Call, path: str | None, fds: list[int]) -> Any:
         function = call.function
@@ -582,10 +582,11 @@ class Sandbox:
         norm = posixpath.normpath(path)
         if norm.startswith("//"):
             norm = norm[1:]
-        if norm in DEVICES or _OWN_DESCRIPTOR.fullmatch(norm):
-            return "device"
-        if norm in ("/dev/fd", "/proc") or norm.startswith(("/dev/fd/", "/proc/")):
-            return "proc"
+        if norm.startswith(("/dev/", "/proc")):  # devices and /proc are all under these
+            if norm in DEVICES or _OWN_DESCRIPTOR.fullmatch(norm):
+                return "device"
+            if norm in ("/dev/fd", "/proc") or norm.startswith(("/dev/fd/", "/proc/")):
+                return "proc"
         return self.fs.mount_of(norm)
 
     def _host_call(self, call: Call, path: str, route: str) -> Any:
@@ -637,34 +638,35 @@ class Sandbox:
 
     def _fs_open(self, call: Call, path: str, fds: list[int]) -> Any:
         flags = call.raw.flags
-        caller = self._caller(call, with_umask=bool(flags & os.O_CREAT))
+        caller = self._caller(call)
         fs = self.fs
         if flags & os.O_TMPFILE == os.O_TMPFILE:
             return self._tmpfile(path, flags, caller)
         follow = not flags & os.O_NOFOLLOW
         try:
-            obj = fs.resolve(path, follow=follow)
+            obj, canonical = fs.lookup(path, follow=follow)
         except FileNotFoundError:
             if not flags & os.O_CREAT:
                 raise
-            obj = self._create(path, call.raw.mode, caller)
+            obj = self._create(path, call.raw.mode, self._caller(call, with_umask=True))
+            canonical = path  # (used for directories only, and a new file is none)
         else:
             if flags & os.O_CREAT and flags & os.O_EXCL:
                 raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
-        if stat.S_ISLNK(obj.st_mode):
+        mode = obj.stat_result.st_mode  # not obj.st_mode: see the note in libcfake.fs
+        if stat.S_ISLNK(mode):
             raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
         accmode = flags & os.O_ACCMODE
         if isinstance(obj, FakeDirectory):
             if accmode != os.O_RDONLY or flags & os.O_TRUNC:
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
             fs.check(obj, caller, os.R_OK, path)
-            canonical = fs.canonical(path)
             descriptor = _Descriptor(self._shadow.open(canonical, _entries(obj)))
             self._publish(canonical, obj)
             return descriptor
         if flags & os.O_DIRECTORY:
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
-        if not stat.S_ISREG(obj.st_mode):
+        if not stat.S_ISREG(mode):
             raise _Refused(errno.ENXIO, "opening fifos, sockets and devices of the model")
         want = {os.O_RDONLY: os.R_OK, os.O_WRONLY: os.W_OK}.get(accmode, os.R_OK | os.W_OK)
         if not flags & os.O_PATH:
@@ -703,19 +705,18 @@ class Sandbox:
         if protection is not None:
             raise _Refused(errno.EROFS, f"{path} is in {protection}")
 
-    def _fs_stat(self, call: Call, path: str, fds: list[int]) -> StatResult:
-        self.fs.check_search(path, self._caller(call))
-        return self.fs.stat_of(self.fs.resolve(path, follow=call.function != "lstat"))
+    def _fs_stat(self, call: Call, path: str, fds: list[int]) -> PackedStat:
+        follow = call.function != "lstat"
+        return self.fs.packed_stat(self.fs.resolve(path, follow, search=self._caller(call)))
 
     _fs_lstat = _fs_stat
 
     def _fs_access(self, call: Call, path: str, fds: list[int]) -> int:
-        obj = self.fs.resolve(path)
+        obj, resolved = self.fs.lookup(path)
         caller = self._caller(call)
         if call.function == "access":  # real ids; the hello carries effective ones too
             caller = Caller(call.process.uid, call.process.gid)
         amode = call.raw.flags & (os.R_OK | os.W_OK | os.X_OK)
-        resolved = self.fs.canonical(path)
         if amode & os.W_OK and self.fs.protection_of(resolved) is not None:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)  # a question, not a change
         if amode:
@@ -791,15 +792,14 @@ class Sandbox:
         return 0
 
     def _fs_chdir(self, call: Call, path: str, fds: list[int]) -> _Descriptor:
-        obj = self.fs.resolve(path)
+        obj, canonical = self.fs.lookup(path)
         if not isinstance(obj, FakeDirectory):
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
         self.fs.check(obj, self._caller(call), os.X_OK, path)
-        return _Descriptor(self._shadow.open(self.fs.canonical(path), None))
+        return _Descriptor(self._shadow.open(canonical, None))
 
     def _fs_realpath(self, call: Call, path: str, fds: list[int]) -> str:
-        self.fs.resolve(path)  # every component must exist
-        return self.fs.lookup(path)[1]
+        return self.fs.lookup(path)[1]  # every component must exist
 
     def _fs_chmod(self, call: Call, path: str, fds: list[int]) -> int:
         obj = self.fs.resolve(path, follow=not call.raw.flags & 0x100)
@@ -870,10 +870,10 @@ class Sandbox:
             obj = self.fs.resolve(virtual) if virtual is not None else None
         if obj is None:
             return PASSTHROUGH
-        path = virtual or str(obj.path)
         function = call.function
         if function == "fstat":
-            return self.fs.stat_of(obj)
+            return self.fs.packed_stat(obj)
+        path = virtual or self.fs.path_of(obj)
         if function == "fchmod":
             return self._chmod(obj, call, path)
         if function == "fchown":
@@ -883,6 +883,8 @@ class Sandbox:
 
 def _describe(outcome: Any) -> tuple[str, int]:
     """How the journal shows an outcome, and its errno."""
+    if isinstance(outcome, PackedStat):  # the most common, first
+        return f"stat {outcome.type} {outcome.mode:o} {outcome.size}", 0
     if outcome is PASSTHROUGH:
         return "passthrough", 0
     if isinstance(outcome, bytes):  # a res_query answer
@@ -896,8 +898,6 @@ def _describe(outcome: Any) -> tuple[str, int]:
         return "fd", 0
     if isinstance(outcome, Answer):
         return " ".join(sorted({str(entry[0]) for entry in outcome.entries})), 0
-    if isinstance(outcome, StatResult):
-        return f"stat {outcome.type} {outcome.mode:o} {outcome.size}", 0
     return str(outcome), 0
 
 
@@ -938,4 +938,25 @@ def _noted_entry(process: ProcessInfo, note: Note) -> JournalEntry:
 
 
 def _entries(directory: FakeDirectory) -> list[tuple[str, int]]:
-    return [(name, stat.S_IFMT(obj.st_mode)) for name, obj in directory.entries.items()]
+    return [(name, stat.S_IFMT(obj.stat_result.st_mode)) for name, obj in directory.entries.items()]
+
+
+def _umask(pid: int) -> int:
+    """A process's umask as it is now (the Umask line of /proc/PID/status; 022 if unreadable).
+
+    Read afresh for each call that creates something, since a program may change it any time.
+    """
+    try:
+        fd = os.open(f"/proc/{pid}/status", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return 0o022
+    try:
+        status = os.read(fd, 4096)
+    except OSError:
+        return 0o022
+    finally:
+        os.close(fd)
+    start = status.find(b"\nUmask:")
+    if start < 0:
+        return 0o022
+    return int(status[start + 7 : status.index(b"\n", start + 1)], 8)

@@ -484,7 +484,8 @@ class LibcService:
     ) -> bool:
         """Answer the call being served; False if the program is gone.
 
-        ``result`` is an integer (-1 with ``errno`` on failure), a stat table for stat/lstat,
+        ``result`` is an integer (-1 with ``errno`` on failure), a stat table for stat/lstat
+        (a StatResult, a mapping of its fields, or a :class:`~libcfake.protocol.PackedStat`),
         and for getaddrinfo a list of ``(ip, port_or_None)``, None (no addresses) or an error
         name from :data:`GAI_ERRORS`. Beyond the seed, getaddrinfo entries may also be
         ``(ip, port, socktype, protocol)`` (then they are sent as they are, not one per socket
@@ -654,7 +655,8 @@ def _encode_answer(
     if error:
         raise ValueError(f"errno {error} given with a successful {function} result {result!r}")
     if function in ("stat", "lstat", "fstat"):
-        return protocol.encode_reply(seq, protocol.ANSWER, 0, 0, stat=StatResult.coerce(result))
+        table = result if isinstance(result, protocol.PackedStat) else StatResult.coerce(result)
+        return protocol.encode_reply(seq, protocol.ANSWER, 0, 0, stat=table)
     if function in _TEXT_FUNCTIONS:
         text = _text_bytes(function, result)
         return protocol.encode_reply(seq, protocol.ANSWER, _TEXT_FUNCTIONS[function](text), 0,

@@ -33,6 +33,8 @@ FILE_TYPES: dict[str, int] = {
 }
 _TYPE_NAMES = {bits: name for name, bits in FILE_TYPES.items()}
 _UINT64 = 2**64
+_UNSIGNED_FIELDS = ("mode", "size", "dev", "ino", "nlink", "uid", "gid", "rdev", "blksize")
+_JUST_INT = {int}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,12 +65,19 @@ class StatResult:
                 f"stat mode {self.mode:#o} says {_TYPE_NAMES.get(type_bits, 'an unknown type')}"
                 f" but type is {self.type!r}"
             )
-        for name in ("mode", "size", "dev", "ino", "nlink", "uid", "gid", "rdev", "blksize"):
-            _check_unsigned(name, getattr(self, name))
+        # Every stat reply is built here, so the checks come in two steps: one quick test that a
+        # valid table passes, then, only when it fails, the field by field checks that name the
+        # wrong field.
+        unsigned = (self.mode, self.size, self.dev, self.ino, self.nlink, self.uid, self.gid,
+                    self.rdev, self.blksize)  # fmt: skip
+        if set(map(type, unsigned)) != _JUST_INT or min(unsigned) < 0 or max(unsigned) >= _UINT64:
+            for name in _UNSIGNED_FIELDS:
+                _check_unsigned(name, getattr(self, name))
         if self.blocks is not None:
             _check_unsigned("blocks", self.blocks)
-        for name in ("atime", "mtime", "ctime"):
-            split_time(name, getattr(self, name))
+        for name, value in (("atime", self.atime), ("mtime", self.mtime), ("ctime", self.ctime)):
+            if type(value) is not int and not (type(value) is float and math.isfinite(value)):
+                split_time(name, value)  # a datetime, or raises ValueError naming the field
 
     @property
     def st_mode(self) -> int:
@@ -130,14 +139,16 @@ def _check_unsigned(name: str, value: object) -> None:
 
 def split_time(name: str, value: object) -> tuple[int, int]:
     """(seconds, nanoseconds) of a stat time given as int, float or datetime."""
-    if type(value) is int:  # the common case, first
+    if type(value) is int:  # the common cases first
         return value, 0
-    if isinstance(value, datetime):
-        value = value.timestamp()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"stat field {name} must be seconds (int or float) or a datetime")
-    if isinstance(value, int):
-        return value, 0
+    if type(value) is not float:
+        if isinstance(value, datetime):
+            value = value.timestamp()
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"stat field {name} must be seconds (int or float) or a datetime")
+        elif isinstance(value, int):
+            return value, 0
+    assert isinstance(value, float)
     if not math.isfinite(value):
         raise ValueError(f"stat field {name} must be finite, not {value!r}")
     seconds = math.floor(value)
