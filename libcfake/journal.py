@@ -9,27 +9,33 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+
+class _MakesArguments(Protocol):
+    """What :meth:`JournalEntry.deferred` takes: a :class:`~libcfake.calls.Call`, say."""
+
+    def arguments(self) -> tuple[Any, ...]: ...
 
 
 class _Arguments:
     """The ``arguments`` field of a JournalEntry: kept as given, or made on first read.
 
     A Sandbox records every call, and making the arguments of each (PurePosixPath objects, flag
-    names) cost about a sixth of the master's time per call, while most entries are never read.
-    So :meth:`JournalEntry.deferred` keeps the function that makes them instead; the first read
-    calls it and keeps the tuple. (A data descriptor: reads come here although the value lives
-    in the entry's ``__dict__``.)
+    names) cost a fifth of the master's time for a stat, while most entries are never read.
+    So :meth:`JournalEntry.deferred` keeps the Call instead; the first read asks it for its
+    ``arguments()`` and keeps the tuple. (A data descriptor: reads come here although the value
+    lives in the entry's ``__dict__``.)
     """
 
     def __get__(self, entry: object, owner: type | None = None) -> Any:
         if entry is None:
             raise AttributeError("arguments")  # tells dataclasses the field has no default
         value = entry.__dict__["arguments"]
-        if callable(value):
-            value = entry.__dict__["arguments"] = value()
+        if not isinstance(value, tuple):
+            value = entry.__dict__["arguments"] = value.arguments()
         return value
 
     def __set__(self, entry: object, value: Any) -> None:
@@ -70,9 +76,10 @@ class JournalEntry:
         )  # fmt: skip
 
     @classmethod
-    def deferred(cls, arguments: Callable[[], tuple[Any, ...]], **fields: Any) -> JournalEntry:
-        """An entry whose ``arguments`` are made by calling ``arguments()`` when first read."""
-        return cls(arguments=cast(Any, arguments), **fields)
+    def deferred(cls, source: _MakesArguments, **fields: Any) -> JournalEntry:
+        """An entry whose ``arguments`` are ``source.arguments()`` (a Call's), made when first
+        read."""
+        return cls(arguments=cast(Any, source), **fields)
 
     def __str__(self) -> str:
         marks = " [fault]" if self.fault else " [violation]" if self.violation else ""

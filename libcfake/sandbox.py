@@ -311,7 +311,7 @@ class Sandbox:
                 outcome = OSError(outcome, os.strerror(outcome))
         answer, code = _describe(outcome)
         entry = JournalEntry.deferred(
-            call.arguments,  # made when someone reads them: most entries are never read
+            call,  # whose arguments are made when someone reads them: most entries never are
             pid=call.process.pid,
             tid=call.process.tid,
             exe=call.process.exe,
