@@ -334,15 +334,16 @@ class FileSystem:
         current: FakeFile = root
         while pending:
             name = pending.pop()
+            is_dir = isinstance(current, FakeDirectory)
+            if search is not None and is_dir and not self.may(current, search, os.X_OK):
+                raise _error(errno.EACCES, path)  # looking a name up needs x, ".." too
             if name == "..":
                 if reached:
                     reached.pop()
                 current = reached[-1][1] if reached else root
                 continue
-            if not isinstance(current, FakeDirectory):
+            if not is_dir:
                 raise _error(errno.ENOTDIR, path)
-            if search is not None and not self.may(current, search, os.X_OK):
-                raise _error(errno.EACCES, path)
             entry = current.entries.get(name)
             if entry is None:
                 raise _error(errno.ENOENT, path)
