@@ -1,0 +1,90 @@
+"""Listing a virtual directory again after it changed shows the change.
+
+The master remembers what it last put in each shadow directory (libcfake/_shadow.py) and skips
+the disk when a directory is listed again unchanged; these cases change the model between two
+listings, the ways a test or a program does, and check that ``ls`` sees the model each time.
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from libcfake import Sandbox
+
+
+@pytest.fixture
+def sb() -> Iterator[Sandbox]:
+    with Sandbox(reply_timeout=20) as sandbox:
+        sandbox.fs.create_file("/d/keep.txt")
+        sandbox.fs.create_file("/d/gone.txt")
+        sandbox.fs.create_dir("/d/sub")
+        sandbox.fs.create_file("/d/sub/inner.txt")
+        yield sandbox
+
+
+def listing(sb: Sandbox, path: str) -> list[str]:
+    """What ``ls -A -F`` shows of ``path``: names, "/" after directories, "@" after symlinks."""
+    result = sb.run(["ls", "-A", "-F", path], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def model_listing(sb: Sandbox, path: str) -> list[str]:
+    """The same from the model."""
+    names = []
+    for name in sb.fs.listdir(path):
+        mode = sb.fs.os.lstat(f"{path}/{name}").st_mode
+        names.append(name + ("/" if stat.S_ISDIR(mode) else "@" if stat.S_ISLNK(mode) else ""))
+    return sorted(names)
+
+
+CHANGES: dict[str, Callable[[Sandbox], object]] = {
+    "a file removed by the test": lambda sb: sb.fs.remove("/d/gone.txt"),
+    "a file added by the test": lambda sb: sb.fs.create_file("/d/new.txt"),
+    "a file removed by a program": lambda sb: sb.run(["rm", "/d/gone.txt"], check=True),
+    "a directory made by a program": lambda sb: sb.run(["mkdir", "/d/made"], check=True),
+    "a directory replaced by a file": lambda sb: (
+        sb.run(["rm", "-r", "/d/sub"], check=True),
+        sb.fs.create_file("/d/sub"),
+    ),
+    "a file replaced by a directory": lambda sb: (
+        sb.fs.remove("/d/gone.txt"),
+        sb.fs.create_dir("/d/gone.txt"),
+    ),
+    "a file replaced by a symlink": lambda sb: (
+        sb.fs.remove("/d/gone.txt"),
+        sb.fs.create_symlink("/d/gone.txt", "keep.txt"),
+    ),
+    "nothing": lambda sb: None,
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_a_directory_listed_again_shows_the_change(sb: Sandbox, change: str) -> None:
+    assert listing(sb, "/d") == model_listing(sb, "/d")
+    CHANGES[change](sb)
+    assert listing(sb, "/d") == model_listing(sb, "/d")
+
+
+def test_a_directory_made_again_lists_its_entries(sb: Sandbox) -> None:
+    assert listing(sb, "/d/sub") == ["inner.txt"]
+    sb.run(["rm", "-r", "/d/sub"], check=True)
+    sb.fs.create_file("/d/sub")
+    assert listing(sb, "/d") == model_listing(sb, "/d")  # sub: a file now
+    sb.fs.remove("/d/sub")
+    sb.fs.create_file("/d/sub/inner.txt")  # the same directory as at first
+    assert listing(sb, "/d") == model_listing(sb, "/d")
+    assert listing(sb, "/d/sub") == ["inner.txt"]
+
+
+def test_entering_a_directory_does_not_leave_it_in_its_parents_listing(sb: Sandbox) -> None:
+    sb.fs.create_dir("/e")
+    assert listing(sb, "/e") == []
+    sb.fs.create_dir("/e/a/b")
+    assert sb.run(["pwd"], cwd="/e/a/b", capture_output=True, text=True).stdout == "/e/a/b\n"
+    sb.fs.remove("/e/a/b")
+    sb.fs.remove("/e/a")
+    assert listing(sb, "/e") == []
