@@ -55,8 +55,8 @@ from .service import GAI_ERRORS, Deferred, LibcService
 from .snapshot import Snapshot
 from .stat import FILE_TYPES
 
-#: A program's own descriptors, reopened (any mode): /dev/stdin, /proc/self/fd/3, /dev/fd/1.
 _TYPE_NAMES = {bits: name for name, bits in FILE_TYPES.items()}
+#: A program's own descriptors, reopened (any mode): /dev/stdin, /proc/self/fd/3, /dev/fd/1.
 _OWN_DESCRIPTOR = re.compile(r"/dev/std(in|out|err)|/dev/fd/\d+|/proc/(self|thread-self)/fd/\d+")
 _FD_NUMBER = re.compile(r"(?:/fd/|/dev/std)(\d+|in|out|err)$")
 #: /proc entries that lead to other files of the host: any path through one is refused.

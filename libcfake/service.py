@@ -126,7 +126,8 @@ class LibcService:
     descriptor are forwarded too, so the handler can answer them.
 
     ``snapshot`` shares a :class:`~libcfake.snapshot.Snapshot` with every program: the shim then
-    answers stat, lstat, access(F_OK) and readlink of its entries itself, and each such call
+    answers stat, lstat, access(F_OK) and readlink of its entries (and fstat of a listed
+    directory) itself, and each such call
     arrives as a :class:`~libcfake.protocol.Note` passed to ``on_note(process, note)`` (never
     to the handler: it needs no answer). :meth:`drain` waits until every note sent so far is in.
 
