@@ -377,7 +377,7 @@ class Sandbox:
         for path, entry in entries:
             if self.fs.is_open_file(entry) or (routed and self._route(path) is not None):
                 continue  # a memfd's size and times change unseen; mounts are the host's
-            link = entry.contents if stat.S_ISLNK(entry.st_mode) else None
+            link = entry.contents if stat.S_ISLNK(entry.stat_result.st_mode) else None
             if not snapshot.put(path, self.fs.packed_stat(entry).data, link):
                 return  # full until the next change
 
@@ -397,8 +397,7 @@ class Sandbox:
         """After the master answered a stat-like call: publish the directory the path is in."""
         parent = posixpath.dirname(path.rstrip("/")) or "/"
         try:
-            directory = self.fs.resolve(parent)
-            canonical = self.fs.canonical(parent)
+            directory, canonical = self.fs.lookup(parent)
         except OSError:
             return
         if isinstance(directory, FakeDirectory):
