@@ -129,6 +129,7 @@ class Sandbox:
         # A test sharing pyfakefs's filesystem may change it behind the model's back: no snapshot.
         self._snapshot = Snapshot(self._shadow.root) if fake_filesystem is None else None
         self._published: set[str] = set()  # directories published since the snapshot was emptied
+        self._stats_in: dict[str, int] = {}  # stats the master answered per directory, since then
         self.fs.on_change = self._unpublish
         self._service = LibcService(
             reply_timeout=reply_timeout,
@@ -392,10 +393,16 @@ class Sandbox:
         if self._snapshot is not None:
             self._snapshot.clear()
             self._published.clear()
+            self._stats_in.clear()
 
     def _publish_parent(self, path: str) -> None:
-        """After the master answered a stat-like call: publish the directory the path is in."""
+        """After the master answered a stat-like call: publish the directory the path is in, from
+        its second such stat on. Publishing costs the whole directory; a program that creates a
+        file (which empties the snapshot) and stats one (cp -r) would pay it for every file."""
         parent = posixpath.dirname(path.rstrip("/")) or "/"
+        seen = self._stats_in[parent] = self._stats_in.get(parent, 0) + 1
+        if seen < 2:
+            return
         try:
             directory, canonical = self.fs.lookup(parent)
         except OSError:
