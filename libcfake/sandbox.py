@@ -357,7 +357,7 @@ class Sandbox:
 
     def _publish(self, directory: str, obj: FakeDirectory) -> None:
         """Publish a directory (canonical path) and its entries in the snapshot: a program that
-        lists a directory, or stats one entry, will most likely stat the others next (ls -l,
+        lists a directory, or stats its entries, will most likely stat the others next (ls -l,
         find, cp -r, git status ...)."""
         snapshot = self._snapshot
         if snapshot is None or directory in self._published:
