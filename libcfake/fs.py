@@ -29,7 +29,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any, cast
 
 from pyfakefs.fake_file import FakeDirectory, FakeFile
@@ -512,17 +511,6 @@ class FileSystem:
         parent.add_entry(made)
         made.st_uid, made.st_gid = caller.uid, caller.gid
         return made
-
-    def check_search(self, path: str, caller: Caller) -> None:
-        """Check search (x) permission on every directory leading to ``path``."""
-        if caller.is_root:
-            return
-        current = "/"
-        for part in PurePosixPath(path).parts[1:-1]:
-            current = posixpath.join(current, part)
-            obj = self.resolve(current)
-            if isinstance(obj, FakeDirectory):
-                self.check(obj, caller, os.X_OK, path)
 
 
 def _nothing() -> None:
