@@ -1233,6 +1233,13 @@ static bool snapshot_form(const char *path, size_t n)
                       !has_dot_component(path, n));
 }
 
+/* Whether path (n bytes) is the shadow tree's root or lies under it. */
+static bool in_shadow_tree(const char *path, size_t n)
+{
+    size_t k = snapshot.root_length;
+    return n >= k && memcmp(path, snapshot.root, k) == 0 && (n == k || path[k] == '/');
+}
+
 /* Writes into out (LCF_MAX_PATH + 1 bytes) the virtual path a stat-like call names: a path in the
  * shadow tree stands for the virtual path after the tree's root, a relative path is joined to
  * its directory descriptor's (which must be a shadow directory), any other absolute path is
@@ -1240,37 +1247,32 @@ static bool snapshot_form(const char *path, size_t n)
  * -1 when the snapshot cannot name it. */
 static ssize_t snapshot_path(const struct lcf_request *req, char *out)
 {
-    const char *root = snapshot.root;
-    size_t root_len = snapshot.root_length, n = (size_t)req->call.length1, base = 0;
-    const char *rest = req->str1;
-    if (req->call.function == LCF_FSTAT) {
-        ssize_t k = req->call.fds == LCF_FD_FILE ? fd_path(req->fds[0], out) : -1;
-        if (k < 0 || (size_t)k < root_len || memcmp(out, root, root_len) != 0 ||
-            (out[root_len] != '/' && out[root_len] != '\0'))
+    size_t root_len = snapshot.root_length, base = 0, n = 0;
+    const char *rest = "";
+    bool fstat = req->call.function == LCF_FSTAT;
+    if (fstat || (req->call.fds & LCF_FD_DIR1)) {
+        /* the descriptor's path: fstat's file, or the directory a relative path starts from */
+        ssize_t k = !fstat || req->call.fds == LCF_FD_FILE ? fd_path(req->fds[0], out) : -1;
+        if (k < 0 || !in_shadow_tree(out, (size_t)k))
             return -1;
-        n = (size_t)k - root_len;
-        memmove(out, out + root_len, n);
-        if (n == 0)
-            out[n++] = '/';
-        out[n] = '\0';
-        return snapshot_form(out, n) ? (ssize_t)n : -1;
-    }
-    if (req->call.fds & LCF_FD_DIR1) {
-        ssize_t k = fd_path(req->fds[0], out);
-        if (k < 0 || (size_t)k < root_len || memcmp(out, root, root_len) != 0 ||
-            (out[root_len] != '/' && out[root_len] != '\0'))
-            return -1;
-        base = (size_t)k - root_len; /* the directory's virtual path, "" for "/" */
+        base = (size_t)k - root_len; /* its virtual path, "" for "/" */
         memmove(out, out + root_len, base);
-        out[base++] = '/';
-    } else if (n >= root_len && memcmp(rest, root, root_len) == 0 &&
-               (n == root_len || rest[root_len] == '/')) {
-        rest += root_len;
-        n -= root_len;
-        if (n == 0) {
-            rest = "/";
-            n = 1;
+        if (!fstat) {
+            out[base++] = '/';
+            rest = req->str1;
+            n = (size_t)req->call.length1;
         }
+    } else {
+        rest = req->str1;
+        n = (size_t)req->call.length1;
+        if (in_shadow_tree(rest, n)) {
+            rest += root_len;
+            n -= root_len;
+        }
+    }
+    if (base + n == 0) { /* the shadow tree's root: "/" */
+        rest = "/";
+        n = 1;
     }
     if (base + n > LCF_MAX_PATH)
         return -1;
