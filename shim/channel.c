@@ -121,14 +121,21 @@ static void line_str(struct line *l, const char *s)
     line_mem(l, s, strlen(s));
 }
 
-static void line_uint(struct line *l, unsigned long long v)
+/* Writes v in decimal at the end of digits; returns where it starts. */
+static size_t decimal(char digits[24], unsigned long long v)
 {
-    char digits[24];
-    size_t i = sizeof digits;
+    size_t i = 24;
     do {
         digits[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v != 0);
+    return i;
+}
+
+static void line_uint(struct line *l, unsigned long long v)
+{
+    char digits[24];
+    size_t i = decimal(digits, v);
     line_mem(l, digits + i, sizeof digits - i);
 }
 
@@ -547,12 +554,8 @@ static bool snapshot_mapped;
 /* Writes "/proc/self/fd/N" into buf. */
 void lcf_proc_fd_path(char buf[32], int fd)
 {
-    char digits[12];
-    size_t i = sizeof digits;
-    do {
-        digits[--i] = (char)('0' + fd % 10);
-        fd /= 10;
-    } while (fd != 0);
+    char digits[24];
+    size_t i = decimal(digits, (unsigned)fd); /* descriptors are never negative */
     memcpy(buf, "/proc/self/fd/", 14);
     memcpy(buf + 14, digits + i, sizeof digits - i);
     buf[14 + sizeof digits - i] = '\0';
