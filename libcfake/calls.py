@@ -29,11 +29,10 @@ libcfake's extensions, for programs living in a virtual filesystem::
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from .protocol import ProcessInfo, RawCall
 
@@ -126,9 +125,12 @@ def _protocol_name(raw: RawCall) -> str | None:
     return None
 
 
-@dataclasses.dataclass(frozen=True)
-class Call:
-    """One call a program forwarded: who made it, and what it asked."""
+class Call(NamedTuple):
+    """One call a program forwarded: who made it, and what it asked.
+
+    A named tuple, as :class:`~libcfake.protocol.RawCall`: the master makes one per call, and a
+    tuple is the cheapest immutable record Python builds.
+    """
 
     process: ProcessInfo
     raw: RawCall

@@ -34,7 +34,7 @@ class _Arguments:
         if entry is None:
             raise AttributeError("arguments")  # tells dataclasses the field has no default
         value = entry.__dict__["arguments"]
-        if not isinstance(value, tuple):
+        if type(value) is not tuple:  # a source (a Call, itself a named tuple): make them now
             value = entry.__dict__["arguments"] = value.arguments()
         return value
 

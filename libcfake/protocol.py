@@ -81,6 +81,11 @@ _HEADER_SIZE = ffi.sizeof("struct lcf_header")
 _HELLO_SIZE = ffi.sizeof("struct lcf_hello")
 _CALL_SIZE = ffi.sizeof("struct lcf_call")
 _STAT_SIZE = ffi.sizeof("struct lcf_stat")
+_REPLY_SIZE = ffi.sizeof("struct lcf_reply")
+_KIND_SLICE = slice(6, 8)  # struct lcf_header.kind
+_NOTE_KIND = struct.pack("=H", lib.LCF_NOTE)
+assert ffi.offsetof("struct lcf_header", "kind") == _KIND_SLICE.start
+_STAT_REPLY_SIZE = _REPLY_SIZE + _STAT_SIZE
 _ADDRESS_SIZE = ffi.sizeof("struct lcf_address")
 _NOTE_SIZE = ffi.sizeof("struct lcf_note")
 _KIND_NAMES = {
@@ -94,7 +99,7 @@ _KIND_NAMES = {
 NOTED_FUNCTIONS = frozenset({"stat", "lstat", "fstat", "access", "eaccess", "readlink"})
 
 #: How many getaddrinfo entries fit in one reply.
-MAX_ADDRESSES = (MAX_MESSAGE - ffi.sizeof("struct lcf_reply") - 256) // _ADDRESS_SIZE
+MAX_ADDRESSES = (MAX_MESSAGE - _REPLY_SIZE - 256) // _ADDRESS_SIZE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +119,7 @@ class ProcessInfo:
 
 
 _FD_BITS = FD_DIR1 | FD_DIR2 | FD_SOCKET | FD_FILE
+assert _FD_BITS & (_FD_BITS + 1) == 0  # the lowest bits, so "fds > _FD_BITS" finds unknown ones
 _FD_COUNTS = {bits: bin(bits).count("1") for bits in range(_FD_BITS + 1)}
 _C_CODES = {
     "uint8_t": "B",
@@ -273,33 +279,57 @@ def peek_version(data: bytes) -> int | None:
 
 def decode_call(data: bytes, received_fds: int) -> RawCall:
     """Read one forwarded call; ``received_fds`` is how many descriptors came with it."""
-    fields = _CALL.unpack_from(data) if len(data) >= _CALL_SIZE else ()
-    if fields[:4] != (MAGIC, VERSION, lib.LCF_CALL, len(data)):  # one quick test for the header
+    size = len(data)
+    fields = _CALL.unpack_from(data) if size >= _CALL_SIZE else ()
+    if fields[:4] != (MAGIC, VERSION, lib.LCF_CALL, size):  # one quick test for the header
         _check_header(data, lib.LCF_CALL, _CALL_SIZE, "call")  # raises, saying what is wrong
     (seq, number, symbol, flags, mode, _, resolve, fds, family, socktype, proto, port, flowinfo,
      scope_id, address, length1, length2, _, values) = fields[4:]  # fmt: skip
     function = FUNCTIONS.get(number)
     if function is None:
         raise ProtocolError(f"call: unknown function number {number}")
+    end1 = _CALL_SIZE + length1 if length1 > 0 else _CALL_SIZE
+    # one quick test that a valid call passes (fds is unsigned, so never negative)
+    if (
+        length1 > MAX_PATH or length2 > MAX_PATH or length1 < -1 or length2 < -1
+        or (end1 + length2 if length2 > 0 else end1) != size
+        or fds > _FD_BITS or _FD_COUNTS[fds] != received_fds
+    ):  # fmt: skip
+        _check_call(function, length1, length2, end1, size, fds, received_fds)
+    name = _SYMBOLS.get(symbol)
+    if name is None:
+        name = symbol.split(b"\0", 1)[0].decode("ascii", "replace")
+        if len(_SYMBOLS) < 256:
+            _SYMBOLS[symbol] = name
+    return _new_tuple(RawCall, (
+        seq, function, name, flags, mode, resolve, fds, family, socktype, proto, port, flowinfo,
+        scope_id, address, None if length1 < 0 else data[_CALL_SIZE:end1],
+        None if length2 < 0 else data[end1:], _VALUES.unpack(values),
+    ))  # fmt: skip
+
+
+def _check_call(
+    function: str, length1: int, length2: int, end1: int, size: int, fds: int, received_fds: int
+) -> None:
+    """Raise the ProtocolError saying what is wrong with a call that failed decode_call's test."""
     if not (-1 <= length1 <= MAX_PATH and -1 <= length2 <= MAX_PATH):
         raise ProtocolError(f"call {function}: string lengths {length1}, {length2} out of range")
-    end1 = _CALL_SIZE + max(length1, 0)
-    if end1 + max(length2, 0) != len(data):
+    if end1 + max(length2, 0) != size:
         raise ProtocolError(
             f"call {function}: string lengths {length1}, {length2} do not fit the packet"
         )
     if fds & ~_FD_BITS:
         raise ProtocolError(f"call {function}: unknown descriptor bits {fds:#x}")
-    if _FD_COUNTS[fds] != received_fds:
-        raise ProtocolError(
-            f"call {function}: announces {_FD_COUNTS[fds]} descriptors, {received_fds} arrived"
-        )
-    string1 = None if length1 < 0 else data[_CALL_SIZE:end1]
-    string2 = None if length2 < 0 else data[end1:]
-    name = symbol.split(b"\0", 1)[0].decode("ascii", "replace")
-    return RawCall(seq, function, name, flags, mode, resolve, fds, family, socktype, proto, port,
-                   flowinfo, scope_id, address, string1, string2,
-                   _VALUES.unpack(values))  # fmt: skip
+    raise ProtocolError(
+        f"call {function}: announces {_FD_COUNTS[fds]} descriptors, {received_fds} arrived"
+    )
+
+
+#: The symbol field's bytes -> its name: the shim's symbols are a few dozen (bounded all the same,
+#: against a program that sends garbage).
+_SYMBOLS: dict[bytes, str] = {}
+#: Builds a NamedTuple from a tuple of all its fields without the generated __new__'s overhead.
+_new_tuple = tuple.__new__
 
 
 class Note(NamedTuple):
@@ -317,7 +347,7 @@ class Note(NamedTuple):
 
 def is_note(data: bytes) -> bool:
     """Whether a message (from a welcomed program) is a note rather than a call."""
-    return len(data) >= _HEADER_SIZE and bool(_HEADER.unpack_from(data)[2] == lib.LCF_NOTE)
+    return data[_KIND_SLICE] == _NOTE_KIND
 
 
 def decode_note(data: bytes) -> Note:
@@ -416,12 +446,32 @@ def encode_reply(
     return header + payload
 
 
+def encode_result(seq: int, result: int, error: int = 0) -> bytes:
+    """A reply with a result and an errno only: ``encode_reply(seq, ANSWER, result, error)``,
+    the master's most common reply, packed in one step."""
+    return _REPLY.pack(MAGIC, VERSION, lib.LCF_REPLY, _REPLY_SIZE, seq, lib.LCF_ANSWER, result,
+                       error, 0, -1, 0)  # fmt: skip
+
+
+def encode_stat_reply(seq: int, stat: StatResult | PackedStat) -> bytes:
+    """``encode_reply(seq, ANSWER, stat=stat)`` in one step."""
+    data = stat.data if isinstance(stat, PackedStat) else encode_stat(stat)
+    return _REPLY.pack(MAGIC, VERSION, lib.LCF_REPLY, _STAT_REPLY_SIZE, seq, lib.LCF_ANSWER, 0, 0,
+                       1, -1, 0) + data  # fmt: skip
+
+
 def encode_stat(value: StatResult) -> bytes:
     """A ``struct lcf_stat``: a stat reply's payload, and a snapshot entry."""
-    return _pack_stat(
-        value.st_mode, value.size, value.dev, value.ino, value.nlink, value.uid, value.gid,
-        value.atime, value.mtime, value.ctime, value.rdev, value.blksize, value.st_blocks,
-    )  # fmt: skip
+    # Kept on the table, which is immutable: a handler answering many stats with one table
+    # packs it once.
+    packed: bytes | None = value.__dict__.get("_packed")
+    if packed is None:
+        packed = _pack_stat(
+            value.st_mode, value.size, value.dev, value.ino, value.nlink, value.uid, value.gid,
+            value.atime, value.mtime, value.ctime, value.rdev, value.blksize, value.st_blocks,
+        )  # fmt: skip
+        object.__setattr__(value, "_packed", packed)
+    return packed
 
 
 _TYPE_NAMES = {bits: name for name, bits in FILE_TYPES.items()}
@@ -514,7 +564,7 @@ def encode_call(
 
 def decode_reply(data: bytes) -> dict[str, Any]:
     """A reply's fixed fields and payload, for tests that play the shim's part."""
-    seq = _check_header(data, lib.LCF_REPLY, ffi.sizeof("struct lcf_reply"), "reply")
+    seq = _check_header(data, lib.LCF_REPLY, _REPLY_SIZE, "reply")
     reply = ffi.from_buffer("struct lcf_reply *", data)
     return {
         "seq": seq,
@@ -523,5 +573,5 @@ def decode_reply(data: bytes) -> dict[str, Any]:
         "error": reply.error,
         "count": reply.count,
         "text_length": reply.text_length,
-        "payload": bytes(data[ffi.sizeof("struct lcf_reply") :]),
+        "payload": bytes(data[_REPLY_SIZE:]),
     }

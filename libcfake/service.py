@@ -77,10 +77,21 @@ _TEXT_FUNCTIONS: dict[str, Callable[[bytes], int]] = {
 _SOCKET_FUNCTIONS = frozenset(
     {"connect_unix", "connect_inet", "connect_inet6", "bind_unix", "bind_inet", "bind_inet6"}
 )
+_STAT_FUNCTIONS = frozenset({"stat", "lstat", "fstat"})
+#: Calls whose success is a plain integer >= 0, with nothing else in the reply.
+_PLAIN_FUNCTIONS = (
+    frozenset(protocol.FUNCTIONS.values())
+    - _STAT_FUNCTIONS
+    - _TEXT_FUNCTIONS.keys()
+    - _FD_FUNCTIONS
+    - {"getaddrinfo"}
+)
 #: Non-blocking polls before the master sleeps: about 30 us of spinning, which saves the cost of
 #: waking up for programs that call again at once (benchmarks/roundtrip.py measures it).
 _SPIN_POLLS = 50
 _TRUNCATED = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)
+#: Builds a Call from (process, raw) without the generated __new__'s overhead: one per call.
+_new_tuple = tuple.__new__
 _ANCILLARY_SPACE = socket.CMSG_SPACE(protocol.MAX_FDS * array.array("i").itemsize)
 
 
@@ -394,7 +405,7 @@ class LibcService:
         except OSError:  # ECONNRESET: the program died
             self._drop(connection)
             return False
-        fds = _received_fds(ancillary)
+        fds = _received_fds(ancillary) if ancillary else []
         if not data and not fds:  # end of stream: the thread or process is gone
             self._drop(connection)
             return False
@@ -404,18 +415,18 @@ class LibcService:
                     f"a message larger than {protocol.MAX_MESSAGE} bytes "
                     f"or with more than {protocol.MAX_FDS} descriptors"
                 )
-            if connection.process is None:
+            process = connection.process
+            if process is None:
                 self._handshake(connection, data, fds)
             elif protocol.is_note(data):
                 if fds:
                     raise ProtocolError("descriptors sent with a note")
                 note = protocol.decode_note(data)
                 if self._on_note is not None:
-                    self._on_note(connection.process, note)
+                    self._on_note(process, note)
                 return True
             else:
-                raw = protocol.decode_call(data, len(fds))
-                call = Call(connection.process, raw)
+                call = _new_tuple(Call, (process, protocol.decode_call(data, len(fds))))
                 self._queue.append(_Pending(connection, call, fds))
             return False
         except ProtocolError as error:
@@ -492,7 +503,7 @@ class LibcService:
         ``(ip, port, socktype, protocol)`` (then they are sent as they are, not one per socket
         type), and ``canonical_name`` replaces the node name reported for AI_CANONNAME.
         """
-        return self._answer(result, [], errno, canonical_name)
+        return self._answer(result, (), errno, canonical_name)
 
     def send_with_fds(
         self, result: Any, fds: Sequence[int | Any], errno: int | OSError = 0
@@ -527,13 +538,17 @@ class LibcService:
         return pending
 
     def _answer(
-        self, result: Any, fds: list[int], errno: int | OSError, canonical: str | None = None
+        self, result: Any, fds: Sequence[int], errno: int | OSError, canonical: str | None = None
     ) -> bool:
-        call = self.call
-        reply = _encode_answer(call, result, fds, _errno_number(errno), canonical)  # may raise
-        return self._deliver(self._take(), reply, fds)
+        pending = self._current
+        if pending is None:
+            raise RuntimeError("no call is being served: call receive() first")
+        error = errno if type(errno) is int and errno >= 0 else _errno_number(errno)
+        reply = _encode_answer(pending.call, result, fds, error, canonical)  # may raise
+        self._current = None
+        return self._deliver(pending, reply, fds)
 
-    def _deliver(self, pending: _Pending, reply: bytes, fds: list[int]) -> bool:
+    def _deliver(self, pending: _Pending, reply: bytes, fds: Sequence[int]) -> bool:
         if _send_reply(pending, reply, fds):
             return True
         self._drop(pending.connection)  # the program went away while we were deciding
@@ -552,12 +567,12 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def _send_reply(pending: _Pending, reply: bytes, fds: list[int]) -> bool:
-    """Send a reply on the call's connection; False if the program is gone."""
-    pending.close_fds()
+def _send_reply(pending: _Pending, reply: bytes, fds: Sequence[int]) -> bool:
+    """Send a reply on the call's connection; False if the program is gone (or its connection
+    was dropped: a closed socket object fails with EBADF)."""
+    if pending.fds:
+        pending.close_fds()
     sock = pending.connection.sock
-    if sock.fileno() < 0:
-        return False
     try:
         if fds:
             rights = array.array("i", fds)
@@ -633,10 +648,25 @@ def _errno_number(errno: int | OSError) -> int:
 
 
 def _encode_answer(
-    call: Call, result: Any, fds: list[int], error: int, canonical: str | None = None
+    call: Call, result: Any, fds: Sequence[int], error: int, canonical: str | None = None
 ) -> bytes:
     """The reply bytes for ``result``; ValueError/TypeError explain a result that does not fit."""
-    function, seq = call.function, call.raw.seq
+    raw = call.raw
+    function, seq = raw.function, raw.seq
+    # The common answers first, each found by one quick test; the checks below name what is
+    # wrong with any other.
+    kind = type(result)
+    if not fds and kind is int:
+        if (result >= 0 and not error and function in _PLAIN_FUNCTIONS) or (
+            result == -1 and error > 0 and function != "getaddrinfo"
+        ):
+            return protocol.encode_result(seq, result, error)
+    elif (
+        (kind is protocol.PackedStat or kind is StatResult)
+        and not (fds or error)
+        and function in _STAT_FUNCTIONS
+    ):
+        return protocol.encode_stat_reply(seq, result)
     if len(fds) > 1 or (fds and function not in _FD_FUNCTIONS | _SOCKET_FUNCTIONS):
         raise ValueError(
             f"{function} replies carry at most one descriptor, and only "
@@ -655,7 +685,7 @@ def _encode_answer(
         return protocol.encode_reply(seq, protocol.ANSWER, -1, error)
     if error:
         raise ValueError(f"errno {error} given with a successful {function} result {result!r}")
-    if function in ("stat", "lstat", "fstat"):
+    if function in _STAT_FUNCTIONS:
         table = result if isinstance(result, protocol.PackedStat) else StatResult.coerce(result)
         return protocol.encode_reply(seq, protocol.ANSWER, 0, 0, stat=table)
     if function in _TEXT_FUNCTIONS:
