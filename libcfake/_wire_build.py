@@ -3,8 +3,9 @@
 The header is C with a few preprocessor lines; cffi's ``cdef`` takes the declarations and the
 integer ``#define``s, so the include guard and ``#include`` lines are dropped here. The module is
 compiled against the same header, so the C compiler checks every struct layout both ends use.
-It also carries the metadata snapshot's writer, compiled from the same ``shim/snapshot.c`` the
-shim reads the snapshot with.
+It also carries the metadata snapshot's writer and the note ring's taker and checker, compiled
+from the same ``shim/snapshot.c`` and ``shim/ring.c`` the shim reads the snapshot and appends
+to the ring with.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from cffi import FFI
 SHIM = Path(__file__).resolve().parent.parent / "shim"
 HEADER = SHIM / "libcfake_wire.h"
 SNAPSHOT_HEADER = SHIM / "snapshot.h"
+RING_HEADER = SHIM / "ring.h"
 _INTEGER_DEFINE = re.compile(r"#define\s+LCF_\w+\s+(0x[0-9a-fA-F]+|\d+)\b")
 
 
@@ -34,10 +36,11 @@ def declarations(text: str) -> str:
 ffibuilder = FFI()
 ffibuilder.cdef(declarations(HEADER.read_text()))
 ffibuilder.cdef(declarations(SNAPSHOT_HEADER.read_text()))
+ffibuilder.cdef(declarations(RING_HEADER.read_text()))
 ffibuilder.set_source(
     "libcfake._wire",
-    '#include "libcfake_wire.h"\n#include "snapshot.h"',
-    sources=[str(SHIM / "snapshot.c")],
+    '#include "libcfake_wire.h"\n#include "snapshot.h"\n#include "ring.h"',
+    sources=[str(SHIM / "snapshot.c"), str(SHIM / "ring.c")],
     include_dirs=[str(SHIM)],
 )
 

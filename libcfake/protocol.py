@@ -15,7 +15,7 @@ import dataclasses
 import ipaddress
 import socket
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from ._wire import ffi, lib
@@ -372,6 +372,48 @@ def decode_note(data: bytes) -> Note:
     return Note(function, name, flags, result, mode, size, path, target)
 
 
+class Notes:
+    """Notes that arrived together: the records a note ring held, or one note message.
+
+    Checked when made (a :class:`ProtocolError` says what is wrong with the first bad one), and
+    decoded only when iterated, which yields :class:`Note` in the order the program made them:
+    a master that journals them pays for the decoding only when the journal is read.
+    """
+
+    __slots__ = ("count", "data")
+
+    def __init__(self, data: bytes) -> None:
+        count = lib.lcf_notes_check(data, len(data))
+        if count < 0:
+            decode_note(_bad_record(data, -1 - count))  # raises, saying what is wrong
+            raise ProtocolError("note: not a valid note record")  # not reached: both check alike
+        self.data = data
+        self.count = int(count)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[Note]:
+        return map(decode_note, _records(self.data, self.count))
+
+
+def _records(data: bytes, count: int) -> Iterator[bytes]:
+    """The first ``count`` note records of ``data``, each padded to 8 bytes as in a note ring."""
+    at = 0
+    for _ in range(count):
+        length = _HEADER.unpack_from(data, at)[3]
+        yield data[at : at + length]
+        at += -(-length // 8) * 8
+
+
+def _bad_record(data: bytes, index: int) -> bytes:
+    """Record ``index`` of ``data`` (which the C check found invalid), as far as it can be cut."""
+    at = sum(-(-len(record) // 8) * 8 for record in _records(data, index))
+    rest = data[at:]
+    length = _HEADER.unpack_from(rest)[3] if len(rest) >= _HEADER_SIZE else 0
+    return rest[:length] if _NOTE_SIZE <= length <= len(rest) else rest
+
+
 def _header(kind: int, struct: str, length: int, seq: int) -> Any:
     message = ffi.new(f"struct {struct} *")
     message.header.magic = MAGIC
@@ -387,10 +429,11 @@ def encode_welcome(
     passthrough: Sequence[str],
     devices: Sequence[int] = (),
     snapshot_bytes: int = 0,
+    ring_bytes: int = 0,
 ) -> bytes:
     """The master's acceptance of a hello: the reply timeout, the passthrough table, the
     devices whose descriptors (the master's files and directories) have fstat & co. forwarded,
-    and the size of the snapshot memfd sent with it (0: none)."""
+    and the sizes of the snapshot and note ring memfds sent with it (0: none)."""
     payload = b"".join(prefix.encode() + b"\0" for prefix in passthrough)
     size = ffi.sizeof("struct lcf_welcome")
     welcome = _header(lib.LCF_WELCOME, "lcf_welcome", size + len(payload), 0)
@@ -401,6 +444,7 @@ def encode_welcome(
     for index, device in enumerate(devices):
         welcome.devices[index] = device
     welcome.snapshot_bytes = snapshot_bytes
+    welcome.ring_bytes = ring_bytes
     return bytes(ffi.buffer(welcome)) + payload
 
 

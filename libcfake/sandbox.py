@@ -48,6 +48,7 @@ from .protocol import (
     FD_SOCKET,
     NOTED_FUNCTIONS,
     Note,
+    Notes,
     PackedStat,
     ProcessInfo,
 )
@@ -113,7 +114,7 @@ class Sandbox:
         self.violation_errno = violation_errno
         self.dns = Dns()
         self.cwd = cwd
-        self._journal = Journal()  # JournalEntry, or (process, note) until sb.journal is read
+        self._journal = Journal()  # JournalEntry, or (process, notes) until sb.journal is read
         self._notes_waiting = 0
         self.violations: list[Violation] = []
         self._faults: list[FaultRule] = []
@@ -173,8 +174,14 @@ class Sandbox:
             self._service.drain()  # notes sent before now are in
         with self._record_lock:
             if self._notes_waiting:  # made into entries here, off the master's busy path
-                self._journal[:] = [_noted_entry(*item) if isinstance(item, tuple) else item
-                                    for item in self._journal]  # fmt: skip
+                entries: list[JournalEntry] = []
+                for item in self._journal:
+                    if isinstance(item, tuple):
+                        process, notes = item
+                        entries.extend(_noted_entry(process, note) for note in notes)
+                    else:
+                        entries.append(item)
+                self._journal[:] = entries
                 self._notes_waiting = 0
         return self._journal
 
@@ -410,10 +417,10 @@ class Sandbox:
         if isinstance(directory, FakeDirectory):
             self._publish(canonical, directory)
 
-    def _noted(self, process: ProcessInfo, note: Note) -> None:
-        """Journal a call the shim answered from the snapshot (its entry is made when read)."""
+    def _noted(self, process: ProcessInfo, notes: Notes) -> None:
+        """Journal calls the shim answered from the snapshot (their entries are made when read)."""
         with self._record_lock:
-            self._journal.append((process, note))  # type: ignore[arg-type]
+            self._journal.append((process, notes))  # type: ignore[arg-type]
             self._notes_waiting += 1
 
     # -- paths -----------------------------------------------------------------------------

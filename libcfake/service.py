@@ -45,7 +45,8 @@ from . import protocol
 from ._shim import preload_environment
 from .calls import Call
 from .errors import ProtocolError
-from .protocol import Note, ProcessInfo
+from .protocol import Notes, ProcessInfo
+from .ring import NoteRing
 from .snapshot import Snapshot
 from .stat import StatResult
 
@@ -98,11 +99,12 @@ _ANCILLARY_SPACE = socket.CMSG_SPACE(protocol.MAX_FDS * array.array("i").itemsiz
 class _Connection:
     """One connected thread of one program."""
 
-    __slots__ = ("process", "sock")
+    __slots__ = ("process", "ring", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.process: ProcessInfo | None = None
+        self.ring: NoteRing | None = None  # with a snapshot, from the welcome on
 
     def who(self) -> str:
         if self.process is None:
@@ -138,9 +140,12 @@ class LibcService:
 
     ``snapshot`` shares a :class:`~libcfake.snapshot.Snapshot` with every program: the shim then
     answers stat, lstat, access(F_OK) and readlink of its entries (and fstat of a listed
-    directory) itself, and each such call
-    arrives as a :class:`~libcfake.protocol.Note` passed to ``on_note(process, note)`` (never
-    to the handler: it needs no answer). :meth:`drain` waits until every note sent so far is in.
+    directory) itself, and tells the master of each such call in a note (never given to the
+    handler: it needs no answer). Notes come in batches, through each connection's note ring
+    (see :mod:`libcfake.ring`): ``on_note(process, notes)`` gets a
+    :class:`~libcfake.protocol.Notes` (iterate it for :class:`~libcfake.protocol.Note`) before
+    any later call of that thread is received. :meth:`drain` waits until every note made so far
+    is in.
 
     Besides the seed's 17 calls, ``function_`` may be one of libcfake's extensions (see
     ``libcfake.calls``); a handler that does not know one can ``use_slave_credentials()``.
@@ -153,7 +158,7 @@ class LibcService:
         passthrough: Iterable[str] = (),
         file_devices: Sequence[int] = (),
         snapshot: Snapshot | None = None,
-        on_note: Callable[[ProcessInfo, Note], object] | None = None,
+        on_note: Callable[[ProcessInfo, Notes], object] | None = None,
     ) -> None:
         if reply_timeout <= 0:
             raise ValueError("reply_timeout must be positive")
@@ -201,8 +206,7 @@ class LibcService:
             return
         self._closed = True
         for connection in list(self._connections.values()):
-            connection.sock.close()
-        self._connections.clear()
+            self._drop(connection)  # with the notes still in its ring
         for pending in self._queue:
             pending.close_fds()
         self._queue.clear()
@@ -323,11 +327,20 @@ class LibcService:
         return done.wait(timeout)
 
     def _release_drained(self) -> None:
-        """Called when a poll found nothing to read: everything sent before is in."""
+        """Called when a poll found nothing to read: everything sent before is in, and the notes
+        rings hold are taken here."""
         with self._drained_lock:
             waiting, self._drained = self._drained, []
+        error = None
+        for connection in list(self._connections.values()):
+            try:
+                self._take_notes(connection)
+            except ProtocolError as garbled:
+                error = error or self._garbled(connection, garbled)
         for done in waiting:
             done.set()
+        if error is not None:
+            raise error
 
     def _receive(
         self,
@@ -383,11 +396,31 @@ class LibcService:
             self._connections[sock.fileno()] = _Connection(sock)
             self._epoll.register(sock.fileno(), select.EPOLLIN)
 
-    def _drop(self, connection: _Connection) -> None:
+    def _drop(self, connection: _Connection, take_notes: bool = True) -> None:
+        """Close a connection, first taking the notes left in its ring (unless it is garbled)."""
         fd = connection.sock.fileno()
         if self._connections.pop(fd, None) is not None:
             self._epoll.unregister(fd)
         connection.sock.close()
+        if connection.ring is not None:
+            if take_notes:
+                with contextlib.suppress(ProtocolError):  # reported when it was first read
+                    self._take_notes(connection)
+            connection.ring.close()
+            connection.ring = None
+
+    def _take_notes(self, connection: _Connection) -> None:
+        """Hand the notes in the connection's ring to on_note; ProtocolError if it is garbled."""
+        notes = connection.ring.take() if connection.ring is not None else None
+        if notes is not None and self._on_note is not None:
+            assert connection.process is not None  # a ring comes with the welcome
+            self._on_note(connection.process, notes)
+
+    def _garbled(self, connection: _Connection, error: ProtocolError) -> ProtocolError:
+        """Drop a connection that sent something unreadable; the error to raise."""
+        who = connection.who()
+        self._drop(connection, take_notes=False)
+        return ProtocolError(f"{who}: {error}; its connection was closed")
 
     def _read(self, connection: _Connection) -> None:
         """Read the connection's next message; notes, which need no answer, until a call."""
@@ -406,10 +439,12 @@ class LibcService:
             self._drop(connection)
             return False
         fds = _received_fds(ancillary) if ancillary else []
-        if not data and not fds:  # end of stream: the thread or process is gone
-            self._drop(connection)
-            return False
         try:
+            if connection.ring is not None:  # the notes made before this message come first
+                self._take_notes(connection)
+            if not data and not fds:  # end of stream: the thread or process is gone
+                self._drop(connection)
+                return False
             if flags & _TRUNCATED:
                 raise ProtocolError(
                     f"a message larger than {protocol.MAX_MESSAGE} bytes "
@@ -418,12 +453,14 @@ class LibcService:
             process = connection.process
             if process is None:
                 self._handshake(connection, data, fds)
-            elif protocol.is_note(data):
+            elif protocol.is_note(data):  # one that did not fit in the ring
                 if fds:
                     raise ProtocolError("descriptors sent with a note")
-                note = protocol.decode_note(data)
+                notes = Notes(data)
+                if len(notes) != 1:
+                    raise ProtocolError(f"a note message holds {len(notes)} notes")
                 if self._on_note is not None:
-                    self._on_note(process, note)
+                    self._on_note(process, notes)
                 return True
             else:
                 call = _new_tuple(Call, (process, protocol.decode_call(data, len(fds))))
@@ -432,9 +469,7 @@ class LibcService:
         except ProtocolError as error:
             for fd in fds:
                 os.close(fd)
-            who = connection.who()
-            self._drop(connection)
-            raise ProtocolError(f"{who}: {error}; its connection was closed") from None
+            raise self._garbled(connection, error) from None
 
     def _handshake(self, connection: _Connection, data: bytes, fds: list[int]) -> None:
         if fds:
@@ -448,13 +483,16 @@ class LibcService:
             self._send_quietly(connection, protocol.encode_refusal(_errno.EPROTO, message))
         connection.process = protocol.decode_hello(data)
         snapshot = self._snapshot
+        if snapshot is None:
+            welcome = protocol.encode_welcome(self._timeout_ms, self._passthrough, self._devices)
+            self._send_quietly(connection, welcome)
+            return
+        ring = connection.ring = NoteRing()
         welcome = protocol.encode_welcome(
-            self._timeout_ms,
-            self._passthrough,
-            self._devices,
-            snapshot.size if snapshot is not None else 0,
+            self._timeout_ms, self._passthrough, self._devices, snapshot.size, ring.size
         )
-        self._send_quietly(connection, welcome, [snapshot.fd] if snapshot is not None else [])
+        self._send_quietly(connection, welcome, [snapshot.fd, ring.fd])
+        ring.close_fd()  # the program has its own now
 
     # -- the current call ------------------------------------------------------------------
 

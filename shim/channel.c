@@ -5,6 +5,7 @@
  * Everything on the call path is async-signal-safe: no malloc, no stdio, no lock to wait on. */
 
 #include "shim.h"
+#include "ring.h"
 #include "snapshot.h"
 
 #include <dlfcn.h>
@@ -34,9 +35,11 @@
 #define LCF_LINE_SIZE 512           /* one error line on stderr */
 #define LCF_QUOTE_MAX 160           /* bytes of a path quoted in an error line */
 #define LCF_SNAPSHOT_MAX (1ULL << 30) /* a larger snapshot is refused */
+#define LCF_RING_MAX (1ULL << 24)     /* and a larger note ring */
 
 _Static_assert(sizeof(struct lcf_hello) == 52, "wire layout");
-_Static_assert(sizeof(struct lcf_welcome) == 56, "wire layout");
+_Static_assert(sizeof(struct lcf_welcome) == 64, "wire layout");
+_Static_assert(sizeof(struct lcf_ring) == 64, "wire layout");
 _Static_assert(sizeof(struct lcf_call) == 152, "wire layout");
 _Static_assert(sizeof(struct lcf_reply) == 40, "wire layout");
 _Static_assert(sizeof(struct lcf_stat) == 120, "wire layout");
@@ -402,6 +405,9 @@ struct conn {
     ino_t ino;                     /* dup2-ing over our descriptor */
     uint32_t timeout_ms;           /* from the welcome */
     uint32_t seq;                  /* of the last call sent */
+    void *ring;                    /* the note ring from the welcome, mapped; or NULL */
+    uint64_t ring_data;            /* its data_bytes, as checked when it was mapped */
+    uint64_t ring_head;            /* the bytes this end appended to it */
 };
 
 static __thread struct conn conns[LCF_LEVELS];
@@ -417,11 +423,20 @@ static bool conn_is_ours(const struct conn *c)
            st.st_ino == c->ino;
 }
 
+/* Unmaps the connection's note ring, if it has one. */
+static void ring_unmap(struct conn *c)
+{
+    if (c->ring != NULL)
+        munmap(c->ring, sizeof(struct lcf_ring) + c->ring_data);
+    c->ring = NULL;
+}
+
 /* Closes the connection (if the descriptor is still ours) and forgets it. */
 static void conn_drop(struct conn *c)
 {
     if (c->pid != 0 && conn_is_ours(c))
         close(c->fd);
+    ring_unmap(c);
     c->pid = 0;
 }
 
@@ -436,6 +451,7 @@ static bool conn_usable(struct conn *c)
         return false;
     }
     if (!conn_is_ours(c)) {
+        ring_unmap(c);
         c->pid = 0;
         return false;
     }
@@ -884,21 +900,47 @@ static int welcome_check(const struct lcf_welcome *w, const struct packet *p, co
         line_str(l, " bytes)");
         return -1;
     }
-    if (p->nfds != (w->snapshot_bytes > 0 ? 1 : 0)) {
+    if (p->nfds != (w->snapshot_bytes > 0 ? 1 : 0) + (w->ring_bytes > 0 ? 1 : 0)) {
         line_str(l, "invalid welcome (");
         line_uint(l, (unsigned long long)p->nfds);
         line_str(l, " descriptors for a snapshot of ");
         line_uint(l, w->snapshot_bytes);
+        line_str(l, " bytes and a note ring of ");
+        line_uint(l, w->ring_bytes);
         line_str(l, " bytes)");
         return -1;
     }
-    int snapshot_fd = p->nfds == 1 ? p->fds[0] : -1;
+    int snapshot_fd = w->snapshot_bytes > 0 ? p->fds[0] : -1;
     return table_load(payload, got, w->passthrough_count, w->devices, snapshot_fd,
                       w->snapshot_bytes, l);
 }
 
-/* Receives and checks the welcome, stores the table and the snapshot. Returns 0, or -1 with the
- * reason in l. */
+/* Maps the connection's note ring (a memfd of `bytes` bytes) and checks its layout. Returns 0,
+ * or -1 with the reason in l. */
+static int ring_map(struct conn *c, int fd, uint64_t bytes, struct line *l)
+{
+    struct stat st;
+    void *map = MAP_FAILED;
+    if (bytes <= LCF_RING_MAX && lcf_real_fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        (uint64_t)st.st_size >= bytes)
+        map = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    uint64_t data = map != MAP_FAILED ? lcf_ring_check(map, bytes) : 0;
+    if (data > 0) {
+        c->ring = map;
+        c->ring_data = data;
+        c->ring_head = 0;
+        return 0;
+    }
+    if (map != MAP_FAILED)
+        munmap(map, (size_t)bytes);
+    line_str(l, "the master sent an invalid note ring (");
+    line_uint(l, bytes);
+    line_str(l, " bytes)");
+    return -1;
+}
+
+/* Receives and checks the welcome, stores the table and the snapshot, maps the note ring.
+ * Returns 0, or -1 with the reason in l. */
 static int recv_welcome(struct conn *c, long long deadline, struct line *l)
 {
     struct lcf_welcome w;
@@ -908,6 +950,8 @@ static int recv_welcome(struct conn *c, long long deadline, struct line *l)
     if (recv_packet(c->fd, iov, 2, &p, deadline, LCF_HELLO_TIMEOUT_MS, "welcome", l) < 0)
         return -1;
     int ret = welcome_check(&w, &p, payload, l);
+    if (ret == 0 && w.ring_bytes > 0)
+        ret = ring_map(c, p.fds[p.nfds - 1], w.ring_bytes, l);
     close_fds(&p);
     if (ret == 0)
         c->timeout_ms = w.timeout_ms;
@@ -1300,6 +1344,9 @@ static bool send_note(struct conn *c, const struct lcf_request *req, const struc
     memcpy(note.symbol, req->call.symbol, sizeof note.symbol);
     size_t text = req->call.function == LCF_READLINK ? (size_t)result : 0;
     header_init(&note.header, LCF_NOTE, sizeof note + n + text, ++c->seq);
+    struct lcf_piece pieces[3] = {{&note, sizeof note}, {path, n}, {target, text}};
+    if (c->ring != NULL && lcf_ring_append(c->ring, c->ring_data, &c->ring_head, pieces, 3))
+        return true;
     struct iovec iov[3] = {{&note, sizeof note}, {(void *)path, n}, {(void *)target, text}};
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 3};
     for (;;) {

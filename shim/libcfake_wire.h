@@ -1,4 +1,4 @@
-/* libcfake wire protocol, version 3: the one definition shared by the shim (C) and the master
+/* libcfake wire protocol, version 4: the one definition shared by the shim (C) and the master
  * (Python, which reads this file through cffi). Nothing but the protocol lives here.
  *
  * Transport: AF_UNIX SOCK_SEQPACKET, one message per packet, at most LCF_MAX_MESSAGE bytes. The
@@ -12,7 +12,8 @@
  * A master may also share a metadata snapshot (struct lcf_snapshot, below): a memfd the shim maps
  * read-only and answers stat, lstat, access (F_OK) and readlink of unchanged virtual entries (and
  * fstat of a shadow directory) from, without a round trip; each such call is still told to the
- * master in a note, which has no reply.
+ * master in a note, which has no reply: written to the connection's note ring (struct lcf_ring,
+ * below), or sent as a message when the ring is full.
  */
 #ifndef LIBCFAKE_WIRE_H
 #define LIBCFAKE_WIRE_H
@@ -20,7 +21,7 @@
 #include <stdint.h>
 
 #define LCF_MAGIC 0x3146434c       /* "LCF1" in memory order on little-endian machines */
-#define LCF_VERSION 3              /* bumped on any incompatible change */
+#define LCF_VERSION 4              /* bumped on any incompatible change */
 #define LCF_MAX_MESSAGE 16384      /* no packet is larger */
 #define LCF_MAX_FDS 4              /* no packet carries more descriptors */
 #define LCF_MAX_PATH 4095          /* longest path (bytes, no terminator), like PATH_MAX - 1 */
@@ -124,6 +125,8 @@ struct lcf_welcome {               /* the master's answer to a hello */
                                     * directories): fstat & co. on those are forwarded; 0: unused */
     uint64_t snapshot_bytes;       /* size of the snapshot memfd that comes with the welcome as
                                     * SCM_RIGHTS (0: no snapshot, no descriptor) */
+    uint64_t ring_bytes;           /* size of this connection's note ring memfd, which comes after
+                                    * the snapshot's descriptor (0: no ring, no descriptor) */
 };
 
 /* Passthrough prefixes: read-only calls (open without write, create or truncate; stat; lstat;
@@ -244,6 +247,30 @@ struct lcf_snapshot_slot {
     int32_t target_length;         /* a symlink's target (at target_offset in the pool); else -1 */
     uint64_t target_offset;
     struct lcf_stat stat;          /* what lstat says */
+};
+
+/* The note ring: one memfd per connection, sent with its welcome and mapped read-write by both ends.
+ * The shim appends each note here instead of sending it; the master takes what was appended
+ * before it reads the connection's next message, when the connection ends and when its journal is
+ * read. So a note keeps its place among the connection's calls and costs a copy, not a message. A
+ * note that does not fit now is sent as a message instead (the master takes the ring first, which
+ * makes room).
+ *
+ * Layout: struct lcf_ring at offset 0, then data_bytes bytes of records (a power of two). head and
+ * tail count bytes since the start and only grow; byte i is at data[i % data_bytes], so a record
+ * may wrap around. A record is a note message (struct lcf_note, its path and target) padded with
+ * zeros to a multiple of 8 bytes. The shim writes a record, then head (release); the master
+ * copies records out, then writes tail (release). The master trusts nothing in the ring: it keeps
+ * its own count of the bytes it took and its own data_bytes, and a head behind that count or
+ * more than data_bytes ahead, or a record that is not a valid note, closes the connection. */
+#define LCF_RING_MAGIC 0x3152434c  /* "LCR1" in memory order on little-endian machines */
+
+struct lcf_ring {
+    uint32_t magic;                /* LCF_RING_MAGIC */
+    uint32_t data_bytes;           /* bytes of records after this header: a power of two */
+    uint64_t head;                 /* the shim's: bytes appended */
+    uint64_t tail;                 /* the master's: bytes taken */
+    uint64_t reserved[5];          /* zero; the records start on a cache line of their own */
 };
 
 #endif

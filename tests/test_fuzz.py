@@ -255,6 +255,7 @@ def seeds(directory: Path) -> list[Path]:
     inputs.append(bytes([1, 3]) + table + b"\xff/usr/bin/true")
     inputs.append(bytes([1, 3]) + table + b"\xff/usr/../etc/shadow")
     inputs += [bytes([2, len(path)]) + path + snapshot_image() for path in (b"/a", b"/a/l", b"/")]
+    inputs.append(bytes([4]) + note_records())
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for index, data in enumerate(inputs):
@@ -275,6 +276,21 @@ def snapshot_image() -> bytes:
         return os.pread(snapshot.fd, snapshot.size, 0)
     finally:
         snapshot.close()
+
+
+def note_records() -> bytes:
+    """Two notes as a ring holds them (a stat, a readlink), each padded to 8 bytes."""
+    records = b""
+    for function, path, target in ((lib.LCF_STAT, b"/a/f", b""), (lib.LCF_READLINK, b"/a/l", b"f")):
+        note = protocol.ffi.new("struct lcf_note *")
+        note.header.magic, note.header.version = protocol.MAGIC, protocol.VERSION
+        note.header.kind = lib.LCF_NOTE
+        note.header.length = protocol.ffi.sizeof(note[0]) + len(path) + len(target)
+        note.function, note.result, note.length = function, len(target), len(path)
+        record = bytes(protocol.ffi.buffer(note)) + path + target
+        records += record + bytes(-len(record) % 8)
+    assert len(protocol.Notes(records)) == 2  # valid, as the master checks them
+    return records
 
 
 def _compile(command: list[str]) -> None:

@@ -1,7 +1,8 @@
 /* reply_fuzzer.c — libFuzzer harness for the checks the shim applies to what the master sends:
  * check_reply (check_header, check_payload, check_text_length, check_text, check_fds) on a reply,
- * table_load + passes_through on a welcome's passthrough table, and the snapshot reader
- * (lcf_snapshot_view_init + lcf_snapshot_get) on a snapshot image. NOT part of the shim: build.py
+ * table_load + passes_through on a welcome's passthrough table, the snapshot reader
+ * (lcf_snapshot_view_init + lcf_snapshot_get) on a snapshot image, and the master's check of a
+ * note ring's records (lcf_notes_check, which the cffi module runs on what a program wrote). NOT part of the shim: build.py
  * compiles only the C files directly in shim/. Built by tests/test_fuzz.py:
  *
  *     clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
@@ -11,7 +12,8 @@
  * on the command line, for replaying a corpus under ASan+UBSan).
  *
  * Input layout (tests/test_fuzz.py writes seeds in it from libcfake.protocol.encode_reply):
- *   byte 0        mode: odd = a welcome table; else bit 1 set = a snapshot, clear = a reply
+ *   byte 0        mode: odd = a welcome table; else bit 1 set = a snapshot; else bit 2 set =
+ *                 note records; else a reply
  *   reply:   byte 1  the call's function number (as sent: any value)
  *            byte 2  bit 0 MSG_TRUNC, bit 1 MSG_CTRUNC, bits 2-4 descriptors (0-7, capped at
  *                    LCF_MAX_FDS), bits 5-7 which of them are directories
@@ -19,11 +21,13 @@
  *                    caller's buffer ends, as recvmsg would
  *   welcome: byte 1  passthrough_count; rest: the table bytes, then 0xff, then a path to test
  *   snapshot: byte 1 length n of a path to look up; the n path bytes; rest: the memfd's image
+ *   notes:   rest    the records, as the master copies them out of a ring
  *
  * Beyond memory safety (ASan, UBSan), a reply the checks accept must be one the callers can use
  * as they do; the harness aborts when it is not (see accepted_reply_is_usable). */
 
 #include "../channel.c"
+#include "../ring.c"
 #include "../snapshot.c"
 
 #include <assert.h>
@@ -187,6 +191,28 @@ static void fuzz_snapshot(const uint8_t *data, size_t size)
     free(image);
 }
 
+/* Whatever the bytes, the check stays inside them, and the records it accepts are whole notes a
+ * reader can walk as the master's Python does. */
+static void fuzz_notes(const uint8_t *data, size_t size)
+{
+    size_t n = size - 1;
+    unsigned char *records = malloc(n ? n : 1); /* exactly as large */
+    memcpy(records, data + 1, n);
+    int64_t count = lcf_notes_check(records, n);
+    size_t at = 0;
+    for (int64_t i = 0; i < count; i++) {
+        struct lcf_note note;
+        assert(n - at >= sizeof note);
+        memcpy(&note, records + at, sizeof note);
+        assert(note.header.length >= sizeof note + 1 && note.header.length <= n - at);
+        assert(note.length > 0 && records[at + sizeof note] == '/');
+        size_t next = (note.header.length + 7) & ~(size_t)7;
+        at = next < n - at ? at + next : n;
+    }
+    assert(count < 0 || at == n);
+    free(records);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (null_fd < 0) {
@@ -199,6 +225,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_welcome(data, size);
     else if (data[0] & 2)
         fuzz_snapshot(data, size);
+    else if (data[0] & 4)
+        fuzz_notes(data, size);
     else
         fuzz_reply(data, size);
     return 0;
