@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
@@ -933,12 +933,6 @@ def _deliver(svc: LibcService | Deferred, outcome: Any) -> None:
 
 def _noted_entry(process: ProcessInfo, note: Note) -> JournalEntry:
     """The journal entry of a call the shim answered from the snapshot."""
-    path = PurePosixPath(note.path)
-    arguments: tuple[Any, ...] = (path,)
-    if note.function == "fstat":  # the file travels as a descriptor
-        arguments = ()
-    elif note.function in ("access", "eaccess"):
-        arguments = (path, access_mode_names(note.flags))
     if note.target is not None:  # readlink
         answer = note.target
     elif note.function in ("access", "eaccess"):
@@ -946,8 +940,24 @@ def _noted_entry(process: ProcessInfo, note: Note) -> JournalEntry:
     else:
         kind = _TYPE_NAMES.get(stat.S_IFMT(note.mode), "unknown")
         answer = f"stat {kind} {stat.S_IMODE(note.mode):o} {note.size}"
-    return JournalEntry(process.pid, process.tid, process.exe, note.function, note.symbol,
-                        arguments, note.path, answer, from_snapshot=True)  # fmt: skip
+    return JournalEntry.deferred(
+        _NotedArguments(note), pid=process.pid, tid=process.tid, exe=process.exe,
+        call=note.function, symbol=note.symbol, path=note.path, answer=answer, from_snapshot=True,
+    )  # fmt: skip
+
+
+class _NotedArguments(NamedTuple):
+    """A note's arguments, made (as a Call's) only when someone reads the journal entry's."""
+
+    note: Note
+
+    def arguments(self) -> tuple[Any, ...]:
+        note = self.note
+        if note.function == "fstat":  # the file travels as a descriptor
+            return ()
+        if note.function in ("access", "eaccess"):
+            return (PurePosixPath(note.path), access_mode_names(note.flags))
+        return (PurePosixPath(note.path),)
 
 
 def _entries(directory: FakeDirectory) -> list[tuple[str, int]]:
