@@ -29,6 +29,7 @@ import asyncio
 import collections
 import contextlib
 import errno as _errno
+import functools
 import ipaddress
 import os
 import select
@@ -64,7 +65,7 @@ GAI_ERRORS: dict[str, int] = {
     "nodata": socket.EAI_NODATA,
     "addrfamily": socket.EAI_ADDRFAMILY,
 }
-_AI_CANONNAME = socket.AI_CANONNAME
+_AI_CANONNAME = int(socket.AI_CANONNAME)  # an int: "&" on the IntFlag costs a microsecond
 #: Calls whose success carries the descriptor the program gets (chdir: the directory to enter).
 _FD_FUNCTIONS = frozenset({"open", "openat", "chdir"})
 #: Calls whose success carries text: (the reply's result, as a function of the text's length).
@@ -782,6 +783,12 @@ def _socktypes(call: Call, has_port: bool) -> list[tuple[int, int]]:
     return list(_DEFAULT_SOCKTYPES[:2] if has_port else _DEFAULT_SOCKTYPES)
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address given as text; kept, as a test's handler answers with the same few."""
+    return ipaddress.ip_address(text)
+
+
 def _encode_getaddrinfo(call: Call, result: Any, error: int, canonical_name: str | None) -> bytes:
     seq = call.raw.seq
     if isinstance(result, str):
@@ -808,11 +815,12 @@ def _encode_getaddrinfo(call: Call, result: Any, error: int, canonical_name: str
                 "or (ip, port, socktype, protocol)"
             )
         ip_value, port = item[:2]
-        ip = (
-            ip_value
-            if isinstance(ip_value, (ipaddress.IPv4Address, ipaddress.IPv6Address))
-            else ipaddress.ip_address(ip_value)
-        )
+        if isinstance(ip_value, str):
+            ip = _parse_ip(ip_value)
+        elif isinstance(ip_value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+            ip = ip_value
+        else:
+            ip = ipaddress.ip_address(ip_value)
         if port is not None and (not _is_int(port) or not 0 <= port <= 65535):
             raise ValueError(f"getaddrinfo port {port!r} is not an integer from 0 to 65535")
         family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
