@@ -25,6 +25,7 @@ import errno
 import os
 import posixpath
 import stat
+import struct
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -36,6 +37,7 @@ from pyfakefs.fake_filesystem import FakeFilesystem
 from pyfakefs.fake_os import FakeOsModule
 
 from .protocol import PackedStat, pack_stat
+from .snapshot import RECORD
 from .stat import StatResult
 
 #: Host paths mounted read-only by default: what programs need to start.
@@ -96,6 +98,10 @@ def _absolute(path: AnyPath, what: str = "path") -> str:
 # through ``FakeFile.__getattr__``, at about a microsecond a read. The master's hot path (lookup,
 # stat, permission checks) reads ``obj.stat_result``'s attributes directly; the size and times
 # of a file whose contents are in a memfd are the memfd's (see _MemfdBacked and _stat_values).
+# The size and the times (nanoseconds) are read from the fields behind FakeStatResult's
+# properties, ``_st_size`` and ``_st_atime_ns``...: publishing reads them for every entry of a
+# directory, and a property costs several times more (tests/test_snapshot.py checks that the
+# snapshot says what stat says, so a pyfakefs that renames them fails there).
 
 
 class FileSystem:
@@ -119,8 +125,9 @@ class FileSystem:
         self.read_only: tuple[str, ...] = ()  # host copies programs may read but not change
         self._memfds: dict[int, tuple[FakeFile, int]] = {}  # id(file) -> (file, memfd)
         self._by_inode: dict[int, FakeFile] = {}  # memfd inode -> file
-        #: Called (with ``lock`` held) before this API changes the model or a file becomes a
-        #: memfd, whose size and times programs then change unseen: the Sandbox's snapshot.
+        #: Called (with ``lock`` held) before this API changes the model: the Sandbox empties
+        #: its snapshot. (Moving a file into a memfd changes no answer about it, as a rule; when
+        #: it does, this is called right after, before anyone could see the new answer.)
         self.on_change: Callable[[], None] = _nothing
         self.fake.root.st_mode = stat.S_IFDIR | 0o755
         for path, bits in (("/tmp", 0o1777), ("/var/tmp", 0o1777), ("/root", 0o700)):
@@ -388,33 +395,65 @@ class FileSystem:
 
     # -- contents ------------------------------------------------------------------------
 
-    def memfd(self, file: FakeFile) -> int:
+    def memfd(self, file: FakeFile, *, writable: bool = True) -> int:
         """The memfd holding ``file``'s contents, made from the model's copy on first use.
 
-        From then on the memfd is the file's contents, size and times, for programs and for
-        pyfakefs alike (the object becomes a :class:`_MemfdBacked` file).
+        From then on the memfd is the file's contents, size, mtime and ctime, for programs and
+        for pyfakefs alike (the object becomes a :class:`_MemfdBacked` file). ``writable``: a
+        descriptor that may write it will be made from it, so programs may change the file
+        without the master seeing it, for good (see :meth:`changes_unseen`).
         """
-        if isinstance(file, _MemfdBacked):
-            return file.memfd_fd
-        self.on_change()
-        data = file.byte_contents or b""
+        with self.lock:
+            if not isinstance(file, _MemfdBacked):
+                self._move_to_memfd(file)
+            backed = cast(_MemfdBacked, file)
+            if writable:
+                self.written_unseen(backed)
+            return backed.memfd_fd
+
+    def _move_to_memfd(self, file: FakeFile) -> None:
+        """Make ``file`` a :class:`_MemfdBacked` one, with the same contents and stat answer."""
+        before = _stat_ns(file)
+        data = file.byte_contents or b""  # (a file from the host is read now)
+        meta = file.stat_result
         memfd = os.memfd_create(f"libcfake:{os.fsdecode(file.name)}", os.MFD_CLOEXEC)
         _write_all(memfd, data)
-        os.utime(memfd, ns=(int(file.st_atime * 1e9), int(file.st_mtime * 1e9)))
+        os.utime(memfd, ns=(meta._st_atime_ns, meta._st_mtime_ns))  # to the nanosecond
         file.__class__ = _memfd_class(type(file))
         file.__dict__.pop("_byte_contents", None)
         object.__setattr__(file, "memfd_fd", memfd)
+        info = os.fstat(memfd)
+        object.__setattr__(file, "memfd_made", info.st_ctime_ns)
         self._memfds[id(file)] = (file, memfd)
-        self._by_inode[os.fstat(memfd).st_ino] = file
-        return memfd
+        self._by_inode[info.st_ino] = file
+        if _stat_ns(file) != before:  # a pyfakefs "large file" of no contents, say
+            self.on_change()  # before the master answers anyone: no one saw the new answer yet
 
     @staticmethod
-    def is_open_file(obj: FakeFile) -> bool:
-        """Whether a file's contents are a memfd (it was opened): programs change it unseen."""
-        return isinstance(obj, _MemfdBacked)
+    def changes_unseen(obj: FakeFile) -> bool:
+        """Whether programs may change the object's size or times without the master seeing it:
+        a file whose memfd was handed out with write access (a program may hold it still, or
+        have passed it on). A file only ever opened read-only changes only through the master;
+        its atime is the model's, not the memfd's (see :class:`_MemfdBacked`)."""
+        return isinstance(obj, _MemfdBacked) and obj.memfd_writable
+
+    def written_unseen(self, file: FakeFile) -> None:
+        """Record that a program may write ``file``'s memfd: it got a descriptor with write
+        access, from the master or behind it (reopening its own read-only one through
+        /proc/self/fd, say). What was published of it is withdrawn first."""
+        if isinstance(file, _MemfdBacked) and not file.memfd_writable:
+            self.on_change()
+            object.__setattr__(file, "memfd_writable", True)
 
     def file_of_memfd(self, inode: int) -> FakeFile | None:
         return self._by_inode.get(inode)
+
+    def file_of_descriptor(self, info: os.stat_result) -> FakeFile | None:
+        """The file whose memfd a descriptor is, given the descriptor's fstat (any descriptor)."""
+        file = self._by_inode.get(info.st_ino)
+        if isinstance(file, _MemfdBacked) and os.fstat(file.memfd_fd).st_dev == info.st_dev:
+            return file
+        return None
 
     def stat_of(self, obj: FakeFile) -> StatResult:
         """The stat table of a model object."""
@@ -519,20 +558,70 @@ def _nothing() -> None:
 
 def _stat_values(obj: FakeFile) -> tuple[int, int, float, float, float]:
     """st_mode, size, atime, mtime and ctime of a model object, as stat shows them."""
+    mode, size, atime, mtime, ctime = _stat_ns(obj)
+    return mode, size, atime / 1e9, mtime / 1e9, ctime / 1e9
+
+
+def _stat_ns(obj: FakeFile) -> tuple[int, int, int, int, int]:
+    """st_mode, size, and atime, mtime and ctime in nanoseconds, of a model object as stat shows
+    them: what :func:`_stat_values` and :func:`lstat_records` answer with."""
     meta = obj.stat_result  # not obj.st_*: see the note above FileSystem
     mode = meta.st_mode
-    if isinstance(obj, _MemfdBacked):  # size and times are the memfd's: one fstat for all
+    if isinstance(obj, _MemfdBacked):  # size, mtime and ctime are the memfd's: one fstat
         info = os.fstat(obj.memfd_fd)
-        size, atime, mtime = info.st_size, info.st_atime_ns / 1e9, info.st_mtime_ns / 1e9
-        ctime = max(meta.st_ctime, info.st_ctime_ns / 1e9)
-    else:
-        size, atime, mtime, ctime = meta.st_size, meta.st_atime, meta.st_mtime, meta.st_ctime
-    kind = stat.S_IFMT(mode)
+        size, atime, mtime = info.st_size, meta._st_atime_ns, info.st_mtime_ns
+        ctime = obj.ctime_ns(info)
+    else:  # pyfakefs's own fields, behind its properties (see the note above FileSystem)
+        size, atime = meta._st_size, meta._st_atime_ns
+        mtime, ctime = meta._st_mtime_ns, meta._st_ctime_ns
+    kind = mode & 0o170000
     if kind == stat.S_IFLNK:
         size = len(os.fsencode(obj.contents or ""))
     elif kind == stat.S_IFDIR:
         size = 4096
     return mode, size, atime, mtime, ctime
+
+
+def lstat_records(entries: Iterable[tuple[str, FakeFile]]) -> bytes:
+    """What :meth:`FileSystem.packed_stat` says of each (path, object) that is not followed,
+    as snapshot records for :meth:`Snapshot.put_many <libcfake.snapshot.Snapshot.put_many>`.
+
+    An object whose values a stat answer cannot carry (no file type, a uid of 2**32, ...) is
+    left out: the master answers for it. This runs for every entry of every directory published,
+    so it packs straight from pyfakefs's values; the times stay nanoseconds, which the C writer
+    makes into the seconds and nanoseconds ``packed_stat`` would send.
+    """
+    parts: list[bytes] = []
+    append = parts.append
+    pack = RECORD.pack
+    for path, obj in entries:
+        meta = obj.stat_result
+        mode, size, atime, mtime, ctime = _stat_ns(obj)
+        kind = mode & 0o170000
+        if kind not in _TYPES:
+            continue
+        target, target_length = (
+            (_fsencode(obj.contents or ""), size) if kind == stat.S_IFLNK else (b"", -1)
+        )
+        encoded = _fsencode(path)
+        try:
+            record = pack(meta.st_dev, meta.st_ino, meta.st_nlink, mode, meta.st_uid, meta.st_gid,
+                          target_length, 0, size, 4096, -(-size // 4096) * 8, atime, mtime, ctime,
+                          len(encoded), 0)  # fmt: skip
+        except struct.error:
+            continue
+        append(record)
+        append(encoded)
+        append(target)
+    return b"".join(parts)
+
+
+def _fsencode(text: str) -> bytes:
+    return text.encode(_FS_ENCODING, _FS_ERRORS)  # os.fsencode, without its checks
+
+
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -546,13 +635,19 @@ def _read_all(fd: int) -> bytes:
 
 
 class _MemfdBacked(FakeFile):
-    """A model file whose contents, size and times are those of a memfd the master owns.
+    """A model file whose contents, size, mtime and ctime are those of a memfd the master owns.
 
     Programs read and write the memfd directly; pyfakefs (and so the test) sees the same bytes
     through these overrides. Objects get this class (mixed with their own) when first opened.
+
+    The atime stays the model's: a memfd's changes on every read (its filesystem is strictatime),
+    and no one could keep an answer about a file a program reads exact. So the model behaves as a
+    filesystem mounted noatime: reads leave the atime alone; utimensat and the test set it.
     """
 
     memfd_fd: int
+    memfd_made: int  # the memfd's ctime (ns) when it was made from the model's copy
+    memfd_writable = False  # see FileSystem.changes_unseen
 
     @property
     def _byte_contents(self) -> bytes:
@@ -572,14 +667,6 @@ class _MemfdBacked(FakeFile):
         os.ftruncate(self.memfd_fd, value)
 
     @property
-    def st_atime(self) -> float:
-        return os.fstat(self.memfd_fd).st_atime_ns / 1e9
-
-    @st_atime.setter
-    def st_atime(self, value: float) -> None:
-        os.utime(self.memfd_fd, (value, self.st_mtime))
-
-    @property
     def st_mtime(self) -> float:
         return os.fstat(self.memfd_fd).st_mtime_ns / 1e9
 
@@ -589,11 +676,18 @@ class _MemfdBacked(FakeFile):
 
     @property
     def st_ctime(self) -> float:
-        return max(self.stat_result.st_ctime, os.fstat(self.memfd_fd).st_ctime_ns / 1e9)
+        return self.ctime_ns(os.fstat(self.memfd_fd)) / 1e9
 
     @st_ctime.setter
     def st_ctime(self, value: float) -> None:
         self.stat_result.st_ctime = value
+
+    def ctime_ns(self, info: os.stat_result) -> int:
+        """The file's ctime, given the memfd's fstat: the model's, until the memfd changes (it
+        was written, truncated or had its mtime set); then the later of the two. Making the
+        memfd is no change: opening a file leaves its ctime alone."""
+        ctime: int = self.stat_result._st_ctime_ns
+        return ctime if info.st_ctime_ns == self.memfd_made else max(ctime, info.st_ctime_ns)
 
     def __setattr__(self, key: str, value: Any) -> None:
         if key in _MEMFD_ATTRIBUTES:  # ours, not pyfakefs's stat_result
@@ -603,17 +697,19 @@ class _MemfdBacked(FakeFile):
 
     def detach(self) -> None:
         """Give the object its contents back as plain pyfakefs data and close the memfd."""
-        data, atime, mtime = _read_all(self.memfd_fd), self.st_atime, self.st_mtime
         memfd = self.memfd_fd
+        data, info = _read_all(memfd), os.fstat(memfd)
+        ctime = self.ctime_ns(info)
         self.__class__ = _ORIGINAL_CLASSES[type(self)]
-        self.__dict__.pop("memfd_fd", None)
-        for key, value in (("_byte_contents", data), ("st_size", len(data)),
-                           ("st_atime", atime), ("st_mtime", mtime)):  # fmt: skip
-            FakeFile.__setattr__(self, key, value)
+        for key in ("memfd_fd", "memfd_made", "memfd_writable"):
+            self.__dict__.pop(key, None)
+        FakeFile.__setattr__(self, "_byte_contents", data)
+        meta = self.stat_result
+        meta.st_size, meta.st_mtime_ns, meta.st_ctime_ns = len(data), info.st_mtime_ns, ctime
         os.close(memfd)
 
 
-_MEMFD_ATTRIBUTES = frozenset({"st_size", "st_atime", "st_mtime", "st_ctime", "_byte_contents"})
+_MEMFD_ATTRIBUTES = frozenset({"st_size", "st_mtime", "st_ctime", "_byte_contents"})
 _MEMFD_CLASSES: dict[type, type] = {}  # a pyfakefs file class -> its memfd-backed version
 _ORIGINAL_CLASSES: dict[type, type] = {}  # and back
 

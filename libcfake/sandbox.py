@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import os
 import posixpath
 import re
@@ -38,7 +39,7 @@ from .calls import Call, access_mode_names
 from .dns import HOST_NOT_FOUND, Answer, Dns, Hints, LookupRefused
 from .errors import ProtocolError
 from .faults import FaultRule
-from .fs import DEFAULT_MOUNTS, DEVICES, Caller, FileSystem
+from .fs import DEFAULT_MOUNTS, DEVICES, Caller, FileSystem, lstat_records
 from .journal import Journal, JournalEntry, Violation, describe_error
 from .net import Network, NetworkViolation, Replacement, SocketRequest
 from .protocol import (
@@ -379,21 +380,14 @@ class Sandbox:
                 return
             node = node.parent_dir() if node.parent_dir is not None else None
         prefix = directory.rstrip("/") + "/"
-        routed = self._routed_below(prefix)
+        # not a file a program may write: its memfd's size and times change unseen
+        changes_unseen = self.fs.changes_unseen
         entries: list[tuple[str, FakeFile]] = [(directory, obj)]
-        entries += [(prefix + name, child) for name, child in obj.entries.items()]
-        for path, entry in entries:
-            if self.fs.is_open_file(entry) or (routed and self._route(path) is not None):
-                continue  # a memfd's size and times change unseen; mounts are the host's
-            link = entry.contents if stat.S_ISLNK(entry.stat_result.st_mode) else None
-            if not snapshot.put(path, self.fs.packed_stat(entry).data, link):
-                return  # full until the next change
-
-    def _routed_below(self, prefix: str) -> bool:
-        """Whether an entry right under ``prefix`` (a directory's path and "/") may lie outside
-        the model (a mount, a device, /proc); most directories have none."""
-        specials = (*self.fs.mounts, *DEVICES, "/proc", "/dev/fd")
-        return any(special.startswith(prefix) for special in specials)
+        entries += [(prefix + name, child) for name, child in obj.entries.items()
+                    if not changes_unseen(child)]  # fmt: skip
+        if prefix in _special_parents(self.fs.mounts):  # mounts, devices, /proc are the host's
+            entries = [(path, entry) for path, entry in entries if self._route(path) is None]
+        snapshot.put_many(lstat_records(entries))  # one batch; when full, until the next change
 
     def _unpublish(self) -> None:
         """Empty the snapshot; call with ``fs.lock`` held, before a change becomes visible."""
@@ -416,6 +410,24 @@ class Sandbox:
             return
         if isinstance(directory, FakeDirectory):
             self._publish(canonical, directory)
+
+    def _reopened_for_writing(self, call: Call, path: str) -> None:
+        """A program reopens one of its own descriptors (/dev/fd/N, /proc/self/fd/N, /dev/stdout)
+        for writing. If that is the memfd of a file it opened read-only, it may now change the
+        file unseen: the file is published no more. (The snapshot was emptied before this call,
+        as before any call that may write.)"""
+        match = _FD_NUMBER.search(posixpath.normpath(path))
+        if match is None:
+            return
+        number = {"in": "0", "out": "1", "err": "2"}.get(match.group(1), match.group(1))
+        process = call.process
+        try:  # the calling thread's descriptor table: threads may have their own
+            info = os.stat(f"/proc/{process.pid}/task/{process.tid}/fd/{number}")
+        except OSError:
+            return  # no such descriptor (now): the program's open fails
+        file = self.fs.file_of_descriptor(info)
+        if file is not None:
+            self.fs.written_unseen(file)
 
     def _noted(self, process: ProcessInfo, notes: Notes) -> None:
         """Journal calls the shim answered from the snapshot (their entries are made when read)."""
@@ -614,6 +626,8 @@ class Sandbox:
                 mount = self._route(target)
                 if mount not in (None, "device"):
                     raise _Refused(errno.EROFS, f"{path} reopens {target}, in the host's {mount}")
+            if writes:
+                self._reopened_for_writing(call, path)
             return PASSTHROUGH
         if route == "proc":
             if "/../" in path + "/" or _MAGIC_LINK.search(posixpath.normpath(path)):
@@ -684,7 +698,7 @@ class Sandbox:
         want = {os.O_RDONLY: os.R_OK, os.O_WRONLY: os.W_OK}.get(accmode, os.R_OK | os.W_OK)
         if not flags & os.O_PATH:
             fs.check(obj, caller, want, path)
-        memfd = fs.memfd(obj)
+        memfd = fs.memfd(obj, writable=accmode != os.O_RDONLY)  # (read-only: still published)
         if flags & os.O_TRUNC and accmode != os.O_RDONLY:
             os.ftruncate(memfd, 0)
         reopen = accmode | (flags & os.O_APPEND) | os.O_CLOEXEC
@@ -958,6 +972,16 @@ class _NotedArguments(NamedTuple):
         if note.function in ("access", "eaccess"):
             return (PurePosixPath(note.path), access_mode_names(note.flags))
         return (PurePosixPath(note.path),)
+
+
+@functools.lru_cache(maxsize=4)
+def _special_parents(mounts: tuple[str, ...]) -> frozenset[str]:
+    """The directories (each with a trailing "/") that have something outside the model below
+    them: a mount, a device, /proc. Publishing checks each directory's entries against the
+    routes only then; most directories have none."""
+    specials = (*mounts, *DEVICES, "/proc", "/dev/fd")
+    return frozenset(special[: index + 1] for special in specials
+                     for index, char in enumerate(special) if char == "/")  # fmt: skip
 
 
 def _entries(directory: FakeDirectory) -> list[tuple[str, int]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import struct
 
 from ._wire import ffi, lib
 
@@ -23,6 +24,24 @@ from ._wire import ffi, lib
 #: sparse, so only what is written costs memory.
 SLOTS = 1 << 16
 BYTES = 32 << 20
+
+#: A ``struct lcf_snapshot_record`` (shim/snapshot.h), in the order of its ``_FIELDS``: what
+#: :meth:`Snapshot.put_many` takes, one after another, each followed by its path's bytes and a
+#: symlink's target's. The times are nanoseconds; the C writer makes them into seconds and
+#: nanoseconds as the master's stat answers do.
+RECORD = struct.Struct("=QQQIIIiQqqqqqqII")
+_FIELDS = [
+    "dev", "ino", "nlink", "mode", "uid", "gid", "target_length", "rdev", "size", "blksize",
+    "blocks", "atime_ns", "mtime_ns", "ctime_ns", "path_length", "reserved",
+]  # fmt: skip
+if (
+    RECORD.size != ffi.sizeof("struct lcf_snapshot_record")
+    or [name for name, _ in ffi.typeof("struct lcf_snapshot_record").fields] != _FIELDS
+):
+    raise ImportError(
+        "struct lcf_snapshot_record in shim/snapshot.h and libcfake/snapshot.py disagree: "
+        "update both together"
+    )
 
 
 class Snapshot:
@@ -65,6 +84,17 @@ class Snapshot:
         )
         self.published += done == 1
         return bool(done >= 0)
+
+    def put_many(self, records: bytes) -> bool:
+        """Publish ``records`` (bytes: each a :data:`RECORD` followed by its path and a
+        symlink's target), as many as fit; one call for a whole directory. False when the
+        snapshot is full."""
+        published = ffi.new("uint32_t *")
+        done = lib.lcf_snapshot_put_many(self._base, records, len(records), published)
+        if done == -2:
+            raise ValueError("not a sequence of snapshot records")
+        self.published += published[0]
+        return bool(done == 0)
 
     def close(self) -> None:
         ffi.release(self._base)

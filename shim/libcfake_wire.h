@@ -214,8 +214,8 @@ struct lcf_address {               /* one entry of a successful getaddrinfo repl
  * master only. It maps virtual absolute paths (no "." or ".." components, no repeated or trailing
  * slashes) to what lstat says of them, and symlinks to their targets. The master publishes an
  * entry only while it is exact: every change to the filesystem empties the snapshot first, and
- * entries under fault rules, host mounts, open (memfd-backed) files, or directories not
- * searchable by everyone are never published. An absent entry says nothing: the call goes to the
+ * entries under fault rules, host mounts, files a program may write (their memfd's size and
+ * times change unseen), or directories not searchable by everyone are never published. An absent entry says nothing: the call goes to the
  * master as usual.
  *
  * Layout: struct lcf_snapshot at offset 0; slot_count struct lcf_snapshot_slot at slots_offset

@@ -50,10 +50,10 @@ void lcf_snapshot_clear(void *map)
     s->pool_used = 0;
 }
 
-int lcf_snapshot_put(void *map, const char *path, uint32_t length, const struct lcf_stat *stat,
-                     const char *target, int32_t target_length)
+/* Puts one entry; returns as lcf_snapshot_put. */
+static int put_entry(struct lcf_snapshot *s, const char *path, uint32_t length,
+                     const struct lcf_stat *stat, const char *target, int32_t target_length)
 {
-    struct lcf_snapshot *s = map;
     uint64_t epoch = s->epoch;
     uint64_t hash = lcf_path_hash(path, length);
     uint64_t extra = target_length > 0 ? (uint64_t)target_length : 0;
@@ -85,6 +85,75 @@ int lcf_snapshot_put(void *map, const char *path, uint32_t length, const struct 
         s->live++;
         return 1;
     }
+}
+
+int lcf_snapshot_put(void *map, const char *path, uint32_t length, const struct lcf_stat *stat,
+                     const char *target, int32_t target_length)
+{
+    return put_entry(map, path, length, stat, target, target_length);
+}
+
+/* The seconds and nanoseconds the master's stat answer gives for a time of ns nanoseconds.
+ * pyfakefs keeps times in nanoseconds; the master reads them as float seconds (ns / 1e9) and
+ * splits those with libcfake.stat.split_time: floor, then the rest times 1e9 rounded half to
+ * even, at most 999999999. This is the same double arithmetic, step by step, so the snapshot
+ * answers exactly what the master would (tests/test_snapshot.py compares the two); it needs no
+ * libm, which programs behind the shim need not link. |value| < 2^34, so every integer below
+ * is exact as a double. */
+static void split_nanoseconds(int64_t ns, int64_t *sec, int64_t *nsec)
+{
+    double value = (double)ns / 1e9;
+    int64_t seconds = (int64_t)value; /* toward zero, so one less below zero: the floor */
+    if ((double)seconds > value)
+        seconds--;
+    double rest = (value - (double)seconds) * 1e9; /* in [0, 1e9] */
+    int64_t whole = (int64_t)rest;
+    double fraction = rest - (double)whole;
+    if (fraction > 0.5 || (fraction == 0.5 && (whole & 1)))
+        whole++;
+    *sec = seconds;
+    *nsec = whole > 999999999 ? 999999999 : whole;
+}
+
+int lcf_snapshot_put_many(void *map, const char *records, uint64_t bytes, uint32_t *published)
+{
+    struct lcf_snapshot *s = map;
+    uint64_t offset = 0;
+    *published = 0;
+    while (offset < bytes) {
+        struct lcf_snapshot_record record;
+        if (bytes - offset < sizeof record)
+            return -2;
+        memcpy(&record, records + offset, sizeof record); /* records are not aligned */
+        offset += sizeof record;
+        uint64_t extra = record.target_length > 0 ? (uint64_t)record.target_length : 0;
+        if (record.target_length < -1 || record.path_length > bytes - offset ||
+            extra > bytes - offset - record.path_length)
+            return -2;
+        struct lcf_stat stat = {
+            .dev = record.dev,
+            .ino = record.ino,
+            .nlink = record.nlink,
+            .mode = record.mode,
+            .uid = record.uid,
+            .gid = record.gid,
+            .rdev = record.rdev,
+            .size = record.size,
+            .blksize = record.blksize,
+            .blocks = record.blocks,
+        };
+        split_nanoseconds(record.atime_ns, &stat.atime_sec, &stat.atime_nsec);
+        split_nanoseconds(record.mtime_ns, &stat.mtime_sec, &stat.mtime_nsec);
+        split_nanoseconds(record.ctime_ns, &stat.ctime_sec, &stat.ctime_nsec);
+        const char *path = records + offset;
+        int done = put_entry(s, path, record.path_length, &stat, path + record.path_length,
+                             record.target_length);
+        if (done < 0)
+            return -1;
+        *published += (uint32_t)done;
+        offset += record.path_length + extra;
+    }
+    return 0;
 }
 
 int lcf_snapshot_view_init(struct lcf_snapshot_view *view, const void *map, uint64_t bytes)

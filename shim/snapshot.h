@@ -38,6 +38,33 @@ void lcf_snapshot_clear(void *map);
 int lcf_snapshot_put(void *map, const char *path, uint32_t length, const struct lcf_stat *stat,
                      const char *target, int32_t target_length);
 
+/* One entry of lcf_snapshot_put_many's buffer, followed by path_length bytes of its path and,
+ * for a symlink, target_length bytes of its target. The fields are struct lcf_stat's, but the
+ * times are nanoseconds, made into seconds and nanoseconds as the master's stat answers them. */
+struct lcf_snapshot_record {
+    uint64_t dev;
+    uint64_t ino;
+    uint64_t nlink;
+    uint32_t mode;
+    uint32_t uid;
+    uint32_t gid;
+    int32_t target_length;         /* -1: not a symlink */
+    uint64_t rdev;
+    int64_t size;
+    int64_t blksize;
+    int64_t blocks;
+    int64_t atime_ns;
+    int64_t mtime_ns;
+    int64_t ctime_ns;
+    uint32_t path_length;
+    uint32_t reserved;             /* zero */
+};
+
+/* Master: publishes every record of the bytes at records, in order (one call for a directory's
+ * entries). Returns 0 with *published the entries new in this epoch, -1 when the snapshot filled
+ * up (the records before it are in), or -2 when the buffer is not a sequence of records. */
+int lcf_snapshot_put_many(void *map, const char *records, uint64_t bytes, uint32_t *published);
+
 /* Shim: checks the header of a mapped snapshot and fills view (a copy of its geometry and root).
  * Returns 0, or -1 if the layout does not fit in `bytes` or is not a snapshot. */
 int lcf_snapshot_view_init(struct lcf_snapshot_view *view, const void *map, uint64_t bytes);

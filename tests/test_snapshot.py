@@ -11,15 +11,20 @@ concurrent writers; and that the journal still records every call.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from libcfake import ProtocolError, Sandbox, protocol
-from libcfake.snapshot import Snapshot
+from libcfake.fs import FileSystem, lstat_records
+from libcfake.snapshot import RECORD, Snapshot
+from libcfake.stat import split_time
 
 Compile = Callable[[str], Path]
 
@@ -319,3 +324,190 @@ def test_the_snapshot_writer_keeps_to_its_limits() -> None:
         snapshot.close()
     with pytest.raises(ValueError):
         Snapshot("/shadow", slots=6, size=8192)
+
+
+# -- the writer: a directory's entries in one batch -----------------------------------------
+
+
+def _published(snapshot: Snapshot, path: str) -> tuple[bytes, str | None] | None:
+    """What the shim reads for ``path``: its struct lcf_stat and a symlink's target, or None."""
+    ffi, lib = protocol.ffi, protocol.lib
+    view = ffi.new("struct lcf_snapshot_view *")
+    assert lib.lcf_snapshot_view_init(view, snapshot._base, snapshot.size) == 0
+    found = ffi.new("struct lcf_stat *")
+    target = ffi.new("char[]", lib.LCF_MAX_PATH + 1)
+    length = ffi.new("int32_t *")
+    encoded = os.fsencode(path)
+    if not lib.lcf_snapshot_get(view, encoded, len(encoded), found, target, length):
+        return None
+    link = os.fsdecode(ffi.unpack(target, length[0])) if length[0] >= 0 else None
+    return bytes(ffi.buffer(found)), link
+
+
+def _publish_all(fs: FileSystem, paths: list[str]) -> Snapshot:
+    snapshot = Snapshot("/shadow", slots=1024, size=1 << 20)
+    entries = [(path, fs.resolve(path, follow=False)) for path in paths]
+    assert snapshot.put_many(lstat_records(entries))
+    return snapshot
+
+
+def test_a_published_entry_is_what_the_master_answers(tmp_path: Path) -> None:
+    host = tmp_path / "host.txt"
+    host.write_text("from the host")
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "inner").write_text("inner")
+    fs = FileSystem(mounts=())
+    fs.create_file("/d/plain", contents="twelve bytes", st_mode=0o4755, uid=5, gid=6)
+    fs.create_file("/d/empty")
+    fs.create_file("/d/big", contents=b"x" * 10000)
+    fs.create_file("/d/caf\u00e9 \udcff", contents="a name that is not UTF-8")
+    fs.create_file("/d/opened", contents="in a memfd")
+    fs.create_symlink("/d/link", "plain")
+    fs.create_symlink("/d/dangling", "/nowhere/\u00e9")
+    fs.create_dir("/d/sub", perm_bits=0o1777)
+    fs.add_real_file(host, "/d/host")
+    fs.add_real_directory(tmp_path / "tree", "/d/tree")
+    fs.fake.create_file("/d/fifo", st_mode=stat.S_IFIFO | 0o600)
+    os.write(fs.memfd(fs.resolve("/d/opened")), b"longer now")  # size and times: the memfd's
+    times = fs.resolve("/d/plain")
+    times.st_atime, times.st_mtime, times.st_ctime = 1e9 + 0.9999999999, -1.5, 2**33 + 0.25
+    paths = ["/", "/d", *(f"/d/{name}" for name in fs.listdir("/d")), "/d/tree/inner"]
+    snapshot = _publish_all(fs, paths)
+    try:
+        for path in paths:
+            obj = fs.resolve(path, follow=False)
+            link = obj.contents if stat.S_ISLNK(obj.stat_result.st_mode) else None
+            assert _published(snapshot, path) == (fs.packed_stat(obj).data, link), path
+    finally:
+        snapshot.close()
+        fs.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(st.integers(-(2**63) + 10**9, 2**63 - 10**9), st.integers(0, 2**61)),
+    st.sampled_from([0, 1, 499_999_999, 500_000_000, 999_999_999]),
+)
+def test_a_published_time_is_the_masters_to_the_nanosecond(ns: int, rest: int) -> None:
+    fs = FileSystem(mounts=())
+    fs.create_file("/f")
+    meta = fs.resolve("/f").stat_result
+    meta.st_atime_ns = ns  # any time a record can hold (else the master answers)
+    meta.st_mtime_ns = ns - ns % 1_000_000_000 + rest  # and the ones on the edge of a second
+    meta.st_ctime_ns = ns - 1
+    snapshot = _publish_all(fs, ["/f"])
+    try:
+        assert _published(snapshot, "/f") == (fs.packed_stat(fs.resolve("/f")).data, None)
+    finally:
+        snapshot.close()
+
+
+def test_a_value_a_stat_answer_cannot_carry_is_left_to_the_master() -> None:
+    fs = FileSystem(mounts=())
+    fs.create_file("/d/ok")
+    fs.create_file("/d/too-big-an-owner", uid=2**32)
+    snapshot = _publish_all(fs, ["/d/ok", "/d/too-big-an-owner"])
+    try:
+        assert _published(snapshot, "/d/ok") is not None
+        assert _published(snapshot, "/d/too-big-an-owner") is None
+    finally:
+        snapshot.close()
+
+
+def test_a_batch_fills_the_snapshot_up_to_its_limit_and_a_broken_one_is_refused() -> None:
+    fs = FileSystem(mounts=())
+    for index in range(5):
+        fs.create_file(f"/f{index}")
+    records = lstat_records([(f"/f{index}", fs.resolve(f"/f{index}")) for index in range(5)])
+    snapshot = Snapshot("/shadow", slots=8, size=8192)
+    try:
+        assert not snapshot.put_many(records)  # half of the slots at most
+        assert snapshot.published == 4
+        assert [_published(snapshot, f"/f{index}") is not None for index in range(5)] == [
+            True, True, True, True, False,
+        ]  # fmt: skip
+        snapshot.clear()
+        assert snapshot.put_many(records[: RECORD.size + 3])  # /f0 alone
+        assert snapshot.published == 1 and snapshot.put_many(b"")
+        record = RECORD.unpack_from(records)
+        broken = {
+            "cut short": records[: RECORD.size + 2],
+            "a header cut short": records[: RECORD.size - 1],
+            "a target that is not there": RECORD.pack(*record[:6], 9, *record[7:]) + b"/f0",
+            "a negative target length": RECORD.pack(*record[:6], -2, *record[7:]) + b"/f0",
+        }
+        for case, data in broken.items():
+            with pytest.raises(ValueError, match="not a sequence of snapshot records"):
+                snapshot.put_many(data)
+                pytest.fail(case)
+    finally:
+        snapshot.close()
+
+
+# -- files programs opened: published while only ever opened read-only ---------------------
+
+
+def from_snapshot(sb: Sandbox, call: str, path: str) -> list[bool]:
+    """Whether each journaled ``call`` of ``path`` was answered from the snapshot."""
+    return [
+        entry.from_snapshot for entry in sb.journal if entry.call == call and entry.path == path
+    ]
+
+
+def test_a_file_opened_only_for_reading_is_published_and_reading_it_changes_no_time(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    meta = sb.fs.fake.resolve("/d/f").stat_result
+    meta.st_atime_ns, meta.st_mtime_ns = 1_500_000_000_123_456_789, 1_400_000_000_987_654_321
+    lines = steps("full", "/d/f", "open", "/d/f", "r", "full", "/d/f", "read", "list", "/d",
+                  "full", "/d/f", "ffull", "read", "full", "/d/f")  # fmt: skip
+    assert lines[1:4] == ["ok", lines[0], "10"]  # opening and reading change no time, nor ctime
+    assert lines[4:] == ["5", lines[0], lines[0], "0", lines[0]]  # the snapshot's, the master's
+    atime, mtime = (split_time("", ns / 1e9) for ns in (meta.st_atime_ns, meta.st_mtime_ns))
+    assert lines[0].startswith(f"100644 10 1 {atime[0]}.{atime[1]:09} {mtime[0]}.{mtime[1]:09} ")
+    assert from_snapshot(sb, "stat", "/d/f") == [False, False, True, True]
+    assert steps("list", "/d", "full", "/d/f") == ["5", lines[0]]  # the next program too
+    assert from_snapshot(sb, "stat", "/d/f")[-1]
+
+
+def test_a_file_once_opened_for_writing_is_never_published_again(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    lines = steps("list", "/d", "stat", "/d/f", "open", "/d/f", "a", "write", "3", "list", "/d",
+                  "stat", "/d/f", "write", "4", "stat", "/d/f")  # fmt: skip
+    assert lines == ["5", "100644 10", "ok", "ok", "5", "100644 13", "ok", "100644 17"]
+    assert steps("list", "/d", "stat", "/d/f", "stat", "/d/link") == ["5", "100644 17", "100644 17"]
+    assert from_snapshot(sb, "stat", "/d/f") == [True, False, False, False]
+    rest = steps("list", "/d", "at", "/d", "sub", "lstat", "/d/link")
+    assert rest == ["5", "40755 4096", "120777 1"]  # the rest of /d is published still:
+    assert from_snapshot(sb, "lstat", "/d/sub") == from_snapshot(sb, "lstat", "/d/link") == [True]
+
+
+def test_a_read_only_descriptor_reopened_for_writing_through_dev_fd_is_seen(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    lines = steps("open", "/d/f", "r", "list", "/d", "stat", "/d/f", "reopen", "a", "list", "/d",
+                  "write", "5", "stat", "/d/f", "ffull")  # fmt: skip
+    assert lines[:7] == ["ok", "5", "100644 10", "ok", "5", "ok", "100644 15"]
+    assert lines[7].startswith("100644 15 1 ")
+    assert from_snapshot(sb, "stat", "/d/f") == [True, False]
+
+
+def test_moving_a_file_into_a_memfd_keeps_its_answer_and_the_snapshot() -> None:
+    fs = FileSystem(mounts=())
+    changes: list[str] = []
+    fs.on_change = lambda: changes.append("emptied")
+    fs.create_file("/f", contents="abc")
+    fs.fake.create_file("/large", st_size=1 << 20)  # a pyfakefs "large file": no contents
+    changes.clear()
+    try:
+        file = fs.resolve("/f")
+        before = fs.packed_stat(file)
+        fs.memfd(file, writable=False)
+        assert (fs.packed_stat(file), fs.changes_unseen(file), changes) == (before, False, [])
+        fs.memfd(file)  # a descriptor that writes: what was published of it is withdrawn
+        assert (fs.changes_unseen(file), changes) == (True, ["emptied"])
+        fs.memfd(fs.resolve("/large"), writable=False)  # 0 bytes now: its answer changed
+        assert changes == ["emptied"] * 2
+    finally:
+        fs.close()

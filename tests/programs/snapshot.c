@@ -12,7 +12,14 @@
  *   wait               reads one line from stdin (the test changes something meanwhile)
  *   race DIR NAME N    N times: list DIR, stat DIR/NAME, which must be missing or one of the
  *                      two states the test swaps it between (0644 with 10 bytes, 0600 with
- *                      20000): prints "consistent" or the first answer that is neither */
+ *                      20000): prints "consistent" or the first answer that is neither
+ *   open P r|w|a       opens P read-only, write-only or for appending, keeping the descriptor
+ *                      as the current one: "ok" or the errno's name
+ *   reopen r|w|a       opens /dev/fd/N of the current descriptor N so: it becomes the current one
+ *   read               reads the current descriptor to its end: the number of bytes
+ *   write N            writes N bytes to the current descriptor: "ok" or the errno's name
+ *   full P | ffull     stat P, or fstat of the current descriptor: "<octal mode> <size> <nlink>
+ *                      <atime> <mtime> <ctime>", each time as seconds.nanoseconds */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -31,6 +38,22 @@ static void show_stat(int ret, const struct stat *st)
         printf("%o %lld\n", (unsigned)st->st_mode, (long long)st->st_size);
 }
 
+static void show_full(int ret, const struct stat *st)
+{
+    if (ret != 0)
+        printf("%s\n", strerrorname_np(errno));
+    else
+        printf("%o %lld %llu %lld.%09ld %lld.%09ld %lld.%09ld\n", (unsigned)st->st_mode,
+               (long long)st->st_size, (unsigned long long)st->st_nlink,
+               (long long)st->st_atim.tv_sec, st->st_atim.tv_nsec, (long long)st->st_mtim.tv_sec,
+               st->st_mtim.tv_nsec, (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+}
+
+static int open_flags(const char *mode)
+{
+    return mode[0] == 'w' ? O_WRONLY : mode[0] == 'a' ? O_WRONLY | O_APPEND : O_RDONLY;
+}
+
 static void ok_or_errno(int ret)
 {
     if (ret == 0)
@@ -42,6 +65,7 @@ static void ok_or_errno(int ret)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
+    int current = -1; /* the descriptor of the last open or reopen */
     for (int i = 1; i < argc; i++) {
         const char *step = argv[i];
         struct stat st;
@@ -129,6 +153,38 @@ int main(int argc, char **argv)
                     torn = "a mode and size the file never had";
             }
             printf("%s\n", torn ? torn : "consistent");
+        } else if (strcmp(step, "open") == 0 && i + 2 < argc) {
+            const char *path = argv[++i];
+            current = open(path, open_flags(argv[++i]));
+            ok_or_errno(current < 0 ? -1 : 0);
+        } else if (strcmp(step, "reopen") == 0 && i + 1 < argc) {
+            char path[64];
+            snprintf(path, sizeof path, "/dev/fd/%d", current);
+            current = open(path, open_flags(argv[++i]));
+            ok_or_errno(current < 0 ? -1 : 0);
+        } else if (strcmp(step, "read") == 0) {
+            char buf[4096];
+            long total = 0;
+            ssize_t n;
+            while ((n = read(current, buf, sizeof buf)) > 0)
+                total += n;
+            if (n < 0)
+                printf("%s\n", strerrorname_np(errno));
+            else
+                printf("%ld\n", total);
+        } else if (strcmp(step, "write") == 0 && i + 1 < argc) {
+            long n = atol(argv[++i]);
+            char byte = 'w';
+            int ret = 0;
+            for (long k = 0; ret == 0 && k < n; k++)
+                ret = write(current, &byte, 1) == 1 ? 0 : -1;
+            ok_or_errno(ret);
+        } else if (strcmp(step, "full") == 0 && i + 1 < argc) {
+            int ret = stat(argv[++i], &st);
+            show_full(ret, &st);
+        } else if (strcmp(step, "ffull") == 0) {
+            int ret = fstat(current, &st);
+            show_full(ret, &st);
         } else {
             fprintf(stderr, "snapshot: bad step %s\n", step);
             return 2;
