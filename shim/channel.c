@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -241,6 +242,16 @@ static int line_fail(struct line *l)
     return -1;
 }
 
+/* line_fail for req's call, reason holding why: `libcfake: SYMBOL(ARGUMENTS): REASON`. The call's
+ * description is formatted only here, so that a round trip that goes well never spends on it. */
+static int line_fail_call(const struct lcf_request *req, const struct line *reason)
+{
+    struct line l;
+    line_begin(&l, req);
+    line_mem(&l, reason->buf, reason->len);
+    return line_fail(&l);
+}
+
 /* ======================================================================== the socket ===== */
 
 static char socket_path[LCF_MAX_PATH + 1]; /* $LIBCFAKE_SOCKET, copied by the constructor */
@@ -275,7 +286,9 @@ static int wait_fd(int fd, short events, long long deadline)
     }
 }
 
-/* Sends one packet with its descriptors. Returns 0, or -1 with the reason in l. */
+/* Sends one packet with its descriptors, never blocking in sendmsg (the socket itself may block,
+ * see conn_blocking): a full queue is waited out with poll until the deadline. Returns 0, 1 if it
+ * had to wait, or -1 with the reason in l. */
 static int send_packet(int fd, struct iovec *iov, int iovcnt, const int *fds, int nfds,
                        long long deadline, struct line *l)
 {
@@ -294,14 +307,15 @@ static int send_packet(int fd, struct iovec *iov, int iovcnt, const int *fds, in
         c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
         memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
     }
-    for (;;) {
-        if (sendmsg(fd, &msg, MSG_NOSIGNAL) >= 0)
-            return 0;
+    for (int waited = 0;;) {
+        if (sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+            return waited;
         int err = errno;
         if (err == EINTR)
             continue;
         if (err == EAGAIN) {
             int ready = wait_fd(fd, POLLOUT, deadline);
+            waited = 1;
             if (ready > 0)
                 continue;
             if (ready == 0) {
@@ -354,16 +368,19 @@ static void take_fds(struct msghdr *msg, struct packet *p)
 }
 
 /* Receives one packet into iov. Returns 0, or -1 with the reason in l; `what` names the awaited
- * message ("reply", "welcome") for the timeout line. */
-static int recv_packet(int fd, struct iovec *iov, int iovcnt, struct packet *p, long long deadline,
-                       uint32_t timeout_ms, const char *what, struct line *l)
+ * message ("reply", "welcome") for the timeout line. `blocking`: the socket blocks, its
+ * SO_RCVTIMEO being the whole time to the deadline (see conn_blocking), so the first try waits in
+ * recvmsg itself, one system call where poll and recvmsg are two; a signal or that timeout lead to
+ * the poll loop, which keeps to the deadline. */
+static int recv_packet(int fd, bool blocking, struct iovec *iov, int iovcnt, struct packet *p,
+                       long long deadline, uint32_t timeout_ms, const char *what, struct line *l)
 {
     union {
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof(int) * LCF_MAX_FDS)];
     } control;
     for (;;) {
-        int ready = wait_fd(fd, POLLIN, deadline);
+        int ready = blocking ? 1 : wait_fd(fd, POLLIN, deadline);
         if (ready == 0) {
             line_str(l, "no ");
             line_str(l, what);
@@ -376,9 +393,12 @@ static int recv_packet(int fd, struct iovec *iov, int iovcnt, struct packet *p, 
                              .msg_iovlen = (size_t)iovcnt,
                              .msg_control = control.buf,
                              .msg_controllen = sizeof control.buf};
-        ssize_t n = ready < 0 ? -1 : recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        int flags = MSG_CMSG_CLOEXEC | (blocking ? 0 : MSG_DONTWAIT);
+        ssize_t n = ready < 0 ? -1 : recvmsg(fd, &msg, flags);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+            blocking = false;
             continue;
+        }
         if (n <= 0) {
             if (n == 0 || errno == ECONNRESET) {
                 line_str(l, "the master closed the connection");
@@ -405,6 +425,7 @@ struct conn {
     ino_t ino;                     /* dup2-ing over our descriptor */
     uint32_t timeout_ms;           /* from the welcome */
     uint32_t seq;                  /* of the last call sent */
+    bool blocking;                 /* replies are waited for in recvmsg (see conn_blocking) */
     void *ring;                    /* the note ring from the welcome, mapped; or NULL */
     uint64_t ring_data;            /* its data_bytes, as checked when it was mapped */
     uint64_t ring_head;            /* the bytes this end appended to it */
@@ -440,13 +461,13 @@ static void conn_drop(struct conn *c)
     c->pid = 0;
 }
 
-/* Whether c can carry a call; forgets it if it belongs to a parent process or if the program
- * closed or replaced its descriptor (then leaving that descriptor alone). */
-static bool conn_usable(struct conn *c)
+/* Whether c can carry a call in process pid; forgets it if it belongs to a parent process or if
+ * the program closed or replaced its descriptor (then leaving that descriptor alone). */
+static bool conn_usable(struct conn *c, pid_t pid)
 {
     if (c->pid == 0)
         return false;
-    if (c->pid != getpid()) {
+    if (c->pid != pid) {
         conn_drop(c);
         return false;
     }
@@ -947,7 +968,7 @@ static int recv_welcome(struct conn *c, long long deadline, struct line *l)
     char payload[LCF_TABLE_BYTES + 1]; /* one byte more, so a larger table shows as MSG_TRUNC */
     struct iovec iov[2] = {{&w, sizeof w}, {payload, sizeof payload}};
     struct packet p;
-    if (recv_packet(c->fd, iov, 2, &p, deadline, LCF_HELLO_TIMEOUT_MS, "welcome", l) < 0)
+    if (recv_packet(c->fd, false, iov, 2, &p, deadline, LCF_HELLO_TIMEOUT_MS, "welcome", l) < 0)
         return -1;
     int ret = welcome_check(&w, &p, payload, l);
     if (ret == 0 && w.ring_bytes > 0)
@@ -969,10 +990,22 @@ static void forked(void)
     __atomic_store_n(&owner_pid, getpid(), __ATOMIC_RELAXED);
 }
 
-static bool shares_parent_memory(void)
+static bool shares_parent_memory(pid_t pid)
 {
     pid_t owner = __atomic_load_n(&owner_pid, __ATOMIC_RELAXED);
-    return owner != 0 && owner != getpid();
+    return owner != 0 && owner != pid;
+}
+
+/* Lets recvmsg itself wait for the replies on c (see recv_packet): clears O_NONBLOCK, which dial
+ * set for connect and which sends do without (MSG_DONTWAIT), and bounds each wait by the reply
+ * timeout. SO_RCVTIMEO cannot say 0 ms (0 is "forever"): a connection with that timeout, or one
+ * where either step fails, waits in poll. */
+static void conn_blocking(struct conn *c)
+{
+    struct timeval tv = {.tv_sec = c->timeout_ms / 1000, .tv_usec = c->timeout_ms % 1000 * 1000};
+    c->blocking = c->timeout_ms > 0 &&
+                  setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 &&
+                  fcntl(c->fd, F_SETFL, 0) == 0; /* O_NONBLOCK was its only status flag */
 }
 
 /* Dials the master into *c and says hello. Returns c, or NULL with the reason in l. */
@@ -996,13 +1029,15 @@ static struct conn *conn_open(struct conn *c, int level, struct line *l)
  * In a vfork child it is a connection of its own, in *once, which the caller closes. */
 static struct conn *conn_get(int level, struct conn *once, struct line *l)
 {
-    if (shares_parent_memory())
+    pid_t pid = getpid(); /* a system call (glibc keeps no copy): once per round trip */
+    if (shares_parent_memory(pid))
         return conn_open(once, level, l);
     struct conn *c = &conns[level];
-    if (conn_usable(c))
+    if (conn_usable(c, pid))
         return c;
     if (conn_open(c, level, l) == NULL)
         return NULL;
+    conn_blocking(c); /* not worth its two system calls for a vfork child's single call */
     if (exit_key_ready)
         pthread_setspecific(exit_key, conns);
     return c;
@@ -1254,8 +1289,10 @@ static int exchange(struct conn *c, struct lcf_request *req, struct lcf_reply *r
     long long deadline = now_ms() + c->timeout_ms;
     struct packet p;
     struct iovec in[2] = {{reply, sizeof *reply}, {payload, payload_size}};
-    if (send_packet(c->fd, out, n, req->fds, req->nfds, deadline, l) < 0 ||
-        recv_packet(c->fd, in, 2, &p, deadline, c->timeout_ms, "reply", l) < 0) {
+    /* a send that had to wait used up time that SO_RCVTIMEO would not count */
+    int sent = send_packet(c->fd, out, n, req->fds, req->nfds, deadline, l);
+    if (sent < 0 || recv_packet(c->fd, c->blocking && sent == 0, in, 2, &p, deadline,
+                                c->timeout_ms, "reply", l) < 0) {
         conn_drop(c);
         return -1;
     }
@@ -1410,12 +1447,12 @@ static bool snapshot_answer(struct conn *c, const struct lcf_request *req, struc
 static int round_trip(int level, const struct lcf_request *req, struct lcf_reply *reply, int *fd,
                       void *payload, size_t payload_size)
 {
-    struct line l;
-    line_begin(&l, req);
+    struct line l; /* why the call fails, if it does */
+    l.len = 0;
     struct conn once = {.pid = 0};
     struct conn *c = conn_get(level, &once, &l);
     if (c == NULL)
-        return line_fail(&l);
+        return line_fail_call(req, &l);
     int action = LCF_PASSTHROUGH;
     /* the table came with this connection's welcome */
     if (!passes_through(req) || !resolves_under_table(req)) {
@@ -1427,7 +1464,7 @@ static int round_trip(int level, const struct lcf_request *req, struct lcf_reply
     }
     if (c == &once)
         conn_drop(&once);
-    return action < 0 ? line_fail(&l) : action;
+    return action < 0 ? line_fail_call(req, &l) : action;
 }
 
 int lcf_forward(const struct lcf_request *req, struct lcf_reply *reply, int *fd, void *payload,
