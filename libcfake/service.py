@@ -700,6 +700,9 @@ def _encode_answer(
             result == -1 and error > 0 and function != "getaddrinfo"
         ):
             return protocol.encode_result(seq, result, error)
+    elif kind is int and len(fds) == 1 and result >= 0 and not error:
+        if function in _FD_FUNCTIONS or function in _SOCKET_FUNCTIONS:
+            return protocol.encode_result(seq, result)
     elif (
         (kind is protocol.PackedStat or kind is StatResult)
         and not (fds or error)
