@@ -1,6 +1,7 @@
 /* dns.c — the name-resolution wrappers: getaddrinfo and freeaddrinfo. An answered lookup builds
  * its addrinfo list in one anonymous mapping (no malloc) behind a small tagged header, so
- * freeaddrinfo can tell our lists from libc's and unmap them. */
+ * freeaddrinfo can tell our lists from libc's and unmap them. One freed page is kept for the
+ * next list. */
 
 #include "shim.h"
 
@@ -68,6 +69,43 @@ static socklen_t fill_sockaddr(union gai_sockaddr *sa, const struct lcf_address 
     return sizeof sa->in6;
 }
 
+/* A freed list's page, kept for the next list: a program resolving in a loop then maps and unmaps
+ * nothing (mmap, the page fault on its fresh page and munmap cost more than the rest of the call).
+ * One per process, taken and put back with atomic exchanges, so threads share it without a lock
+ * and a signal handler may resolve a name in the middle of either. */
+static void *spare_page;
+
+/* A zeroed mapping of at least size bytes; *mapped: its size. NULL when none can be had. */
+static void *region_map(size_t size, size_t *mapped)
+{
+    size_t page = (size_t)getpagesize();
+    if (size <= page) {
+        void *spare = __atomic_exchange_n(&spare_page, NULL, __ATOMIC_RELAXED);
+        *mapped = page;
+        if (spare != NULL) {
+            memset(spare, 0, page);
+            return spare;
+        }
+        size = page;
+    }
+    *mapped = size;
+    void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return map == MAP_FAILED ? NULL : map;
+}
+
+/* Frees a list's mapping, keeping one page for the next list. */
+static void region_unmap(struct gai_region *region)
+{
+    size_t size = region->size;
+    region->tag = 0; /* no longer a list of ours: freeing it again goes to libc, as it would */
+    void *none = NULL;
+    if (size == (size_t)getpagesize() &&
+        __atomic_compare_exchange_n(&spare_page, &none, (void *)region, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED))
+        return;
+    munmap(region, size);
+}
+
 /* Builds the list from count checked entries and the canonical name (canon_length bytes, -1 for
  * none) that follows them. Returns 0 or EAI_MEMORY. */
 static int build_list(const struct lcf_address *entries, uint32_t count, int32_t canon_length,
@@ -76,15 +114,16 @@ static int build_list(const struct lcf_address *entries, uint32_t count, int32_t
     size_t canon_size = canon_length >= 0 ? (size_t)canon_length + 1 : 0;
     size_t size = sizeof(struct gai_region) +
                   count * (sizeof(struct addrinfo) + sizeof(union gai_sockaddr)) + canon_size;
-    void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (map == MAP_FAILED)
+    size_t mapped;
+    void *map = region_map(size, &mapped);
+    if (map == NULL)
         return EAI_MEMORY;
     struct gai_region *region = map;
     struct addrinfo *ai = (struct addrinfo *)(region + 1);
     union gai_sockaddr *sa = (union gai_sockaddr *)(ai + count);
     char *canon = (char *)(sa + count);
     region->tag = GAI_MAGIC ^ (uint64_t)(uintptr_t)ai;
-    region->size = size;
+    region->size = mapped;
     for (uint32_t i = 0; i < count; i++) {
         ai[i].ai_flags = ai_flags;
         ai[i].ai_family = entries[i].family;
@@ -168,7 +207,7 @@ LCF_EXPORT void freeaddrinfo(struct addrinfo *ai)
         return;
     struct gai_region *region = our_region(ai);
     if (region != NULL)
-        munmap(region, region->size);
+        region_unmap(region);
     else
         real_freeaddrinfo(ai);
 }

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +166,13 @@ def test_dns_faults_are_journaled(sb: Sandbox) -> None:
     lookup(sb, "db.internal", 80)
     (entry,) = [e for e in sb.journal if e.call == "getaddrinfo"]
     assert entry.fault and entry.answer == "EAI fail"
+
+
+def test_lists_made_and_freed_from_threads_stay_intact(
+    sb: Sandbox, compile_c: Callable[[str], Path]
+) -> None:
+    # the shim keeps a freed list's page for the next list: no list may see another's entries
+    sb.dns.add("pool.test", "10.0.0.9")
+    program = str(compile_c("dns_lists"))
+    done = sb.run([program, "pool.test", "10.0.0.9", "4", "300"], capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "wrong 0\n", "")
