@@ -413,9 +413,10 @@ class Sandbox:
 
     def _reopened_for_writing(self, call: Call, path: str) -> None:
         """A program reopens one of its own descriptors (/dev/fd/N, /proc/self/fd/N, /dev/stdout)
-        for writing. If that is the memfd of a file it opened read-only, it may now change the
-        file unseen: the file is published no more. (The snapshot was emptied before this call,
-        as before any call that may write.)"""
+        for writing. If that is the memfd of a file it opened read-only (or O_PATH), the model's
+        permissions decide, as the kernel's would for a real file; if they let it, it may now
+        change the file unseen: the file is published no more. (The snapshot was emptied before
+        this call, as before any call that may write.)"""
         match = _FD_NUMBER.search(posixpath.normpath(path))
         if match is None:
             return
@@ -426,7 +427,8 @@ class Sandbox:
         except OSError:
             return  # no such descriptor (now): the program's open fails
         file = self.fs.file_of_descriptor(info)
-        if file is not None:
+        if file is not None:  # the kernel checks the memfd's mode (0777): the model's counts
+            self.fs.check(file, self._caller(call), os.W_OK, path)
             self.fs.written_unseen(file)
 
     def _noted(self, process: ProcessInfo, notes: Notes) -> None:
@@ -695,9 +697,11 @@ class Sandbox:
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
         if not stat.S_ISREG(mode):
             raise _Refused(errno.ENXIO, "opening fifos, sockets and devices of the model")
+        if flags & os.O_PATH:  # names the file, reads and writes nothing: no access checked
+            memfd = fs.memfd(obj, writable=False)
+            return _Descriptor(os.open(f"/proc/self/fd/{memfd}", os.O_PATH | os.O_CLOEXEC))
         want = {os.O_RDONLY: os.R_OK, os.O_WRONLY: os.W_OK}.get(accmode, os.R_OK | os.W_OK)
-        if not flags & os.O_PATH:
-            fs.check(obj, caller, want, path)
+        fs.check(obj, caller, want, path)
         memfd = fs.memfd(obj, writable=accmode != os.O_RDONLY)  # (read-only: still published)
         if flags & os.O_TRUNC and accmode != os.O_RDONLY:
             os.ftruncate(memfd, 0)

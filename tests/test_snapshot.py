@@ -493,6 +493,28 @@ def test_a_read_only_descriptor_reopened_for_writing_through_dev_fd_is_seen(
     assert from_snapshot(sb, "stat", "/d/f") == [True, False]
 
 
+def test_reopening_through_dev_fd_for_writing_needs_the_models_write_permission(
+    sb: Sandbox, compile_c: Compile
+) -> None:
+    # the kernel checks the memfd's own mode (0777); the model's 0444 must decide
+    program = str(compile_c("snapshot"))
+    sb.fs.create_file("/d/ro", contents="keep", st_mode=stat.S_IFREG | 0o444)
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    if not Path("/usr/bin/setpriv").exists():
+        pytest.skip("setpriv is not installed")
+    done = sb.run([*nobody, program, "open", "/d/ro", "r", "reopen", "a", "open", "/d/ro", "p",
+                   "reopen", "w"], capture_output=True, text=True)  # fmt: skip
+    assert done.stdout.splitlines() == ["ok", "EACCES", "ok", "EACCES"], done.stderr
+    assert sb.fs.read_text("/d/ro") == "keep"
+
+
+def test_an_o_path_descriptor_cannot_write_whatever_access_mode_it_names(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    assert steps("open", "/d/f", "p", "write", "3", "stat", "/d/f") == ["ok", "EBADF", "100644 10"]
+    assert sb.fs.read_text("/d/f") == "0123456789"
+
+
 def test_moving_a_file_into_a_memfd_keeps_its_answer_and_the_snapshot() -> None:
     fs = FileSystem(mounts=())
     changes: list[str] = []

@@ -13,8 +13,8 @@
  *   race DIR NAME N    N times: list DIR, stat DIR/NAME, which must be missing or one of the
  *                      two states the test swaps it between (0644 with 10 bytes, 0600 with
  *                      20000): prints "consistent" or the first answer that is neither
- *   open P r|w|a       opens P read-only, write-only or for appending, keeping the descriptor
- *                      as the current one: "ok" or the errno's name
+ *   open P r|w|a|p     opens P read-only, write-only, for appending or O_PATH (with O_RDWR),
+ *                      keeping the descriptor as the current one: "ok" or the errno's name
  *   reopen r|w|a       opens /dev/fd/N of the current descriptor N so: it becomes the current one
  *   read               reads the current descriptor to its end: the number of bytes
  *   write N            writes N bytes to the current descriptor: "ok" or the errno's name
@@ -51,6 +51,8 @@ static void show_full(int ret, const struct stat *st)
 
 static int open_flags(const char *mode)
 {
+    if (mode[0] == 'p')
+        return O_PATH | O_RDWR; /* the kernel ignores the access mode of an O_PATH open */
     return mode[0] == 'w' ? O_WRONLY : mode[0] == 'a' ? O_WRONLY | O_APPEND : O_RDONLY;
 }
 
