@@ -373,7 +373,7 @@ def decode_note(data: bytes) -> Note:
 
 
 class Notes:
-    """Notes that arrived together: the records a note ring held, or one note message.
+    """Notes that arrived together: the records a note ring held.
 
     Checked when made (a :class:`ProtocolError` says what is wrong with the first bad one), and
     decoded only when iterated, which yields :class:`Note` in the order the program made them:
@@ -385,8 +385,8 @@ class Notes:
     def __init__(self, data: bytes) -> None:
         count = lib.lcf_notes_check(data, len(data))
         if count < 0:
-            decode_note(_bad_record(data, -1 - count))  # raises, saying what is wrong
-            raise ProtocolError("note: not a valid note record")  # not reached: both check alike
+            decode_note(_bad_record(data, -1 - count))  # raises, saying what is wrong with it
+            raise ProtocolError("note: a record not padded to 8 bytes")  # the note itself is fine
         self.data = data
         self.count = int(count)
 

@@ -424,28 +424,23 @@ class LibcService:
         return ProtocolError(f"{who}: {error}; its connection was closed")
 
     def _read(self, connection: _Connection) -> None:
-        """Read the connection's next message; notes, which need no answer, until a call."""
-        while self._read_one(connection):
-            pass
-
-    def _read_one(self, connection: _Connection) -> bool:
-        """Read one message; True if it was a note (and more may follow at once)."""
+        """Read the connection's next message (taking the notes made before it first)."""
         try:
             data, ancillary, flags, _ = connection.sock.recvmsg(
                 protocol.MAX_MESSAGE, _ANCILLARY_SPACE, socket.MSG_CMSG_CLOEXEC
             )
         except BlockingIOError:
-            return False
+            return
         except OSError:  # ECONNRESET: the program died
             self._drop(connection)
-            return False
+            return
         fds = _received_fds(ancillary) if ancillary else []
         try:
             if connection.ring is not None:  # the notes made before this message come first
                 self._take_notes(connection)
             if not data and not fds:  # end of stream: the thread or process is gone
                 self._drop(connection)
-                return False
+                return
             if flags & _TRUNCATED:
                 raise ProtocolError(
                     f"a message larger than {protocol.MAX_MESSAGE} bytes "
@@ -454,19 +449,11 @@ class LibcService:
             process = connection.process
             if process is None:
                 self._handshake(connection, data, fds)
-            elif protocol.is_note(data):  # one that did not fit in the ring
-                if fds:
-                    raise ProtocolError("descriptors sent with a note")
-                notes = Notes(data)
-                if len(notes) != 1:
-                    raise ProtocolError(f"a note message holds {len(notes)} notes")
-                if self._on_note is not None:
-                    self._on_note(process, notes)
-                return True
+            elif protocol.is_note(data):
+                raise ProtocolError("a note sent as a message: notes go through the note ring")
             else:
                 call = _new_tuple(Call, (process, protocol.decode_call(data, len(fds))))
                 self._queue.append(_Pending(connection, call, fds))
-            return False
         except ProtocolError as error:
             for fd in fds:
                 os.close(fd)

@@ -1365,8 +1365,10 @@ static ssize_t snapshot_path(const struct lcf_request *req, char *out)
     return snapshot_form(out, base + n) ? (ssize_t)(base + n) : -1;
 }
 
-/* Tells the master about a call answered from the snapshot, without waiting; false if the note
- * cannot be sent right now (the call then makes its round trip, which reports any trouble). */
+/* Tells the master about a call answered from the snapshot: appends a note to the connection's
+ * ring. False when the ring is full: the call then makes its round trip, before which the master
+ * takes the ring, so the notes keep their order and the ring is empty again. (Never a message:
+ * the master would take notes appended after it before reading it.) */
 static bool send_note(struct conn *c, const struct lcf_request *req, const struct lcf_stat *st,
                       const char *path, size_t n, const char *target, int32_t result)
 {
@@ -1382,16 +1384,7 @@ static bool send_note(struct conn *c, const struct lcf_request *req, const struc
     size_t text = req->call.function == LCF_READLINK ? (size_t)result : 0;
     header_init(&note.header, LCF_NOTE, sizeof note + n + text, ++c->seq);
     struct lcf_piece pieces[3] = {{&note, sizeof note}, {path, n}, {target, text}};
-    if (c->ring != NULL && lcf_ring_append(c->ring, c->ring_data, &c->ring_head, pieces, 3))
-        return true;
-    struct iovec iov[3] = {{&note, sizeof note}, {(void *)path, n}, {(void *)target, text}};
-    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 3};
-    for (;;) {
-        if (sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
-            return true;
-        if (errno != EINTR)
-            return false;
-    }
+    return c->ring != NULL && lcf_ring_append(c->ring, c->ring_data, &c->ring_head, pieces, 3);
 }
 
 /* Answers stat, lstat, access(F_OK) and readlink of a published entry, and fstat of a listed

@@ -12,8 +12,8 @@
  * A master may also share a metadata snapshot (struct lcf_snapshot, below): a memfd the shim maps
  * read-only and answers stat, lstat, access (F_OK) and readlink of unchanged virtual entries (and
  * fstat of a shadow directory) from, without a round trip; each such call is still told to the
- * master in a note, which has no reply: written to the connection's note ring (struct lcf_ring,
- * below), or sent as a message when the ring is full.
+ * master in a note, which has no reply, written to the connection's note ring (struct lcf_ring,
+ * below).
  */
 #ifndef LIBCFAKE_WIRE_H
 #define LIBCFAKE_WIRE_H
@@ -40,8 +40,8 @@ enum lcf_kind {
     LCF_WELCOME = 2,               /* master -> shim: struct lcf_welcome, then its payload */
     LCF_CALL = 3,                  /* shim -> master: struct lcf_call, then its strings */
     LCF_REPLY = 4,                 /* master -> shim: struct lcf_reply, then its payload */
-    LCF_NOTE = 5                   /* shim -> master: struct lcf_note, its path (and readlink's
-                                    * target); no reply */
+    LCF_NOTE = 5                   /* struct lcf_note, its path (and readlink's target): a record
+                                    * of the note ring, never sent as a message */
 };
 
 /* The calls the shim forwards; the names and numbers of Emilua's libc_service.master. */
@@ -253,8 +253,9 @@ struct lcf_snapshot_slot {
  * The shim appends each note here instead of sending it; the master takes what was appended
  * before it reads the connection's next message, when the connection ends and when its journal is
  * read. So a note keeps its place among the connection's calls and costs a copy, not a message. A
- * note that does not fit now is sent as a message instead (the master takes the ring first, which
- * makes room).
+ * call whose note does not fit now is not answered from the snapshot: it makes its round trip,
+ * before which the master takes the ring (a note sent as a message instead would be read after
+ * notes appended behind it once the master made room).
  *
  * Layout: struct lcf_ring at offset 0, then data_bytes bytes of records (a power of two). head and
  * tail count bytes since the start and only grow; byte i is at data[i % data_bytes], so a record

@@ -111,10 +111,9 @@ int64_t lcf_notes_check(const void *records, uint64_t n)
             note.header.kind != LCF_NOTE || !noted(note.function) || note.length <= 0 ||
             note.length > LCF_MAX_PATH || text < 0 || text > LCF_MAX_PATH ||
             note.header.length != sizeof note + (uint64_t)note.length + (uint64_t)text ||
-            note.header.length > n - at || bytes[at + sizeof note] != '/')
+            padded(note.header.length) > n - at || bytes[at + sizeof note] != '/')
             return -1 - count;
-        uint64_t next = padded(note.header.length);
-        at = next < n - at ? at + next : n; /* the last record's padding may be cut */
+        at += padded(note.header.length);
     }
     return count;
 }

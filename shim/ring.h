@@ -39,9 +39,8 @@ void lcf_ring_take(void *map, uint64_t data_bytes, uint64_t taken, void *out, ui
 
 /* Master: checks n bytes of records as the master reads a note: each a whole struct lcf_note of
  * this protocol with a noted function, an absolute path of 1 to LCF_MAX_PATH bytes and, for
- * readlink, a target of at most LCF_MAX_PATH bytes, its length field exact, padded to 8 bytes
- * (the last one's padding may be missing). Returns how many records there are, or -1 - the index
- * of the first invalid one. */
+ * readlink, a target of at most LCF_MAX_PATH bytes, its length field exact, padded to 8 bytes.
+ * Returns how many records there are, or -1 - the index of the first invalid one. */
 int64_t lcf_notes_check(const void *records, uint64_t n);
 
 #endif

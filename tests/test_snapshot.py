@@ -295,21 +295,21 @@ def test_a_note_is_decoded_and_checked() -> None:
             pytest.fail(case)
 
 
-def test_a_garbled_note_closes_only_its_connection(sb: Sandbox, tmp_path: Path) -> None:
+def test_a_note_sent_as_a_message_closes_only_its_connection(sb: Sandbox, tmp_path: Path) -> None:
     import socket
 
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
         sock.connect(sb._service.socket_path)
         sock.send(protocol.encode_hello(pid=os.getpid()))
         _, ancillary, _, _ = sock.recvmsg(protocol.MAX_MESSAGE, 64)
-        assert len(ancillary) == 1  # the snapshot memfd
+        assert len(ancillary) == 1  # the snapshot and note ring memfds
         for _, _, fds in ancillary:
             for index in range(0, len(fds), 4):
                 os.close(int.from_bytes(fds[index : index + 4], "little"))
         sock.send(_note(protocol.lib.LCF_STAT, b"relative"))
         assert sock.recv(protocol.MAX_MESSAGE) == b""  # closed
     sb.journal  # noqa: B018  (reading it waits until the master is idle: the error is recorded)
-    assert any("not absolute" in error for error in sb.protocol_errors)
+    assert any("notes go through the note ring" in error for error in sb.protocol_errors)
     assert sb.run(["true"]).returncode == 0  # everyone else is still served
 
 

@@ -207,7 +207,8 @@ static void fuzz_notes(const uint8_t *data, size_t size)
         assert(note.header.length >= sizeof note + 1 && note.header.length <= n - at);
         assert(note.length > 0 && records[at + sizeof note] == '/');
         size_t next = (note.header.length + 7) & ~(size_t)7;
-        at = next < n - at ? at + next : n;
+        assert(next <= n - at);
+        at += next;
     }
     assert(count < 0 || at == n);
     free(records);
