@@ -640,25 +640,40 @@ static void real_load(const char *bytes, const uint16_t *start, const uint16_t *
     }
 }
 
+/* Maps `bytes` bytes of a memfd the master sent (shared, with prot), if it is a regular file that
+ * large and bytes is at most max. MAP_FAILED if not. */
+static void *memfd_map(int fd, uint64_t bytes, uint64_t max, int prot)
+{
+    struct stat st;
+    if (bytes > max || lcf_real_fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size < bytes)
+        return MAP_FAILED;
+    return mmap(NULL, (size_t)bytes, prot, MAP_SHARED, fd, 0);
+}
+
+/* Unmaps what memfd_map mapped (if anything) of a memfd found invalid and says so in l; -1. */
+static int memfd_refuse(void *map, uint64_t bytes, const char *what, struct line *l)
+{
+    if (map != MAP_FAILED)
+        munmap(map, (size_t)bytes);
+    line_str(l, "the master sent an invalid ");
+    line_str(l, what);
+    line_str(l, " (");
+    line_uint(l, bytes);
+    line_str(l, " bytes)");
+    return -1;
+}
+
 /* Maps the snapshot memfd (bytes long) read-only and checks its layout. Returns 0, or -1 with
  * the reason in l. */
 static int snapshot_map(int fd, uint64_t bytes, struct line *l)
 {
-    struct stat st;
-    void *map = MAP_FAILED;
-    if (bytes <= LCF_SNAPSHOT_MAX && lcf_real_fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-        (uint64_t)st.st_size >= bytes)
-        map = mmap(NULL, (size_t)bytes, PROT_READ, MAP_SHARED, fd, 0);
+    void *map = memfd_map(fd, bytes, LCF_SNAPSHOT_MAX, PROT_READ);
     if (map != MAP_FAILED && lcf_snapshot_view_init(&snapshot, map, bytes) == 0) {
         snapshot_mapped = true;
         return 0;
     }
-    if (map != MAP_FAILED)
-        munmap(map, (size_t)bytes);
-    line_str(l, "the master sent an invalid snapshot (");
-    line_uint(l, bytes);
-    line_str(l, " bytes)");
-    return -1;
+    return memfd_refuse(map, bytes, "snapshot", l);
 }
 
 /* Checks a welcome's table: `count` NUL-terminated absolute paths filling exactly `size` bytes.
@@ -940,24 +955,14 @@ static int welcome_check(const struct lcf_welcome *w, const struct packet *p, co
  * or -1 with the reason in l. */
 static int ring_map(struct conn *c, int fd, uint64_t bytes, struct line *l)
 {
-    struct stat st;
-    void *map = MAP_FAILED;
-    if (bytes <= LCF_RING_MAX && lcf_real_fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-        (uint64_t)st.st_size >= bytes)
-        map = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *map = memfd_map(fd, bytes, LCF_RING_MAX, PROT_READ | PROT_WRITE);
     uint64_t data = map != MAP_FAILED ? lcf_ring_check(map, bytes) : 0;
-    if (data > 0) {
-        c->ring = map;
-        c->ring_data = data;
-        c->ring_head = 0;
-        return 0;
-    }
-    if (map != MAP_FAILED)
-        munmap(map, (size_t)bytes);
-    line_str(l, "the master sent an invalid note ring (");
-    line_uint(l, bytes);
-    line_str(l, " bytes)");
-    return -1;
+    if (data == 0)
+        return memfd_refuse(map, bytes, "note ring", l);
+    c->ring = map;
+    c->ring_data = data;
+    c->ring_head = 0;
+    return 0;
 }
 
 /* Receives and checks the welcome, stores the table and the snapshot, maps the note ring.

@@ -172,7 +172,14 @@ class RawMaster:
     Calls on ``target`` get ``reply(seq)``; every other call is passed through.
     """
 
-    def __init__(self, tmp_path: Path, target: bytes, reply: Callable[[int], bytes | None]):
+    def __init__(
+        self,
+        tmp_path: Path,
+        target: bytes,
+        reply: Callable[[int], bytes | None],
+        welcome: Callable[[socket.socket], None] | None = None,
+    ):
+        self.welcome = welcome or (lambda conn: conn.send(protocol.encode_welcome(20_000, [])))
         self.path = str(tmp_path / "raw.sock")
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.listener.bind(self.path)
@@ -191,7 +198,7 @@ class RawMaster:
     def _serve(self, conn: socket.socket) -> None:
         with conn:
             protocol.decode_hello(conn.recv(protocol.MAX_MESSAGE))
-            conn.send(protocol.encode_welcome(20_000, []))
+            self.welcome(conn)
             while True:
                 data, ancillary, _, _ = conn.recvmsg(protocol.MAX_MESSAGE, 64)
                 if not data:
@@ -264,6 +271,49 @@ def test_a_garbled_reply_fails_the_call_cleanly(
     libcfake_lines = [line for line in stderr.splitlines() if line.startswith("libcfake:")]
     assert len(libcfake_lines) == 1, stderr
     assert seconds < 10
+
+
+def _welcome_with_memfds(snapshot: tuple[int, int], ring: tuple[int, int]) -> Callable[..., None]:
+    """A welcome sending a snapshot and a note ring: each (its size said, the memfd's real
+    size), the memfds left as ftruncate makes them (zeros: no valid layout)."""
+
+    def send(conn: socket.socket) -> None:
+        import array
+
+        fds = []
+        for said, real in (snapshot, ring):
+            if said:
+                fds.append(os.memfd_create("bad", os.MFD_CLOEXEC))
+                os.ftruncate(fds[-1], real)
+        welcome = protocol.encode_welcome(20_000, [], (), snapshot[0], ring[0])
+        conn.sendmsg([welcome], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+        for fd in fds:
+            os.close(fd)
+
+    return send
+
+
+BAD_MEMFDS = {  # what the master sent -> the line the program prints
+    "a snapshot that is no snapshot": ((8192, 8192), (0, 0), "invalid snapshot (8192 bytes)"),
+    "a note ring that is no ring": ((0, 0), (4160, 4160), "invalid note ring (4160 bytes)"),
+    "a note ring shorter than said": ((0, 0), (4160, 64), "invalid note ring (4160 bytes)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MEMFDS))
+def test_a_welcome_with_a_bad_memfd_fails_the_call_cleanly(tmp_path: Path, case: str) -> None:
+    snapshot, ring, line = BAD_MEMFDS[case]
+    welcome = _welcome_with_memfds(snapshot, ring)
+    master = RawMaster(tmp_path, b"/virtual/x", lambda seq: None, welcome)
+    try:
+        status, stderr, _ = run_against(master.path, ["stat", "/virtual/x"])
+    finally:
+        master.close()
+    assert status == 1 and f"'/virtual/x': {EIO_TEXT}" in stderr, stderr
+    # each call (stat makes a few before its statx) fails alike, each with one line
+    libcfake_lines = [text for text in stderr.splitlines() if text.startswith("libcfake:")]
+    assert libcfake_lines and all(f"the master sent an {line}" in text for text in libcfake_lines)
+    assert 'statx("/virtual/x")' in libcfake_lines[-1], stderr
 
 
 def test_a_path_too_long_is_refused_without_a_round_trip(service: LibcService) -> None:
