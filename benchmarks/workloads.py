@@ -96,25 +96,23 @@ def main() -> int:
     rows: dict[str, dict[str, list[float]]] = {}
 
     def measure(name: str, native: Callable[[], object], sandboxed: Callable[[], object],
-                faked: Callable[[], object] | None = None) -> None:  # fmt: skip
+                faked: Callable[[], object] | None = None,
+                prepare: Callable[[], object] = lambda: None) -> None:  # fmt: skip
+        """Time each command ``args.repeat`` times, each after ``prepare`` (not timed)."""
         row = rows.setdefault(name, {"native": [], "sandbox": [], "fakeroot": []})
         for _ in range(args.repeat):
-            row["native"].append(timed(native))
-            row["sandbox"].append(timed(sandboxed))
-            if faked is not None:
-                row["fakeroot"].append(timed(faked))
+            for kind, command in (("native", native), ("sandbox", sandboxed), ("fakeroot", faked)):
+                if command is not None:
+                    prepare()
+                    row[kind].append(timed(command))
 
     with Sandbox() as sb:
         build_virtual(sb, files)
         cp_target = base / "copy"
 
-        def native_cp() -> None:
+        def remove_copies() -> None:  # the copy of the last repeat, natively and virtually
             shutil.rmtree(cp_target, ignore_errors=True)
-            subprocess.run(["cp", "-r", str(native_root), str(cp_target)], check=True)
-
-        def sandbox_cp() -> None:
             sb.run(["rm", "-rf", "/copy"], check=True)
-            sb.run(["cp", "-r", VIRTUAL, "/copy"], check=True)
 
         measure("true", quiet(["true"]), lambda: sb.run(["true"], check=True))
         measure("python -c 'import json, email, http.client, sqlite3'",
@@ -127,7 +125,10 @@ def main() -> int:
         measure(f"find ({len(files)} files)", quiet(["find", str(native_root)]),
                 lambda: sb.run(["find", VIRTUAL], stdout=subprocess.DEVNULL, check=True),
                 quiet(["fakeroot", "find", str(native_root)]) if fakeroot else None)  # fmt: skip
-        measure(f"cp -r ({len(files)} files)", native_cp, sandbox_cp)
+        measure(f"cp -r ({len(files)} files)",
+                quiet(["cp", "-r", str(native_root), str(cp_target)]),
+                lambda: sb.run(["cp", "-r", VIRTUAL, "/copy"], check=True),
+                prepare=remove_copies)  # fmt: skip
         if repository.exists():
             sb.fs.add_real_directory(repository, "/repo", read_only=False)
             status = ["git", "status", "--short"]
