@@ -1403,8 +1403,8 @@ static bool snapshot_answer(struct conn *c, const struct lcf_request *req, struc
     bool stat = is_stat(f);
     bool exists = (f == LCF_ACCESS || f == LCF_EACCESS) && req->call.flags == F_OK;
     if (!snapshot_mapped || !(stat || exists || f == LCF_READLINK) ||
-        (req->call.length1 <= 0 && f != LCF_FSTAT))
-        return false;
+        (f == LCF_FSTAT ? !req->directory : req->call.length1 <= 0))
+        return false; /* (a file's descriptor is a memfd: never published under its name) */
     int saved = errno;
     char path[LCF_MAX_PATH + 1], target[LCF_MAX_PATH + 1];
     struct lcf_stat st;

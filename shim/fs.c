@@ -482,12 +482,14 @@ static int fs_stat_forward(const char *symbol, int dirfd, const char *path, int 
     return fs_stat_call(&req, out);
 }
 
-/* Forwards an fstat of one of the master's descriptors; returns as fs_stat_call. */
-static int fs_fstat_forward(const char *symbol, int fd, struct lcf_stat *out)
+/* Forwards an fstat of one of the master's descriptors, whose real st_mode is `mode`; returns as
+ * fs_stat_call. */
+static int fs_fstat_forward(const char *symbol, int fd, mode_t mode, struct lcf_stat *out)
 {
     struct lcf_request req;
     lcf_request_init(&req, LCF_FSTAT, symbol);
     lcf_request_fd(&req, LCF_FD_FILE, fd);
+    req.directory = S_ISDIR(mode);
     return fs_stat_call(&req, out);
 }
 
@@ -538,7 +540,7 @@ static int fs_fstat(const char *symbol, int fd, struct stat *st)
     if (ret < 0 || lcf_in_real || !lcf_is_master_dev(st->st_dev))
         return ret;
     struct lcf_stat s;
-    int got = fs_fstat_forward(symbol, fd, &s);
+    int got = fs_fstat_forward(symbol, fd, st->st_mode, &s);
     if (got > 0)
         fill_stat(st, &s);
     return got < 0 ? -1 : 0;
@@ -552,7 +554,7 @@ static int fs_fstatx(int fd, int flags, unsigned int mask, struct statx *stx)
         !lcf_is_master_dev(makedev(stx->stx_dev_major, stx->stx_dev_minor)))
         return ret;
     struct lcf_stat s;
-    int got = fs_fstat_forward("statx", fd, &s);
+    int got = fs_fstat_forward("statx", fd, stx->stx_mode, &s);
     if (got > 0)
         fill_statx(stx, &s);
     return got < 0 ? -1 : 0;

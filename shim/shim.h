@@ -57,6 +57,7 @@ struct lcf_request {
     int fds[LCF_MAX_FDS];          /* the descriptors that call.fds names, in bit order */
     int nfds;
     bool readonly;                 /* may be done locally when str1 lies under a passthrough prefix */
+    bool directory;                /* fstat: of a directory (only those are in the snapshot) */
 };
 
 /* Zeroes *req and sets the function, the symbol the program called, and both strings absent. */
