@@ -401,6 +401,8 @@ class Sandbox:
         its second such stat on. Publishing costs the whole directory; a program that creates a
         file (which empties the snapshot) and stats one (cp -r) would pay it for every file."""
         parent = posixpath.dirname(path.rstrip("/")) or "/"
+        if parent in self._published:  # (most calls: the lookup below costs more than the rest)
+            return
         seen = self._stats_in[parent] = self._stats_in.get(parent, 0) + 1
         if seen < 2:
             return
