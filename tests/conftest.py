@@ -90,6 +90,17 @@ def run_served(
     return Ran(returncode, stdout.decode(errors="replace"), stderr.decode(errors="replace"), calls)
 
 
+#: The prefix that runs a command as nobody (uid and gid 65534, no groups): needs root.
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+
+
+def as_nobody() -> list[str]:
+    """AS_NOBODY, after skipping the test if setpriv is not installed."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv is not installed")
+    return AS_NOBODY
+
+
 def passthrough(svc: LibcService) -> None:
     """A handler that lets every call through to the real libc."""
     svc.use_slave_credentials()

@@ -13,6 +13,8 @@ import pytest
 
 from libcfake import Sandbox
 
+from .conftest import AS_NOBODY
+
 
 @pytest.fixture
 def sb() -> Iterator[Sandbox]:
@@ -179,9 +181,6 @@ def test_the_journal_names_each_call(sb: Sandbox) -> None:
 def test_wrong_use_is_a_clear_error(sb: Sandbox, action, error, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(error, match=message):
         action(sb)
-
-
-AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")

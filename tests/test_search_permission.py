@@ -13,7 +13,8 @@ import pytest
 
 from libcfake import Sandbox
 
-AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+from .conftest import AS_NOBODY
+
 #: Paths stat'ed (lstat: stat without -L) under the tree that ``build`` makes.
 PATHS = [
     "open/f",

@@ -26,6 +26,8 @@ from libcfake.fs import FileSystem, lstat_records
 from libcfake.snapshot import RECORD, Snapshot
 from libcfake.stat import split_time
 
+from .conftest import as_nobody
+
 Compile = Callable[[str], Path]
 
 
@@ -158,10 +160,8 @@ def test_entries_under_a_directory_not_searchable_by_all_are_asked_for(
     root = sb.run([program, "list", "/private", "stat", "/private/secret"], capture_output=True,
                   text=True)  # fmt: skip
     assert root.stdout == "3\n100644 1\n"
-    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
-    if not Path("/usr/bin/setpriv").exists():
-        pytest.skip("setpriv is not installed")
-    other = sb.run([*nobody, program, "stat", "/private/secret"], capture_output=True, text=True)
+    nobody = [*as_nobody(), program, "stat", "/private/secret"]
+    other = sb.run(nobody, capture_output=True, text=True)
     assert other.stdout == "EACCES\n", other.stderr
 
 
@@ -499,10 +499,7 @@ def test_reopening_through_dev_fd_for_writing_needs_the_models_write_permission(
     # the kernel checks the memfd's own mode (0777); the model's 0444 must decide
     program = str(compile_c("snapshot"))
     sb.fs.create_file("/d/ro", contents="keep", st_mode=stat.S_IFREG | 0o444)
-    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
-    if not Path("/usr/bin/setpriv").exists():
-        pytest.skip("setpriv is not installed")
-    done = sb.run([*nobody, program, "open", "/d/ro", "r", "reopen", "a", "open", "/d/ro", "p",
+    done = sb.run([*as_nobody(), program, "open", "/d/ro", "r", "reopen", "a", "open", "/d/ro", "p",
                    "reopen", "w"], capture_output=True, text=True)  # fmt: skip
     assert done.stdout.splitlines() == ["ok", "EACCES", "ok", "EACCES"], done.stderr
     assert sb.fs.read_text("/d/ro") == "keep"
