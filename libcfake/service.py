@@ -566,13 +566,9 @@ class LibcService:
     def _answer(
         self, result: Any, fds: Sequence[int], errno: int | OSError, canonical: str | None = None
     ) -> bool:
-        pending = self._current
-        if pending is None:
-            raise RuntimeError("no call is being served: call receive() first")
         error = errno if type(errno) is int and errno >= 0 else _errno_number(errno)
-        reply = _encode_answer(pending.call, result, fds, error, canonical)  # may raise
-        self._current = None
-        return self._deliver(pending, reply, fds)
+        reply = _encode_answer(self.call, result, fds, error, canonical)  # may raise
+        return self._deliver(self._take(), reply, fds)
 
     def _deliver(self, pending: _Pending, reply: bytes, fds: Sequence[int]) -> bool:
         if _send_reply(pending, reply, fds):
