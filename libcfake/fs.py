@@ -30,6 +30,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from os import stat_result
 from typing import Any, cast
 
 from pyfakefs.fake_file import FakeDirectory, FakeFile
@@ -115,10 +116,15 @@ class FileSystem:
         fake: FakeFilesystem | None = None,
     ) -> None:
         """``fake``: serve an existing pyfakefs filesystem (pyfakefs's ``fs`` fixture, say)."""
-        self.fake = fake if fake is not None else FakeFilesystem(path_separator="/")
+        # The package's own handles on pyfakefs. A test gets them as ``fake`` and ``os``, which
+        # also mark the model as changeable behind this class's back (see ``edited_directly``).
+        self._fake = fake if fake is not None else FakeFilesystem(path_separator="/")
         if fake is None:
-            self.fake.umask = umask
-        self.os = FakeOsModule(self.fake)
+            self._fake.umask = umask
+        self._os = FakeOsModule(self._fake)
+        #: Whether pyfakefs itself (``fake``, ``os``) was handed out: changes made through it are
+        #: not heard of, so the Sandbox then empties its snapshot at every program start.
+        self.edited_directly = False
         self.lock = threading.RLock()
         self.mounts: tuple[str, ...] = ()
         self.real_mounts: tuple[str, ...] = ()  # the mounts' realpaths, symlinks resolved
@@ -129,15 +135,27 @@ class FileSystem:
         #: its snapshot. (Moving a file into a memfd changes no answer about it, as a rule; when
         #: it does, this is called right after, before anyone could see the new answer.)
         self.on_change: Callable[[], None] = _nothing
-        self.fake.root.st_mode = stat.S_IFDIR | 0o755
+        self._fake.root.st_mode = stat.S_IFDIR | 0o755
         for path, bits in (("/tmp", 0o1777), ("/var/tmp", 0o1777), ("/root", 0o700)):
-            if not self.fake.exists(path):
-                self.fake.create_dir(path, perm_bits=bits, apply_umask=False)
-            self.fake.resolve(path).st_mode = stat.S_IFDIR | bits
+            if not self._fake.exists(path):
+                self._fake.create_dir(path, perm_bits=bits, apply_umask=False)
+            self._fake.resolve(path).st_mode = stat.S_IFDIR | bits
         for mount in mounts:
             self.mount(mount)
 
     # -- what a test arranges -------------------------------------------------------------
+
+    @property
+    def fake(self) -> FakeFilesystem:
+        """pyfakefs's filesystem itself, for anything this class does not wrap."""
+        self.edited_directly = True
+        return self._fake
+
+    @property
+    def os(self) -> FakeOsModule:
+        """pyfakefs's ``os`` module over the model."""
+        self.edited_directly = True
+        return self._os
 
     def mount(self, host_path: str) -> None:
         """Make a host file or directory visible read-only at the same path (loaded lazily).
@@ -154,11 +172,11 @@ class FileSystem:
             if any(path == m or path.startswith(m.rstrip("/") + "/") for m in self.mounts):
                 return  # already inside a mount
             if os.path.islink(path):
-                self.fake.add_real_symlink(path)
+                self._fake.add_real_symlink(path)
             elif os.path.isdir(path):
-                self.fake.add_real_directory(path, read_only=False, lazy_read=True)
+                self._fake.add_real_directory(path, read_only=False, lazy_read=True)
             else:
-                self.fake.add_real_file(path, read_only=False)
+                self._fake.add_real_file(path, read_only=False)
             self.mounts = (*self.mounts, path)
             self.real_mounts = (*self.real_mounts, os.path.realpath(path))
 
@@ -181,7 +199,7 @@ class FileSystem:
         with self.lock:
             self.on_change()
             self._check_not_mounted(target)
-            made = self.fake.create_file(
+            made = self._fake.create_file(
                 target, st_mode=stat.S_IFREG | stat.S_IMODE(st_mode), contents=data,
                 apply_umask=False,
             )  # fmt: skip
@@ -195,11 +213,11 @@ class FileSystem:
         with self.lock:
             self.on_change()
             self._check_not_mounted(target)
-            if self.fake.isdir(target):
-                made = self.fake.resolve(target)
+            if self._fake.isdir(target):
+                made = self._fake.resolve(target)
                 made.st_mode = stat.S_IFDIR | perm_bits
             else:
-                made = self.fake.create_dir(target, perm_bits=perm_bits, apply_umask=False)
+                made = self._fake.create_dir(target, perm_bits=perm_bits, apply_umask=False)
             self._own(made, uid, gid)
 
     def create_symlink(self, path: AnyPath, target: AnyPath) -> None:
@@ -208,17 +226,17 @@ class FileSystem:
         with self.lock:
             self.on_change()
             self._check_not_mounted(link)
-            self.fake.create_symlink(link, os.fspath(target))
+            self._fake.create_symlink(link, os.fspath(target))
 
     def remove(self, path: AnyPath) -> None:
         """Remove a file, a symlink or an empty directory."""
         target = _absolute(path)
         with self.lock:
             self.on_change()
-            if self.fake.isdir(target) and not self.fake.islink(target):
-                self.fake.rmdir(target)
+            if self._fake.isdir(target) and not self._fake.islink(target):
+                self._fake.rmdir(target)
             else:
-                self.fake.remove(target)
+                self._fake.remove(target)
 
     def add_real_file(
         self, source: AnyPath, target_path: AnyPath | None = None, read_only: bool = True
@@ -231,7 +249,7 @@ class FileSystem:
         target = _absolute(target_path if target_path is not None else source)
         with self.lock:
             self.on_change()
-            self.fake.add_real_file(os.fspath(source), read_only=False, target_path=target)
+            self._fake.add_real_file(os.fspath(source), read_only=False, target_path=target)
             self._protect(target, read_only)
 
     def add_real_directory(
@@ -241,7 +259,7 @@ class FileSystem:
         target = _absolute(target_path if target_path is not None else source)
         with self.lock:
             self.on_change()
-            self.fake.add_real_directory(
+            self._fake.add_real_directory(
                 os.fspath(source), read_only=False, lazy_read=True, target_path=target
             )
             self._protect(target, read_only)
@@ -252,12 +270,12 @@ class FileSystem:
 
     def exists(self, path: AnyPath) -> bool:
         with self.lock:
-            return bool(self.fake.exists(_absolute(path)))
+            return bool(self._fake.exists(_absolute(path)))
 
     def read_bytes(self, path: AnyPath) -> bytes:
         """The file's current contents, including what programs wrote."""
         with self.lock:
-            file = self._regular(self.fake.resolve(_absolute(path)), _absolute(path))
+            file = self._regular(self._fake.resolve(_absolute(path)), _absolute(path))
             return file.byte_contents or b""
 
     def read_text(self, path: AnyPath, encoding: str = "utf-8") -> str:
@@ -265,7 +283,7 @@ class FileSystem:
 
     def listdir(self, path: AnyPath) -> list[str]:
         with self.lock:
-            return sorted(self.fake.listdir(_absolute(path)))
+            return sorted(self._fake.listdir(_absolute(path)))
 
     def close(self) -> None:
         """Give the model its contents back and close the memfds (programs keep their copies)."""
@@ -332,7 +350,7 @@ class FileSystem:
             raise ValueError(f"not an absolute path: {path!r}")
         if search is not None and search.is_root:
             search = None  # root may search every directory
-        root: FakeDirectory = self.fake.root
+        root: FakeDirectory = self._fake.root
         reached: list[tuple[str, FakeFile]] = []  # the canonical components so far
         pending = _components(path)  # a stack: the next component is the last
         must_be_dir = path.endswith("/") or path.endswith("/.")
@@ -448,7 +466,7 @@ class FileSystem:
     def file_of_memfd(self, inode: int) -> FakeFile | None:
         return self._by_inode.get(inode)
 
-    def file_of_descriptor(self, info: os.stat_result) -> FakeFile | None:
+    def file_of_descriptor(self, info: stat_result) -> FakeFile | None:
         """The file whose memfd a descriptor is, given the descriptor's fstat (any descriptor)."""
         file = self._by_inode.get(info.st_ino)
         if isinstance(file, _MemfdBacked) and os.fstat(file.memfd_fd).st_dev == info.st_dev:
@@ -484,7 +502,7 @@ class FileSystem:
         """The path of a model object: pyfakefs's ``obj.path``, without its costly normalizing."""
         names: list[str] = []
         current: FakeFile | None = obj
-        while current is not None and current is not self.fake.root:
+        while current is not None and current is not self._fake.root:
             names.append(os.fsdecode(current.name))
             current = current.parent_dir() if current.parent_dir is not None else None
         return "/" + "/".join(reversed(names))
@@ -544,9 +562,11 @@ class FileSystem:
         The fast path for programs creating files: the checks are the caller's business.
         """
         if stat.S_ISDIR(mode):
-            made: FakeFile = FakeDirectory(name, perm_bits=stat.S_IMODE(mode), filesystem=self.fake)
+            made: FakeFile = FakeDirectory(
+                name, perm_bits=stat.S_IMODE(mode), filesystem=self._fake
+            )
         else:
-            made = FakeFile(name, st_mode=mode, filesystem=self.fake)
+            made = FakeFile(name, st_mode=mode, filesystem=self._fake)
         parent.add_entry(made)
         made.st_uid, made.st_gid = caller.uid, caller.gid
         return made

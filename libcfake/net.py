@@ -836,7 +836,7 @@ class Network:
             if self.fs.lexists(path):
                 return self.fs.resolve(path, follow=False)
             umask = caller.umask if caller is not None else 0o022
-            node: FakeFile = self.fs.fake.create_file(
+            node: FakeFile = self.fs._fake.create_file(
                 path, st_mode=stat.S_IFSOCK | (0o777 & ~umask), apply_umask=False
             )
             if caller is not None:

@@ -234,7 +234,8 @@ class Sandbox:
 
     def _enter(self, virtual: str) -> str:
         with self.fs.lock:
-            self._unpublish()  # whatever changed the model since, the program starts afresh
+            if self.fs.edited_directly:  # pyfakefs was handed out: a change may have gone unheard
+                self._unpublish()
             obj, canonical = self.fs.lookup(virtual)
             if not isinstance(obj, FakeDirectory):
                 raise NotADirectoryError(errno.ENOTDIR, "cwd is not a virtual directory", virtual)
@@ -772,7 +773,7 @@ class Sandbox:
 
     def _fs_rmdir(self, call: Call, path: str, fds: list[int]) -> int:
         self.fs.check_parent_writable(path, self._caller(call))
-        self.fs.os.rmdir(path)
+        self.fs._os.rmdir(path)
         return 0
 
     def _fs_unlink(self, call: Call, path: str, fds: list[int]) -> int:
@@ -780,7 +781,7 @@ class Sandbox:
         obj = self.fs.resolve(path, follow=False)
         if isinstance(obj, FakeDirectory):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-        self.fs.os.unlink(path)
+        self.fs._os.unlink(path)
         self.fs.forget(obj)
         return 0
 
@@ -798,14 +799,14 @@ class Sandbox:
         if flags & _RENAME_NOREPLACE and self.fs.lexists(new):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), new)
         replaced = self.fs.resolve(new, follow=False) if self.fs.lexists(new) else None
-        self.fs.os.rename(path, new)
+        self.fs._os.rename(path, new)
         if replaced is not None and not isinstance(replaced, FakeDirectory):
             replaced.st_nlink = max(0, replaced.st_nlink - 1)
             self.fs.forget(replaced)
         return 0
 
     def _fs_readlink(self, call: Call, path: str, fds: list[int]) -> str:
-        return str(self.fs.os.readlink(path))
+        return str(self.fs._os.readlink(path))
 
     def _fs_symlink(self, call: Call, path: str, fds: list[int]) -> int:
         link = self._second_path(call, fds)
@@ -813,7 +814,7 @@ class Sandbox:
             raise _Refused(errno.EROFS, "a symlink in a read-only host mount")
         self.fs.check_parent_writable(link, self._caller(call))
         target = os.fsdecode(call.raw.string1 or b"")
-        self.fs.os.symlink(target, link)
+        self.fs._os.symlink(target, link)
         return 0
 
     def _fs_link(self, call: Call, path: str, fds: list[int]) -> int:
@@ -821,7 +822,7 @@ class Sandbox:
         if self._route(new) is not None:
             raise _Refused(errno.EXDEV, "a hard link into a read-only host mount")
         self.fs.check_parent_writable(new, self._caller(call))
-        self.fs.os.link(path, new, follow_symlinks=bool(call.raw.flags & 0x400))
+        self.fs._os.link(path, new, follow_symlinks=bool(call.raw.flags & 0x400))
         return 0
 
     def _fs_chdir(self, call: Call, path: str, fds: list[int]) -> _Descriptor:

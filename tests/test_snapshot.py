@@ -140,6 +140,27 @@ def test_a_new_program_sees_what_was_changed_through_pyfakefs_between_runs(
     assert steps("stat", "/d/f", "list", "/d", "stat", "/d/f") == ["100600 10", "5", "100600 10"]
 
 
+def test_a_later_program_is_answered_from_what_an_earlier_one_published(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    assert steps("list", "/d") == ["5"]
+    assert steps("stat", "/d/f", "access", "/d/f") == ["100644 10", "ok"]
+    later = [e.from_snapshot for e in sb.journal if e.path == "/d/f"]
+    assert later == [True, True]  # no round trip: nothing changed between the programs
+    sb.fs.remove("/d/f")  # through the API: heard of at once
+    sb.fs.create_file("/d/f", contents="changed")
+    assert steps("stat", "/d/f") == ["100644 7"]
+
+
+def test_pyfakefs_taken_before_a_run_and_changed_after_it_is_seen_by_the_next(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    fake = sb.fs.fake  # held on to: any later change through it goes unheard
+    assert steps("list", "/d", "stat", "/d/f") == ["5", "100644 10"]
+    fake.resolve("/d/f").st_mode = 0o100600
+    assert steps("stat", "/d/f") == ["100600 10"]
+
+
 def test_fault_rules_on_stat_like_calls_see_every_call(
     sb: Sandbox, steps: Callable[..., list[str]]
 ) -> None:
