@@ -6,7 +6,14 @@
  *       getaddrinfo NODE        getaddrinfo(NODE, NULL, {SOCK_STREAM}) and freeaddrinfo
  *       connect PORT            a TCP socket, connect to 127.0.0.1:PORT, close: the connection
  *                               must be refused (nothing listens there)
- *   loop echo SOCKET N SIZE     send SIZE bytes and wait for the answer, N times, on SEQPACKET
+ *   loop echo SOCKET N SIZE [SHAPE]
+ *                               send SIZE bytes and wait for the answer, N times, on SEQPACKET;
+ *                               SHAPE is the work around it of a forwarded call:
+ *       plain                   none (the default): send, recv
+ *       fd-back                 the answer carries a descriptor (as open's does), received with
+ *                               recvmsg and MSG_CMSG_CLOEXEC and closed
+ *       socket-there            a TCP socket is made, sent with the message (as connect's is)
+ *                               and closed after the answer
  *   loop threads T PATH N       T threads, each stat(PATH) N times
  * Prints the nanoseconds per iteration (for threads: per call of all threads together). */
 #define _GNU_SOURCE
@@ -129,9 +136,75 @@ static int threads(int count, const char *path, long n)
 
 /* =============================================================================== echo ===== */
 
-static int echo(const char *path, long n, size_t size)
+enum shape { PLAIN, FD_BACK, SOCKET_THERE };
+static const char *const shapes[] = {"plain", "fd-back", "socket-there"};
+
+/* Closes the descriptors that came with msg; how many there were. */
+static int close_received(struct msghdr *msg)
 {
-    char message[16384] = {0}, answer[16384];
+    int count = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+            close(fd);
+            count++;
+        }
+    }
+    return count;
+}
+
+/* One round trip of the given shape on fd. Returns 0, or -1 with errno set (EBADMSG: the answer
+ * of fd-back did not bring exactly one descriptor; 0 on a connection the loop closed). */
+static int echo_once(int fd, enum shape shape, char *message, size_t size)
+{
+    char answer[16384];
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+    } control;
+    struct iovec iov = {.iov_base = message, .iov_len = size};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    errno = 0;
+    if (shape == SOCKET_THERE) {
+        int sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (sock < 0)
+            return -1;
+        memset(&control, 0, sizeof control);
+        msg.msg_control = control.buf;
+        msg.msg_controllen = CMSG_SPACE(sizeof sock);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof sock);
+        memcpy(CMSG_DATA(c), &sock, sizeof sock);
+        int ok = sendmsg(fd, &msg, 0) >= 0 && recv(fd, answer, sizeof answer, 0) > 0;
+        int err = errno;
+        close(sock);
+        errno = err;
+        return ok ? 0 : -1;
+    }
+    if (send(fd, message, size, 0) < 0)
+        return -1;
+    if (shape == PLAIN)
+        return recv(fd, answer, sizeof answer, 0) > 0 ? 0 : -1;
+    iov = (struct iovec){.iov_base = answer, .iov_len = sizeof answer};
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    if (recvmsg(fd, &msg, MSG_CMSG_CLOEXEC) <= 0)
+        return -1;
+    if (close_received(&msg) != 1 || (msg.msg_flags & MSG_CTRUNC)) {
+        errno = EBADMSG;
+        return -1;
+    }
+    return 0;
+}
+
+static int echo(const char *path, long n, size_t size, enum shape shape)
+{
+    char message[16384] = {0};
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     strncpy(addr.sun_path, path, sizeof addr.sun_path - 1);
     int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
@@ -143,8 +216,13 @@ static int echo(const char *path, long n, size_t size)
         size = sizeof message;
     double start = now_ns();
     for (long i = 0; i < n; i++)
-        if (send(fd, message, size, 0) < 0 || recv(fd, answer, sizeof answer, 0) <= 0) {
-            perror("echo");
+        if (echo_once(fd, shape, message, size) != 0) {
+            if (errno == EBADMSG)
+                fprintf(stderr, "echo %s: the answer did not bring exactly one descriptor\n",
+                        shapes[shape]);
+            else
+                fprintf(stderr, "echo %s: %s\n", shapes[shape],
+                        errno ? strerror(errno) : "the loop closed the connection");
             return 1;
         }
     printf("%.1f\n", (now_ns() - start) / n);
@@ -156,7 +234,9 @@ int main(int argc, char **argv)
     if (argc >= 5 && strcmp(argv[1], "threads") == 0)
         return threads(atoi(argv[2]), argv[3], atol(argv[4]));
     if (argc >= 5 && strcmp(argv[1], "echo") == 0)
-        return echo(argv[2], atol(argv[3]), (size_t)atol(argv[4]));
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            if (argc == 5 || strcmp(argv[5], shapes[s]) == 0)
+                return echo(argv[2], atol(argv[3]), (size_t)atol(argv[4]), (enum shape)s);
     for (size_t c = 0; argc >= 4 && c < sizeof calls / sizeof calls[0]; c++) {
         if (strcmp(argv[1], calls[c].name) != 0)
             continue;
@@ -171,6 +251,7 @@ int main(int argc, char **argv)
         return 0;
     }
     fprintf(stderr, "usage: loop stat|open|access|getaddrinfo|connect ARG N | "
-                    "loop echo SOCKET N SIZE | loop threads T PATH N\n");
+                    "loop echo SOCKET N SIZE [plain|fd-back|socket-there] | "
+                    "loop threads T PATH N\n");
     return 2;
 }

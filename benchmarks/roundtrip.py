@@ -16,18 +16,24 @@ interleaved (each repeat runs every loop once), so the machine's noise hits them
                gets its own descriptor, which it closes), access with 0, getaddrinfo with one
                address, connect with -1 ECONNREFUSED (what an unrouted connect gets; the
                program's socket comes along and the master closes its copy);
-* echo         the C program sending a message of a forwarded stat's size over SEQPACKET to a
-               Python loop that answers with a reply of the same size: the floor for a master
-               written in Python;
+* echo         the C program sending a message of a forwarded call's size over SEQPACKET to a
+               Python loop that answers with a reply of the master's size: the floor for a master
+               written in Python. It comes in three shapes, one for each kind of work a call
+               carries besides the round trip: plain (stat's messages; the floor of stat, access
+               and getaddrinfo), fd-back (open's: the reply brings a descriptor of /dev/null, which
+               the program closes) and socket-there (connect's: the program makes a TCP socket and
+               sends it with the call, the loop closes its copy, the program its own);
 * threads      the forwarded stat from 1, 2, 4 and 8 threads of one program.
 
-It prints microseconds per call (best of R repeats) and the ratios. The targets: passthrough at
-most 1.2x native, forwarded at most 1.5x the echo floor.
+It prints microseconds per call (best of R repeats) and the ratios: fwd/echo against the plain
+echo, fwd/floor against the echo of the call's own shape. The targets: passthrough at most 1.2x
+native, forwarded at most 1.5x the echo floor.
 """
 
 from __future__ import annotations
 
 import argparse
+import array
 import errno
 import os
 import socket
@@ -59,6 +65,28 @@ CALLS = [
 #: Local loops (native, passthrough) of these calls are this many times longer than forwarded
 #: ones, so that they too run long enough to measure.
 LOCAL_FACTOR = {"stat": 10, "open": 10, "access": 10}
+#: The echo shapes: the request each sends (as the shim sends that call), the reply it gets (as
+#: :func:`answer` gives it; both of the real sizes) and the forwarded calls it is the floor of.
+SHAPES = {
+    "plain": (
+        protocol.encode_call("stat", TARGET.encode()),
+        protocol.encode_stat_reply(1, TABLE),
+        ("stat", "access", "getaddrinfo"),
+    ),
+    "fd-back": (
+        protocol.encode_call("open", TARGET.encode()),
+        protocol.encode_result(1, 0),  # with the descriptor, as send_with_fds(0, [fd])
+        ("open",),
+    ),
+    "socket-there": (
+        protocol.encode_call("connect_inet", fds=protocol.FD_SOCKET),
+        protocol.encode_result(1, -1, errno.ECONNREFUSED),
+        ("connect",),
+    ),
+}
+FLOOR = {call: shape for shape, (_, _, calls) in SHAPES.items() for call in calls}
+#: Room for the descriptors a call may carry, as the master's.
+ANCILLARY_SPACE = socket.CMSG_SPACE(protocol.MAX_FDS * array.array("i").itemsize)
 
 
 def build_loop(workdir: Path) -> Path:
@@ -116,24 +144,47 @@ def behind_shim(loop: Path, args: list[str], passthrough: list[str] | None = Non
     return us_per_call(output)
 
 
-def echo(loop: Path, calls: int, workdir: Path) -> float:
-    request = protocol.encode_call("stat", TARGET.encode())
-    reply = protocol.encode_reply(1, protocol.ANSWER, 0, 0, stat=TABLE)
+def echo(loop: Path, calls: int, workdir: Path, shape: str) -> float:
+    """us per round trip of ``loop echo`` in ``shape`` (see :data:`SHAPES`) with a Python loop."""
+    request, reply, _ = SHAPES[shape]
     path = str(workdir / "echo.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as listener:
         listener.bind(path)
         listener.listen(1)
 
-        def serve() -> None:
-            conn, _ = listener.accept()
-            with conn:
+        def serve(conn: socket.socket) -> None:
+            if shape == "plain":
                 while conn.recv(protocol.MAX_MESSAGE):
                     conn.send(reply)
+            elif shape == "fd-back":  # as the master's send_with_fds
+                devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+                rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [devnull]))]
+                try:
+                    while conn.recv(protocol.MAX_MESSAGE):
+                        conn.sendmsg([reply], rights)
+                finally:
+                    os.close(devnull)
+            else:  # socket-there: as the master receives a call and closes its descriptors
+                while True:
+                    data, ancillary, _, _ = conn.recvmsg(
+                        protocol.MAX_MESSAGE, ANCILLARY_SPACE, socket.MSG_CMSG_CLOEXEC
+                    )
+                    for _level, _kind, rights in ancillary:  # only SCM_RIGHTS can come
+                        for fd in array.array("i", rights):
+                            os.close(fd)
+                    if not data:
+                        break
+                    conn.send(reply)
 
-        thread = threading.Thread(target=serve)
+        def accept() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                serve(conn)
+
+        thread = threading.Thread(target=accept)
         thread.start()
         out = subprocess.run(
-            [str(loop), "echo", path, str(calls), str(len(request))],
+            [str(loop), "echo", path, str(calls), str(len(request)), shape],
             check=True,
             capture_output=True,
             text=True,
@@ -171,24 +222,26 @@ def main() -> int:
                 if passes:
                     through = behind_shim(loop, [call, HOST_FILE, str(local)], ["/usr"])
                     record(call, "passthrough", through)
-            record("echo", "echo", echo(loop, n, workdir))
+            for shape in SHAPES:
+                record(shape, "echo", echo(loop, n, workdir, shape))
         threaded = {
             count: min(behind_shim(loop, ["threads", str(count), TARGET, str(n // count)])
                        for _ in range(args.repeat))
             for count in (1, 2, 4, 8)
         }  # fmt: skip
     best = {key: min(values) for key, values in results.items()}
-    floor = best["echo", "echo"]
+    floors = {shape: best[shape, "echo"] for shape in SHAPES}
     print(f"us per call, best of {args.repeat}; {n} forwarded calls a loop")
-    print(f"{'call':<12} {'native':>8} {'passthr.':>9} {'forwarded':>10}"
-          f" {'pass/native':>12} {'fwd/echo':>9} {'fwd/native':>11}")  # fmt: skip
+    print(f"{'call':<12} {'native':>8} {'passthr.':>9} {'forwarded':>10} {'pass/native':>12}"
+          f" {'fwd/echo':>9} {'fwd/floor':>10} {'fwd/native':>11}")  # fmt: skip
     for call, label, passes in CALLS:
         here, fwd = best[call, "native"], best[call, "forwarded"]
         through = f"{best[call, 'passthrough']:9.2f}" if passes else f"{'-':>9}"
         ratio = f"{best[call, 'passthrough'] / here:11.2f}x" if passes else f"{'-':>12}"
-        print(f"{label:<12} {here:8.2f} {through} {fwd:10.2f} {ratio}"
-              f" {fwd / floor:8.2f}x {fwd / here:10.1f}x")  # fmt: skip
-    print(f"echo floor (a Python master over SEQPACKET): {floor:.2f} us")
+        print(f"{label:<12} {here:8.2f} {through} {fwd:10.2f} {ratio} {fwd / floors['plain']:8.2f}x"
+              f" {fwd / floors[FLOOR[call]]:9.2f}x {fwd / here:10.1f}x")  # fmt: skip
+    for shape, us in floors.items():  # a Python master over SEQPACKET
+        print(f"echo floor {shape + ':':<13} {us:6.2f} us (of {', '.join(SHAPES[shape][2])})")
     print("targets: passthrough <= 1.2x native; forwarded <= 1.5x the echo floor")
     one = threaded[1]
     for count, per_call in threaded.items():
