@@ -99,10 +99,14 @@ class ShadowTree:
         self._synced[virtual] = wanted
         return real
 
-    def open(self, virtual: str, entries: Iterable[tuple[str, int]] | None) -> int:
-        """A descriptor of the shadow directory (synced with ``entries`` unless None)."""
+    def open(
+        self, virtual: str, entries: Iterable[tuple[str, int]] | None, *, path_only: bool = False
+    ) -> int:
+        """A descriptor of the shadow directory (synced with ``entries`` unless None); with
+        ``path_only``, an O_PATH one."""
         real = self.ensure(virtual) if entries is None else self.sync(virtual, entries)
-        return os.open(real, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        access = os.O_PATH if path_only else os.O_RDONLY
+        return os.open(real, access | os.O_DIRECTORY | os.O_CLOEXEC)
 
     def _forget(self, virtual: str) -> None:
         """Forget the shadows of ``virtual`` and of everything under it (they were removed)."""

@@ -690,6 +690,8 @@ class Sandbox:
             raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
         accmode = flags & os.O_ACCMODE
         if isinstance(obj, FakeDirectory):
+            if flags & os.O_PATH:  # names the directory, lists nothing: no access checked
+                return _Descriptor(self._shadow.open(canonical, None, path_only=True))
             if accmode != os.O_RDONLY or flags & os.O_TRUNC:
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
             fs.check(obj, caller, os.R_OK, path)

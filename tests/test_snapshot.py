@@ -526,6 +526,13 @@ def test_reopening_through_dev_fd_for_writing_needs_the_models_write_permission(
     assert sb.fs.read_text("/d/ro") == "keep"
 
 
+def test_a_directory_opened_o_path_whatever_access_mode_it_names(
+    steps: Callable[..., list[str]],
+) -> None:
+    # the kernel ignores the access mode of an O_PATH open: a directory is no EISDIR then
+    assert steps("open", "/d", "p", "read", "open", "/d", "w") == ["ok", "EBADF", "EISDIR"]
+
+
 def test_an_o_path_descriptor_cannot_write_whatever_access_mode_it_names(
     sb: Sandbox, steps: Callable[..., list[str]]
 ) -> None:
