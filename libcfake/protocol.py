@@ -95,8 +95,10 @@ _KIND_NAMES = {
     lib.LCF_REPLY: "reply",
     lib.LCF_NOTE: "note",
 }
-#: The calls the shim may answer from the metadata snapshot (and then tells in a note).
+#: The calls the shim may answer from the metadata snapshot's entries (and then tells in a note).
 NOTED_FUNCTIONS = frozenset({"stat", "lstat", "fstat", "access", "eaccess", "readlink"})
+#: The opens it may answer itself, of a directory the snapshot says is listed (also noted).
+NOTED_OPENS = frozenset({"open", "openat"})
 
 #: How many getaddrinfo entries fit in one reply.
 MAX_ADDRESSES = (MAX_MESSAGE - _REPLY_SIZE - 256) // _ADDRESS_SIZE
@@ -355,7 +357,7 @@ def decode_note(data: bytes) -> Note:
     _check_header(data, lib.LCF_NOTE, _NOTE_SIZE, "note")
     number, symbol, flags, result, mode, size, length, _ = _NOTE.unpack_from(data)[5:]
     function = FUNCTIONS.get(number)
-    if function not in NOTED_FUNCTIONS:
+    if function not in NOTED_FUNCTIONS and function not in NOTED_OPENS:
         raise ProtocolError(f"note: function number {number} is not answered from a snapshot")
     text = result if function == "readlink" else 0
     if not 0 < length <= MAX_PATH or not 0 <= text <= MAX_PATH:

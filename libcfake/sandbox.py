@@ -35,7 +35,7 @@ from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
 
 from ._shadow import ShadowTree
-from .calls import Call, access_mode_names
+from .calls import Call, access_mode_names, open_flag_names
 from .dns import HOST_NOT_FOUND, Answer, Dns, Hints, LookupRefused
 from .errors import ProtocolError
 from .faults import FaultRule
@@ -48,6 +48,7 @@ from .protocol import (
     FD_FILE,
     FD_SOCKET,
     NOTED_FUNCTIONS,
+    NOTED_OPENS,
     Note,
     Notes,
     PackedStat,
@@ -268,7 +269,7 @@ class Sandbox:
         rule = FaultRule(call, pattern, error, nth=nth, times=times, delay=delay)
         with self.fs.lock:
             self._faults.append(rule)
-            if rule.calls & NOTED_FUNCTIONS:
+            if rule.calls & (NOTED_FUNCTIONS | NOTED_OPENS):
                 self._unpublish()  # those calls must reach the rule
         return rule
 
@@ -364,14 +365,22 @@ class Sandbox:
 
     # -- the metadata snapshot --------------------------------------------------------------
 
-    def _publish(self, directory: str, obj: FakeDirectory) -> None:
+    def _publish(self, directory: str, obj: FakeDirectory, *, listed: bool = False) -> None:
         """Publish a directory (canonical path) and its entries in the snapshot: a program that
         lists a directory, or stats its entries, will most likely stat the others next (ls -l,
-        find, cp -r, git status ...)."""
+        find, cp -r, git status ...). ``listed``: its shadow directory was synced with its
+        entries just now, so the shim may also open it for the next programs (ls -lR, find)."""
         snapshot = self._snapshot
-        if snapshot is None or directory in self._published:
+        if snapshot is None:
             return
-        self._published.add(directory)
+        if directory not in self._published:
+            self._published.add(directory)
+            self._put(snapshot, directory, obj)
+        if listed and not any(rule.calls & NOTED_OPENS for rule in self._faults):
+            snapshot.mark_listed(directory)  # (unless it is not published)
+
+    def _put(self, snapshot: Snapshot, directory: str, obj: FakeDirectory) -> None:
+        """Put a directory and its entries in the snapshot, unless it is not to be published."""
         if any(rule.calls & NOTED_FUNCTIONS for rule in self._faults) or self._route(directory):
             return
         # the shim answers for any caller: every directory on the way must be searchable by all
@@ -696,7 +705,7 @@ class Sandbox:
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
             fs.check(obj, caller, os.R_OK, path)
             descriptor = _Descriptor(self._shadow.open(canonical, _entries(obj)))
-            self._publish(canonical, obj)
+            self._publish(canonical, obj, listed=True)
             return descriptor
         if flags & os.O_DIRECTORY:
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
@@ -960,6 +969,8 @@ def _noted_entry(process: ProcessInfo, note: Note) -> JournalEntry:
         answer = note.target
     elif note.function in ("access", "eaccess"):
         answer = "0"
+    elif note.function in NOTED_OPENS:
+        answer = "fd"
     else:
         kind = _TYPE_NAMES.get(stat.S_IFMT(note.mode), "unknown")
         answer = f"stat {kind} {stat.S_IMODE(note.mode):o} {note.size}"
@@ -980,6 +991,8 @@ class _NotedArguments(NamedTuple):
             return ()
         if note.function in ("access", "eaccess"):
             return (PurePosixPath(note.path), access_mode_names(note.flags))
+        if note.function in NOTED_OPENS:  # a directory, opened read-only: nothing it creates
+            return (PurePosixPath(note.path), open_flag_names(note.flags))
         return (PurePosixPath(note.path),)
 
 

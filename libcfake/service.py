@@ -141,12 +141,12 @@ class LibcService:
 
     ``snapshot`` shares a :class:`~libcfake.snapshot.Snapshot` with every program: the shim then
     answers stat, lstat, access(F_OK) and readlink of its entries (and fstat of a listed
-    directory) itself, and tells the master of each such call in a note (never given to the
-    handler: it needs no answer). Notes come in batches, through each connection's note ring
-    (see :mod:`libcfake.ring`): ``on_note(process, notes)`` gets a
-    :class:`~libcfake.protocol.Notes` (iterate it for :class:`~libcfake.protocol.Note`) before
-    any later call of that thread is received. :meth:`drain` waits until every note made so far
-    is in.
+    directory, and a read-only open of a directory marked listed) itself, and tells the master
+    of each such call in a note (never given to the handler: it needs no answer). Notes come in
+    batches, through each connection's note ring (see :mod:`libcfake.ring`):
+    ``on_note(process, notes)`` gets a :class:`~libcfake.protocol.Notes` (iterate it for
+    :class:`~libcfake.protocol.Note`) before any later call of that thread is received.
+    :meth:`drain` waits until every note made so far is in.
 
     Besides the seed's 17 calls, ``function_`` may be one of libcfake's extensions (see
     ``libcfake.calls``); a handler that does not know one can ``use_slave_credentials()``.

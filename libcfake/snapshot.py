@@ -3,8 +3,9 @@
 A :class:`Snapshot` is a memfd the master fills and every program behind it maps read-only (it
 travels with the welcome). It maps virtual paths to what lstat says of them, and symlinks to
 their targets; the shim answers stat, lstat, access(F_OK) and readlink of a published entry
-(and fstat of a listed directory) itself and tells the master in a note, so the journal still
-sees every call. The layout and the writer's C code are the shim's own
+(and fstat of a listed directory, and opening a directory marked listed: see
+:meth:`Snapshot.mark_listed`) itself and tells the master in a note, so the journal still sees
+every call. The layout and the writer's C code are the shim's own
 (``shim/libcfake_wire.h``, ``shim/snapshot.c``), reached through cffi.
 
 Whoever publishes keeps the snapshot exact: an entry may be published only while nothing can
@@ -95,6 +96,14 @@ class Snapshot:
             raise ValueError("not a sequence of snapshot records")
         self.published += published[0]
         return bool(done == 0)
+
+    def mark_listed(self, path: str) -> bool:
+        """Say that ``path``'s shadow directory lists exactly its entries, so that the shim may
+        open a program's directory itself. False when ``path`` is not published."""
+        encoded = os.fsencode(path)
+        return bool(
+            lib.lcf_snapshot_mark(self._base, encoded, len(encoded), lib.LCF_SNAPSHOT_LISTED)
+        )
 
     def close(self) -> None:
         ffi.release(self._base)

@@ -1392,14 +1392,77 @@ static bool send_note(struct conn *c, const struct lcf_request *req, const struc
     return c->ring != NULL && lcf_ring_append(c->ring, c->ring_data, &c->ring_head, pieces, 3);
 }
 
-/* Answers stat, lstat, access(F_OK) and readlink of a published entry, and fstat of a listed
- * directory, as the master would: fills *reply and the payload, tells the master in a note, and
- * returns true. False: ask the master (not published, a symlink to follow, or no snapshot).
+/* The open flags with which a listed directory is opened in the shim: read-only, and nothing the
+ * shadow directory could answer differently from the master (O_NOATIME wants its owner). */
+#define LISTED_OPEN_FLAGS (O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_LARGEFILE | O_NOCTTY)
+
+/* Looks up the entry the call names: its virtual path (n bytes) in path, what the snapshot says in
+ * *st (its flags moved to *flags) and, for a symlink, target. False if it is not published.
  * errno is left as it was. */
+static bool snapshot_entry(const struct lcf_request *req, char path[LCF_MAX_PATH + 1], size_t *n,
+                           struct lcf_stat *st, uint32_t *flags, char target[LCF_MAX_PATH + 1],
+                           int32_t *target_length)
+{
+    int saved = errno;
+    ssize_t k = snapshot_path(req, path);
+    bool found = k > 0 && lcf_snapshot_get(&snapshot, path, (size_t)k, st, target, target_length);
+    errno = saved;
+    if (!found || !valid_stat(st))
+        return false;
+    *n = (size_t)k;
+    *flags = st->reserved;
+    st->reserved = 0;
+    return true;
+}
+
+/* Opens a listed directory readable by everyone as the master would: its shadow directory, which
+ * lists exactly its entries. Tells the master in a note; false (errno as it was) when the master
+ * must answer. */
+static bool snapshot_open(struct conn *c, const struct lcf_request *req, struct lcf_reply *reply,
+                          int *fd)
+{
+    if ((req->call.flags & ~LISTED_OPEN_FLAGS) != 0 || req->call.length1 <= 0)
+        return false; /* (O_RDONLY is 0) */
+    char path[LCF_MAX_PATH + 1], target[LCF_MAX_PATH + 1];
+    char real[sizeof snapshot.root + LCF_MAX_PATH];
+    size_t n;
+    struct lcf_stat st;
+    uint32_t flags;
+    int32_t target_length;
+    if (!snapshot_entry(req, path, &n, &st, &flags, target, &target_length) ||
+        !(flags & LCF_SNAPSHOT_LISTED) || !S_ISDIR(st.mode) || (st.mode & 0444) != 0444)
+        return false;
+    size_t k = snapshot.root_length;
+    memcpy(real, snapshot.root, k);
+    if (n > 1) /* "/" is the root itself */
+        memcpy(real + k, path, n), k += n;
+    real[k] = '\0';
+    int saved = errno;
+    int dir = real_openat(AT_FDCWD, real, req->call.flags | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0 && !send_note(c, req, &st, path, n, target, 0)) {
+        close(dir);
+        dir = -1;
+    }
+    errno = saved; /* a shadow a program may not enter (it runs as another user): the master's */
+    if (dir < 0)
+        return false;
+    memset(reply, 0, sizeof *reply);
+    reply->action = LCF_ANSWER;
+    reply->text_length = -1;
+    *fd = dir; /* with FD_CLOEXEC, as a descriptor from the master arrives */
+    return true;
+}
+
+/* Answers stat, lstat, access(F_OK) and readlink of a published entry, fstat of a listed
+ * directory, and opening one, as the master would: fills *reply and the payload (or *fd), tells
+ * the master in a note, and returns true. False: ask the master (not published, a symlink to
+ * follow, or no snapshot). errno is left as it was. */
 static bool snapshot_answer(struct conn *c, const struct lcf_request *req, struct lcf_reply *reply,
-                            void *payload, size_t payload_size)
+                            int *fd, void *payload, size_t payload_size)
 {
     uint32_t f = req->call.function;
+    if (snapshot_mapped && is_open(f))
+        return snapshot_open(c, req, reply, fd);
     bool stat = is_stat(f);
     bool exists = (f == LCF_ACCESS || f == LCF_EACCESS) && req->call.flags == F_OK;
     if (!snapshot_mapped || !(stat || exists || f == LCF_READLINK) ||
@@ -1408,11 +1471,10 @@ static bool snapshot_answer(struct conn *c, const struct lcf_request *req, struc
     int saved = errno;
     char path[LCF_MAX_PATH + 1], target[LCF_MAX_PATH + 1];
     struct lcf_stat st;
+    uint32_t flags;
     int32_t target_length;
-    ssize_t n = snapshot_path(req, path);
-    bool found = n > 0 && lcf_snapshot_get(&snapshot, path, (size_t)n, &st, target, &target_length);
-    errno = saved;
-    if (!found || !valid_stat(&st))
+    size_t n;
+    if (!snapshot_entry(req, path, &n, &st, &flags, target, &target_length))
         return false;
     bool link = S_ISLNK(st.mode);
     bool follows = f == LCF_STAT || f == LCF_ACCESS || f == LCF_EACCESS;
@@ -1455,7 +1517,7 @@ static int round_trip(int level, const struct lcf_request *req, struct lcf_reply
     /* the table came with this connection's welcome */
     if (!passes_through(req) || !resolves_under_table(req)) {
         struct lcf_request sent = *req;
-        if (c != &once && snapshot_answer(c, &sent, reply, payload, payload_size))
+        if (c != &once && snapshot_answer(c, &sent, reply, fd, payload, payload_size))
             action = LCF_ANSWER;
         else
             action = exchange(c, &sent, reply, fd, payload, payload_size, &l);

@@ -11,7 +11,8 @@
  *
  * A master may also share a metadata snapshot (struct lcf_snapshot, below): a memfd the shim maps
  * read-only and answers stat, lstat, access (F_OK) and readlink of unchanged virtual entries (and
- * fstat of a shadow directory) from, without a round trip; each such call is still told to the
+ * fstat of a shadow directory, and read-only opens of a listed directory) from, without a round
+ * trip; each such call is still told to the
  * master in a note, which has no reply, written to the connection's note ring (struct lcf_ring,
  * below).
  */
@@ -21,7 +22,7 @@
 #include <stdint.h>
 
 #define LCF_MAGIC 0x3146434c       /* "LCF1" in memory order on little-endian machines */
-#define LCF_VERSION 4              /* bumped on any incompatible change */
+#define LCF_VERSION 5              /* bumped on any incompatible change */
 #define LCF_MAX_MESSAGE 16384      /* no packet is larger */
 #define LCF_MAX_FDS 4              /* no packet carries more descriptors */
 #define LCF_MAX_PATH 4095          /* longest path (bytes, no terminator), like PATH_MAX - 1 */
@@ -173,7 +174,7 @@ struct lcf_stat {                  /* the payload of a successful stat or lstat 
     uint32_t mode;                 /* type (S_IF*) and permission bits */
     uint32_t uid;                  /* owner */
     uint32_t gid;                  /* group */
-    uint32_t reserved;             /* zero */
+    uint32_t reserved;             /* zero; in a snapshot slot, LCF_SNAPSHOT_* flags */
     uint64_t rdev;                 /* device id of a special file */
     int64_t size;                  /* bytes */
     int64_t blksize;               /* preferred I/O block size */
@@ -189,9 +190,10 @@ struct lcf_stat {                  /* the payload of a successful stat or lstat 
 struct lcf_note {                  /* a call the shim answered from the snapshot, for the journal */
     struct lcf_header header;      /* kind LCF_NOTE; seq as for a call */
     uint32_t function;             /* LCF_STAT, LCF_LSTAT, LCF_FSTAT (of a shadow directory),
-                                    * LCF_ACCESS, LCF_EACCESS or LCF_READLINK */
+                                    * LCF_ACCESS, LCF_EACCESS, LCF_READLINK, or LCF_OPEN and
+                                    * LCF_OPENAT of a listed directory */
     char symbol[LCF_SYMBOL_SIZE];  /* the libc entry point the program called, NUL-padded */
-    int32_t flags;                 /* access: amode */
+    int32_t flags;                 /* access: amode; open: its flags */
     int32_t result;                /* what the program got: 0; readlink: bytes of the target, which
                                     * follow the path */
     uint32_t mode;                 /* the answered entry's st_mode */
@@ -215,8 +217,12 @@ struct lcf_address {               /* one entry of a successful getaddrinfo repl
  * slashes) to what lstat says of them, and symlinks to their targets. The master publishes an
  * entry only while it is exact: every change to the filesystem empties the snapshot first, and
  * entries under fault rules, host mounts, files a program may write (their memfd's size and
- * times change unseen), or directories not searchable by everyone are never published. An absent entry says nothing: the call goes to the
- * master as usual.
+ * times change unseen), or directories not searchable by everyone are never published. An absent
+ * entry says nothing: the call goes to the master as usual.
+ *
+ * A directory's entry may also say LCF_SNAPSHOT_LISTED (in stat.reserved): its shadow directory
+ * (root followed by its path) lists exactly its entries, so a program that opens it read-only may
+ * open the shadow itself, as the master would have, when the directory is readable by everyone.
  *
  * Layout: struct lcf_snapshot at offset 0; slot_count struct lcf_snapshot_slot at slots_offset
  * (an open-addressing hash table, linear probing on lcf_path_hash); path and target bytes in
@@ -224,6 +230,7 @@ struct lcf_address {               /* one entry of a successful getaddrinfo repl
  * equals the header's. A reader copies a slot, then checks that the header's epoch has not moved
  * (a seqlock): the master writes a slot's fields first and its epoch last. */
 #define LCF_SNAPSHOT_MAGIC 0x3150534c /* "LSP1" in memory order on little-endian machines */
+#define LCF_SNAPSHOT_LISTED 1         /* a directory whose shadow lists exactly its entries */
 
 struct lcf_snapshot {
     uint32_t magic;                /* LCF_SNAPSHOT_MAGIC */
@@ -246,7 +253,7 @@ struct lcf_snapshot_slot {
     uint32_t path_length;
     int32_t target_length;         /* a symlink's target (at target_offset in the pool); else -1 */
     uint64_t target_offset;
-    struct lcf_stat stat;          /* what lstat says */
+    struct lcf_stat stat;          /* what lstat says; reserved holds LCF_SNAPSHOT_* flags */
 };
 
 /* The note ring: one memfd per connection, sent with its welcome and mapped read-write by both ends.

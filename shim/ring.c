@@ -94,7 +94,8 @@ void lcf_ring_take(void *map, uint64_t data_bytes, uint64_t taken, void *out, ui
 static int noted(uint32_t function)
 {
     return function == LCF_STAT || function == LCF_LSTAT || function == LCF_FSTAT ||
-           function == LCF_ACCESS || function == LCF_EACCESS || function == LCF_READLINK;
+           function == LCF_ACCESS || function == LCF_EACCESS || function == LCF_READLINK ||
+           function == LCF_OPEN || function == LCF_OPENAT;
 }
 
 int64_t lcf_notes_check(const void *records, uint64_t n)

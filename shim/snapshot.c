@@ -2,6 +2,7 @@
  * See struct lcf_snapshot in libcfake_wire.h for the layout and the rules. */
 #include "snapshot.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 uint64_t lcf_path_hash(const char *path, size_t length)
@@ -50,6 +51,25 @@ void lcf_snapshot_clear(void *map)
     s->pool_used = 0;
 }
 
+/* The master's probe for path (of that hash): its slot in this epoch, with *found true, or the
+ * free slot where it would go. */
+static struct lcf_snapshot_slot *probe(struct lcf_snapshot *s, const char *path, uint32_t length,
+                                       uint64_t hash, bool *found)
+{
+    struct lcf_snapshot_slot *slots = slots_of(s);
+    const unsigned char *pool = (unsigned char *)s + s->pool_offset;
+    uint32_t mask = s->slot_count - 1;
+    for (uint32_t i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
+        struct lcf_snapshot_slot *slot = &slots[i];
+        *found = slot->epoch == s->epoch;
+        if (!*found) /* the table is never full: lcf_snapshot_put keeps it half empty */
+            return slot;
+        if (slot->hash == hash && slot->path_length == length &&
+            memcmp(pool + slot->path_offset, path, length) == 0)
+            return slot;
+    }
+}
+
 /* Puts one entry; returns as lcf_snapshot_put. */
 static int put_entry(struct lcf_snapshot *s, const char *path, uint32_t length,
                      const struct lcf_stat *stat, const char *target, int32_t target_length)
@@ -57,40 +77,42 @@ static int put_entry(struct lcf_snapshot *s, const char *path, uint32_t length,
     uint64_t epoch = s->epoch;
     uint64_t hash = lcf_path_hash(path, length);
     uint64_t extra = target_length > 0 ? (uint64_t)target_length : 0;
-    struct lcf_snapshot_slot *slots = slots_of(s);
     unsigned char *pool = (unsigned char *)s + s->pool_offset;
-    uint32_t mask = s->slot_count - 1;
     if (s->live >= s->slot_count / 2 || s->pool_used + length + extra > s->pool_bytes)
         return -1; /* half full keeps probes short; a full snapshot just answers less */
-    for (uint32_t i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
-        struct lcf_snapshot_slot *slot = &slots[i];
-        if (slot->epoch == epoch) {
-            if (slot->hash == hash && slot->path_length == length &&
-                memcmp(pool + slot->path_offset, path, length) == 0)
-                return 0; /* nothing changed since it was published, or it would be empty */
-            continue;
-        }
-        slot->hash = hash;
-        slot->path_offset = s->pool_used;
-        slot->path_length = length;
-        memcpy(pool + s->pool_used, path, length);
-        s->pool_used += length;
-        slot->target_length = target_length;
-        slot->target_offset = s->pool_used;
-        if (extra > 0)
-            memcpy(pool + s->pool_used, target, extra);
-        s->pool_used += extra;
-        slot->stat = *stat;
-        __atomic_store_n(&slot->epoch, epoch, __ATOMIC_RELEASE);
-        s->live++;
-        return 1;
-    }
+    bool found;
+    struct lcf_snapshot_slot *slot = probe(s, path, length, hash, &found);
+    if (found)
+        return 0; /* nothing changed since it was published, or it would be empty */
+    slot->hash = hash;
+    slot->path_offset = s->pool_used;
+    slot->path_length = length;
+    memcpy(pool + s->pool_used, path, length);
+    s->pool_used += length;
+    slot->target_length = target_length;
+    slot->target_offset = s->pool_used;
+    if (extra > 0)
+        memcpy(pool + s->pool_used, target, extra);
+    s->pool_used += extra;
+    slot->stat = *stat;
+    __atomic_store_n(&slot->epoch, epoch, __ATOMIC_RELEASE);
+    s->live++;
+    return 1;
 }
 
 int lcf_snapshot_put(void *map, const char *path, uint32_t length, const struct lcf_stat *stat,
                      const char *target, int32_t target_length)
 {
     return put_entry(map, path, length, stat, target, target_length);
+}
+
+int lcf_snapshot_mark(void *map, const char *path, uint32_t length, uint32_t flags)
+{
+    bool found;
+    struct lcf_snapshot_slot *slot = probe(map, path, length, lcf_path_hash(path, length), &found);
+    if (found) /* one aligned word: a reader copying the slot sees it before or after */
+        __atomic_fetch_or(&slot->stat.reserved, flags, __ATOMIC_RELEASE);
+    return found;
 }
 
 /* The seconds and nanoseconds the master's stat answer gives for a time of ns nanoseconds.

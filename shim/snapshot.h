@@ -38,6 +38,10 @@ void lcf_snapshot_clear(void *map);
 int lcf_snapshot_put(void *map, const char *path, uint32_t length, const struct lcf_stat *stat,
                      const char *target, int32_t target_length);
 
+/* Master: adds flags (LCF_SNAPSHOT_*) to path's entry. Returns 1, or 0 when path is not
+ * published in this epoch. */
+int lcf_snapshot_mark(void *map, const char *path, uint32_t length, uint32_t flags);
+
 /* One entry of lcf_snapshot_put_many's buffer, followed by path_length bytes of its path and,
  * for a symlink, target_length bytes of its target. The fields are struct lcf_stat's, but the
  * times are nanoseconds, made into seconds and nanoseconds as the master's stat answers them. */
@@ -69,7 +73,7 @@ int lcf_snapshot_put_many(void *map, const char *records, uint64_t bytes, uint32
  * Returns 0, or -1 if the layout does not fit in `bytes` or is not a snapshot. */
 int lcf_snapshot_view_init(struct lcf_snapshot_view *view, const void *map, uint64_t bytes);
 
-/* Shim: looks path up. Returns 1 with *stat (and, for a symlink, its target in target, which
+/* Shim: looks path up. Returns 1 with *stat (its reserved field holding the entry's flags) (and, for a symlink, its target in target, which
  * has LCF_MAX_PATH + 1 bytes, NUL-terminated, and *target_length; else *target_length = -1),
  * or 0 when the snapshot has no such entry now. */
 int lcf_snapshot_get(const struct lcf_snapshot_view *view, const char *path, size_t length,

@@ -10,12 +10,13 @@ concurrent writers; and that the journal still records every call.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from hypothesis import given, settings
@@ -161,6 +162,100 @@ def test_pyfakefs_taken_before_a_run_and_changed_after_it_is_seen_by_the_next(
     assert steps("stat", "/d/f") == ["100600 10"]
 
 
+def opened(sb: Sandbox, path: str) -> list[bool]:
+    """Whether each open of ``path`` in the journal was answered in the shim (from_snapshot)."""
+    return [e.from_snapshot for e in sb.journal if e.call in ("open", "openat") and e.path == path]
+
+
+def test_a_listed_directory_is_opened_by_the_next_program_without_a_round_trip(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    assert steps("list", "/d", "list", "/d/sub") == ["5", "2"]
+    lines = steps("list", "/d", "fstat", "/d", "at", "/d", "f", "list", "/d/sub", "open", "/d", "r")
+    assert lines == ["5", "40755 4096", "100644 10", "2", "ok"]
+    assert opened(sb, "/d") == [False, True, True, True, True]
+    assert opened(sb, "/d/sub") == [False, True]
+    entry = next(e for e in sb.journal if e.path == "/d" and e.from_snapshot and e.call == "open")
+    assert (entry.symbol, entry.answer) == ("opendir", "fd")
+    assert entry.arguments == (PurePosixPath("/d"), ["directory", "read_only"])
+
+
+def test_ls_and_find_list_the_same_tree_whether_opened_by_the_master_or_the_shim(
+    sb: Sandbox,
+) -> None:
+    sb.fs.create_file("/d/sub/deeper/g", contents="g")
+    runs = [(sb.run(["ls", "-lRa", "/d"], capture_output=True, text=True),
+             sb.run(["find", "/d", "-printf", "%p %y %m %s\n"], capture_output=True, text=True))
+            for _ in range(2)]  # fmt: skip
+    assert [(ls.stdout, find.stdout) for ls, find in runs[1:]] == [
+        (ls.stdout, find.stdout) for ls, find in runs[:1]
+    ]
+    assert "/d/sub/deeper/g f 644 1" in runs[0][1].stdout
+    assert all(r.returncode == 0 and r.stderr == "" for pair in runs for r in pair)
+    assert opened(sb, "/d/sub/deeper")[-2:] == [True, True]  # (find: openat from /d/sub)
+
+
+def test_a_listed_directory_is_listed_as_it_is_after_a_change(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    assert steps("list", "/d") == ["5"]
+    sb.fs.create_file("/d/new")
+    assert steps("list", "/d", "create", "/d/made", "list", "/d", "list", "/d") == [
+        "6",
+        "ok",
+        "7",
+        "7",
+    ]
+    assert opened(sb, "/d") == [False, False, False, True]
+    sb.fs.create_file("/d/later")  # /d's shadow lists it only once a program opens /d again
+    lines = steps("stat", "/d/f", "stat", "/d/sub", "access", "/d/f", "list", "/d")
+    assert lines == ["100644 10", "40755 4096", "ok", "8"]  # /d was published by the stats
+    assert opened(sb, "/d")[-1] is False
+
+
+def test_opens_a_listed_directory_cannot_answer_go_to_the_master(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    sb.fs.create_symlink("/d/to-sub", "sub")
+    steps("list", "/d", "list", "/d/sub")
+    lines = steps("open", "/d", "w", "open", "/d", "n", "open", "/d", "p", "list", "/d/to-sub")
+    assert lines == ["EISDIR", "ok", "ok", "2"]
+    assert opened(sb, "/d")[1:] == [False, False, False]
+    assert opened(sb, "/d/to-sub") == [False]  # a symlink: the master follows it
+
+
+def test_fault_rules_on_open_reach_every_open_of_a_listed_directory(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    steps("list", "/d", "list", "/d")
+    sb.fail("open", "/d", errno.EIO, nth=2)
+    assert steps("list", "/d", "list", "/d", "list", "/d", "stat", "/d/f") == [
+        "5",
+        "EIO",
+        "5",
+        "100644 10",
+    ]
+    assert opened(sb, "/d") == [False, True, False, False, False]
+
+
+def test_a_listed_directory_is_opened_by_the_shim_only_where_everyone_may_read_it(
+    sb: Sandbox, compile_c: Compile
+) -> None:
+    program = str(compile_c("snapshot"))
+    sb.fs.create_dir("/d/closed", perm_bits=0o711)  # searchable by all, readable by its owner
+    steps = [program, "list", "/d/closed", "list", "/d"]
+    assert sb.run(steps, capture_output=True, text=True).stdout == "2\n6\n"  # both listed now
+    for _ in range(2):
+        nobody = sb.run([*as_nobody(), *steps], capture_output=True, text=True)
+        assert nobody.stdout == "EACCES\n6\n", nobody.stderr
+        # The shadow tree's root is the master's (0700): nobody cannot open a shadow directory
+        # itself, and the master opens /d. Opened so, as when the master and the programs are
+        # one user, the shim opens /d itself, and /d/closed still never.
+        os.chmod(sb._shadow.root, 0o755)
+    assert opened(sb, "/d/closed") == [False, False, False]
+    assert opened(sb, "/d") == [False, False, True]
+
+
 def test_fault_rules_on_stat_like_calls_see_every_call(
     sb: Sandbox, steps: Callable[..., list[str]]
 ) -> None:
@@ -304,7 +399,7 @@ def test_a_note_is_decoded_and_checked() -> None:
     note = protocol.decode_note(_note(lib.LCF_READLINK, b"/d/link", 1, b"f"))
     assert (note.function, note.path, note.target) == ("readlink", "/d/link", "f")
     bad = {
-        "a call no snapshot answers": _note(lib.LCF_OPEN, b"/d/f"),
+        "a call no snapshot answers": _note(lib.LCF_MKDIR, b"/d/f"),
         "a relative path": _note(lib.LCF_STAT, b"d/f"),
         "no path": _note(lib.LCF_STAT, b""),
         "a target longer than the packet": _note(lib.LCF_READLINK, b"/d/l", 9, b"f"),

@@ -7,14 +7,16 @@
  *   at DIR NAME        fstatat(dirfd of opendir(DIR), NAME, AT_SYMLINK_NOFOLLOW), like stat
  *   fstat DIR          fstat(dirfd of opendir(DIR)), like stat
  *   chmod P MODE       MODE in octal: "ok" or the errno's name
+ *   create P           creates P (O_CREAT | O_EXCL, mode 0644) and closes it: "ok" or the errno's name
  *   append P N         opens P for appending and writes N bytes, keeping it open: "ok"
  *   chdir DIR          "ok" or the errno's name
  *   wait               reads one line from stdin (the test changes something meanwhile)
  *   race DIR NAME N    N times: list DIR, stat DIR/NAME, which must be missing or one of the
  *                      two states the test swaps it between (0644 with 10 bytes, 0600 with
  *                      20000): prints "consistent" or the first answer that is neither
- *   open P r|w|a|p     opens P read-only, write-only, for appending or O_PATH (with O_RDWR),
- *                      keeping the descriptor as the current one: "ok" or the errno's name
+ *   open P r|w|a|p|n   opens P read-only, write-only, for appending, O_PATH (with O_RDWR) or
+ *                      read-only with O_NOATIME, keeping the descriptor as the current one: "ok"
+ *                      or the errno's name
  *   reopen r|w|a       opens /dev/fd/N of the current descriptor N so: it becomes the current one
  *   read               reads the current descriptor to its end: the number of bytes
  *   write N            writes N bytes to the current descriptor: "ok" or the errno's name
@@ -53,6 +55,8 @@ static int open_flags(const char *mode)
 {
     if (mode[0] == 'p')
         return O_PATH | O_RDWR; /* the kernel ignores the access mode of an O_PATH open */
+    if (mode[0] == 'n')
+        return O_RDONLY | O_NOATIME;
     return mode[0] == 'w' ? O_WRONLY : mode[0] == 'a' ? O_WRONLY | O_APPEND : O_RDONLY;
 }
 
@@ -119,6 +123,9 @@ int main(int argc, char **argv)
         } else if (strcmp(step, "chmod") == 0 && i + 2 < argc) {
             const char *path = argv[++i];
             ok_or_errno(chmod(path, (mode_t)strtol(argv[++i], NULL, 8)));
+        } else if (strcmp(step, "create") == 0 && i + 1 < argc) {
+            int fd = open(argv[++i], O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+            ok_or_errno(fd < 0 ? -1 : close(fd));
         } else if (strcmp(step, "append") == 0 && i + 2 < argc) {
             int fd = open(argv[++i], O_WRONLY | O_APPEND);
             long n = atol(argv[++i]);
