@@ -447,6 +447,11 @@ class FileSystem:
         if _stat_ns(file) != before:  # a pyfakefs "large file" of no contents, say
             self.on_change()  # before the master answers anyone: no one saw the new answer yet
 
+    @property
+    def memfd_count(self) -> int:
+        """How many files' contents are in memfds: descriptors the master holds."""
+        return len(self._memfds)
+
     @staticmethod
     def changes_unseen(obj: FakeFile) -> bool:
         """Whether programs may change the object's size or times without the master seeing it:

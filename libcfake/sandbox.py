@@ -23,6 +23,7 @@ import functools
 import os
 import posixpath
 import re
+import resource
 import stat
 import subprocess
 import threading
@@ -307,6 +308,9 @@ class Sandbox:
             outcome = refused
         except OSError as error:
             outcome = error
+            if error.errno in (errno.EMFILE, errno.ENFILE):  # the master's own, not the model's
+                violation = True
+                outcome = _Refused(error.errno, self._out_of_descriptors())
         except Exception as error:  # a bug of ours: fail the call and the test, keep serving
             violation = True
             outcome = _Refused(errno.EIO, f"libcfake internal error: {error!r}")
@@ -347,6 +351,13 @@ class Sandbox:
             timer.start()
         else:
             _deliver(svc, outcome)
+
+    def _out_of_descriptors(self) -> str:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return (
+            f"the master ran out of file descriptors (ulimit -n is {soft}): it holds one for "
+            f"each virtual file programs have opened ({self.fs.memfd_count} now)"
+        )
 
     def _fault(self, call: Call, subject: str | None) -> tuple[Any, float]:
         """The outcome a fault rule gives the call (None: no rule), and the rule's delay."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -345,3 +346,35 @@ def test_paths_are_pure_posix_paths(service: LibcService) -> None:
         for _, function, args in ran.calls
         if function in ("open", "stat")
     )
+
+
+def _limit_leaving(free: int) -> int:
+    """The descriptor limit that leaves this process ``free`` more descriptors."""
+    used = {int(name) for name in os.listdir("/proc/self/fd")}
+    number = 0
+    while free > 0:
+        if number not in used:
+            free -= 1
+        number += 1
+    return number
+
+
+def test_a_master_out_of_descriptors_fails_the_call_as_a_violation_that_says_so() -> None:
+    # the master holds a memfd for each virtual file programs opened: the descriptor limit
+    # bounds them, and reaching it must read as what it is, not as the model's answer
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    files = [f"/many/f{i}" for i in range(40)]
+    with libcfake.Sandbox() as sb:
+        for path in files:
+            sb.fs.create_file(path, contents="x")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (_limit_leaving(30), hard))
+        try:  # (the program itself gets the usual limit back)
+            done = sb.run(["sh", "-c", f'ulimit -n {soft}; exec cat "$@"', "sh", *files],
+                          capture_output=True, text=True)  # fmt: skip
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        assert done.returncode != 0 and "Too many open files" in done.stderr
+        assert 0 < done.stdout.count("x") < len(files)
+        reasons = {violation.reason for violation in sb.violations}
+        assert len(reasons) == 1 and "ran out of file descriptors" in reasons.pop()
+        assert sb.run(["cat", files[0]], capture_output=True, text=True).stdout == "x"
