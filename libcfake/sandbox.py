@@ -60,6 +60,10 @@ from .snapshot import Snapshot
 from .stat import FILE_TYPES
 
 _TYPE_NAMES = {bits: name for name, bits in FILE_TYPES.items()}
+#: The calls after whose second one in a directory the master publishes it: stats of its
+#: entries by name. Not fstat: a program that fstats the file it opened (cp -r, after creating
+#: the last one, which emptied the snapshot) is not about to stat its neighbours.
+_STATS_OF_ENTRIES = NOTED_FUNCTIONS - {"fstat"}
 #: A program's own descriptors, reopened (any mode): /dev/stdin, /proc/self/fd/3, /dev/fd/1.
 _OWN_DESCRIPTOR = re.compile(r"/dev/std(in|out|err)|/dev/fd/\d+|/proc/(self|thread-self)/fd/\d+")
 _FD_NUMBER = re.compile(r"(?:/fd/|/dev/std)(\d+|in|out|err)$")
@@ -301,7 +305,7 @@ class Sandbox:
                     if call.changes_filesystem:
                         self._unpublish()  # before the change can be seen
                     outcome = self._dispatch(call, subject, fds)
-                    if call.function in NOTED_FUNCTIONS and subject is not None:
+                    if call.function in _STATS_OF_ENTRIES and subject is not None:
                         self._publish_parent(subject)
         except _Refused as refused:
             violation = True

@@ -141,6 +141,15 @@ def test_a_new_program_sees_what_was_changed_through_pyfakefs_between_runs(
     assert steps("stat", "/d/f", "list", "/d", "stat", "/d/f") == ["100600 10", "5", "100600 10"]
 
 
+def test_a_directory_is_published_after_two_stats_of_its_entries_not_fstats_of_a_file(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    # cp -r fstats each file it opened after creating the last copy, which empties the
+    # snapshot: counting those would publish the whole directory again for every file
+    steps("open", "/d/f", "r", "ffull", "ffull", "stat", "/d/sub", "stat", "/d/f", "stat", "/d/f")
+    assert [e.from_snapshot for e in sb.journal if e.call == "stat"] == [False, False, True]
+
+
 def test_a_later_program_is_answered_from_what_an_earlier_one_published(
     sb: Sandbox, steps: Callable[..., list[str]]
 ) -> None:
