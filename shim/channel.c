@@ -1434,8 +1434,10 @@ static bool snapshot_open(struct conn *c, const struct lcf_request *req, struct 
         return false;
     size_t k = snapshot.root_length;
     memcpy(real, snapshot.root, k);
-    if (n > 1) /* "/" is the root itself */
-        memcpy(real + k, path, n), k += n;
+    if (n > 1) { /* "/" is the root itself */
+        memcpy(real + k, path, n);
+        k += n;
+    }
     real[k] = '\0';
     int saved = errno;
     int dir = real_openat(AT_FDCWD, real, req->call.flags | O_DIRECTORY | O_CLOEXEC);
