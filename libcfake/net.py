@@ -835,6 +835,7 @@ class Network:
         with self.fs.lock:
             if self.fs.lexists(path):
                 return self.fs.resolve(path, follow=False)
+            self.fs.on_change()  # a new entry: the Sandbox's snapshot must not answer without it
             umask = caller.umask if caller is not None else 0o022
             node: FakeFile = self.fs._fake.create_file(
                 path, st_mode=stat.S_IFSOCK | (0o777 & ~umask), apply_umask=False

@@ -14,6 +14,7 @@ import errno
 import os
 import stat
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
@@ -231,6 +232,16 @@ def test_opens_a_listed_directory_cannot_answer_go_to_the_master(
     assert lines == ["EISDIR", "ok", "ok", "2"]
     assert opened(sb, "/d")[1:] == [False, False, False]
     assert opened(sb, "/d/to-sub") == [False]  # a symlink: the master follows it
+
+
+def test_a_socket_a_program_binds_is_seen_by_the_programs_after_it(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    assert steps("list", "/d", "list", "/d", "stat", "/d/sock") == ["5", "5", "ENOENT"]
+    code = "import socket; socket.socket(socket.AF_UNIX).bind('/d/sock')"
+    bind = sb.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert bind.returncode == 0, bind.stderr
+    assert steps("list", "/d", "stat", "/d/sock") == ["6", "140755 0"]
 
 
 def test_fault_rules_on_open_reach_every_open_of_a_listed_directory(
