@@ -370,7 +370,8 @@ class FileSystem:
                 raise _error(errno.ENOTDIR, path)
             entry = current.entries.get(name)
             if entry is None:
-                raise _error(errno.ENOENT, path)
+                too_long = len(os.fsencode(name)) > _NAME_MAX  # as the kernel's lookup says
+                raise _error(errno.ENAMETOOLONG if too_long else errno.ENOENT, path)
             if stat.S_ISLNK(entry.stat_result.st_mode) and (pending or follow or must_be_dir):
                 links += 1
                 if links > _MAX_SYMLINKS:
@@ -553,9 +554,12 @@ class FileSystem:
             raise _error(errno.EACCES, path)
 
     def check_parent_writable(self, path: str, caller: Caller) -> FakeDirectory:
-        """The parent directory of ``path``, after checking the caller may add or remove names."""
-        parent_path = posixpath.dirname(path.rstrip("/")) or "/"
-        parent = self.resolve(parent_path)
+        """The parent directory of ``path``, after checking the caller may add or remove names
+        (and that the name is not too long to be one)."""
+        parent_path, name = posixpath.split(path.rstrip("/"))
+        parent = self.resolve(parent_path or "/")
+        if len(os.fsencode(name)) > _NAME_MAX:
+            raise _error(errno.ENAMETOOLONG, path)
         if not isinstance(parent, FakeDirectory):
             raise _error(errno.ENOTDIR, path)
         self.check(parent, caller, os.W_OK | os.X_OK, path)
@@ -759,6 +763,7 @@ def _prefix_of(path: str, prefixes: tuple[str, ...]) -> str | None:
 
 
 _MAX_SYMLINKS = 40  # as Linux
+_NAME_MAX = 255  # bytes of one name, as Linux
 
 
 def _components(path: str) -> list[str]:

@@ -164,6 +164,9 @@ SCRIPTS: dict[str, str] = {
     "here-string to a file": "cat > $R/h <<EOF\nline one\nline two\nEOF\ncat $R/h",
     "noclobber": "set -C; echo x > $R/a.txt",
     "exec a script from the host": "sh $R/exec.sh",
+    # names longer than NAME_MAX (255 bytes)
+    "long names": "N=$(printf '%0256d' 0); stat $R/$N; cat $R/$N; mkdir $R/$N; touch $R/$N; ln -s a.txt $R/$N; mv $R/a.txt $R/$N; ls $R",
+    "a 255-byte name": "N=$(printf '%0255d' 0); mkdir $R/$N && ls $R | grep -c 000",
 }
 
 PYTHON: dict[str, str] = {
