@@ -12,6 +12,7 @@ sending misplaced values. Every received message is checked strictly; anything u
 from __future__ import annotations
 
 import dataclasses
+import errno
 import ipaddress
 import socket
 import struct
@@ -183,9 +184,7 @@ _STAT = _packer(
     "dev ino nlink mode uid gid reserved rdev size blksize blocks atime_sec atime_nsec "
     "mtime_sec mtime_nsec ctime_sec ctime_nsec",
 )
-_NOTE = _packer(
-    "lcf_note", f"{_HEADER_FIELDS} function symbol flags result mode size length reserved"
-)
+_NOTE = _packer("lcf_note", f"{_HEADER_FIELDS} function symbol flags result mode size length error")
 _VALUES = struct.Struct("=4q")  # struct lcf_call.values
 assert _VALUES.size == ffi.sizeof(dict(ffi.typeof("struct lcf_call").fields)["values"].type)
 _ADDRESS = _packer("lcf_address", "family socktype protocol port flowinfo scope_id address")
@@ -339,12 +338,13 @@ class Note(NamedTuple):
 
     function: str
     symbol: str
-    flags: int  # access: the amode
-    result: int  # 0; readlink: the target's length
-    mode: int  # the st_mode and st_size of the entry it answered from
+    flags: int  # access: the amode; open: its flags
+    result: int  # 0, or -1 with error; readlink: the target's length
+    mode: int  # the st_mode and st_size of the entry it answered from (0 when it is missing)
     size: int
     path: str  # the virtual path
     target: str | None  # readlink: the target the program got
+    error: int = 0  # ENOENT: a name missing from a complete directory
 
 
 def is_note(data: bytes) -> bool:
@@ -355,11 +355,15 @@ def is_note(data: bytes) -> bool:
 def decode_note(data: bytes) -> Note:
     """Read one note, as strictly as a call."""
     _check_header(data, lib.LCF_NOTE, _NOTE_SIZE, "note")
-    number, symbol, flags, result, mode, size, length, _ = _NOTE.unpack_from(data)[5:]
+    number, symbol, flags, result, mode, size, length, error = _NOTE.unpack_from(data)[5:]
     function = FUNCTIONS.get(number)
     if function not in NOTED_FUNCTIONS and function not in NOTED_OPENS:
         raise ProtocolError(f"note: function number {number} is not answered from a snapshot")
-    text = result if function == "readlink" else 0
+    if (result, error) != (-1, errno.ENOENT) and (error or result < 0):
+        raise ProtocolError(f"note {function}: result {result} with errno {error}")
+    if result > 0 and function != "readlink":
+        raise ProtocolError(f"note {function}: result {result}")
+    text = result if function == "readlink" and result > 0 else 0
     if not 0 < length <= MAX_PATH or not 0 <= text <= MAX_PATH:
         raise ProtocolError(f"note {function}: lengths {length}, {result} out of range")
     if _NOTE_SIZE + length + text != len(data):
@@ -368,10 +372,10 @@ def decode_note(data: bytes) -> Note:
     if not path.startswith("/"):
         raise ProtocolError(f"note {function}: path {path!r} is not absolute")
     target = None
-    if function == "readlink":
+    if function == "readlink" and result >= 0:
         target = bytes(data[_NOTE_SIZE + length :]).decode("utf-8", "surrogateescape")
     name = symbol.split(b"\0", 1)[0].decode("ascii", "replace")
-    return Note(function, name, flags, result, mode, size, path, target)
+    return Note(function, name, flags, result, mode, size, path, target, error)
 
 
 class Notes:

@@ -56,7 +56,7 @@ from .protocol import (
     ProcessInfo,
 )
 from .service import GAI_ERRORS, Deferred, LibcService
-from .snapshot import Snapshot
+from .snapshot import COMPLETE, LISTED, Snapshot
 from .stat import FILE_TYPES
 
 _TYPE_NAMES = {bits: name for name, bits in FILE_TYPES.items()}
@@ -384,25 +384,32 @@ class Sandbox:
         """Publish a directory (canonical path) and its entries in the snapshot: a program that
         lists a directory, or stats its entries, will most likely stat the others next (ls -l,
         find, cp -r, git status ...). ``listed``: its shadow directory was synced with its
-        entries just now, so the shim may also open it for the next programs (ls -lR, find)."""
+        entries just now, so the shim may also open it for the next programs (ls -lR, find).
+
+        A directory all of whose entries are published is marked complete, so that the shim
+        answers ENOENT for the names it lacks (git, shells and config readers probe many), and
+        opens too: then only while no fault rule on open exists, as for ``listed``."""
         snapshot = self._snapshot
         if snapshot is None:
             return
+        opens_faulted = any(rule.calls & NOTED_OPENS for rule in self._faults)
         if directory not in self._published:
             self._published.add(directory)
-            self._put(snapshot, directory, obj)
-        if listed and not any(rule.calls & NOTED_OPENS for rule in self._faults):
-            snapshot.mark_listed(directory)  # (unless it is not published)
+            if self._put(snapshot, directory, obj) and not opens_faulted:
+                snapshot.mark(directory, COMPLETE)
+        if listed and not opens_faulted:
+            snapshot.mark(directory, LISTED)  # (unless it is not published)
 
-    def _put(self, snapshot: Snapshot, directory: str, obj: FakeDirectory) -> None:
-        """Put a directory and its entries in the snapshot, unless it is not to be published."""
+    def _put(self, snapshot: Snapshot, directory: str, obj: FakeDirectory) -> bool:
+        """Put a directory and its entries in the snapshot, unless it is not to be published.
+        Whether every entry is in."""
         if any(rule.calls & NOTED_FUNCTIONS for rule in self._faults) or self._route(directory):
-            return
+            return False
         # the shim answers for any caller: every directory on the way must be searchable by all
         node: FakeDirectory | None = obj  # the directory is canonical: its parents are the way
         while node is not None:
             if node.stat_result.st_mode & 0o111 != 0o111:
-                return
+                return False
             node = node.parent_dir() if node.parent_dir is not None else None
         prefix = directory.rstrip("/") + "/"
         # not a file a program may write: its memfd's size and times change unseen
@@ -410,9 +417,12 @@ class Sandbox:
         entries: list[tuple[str, FakeFile]] = [(directory, obj)]
         entries += [(prefix + name, child) for name, child in obj.entries.items()
                     if not changes_unseen(child)]  # fmt: skip
-        if prefix in _special_parents(self.fs.mounts):  # mounts, devices, /proc are the host's
+        special = prefix in _special_parents(self.fs.mounts)  # mounts, devices, /proc: the host's
+        if special:
             entries = [(path, entry) for path, entry in entries if self._route(path) is None]
-        snapshot.put_many(lstat_records(entries))  # one batch; when full, until the next change
+        # one batch; when full, until the next change
+        put = snapshot.put_many(lstat_records(entries))
+        return put and not special and len(entries) == len(obj.entries) + 1
 
     def _unpublish(self) -> None:
         """Empty the snapshot; call with ``fs.lock`` held, before a change becomes visible."""
@@ -980,7 +990,9 @@ def _deliver(svc: LibcService | Deferred, outcome: Any) -> None:
 
 def _noted_entry(process: ProcessInfo, note: Note) -> JournalEntry:
     """The journal entry of a call the shim answered from the snapshot."""
-    if note.target is not None:  # readlink
+    if note.result < 0:  # a name missing from a complete directory
+        answer = describe_error(note.error)
+    elif note.target is not None:  # readlink
         answer = note.target
     elif note.function in ("access", "eaccess"):
         answer = "0"
@@ -991,7 +1003,8 @@ def _noted_entry(process: ProcessInfo, note: Note) -> JournalEntry:
         answer = f"stat {kind} {stat.S_IMODE(note.mode):o} {note.size}"
     return JournalEntry.deferred(
         _NotedArguments(note), pid=process.pid, tid=process.tid, exe=process.exe,
-        call=note.function, symbol=note.symbol, path=note.path, answer=answer, from_snapshot=True,
+        call=note.function, symbol=note.symbol, path=note.path, answer=answer, errno=note.error,
+        from_snapshot=True,
     )  # fmt: skip
 
 

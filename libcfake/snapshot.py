@@ -3,9 +3,9 @@
 A :class:`Snapshot` is a memfd the master fills and every program behind it maps read-only (it
 travels with the welcome). It maps virtual paths to what lstat says of them, and symlinks to
 their targets; the shim answers stat, lstat, access(F_OK) and readlink of a published entry
-(and fstat of a listed directory, and opening a directory marked listed: see
-:meth:`Snapshot.mark_listed`) itself and tells the master in a note, so the journal still sees
-every call. The layout and the writer's C code are the shim's own
+(and fstat of a listed directory, opening a directory marked listed, and ENOENT for a name a
+directory marked complete lacks: see :meth:`Snapshot.mark`) itself and tells the master in a
+note, so the journal still sees every call. The layout and the writer's C code are the shim's own
 (``shim/libcfake_wire.h``, ``shim/snapshot.c``), reached through cffi.
 
 Whoever publishes keeps the snapshot exact: an entry may be published only while nothing can
@@ -21,6 +21,9 @@ import struct
 
 from ._wire import ffi, lib
 
+#: Flags of a directory's entry (see :meth:`Snapshot.mark`).
+LISTED: int = lib.LCF_SNAPSHOT_LISTED
+COMPLETE: int = lib.LCF_SNAPSHOT_COMPLETE
 #: Slots of the hash table (at most half are filled) and bytes of the whole memfd; the memfd is
 #: sparse, so only what is written costs memory.
 SLOTS = 1 << 16
@@ -97,13 +100,13 @@ class Snapshot:
         self.published += published[0]
         return bool(done == 0)
 
-    def mark_listed(self, path: str) -> bool:
-        """Say that ``path``'s shadow directory lists exactly its entries, so that the shim may
-        open a program's directory itself. False when ``path`` is not published."""
-        encoded = os.fsencode(path)
-        return bool(
-            lib.lcf_snapshot_mark(self._base, encoded, len(encoded), lib.LCF_SNAPSHOT_LISTED)
-        )
+    def mark(self, directory: str, flags: int) -> bool:
+        """Add flags to a published directory's entry: :data:`LISTED` (its shadow directory lists
+        exactly its entries, so the shim may open it for a program) or :data:`COMPLETE` (every
+        entry is published, so the shim answers ENOENT for a name it lacks). False when
+        ``directory`` is not published."""
+        encoded = os.fsencode(directory)
+        return bool(lib.lcf_snapshot_mark(self._base, encoded, len(encoded), flags))
 
     def close(self) -> None:
         ffi.release(self._base)

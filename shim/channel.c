@@ -1384,9 +1384,10 @@ static bool send_note(struct conn *c, const struct lcf_request *req, const struc
         .mode = st->mode,
         .size = st->size,
         .length = (int32_t)n,
+        .error = result < 0 ? ENOENT : 0, /* the only failure answered from the snapshot */
     };
     memcpy(note.symbol, req->call.symbol, sizeof note.symbol);
-    size_t text = req->call.function == LCF_READLINK ? (size_t)result : 0;
+    size_t text = req->call.function == LCF_READLINK && result > 0 ? (size_t)result : 0;
     header_init(&note.header, LCF_NOTE, sizeof note + n + text, ++c->seq);
     struct lcf_piece pieces[3] = {{&note, sizeof note}, {path, n}, {target, text}};
     return c->ring != NULL && lcf_ring_append(c->ring, c->ring_data, &c->ring_head, pieces, 3);
@@ -1396,40 +1397,84 @@ static bool send_note(struct conn *c, const struct lcf_request *req, const struc
  * shadow directory could answer differently from the master (O_NOATIME wants its owner). */
 #define LISTED_OPEN_FLAGS (O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_LARGEFILE | O_NOCTTY)
 
-/* Looks up the entry the call names: its virtual path (n bytes) in path, what the snapshot says in
- * *st (its flags moved to *flags) and, for a symlink, target. False if it is not published.
- * errno is left as it was. */
-static bool snapshot_entry(const struct lcf_request *req, char path[LCF_MAX_PATH + 1], size_t *n,
-                           struct lcf_stat *st, uint32_t *flags, char target[LCF_MAX_PATH + 1],
-                           int32_t *target_length)
+/* What the snapshot says of the path a call names. */
+enum snapshot_says {
+    UNKNOWN,                       /* nothing: ask the master */
+    FOUND,                         /* what lstat says of it */
+    MISSING,                       /* no such entry: its directory is complete, and lacks it */
+};
+
+/* Looks up the entry the call names: its virtual path (n bytes) in path and, when FOUND, what the
+ * snapshot says in *st (its flags moved to *flags) and, for a symlink, target. A name missing
+ * from a complete directory (not fstat's: its descriptor names what exists) is MISSING. errno is
+ * left as it was. */
+static enum snapshot_says snapshot_entry(const struct lcf_request *req,
+                                         char path[LCF_MAX_PATH + 1], size_t *n,
+                                         struct lcf_stat *st, uint32_t *flags,
+                                         char target[LCF_MAX_PATH + 1], int32_t *target_length)
 {
     int saved = errno;
-    ssize_t k = snapshot_path(req, path);
-    bool found = k > 0 && lcf_snapshot_get(&snapshot, path, (size_t)k, st, target, target_length);
+    ssize_t k = snapshot_path(req, path); /* (may readlink a descriptor's path) */
     errno = saved;
-    if (!found || !valid_stat(st))
-        return false;
+    if (k <= 0)
+        return UNKNOWN;
     *n = (size_t)k;
-    *flags = st->reserved;
-    st->reserved = 0;
+    if (lcf_snapshot_get(&snapshot, path, *n, st, target, target_length)) {
+        if (!valid_stat(st))
+            return UNKNOWN;
+        *flags = st->reserved;
+        st->reserved = 0;
+        return FOUND;
+    }
+    size_t slash = *n - 1; /* the snapshot's form: "/" or no trailing slash */
+    while (slash > 0 && path[slash] != '/')
+        slash--;
+    if (*n == 1 || req->call.function == LCF_FSTAT || *n - slash - 1 > NAME_MAX)
+        return UNKNOWN; /* (a name too long is ENAMETOOLONG: the master's) */
+    struct lcf_stat parent; /* the directory the name would be in ("/" for "/name") */
+    int32_t parent_target;
+    bool complete = lcf_snapshot_get(&snapshot, path, slash > 0 ? slash : 1, &parent, target,
+                                     &parent_target) &&
+                    S_ISDIR(parent.mode) && (parent.reserved & LCF_SNAPSHOT_COMPLETE);
+    return complete ? MISSING : UNKNOWN;
+}
+
+/* Answers the call with -1 ENOENT, after telling the master in a note. */
+static bool snapshot_missing(struct conn *c, const struct lcf_request *req, struct lcf_reply *reply,
+                             const char *path, size_t n)
+{
+    static const struct lcf_stat none;
+    if (!send_note(c, req, &none, path, n, NULL, -1))
+        return false;
+    memset(reply, 0, sizeof *reply);
+    reply->action = LCF_ANSWER;
+    reply->result = -1;
+    reply->error = ENOENT;
+    reply->text_length = -1;
     return true;
 }
 
-/* Opens a listed directory readable by everyone as the master would: its shadow directory, which
- * lists exactly its entries. Tells the master in a note; false (errno as it was) when the master
- * must answer. */
+/* Answers an open of a name missing from a complete directory (unless it creates one) with
+ * ENOENT, and opens a listed directory readable by everyone as the master would: its shadow
+ * directory, which lists exactly its entries. Tells the master in a note; false (errno as it
+ * was) when the master must answer. */
 static bool snapshot_open(struct conn *c, const struct lcf_request *req, struct lcf_reply *reply,
                           int *fd)
 {
-    if ((req->call.flags & ~LISTED_OPEN_FLAGS) != 0 || req->call.length1 <= 0)
-        return false; /* (O_RDONLY is 0) */
+    int open_flags = req->call.flags;
+    bool creates = (open_flags & O_CREAT) || (open_flags & O_TMPFILE) == O_TMPFILE;
+    if (creates || req->call.length1 <= 0)
+        return false;
     char path[LCF_MAX_PATH + 1], target[LCF_MAX_PATH + 1];
     char real[sizeof snapshot.root + LCF_MAX_PATH];
     size_t n;
     struct lcf_stat st;
     uint32_t flags;
     int32_t target_length;
-    if (!snapshot_entry(req, path, &n, &st, &flags, target, &target_length) ||
+    enum snapshot_says says = snapshot_entry(req, path, &n, &st, &flags, target, &target_length);
+    if (says == MISSING)
+        return snapshot_missing(c, req, reply, path, n);
+    if (says != FOUND || (open_flags & ~LISTED_OPEN_FLAGS) != 0 || /* (O_RDONLY is 0) */
         !(flags & LCF_SNAPSHOT_LISTED) || !S_ISDIR(st.mode) || (st.mode & 0444) != 0444)
         return false;
     size_t k = snapshot.root_length;
@@ -1440,7 +1485,7 @@ static bool snapshot_open(struct conn *c, const struct lcf_request *req, struct 
     }
     real[k] = '\0';
     int saved = errno;
-    int dir = real_openat(AT_FDCWD, real, req->call.flags | O_DIRECTORY | O_CLOEXEC);
+    int dir = real_openat(AT_FDCWD, real, open_flags | O_DIRECTORY | O_CLOEXEC);
     if (dir >= 0 && !send_note(c, req, &st, path, n, target, 0)) {
         close(dir);
         dir = -1;
@@ -1456,9 +1501,10 @@ static bool snapshot_open(struct conn *c, const struct lcf_request *req, struct 
 }
 
 /* Answers stat, lstat, access(F_OK) and readlink of a published entry, fstat of a listed
- * directory, and opening one, as the master would: fills *reply and the payload (or *fd), tells
- * the master in a note, and returns true. False: ask the master (not published, a symlink to
- * follow, or no snapshot). errno is left as it was. */
+ * directory, and opening one, as the master would, and these calls and access(any mode) with
+ * ENOENT for a name missing from a complete directory: fills *reply and the payload (or *fd),
+ * tells the master in a note, and returns true. False: ask the master (not published, a symlink
+ * to follow, or no snapshot). errno is left as it was. */
 static bool snapshot_answer(struct conn *c, const struct lcf_request *req, struct lcf_reply *reply,
                             int *fd, void *payload, size_t payload_size)
 {
@@ -1466,8 +1512,8 @@ static bool snapshot_answer(struct conn *c, const struct lcf_request *req, struc
     if (snapshot_mapped && is_open(f))
         return snapshot_open(c, req, reply, fd);
     bool stat = is_stat(f);
-    bool exists = (f == LCF_ACCESS || f == LCF_EACCESS) && req->call.flags == F_OK;
-    if (!snapshot_mapped || !(stat || exists || f == LCF_READLINK) ||
+    bool access = f == LCF_ACCESS || f == LCF_EACCESS;
+    if (!snapshot_mapped || !(stat || access || f == LCF_READLINK) ||
         (f == LCF_FSTAT ? !req->directory : req->call.length1 <= 0))
         return false; /* (a file's descriptor is a memfd: never published under its name) */
     int saved = errno;
@@ -1476,10 +1522,13 @@ static bool snapshot_answer(struct conn *c, const struct lcf_request *req, struc
     uint32_t flags;
     int32_t target_length;
     size_t n;
-    if (!snapshot_entry(req, path, &n, &st, &flags, target, &target_length))
-        return false;
+    enum snapshot_says says = snapshot_entry(req, path, &n, &st, &flags, target, &target_length);
+    if (says == MISSING)
+        return snapshot_missing(c, req, reply, path, n);
+    if (says != FOUND || (access && req->call.flags != F_OK))
+        return false; /* (other modes are checked against the caller: the master's) */
     bool link = S_ISLNK(st.mode);
-    bool follows = f == LCF_STAT || f == LCF_ACCESS || f == LCF_EACCESS;
+    bool follows = f == LCF_STAT || access;
     if (f == LCF_READLINK ? !link || (size_t)target_length > payload_size : link && follows)
         return false; /* the last symlink is followed: the master resolves it */
     if (stat && payload_size < sizeof st)

@@ -11,8 +11,8 @@
  *
  * A master may also share a metadata snapshot (struct lcf_snapshot, below): a memfd the shim maps
  * read-only and answers stat, lstat, access (F_OK) and readlink of unchanged virtual entries (and
- * fstat of a shadow directory, and read-only opens of a listed directory) from, without a round
- * trip; each such call is still told to the
+ * fstat of a shadow directory, read-only opens of a listed directory, and ENOENT for a name a
+ * complete directory lacks) from, without a round trip; each such call is still told to the
  * master in a note, which has no reply, written to the connection's note ring (struct lcf_ring,
  * below).
  */
@@ -194,12 +194,13 @@ struct lcf_note {                  /* a call the shim answered from the snapshot
                                     * LCF_OPENAT of a listed directory */
     char symbol[LCF_SYMBOL_SIZE];  /* the libc entry point the program called, NUL-padded */
     int32_t flags;                 /* access: amode; open: its flags */
-    int32_t result;                /* what the program got: 0; readlink: bytes of the target, which
-                                    * follow the path */
+    int32_t result;                /* what the program got: 0, or -1 with error; readlink: bytes of
+                                    * the target, which follow the path */
     uint32_t mode;                 /* the answered entry's st_mode */
     int64_t size;                  /* and st_size */
     int32_t length;                /* bytes of the virtual path that follow */
-    uint32_t reserved;             /* zero */
+    int32_t error;                 /* when result is -1: ENOENT (a name a complete directory lacks);
+                                    * else 0 */
 };
 
 struct lcf_address {               /* one entry of a successful getaddrinfo reply */
@@ -220,9 +221,12 @@ struct lcf_address {               /* one entry of a successful getaddrinfo repl
  * times change unseen), or directories not searchable by everyone are never published. An absent
  * entry says nothing: the call goes to the master as usual.
  *
- * A directory's entry may also say LCF_SNAPSHOT_LISTED (in stat.reserved): its shadow directory
- * (root followed by its path) lists exactly its entries, so a program that opens it read-only may
- * open the shadow itself, as the master would have, when the directory is readable by everyone.
+ * A directory's entry may also carry flags (in stat.reserved). LCF_SNAPSHOT_LISTED: its shadow
+ * directory (root followed by its path) lists exactly its entries, so a program that opens it
+ * read-only may open the shadow itself, as the master would have, when the directory is readable
+ * by everyone. LCF_SNAPSHOT_COMPLETE: every one of its entries is published, so a name it lacks
+ * does not exist (ENOENT, for the calls answered from the snapshot and for an open that creates
+ * nothing).
  *
  * Layout: struct lcf_snapshot at offset 0; slot_count struct lcf_snapshot_slot at slots_offset
  * (an open-addressing hash table, linear probing on lcf_path_hash); path and target bytes in
@@ -231,6 +235,7 @@ struct lcf_address {               /* one entry of a successful getaddrinfo repl
  * (a seqlock): the master writes a slot's fields first and its epoch last. */
 #define LCF_SNAPSHOT_MAGIC 0x3150534c /* "LSP1" in memory order on little-endian machines */
 #define LCF_SNAPSHOT_LISTED 1         /* a directory whose shadow lists exactly its entries */
+#define LCF_SNAPSHOT_COMPLETE 2       /* a directory all of whose entries are published */
 
 struct lcf_snapshot {
     uint32_t magic;                /* LCF_SNAPSHOT_MAGIC */

@@ -2,6 +2,8 @@
  * See struct lcf_ring in libcfake_wire.h for the layout and the rules. */
 #include "ring.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 static unsigned char *data_of(void *map)
@@ -107,9 +109,13 @@ int64_t lcf_notes_check(const void *records, uint64_t n)
         if (n - at < sizeof note)
             return -1 - count;
         memcpy(&note, bytes + at, sizeof note);
-        int32_t text = note.function == LCF_READLINK ? note.result : 0;
+        bool readlink = note.function == LCF_READLINK;
+        int32_t text = readlink && note.result > 0 ? note.result : 0;
+        bool failed = note.result == -1; /* only ever with ENOENT */
         if (note.header.magic != LCF_MAGIC || note.header.version != LCF_VERSION ||
             note.header.kind != LCF_NOTE || !noted(note.function) || note.length <= 0 ||
+            note.result < -1 || (note.result > 0 && !readlink) ||
+            note.error != (failed ? ENOENT : 0) ||
             note.length > LCF_MAX_PATH || text < 0 || text > LCF_MAX_PATH ||
             note.header.length != sizeof note + (uint64_t)note.length + (uint64_t)text ||
             padded(note.header.length) > n - at || bytes[at + sizeof note] != '/')

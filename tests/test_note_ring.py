@@ -12,6 +12,7 @@ intact.
 
 from __future__ import annotations
 
+import errno
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
@@ -105,7 +106,12 @@ def test_a_garbled_ring_closes_only_its_connection(sb: Sandbox, program: str) ->
 
 
 def _note(
-    path: bytes, function: int = lib.LCF_STAT, *, result: int = 0, text: bytes = b""
+    path: bytes,
+    function: int = lib.LCF_STAT,
+    *,
+    result: int = 0,
+    text: bytes = b"",
+    error: int = 0,
 ) -> bytes:
     note = ffi.new("struct lcf_note *")
     note.header.magic = protocol.MAGIC
@@ -115,6 +121,7 @@ def _note(
     note.function = function
     note.symbol = b"stat"
     note.result = result
+    note.error = error
     note.mode = 0o100644
     note.length = len(path)
     return bytes(ffi.buffer(note)) + path + text
@@ -155,14 +162,20 @@ def test_records_wrap_around_the_rings_end_intact() -> None:
 def test_note_records_are_checked_as_strictly_as_note_messages() -> None:
     good = _note(b"/d/f") + bytes(4)  # padded to 8
     readlink = _note(b"/d/l", lib.LCF_READLINK, result=1, text=b"f") + bytes(3)
-    notes = protocol.Notes(good + readlink)
-    assert len(notes) == 2
-    assert [(n.function, n.path, n.target) for n in notes] == [
-        ("stat", "/d/f", None),
-        ("readlink", "/d/l", "f"),
+    missing = _note(b"/d/x", lib.LCF_OPEN, result=-1, error=errno.ENOENT) + bytes(4)
+    notes = protocol.Notes(good + readlink + missing)
+    assert len(notes) == 3
+    assert [(n.function, n.path, n.target, n.result, n.error) for n in notes] == [
+        ("stat", "/d/f", None, 0, 0),
+        ("readlink", "/d/l", "f", 1, 0),
+        ("open", "/d/x", None, -1, errno.ENOENT),
     ]
     bad = {
-        "a call no snapshot answers": _note(b"/d/f", lib.LCF_OPEN),
+        "a call no snapshot answers": _note(b"/d/f", lib.LCF_MKDIR) + bytes(4),
+        "a failure but ENOENT": _note(b"/d/f", result=-1, error=errno.EACCES) + bytes(4),
+        "an errno without a failure": _note(b"/d/f", error=errno.ENOENT) + bytes(4),
+        "a result a stat does not give": _note(b"/d/f", result=3) + bytes(4),
+        "a result below -1": _note(b"/d/f", result=-2, error=errno.ENOENT) + bytes(4),
         "a relative path": _note(b"d/f"),
         "no path": _note(b""),
         "a target longer than the record": _note(b"/d/l", lib.LCF_READLINK, result=9, text=b"f"),

@@ -234,6 +234,57 @@ def test_opens_a_listed_directory_cannot_answer_go_to_the_master(
     assert opened(sb, "/d/to-sub") == [False]  # a symlink: the master follows it
 
 
+def test_a_name_a_complete_directory_lacks_is_enoent_without_a_round_trip(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    missing = ["stat", "/d/nope", "lstat", "/d/nope", "access", "/d/nope", "readlink", "/d/nope",
+               "at", "/d", "nope", "open", "/d/nope", "r", "open", "/d/nope", "w"]  # fmt: skip
+    assert steps("list", "/d", *missing) == ["5"] + ["ENOENT"] * 7
+    entries = [e for e in sb.journal if e.path == "/d/nope"]
+    assert [(e.call, e.from_snapshot, e.errno) for e in entries] == [
+        (call, True, errno.ENOENT)
+        for call in ("stat", "lstat", "access", "readlink", "lstat", "open", "open")
+    ]
+    assert entries[0].answer == "-1 ENOENT (No such file or directory)"
+    assert entries[-1].arguments == (PurePosixPath("/d/nope"), ["write_only"])
+    # what the snapshot cannot say goes to the master: below a missing name, below a file
+    assert steps("stat", "/d/no/x", "stat", "/d/f/x", "create", "/d/nope", "stat", "/d/nope") == [
+        "ENOENT", "ENOTDIR", "ok", "100644 0"]  # fmt: skip
+    assert [e.from_snapshot for e in sb.journal][-4:] == [False, False, False, False]
+
+
+def test_fault_rules_reach_names_a_complete_directory_lacks(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    steps("list", "/d")
+    sb.fail("open", "/d/nope", errno.EACCES)
+    assert steps("list", "/d", "open", "/d/nope", "r", "stat", "/d/nope") == [
+        "5",
+        "EACCES",
+        "ENOENT",
+    ]
+    sb.fail("stat", "/d/gone", errno.EIO)
+    assert steps("list", "/d", "stat", "/d/gone") == ["5", "EIO"]
+
+
+def test_a_directory_with_an_entry_left_out_answers_no_enoent(
+    sb: Sandbox, compile_c: Compile
+) -> None:
+    program = str(compile_c("snapshot"))
+    writer = sb.popen([program, "append", "/d/f", "1", "wait"], stdin=subprocess.PIPE,
+                      stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert writer.stdin is not None and writer.stdout is not None
+    assert writer.stdout.readline() == "ok\n"  # /d/f is open for writing: never published
+    done = sb.run([program, "list", "/d", "stat", "/d/f", "stat", "/d/nope"], capture_output=True,
+                  text=True)  # fmt: skip
+    writer.stdin.write("go\n")
+    writer.stdin.close()
+    assert writer.wait() == 0
+    assert done.stdout.splitlines() == ["5", "100644 11", "ENOENT"]
+    assert [e.from_snapshot for e in sb.journal if e.path in ("/d/f", "/d/nope")][-2:] == [
+        False, False]  # fmt: skip
+
+
 def test_a_socket_a_program_binds_is_seen_by_the_programs_after_it(
     sb: Sandbox, steps: Callable[..., list[str]]
 ) -> None:
@@ -401,7 +452,7 @@ def test_a_sandbox_sharing_pyfakefs_publishes_nothing(compile_c: Compile) -> Non
 # -- the wire: notes and the snapshot memfd -------------------------------------------------
 
 
-def _note(function: int, path: bytes, result: int = 0, text: bytes = b"") -> bytes:
+def _note(function: int, path: bytes, result: int = 0, text: bytes = b"", error: int = 0) -> bytes:
     fields = protocol.ffi.new("struct lcf_note *")
     size = protocol.ffi.sizeof("struct lcf_note")
     fields.header.magic = protocol.MAGIC
@@ -410,6 +461,7 @@ def _note(function: int, path: bytes, result: int = 0, text: bytes = b"") -> byt
     fields.header.length = size + len(path) + len(text)
     fields.function = function
     fields.result = result
+    fields.error = error
     fields.length = len(path)
     return bytes(protocol.ffi.buffer(fields)) + path + text
 
@@ -418,7 +470,12 @@ def test_a_note_is_decoded_and_checked() -> None:
     lib = protocol.lib
     note = protocol.decode_note(_note(lib.LCF_READLINK, b"/d/link", 1, b"f"))
     assert (note.function, note.path, note.target) == ("readlink", "/d/link", "f")
+    note = protocol.decode_note(_note(lib.LCF_READLINK, b"/d/x", -1, error=errno.ENOENT))
+    assert (note.result, note.error, note.target) == (-1, errno.ENOENT, None)
     bad = {
+        "a failure but ENOENT": _note(lib.LCF_STAT, b"/d/f", -1, error=errno.EACCES),
+        "an errno without a failure": _note(lib.LCF_STAT, b"/d/f", error=errno.ENOENT),
+        "a result a stat does not give": _note(lib.LCF_STAT, b"/d/f", 3),
         "a call no snapshot answers": _note(lib.LCF_MKDIR, b"/d/f"),
         "a relative path": _note(lib.LCF_STAT, b"d/f"),
         "no path": _note(lib.LCF_STAT, b""),
