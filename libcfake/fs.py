@@ -611,38 +611,44 @@ def _stat_ns(obj: FakeFile) -> tuple[int, int, int, int, int]:
     return mode, size, atime, mtime, ctime
 
 
-def lstat_records(entries: Iterable[tuple[str, FakeFile]]) -> bytes:
+def lstat_records(entries: Iterable[tuple[str, FakeFile | None]]) -> bytes:
     """What :meth:`FileSystem.packed_stat` says of each (path, object) that is not followed,
     as snapshot records for :meth:`Snapshot.put_many <libcfake.snapshot.Snapshot.put_many>`.
 
-    An object whose values a stat answer cannot carry (no file type, a uid of 2**32, ...) is
-    left out: the master answers for it. This runs for every entry of every directory published,
-    so it packs straight from pyfakefs's values; the times stay nanoseconds, which the C writer
-    makes into the seconds and nanoseconds ``packed_stat`` would send.
+    An object of None (a file a program may change unseen), or whose values a stat answer cannot
+    carry (no file type, a uid of 2**32, ...), gets a record of mode 0: the name exists, and the
+    master answers for it. This runs for every entry of every directory published, so it packs
+    straight from pyfakefs's values; the times stay nanoseconds, which the C writer makes into
+    the seconds and nanoseconds ``packed_stat`` would send.
     """
     parts: list[bytes] = []
     append = parts.append
     pack = RECORD.pack
     for path, obj in entries:
-        meta = obj.stat_result
-        mode, size, atime, mtime, ctime = _stat_ns(obj)
-        kind = mode & 0o170000
-        if kind not in _TYPES:
-            continue
-        target, target_length = (
-            (_fsencode(obj.contents or ""), size) if kind == stat.S_IFLNK else (b"", -1)
-        )
         encoded = _fsencode(path)
-        try:
-            record = pack(meta.st_dev, meta.st_ino, meta.st_nlink, mode, meta.st_uid, meta.st_gid,
-                          target_length, 0, size, 4096, -(-size // 4096) * 8, atime, mtime, ctime,
-                          len(encoded), 0)  # fmt: skip
-        except struct.error:
-            continue
-        append(record)
+        record = _record_of(obj, len(encoded)) if obj is not None else None
+        append(record or pack(0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, len(encoded), 0))
         append(encoded)
-        append(target)
+        if record is not None and obj is not None and stat.S_ISLNK(obj.stat_result.st_mode):
+            append(_fsencode(obj.contents or ""))
     return b"".join(parts)
+
+
+def _record_of(obj: FakeFile, path_length: int) -> bytes | None:
+    """The snapshot record of ``obj`` (its target follows for a symlink), or None when a stat
+    answer cannot carry its values."""
+    meta = obj.stat_result
+    mode, size, atime, mtime, ctime = _stat_ns(obj)
+    kind = mode & 0o170000
+    if kind not in _TYPES:
+        return None
+    target_length = size if kind == stat.S_IFLNK else -1
+    try:
+        return RECORD.pack(meta.st_dev, meta.st_ino, meta.st_nlink, mode, meta.st_uid,
+                           meta.st_gid, target_length, 0, size, 4096, -(-size // 4096) * 8,
+                           atime, mtime, ctime, path_length, 0)  # fmt: skip
+    except struct.error:
+        return None
 
 
 def _fsencode(text: str) -> bytes:

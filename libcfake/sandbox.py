@@ -412,17 +412,16 @@ class Sandbox:
                 return False
             node = node.parent_dir() if node.parent_dir is not None else None
         prefix = directory.rstrip("/") + "/"
-        # not a file a program may write: its memfd's size and times change unseen
+        # a file a program may write is only named (its memfd's size and times change unseen)
         changes_unseen = self.fs.changes_unseen
-        entries: list[tuple[str, FakeFile]] = [(directory, obj)]
-        entries += [(prefix + name, child) for name, child in obj.entries.items()
-                    if not changes_unseen(child)]  # fmt: skip
+        entries: list[tuple[str, FakeFile | None]] = [(directory, obj)]
+        entries += [(prefix + name, None if changes_unseen(child) else child)
+                    for name, child in obj.entries.items()]  # fmt: skip
         special = prefix in _special_parents(self.fs.mounts)  # mounts, devices, /proc: the host's
         if special:
             entries = [(path, entry) for path, entry in entries if self._route(path) is None]
-        # one batch; when full, until the next change
-        put = snapshot.put_many(lstat_records(entries))
-        return put and not special and len(entries) == len(obj.entries) + 1
+        # one batch (when full, until the next change): complete if every name is in
+        return snapshot.put_many(lstat_records(entries)) and not special
 
     def _unpublish(self) -> None:
         """Empty the snapshot; call with ``fs.lock`` held, before a change becomes visible."""

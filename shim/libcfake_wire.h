@@ -219,7 +219,9 @@ struct lcf_address {               /* one entry of a successful getaddrinfo repl
  * entry only while it is exact: every change to the filesystem empties the snapshot first, and
  * entries under fault rules, host mounts, files a program may write (their memfd's size and
  * times change unseen), or directories not searchable by everyone are never published. An absent
- * entry says nothing: the call goes to the master as usual.
+ * entry says nothing: the call goes to the master as usual; neither does an entry of mode 0,
+ * which only names a file the master answers for (one a program may write, or whose values a
+ * stat answer cannot carry).
  *
  * A directory's entry may also carry flags (in stat.reserved). LCF_SNAPSHOT_LISTED: its shadow
  * directory (root followed by its path) lists exactly its entries, so a program that opens it
