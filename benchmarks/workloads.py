@@ -15,8 +15,8 @@ installed. Lower is better; the targets come from the performance issue:
 model (the first Sandbox run refreshes the copy's index, which then stays valid).
 
 What a program publishes in the metadata snapshot serves the programs after it until the model
-changes, so ``ls -lR`` runs twice: as a test's second program over an unchanged tree would, and
-after a change (the snapshot emptied: the run publishes every directory again).
+changes, so ``ls -lR`` and ``find`` run twice: as a test's second program over an unchanged tree
+would, and after a change (the snapshot emptied: the run publishes every directory again).
 """
 
 from __future__ import annotations
@@ -127,15 +127,14 @@ def main() -> int:
             sb.fs.create_file("/tmp/changed")
             sb.fs.remove("/tmp/changed")
 
-        ls = ["ls", "-lR"]
-        for name, prepare in (("", lambda: None), (", after a change", change_the_model)):
-            measure(f"ls -lR ({len(files)} files){name}", quiet([*ls, str(native_root)]),
-                    lambda: sb.run([*ls, VIRTUAL], stdout=subprocess.DEVNULL, check=True),
-                    quiet(["fakeroot", *ls, str(native_root)]) if fakeroot else None,
-                    prepare=prepare)  # fmt: skip
-        measure(f"find ({len(files)} files)", quiet(["find", str(native_root)]),
-                lambda: sb.run(["find", VIRTUAL], stdout=subprocess.DEVNULL, check=True),
-                quiet(["fakeroot", "find", str(native_root)]) if fakeroot else None)  # fmt: skip
+        for walk in (["ls", "-lR"], ["find"]):
+            for name, prepare in (("", lambda: None), (", after a change", change_the_model)):
+                measure(f"{' '.join(walk)} ({len(files)} files){name}",
+                        quiet([*walk, str(native_root)]),
+                        lambda walk=walk: sb.run([*walk, VIRTUAL], stdout=subprocess.DEVNULL,
+                                                 check=True),
+                        quiet(["fakeroot", *walk, str(native_root)]) if fakeroot else None,
+                        prepare=prepare)  # fmt: skip
         measure(f"cp -r ({len(files)} files)",
                 quiet(["cp", "-r", str(native_root), str(cp_target)]),
                 lambda: sb.run(["cp", "-r", VIRTUAL, "/copy"], check=True),
