@@ -478,11 +478,9 @@ def encode_reply(
     parts = []
     if stat is not None:
         parts.append(stat.data if isinstance(stat, PackedStat) else encode_stat(stat))
-    for family, socktype, protocol, ip, port in addresses:
-        scope = getattr(ip, "scope_id", None)
-        scope_id = int(scope) if scope and scope.isdigit() else 0
-        parts.append(_ADDRESS.pack(family, socktype, protocol, port, 0, scope_id, ip.packed))
-    count = len(parts)
+    packed = pack_addresses(addresses)
+    parts.append(packed)
+    count = (stat is not None) + len(packed) // _ADDRESS.size
     if text is not None:
         parts.append(text)
     payload = b"".join(parts)
@@ -494,6 +492,29 @@ def encode_reply(
         MAGIC, VERSION, lib.LCF_REPLY, size, seq, action, result, error, count, text_length, 0
     )
     return header + payload
+
+
+def pack_addresses(addresses: Iterable[tuple[int, int, int, Any, int]]) -> bytes:
+    """getaddrinfo entries, (family, socktype, protocol, ip, port) each, as a reply carries them."""
+    parts = []
+    for family, socktype, protocol, ip, port in addresses:
+        scope = getattr(ip, "scope_id", None)
+        scope_id = int(scope) if scope and scope.isdigit() else 0
+        parts.append(_ADDRESS.pack(family, socktype, protocol, port, 0, scope_id, ip.packed))
+    return b"".join(parts)
+
+
+def encode_addresses_reply(seq: int, packed: bytes, text: bytes | None = None) -> bytes:
+    """A getaddrinfo answer of ``packed`` entries (:func:`pack_addresses`) and a canonical name."""
+    text_length = -1 if text is None else len(text)
+    size = _REPLY.size + len(packed) + max(text_length, 0)
+    if size > MAX_MESSAGE:
+        raise ValueError(f"reply of {size} bytes exceeds the protocol's {MAX_MESSAGE}")
+    count = len(packed) // _ADDRESS.size
+    header = _REPLY.pack(
+        MAGIC, VERSION, lib.LCF_REPLY, size, seq, lib.LCF_ANSWER, 0, 0, count, text_length, 0
+    )
+    return header + packed + (text or b"")
 
 
 def encode_result(seq: int, result: int, error: int = 0) -> bytes:

@@ -758,13 +758,12 @@ _PROTOCOL_OF: dict[int, int] = {
 _SOCKTYPE_OF: dict[int, int] = {proto: socktype for socktype, proto in _PROTOCOL_OF.items()}
 
 
-def _socktypes(call: Call, has_port: bool) -> list[tuple[int, int]]:
-    """The (socktype, protocol) pairs glibc lists per address for the call's hints."""
-    raw = call.raw
-    if raw.socktype:
-        return [(raw.socktype, raw.protocol or _PROTOCOL_OF.get(raw.socktype, 0))]
-    if raw.protocol:
-        return [(_SOCKTYPE_OF.get(raw.protocol, socket.SOCK_RAW), raw.protocol)]
+def _socktypes(socktype: int, proto: int, has_port: bool) -> list[tuple[int, int]]:
+    """The (socktype, protocol) pairs glibc lists per address for a call's hints."""
+    if socktype:
+        return [(socktype, proto or _PROTOCOL_OF.get(socktype, 0))]
+    if proto:
+        return [(_SOCKTYPE_OF.get(proto, socket.SOCK_RAW), proto)]
     # with a service, glibc lists the socket types that have a port: stream and datagram
     return list(_DEFAULT_SOCKTYPES[:2] if has_port else _DEFAULT_SOCKTYPES)
 
@@ -793,8 +792,26 @@ def _encode_getaddrinfo(call: Call, result: Any, error: int, canonical_name: str
         return protocol.encode_reply(seq, protocol.ANSWER, 0, 0)
     if isinstance(result, (str, bytes)) or not isinstance(result, Iterable):
         raise TypeError("getaddrinfo answers a list of (ip, port or None), None or an error name")
+    raw = call.raw
+    hints = (raw.socktype, raw.protocol, raw.string2 is not None)
+    items = tuple(result)
+    try:
+        hash(items)
+    except TypeError:  # (a list inside, say): made afresh, and its errors said
+        packed = _packed_entries.__wrapped__(items, *hints)
+    else:
+        packed = _packed_entries(items, *hints)  # a test answers the same few lists again
+    canonical = None
+    if packed and raw.flags & _AI_CANONNAME and raw.string1 is not None:
+        canonical = raw.string1 if canonical_name is None else canonical_name.encode()
+    return protocol.encode_addresses_reply(seq, packed, canonical)
+
+
+@functools.lru_cache(maxsize=256)
+def _packed_entries(items: tuple[Any, ...], socktype: int, proto: int, has_service: bool) -> bytes:
+    """getaddrinfo's answer ``items`` as a reply's entries, for a call with these hints."""
     entries = []
-    for item in result:
+    for item in items:
         if not isinstance(item, tuple) or len(item) not in (2, 4):
             raise TypeError(
                 f"getaddrinfo entry {item!r} is not (ip, port or None) "
@@ -813,13 +830,10 @@ def _encode_getaddrinfo(call: Call, result: Any, error: int, canonical_name: str
         if len(item) == 4:
             entries.append((family, item[2], item[3], ip, port or 0))
             continue
-        for socktype, proto in _socktypes(call, port is not None and call.raw.string2 is not None):
-            entries.append((family, socktype, proto, ip, port or 0))
+        for pair in _socktypes(socktype, proto, port is not None and has_service):
+            entries.append((family, *pair, ip, port or 0))
     if len(entries) > protocol.MAX_ADDRESSES:
         raise ValueError(
             f"{len(entries)} getaddrinfo entries; at most {protocol.MAX_ADDRESSES} fit"
         )
-    canonical = None
-    if entries and call.raw.flags & _AI_CANONNAME and call.raw.string1 is not None:
-        canonical = call.raw.string1 if canonical_name is None else canonical_name.encode()
-    return protocol.encode_reply(seq, protocol.ANSWER, 0, 0, addresses=entries, text=canonical)
+    return protocol.pack_addresses(entries)

@@ -160,6 +160,7 @@ BAD_ANSWERS = [
     ("getaddrinfo", ([("10.0.0.1", 70000)],), {}, ValueError, "0 to 65535"),
     ("getaddrinfo", ([("not-an-ip", 80)],), {}, ValueError, "does not appear"),
     ("getaddrinfo", (["10.0.0.1"],), {}, TypeError, "is not \\(ip, port or None\\)"),
+    ("getaddrinfo", ([["10.0.0.1", 80]],), {}, TypeError, "is not \\(ip, port or None\\)"),
     ("getaddrinfo", ("again",), {"errno": errno.EIO}, ValueError, "'system' only"),
 ]
 
@@ -200,6 +201,12 @@ def test_getaddrinfo_answers_expand_per_socket_type(service: LibcService, shim: 
     reply = shim.reply()
     assert reply["count"] == 6 and reply["text_length"] == len(b"db.test")
     assert isinstance(reply["payload"], bytes) and reply["payload"].endswith(b"db.test")
+    # the same answer to a call with other hints: its own entries, not the last call's
+    shim.call("getaddrinfo", b"db.test", None, socktype=socket.SOCK_STREAM)
+    service.receive(timeout=5)
+    service.send([("192.0.2.1", None), (ipaddress.IPv6Address("2001:db8::1"), None)])
+    reply = shim.reply()
+    assert reply["count"] == 2 and reply["text_length"] == -1
 
 
 def test_receive_async_serves_from_an_event_loop(service: LibcService, shim: FakeShim) -> None:
