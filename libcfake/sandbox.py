@@ -881,6 +881,7 @@ class Sandbox:
         if stat.S_ISLNK(obj.st_mode):
             raise _Refused(errno.EOPNOTSUPP, "chmod of a symlink")
         obj.st_mode = stat.S_IFMT(obj.st_mode) | (call.raw.mode & 0o7777)
+        obj.st_ctime = time.time()  # a change of the inode, as the kernel's
         return 0
 
     def _fs_chown(self, call: Call, path: str, fds: list[int]) -> int:
@@ -897,6 +898,7 @@ class Sandbox:
             obj.st_uid = uid
         if gid != -1:
             obj.st_gid = gid
+        obj.st_ctime = time.time()
         return 0
 
     def _fs_utimens(self, call: Call, path: str, fds: list[int]) -> int:
@@ -910,6 +912,7 @@ class Sandbox:
             if nsec == _UTIME_OMIT:
                 continue
             setattr(obj, name, now if nsec == _UTIME_NOW else sec + nsec / 1e9)
+        obj.st_ctime = now
         return 0
 
     def _fs_truncate(self, call: Call, path: str, fds: list[int]) -> int:

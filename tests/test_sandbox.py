@@ -216,6 +216,20 @@ def test_a_user_may_change_what_it_owns(sb: Sandbox) -> None:
     assert result.stdout == "nobody 600\n", result.stderr
 
 
+def test_chmod_chown_and_utimensat_change_the_ctime(sb: Sandbox) -> None:
+    for name in ("mode", "owner", "times"):
+        sb.fs.create_file(f"/d/{name}")
+        sb.fs.fake.resolve(f"/d/{name}").st_ctime = 1000  # long ago
+    code = (
+        "import os, time; os.chmod('/d/mode', 0o600); os.chown('/d/owner', 5, 5);"
+        " os.utime('/d/times', (7, 7)); start = time.time() - 60;"
+        " print([os.stat(f'/d/{n}').st_ctime > start for n in ('mode', 'owner', 'times')],"
+        " os.stat('/d/times').st_mtime)"
+    )
+    result = python(sb, code)
+    assert result.stdout == "[True, True, True] 7.0\n", result.stderr
+
+
 def test_a_read_only_host_copy_cannot_be_changed(sb: Sandbox, tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "conf").write_text("from the host\n")
     sb.fs.add_real_directory(tmp_path, target_path="/etc/app")
