@@ -470,17 +470,16 @@ def encode_reply(
     result: int = 0,
     error: int = 0,
     stat: StatResult | PackedStat | None = None,
-    addresses: Iterable[tuple[int, int, int, Any, int]] = (),
+    addresses: bytes = b"",
     text: bytes | None = None,
 ) -> bytes:
-    """One reply. ``addresses`` holds (family, socktype, protocol, ip, port) for getaddrinfo;
+    """One reply. ``addresses``: getaddrinfo's entries, as :func:`pack_addresses` packs them;
     ``text`` is getaddrinfo's canonical name, readlink's target, getcwd's or realpath's path."""
     parts = []
     if stat is not None:
         parts.append(stat.data if isinstance(stat, PackedStat) else encode_stat(stat))
-    packed = pack_addresses(addresses)
-    parts.append(packed)
-    count = (stat is not None) + len(packed) // _ADDRESS.size
+    parts.append(addresses)
+    count = (stat is not None) + len(addresses) // _ADDRESS.size
     if text is not None:
         parts.append(text)
     payload = b"".join(parts)
@@ -502,19 +501,6 @@ def pack_addresses(addresses: Iterable[tuple[int, int, int, Any, int]]) -> bytes
         scope_id = int(scope) if scope and scope.isdigit() else 0
         parts.append(_ADDRESS.pack(family, socktype, protocol, port, 0, scope_id, ip.packed))
     return b"".join(parts)
-
-
-def encode_addresses_reply(seq: int, packed: bytes, text: bytes | None = None) -> bytes:
-    """A getaddrinfo answer of ``packed`` entries (:func:`pack_addresses`) and a canonical name."""
-    text_length = -1 if text is None else len(text)
-    size = _REPLY.size + len(packed) + max(text_length, 0)
-    if size > MAX_MESSAGE:
-        raise ValueError(f"reply of {size} bytes exceeds the protocol's {MAX_MESSAGE}")
-    count = len(packed) // _ADDRESS.size
-    header = _REPLY.pack(
-        MAGIC, VERSION, lib.LCF_REPLY, size, seq, lib.LCF_ANSWER, 0, 0, count, text_length, 0
-    )
-    return header + packed + (text or b"")
 
 
 def encode_result(seq: int, result: int, error: int = 0) -> bytes:

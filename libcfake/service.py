@@ -768,12 +768,6 @@ def _socktypes(socktype: int, proto: int, has_port: bool) -> list[tuple[int, int
     return list(_DEFAULT_SOCKTYPES[:2] if has_port else _DEFAULT_SOCKTYPES)
 
 
-@functools.lru_cache(maxsize=1024)
-def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """An address given as text; kept, as a test's handler answers with the same few."""
-    return ipaddress.ip_address(text)
-
-
 def _encode_getaddrinfo(call: Call, result: Any, error: int, canonical_name: str | None) -> bytes:
     seq = call.raw.seq
     if isinstance(result, str):
@@ -804,7 +798,7 @@ def _encode_getaddrinfo(call: Call, result: Any, error: int, canonical_name: str
     canonical = None
     if packed and raw.flags & _AI_CANONNAME and raw.string1 is not None:
         canonical = raw.string1 if canonical_name is None else canonical_name.encode()
-    return protocol.encode_addresses_reply(seq, packed, canonical)
+    return protocol.encode_reply(seq, protocol.ANSWER, addresses=packed, text=canonical)
 
 
 @functools.lru_cache(maxsize=256)
@@ -818,12 +812,11 @@ def _packed_entries(items: tuple[Any, ...], socktype: int, proto: int, has_servi
                 "or (ip, port, socktype, protocol)"
             )
         ip_value, port = item[:2]
-        if isinstance(ip_value, str):
-            ip = _parse_ip(ip_value)
-        elif isinstance(ip_value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
-            ip = ip_value
-        else:
-            ip = ipaddress.ip_address(ip_value)
+        ip = (
+            ip_value
+            if isinstance(ip_value, (ipaddress.IPv4Address, ipaddress.IPv6Address))
+            else ipaddress.ip_address(ip_value)
+        )
         if port is not None and (not _is_int(port) or not 0 <= port <= 65535):
             raise ValueError(f"getaddrinfo port {port!r} is not an integer from 0 to 65535")
         family = socket.AF_INET if ip.version == 4 else socket.AF_INET6

@@ -223,8 +223,8 @@ def seeds(directory: Path) -> list[Path]:
     """Valid replies and a welcome table, in reply_fuzzer.c's input layout, from the codec."""
     answer, through = protocol.ANSWER, protocol.PASSTHROUGH
     regular = StatResult(type="regular", mode=0o644, size=7)
-    address = (2, 1, 6, ipaddress.ip_address("10.0.0.5"), 80)
-    address6 = (10, 1, 6, ipaddress.ip_address("2001:db8::5"), 443)
+    address = protocol.pack_addresses([(2, 1, 6, ipaddress.ip_address("10.0.0.5"), 80)])
+    address6 = protocol.pack_addresses([(10, 1, 6, ipaddress.ip_address("2001:db8::5"), 443)])
     replies = [  # (function, descriptors byte, encode_reply arguments)
         (lib.LCF_OPEN, 1 << 2, {"action": answer, "result": 3}),
         (lib.LCF_OPENAT, 0, {"action": answer, "result": -1, "error": 2}),
@@ -235,8 +235,8 @@ def seeds(directory: Path) -> list[Path]:
         (lib.LCF_GETCWD, 0, {"action": answer, "text": b"/srv/app"}),
         (lib.LCF_REALPATH, 0, {"action": answer, "text": b"/a/b"}),
         (lib.LCF_CHDIR, (1 << 2) | (1 << 5), {"action": answer}),
-        (lib.LCF_GETADDRINFO, 0, {"action": answer, "addresses": [address, address6]}),
-        (lib.LCF_GETADDRINFO, 0, {"action": answer, "addresses": [address], "text": b"db"}),
+        (lib.LCF_GETADDRINFO, 0, {"action": answer, "addresses": address + address6}),
+        (lib.LCF_GETADDRINFO, 0, {"action": answer, "addresses": address, "text": b"db"}),
         (lib.LCF_GETADDRINFO, 0, {"action": answer, "result": -2}),
         (lib.LCF_GETNAMEINFO, 0, {"action": answer, "text": b"host.example"}),
         (lib.LCF_RES_QUERY, 0, {"action": answer, "result": 12, "text": bytes(12)}),
