@@ -369,9 +369,8 @@ class FileSystem:
             if not is_dir:
                 raise _error(errno.ENOTDIR, path)
             entry = current.entries.get(name)
-            if entry is None:
-                too_long = len(os.fsencode(name)) > _NAME_MAX  # as the kernel's lookup says
-                raise _error(errno.ENAMETOOLONG if too_long else errno.ENOENT, path)
+            if entry is None:  # as the kernel's lookup says
+                raise _error(errno.ENAMETOOLONG if _too_long(name) else errno.ENOENT, path)
             if stat.S_ISLNK(entry.stat_result.st_mode) and (pending or follow or must_be_dir):
                 links += 1
                 if links > _MAX_SYMLINKS:
@@ -558,7 +557,7 @@ class FileSystem:
         (and that the name is not too long to be one)."""
         parent_path, name = posixpath.split(path.rstrip("/"))
         parent = self.resolve(parent_path or "/")
-        if len(os.fsencode(name)) > _NAME_MAX:
+        if _too_long(name):
             raise _error(errno.ENAMETOOLONG, path)
         if not isinstance(parent, FakeDirectory):
             raise _error(errno.ENOTDIR, path)
@@ -622,33 +621,34 @@ def lstat_records(entries: Iterable[tuple[str, FakeFile | None]]) -> bytes:
     the seconds and nanoseconds ``packed_stat`` would send.
     """
     parts: list[bytes] = []
-    append = parts.append
-    pack = RECORD.pack
     for path, obj in entries:
         encoded = _fsencode(path)
-        record = _record_of(obj, len(encoded)) if obj is not None else None
-        append(record or pack(0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, len(encoded), 0))
-        append(encoded)
-        if record is not None and obj is not None and stat.S_ISLNK(obj.stat_result.st_mode):
-            append(_fsencode(obj.contents or ""))
+        entry = _record_of(obj, encoded) if obj is not None else None
+        if entry is None:  # mode 0 and no target: the name only
+            entry = (
+                RECORD.pack(0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, len(encoded), 0) + encoded
+            )
+        parts.append(entry)
     return b"".join(parts)
 
 
-def _record_of(obj: FakeFile, path_length: int) -> bytes | None:
-    """The snapshot record of ``obj`` (its target follows for a symlink), or None when a stat
-    answer cannot carry its values."""
+def _record_of(obj: FakeFile, encoded_path: bytes) -> bytes | None:
+    """The snapshot entry of ``obj``: its record, its path and a symlink's target; None when a
+    stat answer cannot carry its values."""
     meta = obj.stat_result
     mode, size, atime, mtime, ctime = _stat_ns(obj)
     kind = mode & 0o170000
     if kind not in _TYPES:
         return None
-    target_length = size if kind == stat.S_IFLNK else -1
+    link = kind == stat.S_IFLNK
     try:
-        return RECORD.pack(meta.st_dev, meta.st_ino, meta.st_nlink, mode, meta.st_uid,
-                           meta.st_gid, target_length, 0, size, 4096, -(-size // 4096) * 8,
-                           atime, mtime, ctime, path_length, 0)  # fmt: skip
+        record = RECORD.pack(meta.st_dev, meta.st_ino, meta.st_nlink, mode, meta.st_uid,
+                             meta.st_gid, size if link else -1, 0, size, 4096,
+                             -(-size // 4096) * 8, atime, mtime, ctime, len(encoded_path),
+                             0)  # fmt: skip
     except struct.error:
         return None
+    return record + encoded_path + (_fsencode(obj.contents or "") if link else b"")
 
 
 def _fsencode(text: str) -> bytes:
@@ -770,6 +770,11 @@ def _prefix_of(path: str, prefixes: tuple[str, ...]) -> str | None:
 
 _MAX_SYMLINKS = 40  # as Linux
 _NAME_MAX = 255  # bytes of one name, as Linux
+
+
+def _too_long(name: str) -> bool:
+    """Whether ``name`` is too long to be one entry's."""
+    return len(_fsencode(name)) > _NAME_MAX
 
 
 def _components(path: str) -> list[str]:
