@@ -147,7 +147,7 @@ class Sandbox:
             on_note=self._noted,
         )
         self._record_lock = threading.Lock()
-        self.protocol_errors: list[str] = []  # unreadable messages (their connections closed)
+        self._protocol_errors: list[str] = []
         self._closed = False
         self._thread = threading.Thread(target=self._serve, name="libcfake-master", daemon=True)
         self._thread.start()
@@ -177,8 +177,7 @@ class Sandbox:
     @property
     def journal(self) -> Journal:
         """Every call programs made, in order (the calls answered from the snapshot included)."""
-        if not self._closed and threading.current_thread() is not self._thread:
-            self._service.drain()  # notes sent before now are in
+        self._catch_up()
         with self._record_lock:
             if self._notes_waiting:  # made into entries here, off the master's busy path
                 entries: list[JournalEntry] = []
@@ -191,6 +190,18 @@ class Sandbox:
                 self._journal[:] = entries
                 self._notes_waiting = 0
         return self._journal
+
+    @property
+    def protocol_errors(self) -> list[str]:
+        """What was wrong with each message the master could not read (its connection was
+        closed, so the program saw EIO)."""
+        self._catch_up()  # the program may see its connection closed before the line is kept
+        return self._protocol_errors
+
+    def _catch_up(self) -> None:
+        """Wait until the master has read everything programs sent before now (notes included)."""
+        if not self._closed and threading.current_thread() is not self._thread:
+            self._service.drain()
 
     # -- running programs ------------------------------------------------------------------
 
@@ -287,7 +298,7 @@ class Sandbox:
                 return  # stopped by close()
             except ProtocolError as error:  # one program's garbage: record it, serve the rest
                 with self._record_lock:
-                    self.protocol_errors.append(str(error))
+                    self._protocol_errors.append(str(error))
 
     def _answer(self, svc: LibcService) -> None:
         call = svc.call
