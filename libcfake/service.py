@@ -183,7 +183,8 @@ class LibcService:
         self._listener.listen(128)
         self._listener.setblocking(False)
         self._epoll = select.epoll()
-        self._epoll.register(self._listener.fileno(), select.EPOLLIN)
+        self._listener_fd = self._listener.fileno()
+        self._epoll.register(self._listener_fd, select.EPOLLIN)
         self._wakeup = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self._epoll.register(self._wakeup, select.EPOLLIN)
         self._drain_wakeup = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)  # see drain()
@@ -374,16 +375,18 @@ class LibcService:
                         return None
                     raise TimeoutError("no call arrived in time")
             for fd, _ in events:
+                connection = self._connections.get(fd)
+                if connection is not None:  # the common case: a program's message
+                    self._read(connection)
+                    continue
                 if fd == self._wakeup:
                     os.eventfd_read(self._wakeup)
-                if fd == self._drain_wakeup:
+                elif fd == self._drain_wakeup:
                     os.eventfd_read(self._drain_wakeup)
                 if fd == stop_fd:
                     return None
-                if fd == self._listener.fileno():
+                if fd == self._listener_fd:
                     self._accept()
-                elif fd in self._connections:
-                    self._read(self._connections[fd])
         self._current = self._queue.popleft()
         return self._current.call
 
@@ -449,14 +452,15 @@ class LibcService:
             process = connection.process
             if process is None:
                 self._handshake(connection, data, fds)
-            elif protocol.is_note(data):
-                raise ProtocolError("a note sent as a message: notes go through the note ring")
             else:
                 call = _new_tuple(Call, (process, protocol.decode_call(data, len(fds))))
                 self._queue.append(_Pending(connection, call, fds))
         except ProtocolError as error:
             for fd in fds:
                 os.close(fd)
+            if connection.process is not None and protocol.is_note(data):  # say why
+                note = ProtocolError("a note sent as a message: notes go through the note ring")
+                raise self._garbled(connection, note) from None
             raise self._garbled(connection, error) from None
 
     def _handshake(self, connection: _Connection, data: bytes, fds: list[int]) -> None:
@@ -487,14 +491,12 @@ class LibcService:
     @property
     def call(self) -> Call:
         """The call being served (the record behind ``function_`` and ``arguments()``)."""
-        if self._current is None:
-            raise RuntimeError("no call is being served: call receive() first")
-        return self._current.call
+        return self._served().call
 
     @property
     def function_(self) -> str:
         """The seed's name of the call being served: "open", "stat", "getaddrinfo", ..."""
-        return self.call.function
+        return self._served().call.raw.function
 
     @property
     def process(self) -> ProcessInfo:
@@ -557,18 +559,25 @@ class LibcService:
         """
         return Deferred(self._take())
 
-    def _take(self) -> _Pending:
-        if self._current is None:
+    def _served(self) -> _Pending:
+        pending = self._current
+        if pending is None:
             raise RuntimeError("no call is being served: call receive() first")
-        pending, self._current = self._current, None
+        return pending
+
+    def _take(self) -> _Pending:
+        pending = self._served()
+        self._current = None
         return pending
 
     def _answer(
         self, result: Any, fds: Sequence[int], errno: int | OSError, canonical: str | None = None
     ) -> bool:
         error = errno if type(errno) is int and errno >= 0 else _errno_number(errno)
-        reply = _encode_answer(self.call, result, fds, error, canonical)  # may raise
-        return self._deliver(self._take(), reply, fds)
+        pending = self._served()
+        reply = _encode_answer(pending.call, result, fds, error, canonical)  # may raise
+        self._current = None
+        return self._deliver(pending, reply, fds)
 
     def _deliver(self, pending: _Pending, reply: bytes, fds: Sequence[int]) -> bool:
         if _send_reply(pending, reply, fds):

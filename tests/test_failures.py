@@ -110,6 +110,16 @@ def _with_length(data: bytes, length: int) -> bytes:
     return data[:8] + length.to_bytes(4, "little") + data[12:]
 
 
+def _a_note() -> bytes:
+    """A well-formed note for /x, which belongs in a note ring, not in a message."""
+    note = protocol.ffi.new("struct lcf_note *")
+    note.header.magic, note.header.version = protocol.MAGIC, protocol.VERSION
+    note.header.kind = protocol.lib.LCF_NOTE
+    note.header.length = protocol.ffi.sizeof(note[0]) + 2
+    note.function, note.symbol, note.mode, note.length = protocol.lib.LCF_STAT, b"stat", 0o644, 2
+    return bytes(protocol.ffi.buffer(note)) + b"/x"
+
+
 BAD_MESSAGES = {
     "shorter than a message header": [b"xx"],
     "bad magic": [b"\0" * 4 + HELLO[4:]],
@@ -121,6 +131,7 @@ BAD_MESSAGES = {
     "announces 1 descriptors, 0 arrived": [HELLO, protocol.encode_call("connect_inet", fds=4)],
     "unknown descriptor bits": [HELLO, protocol.encode_call("stat", b"/x", fds=64)],
     "expected a call, got a reply": [HELLO, protocol.encode_reply(1, protocol.ANSWER)],
+    "a note sent as a message": [HELLO, _a_note()],
 }
 
 
