@@ -37,10 +37,12 @@ import array
 import errno
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -194,6 +196,60 @@ def echo(loop: Path, calls: int, workdir: Path, shape: str) -> float:
     return us_per_call(out)
 
 
+#: The calls whose master work :func:`master_work` measures, as the shim sends them.
+IN_THREAD_CALLS = {
+    "stat": protocol.encode_call("stat", TARGET.encode()),
+    "open": protocol.encode_call("open", TARGET.encode()),
+    "access": protocol.encode_call("access", TARGET.encode()),
+    "getaddrinfo": protocol.encode_call("getaddrinfo", b"db.internal", socktype=socket.SOCK_STREAM),
+}
+
+
+def master_work(calls: int) -> dict[str, float]:
+    """The master's own time per call, with no other process: the median microseconds from a
+    call being in the master's socket to its reply being sent, the program's end played by this
+    thread. Unlike a round trip it does not depend on where the scheduler puts the two ends, so
+    it shows what a change to the master's Python buys. "echo" is the same for the plain echo's
+    loop (recv and send). The calls and the echo take turns, so that drift hits them alike."""
+    clock = time.perf_counter_ns
+    times: dict[str, list[int]] = {call: [] for call in [*IN_THREAD_CALLS, "echo"]}
+    devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    program = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    echo_program, echo_loop = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    request, reply, _ = SHAPES["plain"]
+    try:
+        with LibcService() as svc:
+            program.connect(svc.socket_path)
+            program.send(protocol.encode_hello(pid=os.getpid(), exe=sys.executable))
+            program.send(IN_THREAD_CALLS["stat"])  # a first call, so that the hello is read
+            svc.receive()
+            answer(svc, devnull)
+            program.recv(protocol.MAX_MESSAGE)  # the welcome
+            program.recv(protocol.MAX_MESSAGE)  # the answer
+            for _ in range(calls):
+                for call, message in IN_THREAD_CALLS.items():
+                    program.send(message)
+                    start = clock()
+                    svc.receive()
+                    answer(svc, devnull)
+                    times[call].append(clock() - start)
+                    _, ancillary, _, _ = program.recvmsg(protocol.MAX_MESSAGE, ANCILLARY_SPACE)
+                    for _level, _kind, rights in ancillary:  # open's descriptor
+                        for fd in array.array("i", rights):
+                            os.close(fd)
+                echo_program.send(request)
+                start = clock()
+                echo_loop.recv(protocol.MAX_MESSAGE)
+                echo_loop.send(reply)
+                times["echo"].append(clock() - start)
+                echo_program.recv(protocol.MAX_MESSAGE)
+    finally:
+        for end in (program, echo_program, echo_loop):
+            end.close()
+        os.close(devnull)
+    return {call: statistics.median(values) / 1000 for call, values in times.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=20_000)
@@ -224,6 +280,7 @@ def main() -> int:
                     record(call, "passthrough", through)
             for shape in SHAPES:
                 record(shape, "echo", echo(loop, n, workdir, shape))
+        in_thread = [master_work(n) for _ in range(args.repeat)]
         threaded = {
             count: min(behind_shim(loop, ["threads", str(count), TARGET, str(n // count)])
                        for _ in range(args.repeat))
@@ -243,6 +300,10 @@ def main() -> int:
     for shape, us in floors.items():  # a Python master over SEQPACKET
         print(f"echo floor {shape + ':':<13} {us:6.2f} us (of {', '.join(SHAPES[shape][2])})")
     print("targets: passthrough <= 1.2x native; forwarded <= 1.5x the echo floor")
+    work = {call: min(round_[call] for round_ in in_thread) for call in in_thread[0]}
+    print(f"master's own time per call (no other process; median, best of {args.repeat}): "
+          + ", ".join(f"{call} {us:.2f} us" for call, us in work.items() if call != "echo")
+          + f"; the plain echo's loop {work['echo']:.2f} us")  # fmt: skip
     one = threaded[1]
     for count, per_call in threaded.items():
         print(f"{count} thread(s): {1000 / per_call:7.1f} k calls/s "
