@@ -88,9 +88,11 @@ _PLAIN_FUNCTIONS = (
     - _FD_FUNCTIONS
     - {"getaddrinfo"}
 )
-#: Non-blocking polls before the master sleeps: about 30 us of spinning, which saves the cost of
-#: waking up for programs that call again at once (benchmarks/roundtrip.py measures it).
-_SPIN_POLLS = 50
+#: How long the master looks for the next call before it sleeps, which saves the cost of waking
+#: up for programs that call again at once. It yields the CPU between looks: a program waiting
+#: for its reply on the same CPU does the same (SPIN_NS in shim/channel.c), and without the
+#: yield each would keep the CPU from the other for the whole spin (benchmarks/roundtrip.py).
+_SPIN_NS = 30_000
 _TRUNCATED = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)
 #: Builds a Call from (process, raw) without the generated __new__'s overhead: one per call.
 _new_tuple = tuple.__new__
@@ -356,14 +358,19 @@ class LibcService:
             raise RuntimeError(
                 f"answer {self._current.call.describe()} before receiving the next call"
             )
-        spins = 0 if none_on_timeout else _SPIN_POLLS
+        # a chatty program's next call usually comes within microseconds: look for it without
+        # sleeping for a while, yielding the CPU in between (to the program, if it is on ours)
+        spin_until = 0 if none_on_timeout else time.monotonic_ns() + _SPIN_NS
         while not self._queue:
-            if spins:  # a chatty program's next call usually comes within microseconds
-                spins -= 1
+            if spin_until:
                 events = self._epoll.poll(0)
                 if not events:
                     if self._drained:
                         self._release_drained()
+                    if time.monotonic_ns() < spin_until:
+                        os.sched_yield()
+                    else:
+                        spin_until = 0
                     continue
             else:
                 if self._drained and not self._epoll.poll(0):
