@@ -81,6 +81,7 @@ SEED_FUNCTIONS: frozenset[str] = frozenset(list(FUNCTIONS.values())[:17])
 _HEADER_SIZE = ffi.sizeof("struct lcf_header")
 _HELLO_SIZE = ffi.sizeof("struct lcf_hello")
 _CALL_SIZE = ffi.sizeof("struct lcf_call")
+_KIND_CALL: int = lib.LCF_CALL
 _STAT_SIZE = ffi.sizeof("struct lcf_stat")
 _REPLY_SIZE = ffi.sizeof("struct lcf_reply")
 _KIND_SLICE = slice(6, 8)  # struct lcf_header.kind
@@ -281,11 +282,13 @@ def peek_version(data: bytes) -> int | None:
 def decode_call(data: bytes, received_fds: int) -> RawCall:
     """Read one forwarded call; ``received_fds`` is how many descriptors came with it."""
     size = len(data)
-    fields = _CALL.unpack_from(data) if size >= _CALL_SIZE else ()
-    if fields[:4] != (MAGIC, VERSION, lib.LCF_CALL, size):  # one quick test for the header
-        _check_header(data, lib.LCF_CALL, _CALL_SIZE, "call")  # raises, saying what is wrong
-    (seq, number, symbol, flags, mode, _, resolve, fds, family, socktype, proto, port, flowinfo,
-     scope_id, address, length1, length2, _, values) = fields[4:]  # fmt: skip
+    if size < _CALL_SIZE:
+        _check_header(data, _KIND_CALL, _CALL_SIZE, "call")  # raises, saying what is wrong
+    (magic, version, kind, length, seq, number, symbol, flags, mode, _, resolve, fds, family,
+     socktype, proto, port, flowinfo, scope_id, address, length1, length2, _,
+     values) = _CALL.unpack_from(data)  # fmt: skip
+    if magic != MAGIC or version != VERSION or kind != _KIND_CALL or length != size:
+        _check_header(data, _KIND_CALL, _CALL_SIZE, "call")  # raises, saying what is wrong
     function = FUNCTIONS.get(number)
     if function is None:
         raise ProtocolError(f"call: unknown function number {number}")

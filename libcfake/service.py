@@ -360,17 +360,19 @@ class LibcService:
             )
         # a chatty program's next call usually comes within microseconds: look for it without
         # sleeping for a while, yielding the CPU in between (to the program, if it is on ours)
-        spin_until = 0 if none_on_timeout else time.monotonic_ns() + _SPIN_NS
+        spinning, spin_until = not none_on_timeout, 0
         while not self._queue:
-            if spin_until:
+            if spinning:
                 events = self._epoll.poll(0)
                 if not events:
                     if self._drained:
                         self._release_drained()
-                    if time.monotonic_ns() < spin_until:
+                    now = time.monotonic_ns()
+                    spin_until = spin_until or now + _SPIN_NS  # from the first empty look
+                    if now < spin_until:
                         os.sched_yield()
                     else:
-                        spin_until = 0
+                        spinning = False
                     continue
             else:
                 if self._drained and not self._epoll.poll(0):
