@@ -23,7 +23,10 @@ interleaved (each repeat runs every loop once), so the machine's noise hits them
                and getaddrinfo), fd-back (open's: the reply brings a descriptor of /dev/null, which
                the program closes) and socket-there (connect's: the program makes a TCP socket and
                sends it with the call, the loop closes its copy, the program its own);
-* threads      the forwarded stat from 1, 2, 4 and 8 threads of one program.
+* threads      the forwarded stat from 1, 2, 4 and 8 threads of one program;
+* master       the master's own time per call, with this thread playing the program (see
+               :func:`master_work`): what a change to the master's Python buys, without the
+               scheduler's noise.
 
 It prints microseconds per call (best of R repeats) and the ratios: fwd/echo against the plain
 echo, fwd/floor against the echo of the call's own shape. The targets: passthrough at most 1.2x
