@@ -472,6 +472,7 @@ struct conn {
 static __thread struct conn conns[LCF_LEVELS];
 static __thread int depth;          /* round trips in progress on this thread */
 static int waiting;                 /* threads of this process waiting for a reply */
+static __thread int waits_here;     /* of them, this thread's waits (see close_thread_conns) */
 
 static pthread_key_t exit_key;      /* its destructor closes a finished thread's connections */
 static bool exit_key_ready;
@@ -518,9 +519,13 @@ static bool conn_usable(struct conn *c, pid_t pid)
     return true;
 }
 
+/* Runs when a thread ends, also when it was cancelled while waiting for a reply (recvmsg is a
+ * cancellation point): then it must stop counting as waiting, or no thread would spin again. */
 static void close_thread_conns(void *unused)
 {
     (void)unused;
+    __atomic_fetch_sub(&waiting, waits_here, __ATOMIC_RELAXED);
+    waits_here = 0;
     for (int i = 0; i < LCF_LEVELS; i++)
         if (conns[i].pid == getpid())
             conn_drop(&conns[i]);
@@ -1034,7 +1039,9 @@ static pid_t owner_pid;
 static void forked(void)
 {
     __atomic_store_n(&owner_pid, getpid(), __ATOMIC_RELAXED);
-    __atomic_store_n(&waiting, 0, __ATOMIC_RELAXED); /* the other threads did not come along */
+    /* of the threads waiting for a reply, only this one came along (if fork ran in a signal
+     * handler that interrupted its wait) */
+    __atomic_store_n(&waiting, waits_here, __ATOMIC_RELAXED);
 }
 
 static bool shares_parent_memory(pid_t pid)
@@ -1343,9 +1350,11 @@ static int exchange(struct conn *c, struct lcf_request *req, struct lcf_reply *r
      * the master needs to answer them; their replies are not quicker for spinning) */
     bool alone = __atomic_fetch_add(&waiting, 1, __ATOMIC_RELAXED) == 0;
     long long spin_ns = alone && c->reply_ns <= SPIN_NS ? SPIN_NS : 0;
+    waits_here++;
     int received = sent < 0 ? -1
                             : recv_packet(c->fd, spin_ns, c->blocking && sent == 0, in, 2, &p,
                                           deadline, c->timeout_ms, "reply", l);
+    waits_here--;
     __atomic_fetch_sub(&waiting, 1, __ATOMIC_RELAXED);
     if (received < 0) {
         conn_drop(c);

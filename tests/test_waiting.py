@@ -15,11 +15,11 @@ import re
 import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
-from libcfake import LibcService, StatResult
+from libcfake import Deferred, LibcService, StatResult
 
 from .conftest import PROGRAMS, run_served
 
@@ -69,3 +69,29 @@ def test_a_thread_sleeps_while_its_replies_are_slow(
     # which knows nothing of the master yet, spins (for up to 50 us: a few dozen yields). A
     # thread that spun for each reply would yield at least once a call.
     assert yields < calls / 3
+
+
+@pytest.mark.usefixtures("counted")
+def test_a_cancelled_waiting_thread_leaves_the_others_free_to_spin(
+    service: LibcService, compile_c: Callable[[str], Path]
+) -> None:
+    """pthread_cancel of a thread waiting for its reply: the process must not go on counting it
+    as waiting, or no thread of it would spin again."""
+    set_aside: list[Deferred] = []
+
+    def answer(svc: LibcService) -> None:
+        if svc.function_ != "stat":
+            svc.use_slave_credentials()
+        elif svc.arguments()[0] == PurePosixPath("/hang"):
+            set_aside.append(svc.defer())  # never answered
+        else:
+            time.sleep(0.001)  # longer than a spin: the thread yields until it gives up
+            svc.send(TABLE)
+
+    program = str(compile_c("cancel"))
+    ran = run_served(service, [program, "cancel", "/hang", "/d/f"], answer)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines() == ["cancelled", "10"]
+    assert len(set_aside) == 1
+    (count,) = re.findall(r"^sched_yield (\d+)$", ran.stderr, re.MULTILINE)
+    assert int(count) > 0  # the main thread's first call spun: it was alone
