@@ -1499,6 +1499,16 @@ static enum snapshot_says snapshot_entry(const struct lcf_request *req,
     return complete ? MISSING : UNKNOWN;
 }
 
+/* Fills *reply as the master's answer would be: result (-1 with error), no payload yet. */
+static void snapshot_reply(struct lcf_reply *reply, int32_t result, int32_t error)
+{
+    memset(reply, 0, sizeof *reply);
+    reply->action = LCF_ANSWER;
+    reply->result = result;
+    reply->error = error;
+    reply->text_length = -1;
+}
+
 /* Answers the call with -1 ENOENT, after telling the master in a note. */
 static bool snapshot_missing(struct conn *c, const struct lcf_request *req, struct lcf_reply *reply,
                              const char *path, size_t n)
@@ -1506,11 +1516,7 @@ static bool snapshot_missing(struct conn *c, const struct lcf_request *req, stru
     static const struct lcf_stat none;
     if (!send_note(c, req, &none, path, n, NULL, -1))
         return false;
-    memset(reply, 0, sizeof *reply);
-    reply->action = LCF_ANSWER;
-    reply->result = -1;
-    reply->error = ENOENT;
-    reply->text_length = -1;
+    snapshot_reply(reply, -1, ENOENT);
     return true;
 }
 
@@ -1553,9 +1559,7 @@ static bool snapshot_open(struct conn *c, const struct lcf_request *req, struct 
     errno = saved; /* a shadow a program may not enter (it runs as another user): the master's */
     if (dir < 0)
         return false;
-    memset(reply, 0, sizeof *reply);
-    reply->action = LCF_ANSWER;
-    reply->text_length = -1;
+    snapshot_reply(reply, 0, 0);
     *fd = dir; /* with FD_CLOEXEC, as a descriptor from the master arrives */
     return true;
 }
@@ -1576,7 +1580,6 @@ static bool snapshot_answer(struct conn *c, const struct lcf_request *req, struc
     if (!snapshot_mapped || !(stat || access || f == LCF_READLINK) ||
         (f == LCF_FSTAT ? !req->directory : req->call.length1 <= 0))
         return false; /* (a file's descriptor is a memfd: never published under its name) */
-    int saved = errno;
     char path[LCF_MAX_PATH + 1], target[LCF_MAX_PATH + 1];
     struct lcf_stat st;
     uint32_t flags;
@@ -1594,15 +1597,9 @@ static bool snapshot_answer(struct conn *c, const struct lcf_request *req, struc
     if (stat && payload_size < sizeof st)
         return false;
     int32_t result = f == LCF_READLINK ? target_length : 0;
-    if (!send_note(c, req, &st, path, (size_t)n, target, result)) {
-        errno = saved;
+    if (!send_note(c, req, &st, path, n, target, result))
         return false;
-    }
-    errno = saved;
-    memset(reply, 0, sizeof *reply);
-    reply->action = LCF_ANSWER;
-    reply->result = result;
-    reply->text_length = -1;
+    snapshot_reply(reply, result, 0);
     if (stat) {
         reply->count = 1;
         memcpy(payload, &st, sizeof st);
