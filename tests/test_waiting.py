@@ -83,15 +83,13 @@ def test_a_cancelled_waiting_thread_leaves_the_others_free_to_spin(
     """pthread_cancel of a thread waiting for its reply: the process must not go on counting it
     as waiting, or no thread of it would spin again."""
     set_aside: list[Deferred] = []
+    slowly = _answering(0.001)  # longer than a spin: the thread yields until it gives up
 
     def answer(svc: LibcService) -> None:
-        if svc.function_ != "stat":
-            svc.use_slave_credentials()
-        elif svc.arguments()[0] == PurePosixPath("/hang"):
+        if svc.function_ == "stat" and svc.arguments()[0] == PurePosixPath("/hang"):
             set_aside.append(svc.defer())  # never answered
         else:
-            time.sleep(0.001)  # longer than a spin: the thread yields until it gives up
-            svc.send(TABLE)
+            slowly(svc)
 
     program = str(compile_c("cancel"))
     ran = run_served(service, [program, "cancel", "/hang", "/d/f"], answer)
