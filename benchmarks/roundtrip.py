@@ -149,6 +149,13 @@ def behind_shim(loop: Path, args: list[str], passthrough: list[str] | None = Non
     return us_per_call(output)
 
 
+def close_received(ancillary: list[tuple[int, int, bytes]]) -> None:
+    """Close the descriptors recvmsg brought (only SCM_RIGHTS can come on these sockets)."""
+    for _level, _kind, rights in ancillary:
+        for fd in array.array("i", rights):
+            os.close(fd)
+
+
 def echo(loop: Path, calls: int, workdir: Path, shape: str) -> float:
     """us per round trip of ``loop echo`` in ``shape`` (see :data:`SHAPES`) with a Python loop."""
     request, reply, _ = SHAPES[shape]
@@ -174,9 +181,7 @@ def echo(loop: Path, calls: int, workdir: Path, shape: str) -> float:
                     data, ancillary, _, _ = conn.recvmsg(
                         protocol.MAX_MESSAGE, ANCILLARY_SPACE, socket.MSG_CMSG_CLOEXEC
                     )
-                    for _level, _kind, rights in ancillary:  # only SCM_RIGHTS can come
-                        for fd in array.array("i", rights):
-                            os.close(fd)
+                    close_received(ancillary)
                     if not data:
                         break
                     conn.send(reply)
@@ -201,8 +206,8 @@ def echo(loop: Path, calls: int, workdir: Path, shape: str) -> float:
 
 #: The calls whose master work :func:`master_work` measures, as the shim sends them.
 IN_THREAD_CALLS = {
-    "stat": protocol.encode_call("stat", TARGET.encode()),
-    "open": protocol.encode_call("open", TARGET.encode()),
+    "stat": SHAPES["plain"][0],
+    "open": SHAPES["fd-back"][0],
     "access": protocol.encode_call("access", TARGET.encode()),
     "getaddrinfo": protocol.encode_call("getaddrinfo", b"db.internal", socktype=socket.SOCK_STREAM),
 }
@@ -237,9 +242,7 @@ def master_work(calls: int) -> dict[str, float]:
                     answer(svc, devnull)
                     times[call].append(clock() - start)
                     _, ancillary, _, _ = program.recvmsg(protocol.MAX_MESSAGE, ANCILLARY_SPACE)
-                    for _level, _kind, rights in ancillary:  # open's descriptor
-                        for fd in array.array("i", rights):
-                            os.close(fd)
+                    close_received(ancillary)  # open's descriptor
                 echo_program.send(request)
                 start = clock()
                 echo_loop.recv(protocol.MAX_MESSAGE)
