@@ -417,6 +417,10 @@ def test_stats_racing_with_changes_never_see_a_state_the_file_never_had(
             sb.fs.create_file("/d/f", contents="z" * (20000 if big else 10),
                               st_mode=0o600 if big else 0o644)  # fmt: skip
 
+    # The writer never waits, so the master gets the GIL only when the writer is made to give
+    # it up: every 5 ms by default, which would slow each call the master answers to that pace.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0002)
     writer = threading.Thread(target=swap)
     writer.start()
     try:
@@ -426,6 +430,7 @@ def test_stats_racing_with_changes_never_see_a_state_the_file_never_had(
     finally:
         stop.set()
         writer.join()
+        sys.setswitchinterval(interval)
     assert outputs == ["consistent\n", "consistent\n"]
 
 
