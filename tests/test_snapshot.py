@@ -385,6 +385,11 @@ def test_ls_find_and_stat_over_a_tree_agree_with_and_without_the_snapshot(
             sb.fs.create_file(f"/t/d{index % 4}/f{index}", contents="y" * index)
         sb.fs.create_symlink("/t/d0/up", "..")
         sb.fs.create_dir("/t/empty", perm_bits=0o711)
+        # one time for all, so that the two trees list alike even across a minute's turn
+        paths = ["/t", "/t/empty", "/t/d0/up", *(f"/t/d{index}" for index in range(4)),
+                 *(f"/t/d{index % 4}/f{index}" for index in range(60))]  # fmt: skip
+        for path in paths:
+            sb.fs.resolve(path, follow=False).st_mtime = 1_700_000_000
 
     script = "ls -lR /t; find /t -printf '%p %m %s %y\\n' | sort; stat -c '%n %a %s %F' /t/d1/*"
     outputs = []
