@@ -95,9 +95,9 @@ class Snapshot:
         snapshot is full."""
         published = ffi.new("uint32_t *")
         done = lib.lcf_snapshot_put_many(self._base, records, len(records), published)
+        self.published += published[0]  # also when a broken record ends the batch: clear() counts
         if done == -2:
             raise ValueError("not a sequence of snapshot records")
-        self.published += published[0]
         return bool(done == 0)
 
     def mark(self, directory: str, flags: int) -> bool:

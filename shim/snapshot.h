@@ -65,8 +65,9 @@ struct lcf_snapshot_record {
 };
 
 /* Master: publishes every record of the bytes at records, in order (one call for a directory's
- * entries). Returns 0 with *published the entries new in this epoch, -1 when the snapshot filled
- * up (the records before it are in), or -2 when the buffer is not a sequence of records. */
+ * entries). Returns 0, -1 when the snapshot filled up, or -2 when the buffer is not a sequence
+ * of records; the records before the one that did not fit or was broken are in, and *published
+ * counts those new in this epoch whatever the result. */
 int lcf_snapshot_put_many(void *map, const char *records, uint64_t bytes, uint32_t *published);
 
 /* Shim: checks the header of a mapped snapshot and fills view (a copy of its geometry and root).

@@ -650,6 +650,84 @@ def test_a_batch_fills_the_snapshot_up_to_its_limit_and_a_broken_one_is_refused(
         snapshot.close()
 
 
+@st.composite
+def record_batches(draw: st.DrawFn) -> bytes:
+    """Snapshot records with arbitrary fields, paths and targets; maybe cut or with a byte
+    overwritten (a broken batch, or one whose lengths now say something else)."""
+    parts = []
+    for _ in range(draw(st.integers(0, 12))):
+        path = draw(st.sampled_from([b"/a", b"/a/b", b""]) | st.binary(max_size=24))
+        target = draw(st.none() | st.binary(max_size=24))
+        ids = draw(st.lists(st.integers(0, 2**64 - 1), min_size=3, max_size=3))  # dev ino nlink
+        owner = draw(st.lists(st.integers(0, 2**32 - 1), min_size=3, max_size=3))  # mode uid gid
+        rdev = draw(st.integers(0, 2**64 - 1))
+        sizes = draw(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=6, max_size=6))
+        length = -1 if target is None else len(target)
+        record = RECORD.pack(*ids, *owner, length, rdev, *sizes, len(path), 0)
+        parts.append(record + path + (target or b""))
+    data = bytearray(b"".join(parts))
+    if data and draw(st.booleans()):
+        if draw(st.booleans()):
+            del data[draw(st.integers(0, len(data) - 1)) :]
+        else:
+            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+    return bytes(data)
+
+
+def _records_in(data: bytes) -> tuple[dict[bytes, tuple[bytes, bytes | None]], bool]:
+    """What a batch publishes, read in Python as shim/snapshot.h describes the records: each
+    path's first struct lcf_stat and target (a path seen again changes nothing), and whether
+    every byte of the batch belongs to a record."""
+    published: dict[bytes, tuple[bytes, bytes | None]] = {}
+    offset = 0
+    while offset < len(data):
+        if len(data) - offset < RECORD.size:
+            return published, False
+        (dev, ino, nlink, mode, uid, gid, target_length, rdev, size, blksize, blocks,
+         *times, path_length, _) = RECORD.unpack_from(data, offset)  # fmt: skip
+        offset += RECORD.size
+        extra = max(target_length, 0)
+        if target_length < -1 or path_length + extra > len(data) - offset:
+            return published, False
+        path = data[offset : offset + path_length]
+        target = data[offset + path_length : offset + path_length + extra]
+        offset += path_length + extra
+        (atime, atime_ns), (mtime, mtime_ns), (ctime, ctime_ns) = (
+            split_time("time", ns / 1e9) for ns in times
+        )
+        answer = protocol.ffi.new("struct lcf_stat *", {
+            "dev": dev, "ino": ino, "nlink": nlink, "mode": mode, "uid": uid, "gid": gid,
+            "rdev": rdev, "size": size, "blksize": blksize, "blocks": blocks,
+            "atime_sec": atime, "atime_nsec": atime_ns, "mtime_sec": mtime,
+            "mtime_nsec": mtime_ns, "ctime_sec": ctime, "ctime_nsec": ctime_ns,
+        })  # fmt: skip
+        if path not in published:
+            stat_bytes = bytes(protocol.ffi.buffer(answer))
+            published[path] = (stat_bytes, target if target_length >= 0 else None)
+    return published, True
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(record_batches())
+def test_any_batch_publishes_exactly_its_whole_records(data: bytes) -> None:
+    expected, whole = _records_in(data)
+    snapshot = Snapshot("/shadow", slots=64, size=1 << 16)  # room for every batch drawn
+    try:
+        if whole:
+            assert snapshot.put_many(data)
+            assert snapshot.published == len(expected)
+        else:  # the records before the broken one are in
+            with pytest.raises(ValueError, match="not a sequence of snapshot records"):
+                snapshot.put_many(data)
+        for path, (stat_bytes, target) in expected.items():
+            link = None if target is None else os.fsdecode(target)
+            assert _published(snapshot, path) == (stat_bytes, link)
+        snapshot.clear()  # empties what a broken batch published too
+        assert [path for path in expected if _published(snapshot, path) is not None] == []
+    finally:
+        snapshot.close()
+
+
 # -- files programs opened: published while only ever opened read-only ---------------------
 
 
