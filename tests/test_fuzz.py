@@ -7,7 +7,8 @@
   raises ``ProtocolError`` for that connection and then serves a real program.
 - A ``Sandbox`` must survive the same: a program can reach the master's socket
   (``$LIBCFAKE_SOCKET`` is in its environment) and send anything.
-- The shim's reply checks (shim/channel.c ``check_reply`` and the welcome's ``table_load``) run
+- The shim's reply checks (shim/channel.c ``check_reply`` and the welcome's ``table_load``), its
+  snapshot reader and the master's C checks and writer (note records, snapshot batches) run
   under libFuzzer with ASan and UBSan (shim/fuzz/reply_fuzzer.c), seeded with replies encoded by
   ``libcfake.protocol``; skipped without clang. The same harness built with gcc replays the seeds
   and seeded random mutations of them under ASan and UBSan wherever gcc is.
@@ -34,6 +35,7 @@ from hypothesis import strategies as st
 from libcfake._wire import lib
 
 from libcfake import LibcService, ProtocolError, Sandbox, StatResult, protocol
+from libcfake.fs import FileSystem, lstat_records
 from libcfake.snapshot import Snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -256,6 +258,7 @@ def seeds(directory: Path) -> list[Path]:
     inputs.append(bytes([1, 3]) + table + b"\xff/usr/../etc/shadow")
     inputs += [bytes([2, len(path)]) + path + snapshot_image() for path in (b"/a", b"/a/l", b"/")]
     inputs.append(bytes([4]) + note_records())
+    inputs.append(bytes([8]) + snapshot_records())
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for index, data in enumerate(inputs):
@@ -276,6 +279,20 @@ def snapshot_image() -> bytes:
         return os.pread(snapshot.fd, snapshot.size, 0)
     finally:
         snapshot.close()
+
+
+def snapshot_records() -> bytes:
+    """A directory's entries as the master publishes them in one batch: a file, a symlink and a
+    name only."""
+    fs = FileSystem(mounts=())
+    try:
+        fs.create_file("/a/f", contents="seven b")
+        fs.create_symlink("/a/l", "f")
+        entries = [("/a", fs.resolve("/a")), ("/a/f", fs.resolve("/a/f"))]
+        entries += [("/a/l", fs.resolve("/a/l", follow=False)), ("/a/unseen", None)]
+        return lstat_records(entries)
+    finally:
+        fs.close()
 
 
 def note_records() -> bytes:

@@ -1,8 +1,10 @@
 /* reply_fuzzer.c — libFuzzer harness for the checks the shim applies to what the master sends:
  * check_reply (check_header, check_payload, check_text_length, check_text, check_fds) on a reply,
  * table_load + passes_through on a welcome's passthrough table, the snapshot reader
- * (lcf_snapshot_view_init + lcf_snapshot_get) on a snapshot image, and the master's check of a
- * note ring's records (lcf_notes_check, which the cffi module runs on what a program wrote). NOT part of the shim: build.py
+ * (lcf_snapshot_view_init + lcf_snapshot_get) on a snapshot image, the master's check of a
+ * note ring's records (lcf_notes_check, which the cffi module runs on what a program wrote), and
+ * the master's snapshot writer (lcf_snapshot_put_many) on a batch of records. NOT part of the
+ * shim: build.py
  * compiles only the C files directly in shim/. Built by tests/test_fuzz.py:
  *
  *     clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
@@ -13,7 +15,7 @@
  *
  * Input layout (tests/test_fuzz.py writes seeds in it from libcfake.protocol.encode_reply):
  *   byte 0        mode: odd = a welcome table; else bit 1 set = a snapshot; else bit 2 set =
- *                 note records; else a reply
+ *                 note records; else bit 3 set = snapshot records; else a reply
  *   reply:   byte 1  the call's function number (as sent: any value)
  *            byte 2  bit 0 MSG_TRUNC, bit 1 MSG_CTRUNC, bits 2-4 descriptors (0-7, capped at
  *                    LCF_MAX_FDS), bits 5-7 which of them are directories
@@ -22,6 +24,7 @@
  *   welcome: byte 1  passthrough_count; rest: the table bytes, then 0xff, then a path to test
  *   snapshot: byte 1 length n of a path to look up; the n path bytes; rest: the memfd's image
  *   notes:   rest    the records, as the master copies them out of a ring
+ *   records: rest    a batch for lcf_snapshot_put_many, as libcfake.fs.lstat_records packs it
  *
  * Beyond memory safety (ASan, UBSan), a reply the checks accept must be one the callers can use
  * as they do; the harness aborts when it is not (see accepted_reply_is_usable). */
@@ -214,6 +217,25 @@ static void fuzz_notes(const uint8_t *data, size_t size)
     free(records);
 }
 
+/* Whatever the batch, the writer reads only the batch, writes only the snapshot, and counts what
+ * it put: as many entries as the table holds, at most half of its slots. */
+static void fuzz_records(const uint8_t *data, size_t size)
+{
+    static uint64_t image[8192 / 8];
+    size_t n = size - 1;
+    char *records = malloc(n ? n : 1); /* exactly as large */
+    memcpy(records, data + 1, n);
+    memset(image, 0, sizeof image); /* as a new memfd: every slot empty */
+    if (lcf_snapshot_init(image, sizeof image, 16, "/shadow", 7) != 0)
+        abort();
+    uint32_t published = UINT32_MAX;
+    int done = lcf_snapshot_put_many(image, records, n, &published);
+    const struct lcf_snapshot *s = (const struct lcf_snapshot *)image;
+    assert(done >= -2 && done <= 0 && published == s->live && published <= 8);
+    assert(s->pool_used <= s->pool_bytes);
+    free(records);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (null_fd < 0) {
@@ -228,6 +250,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_snapshot(data, size);
     else if (data[0] & 4)
         fuzz_notes(data, size);
+    else if (data[0] & 8)
+        fuzz_records(data, size);
     else
         fuzz_reply(data, size);
     return 0;
