@@ -467,12 +467,23 @@ struct conn {
     uint64_t ring_data;            /* its data_bytes, as checked when it was mapped */
     uint64_t ring_head;            /* the bytes this end appended to it */
     long long reply_ns;            /* how long replies take: a moving average (see SPIN_NS) */
+    unsigned ids;                  /* ids_generation when the hello was sent */
 };
 
 static __thread struct conn conns[LCF_LEVELS];
 static __thread int depth;          /* round trips in progress on this thread */
 static int waiting;                 /* threads of this process waiting for a reply */
 static __thread int waits_here;     /* of them, this thread's waits (see close_thread_conns) */
+
+/* Counts the changes of the process's user and group ids (lcf_ids_changed). The master checks
+ * permissions with the ids of each connection's hello, so a connection made before a change is
+ * dropped at its next call, which says hello again. */
+static unsigned ids_generation;
+
+void lcf_ids_changed(void)
+{
+    __atomic_fetch_add(&ids_generation, 1, __ATOMIC_RELAXED);
+}
 
 static pthread_key_t exit_key;      /* its destructor closes a finished thread's connections */
 static bool exit_key_ready;
@@ -501,13 +512,14 @@ static void conn_drop(struct conn *c)
     c->pid = 0;
 }
 
-/* Whether c can carry a call in process pid; forgets it if it belongs to a parent process or if
- * the program closed or replaced its descriptor (then leaving that descriptor alone). */
+/* Whether c can carry a call in process pid; forgets it if it belongs to a parent process or
+ * says hello with ids the process no longer has, or if the program closed or replaced its
+ * descriptor (then leaving that descriptor alone). */
 static bool conn_usable(struct conn *c, pid_t pid)
 {
     if (c->pid == 0)
         return false;
-    if (c->pid != pid) {
+    if (c->pid != pid || c->ids != __atomic_load_n(&ids_generation, __ATOMIC_RELAXED)) {
         conn_drop(c);
         return false;
     }
@@ -1071,7 +1083,9 @@ static struct conn *conn_open(struct conn *c, int level, struct line *l)
         return NULL;
     struct stat st;
     lcf_real_fstat(fd, &st);
-    *c = (struct conn){.pid = getpid(), .fd = fd, .dev = st.st_dev, .ino = st.st_ino};
+    /* (the generation before the ids: a change while the hello is made shows at the next call) */
+    *c = (struct conn){.pid = getpid(), .fd = fd, .dev = st.st_dev, .ino = st.st_ino,
+                       .ids = __atomic_load_n(&ids_generation, __ATOMIC_RELAXED)};
     if (send_hello(fd, level, deadline, l) < 0 || recv_welcome(c, deadline, l) < 0) {
         conn_drop(c);
         return NULL;

@@ -39,6 +39,10 @@ void *lcf_dlsym(const char *name);
 int lcf_real_fstat(int fd, struct stat *st);
 int lcf_real_fstatat(int dirfd, const char *path, struct stat *st, int flags);
 
+/* Tells the channel that the process's user or group ids changed (ids.c): each thread's next
+ * call says hello again, with the new ids. */
+void lcf_ids_changed(void);
+
 /* libc's fdopen; on failure the descriptor is closed and errno kept (fs.c). */
 FILE *lcf_fdopen(int fd, const char *mode);
 

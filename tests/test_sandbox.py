@@ -207,6 +207,39 @@ def test_permissions_are_enforced_for_the_user_a_program_runs_as(
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
+def test_a_program_that_drops_root_is_checked_as_the_user_it_became(sb: Sandbox) -> None:
+    sb.fs.create_file("/d/roots", contents="r", st_mode=0o600)
+    sb.fs.create_file("/d/nobodys", contents="n", st_mode=0o600, uid=65534, gid=65534)
+    # Python's start already made calls, so the shim said hello as root; then, as a daemon
+    # does, it becomes nobody: first the real ids only (access asks with those, eaccess with
+    # the effective ones), then all of them. (A setuid-root program cannot be run: the loader
+    # ignores LD_PRELOAD when the real and effective ids differ at exec.)
+    code = """if True:
+        import os
+        def can_read(path):
+            return os.access(path, os.R_OK), os.access(path, os.R_OK, effective_ids=True)
+        os.setgroups([])
+        os.setresgid(65534, 0, 0)
+        os.setresuid(65534, 0, 0)
+        print(can_read("/d/roots"), can_read("/d/nobodys"))
+        os.setresgid(65534, 65534, 65534)
+        os.setresuid(65534, 65534, 65534)
+        print(can_read("/d/roots"), can_read("/d/nobodys"))
+        try:
+            open("/d/roots").close()
+        except PermissionError:
+            print("denied")
+    """
+    result = python(sb, code)
+    assert result.stdout.splitlines() == [
+        "(False, True) (True, True)",
+        "(False, False) (True, True)",
+        "denied",
+    ], result.stderr
+    assert not sb.violations
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
 def test_a_user_may_change_what_it_owns(sb: Sandbox) -> None:
     sb.fs.create_dir("/home/nobody", perm_bits=0o755, uid=65534, gid=65534)
     script = (
