@@ -543,12 +543,13 @@ class Sandbox:
 
     # -- the models --------------------------------------------------------------------------
 
-    def _caller(self, call: Call, with_umask: bool = False) -> Caller:
-        """Whose permissions the call has; ``with_umask`` for calls that create something."""
+    def _caller(self, call: Call, with_umask: bool = False, real_ids: bool = False) -> Caller:
+        """Whose permissions the call has: the process's effective ids, or its ``real_ids``
+        (access); ``with_umask`` for calls that create something."""
         process = call.process
         if with_umask:
             return Caller(process.euid, process.egid, _umask(process.pid))
-        ids = (process.euid, process.egid)
+        ids = (process.uid, process.gid) if real_ids else (process.euid, process.egid)
         caller = self._callers.get(ids)
         if caller is None:  # made once per pair of ids: nearly every call asks
             caller = self._callers[ids] = Caller(*ids)
@@ -793,9 +794,8 @@ class Sandbox:
 
     def _fs_access(self, call: Call, path: str, fds: list[int]) -> int:
         obj, resolved = self.fs.lookup(path)
-        caller = self._caller(call)
-        if call.function == "access":  # real ids; the hello carries effective ones too
-            caller = Caller(call.process.uid, call.process.gid)
+        # access asks with the real ids (the hello carries them beside the effective ones)
+        caller = self._caller(call, real_ids=call.function == "access")
         amode = call.raw.flags & (os.R_OK | os.W_OK | os.X_OK)
         if amode & os.W_OK and self.fs.protection_of(resolved) is not None:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)  # a question, not a change
