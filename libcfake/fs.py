@@ -338,10 +338,22 @@ class FileSystem:
         obj, reached = self._walk(path, follow, search)
         return obj, "/" + "/".join([name for name, _ in reached])
 
+    def locate(self, path: str, follow: bool = True) -> tuple[FakeFile | None, str]:
+        """As :meth:`lookup`, for a call that may create ``path``: when only its last name is
+        missing, None and the canonical path that name would have. With ``follow``, that may be
+        the end of a dangling symlink, where open(O_CREAT) makes the file, as the kernel does.
+        """
+        missing: list[str] = []
+        obj, reached = self._walk(path, follow, None, missing)
+        canonical = "/" + "/".join([name for name, _ in reached] + missing)
+        return (None, canonical) if missing else (obj, canonical)
+
     def _walk(
-        self, path: str, follow: bool, search: Caller | None
+        self, path: str, follow: bool, search: Caller | None, missing: list[str] | None = None
     ) -> tuple[FakeFile, list[tuple[str, FakeFile]]]:
         """The object at ``path`` and the canonical (name, object) components leading to it.
+        Given a ``missing`` list, a last name that is not there is put in it instead of raising
+        ENOENT, and the directory it would be in is returned.
 
         This walks pyfakefs's directory objects directly; it is the master's hot path, an order
         of magnitude faster than pyfakefs's general resolver.
@@ -370,7 +382,12 @@ class FileSystem:
                 raise _error(errno.ENOTDIR, path)
             entry = current.entries.get(name)
             if entry is None:  # as the kernel's lookup says
-                raise _error(errno.ENAMETOOLONG if _too_long(name) else errno.ENOENT, path)
+                if _too_long(name):
+                    raise _error(errno.ENAMETOOLONG, path)
+                if missing is None or pending:
+                    raise _error(errno.ENOENT, path)
+                missing.append(name)
+                return current, reached
             if stat.S_ISLNK(entry.stat_result.st_mode) and (pending or follow or must_be_dir):
                 links += 1
                 if links > _MAX_SYMLINKS:
@@ -386,17 +403,13 @@ class FileSystem:
             raise _error(errno.ENOTDIR, path)
         return current, reached
 
-    def canonical(self, path: str) -> str:
-        """The canonical form of ``path``; for a path that does not exist (yet), its parent's
-        canonical form and its own name."""
+    def canonical(self, path: str, follow: bool = True) -> str:
+        """The canonical form of ``path`` (its last symlink followed if ``follow``); for a path
+        whose last name does not exist (yet), where that name would be (see :meth:`locate`)."""
         try:
-            return self.lookup(path)[1]
+            return self.locate(path, follow)[1]
         except OSError:
-            parent, name = posixpath.split(path.rstrip("/"))
-            try:
-                return posixpath.join(self.lookup(parent or "/")[1], name)
-            except OSError:
-                return posixpath.normpath(path)
+            return posixpath.normpath(path)
 
     def lexists(self, path: str) -> bool:
         """Whether ``path`` names something, a dangling symlink included."""

@@ -73,6 +73,8 @@ _UTIME_NOW = (1 << 30) - 1
 _UTIME_OMIT = (1 << 30) - 2
 _RENAME_NOREPLACE = 1
 _RENAME_EXCHANGE = 2
+_AT_SYMLINK_NOFOLLOW = 0x100  # the flags of chmod, chown and utimens as the shim sends them
+_AT_SYMLINK_FOLLOW = 0x400  # of link
 
 
 class _Passthrough:
@@ -579,9 +581,9 @@ class Sandbox:
                 return outcome
         if call.changes_filesystem:
             if function != "symlink":  # a symlink's first string is its target, kept as given
-                self._check_writable(path)
+                self._check_writable(path, _follows_last_link(call))
             if function in ("rename", "link", "symlink"):
-                self._check_writable(self._second_path(call, fds))
+                self._check_writable(self._second_path(call, fds), follow=False)
         handler = getattr(self, f"_fs_{function}", None)
         if handler is None:
             raise _Refused(errno.ENOSYS, f"the filesystem model does not answer {function}")
@@ -719,17 +721,18 @@ class Sandbox:
         fs = self.fs
         if flags & os.O_TMPFILE == os.O_TMPFILE:
             return self._tmpfile(path, flags, caller)
-        follow = not flags & os.O_NOFOLLOW
-        try:
-            obj, canonical = fs.lookup(path, follow=follow)
-        except FileNotFoundError:
+        found, canonical = fs.locate(path, follow=_follows_last_link(call))
+        if found is None:
             if not flags & os.O_CREAT:
-                raise
-            obj = self._create(path, call.raw.mode, self._caller(call, with_umask=True))
-            canonical = path  # (used for directories only, and a new file is none)
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+            if path.endswith("/"):  # a name to create a file by, with a slash after it
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+            # at the canonical path: the end of a dangling symlink, as the kernel creates it
+            obj = self._create(canonical, call.raw.mode, self._caller(call, with_umask=True))
+        elif flags & os.O_CREAT and flags & os.O_EXCL:
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
         else:
-            if flags & os.O_CREAT and flags & os.O_EXCL:
-                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+            obj = found
         mode = obj.stat_result.st_mode  # not obj.st_mode: see the note in libcfake.fs
         if stat.S_ISLNK(mode):
             raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
@@ -772,19 +775,20 @@ class Sandbox:
 
     def _create(self, path: str, mode: int, caller: Caller) -> FakeFile:
         fs = self.fs
-        if path.endswith("/"):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
         parent = fs.check_parent_writable(path, caller)
         name = posixpath.basename(path)
         return fs.add_entry(
             parent, name, stat.S_IFREG | (stat.S_IMODE(mode) & ~caller.umask), caller
         )
 
-    def _check_writable(self, path: str) -> None:
-        """Refuse (EROFS, a violation) a change to a path that resolves into the host's files."""
-        protection = self.fs.protection_of(self.fs.canonical(path))
+    def _check_writable(self, path: str, follow: bool) -> None:
+        """Refuse (EROFS, a violation) a change to a path that resolves into the host's files;
+        ``follow``: the change is made where a symlink at its end leads, not to the link."""
+        canonical = self.fs.canonical(path, follow)
+        protection = self.fs.protection_of(canonical)
         if protection is not None:
-            raise _Refused(errno.EROFS, f"{path} is in {protection}")
+            where = path if canonical == path else f"{path} leads to {canonical}, which"
+            raise _Refused(errno.EROFS, f"{where} is in {protection}")
 
     def _fs_stat(self, call: Call, path: str, fds: list[int]) -> PackedStat:
         follow = call.function != "lstat"
@@ -868,7 +872,7 @@ class Sandbox:
         if self._route(new) is not None:
             raise _Refused(errno.EXDEV, "a hard link into a read-only host mount")
         self.fs.check_parent_writable(new, self._caller(call))
-        self.fs._os.link(path, new, follow_symlinks=bool(call.raw.flags & 0x400))
+        self.fs._os.link(path, new, follow_symlinks=bool(call.raw.flags & _AT_SYMLINK_FOLLOW))
         return 0
 
     def _fs_chdir(self, call: Call, path: str, fds: list[int]) -> _Descriptor:
@@ -882,7 +886,7 @@ class Sandbox:
         return self.fs.lookup(path)[1]  # every component must exist
 
     def _fs_chmod(self, call: Call, path: str, fds: list[int]) -> int:
-        obj = self.fs.resolve(path, follow=not call.raw.flags & 0x100)
+        obj = self.fs.resolve(path, follow=not call.raw.flags & _AT_SYMLINK_NOFOLLOW)
         return self._chmod(obj, call, path)
 
     def _chmod(self, obj: FakeFile, call: Call, path: str) -> int:
@@ -896,7 +900,8 @@ class Sandbox:
         return 0
 
     def _fs_chown(self, call: Call, path: str, fds: list[int]) -> int:
-        return self._chown(self.fs.resolve(path, follow=not call.raw.flags & 0x100), call, path)
+        obj = self.fs.resolve(path, follow=not call.raw.flags & _AT_SYMLINK_NOFOLLOW)
+        return self._chown(obj, call, path)
 
     def _chown(self, obj: FakeFile, call: Call, path: str) -> int:
         uid, gid = call.raw.values[:2]
@@ -913,7 +918,7 @@ class Sandbox:
         return 0
 
     def _fs_utimens(self, call: Call, path: str, fds: list[int]) -> int:
-        obj = self.fs.resolve(path, follow=not call.raw.flags & 0x100)
+        obj = self.fs.resolve(path, follow=not call.raw.flags & _AT_SYMLINK_NOFOLLOW)
         return self._utimens(obj, call)
 
     def _utimens(self, obj: FakeFile, call: Call) -> int:
@@ -962,6 +967,19 @@ class Sandbox:
         if function == "fchown":
             return self._chown(obj, call, path)
         return self._utimens(obj, call)
+
+
+def _follows_last_link(call: Call) -> bool:
+    """Whether a call on a path acts where a symlink at the path's end leads, rather than on the
+    link itself (as unlink, rename, mkdir and the like do)."""
+    function, flags = call.function, call.raw.flags
+    if function in ("open", "openat"):  # O_CREAT | O_EXCL fails on any symlink: EEXIST
+        return not flags & os.O_NOFOLLOW and not (flags & os.O_CREAT and flags & os.O_EXCL)
+    if function in ("chmod", "chown", "utimens"):
+        return not flags & _AT_SYMLINK_NOFOLLOW
+    if function == "link":
+        return bool(flags & _AT_SYMLINK_FOLLOW)
+    return function == "truncate"
 
 
 def _describe(outcome: Any) -> tuple[str, int]:

@@ -95,6 +95,7 @@ SCRIPTS: dict[str, str] = {
     # rm
     "rm a file": "rm $R/a.txt",
     "rm a symlink": "rm $R/link",
+    "rm a broken symlink": "rm $R/broken && test ! -h $R/broken; echo $?",
     "rm a directory": "rm $R/dir",
     "rm -r": "rm -r $R/dir",
     "rm -f missing": "rm -f $R/missing; echo $?",
@@ -200,6 +201,14 @@ PYTHON: dict[str, str] = {
     "O_EXCL|O_CREAT on existing": "os.open(R + '/a.txt', os.O_CREAT | os.O_EXCL | os.O_WRONLY)",
     "O_DIRECTORY on a file": "os.open(R + '/a.txt', os.O_RDONLY | os.O_DIRECTORY)",
     "O_NOFOLLOW on a symlink": "os.open(R + '/link', os.O_RDONLY | os.O_NOFOLLOW)",
+    # creating through a dangling symlink makes its target; O_EXCL or O_NOFOLLOW refuse
+    "write through a broken symlink": "open(R + '/broken', 'w').write('made'); print(open(R + '/nowhere').read(), os.readlink(R + '/broken'))",
+    "append through a broken symlink": "open(R + '/broken', 'a').write('x'); print(os.path.getsize(R + '/nowhere'))",
+    "O_EXCL through a broken symlink": "os.open(R + '/broken', os.O_CREAT | os.O_EXCL | os.O_WRONLY)",
+    "O_NOFOLLOW|O_CREAT on a broken symlink": "os.open(R + '/broken', os.O_CREAT | os.O_NOFOLLOW | os.O_WRONLY)",
+    "O_CREAT of a name with a slash": "os.open(R + '/new/', os.O_CREAT | os.O_WRONLY)",
+    "write through a symlink to a broken symlink": "os.symlink('broken', R + '/two'); open(R + '/two', 'w').write('x'); print(open(R + '/nowhere').read())",
+    "write through a broken symlink into a directory link": "os.symlink('dirlink/new', R + '/deep'); open(R + '/deep', 'w').write('x'); print(sorted(os.listdir(R + '/dir')))",
     "read a directory fd": "fd = os.open(R + '/dir', os.O_RDONLY); os.read(fd, 10)",
     "seek and read": "f = open(R + '/b.txt', 'rb'); f.seek(6); print(f.read(5))",
     "read+write": "f = open(R + '/a.txt', 'r+'); f.write('ALP'); f.seek(0); print(f.read(), end='')",

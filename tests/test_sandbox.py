@@ -273,6 +273,25 @@ def test_a_read_only_host_copy_cannot_be_changed(sb: Sandbox, tmp_path) -> None:
     assert "read-only host copy /etc/app" in sb.violations[0].reason
 
 
+def test_a_symlink_into_a_host_mount_is_the_models_but_what_it_leads_to_is_not(
+    sb: Sandbox,
+) -> None:
+    sb.fs.create_dir("/opt/bin")
+    sb.fs.create_symlink("/opt/bin/env", "/usr/bin/env")
+    sb.fs.create_symlink("/opt/bin/new", "/usr/bin/libcfake-not-there")
+    script = "rm /opt/bin/env && mv /opt/bin/new /opt/bin/moved && ls /opt/bin && ls /usr/bin/env"
+    result = run(sb, "sh", "-c", script)
+    assert (result.stdout, result.stderr) == ("moved\n/usr/bin/env\n", "")
+    assert not sb.violations  # the links were the model's to remove and rename
+    result = run(sb, "sh", "-c", "echo x > /opt/bin/moved")  # would create a file in /usr
+    assert "Read-only file system" in result.stderr
+    (violation,) = sb.violations
+    assert violation.reason == (
+        "/opt/bin/moved leads to /usr/bin/libcfake-not-there, which is in the read-only host "
+        "mount /usr"
+    )
+
+
 def test_the_journal_answers_what_programs_read_wrote_and_resolved(sb: Sandbox) -> None:
     sb.fs.create_file("/etc/app.conf", contents="x")
     sb.fs.create_dir("/var/log")
