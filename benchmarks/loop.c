@@ -6,6 +6,8 @@
  *       getaddrinfo NODE        getaddrinfo(NODE, NULL, {SOCK_STREAM}) and freeaddrinfo
  *       connect PORT            a TCP socket, connect to 127.0.0.1:PORT, close: the connection
  *                               must be refused (nothing listens there)
+ *       create DIR              open(DIR/N, O_WRONLY | O_CREAT | O_EXCL), a new file each time
+ *                               (named by the iteration), and close the descriptor
  *   loop echo SOCKET N SIZE [SHAPE]
  *                               send SIZE bytes and wait for the answer, N times, on SEQPACKET;
  *                               SHAPE is the work around it of a forwarded call:
@@ -86,6 +88,15 @@ static int call_connect(const char *port)
     return 0;
 }
 
+static int call_create(const char *dir)
+{
+    static long made;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%ld", dir, made++);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    return fd < 0 ? -1 : close(fd);
+}
+
 static const struct {
     const char *name;
     int (*call)(const char *arg);
@@ -95,6 +106,7 @@ static const struct {
     {"access", call_access},
     {"getaddrinfo", call_getaddrinfo},
     {"connect", call_connect},
+    {"create", call_create},
 };
 
 /* ============================================================================ threads ===== */
@@ -250,7 +262,7 @@ int main(int argc, char **argv)
         printf("%.1f\n", (now_ns() - start) / n);
         return 0;
     }
-    fprintf(stderr, "usage: loop stat|open|access|getaddrinfo|connect ARG N | "
+    fprintf(stderr, "usage: loop stat|open|access|getaddrinfo|connect|create ARG N | "
                     "loop echo SOCKET N SIZE [plain|fd-back|socket-there] | "
                     "loop threads T PATH N\n");
     return 2;
