@@ -754,9 +754,11 @@ class Sandbox:
             memfd = fs.memfd(obj, writable=False)
             return _Descriptor(os.open(f"/proc/self/fd/{memfd}", os.O_PATH | os.O_CLOEXEC))
         want = {os.O_RDONLY: os.R_OK, os.O_WRONLY: os.W_OK}.get(accmode, os.R_OK | os.W_OK)
+        if flags & os.O_TRUNC:  # Linux truncates with O_RDONLY too, if the caller may write
+            want |= os.W_OK
         fs.check(obj, caller, want, path)
         memfd = fs.memfd(obj, writable=accmode != os.O_RDONLY)  # (read-only: still published)
-        if flags & os.O_TRUNC and accmode != os.O_RDONLY:
+        if flags & os.O_TRUNC:
             os.ftruncate(memfd, 0)
         reopen = accmode | (flags & os.O_APPEND) | os.O_CLOEXEC
         return _Descriptor(os.open(f"/proc/self/fd/{memfd}", reopen))

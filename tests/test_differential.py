@@ -201,6 +201,7 @@ PYTHON: dict[str, str] = {
     "O_EXCL|O_CREAT on existing": "os.open(R + '/a.txt', os.O_CREAT | os.O_EXCL | os.O_WRONLY)",
     "O_DIRECTORY on a file": "os.open(R + '/a.txt', os.O_RDONLY | os.O_DIRECTORY)",
     "O_NOFOLLOW on a symlink": "os.open(R + '/link', os.O_RDONLY | os.O_NOFOLLOW)",
+    "O_TRUNC with O_RDONLY": "os.open(R + '/a.txt', os.O_RDONLY | os.O_TRUNC); print(os.path.getsize(R + '/a.txt'))",
     # creating through a dangling symlink makes its target; O_EXCL or O_NOFOLLOW refuse
     "write through a broken symlink": "open(R + '/broken', 'w').write('made'); print(open(R + '/nowhere').read(), os.readlink(R + '/broken'))",
     "append through a broken symlink": "open(R + '/broken', 'a').write('x'); print(os.path.getsize(R + '/nowhere'))",

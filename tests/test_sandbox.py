@@ -192,6 +192,10 @@ def test_wrong_use_is_a_clear_error(sb: Sandbox, action, error, message) -> None
         (["mkdir", "/etc/sub"], "Permission denied"),
         (["rm", "-f", "/etc/owned-by-root"], "Permission denied"),
         (["chmod", "777", "/etc/owned-by-root"], "Operation not permitted"),
+        (  # O_TRUNC asks for write permission even with O_RDONLY (and truncates when granted)
+            [sys.executable, "-c", "import os; os.open('/etc/owned-by-root', os.O_TRUNC)"],
+            "Permission denied",
+        ),
     ],
 )
 def test_permissions_are_enforced_for_the_user_a_program_runs_as(
@@ -203,7 +207,7 @@ def test_permissions_are_enforced_for_the_user_a_program_runs_as(
     result = run(sb, *AS_NOBODY, *command)
     assert result.returncode != 0
     assert message in result.stderr
-    assert sb.fs.exists("/etc/owned-by-root") and sb.fs.read_text("/secret") == "s3cret"
+    assert sb.fs.read_text("/etc/owned-by-root") == "r" and sb.fs.read_text("/secret") == "s3cret"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
