@@ -824,6 +824,10 @@ class Sandbox:
         return 0
 
     def _fs_rmdir(self, call: Call, path: str, fds: list[int]) -> int:
+        end = _special_end(path)  # the kernel refuses these before looking at the directory
+        if end is not None:
+            code = {".": errno.EINVAL, "..": errno.ENOTEMPTY, "/": errno.EBUSY}[end]
+            raise OSError(code, os.strerror(code), path)
         self.fs.check_parent_writable(path, self._caller(call))
         self.fs._os.rmdir(path)
         return 0
@@ -846,6 +850,8 @@ class Sandbox:
         flags = call.raw.flags
         if flags & _RENAME_EXCHANGE:
             raise _Refused(errno.EINVAL, "RENAME_EXCHANGE is not modelled yet")
+        if _special_end(path) or _special_end(new):
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), path)
         self.fs.check_parent_writable(path, caller)
         self.fs.check_parent_writable(new, caller)
         if flags & _RENAME_NOREPLACE and self.fs.lexists(new):
@@ -969,6 +975,15 @@ class Sandbox:
         if function == "fchown":
             return self._chown(obj, call, path)
         return self._utimens(obj, call)
+
+
+def _special_end(path: str) -> str | None:
+    """How ``path`` ends when the kernel will not remove or rename what it names by that end:
+    ".", "..", or "/" (the root itself); None when it ends in a name."""
+    if path and not path.rstrip("/"):
+        return "/"
+    last = path.rstrip("/").rpartition("/")[2]
+    return last if last in (".", "..") else None
 
 
 def _follows_last_link(call: Call) -> bool:

@@ -202,6 +202,13 @@ PYTHON: dict[str, str] = {
     "O_DIRECTORY on a file": "os.open(R + '/a.txt', os.O_RDONLY | os.O_DIRECTORY)",
     "O_NOFOLLOW on a symlink": "os.open(R + '/link', os.O_RDONLY | os.O_NOFOLLOW)",
     "O_TRUNC with O_RDONLY": "os.open(R + '/a.txt', os.O_RDONLY | os.O_TRUNC); print(os.path.getsize(R + '/a.txt'))",
+    "os.rmdir with a trailing dot": "os.rmdir(R + '/empty/.')",
+    "os.rmdir with a trailing dot-dot": "os.rmdir(R + '/dir/sub/..')",
+    "os.unlink with a trailing dot": "os.unlink(R + '/empty/.')",
+    "os.rename from a trailing dot": "os.rename(R + '/empty/.', R + '/x')",
+    "os.rename onto a trailing dot-dot": "os.rename(R + '/a.txt', R + '/dir/..')",
+    "os.mkdir with a trailing dot": "os.mkdir(R + '/empty/.')",
+    "os.open O_CREAT of a trailing dot": "os.open(R + '/empty/.', os.O_CREAT | os.O_WRONLY)",
     # creating through a dangling symlink makes its target; O_EXCL or O_NOFOLLOW refuse
     "write through a broken symlink": "open(R + '/broken', 'w').write('made'); print(open(R + '/nowhere').read(), os.readlink(R + '/broken'))",
     "append through a broken symlink": "open(R + '/broken', 'a').write('x'); print(os.path.getsize(R + '/nowhere'))",
