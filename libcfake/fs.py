@@ -501,7 +501,7 @@ class FileSystem:
             size=size,
             dev=meta.st_dev,
             ino=cast(int, meta.st_ino),  # None only for an object in no directory: refused
-            nlink=meta.st_nlink,
+            nlink=_nlink(obj),
             uid=meta.st_uid,
             gid=meta.st_gid,
             atime=atime,
@@ -513,7 +513,7 @@ class FileSystem:
         """:meth:`stat_of` in wire form, as the master sends it, made without a StatResult."""
         meta = obj.stat_result
         mode, size, atime, mtime, ctime = _stat_values(obj)
-        return pack_stat(mode, size, meta.st_dev, cast(int, meta.st_ino), meta.st_nlink,
+        return pack_stat(mode, size, meta.st_dev, cast(int, meta.st_ino), _nlink(obj),
                          meta.st_uid, meta.st_gid, atime, mtime, ctime)  # fmt: skip
 
     def path_of(self, obj: FakeFile) -> str:
@@ -623,6 +623,14 @@ def _stat_ns(obj: FakeFile) -> tuple[int, int, int, int, int]:
     return mode, size, atime, mtime, ctime
 
 
+def _nlink(obj: FakeFile) -> int:
+    """st_nlink as Linux shows it. A directory's links are its parent's entry, its own "." and
+    each subdirectory's ".."; pyfakefs counts one for every entry instead."""
+    if isinstance(obj, FakeDirectory):
+        return 2 + sum(isinstance(child, FakeDirectory) for child in obj.entries.values())
+    return int(obj.stat_result.st_nlink)
+
+
 def lstat_records(entries: Iterable[tuple[str, FakeFile | None]]) -> bytes:
     """What :meth:`FileSystem.packed_stat` says of each (path, object) that is not followed,
     as snapshot records for :meth:`Snapshot.put_many <libcfake.snapshot.Snapshot.put_many>`.
@@ -655,7 +663,7 @@ def _record_of(obj: FakeFile, encoded_path: bytes) -> bytes | None:
         return None
     link = kind == stat.S_IFLNK
     try:
-        record = RECORD.pack(meta.st_dev, meta.st_ino, meta.st_nlink, mode, meta.st_uid,
+        record = RECORD.pack(meta.st_dev, meta.st_ino, _nlink(obj), mode, meta.st_uid,
                              meta.st_gid, size if link else -1, 0, size, 4096,
                              -(-size // 4096) * 8, atime, mtime, ctime, len(encoded_path),
                              0)  # fmt: skip

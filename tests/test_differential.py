@@ -189,6 +189,9 @@ SCRIPTS: dict[str, str] = {
     "a symlink loop": "ln -s loop $R/loop; cat $R/loop; echo x > $R/loop; ls $R/loop/x",
     "dot-dot after a directory symlink": "cat $R/dirlink/../a.txt",
     "touch -h a symlink": "touch -h -d @5 $R/link && stat -c '%Y' $R/link && stat -L -c '%Y' $R/link | grep -c '^5$'",
+    # the link counts of directories
+    "a directory's link count": "mkdir $R/dir/n1 $R/dir/n2 && stat -c %h $R/dir $R/empty",
+    "rmdir updates the link count": "mkdir $R/empty/x && rmdir $R/empty/x && stat -c %h $R/empty",
     # names longer than NAME_MAX (255 bytes)
     "long names": "N=$(printf '%0256d' 0); stat $R/$N; cat $R/$N; mkdir $R/$N; touch $R/$N; ln -s a.txt $R/$N; mv $R/a.txt $R/$N; ls $R",
     "a 255-byte name": "N=$(printf '%0255d' 0); mkdir $R/$N && ls $R | grep -c 000",
@@ -225,6 +228,7 @@ PYTHON: dict[str, str] = {
     "O_EXCL|O_CREAT on existing": "os.open(R + '/a.txt', os.O_CREAT | os.O_EXCL | os.O_WRONLY)",
     "O_DIRECTORY on a file": "os.open(R + '/a.txt', os.O_RDONLY | os.O_DIRECTORY)",
     "O_NOFOLLOW on a symlink": "os.open(R + '/link', os.O_RDONLY | os.O_NOFOLLOW)",
+    "a directory's st_nlink": "print(os.stat(R + '/dir').st_nlink, os.stat(R).st_nlink)",
     "O_TRUNC with O_RDONLY": "os.open(R + '/a.txt', os.O_RDONLY | os.O_TRUNC); print(os.path.getsize(R + '/a.txt'))",
     "os.replace a directory over an empty one": "os.mkdir(R + '/e2'); os.replace(R + '/empty', R + '/e2'); print(sorted(os.listdir(R)))",
     "os.rename a file over a directory": "os.rename(R + '/a.txt', R + '/empty')",
