@@ -28,6 +28,7 @@ import stat
 import struct
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from os import stat_result
@@ -577,6 +578,14 @@ class FileSystem:
         self.check(parent, caller, os.W_OK | os.X_OK, path)
         return parent
 
+    @staticmethod
+    def entries_changed(*directories: FakeDirectory) -> None:
+        """Mark directories whose entries changed (a name made, removed or renamed): their
+        mtime and ctime are now, as the kernel's. pyfakefs leaves them as they were."""
+        now = time.time()
+        for directory in directories:
+            directory.st_mtime = directory.st_ctime = now
+
     def add_entry(self, parent: FakeDirectory, name: str, mode: int, caller: Caller) -> FakeFile:
         """A new, empty file (or directory, for S_IFDIR modes) in ``parent``, owned by ``caller``.
 
@@ -590,6 +599,7 @@ class FileSystem:
             made = FakeFile(name, st_mode=mode, filesystem=self._fake)
         parent.add_entry(made)
         made.st_uid, made.st_gid = caller.uid, caller.gid
+        self.entries_changed(parent)
         return made
 
 

@@ -828,16 +828,18 @@ class Sandbox:
         if end is not None:
             code = {".": errno.EINVAL, "..": errno.ENOTEMPTY, "/": errno.EBUSY}[end]
             raise OSError(code, os.strerror(code), path)
-        self.fs.check_parent_writable(path, self._caller(call))
+        parent = self.fs.check_parent_writable(path, self._caller(call))
         self.fs._os.rmdir(path)
+        self.fs.entries_changed(parent)
         return 0
 
     def _fs_unlink(self, call: Call, path: str, fds: list[int]) -> int:
-        self.fs.check_parent_writable(path, self._caller(call))
+        parent = self.fs.check_parent_writable(path, self._caller(call))
         obj = self.fs.resolve(path, follow=False)
         if isinstance(obj, FakeDirectory):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
         self.fs._os.unlink(path)
+        self.fs.entries_changed(parent)
         self.fs.forget(obj)
         return 0
 
@@ -852,12 +854,13 @@ class Sandbox:
             raise _Refused(errno.EINVAL, "RENAME_EXCHANGE is not modelled yet")
         if _special_end(path) or _special_end(new):
             raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), path)
-        self.fs.check_parent_writable(path, caller)
-        self.fs.check_parent_writable(new, caller)
+        old_parent = self.fs.check_parent_writable(path, caller)
+        new_parent = self.fs.check_parent_writable(new, caller)
         if flags & _RENAME_NOREPLACE and self.fs.lexists(new):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), new)
         replaced = self.fs.resolve(new, follow=False) if self.fs.lexists(new) else None
         self.fs._os.rename(path, new)
+        self.fs.entries_changed(old_parent, new_parent)
         if replaced is not None and not isinstance(replaced, FakeDirectory):
             replaced.st_nlink = max(0, replaced.st_nlink - 1)
             self.fs.forget(replaced)
@@ -870,17 +873,19 @@ class Sandbox:
         link = self._second_path(call, fds)
         if self._route(link) is not None:
             raise _Refused(errno.EROFS, "a symlink in a read-only host mount")
-        self.fs.check_parent_writable(link, self._caller(call))
+        parent = self.fs.check_parent_writable(link, self._caller(call))
         target = os.fsdecode(call.raw.string1 or b"")
         self.fs._os.symlink(target, link)
+        self.fs.entries_changed(parent)
         return 0
 
     def _fs_link(self, call: Call, path: str, fds: list[int]) -> int:
         new = self._second_path(call, fds)
         if self._route(new) is not None:
             raise _Refused(errno.EXDEV, "a hard link into a read-only host mount")
-        self.fs.check_parent_writable(new, self._caller(call))
+        parent = self.fs.check_parent_writable(new, self._caller(call))
         self.fs._os.link(path, new, follow_symlinks=bool(call.raw.flags & _AT_SYMLINK_FOLLOW))
+        self.fs.entries_changed(parent)
         return 0
 
     def _fs_chdir(self, call: Call, path: str, fds: list[int]) -> _Descriptor:
