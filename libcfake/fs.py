@@ -136,6 +136,9 @@ class FileSystem:
         #: its snapshot. (Moving a file into a memfd changes no answer about it, as a rule; when
         #: it does, this is called right after, before anyone could see the new answer.)
         self.on_change: Callable[[], None] = _nothing
+        #: Subdirectories counted per directory, for its link count: id -> (directory, count).
+        #: Emptied by :meth:`model_changed`; not used once pyfakefs was handed out.
+        self._subdirectories: dict[int, tuple[FakeDirectory, int]] = {}
         self._fake.root.st_mode = stat.S_IFDIR | 0o755
         for path, bits in (("/tmp", 0o1777), ("/var/tmp", 0o1777), ("/root", 0o700)):
             if not self._fake.exists(path):
@@ -143,6 +146,17 @@ class FileSystem:
             self._fake.resolve(path).st_mode = stat.S_IFDIR | bits
         for mount in mounts:
             self.mount(mount)
+
+    def model_changed(self) -> None:
+        """Forget what was counted of the model: call (with ``lock`` held) before a change that
+        is not made through this API (the Sandbox does, before each call a program makes that
+        may change files)."""
+        self._subdirectories.clear()
+
+    def _changing(self) -> None:
+        """Called (with ``lock`` held) before this API changes the model."""
+        self.model_changed()
+        self.on_change()
 
     # -- what a test arranges -------------------------------------------------------------
 
@@ -169,7 +183,7 @@ class FileSystem:
         if path in self.mounts or not os.path.lexists(path):
             return
         with self.lock:
-            self.on_change()
+            self._changing()
             if any(path == m or path.startswith(m.rstrip("/") + "/") for m in self.mounts):
                 return  # already inside a mount
             if os.path.islink(path):
@@ -198,7 +212,7 @@ class FileSystem:
             )
         data = contents.encode(encoding) if isinstance(contents, str) else contents
         with self.lock:
-            self.on_change()
+            self._changing()
             self._check_not_mounted(target)
             made = self._fake.create_file(
                 target, st_mode=stat.S_IFREG | stat.S_IMODE(st_mode), contents=data,
@@ -212,7 +226,7 @@ class FileSystem:
         """Create a directory and any missing parents; an existing one gets these bits and owner."""
         target = _absolute(path)
         with self.lock:
-            self.on_change()
+            self._changing()
             self._check_not_mounted(target)
             if self._fake.isdir(target):
                 made = self._fake.resolve(target)
@@ -225,7 +239,7 @@ class FileSystem:
         """Create a symbolic link at ``path`` pointing at ``target`` (kept exactly as given)."""
         link = _absolute(path)
         with self.lock:
-            self.on_change()
+            self._changing()
             self._check_not_mounted(link)
             self._fake.create_symlink(link, os.fspath(target))
 
@@ -233,7 +247,7 @@ class FileSystem:
         """Remove a file, a symlink or an empty directory."""
         target = _absolute(path)
         with self.lock:
-            self.on_change()
+            self._changing()
             if self._fake.isdir(target) and not self._fake.islink(target):
                 self._fake.rmdir(target)
             else:
@@ -249,7 +263,7 @@ class FileSystem:
         """
         target = _absolute(target_path if target_path is not None else source)
         with self.lock:
-            self.on_change()
+            self._changing()
             self._fake.add_real_file(os.fspath(source), read_only=False, target_path=target)
             self._protect(target, read_only)
 
@@ -259,7 +273,7 @@ class FileSystem:
         """Show a host directory tree in the model (read lazily), like :meth:`add_real_file`."""
         target = _absolute(target_path if target_path is not None else source)
         with self.lock:
-            self.on_change()
+            self._changing()
             self._fake.add_real_directory(
                 os.fspath(source), read_only=False, lazy_read=True, target_path=target
             )
@@ -459,7 +473,7 @@ class FileSystem:
         self._memfds[id(file)] = (file, memfd)
         self._by_inode[info.st_ino] = file
         if _stat_ns(file) != before:  # a pyfakefs "large file" of no contents, say
-            self.on_change()  # before the master answers anyone: no one saw the new answer yet
+            self._changing()  # before the master answers anyone: no one saw the new answer yet
 
     @property
     def memfd_count(self) -> int:
@@ -479,7 +493,7 @@ class FileSystem:
         access, from the master or behind it (reopening its own read-only one through
         /proc/self/fd, say). What was published of it is withdrawn first."""
         if isinstance(file, _MemfdBacked) and not file.memfd_writable:
-            self.on_change()
+            self._changing()
             object.__setattr__(file, "memfd_writable", True)
 
     def file_of_memfd(self, inode: int) -> FakeFile | None:
@@ -502,7 +516,7 @@ class FileSystem:
             size=size,
             dev=meta.st_dev,
             ino=cast(int, meta.st_ino),  # None only for an object in no directory: refused
-            nlink=_nlink(obj),
+            nlink=self._nlink(obj),
             uid=meta.st_uid,
             gid=meta.st_gid,
             atime=atime,
@@ -514,8 +528,18 @@ class FileSystem:
         """:meth:`stat_of` in wire form, as the master sends it, made without a StatResult."""
         meta = obj.stat_result
         mode, size, atime, mtime, ctime = _stat_values(obj)
-        return pack_stat(mode, size, meta.st_dev, cast(int, meta.st_ino), _nlink(obj),
+        return pack_stat(mode, size, meta.st_dev, cast(int, meta.st_ino), self._nlink(obj),
                          meta.st_uid, meta.st_gid, atime, mtime, ctime)  # fmt: skip
+
+    def _nlink(self, obj: FakeFile) -> int:
+        """st_nlink as Linux shows it (see :func:`_nlink`); a directory's count is kept until
+        the model changes, as a large directory takes a while to count."""
+        if not isinstance(obj, FakeDirectory) or self.edited_directly:
+            return _nlink(obj)  # (pyfakefs handed out: a change may go unheard, so count anew)
+        counted = self._subdirectories.get(id(obj))
+        if counted is None or counted[0] is not obj:
+            counted = self._subdirectories[id(obj)] = (obj, _subdirectories(obj))
+        return 2 + counted[1]
 
     def path_of(self, obj: FakeFile) -> str:
         """The path of a model object: pyfakefs's ``obj.path``, without its costly normalizing."""
@@ -637,8 +661,12 @@ def _nlink(obj: FakeFile) -> int:
     """st_nlink as Linux shows it. A directory's links are its parent's entry, its own "." and
     each subdirectory's ".."; pyfakefs counts one for every entry instead."""
     if isinstance(obj, FakeDirectory):
-        return 2 + sum(isinstance(child, FakeDirectory) for child in obj.entries.values())
+        return 2 + _subdirectories(obj)
     return int(obj.stat_result.st_nlink)
+
+
+def _subdirectories(directory: FakeDirectory) -> int:
+    return sum(isinstance(child, FakeDirectory) for child in directory.entries.values())
 
 
 def lstat_records(entries: Iterable[tuple[str, FakeFile | None]]) -> bytes:

@@ -438,6 +438,7 @@ class Sandbox:
 
     def _unpublish(self) -> None:
         """Empty the snapshot; call with ``fs.lock`` held, before a change becomes visible."""
+        self.fs.model_changed()
         if self._snapshot is not None:
             self._snapshot.clear()
             self._published.clear()

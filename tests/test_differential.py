@@ -194,6 +194,7 @@ SCRIPTS: dict[str, str] = {
     "hard links share an inode": "ln $R/a.txt $R/h && test $(stat -c %i $R/a.txt) = $(stat -c %i $R/h); echo $?",
     "a directory's link count": "mkdir $R/dir/n1 $R/dir/n2 && stat -c %h $R/dir $R/empty",
     "rmdir updates the link count": "mkdir $R/empty/x && rmdir $R/empty/x && stat -c %h $R/empty",
+    "link counts asked between changes": "stat -c %h $R/dir; mkdir $R/dir/n; stat -c %h $R/dir; mv $R/dir/n $R/n; stat -c %h $R/dir $R; rm -r $R/dir/sub; stat -c %h $R/dir",
     "mv keeps the inode": "i=$(stat -c %i $R/a.txt); mv $R/a.txt $R/dir/; test $i = $(stat -c %i $R/dir/a.txt); echo $?",
     "read an open file after mv": "exec 3< $R/a.txt; mv $R/a.txt $R/z; cat <&3",
     "read an open file after rm": "exec 3< $R/a.txt; rm $R/a.txt; cat <&3; ls $R",

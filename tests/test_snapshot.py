@@ -606,6 +606,21 @@ def test_a_published_time_is_the_masters_to_the_nanosecond(ns: int, rest: int) -
         snapshot.close()
 
 
+def test_a_directorys_link_count_follows_every_change() -> None:
+    fs = FileSystem(mounts=())
+    fs.create_file("/d/f")
+    directory = fs.resolve("/d")
+    assert fs.stat_of(directory).nlink == 2  # counted once, then kept
+    fs.create_dir("/d/sub")  # through the API: the count is made anew
+    packed = protocol.ffi.from_buffer("struct lcf_stat *", fs.packed_stat(directory).data)
+    assert fs.stat_of(directory).nlink == packed.nlink == 3
+    fs.fake.create_dir("/d/other")  # pyfakefs itself: never kept from then on
+    assert fs.stat_of(directory).nlink == 4
+    fs.fake.remove_object("/d/sub")
+    assert fs.stat_of(directory).nlink == 3
+    fs.close()
+
+
 def test_a_value_a_stat_answer_cannot_carry_is_left_to_the_master() -> None:
     fs = FileSystem(mounts=())
     fs.create_file("/d/ok")
