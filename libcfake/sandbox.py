@@ -860,6 +860,8 @@ class Sandbox:
         if flags & _RENAME_NOREPLACE and self.fs.lexists(new):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), new)
         replaced = self.fs.resolve(new, follow=False) if self.fs.lexists(new) else None
+        if replaced is not None and replaced is self.fs.resolve(path, follow=False):
+            return 0  # two names of one file (hard links): rename leaves both, as POSIX says
         self.fs._os.rename(path, new)
         self.fs.entries_changed(old_parent, new_parent)
         if replaced is not None and not isinstance(replaced, FakeDirectory):

@@ -298,6 +298,7 @@ PYTHON: dict[str, str] = {
     "os.lstat of a symlink with a trailing slash": "print(os.path.islink(R + '/dirlink/'), os.path.islink(R + '/dirlink'))",
     "os.scandir follows nothing": "print(sorted((e.name, e.is_symlink(), e.is_dir(follow_symlinks=False)) for e in os.scandir(R)))",
     "os.access of a broken symlink": "print(os.access(R + '/broken', os.F_OK), os.path.lexists(R + '/broken'))",
+    "rename a hard link onto its twin": "os.link(R + '/a.txt', R + '/h'); os.rename(R + '/h', R + '/a.txt'); print(sorted(os.listdir(R)), os.stat(R + '/a.txt').st_nlink)",
     "O_TRUNC with O_RDONLY": "os.open(R + '/a.txt', os.O_RDONLY | os.O_TRUNC); print(os.path.getsize(R + '/a.txt'))",
     "os.replace a directory over an empty one": "os.mkdir(R + '/e2'); os.replace(R + '/empty', R + '/e2'); print(sorted(os.listdir(R)))",
     "os.rename a file over a directory": "os.rename(R + '/a.txt', R + '/empty')",
