@@ -720,6 +720,8 @@ class Sandbox:
         flags = call.raw.flags
         caller = self._caller(call)
         fs = self.fs
+        if flags & os.O_CREAT and flags & os.O_DIRECTORY:  # O_TMPFILE holds O_DIRECTORY too
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)  # as Linux since 6.4
         if flags & os.O_TMPFILE == os.O_TMPFILE:
             return self._tmpfile(path, flags, caller)
         found, canonical = fs.locate(path, follow=_follows_last_link(call))

@@ -316,6 +316,7 @@ PYTHON: dict[str, str] = {
     "os.listdir through a directory symlink": "print(sorted(os.listdir(R + '/dirlink')))",
     "os.stat through a file": "os.stat(R + '/a.txt/x')",
     "open a directory in Python": "open(R + '/dir')",
+    "O_CREAT with O_DIRECTORY": "os.open(R + '/newdir', os.O_CREAT | os.O_DIRECTORY | os.O_RDONLY)",
     "O_TRUNC with O_RDONLY": "os.open(R + '/a.txt', os.O_RDONLY | os.O_TRUNC); print(os.path.getsize(R + '/a.txt'))",
     "os.replace a directory over an empty one": "os.mkdir(R + '/e2'); os.replace(R + '/empty', R + '/e2'); print(sorted(os.listdir(R)))",
     "os.rename a file over a directory": "os.rename(R + '/a.txt', R + '/empty')",
