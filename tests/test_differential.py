@@ -20,7 +20,7 @@ import pytest
 
 from libcfake import Sandbox
 
-VIRTUAL_ROOT = "/work"
+VIRTUAL_ROOT = "/differential"  # not a prefix of any mount (a venv may live under /work)
 
 # path -> contents (str: a file; None: a directory; ("->", target): a symlink), mode
 TREE: list[tuple[str, object, int]] = [

@@ -39,8 +39,8 @@ def test_created_modes_follow_the_umask_as_natively(
     code = f"umask 022; {SCRIPTS[script]}; {LIST}"
     native = subprocess.run(["sh", "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert native.returncode == 0, native.stderr
-    sb.fs.create_dir("/work")
-    sandboxed = sb.run(["sh", "-c", code], cwd="/work", capture_output=True, text=True)
+    sb.fs.create_dir("/scratch")
+    sandboxed = sb.run(["sh", "-c", code], cwd="/scratch", capture_output=True, text=True)
     assert sandboxed.returncode == 0, sandboxed.stderr
     assert sandboxed.stdout == native.stdout
     assert not sb.violations
