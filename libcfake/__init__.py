@@ -21,7 +21,7 @@ from .journal import JournalEntry, Violation
 from .net import Network, NetworkViolation
 from .protocol import ProcessInfo
 from .sandbox import Sandbox
-from .service import GAI_ERRORS, Deferred, LibcService
+from .service import GAI_ERRORS, Deferred, LibcService, ServiceError
 from .stat import FILE_TYPES, StatResult
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "ProcessInfo",
     "ProtocolError",
     "Sandbox",
+    "ServiceError",
     "ShimNotBuiltError",
     "StatResult",
     "Violation",

@@ -55,7 +55,7 @@ from .protocol import (
     PackedStat,
     ProcessInfo,
 )
-from .service import GAI_ERRORS, Deferred, LibcService
+from .service import GAI_ERRORS, Deferred, LibcService, ServiceError
 from .snapshot import COMPLETE, LISTED, Snapshot
 from .stat import FILE_TYPES
 
@@ -147,6 +147,7 @@ class Sandbox:
             file_devices=devices,
             snapshot=self._snapshot,
             on_note=self._noted,
+            on_error=self._service_error,
         )
         self._record_lock = threading.Lock()
         self._protocol_errors: list[str] = []
@@ -301,6 +302,16 @@ class Sandbox:
             except ProtocolError as error:  # one program's garbage: record it, serve the rest
                 with self._record_lock:
                     self._protocol_errors.append(str(error))
+            except Exception as error:  # a bug of ours: fail the test, never stop serving
+                self._service_error(ServiceError("serve", 0, "", f"internal error: {error!r}"))
+
+    def _service_error(self, error: ServiceError) -> None:
+        """The master refused or closed a connection (see LibcService.errors): a violation."""
+        with self._record_lock:
+            self.violations.append(
+                Violation(error.pid, error.exe, error.stage, error.stage, (), "refused",
+                          error.message)
+            )  # fmt: skip
 
     def _answer(self, svc: LibcService) -> None:
         call = svc.call

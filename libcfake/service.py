@@ -28,19 +28,22 @@ import array
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import errno as _errno
 import functools
 import ipaddress
 import os
+import resource
 import select
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import protocol
 from ._shim import preload_environment
@@ -96,7 +99,28 @@ _SPIN_NS = 30_000
 _TRUNCATED = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)
 #: Builds a Call from (process, raw) without the generated __new__'s overhead: one per call.
 _new_tuple = tuple.__new__
+#: struct ucred, as SO_PEERCRED gives it: pid, uid, gid.
+_PEERCRED = struct.Struct("iII")
 _ANCILLARY_SPACE = socket.CMSG_SPACE(protocol.MAX_FDS * array.array("i").itemsize)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceError:
+    """Something that went wrong while the master accepted, read or answered a connection: the
+    master went on serving, and the program concerned (if known) saw its call fail.
+
+    ``stage`` is "accept", "hello" or "receive"; ``pid`` and ``exe`` are 0 and "" when the
+    program is not known.
+    """
+
+    stage: str
+    pid: int
+    exe: str
+    message: str
+
+    def __str__(self) -> str:
+        who = f"pid {self.pid} ({self.exe})" if self.pid else "a program"
+        return f"{self.stage}: {who}: {self.message}"
 
 
 class _Connection:
@@ -150,6 +174,11 @@ class LibcService:
     :class:`~libcfake.protocol.Note`) before any later call of that thread is received.
     :meth:`drain` waits until every note made so far is in.
 
+    No program can stop the master: when accepting, reading or welcoming a connection fails
+    (the master out of descriptors, say), the connection is refused or closed and serving goes
+    on; what happened is kept in :attr:`errors` (a :class:`ServiceError` each) and given to
+    ``on_error``, if set, at once.
+
     Besides the seed's 17 calls, ``function_`` may be one of libcfake's extensions (see
     ``libcfake.calls``); a handler that does not know one can ``use_slave_credentials()``.
     """
@@ -162,6 +191,7 @@ class LibcService:
         file_devices: Sequence[int] = (),
         snapshot: Snapshot | None = None,
         on_note: Callable[[ProcessInfo, Notes], object] | None = None,
+        on_error: Callable[[ServiceError], object] | None = None,
     ) -> None:
         if reply_timeout <= 0:
             raise ValueError("reply_timeout must be positive")
@@ -170,6 +200,9 @@ class LibcService:
         self._devices = list(file_devices)
         self._snapshot = snapshot
         self._on_note = on_note
+        self._on_error = on_error
+        #: What went wrong with connections while serving (see the class's text).
+        self.errors: list[ServiceError] = []
         self._drained: list[threading.Event] = []  # drain() calls waiting for an idle poll
         self._drained_lock = threading.Lock()
         self._passthrough = [_check_prefix(prefix) for prefix in passthrough]
@@ -195,6 +228,9 @@ class LibcService:
         self._queue: collections.deque[_Pending] = collections.deque()
         self._current: _Pending | None = None
         self._closed = False
+        # one descriptor kept free: out of descriptors, the master closes it to accept and
+        # refuse a connection with a reason, rather than leave it waiting in the backlog
+        self._reserve = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -221,6 +257,8 @@ class LibcService:
         os.close(self._wakeup)
         os.close(self._drain_wakeup)
         self._listener.close()
+        if self._reserve >= 0:
+            os.close(self._reserve)
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def fileno(self) -> int:
@@ -386,7 +424,11 @@ class LibcService:
             for fd, _ in events:
                 connection = self._connections.get(fd)
                 if connection is not None:  # the common case: a program's message
-                    self._read(connection)
+                    try:
+                        self._read(connection)
+                    except OSError as error:  # no program may stop the master: close, go on
+                        self._report("receive", connection.process, f"{error}; closed")
+                        self._drop(connection)
                     continue
                 if fd == self._wakeup:
                     os.eventfd_read(self._wakeup)
@@ -405,9 +447,55 @@ class LibcService:
                 sock, _ = self._listener.accept()
             except BlockingIOError:
                 return
+            except OSError as error:
+                if error.errno in (_errno.EMFILE, _errno.ENFILE):
+                    if not self._refuse_backlog(error):
+                        return
+                elif error.errno not in (_errno.ECONNABORTED, _errno.EINTR):
+                    self._report("accept", None, f"accept failed: {error}")
+                    return
+                continue
             sock.setblocking(False)
             self._connections[sock.fileno()] = _Connection(sock)
             self._epoll.register(sock.fileno(), select.EPOLLIN)
+
+    def _refuse_backlog(self, error: OSError) -> bool:
+        """Out of descriptors: refuse the oldest waiting connection with a reason, using the
+        reserved descriptor (a connection left waiting would wait out its reply timeout).
+        False when no connection was waiting (accept says EMFILE before it looks)."""
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        reason = (
+            f"the master ran out of file descriptors ({os.strerror(error.errno or 0)}; "
+            f"ulimit -n is {soft}, {len(self._connections)} connections are open: one per "
+            "thread of each program) and refused a connection"
+        )
+        had_reserve = self._reserve >= 0
+        if had_reserve:
+            os.close(self._reserve)
+            self._reserve = -1
+        try:
+            sock, _ = self._listener.accept()
+        except OSError as again:
+            with contextlib.suppress(OSError):
+                self._reserve = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+            if had_reserve and not isinstance(again, BlockingIOError):
+                self._report("accept", None, reason)  # it waits: said once per reserve lost
+            return False
+        with sock:
+            pid = _peer_pid(sock)
+            self._report("accept", _ProcessName(pid, _exe_of(pid)), reason)
+            with contextlib.suppress(OSError):
+                sock.send(protocol.encode_refusal(_errno.EMFILE, "libcfake: " + reason))
+        with contextlib.suppress(OSError):
+            self._reserve = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        return True
+
+    def _report(self, stage: str, who: _ProcessName | ProcessInfo | None, message: str) -> None:
+        """Keep what went wrong with a connection (see :attr:`errors`) and tell on_error."""
+        error = ServiceError(stage, who.pid if who else 0, who.exe if who else "", message)
+        self.errors.append(error)
+        if self._on_error is not None:
+            self._on_error(error)
 
     def _drop(self, connection: _Connection, take_notes: bool = True) -> None:
         """Close a connection, first taking the notes left in its ring (unless it is garbled)."""
@@ -488,7 +576,21 @@ class LibcService:
             welcome = protocol.encode_welcome(self._timeout_ms, self._passthrough, self._devices)
             self._send_quietly(connection, welcome)
             return
-        ring = connection.ring = NoteRing()
+        try:
+            ring = NoteRing()
+        except OSError as error:
+            message = f"the master could not make a note ring ({error})"
+            if error.errno in (_errno.EMFILE, _errno.ENFILE):
+                soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+                message += f": it ran out of file descriptors (ulimit -n is {soft})"
+            self._send_quietly(
+                connection,
+                protocol.encode_refusal(error.errno or _errno.EIO, "libcfake: " + message),
+            )
+            self._report("hello", connection.process, message + "; refused the connection")
+            self._drop(connection)
+            return
+        connection.ring = ring
         welcome = protocol.encode_welcome(
             self._timeout_ms, self._passthrough, self._devices, snapshot.size, ring.size
         )
@@ -600,6 +702,29 @@ class LibcService:
         ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
         with contextlib.suppress(OSError):  # a program that is gone needs no answer
             connection.sock.sendmsg([message], ancillary)
+
+
+class _ProcessName(NamedTuple):
+    pid: int
+    exe: str
+
+
+def _peer_pid(sock: socket.socket) -> int:
+    """The pid of the process that connected ``sock``, as the kernel saw it (0 if unknown)."""
+    try:
+        pid, _, _ = _PEERCRED.unpack(
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+        )
+    except OSError:
+        return 0
+    return int(pid)
+
+
+def _exe_of(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/exe") if pid > 0 else ""
+    except OSError:
+        return ""
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
