@@ -37,7 +37,6 @@ import resource
 import select
 import shutil
 import socket
-import struct
 import subprocess
 import tempfile
 import threading
@@ -45,7 +44,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from . import protocol
+from . import _guard, protocol
+from ._peer import NotServed, Tree, exe_of, identify, peer_pid
 from ._shim import preload_environment
 from .calls import Call
 from .errors import ProtocolError
@@ -99,8 +99,6 @@ _SPIN_NS = 30_000
 _TRUNCATED = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)
 #: Builds a Call from (process, raw) without the generated __new__'s overhead: one per call.
 _new_tuple = tuple.__new__
-#: struct ucred, as SO_PEERCRED gives it: pid, uid, gid.
-_PEERCRED = struct.Struct("iII")
 _ANCILLARY_SPACE = socket.CMSG_SPACE(protocol.MAX_FDS * array.array("i").itemsize)
 
 
@@ -211,10 +209,13 @@ class LibcService:
         self.socket_path = os.path.join(self._dir, "master.sock")
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         self._listener.bind(self.socket_path)
-        # Programs that drop privileges (setpriv, su, daemons) must still reach the master: it
-        # answers only from the test's models, and real calls run with the program's own ids.
-        os.chmod(self._dir, 0o711)
-        os.chmod(self.socket_path, 0o777)
+        # Programs that drop privileges (setpriv, su, daemons) must still reach the master, so
+        # a root master's socket is world-connectable (its directory is not listable); who
+        # connected is then the kernel's word, and only the master's own tree is served (see
+        # _peer). Only root's programs can become another user: anyone else's socket is private.
+        shared = os.geteuid() == 0
+        os.chmod(self._dir, 0o711 if shared else 0o700)
+        os.chmod(self.socket_path, 0o777 if shared else 0o700)
         self._listener.listen(128)
         self._listener.setblocking(False)
         self._epoll = select.epoll()
@@ -231,6 +232,8 @@ class LibcService:
         # one descriptor kept free: out of descriptors, the master closes it to accept and
         # refuse a connection with a reason, rather than leave it waiting in the backlog
         self._reserve = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        self._tree = Tree()  # the processes served: this one's descendants (see _peer)
+        _guard.enter()  # the reaper of orphans, while serving
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -260,6 +263,8 @@ class LibcService:
         if self._reserve >= 0:
             os.close(self._reserve)
         shutil.rmtree(self._dir, ignore_errors=True)
+        self._tree.close()
+        _guard.leave()
 
     def fileno(self) -> int:
         """A descriptor that becomes readable when there may be something to receive."""
@@ -482,8 +487,8 @@ class LibcService:
                 self._report("accept", None, reason)  # it waits: said once per reserve lost
             return False
         with sock:
-            pid = _peer_pid(sock)
-            self._report("accept", _ProcessName(pid, _exe_of(pid)), reason)
+            pid = peer_pid(sock)
+            self._report("accept", _ProcessName(pid, exe_of(pid)), reason)
             with contextlib.suppress(OSError):
                 sock.send(protocol.encode_refusal(_errno.EMFILE, "libcfake: " + reason))
         with contextlib.suppress(OSError):
@@ -503,6 +508,8 @@ class LibcService:
         if self._connections.pop(fd, None) is not None:
             self._epoll.unregister(fd)
         connection.sock.close()
+        if connection.process is not None:
+            self._tree.reap(connection.process.pid)  # an orphan the master adopted, if done
         if connection.ring is not None:
             if take_notes:
                 with contextlib.suppress(ProtocolError):  # reported when it was first read
@@ -570,7 +577,30 @@ class LibcService:
                 f"speaks {version}: install libcfake again so both come from one build"
             )
             self._send_quietly(connection, protocol.encode_refusal(_errno.EPROTO, message))
-        connection.process = protocol.decode_hello(data)
+        claimed = protocol.decode_hello(data)
+        try:  # who it is comes from the kernel, never from the hello
+            peer = identify(connection.sock)
+            self._tree.admit(peer)
+        except NotServed as refused:
+            pid = peer_pid(connection.sock)
+            self._refuse(connection, _ProcessName(pid, exe_of(pid)), _errno.EACCES, str(refused))
+            return
+        except OSError as error:
+            self._refuse(connection, None, error.errno or _errno.EIO, _master_trouble(error))
+            return
+        tid = claimed.tid
+        if tid != peer.pid and not os.path.exists(f"/proc/{peer.pid}/task/{tid}"):
+            tid = peer.pid  # not a thread of that process: its own pid is what is known
+        connection.process = dataclasses.replace(
+            claimed,
+            pid=peer.pid,
+            ppid=peer.ppid,
+            tid=tid,
+            uid=peer.uid,
+            gid=peer.gid,
+            euid=peer.euid,
+            egid=peer.egid,
+        )
         snapshot = self._snapshot
         if snapshot is None:
             welcome = protocol.encode_welcome(self._timeout_ms, self._passthrough, self._devices)
@@ -579,16 +609,8 @@ class LibcService:
         try:
             ring = NoteRing()
         except OSError as error:
-            message = f"the master could not make a note ring ({error})"
-            if error.errno in (_errno.EMFILE, _errno.ENFILE):
-                soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-                message += f": it ran out of file descriptors (ulimit -n is {soft})"
-            self._send_quietly(
-                connection,
-                protocol.encode_refusal(error.errno or _errno.EIO, "libcfake: " + message),
-            )
-            self._report("hello", connection.process, message + "; refused the connection")
-            self._drop(connection)
+            self._refuse(connection, connection.process, error.errno or _errno.EIO,
+                         f"no note ring: {_master_trouble(error)}")  # fmt: skip
             return
         connection.ring = ring
         welcome = protocol.encode_welcome(
@@ -596,6 +618,20 @@ class LibcService:
         )
         self._send_quietly(connection, welcome, [snapshot.fd, ring.fd])
         ring.close_fd()  # the program has its own now
+
+    def _refuse(
+        self,
+        connection: _Connection,
+        who: _ProcessName | ProcessInfo | None,
+        error: int,
+        reason: str,
+    ) -> None:
+        """Refuse a connection at its hello: the program's shim prints the reason and fails the
+        call; the master keeps it in errors and closes the connection."""
+        message = f"libcfake: the master refused the connection: {reason}"
+        self._send_quietly(connection, protocol.encode_refusal(error, message))
+        self._report("hello", who, f"refused the connection: {reason}")
+        self._drop(connection)
 
     # -- the current call ------------------------------------------------------------------
 
@@ -704,27 +740,17 @@ class LibcService:
             connection.sock.sendmsg([message], ancillary)
 
 
+def _master_trouble(error: OSError) -> str:
+    """What an OSError of the master's own while it welcomed a program means."""
+    if error.errno in (_errno.EMFILE, _errno.ENFILE):
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return f"the master ran out of file descriptors (ulimit -n is {soft})"
+    return f"the master failed: {error}"
+
+
 class _ProcessName(NamedTuple):
     pid: int
     exe: str
-
-
-def _peer_pid(sock: socket.socket) -> int:
-    """The pid of the process that connected ``sock``, as the kernel saw it (0 if unknown)."""
-    try:
-        pid, _, _ = _PEERCRED.unpack(
-            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
-        )
-    except OSError:
-        return 0
-    return int(pid)
-
-
-def _exe_of(pid: int) -> str:
-    try:
-        return os.readlink(f"/proc/{pid}/exe") if pid > 0 else ""
-    except OSError:
-        return ""
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

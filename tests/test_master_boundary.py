@@ -9,14 +9,19 @@ sandbox's tree is refused.
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
 import os
 import resource
 import subprocess
 import sys
+import tempfile
 import textwrap
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
-from libcfake import LibcService, Sandbox, ServiceError
+from libcfake import LibcService, Sandbox
 
 PYTHON = sys.executable
 
@@ -90,7 +95,7 @@ def test_a_program_exhausting_the_masters_descriptors_is_a_violation_and_serving
 
 
 def test_the_raw_service_keeps_serving_and_reports_exhaustion() -> None:
-    seen: list[ServiceError] = []
+    seen: list[object] = []
     with LibcService(reply_timeout=10, on_error=seen.append) as svc:
 
         def handler(svc: LibcService) -> None:
@@ -105,3 +110,116 @@ def test_the_raw_service_keeps_serving_and_reports_exhaustion() -> None:
         assert "ran out of file descriptors" in str(svc.errors[0])
         later = svc.spawn(["cat", "/etc/hostname"], stdout=subprocess.PIPE)
         assert svc.serve(handler, until=later, timeout=10) == 0
+
+
+# -- the socket ---------------------------------------------------------------------------------
+
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+SECRET = "model-secret-7f3a9c"
+
+#: Run as nobody by the test before any master serves: it becomes an orphan of init (no process
+#: of the test's tree), waits for a socket path in DIR/go, then runs argv[2:] behind the shim
+#: against it, its output in DIR/out, and says DIR/done.
+OUTSIDER = """
+    import json, os, subprocess, sys, time
+    d = sys.argv[1]
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    middle = os.getpid()
+    if os.fork():
+        os._exit(0)
+    while os.getppid() == middle:  # until the parent is gone
+        time.sleep(0.01)
+    open(d + "/ready", "w").close()
+    while not os.path.exists(d + "/go"):
+        time.sleep(0.01)
+    env = json.load(open(d + "/go"))
+    with open(d + "/out", "wb") as out:
+        subprocess.run(sys.argv[2:], env=env, stdout=out, stderr=out, timeout=30)
+    open(d + "/done", "w").close()
+"""
+
+
+def test_a_process_outside_the_tree_is_refused_and_gets_nothing_of_the_model() -> None:
+    with tempfile.TemporaryDirectory(dir="/tmp") as directory:
+        shared = Path(directory)
+        shared.chmod(0o777)
+        _outsider_refused(shared)
+
+
+def _outsider_refused(shared: Path) -> None:
+    started = subprocess.run([*AS_NOBODY, PYTHON, "-c", textwrap.dedent(OUTSIDER), str(shared),
+                              "sh", "-c", "cat /model.txt; echo rewritten > /model.txt"],
+                             timeout=30)  # fmt: skip
+    assert started.returncode == 0
+    _wait_for(shared / "ready")
+    with Sandbox(reply_timeout=5) as sb:
+        sb.fs.create_file("/model.txt", contents=SECRET, st_mode=0o666)
+        (shared / "go.tmp").write_text(json.dumps(sb.environment()))
+        (shared / "go.tmp").rename(shared / "go")
+        _wait_for(shared / "done", 30)
+        output = (shared / "out").read_text(errors="replace")
+        assert SECRET not in output
+        assert (
+            "refused the connection" in output and "not a process of this sandbox's tree" in output
+        )
+        assert sb.fs.read_text("/model.txt") == SECRET
+        refusals = [v for v in sb.violations if v.call == "hello"]
+        assert refusals and all("refused" in v.reason for v in refusals)
+        sb.violations.clear()
+        # a program of the tree that drops to the same user is served
+        inside = sb.run([*AS_NOBODY, "cat", "/model.txt"], capture_output=True, text=True)
+        assert inside.stdout == SECRET, inside.stderr
+        assert not sb.violations
+
+
+def _wait_for(path: Path, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.01)
+
+
+#: Connects without the shim, says a hello that claims pid 1 and uid 0, and opens a file.
+FORGER = """
+    import os, socket, sys
+    from libcfake import protocol
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.connect(sys.argv[1])
+    sock.send(protocol.encode_hello(pid=1))  # uid, gid, euid, egid: 0
+    welcome = sock.recv(protocol.MAX_MESSAGE)
+    sock.send(protocol.encode_call("open", sys.argv[2].encode(), flags=os.O_RDONLY))
+    data, fds, _, _ = socket.recv_fds(sock, protocol.MAX_MESSAGE, 1)
+    reply = protocol.decode_reply(data)
+    print("result", reply["result"], "errno", reply["error"])
+    for fd in fds:
+        print(os.read(fd, 100).decode())
+"""
+
+
+def test_the_ids_in_a_hello_are_not_believed(tmp_path: Path) -> None:
+    with Sandbox(reply_timeout=5) as sb:
+        sb.fs.create_file("/root-only", contents=SECRET, st_mode=0o600)
+        root = str(Path(__file__).resolve().parent.parent)
+        forged = subprocess.run(
+            [*AS_NOBODY, PYTHON, "-c", textwrap.dedent(FORGER), sb._service.socket_path,
+             "/root-only"],
+            capture_output=True, text=True, timeout=30, env={**os.environ, "PYTHONPATH": root},
+        )  # fmt: skip
+        assert forged.returncode == 0, forged.stderr
+        assert SECRET not in forged.stdout
+        assert f"errno {errno.EACCES}" in forged.stdout
+        (entry,) = [e for e in sb.journal if e.path == "/root-only"]
+        assert entry.pid != 1  # the kernel's pid, not the hello's
+
+
+def test_a_non_root_masters_socket_is_private(tmp_path: Path) -> None:
+    code = "import os; from libcfake import LibcService; s = LibcService(); " \
+           "print(oct(os.stat(os.path.dirname(s.socket_path)).st_mode & 0o777), " \
+           "oct(os.stat(s.socket_path).st_mode & 0o777)); s.close()"  # fmt: skip
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": root, "TMPDIR": "/tmp"}
+    shown = subprocess.run([*AS_NOBODY, PYTHON, "-c", code], capture_output=True, text=True,
+                           env=env, timeout=30)  # fmt: skip
+    assert shown.stdout.split() == ["0o700", "0o700"], shown.stderr

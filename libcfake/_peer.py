@@ -1,0 +1,198 @@
+"""Who is on the other end of a connection, as the kernel says: never as the program says.
+
+A program's hello names its pid and ids, but a program (or any local user who finds the socket)
+can write anything there. The master believes only the kernel: the pid and effective ids
+``SO_PEERCRED`` recorded when the peer connected, the real ids and the parent in ``/proc``, and
+(where the kernel has ``SO_PEERPIDFD``) a pidfd of that very process, which shows that what was
+read in ``/proc`` belongs to it and not to a later process given the same pid.
+
+:class:`Tree` is the set of processes a master serves: the master's own process and its
+descendants, followed through ``/proc/<pid>/stat`` parents, plus every process already admitted
+(so a daemon whose parent exited keeps being served, and its children with it). A process
+outside it cannot make itself a descendant: its parent chain is the kernel's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import os
+import signal
+import socket
+import struct
+
+#: struct ucred, as SO_PEERCRED gives it: pid, uid, gid.
+_PEERCRED = struct.Struct("iII")
+#: SO_PEERPIDFD (Linux 6.5): a pidfd of the process that connected.
+_SO_PEERPIDFD = getattr(socket, "SO_PEERPIDFD", 77)
+#: How many parents a walk looks at before it gives up.
+_MAX_DEPTH = 4096
+
+
+class NotServed(Exception):
+    """The peer is not a process the master serves; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Peer:
+    """A connected process, as the kernel describes it."""
+
+    pid: int
+    ppid: int
+    start: int  # clock ticks after boot: with the pid, names the process for good
+    uid: int
+    gid: int
+    euid: int
+    egid: int
+
+
+def peer_pid(sock: socket.socket) -> int:
+    """The pid of the process that connected ``sock`` (0 if the kernel does not say)."""
+    try:
+        pid, _, _ = _PEERCRED.unpack(
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+        )
+    except OSError:
+        return 0
+    return int(pid)
+
+
+def exe_of(pid: int) -> str:
+    """The executable of a process ("" if it cannot be read)."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe") if pid > 0 else ""
+    except OSError:
+        return ""
+
+
+def _stat(pid: int) -> tuple[int, int]:
+    """(parent pid, start time) of a process, from /proc/<pid>/stat; OSError if it is gone."""
+    with open(f"/proc/{pid}/stat", "rb") as file:
+        text = file.read()
+    fields = text[text.rindex(b")") + 2 :].split()  # the name in parentheses may hold anything
+    return int(fields[1]), int(fields[19])
+
+
+def _ids(pid: int) -> tuple[list[int], list[int]]:
+    """The Uid: and Gid: lines of /proc/<pid>/status (real, effective, saved, filesystem)."""
+    uids: list[int] = []
+    gids: list[int] = []
+    with open(f"/proc/{pid}/status", "rb") as file:
+        for line in file:
+            if line.startswith(b"Uid:"):
+                uids = [int(value) for value in line.split()[1:5]]
+            elif line.startswith(b"Gid:"):
+                gids = [int(value) for value in line.split()[1:5]]
+    if len(uids) != 4 or len(gids) != 4:
+        raise OSError(f"/proc/{pid}/status has no ids")
+    return uids, gids
+
+
+def identify(sock: socket.socket) -> Peer:
+    """The process that connected ``sock``, from the kernel; NotServed if it cannot be known
+    (OSError when the master is out of descriptors)."""
+    try:
+        pid, _, _ = _PEERCRED.unpack(
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+        )
+    except OSError as error:
+        raise NotServed(f"the kernel does not say who connected ({error})") from None
+    if pid <= 0:
+        raise NotServed("the kernel does not say who connected (in another pid namespace?)")
+    pidfd = -1
+    with contextlib.suppress(OSError):
+        pidfd = int.from_bytes(
+            sock.getsockopt(socket.SOL_SOCKET, _SO_PEERPIDFD, 4), "little", signed=True
+        )
+    try:
+        try:
+            ppid, start = _stat(pid)
+            uids, gids = _ids(pid)
+        except OSError as error:
+            if error.errno in (errno.EMFILE, errno.ENFILE):
+                raise  # the master's own trouble, not the peer's
+            raise NotServed(f"pid {pid} is gone") from None
+        except (ValueError, IndexError):
+            raise NotServed(f"pid {pid} is gone") from None
+        if pidfd >= 0:  # what /proc said was of the process that connected, not of a new one
+            try:
+                signal.pidfd_send_signal(pidfd, 0)
+            except ProcessLookupError:
+                raise NotServed(f"pid {pid} is gone") from None
+            except OSError:
+                pass  # alive, and not ours to signal
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
+    return Peer(pid, ppid, start, uids[0], gids[0], uids[1], gids[1])
+
+
+class Tree:
+    """The processes a master serves (see the module's text)."""
+
+    def __init__(self) -> None:
+        self.root = os.getpid()
+        self._members: set[tuple[int, int]] = set()  # (pid, start) of admitted processes
+        # of them, those another process started: the master may adopt them (see _guard)
+        self._adoptable: dict[int, int] = {}
+
+    def admit(self, peer: Peer) -> None:
+        """Serve ``peer`` if it is the master's process, a descendant of it, or a descendant
+        of a process admitted before; NotServed, saying why, if not (OSError when the master
+        is out of descriptors)."""
+        if peer.pid == self.root or (peer.pid, peer.start) in self._members:
+            return
+        chain = [peer.pid]
+        parent = peer.ppid
+        for _ in range(_MAX_DEPTH):
+            if parent == self.root:
+                break
+            if parent <= 1:
+                raise NotServed(
+                    f"pid {peer.pid} (uid {peer.euid}) is not a process of this sandbox's tree "
+                    f"(its parents: {' <- '.join(map(str, [*chain, parent]))}; the master is "
+                    f"pid {self.root}): a program whose parent exited before its first call, or "
+                    "a process started elsewhere"
+                )
+            try:
+                grandparent, start = _stat(parent)
+            except OSError as error:
+                if error.errno in (errno.EMFILE, errno.ENFILE):
+                    raise
+                raise NotServed(f"pid {peer.pid}: its parent {parent} is gone") from None
+            except (ValueError, IndexError):
+                raise NotServed(f"pid {peer.pid}: its parent {parent} is gone") from None
+            if (parent, start) in self._members:
+                break
+            chain.append(parent)
+            parent = grandparent
+        else:
+            raise NotServed(f"pid {peer.pid}: no end to its parents")
+        self._members.add((peer.pid, peer.start))
+        if peer.ppid != self.root:
+            self._adoptable[peer.pid] = peer.start
+
+    def reap(self, pid: int | None = None) -> None:
+        """Collect admitted processes adopted by the master (their parent exited) that exited:
+        ``pid``, or all of them. Never a child the test started itself."""
+        for candidate in [pid] if pid is not None else list(self._adoptable):
+            start = self._adoptable.get(candidate)
+            if start is None:
+                continue
+            try:
+                if _stat(candidate)[1] != start:  # gone, and its pid given to another
+                    raise OSError
+            except (OSError, ValueError, IndexError):
+                del self._adoptable[candidate]
+                continue
+            try:
+                if os.waitid(os.P_PID, candidate, os.WEXITED | os.WNOHANG) is not None:
+                    del self._adoptable[candidate]
+            except ChildProcessError:  # still its parent's
+                pass
+
+    def close(self) -> None:
+        """The master stops: collect what exited; forget the rest."""
+        self.reap()
+        self._adoptable.clear()
