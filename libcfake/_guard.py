@@ -1,8 +1,11 @@
-"""The test process while a master serves: the reaper of its programs' orphans.
+"""The test process while a master serves: not dumpable, and the reaper of its programs' orphans.
 
-It is a property of the whole process, so it is counted: the first :func:`enter` sets it, the
-last :func:`leave` puts back what was there before.
+Both are properties of the whole process, so they are counted: the first :func:`enter` sets them,
+the last :func:`leave` puts back what was there before.
 
+- **Not dumpable** (``PR_SET_DUMPABLE`` 0): a program running as the test's user can then neither
+  ``ptrace`` the test process nor read its ``/proc/<pid>/mem``, ``environ`` or ``fd`` (the
+  test's secrets), and the process leaves no core dump.
 - **A child subreaper** (``PR_SET_CHILD_SUBREAPER``): a program's process whose parent exits (a
   daemon's double fork) becomes a child of the test process rather than of init, so the master
   still sees it as a descendant (see ``libcfake._peer``, whose ``Tree.reap`` collects such
@@ -16,6 +19,8 @@ import ctypes.util
 import os
 import threading
 
+_PR_SET_DUMPABLE = 4
+_PR_GET_DUMPABLE = 3
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_GET_CHILD_SUBREAPER = 37
 
@@ -26,7 +31,7 @@ _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
 
 _lock = threading.Lock()
 _users = 0
-_saved = 0  # subreaper before the first enter
+_saved: tuple[int, int] = (1, 0)  # dumpable, subreaper before the first enter
 
 
 def _set(option: int, value: int) -> None:
@@ -46,7 +51,8 @@ def enter() -> None:
     global _users, _saved
     with _lock:
         if _users == 0:
-            _saved = _subreaper()
+            _saved = (_prctl(_PR_GET_DUMPABLE, 0, 0, 0, 0), _subreaper())
+            _set(_PR_SET_DUMPABLE, 0)
             _set(_PR_SET_CHILD_SUBREAPER, 1)
         _users += 1
 
@@ -57,4 +63,11 @@ def leave() -> None:
     with _lock:
         _users -= 1
         if _users == 0:
-            _set(_PR_SET_CHILD_SUBREAPER, _saved)
+            dumpable, subreaper = _saved
+            _set(_PR_SET_DUMPABLE, 1 if dumpable == 1 else 0)
+            _set(_PR_SET_CHILD_SUBREAPER, subreaper)
+
+
+def dumpable() -> bool:
+    """Whether the test process is dumpable now."""
+    return bool(_prctl(_PR_GET_DUMPABLE, 0, 0, 0, 0) == 1)

@@ -233,7 +233,7 @@ class LibcService:
         # refuse a connection with a reason, rather than leave it waiting in the backlog
         self._reserve = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
         self._tree = Tree()  # the processes served: this one's descendants (see _peer)
-        _guard.enter()  # the reaper of orphans, while serving
+        _guard.enter()  # not dumpable, and the reaper of orphans, while serving
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -223,3 +223,43 @@ def test_a_non_root_masters_socket_is_private(tmp_path: Path) -> None:
     shown = subprocess.run([*AS_NOBODY, PYTHON, "-c", code], capture_output=True, text=True,
                            env=env, timeout=30)  # fmt: skip
     assert shown.stdout.split() == ["0o700", "0o700"], shown.stderr
+
+
+# -- the master's process -----------------------------------------------------------------------
+
+#: The test's user (root) without capabilities: the kernel's ptrace checks then come down to
+#: the test process's dumpability.
+NO_PTRACE = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--"]
+
+
+def _test_secrets() -> list[bytes]:
+    with open("/proc/self/environ", "rb") as file:
+        return [entry for entry in file.read().split(b"\0") if len(entry) > 12]
+
+
+def test_a_program_cannot_read_the_test_process_memory_or_environment() -> None:
+    secrets = _test_secrets()
+    assert secrets
+    with LibcService(reply_timeout=5) as svc:
+        proc = svc.spawn([*NO_PTRACE, "sh", "-c", f"cat /proc/{os.getpid()}/environ; "
+                          f"head -c 64 /proc/{os.getpid()}/mem; echo"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        assert svc.serve(lambda s: s.use_slave_credentials(), until=proc, timeout=30) is not None
+        out, err = proc.communicate()
+        assert not any(secret in out for secret in secrets)
+        assert b"Permission denied" in err
+    assert _dumpable()  # restored when the last master closed
+
+
+def _dumpable() -> bool:
+    import ctypes
+
+    return bool(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0) == 1)
+
+
+def test_non_dumpable_is_counted_over_masters() -> None:
+    with LibcService():
+        with Sandbox():
+            assert not _dumpable()
+        assert not _dumpable()
+    assert _dumpable()
