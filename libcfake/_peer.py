@@ -173,6 +173,29 @@ class Tree:
         if peer.ppid != self.root:
             self._adoptable[peer.pid] = peer.start
 
+    def contains(self, pid: int) -> bool:
+        """Whether ``pid`` (a process or a thread) is a program of this tree: admitted, or a
+        descendant of the master's process. The master's own process and threads are not."""
+        try:
+            with open(f"/proc/{pid}/status", "rb") as file:
+                tgid = next(int(line.split()[1]) for line in file if line.startswith(b"Tgid:"))
+            parent, start = _stat(tgid)
+        except (OSError, ValueError, IndexError, StopIteration):
+            return False
+        if tgid == self.root:
+            return False
+        for _ in range(_MAX_DEPTH):
+            if (tgid, start) in self._members or parent == self.root:
+                return True
+            if parent <= 1:
+                return False
+            tgid = parent
+            try:
+                parent, start = _stat(tgid)
+            except (OSError, ValueError, IndexError):
+                return False
+        return False
+
     def reap(self, pid: int | None = None) -> None:
         """Collect admitted processes adopted by the master (their parent exited) that exited:
         ``pid``, or all of them. Never a child the test started itself."""

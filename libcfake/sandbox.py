@@ -69,6 +69,8 @@ _OWN_DESCRIPTOR = re.compile(r"/dev/std(in|out|err)|/dev/fd/\d+|/proc/(self|thre
 _FD_NUMBER = re.compile(r"(?:/fd/|/dev/std)(\d+|in|out|err)$")
 #: /proc entries that lead to other files of the host: any path through one is refused.
 _MAGIC_LINK = re.compile(r"^/proc/(.+/)?((root|cwd|exe|map_files)|fd/\d+)(/|$)")
+#: /proc/<pid> and what is under it: only the sandbox's own processes may be looked at there.
+_PROC_PID = re.compile(r"/+proc/(\d+)(/|$)")
 _UTIME_NOW = (1 << 30) - 1
 _UTIME_OMIT = (1 << 30) - 2
 _RENAME_NOREPLACE = 1
@@ -696,6 +698,10 @@ class Sandbox:
         if route == "proc":
             if "/../" in path + "/" or _MAGIC_LINK.search(posixpath.normpath(path)):
                 raise _Refused(errno.EACCES, f"{path} leads through a /proc magic link to the host")
+            other = _PROC_PID.match(posixpath.normpath(path))
+            if other is not None and not self._service.serves(int(other.group(1))):
+                outside = f"pid {other.group(1)} is not a program of this sandbox"
+                raise _Refused(errno.EACCES, f"{path}: {outside} (the test's, or another's)")
             if writes:
                 raise _Refused(errno.EACCES, "writing under /proc is not modelled")
             return PASSTHROUGH

@@ -270,6 +270,12 @@ class LibcService:
         """A descriptor that becomes readable when there may be something to receive."""
         return self._epoll.fileno()
 
+    def serves(self, pid: int) -> bool:
+        """Whether ``pid`` (a process or thread) belongs to the programs this master serves:
+        a descendant of the test process or of a program admitted before (its parent may have
+        exited), never the test process itself."""
+        return self._tree.contains(pid)
+
     # -- starting programs -----------------------------------------------------------------
 
     def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:

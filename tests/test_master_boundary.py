@@ -263,3 +263,18 @@ def test_non_dumpable_is_counted_over_masters() -> None:
             assert not _dumpable()
         assert not _dumpable()
     assert _dumpable()
+
+
+def test_a_sandboxed_program_may_not_look_at_processes_outside_its_tree() -> None:
+    secrets = _test_secrets()
+    with Sandbox(reply_timeout=5) as sb:
+        master = os.getpid()
+        result = sb.run(["sh", "-c", f"cat /proc/{master}/environ; cat //proc/{master}/./cmdline;"
+                         " cat /proc/1/environ; cat /proc/self/stat >/dev/null && echo own"],
+                        capture_output=True)  # fmt: skip
+        assert not any(secret in result.stdout for secret in secrets)
+        assert result.stdout.strip().endswith(b"own")  # its own /proc is still there
+        refused = {v.arguments[0] if v.arguments else "" for v in sb.violations}
+        assert len(sb.violations) == 3, refused
+        assert all("not a program of this sandbox" in v.reason for v in sb.violations)
+        sb.violations.clear()
