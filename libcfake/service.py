@@ -622,7 +622,7 @@ class LibcService:
         welcome = protocol.encode_welcome(
             self._timeout_ms, self._passthrough, self._devices, snapshot.size, ring.size
         )
-        self._send_quietly(connection, welcome, [snapshot.fd, ring.fd])
+        self._send_quietly(connection, welcome, [snapshot.reader_fd, ring.fd])
         ring.close_fd()  # the program has its own now
 
     def _refuse(

@@ -1,12 +1,18 @@
 """The metadata snapshot's writer: answers the shim may give without asking the master.
 
-A :class:`Snapshot` is a memfd the master fills and every program behind it maps read-only (it
-travels with the welcome). It maps virtual paths to what lstat says of them, and symlinks to
-their targets; the shim answers stat, lstat, access(F_OK) and readlink of a published entry
-(and fstat of a listed directory, opening a directory marked listed, and ENOENT for a name a
-directory marked complete lacks: see :meth:`Snapshot.mark`) itself and tells the master in a
-note, so the journal still sees every call. The layout and the writer's C code are the shim's own
-(``shim/libcfake_wire.h``, ``shim/snapshot.c``), reached through cffi.
+A :class:`Snapshot` is a memfd the master fills and every program behind it maps read-only. It
+maps virtual paths to what lstat says of them, and symlinks to their targets; the shim answers
+stat, lstat, access(F_OK) and readlink of a published entry (and fstat of a listed directory,
+opening a directory marked listed, and ENOENT for a name a directory marked complete lacks: see
+:meth:`Snapshot.mark`) itself and tells the master in a note, so the journal still sees every
+call. The layout and the writer's C code are the shim's own (``shim/libcfake_wire.h``,
+``shim/snapshot.c``), reached through cffi.
+
+Programs are outside the trust boundary. They get :attr:`Snapshot.reader_fd` with the welcome: a
+read-only descriptor of a memfd sealed against writes and resizing, so a program can neither make
+its mapping writable, nor write, shrink or grow the file (reopened through /proc too). The writer
+keeps the layout and its counts in the master's own memory (``struct lcf_snapshot_writer``)
+besides, and checks every offset it reads back from the shared table.
 
 Whoever publishes keeps the snapshot exact: an entry may be published only while nothing can
 change it unseen, and :meth:`Snapshot.clear` must run before any change to what was published
@@ -15,6 +21,7 @@ becomes visible. A missing entry is always safe: the call then goes to the maste
 
 from __future__ import annotations
 
+import fcntl
 import mmap
 import os
 import struct
@@ -24,6 +31,14 @@ from ._wire import ffi, lib
 #: Flags of a directory's entry (see :meth:`Snapshot.mark`).
 LISTED: int = lib.LCF_SNAPSHOT_LISTED
 COMPLETE: int = lib.LCF_SNAPSHOT_COMPLETE
+#: Once laid out, the memfd may not change size, and only the master's own mapping (made before
+#: the seal) can write it: F_SEAL_FUTURE_WRITE, Linux 5.1.
+_SEALS = (
+    fcntl.F_SEAL_SHRINK
+    | fcntl.F_SEAL_GROW
+    | getattr(fcntl, "F_SEAL_FUTURE_WRITE", 0x10)
+    | fcntl.F_SEAL_SEAL
+)
 #: Slots of the hash table (at most half are filled) and bytes of the whole memfd; the memfd is
 #: sparse, so only what is written costs memory.
 SLOTS = 1 << 16
@@ -54,7 +69,8 @@ class Snapshot:
     def __init__(self, root: str, *, slots: int = SLOTS, size: int = BYTES) -> None:
         root_bytes = os.fsencode(root)
         self.size = size
-        self.fd = os.memfd_create("libcfake-snapshot", os.MFD_CLOEXEC)
+        self.fd = os.memfd_create("libcfake-snapshot", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        self.reader_fd = -1
         try:
             os.ftruncate(self.fd, size)
             self._map = mmap.mmap(self.fd, size)
@@ -62,15 +78,23 @@ class Snapshot:
             os.close(self.fd)
             raise
         self._base = ffi.from_buffer(self._map)
-        if lib.lcf_snapshot_init(self._base, size, slots, root_bytes, len(root_bytes)) != 0:
+        self._writer = ffi.new("struct lcf_snapshot_writer *")
+        if lib.lcf_snapshot_init(self._writer, self._base, size, slots, root_bytes,
+                                 len(root_bytes)) != 0:  # fmt: skip
             self.close()
             raise ValueError(f"a snapshot of {slots} slots does not fit in {size} bytes")
+        try:
+            fcntl.fcntl(self.fd, fcntl.F_ADD_SEALS, _SEALS)
+            self.reader_fd = os.open(f"/proc/self/fd/{self.fd}", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self.close()
+            raise
         self.published = 0  # entries put in this epoch
 
     def clear(self) -> None:
         """Empty the snapshot: from now on the shim asks the master again."""
         if self.published:
-            lib.lcf_snapshot_clear(self._base)
+            lib.lcf_snapshot_clear(self._writer)
             self.published = 0
 
     def put(self, path: str, stat: bytes, target: str | None = None) -> bool:
@@ -79,7 +103,7 @@ class Snapshot:
         encoded = os.fsencode(path)
         link = os.fsencode(target) if target is not None else b""
         done = lib.lcf_snapshot_put(
-            self._base,
+            self._writer,
             encoded,
             len(encoded),
             ffi.from_buffer("struct lcf_stat *", stat),
@@ -94,7 +118,7 @@ class Snapshot:
         symlink's target), as many as fit; one call for a whole directory. False when the
         snapshot is full."""
         published = ffi.new("uint32_t *")
-        done = lib.lcf_snapshot_put_many(self._base, records, len(records), published)
+        done = lib.lcf_snapshot_put_many(self._writer, records, len(records), published)
         self.published += published[0]  # also when a broken record ends the batch: clear() counts
         if done == -2:
             raise ValueError("not a sequence of snapshot records")
@@ -106,9 +130,12 @@ class Snapshot:
         entry is published, so the shim answers ENOENT for a name it lacks). False when
         ``directory`` is not published."""
         encoded = os.fsencode(directory)
-        return bool(lib.lcf_snapshot_mark(self._base, encoded, len(encoded), flags))
+        return bool(lib.lcf_snapshot_mark(self._writer, encoded, len(encoded), flags))
 
     def close(self) -> None:
         ffi.release(self._base)
         self._map.close()
         os.close(self.fd)
+        if self.reader_fd >= 0:
+            os.close(self.reader_fd)
+            self.reader_fd = -1

@@ -15,13 +15,13 @@ uint64_t lcf_path_hash(const char *path, size_t length)
     return h | 1;
 }
 
-static struct lcf_snapshot_slot *slots_of(struct lcf_snapshot *s)
+static struct lcf_snapshot_slot *slots_of(const struct lcf_snapshot_writer *w)
 {
-    return (struct lcf_snapshot_slot *)((unsigned char *)s + s->slots_offset);
+    return (struct lcf_snapshot_slot *)(w->base + w->slots_offset);
 }
 
-int lcf_snapshot_init(void *map, uint64_t bytes, uint32_t slot_count, const char *root,
-                      uint32_t root_length)
+int lcf_snapshot_init(struct lcf_snapshot_writer *w, void *map, uint64_t bytes,
+                      uint32_t slot_count, const char *root, uint32_t root_length)
 {
     struct lcf_snapshot *s = map;
     uint64_t slots = (sizeof *s + 63) / 64 * 64;
@@ -29,87 +29,109 @@ int lcf_snapshot_init(void *map, uint64_t bytes, uint32_t slot_count, const char
     if (slot_count == 0 || (slot_count & (slot_count - 1)) != 0 || pool >= bytes ||
         root_length > LCF_MAX_PATH)
         return -1;
+    *w = (struct lcf_snapshot_writer){
+        .base = map,
+        .bytes = bytes,
+        .slot_count = slot_count,
+        .epoch = 2, /* slots start at epoch 0: empty */
+        .slots_offset = slots,
+        .pool_offset = pool,
+        .pool_bytes = bytes - pool,
+    };
     memset(s, 0, sizeof *s);
     s->slot_count = slot_count;
-    s->epoch = 2; /* slots start at epoch 0: empty */
+    s->epoch = w->epoch;
     s->slots_offset = slots;
     s->pool_offset = pool;
-    s->pool_bytes = bytes - pool;
+    s->pool_bytes = w->pool_bytes;
     s->root_length = root_length;
     memcpy(s->root, root, root_length);
     __atomic_store_n(&s->magic, LCF_SNAPSHOT_MAGIC, __ATOMIC_RELEASE);
     return 0;
 }
 
-void lcf_snapshot_clear(void *map)
+void lcf_snapshot_clear(struct lcf_snapshot_writer *w)
 {
-    struct lcf_snapshot *s = map;
+    struct lcf_snapshot *s = (struct lcf_snapshot *)w->base;
     /* a seqlock's writer: the new epoch is visible before any slot of it is written */
-    __atomic_store_n(&s->epoch, s->epoch + 1, __ATOMIC_RELAXED);
+    w->epoch++;
+    __atomic_store_n(&s->epoch, w->epoch, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
+    w->live = 0;
+    w->pool_used = 0;
     s->live = 0;
     s->pool_used = 0;
 }
 
 /* The master's probe for path (of that hash): its slot in this epoch, with *found true, or the
- * free slot where it would go. */
-static struct lcf_snapshot_slot *probe(struct lcf_snapshot *s, const char *path, uint32_t length,
-                                       uint64_t hash, bool *found)
+ * free slot where it would go (NULL if none: never while the table is at most half full). Every
+ * offset it follows is the writer's own or checked against what the writer used. */
+static struct lcf_snapshot_slot *probe(const struct lcf_snapshot_writer *w, const char *path,
+                                       uint32_t length, uint64_t hash, bool *found)
 {
-    struct lcf_snapshot_slot *slots = slots_of(s);
-    const unsigned char *pool = (unsigned char *)s + s->pool_offset;
-    uint32_t mask = s->slot_count - 1;
-    for (uint32_t i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
+    struct lcf_snapshot_slot *slots = slots_of(w);
+    const unsigned char *pool = w->base + w->pool_offset;
+    uint32_t mask = w->slot_count - 1;
+    uint32_t i = (uint32_t)hash & mask;
+    for (uint32_t probes = 0; probes < w->slot_count; probes++, i = (i + 1) & mask) {
         struct lcf_snapshot_slot *slot = &slots[i];
-        *found = slot->epoch == s->epoch;
-        if (!*found) /* the table is never full: lcf_snapshot_put keeps it half empty */
+        *found = slot->epoch == w->epoch;
+        if (!*found)
             return slot;
-        if (slot->hash == hash && slot->path_length == length &&
-            memcmp(pool + slot->path_offset, path, length) == 0)
+        uint64_t offset = slot->path_offset;
+        if (slot->hash == hash && slot->path_length == length && offset <= w->pool_used &&
+            length <= w->pool_used - offset && memcmp(pool + offset, path, length) == 0)
             return slot;
     }
+    *found = false;
+    return NULL;
 }
 
 /* Puts one entry; returns as lcf_snapshot_put. */
-static int put_entry(struct lcf_snapshot *s, const char *path, uint32_t length,
+static int put_entry(struct lcf_snapshot_writer *w, const char *path, uint32_t length,
                      const struct lcf_stat *stat, const char *target, int32_t target_length)
 {
-    uint64_t epoch = s->epoch;
+    struct lcf_snapshot *s = (struct lcf_snapshot *)w->base;
     uint64_t hash = lcf_path_hash(path, length);
     uint64_t extra = target_length > 0 ? (uint64_t)target_length : 0;
-    unsigned char *pool = (unsigned char *)s + s->pool_offset;
-    if (s->live >= s->slot_count / 2 || s->pool_used + length + extra > s->pool_bytes)
+    unsigned char *pool = w->base + w->pool_offset;
+    if (w->live >= w->slot_count / 2 || length + extra > w->pool_bytes - w->pool_used)
         return -1; /* half full keeps probes short; a full snapshot just answers less */
     bool found;
-    struct lcf_snapshot_slot *slot = probe(s, path, length, hash, &found);
+    struct lcf_snapshot_slot *slot = probe(w, path, length, hash, &found);
     if (found)
         return 0; /* nothing changed since it was published, or it would be empty */
+    if (slot == NULL)
+        return -1;
     slot->hash = hash;
-    slot->path_offset = s->pool_used;
+    slot->path_offset = w->pool_used;
     slot->path_length = length;
-    memcpy(pool + s->pool_used, path, length);
-    s->pool_used += length;
+    memcpy(pool + w->pool_used, path, length);
+    w->pool_used += length;
     slot->target_length = target_length;
-    slot->target_offset = s->pool_used;
+    slot->target_offset = w->pool_used;
     if (extra > 0)
-        memcpy(pool + s->pool_used, target, extra);
-    s->pool_used += extra;
+        memcpy(pool + w->pool_used, target, extra);
+    w->pool_used += extra;
     slot->stat = *stat;
-    __atomic_store_n(&slot->epoch, epoch, __ATOMIC_RELEASE);
-    s->live++;
+    __atomic_store_n(&slot->epoch, w->epoch, __ATOMIC_RELEASE);
+    w->live++;
+    s->live = w->live; /* for a reader's curiosity only: the writer never reads them back */
+    s->pool_used = w->pool_used;
     return 1;
 }
 
-int lcf_snapshot_put(void *map, const char *path, uint32_t length, const struct lcf_stat *stat,
-                     const char *target, int32_t target_length)
+int lcf_snapshot_put(struct lcf_snapshot_writer *w, const char *path, uint32_t length,
+                     const struct lcf_stat *stat, const char *target, int32_t target_length)
 {
-    return put_entry(map, path, length, stat, target, target_length);
+    return put_entry(w, path, length, stat, target, target_length);
 }
 
-int lcf_snapshot_mark(void *map, const char *path, uint32_t length, uint32_t flags)
+int lcf_snapshot_mark(struct lcf_snapshot_writer *w, const char *path, uint32_t length,
+                      uint32_t flags)
 {
     bool found;
-    struct lcf_snapshot_slot *slot = probe(map, path, length, lcf_path_hash(path, length), &found);
+    struct lcf_snapshot_slot *slot = probe(w, path, length, lcf_path_hash(path, length), &found);
     if (found) /* one aligned word: a reader copying the slot sees it before or after */
         __atomic_fetch_or(&slot->stat.reserved, flags, __ATOMIC_RELEASE);
     return found;
@@ -137,9 +159,9 @@ static void split_nanoseconds(int64_t ns, int64_t *sec, int64_t *nsec)
     *nsec = whole > 999999999 ? 999999999 : whole;
 }
 
-int lcf_snapshot_put_many(void *map, const char *records, uint64_t bytes, uint32_t *published)
+int lcf_snapshot_put_many(struct lcf_snapshot_writer *w, const char *records, uint64_t bytes,
+                          uint32_t *published)
 {
-    struct lcf_snapshot *s = map;
     uint64_t offset = 0;
     *published = 0;
     while (offset < bytes) {
@@ -168,7 +190,7 @@ int lcf_snapshot_put_many(void *map, const char *records, uint64_t bytes, uint32
         split_nanoseconds(record.mtime_ns, &stat.mtime_sec, &stat.mtime_nsec);
         split_nanoseconds(record.ctime_ns, &stat.ctime_sec, &stat.ctime_nsec);
         const char *path = records + offset;
-        int done = put_entry(s, path, record.path_length, &stat, path + record.path_length,
+        int done = put_entry(w, path, record.path_length, &stat, path + record.path_length,
                              record.target_length);
         if (done < 0)
             return -1;

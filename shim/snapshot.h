@@ -25,22 +25,38 @@ struct lcf_snapshot_view {
 /* FNV-1a of a path's bytes (never 0): the snapshot's and the passthrough verdicts' hash. */
 uint64_t lcf_path_hash(const char *path, size_t length);
 
+/* The master's writer of one snapshot: the layout it chose and the counts it keeps, in the
+ * master's own memory. Programs map the snapshot read-only, but even so the writer never reads
+ * back from shared memory anything that decides where it writes or how much it copies. */
+struct lcf_snapshot_writer {
+    unsigned char *base;           /* the master's writable mapping */
+    uint64_t bytes;
+    uint32_t slot_count;           /* a power of two */
+    uint32_t live;                 /* slots filled in this epoch */
+    uint64_t epoch;
+    uint64_t slots_offset;
+    uint64_t pool_offset;
+    uint64_t pool_bytes;
+    uint64_t pool_used;            /* bytes of the pool used in this epoch */
+};
+
 /* Master: lays out an empty snapshot in the `bytes` bytes at map for slot_count slots (a power of
- * two) and the shadow tree's root. Returns 0, or -1 when it does not fit. */
-int lcf_snapshot_init(void *map, uint64_t bytes, uint32_t slot_count, const char *root,
-                      uint32_t root_length);
+ * two) and the shadow tree's root, and fills w. Returns 0, or -1 when it does not fit. */
+int lcf_snapshot_init(struct lcf_snapshot_writer *w, void *map, uint64_t bytes,
+                      uint32_t slot_count, const char *root, uint32_t root_length);
 
 /* Master: empties the snapshot (one new epoch). */
-void lcf_snapshot_clear(void *map);
+void lcf_snapshot_clear(struct lcf_snapshot_writer *w);
 
 /* Master: publishes what lstat says of path, with a symlink's target (target_length -1 for
  * other files). Returns 1 (published), 0 (already there in this epoch) or -1 (full). */
-int lcf_snapshot_put(void *map, const char *path, uint32_t length, const struct lcf_stat *stat,
-                     const char *target, int32_t target_length);
+int lcf_snapshot_put(struct lcf_snapshot_writer *w, const char *path, uint32_t length,
+                     const struct lcf_stat *stat, const char *target, int32_t target_length);
 
 /* Master: adds flags (LCF_SNAPSHOT_*) to path's entry. Returns 1, or 0 when path is not
  * published in this epoch. */
-int lcf_snapshot_mark(void *map, const char *path, uint32_t length, uint32_t flags);
+int lcf_snapshot_mark(struct lcf_snapshot_writer *w, const char *path, uint32_t length,
+                      uint32_t flags);
 
 /* One entry of lcf_snapshot_put_many's buffer, followed by path_length bytes of its path and,
  * for a symlink, target_length bytes of its target. The fields are struct lcf_stat's, but the
@@ -68,7 +84,8 @@ struct lcf_snapshot_record {
  * entries). Returns 0, -1 when the snapshot filled up, or -2 when the buffer is not a sequence
  * of records; the records before the one that did not fit or was broken are in, and *published
  * counts those new in this epoch whatever the result. */
-int lcf_snapshot_put_many(void *map, const char *records, uint64_t bytes, uint32_t *published);
+int lcf_snapshot_put_many(struct lcf_snapshot_writer *w, const char *records, uint64_t bytes,
+                          uint32_t *published);
 
 /* Shim: checks the header of a mapped snapshot and fills view (a copy of its geometry and root).
  * Returns 0, or -1 if the layout does not fit in `bytes` or is not a snapshot. */

@@ -226,13 +226,14 @@ static void fuzz_records(const uint8_t *data, size_t size)
     char *records = malloc(n ? n : 1); /* exactly as large */
     memcpy(records, data + 1, n);
     memset(image, 0, sizeof image); /* as a new memfd: every slot empty */
-    if (lcf_snapshot_init(image, sizeof image, 16, "/shadow", 7) != 0)
+    struct lcf_snapshot_writer w;
+    if (lcf_snapshot_init(&w, image, sizeof image, 16, "/shadow", 7) != 0)
         abort();
     uint32_t published = UINT32_MAX;
-    int done = lcf_snapshot_put_many(image, records, n, &published);
+    int done = lcf_snapshot_put_many(&w, records, n, &published);
     const struct lcf_snapshot *s = (const struct lcf_snapshot *)image;
-    assert(done >= -2 && done <= 0 && published == s->live && published <= 8);
-    assert(s->pool_used <= s->pool_bytes);
+    assert(done >= -2 && done <= 0 && published == w.live && published <= 8);
+    assert(w.pool_used <= w.pool_bytes && s->live == w.live && s->pool_used == w.pool_used);
     free(records);
 }
 
