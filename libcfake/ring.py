@@ -12,6 +12,7 @@ cffi; the master trusts nothing a program could have written there.
 
 from __future__ import annotations
 
+import fcntl
 import mmap
 import os
 
@@ -23,6 +24,7 @@ from .protocol import Notes
 #: is sparse, so only what the ring goes through costs memory.
 DATA_BYTES = 1 << 17
 _HEADER_BYTES = ffi.sizeof("struct lcf_ring")
+_SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
 
 
 class NoteRing:
@@ -31,9 +33,12 @@ class NoteRing:
 
     def __init__(self, data_bytes: int = DATA_BYTES) -> None:
         self.size = _HEADER_BYTES + data_bytes
-        self.fd = os.memfd_create("libcfake-notes", os.MFD_CLOEXEC)
+        self.fd = os.memfd_create("libcfake-notes", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         try:
             os.ftruncate(self.fd, self.size)
+            # the program writes the ring, but may not shrink it under the master's mapping
+            # (the master's next read would die of SIGBUS)
+            fcntl.fcntl(self.fd, fcntl.F_ADD_SEALS, _SEALS)
             self._map = mmap.mmap(self.fd, self.size)
         except OSError:
             os.close(self.fd)
