@@ -18,7 +18,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from libcfake import LibcService, Sandbox
@@ -287,3 +287,42 @@ def test_a_sandboxed_program_may_not_look_at_processes_outside_its_tree() -> Non
         assert len(sb.violations) == 3, refused
         assert all("not a program of this sandbox" in v.reason for v in sb.violations)
         sb.violations.clear()
+
+
+# -- shared memory ------------------------------------------------------------------------------
+
+#: The test process of the shared memory test, in a process of its own: a master that could be
+#: steered through that memory would crash it.
+SHARED_MEMORY_MASTER = """
+    import subprocess, sys
+    from libcfake import Sandbox
+    with Sandbox(reply_timeout=5) as sb:
+        sb.fs.create_file("/d/f", contents="0123456789")
+        sb.fs.create_dir("/d/sub")
+        attack = sb.run([sys.argv[1]], capture_output=True, text=True, timeout=30)
+        print(attack.stdout, attack.stderr, sep="")
+        for _ in range(3):  # the master publishes /d and takes notes after the attack
+            listed = sb.run(["ls", "-l", "/d"], capture_output=True, text=True, timeout=30)
+            stated = sb.run(["stat", "/d/f", "/d/sub"], capture_output=True, text=True, timeout=30)
+            assert listed.returncode == stated.returncode == 0, listed.stderr + stated.stderr
+        print("model", sb.fs.read_text("/d/f"))
+        print("violations", len(sb.violations))
+    print("alive")
+"""
+
+
+def test_a_program_cannot_write_the_memory_it_shares_with_the_master(
+    compile_c: Callable[[str], Path],
+) -> None:
+    program = str(compile_c("master_memory"))
+    root = str(Path(__file__).resolve().parent.parent)
+    ran = subprocess.run([PYTHON, "-c", textwrap.dedent(SHARED_MEMORY_MASTER), program],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": root})  # fmt: skip
+    lines = ran.stdout.splitlines()
+    assert ran.returncode == 0 and "alive" in lines, ran.stdout + ran.stderr
+    assert "mprotect: Permission denied" in lines
+    assert "header rewritten" not in lines
+    assert "write: ok" not in lines and "mmap: ok" not in lines and "truncate: ok" not in lines
+    assert "ring truncate: Operation not permitted" in lines
+    assert "model 0123456789" in lines and "violations 0" in lines
