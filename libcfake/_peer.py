@@ -18,9 +18,14 @@ import contextlib
 import dataclasses
 import errno
 import os
+import posix
 import signal
 import socket
 import struct
+
+# The real system calls, also while pyfakefs patches ``os`` and ``open`` in the modules it does not
+# skip (a test with both ``fs`` and ``libcfake``): /proc is the kernel's, never a fake's.
+_real = posix
 
 #: struct ucred, as SO_PEERCRED gives it: pid, uid, gid.
 _PEERCRED = struct.Struct("iII")
@@ -61,15 +66,32 @@ def peer_pid(sock: socket.socket) -> int:
 def exe_of(pid: int) -> str:
     """The executable of a process ("" if it cannot be read)."""
     try:
-        return os.readlink(f"/proc/{pid}/exe") if pid > 0 else ""
+        return _real.readlink(f"/proc/{pid}/exe") if pid > 0 else ""
     except OSError:
         return ""
 
 
+def _read(path: str) -> bytes:
+    """A /proc file's contents (those read here are a few hundred bytes)."""
+    fd = _real.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return _real.read(fd, 1 << 16)
+    finally:
+        _real.close(fd)
+
+
+def is_thread(pid: int, tid: int) -> bool:
+    """Whether ``tid`` is a thread of process ``pid``."""
+    try:
+        _real.stat(f"/proc/{pid}/task/{tid}")
+    except OSError:
+        return False
+    return True
+
+
 def _stat(pid: int) -> tuple[int, int]:
     """(parent pid, start time) of a process, from /proc/<pid>/stat; OSError if it is gone."""
-    with open(f"/proc/{pid}/stat", "rb") as file:
-        text = file.read()
+    text = _read(f"/proc/{pid}/stat")
     fields = text[text.rindex(b")") + 2 :].split()  # the name in parentheses may hold anything
     return int(fields[1]), int(fields[19])
 
@@ -78,12 +100,11 @@ def _ids(pid: int) -> tuple[list[int], list[int]]:
     """The Uid: and Gid: lines of /proc/<pid>/status (real, effective, saved, filesystem)."""
     uids: list[int] = []
     gids: list[int] = []
-    with open(f"/proc/{pid}/status", "rb") as file:
-        for line in file:
-            if line.startswith(b"Uid:"):
-                uids = [int(value) for value in line.split()[1:5]]
-            elif line.startswith(b"Gid:"):
-                gids = [int(value) for value in line.split()[1:5]]
+    for line in _read(f"/proc/{pid}/status").splitlines():
+        if line.startswith(b"Uid:"):
+            uids = [int(value) for value in line.split()[1:5]]
+        elif line.startswith(b"Gid:"):
+            gids = [int(value) for value in line.split()[1:5]]
     if len(uids) != 4 or len(gids) != 4:
         raise OSError(f"/proc/{pid}/status has no ids")
     return uids, gids
@@ -124,7 +145,7 @@ def identify(sock: socket.socket) -> Peer:
                 pass  # alive, and not ours to signal
     finally:
         if pidfd >= 0:
-            os.close(pidfd)
+            _real.close(pidfd)
     return Peer(pid, ppid, start, uids[0], gids[0], uids[1], gids[1])
 
 
@@ -132,7 +153,7 @@ class Tree:
     """The processes a master serves (see the module's text)."""
 
     def __init__(self) -> None:
-        self.root = os.getpid()
+        self.root = _real.getpid()
         self._members: set[tuple[int, int]] = set()  # (pid, start) of admitted processes
         # of them, those another process started: the master may adopt them (see _guard)
         self._adoptable: dict[int, int] = {}
@@ -177,8 +198,8 @@ class Tree:
         """Whether ``pid`` (a process or a thread) is a program of this tree: admitted, or a
         descendant of the master's process. The master's own process and threads are not."""
         try:
-            with open(f"/proc/{pid}/status", "rb") as file:
-                tgid = next(int(line.split()[1]) for line in file if line.startswith(b"Tgid:"))
+            status = _read(f"/proc/{pid}/status").splitlines()
+            tgid = next(int(line.split()[1]) for line in status if line.startswith(b"Tgid:"))
             parent, start = _stat(tgid)
         except (OSError, ValueError, IndexError, StopIteration):
             return False
@@ -210,7 +231,7 @@ class Tree:
                 del self._adoptable[candidate]
                 continue
             try:
-                if os.waitid(os.P_PID, candidate, os.WEXITED | os.WNOHANG) is not None:
+                if _real.waitid(os.P_PID, candidate, os.WEXITED | os.WNOHANG) is not None:
                     del self._adoptable[candidate]
             except ChildProcessError:  # still its parent's
                 pass

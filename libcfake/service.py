@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from . import _guard, protocol
-from ._peer import NotServed, Tree, exe_of, identify, peer_pid
+from ._peer import NotServed, Tree, exe_of, identify, is_thread, peer_pid
 from ._shim import preload_environment
 from .calls import Call
 from .errors import ProtocolError
@@ -595,7 +595,7 @@ class LibcService:
             self._refuse(connection, None, error.errno or _errno.EIO, _master_trouble(error))
             return
         tid = claimed.tid
-        if tid != peer.pid and not os.path.exists(f"/proc/{peer.pid}/task/{tid}"):
+        if tid != peer.pid and not is_thread(peer.pid, tid):
             tid = peer.pid  # not a thread of that process: its own pid is what is known
         connection.process = dataclasses.replace(
             claimed,
