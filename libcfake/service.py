@@ -478,7 +478,7 @@ class LibcService:
         reason = (
             f"the master ran out of file descriptors ({os.strerror(error.errno or 0)}; "
             f"ulimit -n is {soft}, {len(self._connections)} connections are open: one per "
-            "thread of each program) and refused a connection"
+            "thread of each program)"
         )
         had_reserve = self._reserve >= 0
         if had_reserve:
@@ -490,11 +490,11 @@ class LibcService:
             with contextlib.suppress(OSError):
                 self._reserve = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
             if had_reserve and not isinstance(again, BlockingIOError):
-                self._report("accept", None, reason)  # it waits: said once per reserve lost
+                self._report("accept", None, reason + "; a connection waits")  # once per reserve
             return False
         with sock:
             pid = peer_pid(sock)
-            self._report("accept", _ProcessName(pid, exe_of(pid)), reason)
+            self._report("accept", _ProcessName(pid, exe_of(pid)), reason + "; refused")
             with contextlib.suppress(OSError):
                 sock.send(protocol.encode_refusal(_errno.EMFILE, "libcfake: " + reason))
         with contextlib.suppress(OSError):
@@ -634,8 +634,7 @@ class LibcService:
     ) -> None:
         """Refuse a connection at its hello: the program's shim prints the reason and fails the
         call; the master keeps it in errors and closes the connection."""
-        message = f"libcfake: the master refused the connection: {reason}"
-        self._send_quietly(connection, protocol.encode_refusal(error, message))
+        self._send_quietly(connection, protocol.encode_refusal(error, f"libcfake: {reason}"))
         self._report("hello", who, f"refused the connection: {reason}")
         self._drop(connection)
 
