@@ -46,6 +46,7 @@ class Peer:
     pid: int
     ppid: int
     start: int  # clock ticks after boot: with the pid, names the process for good
+    sid: int  # its session
     uid: int
     gid: int
     euid: int
@@ -91,9 +92,14 @@ def is_thread(pid: int, tid: int) -> bool:
 
 def _stat(pid: int) -> tuple[int, int]:
     """(parent pid, start time) of a process, from /proc/<pid>/stat; OSError if it is gone."""
-    text = _read(f"/proc/{pid}/stat")
-    fields = text[text.rindex(b")") + 2 :].split()  # the name in parentheses may hold anything
+    fields = _stat_fields(pid)
     return int(fields[1]), int(fields[19])
+
+
+def _stat_fields(pid: int) -> list[bytes]:
+    """The fields of /proc/<pid>/stat after the name: state, ppid, pgrp, session, ..."""
+    text = _read(f"/proc/{pid}/stat")
+    return text[text.rindex(b")") + 2 :].split()  # the name in parentheses may hold anything
 
 
 def _ids(pid: int) -> tuple[list[int], list[int]]:
@@ -128,7 +134,8 @@ def identify(sock: socket.socket) -> Peer:
         )
     try:
         try:
-            ppid, start = _stat(pid)
+            fields = _stat_fields(pid)
+            ppid, sid, start = int(fields[1]), int(fields[3]), int(fields[19])
             uids, gids = _ids(pid)
         except OSError as error:
             if error.errno in (errno.EMFILE, errno.ENFILE):
@@ -146,7 +153,7 @@ def identify(sock: socket.socket) -> Peer:
     finally:
         if pidfd >= 0:
             _real.close(pidfd)
-    return Peer(pid, ppid, start, uids[0], gids[0], uids[1], gids[1])
+    return Peer(pid, ppid, start, sid, uids[0], gids[0], uids[1], gids[1])
 
 
 class Tree:
@@ -154,6 +161,7 @@ class Tree:
 
     def __init__(self) -> None:
         self.root = _real.getpid()
+        self._sid = _real.getsid(0)
         self._members: set[tuple[int, int]] = set()  # (pid, start) of admitted processes
         # of them, those another process started: the master may adopt them (see _guard)
         self._adoptable: dict[int, int] = {}
@@ -191,7 +199,11 @@ class Tree:
         else:
             raise NotServed(f"pid {peer.pid}: no end to its parents")
         self._members.add((peer.pid, peer.start))
-        if peer.ppid != self.root:
+        # Never reap a child the test forked itself (its Popen would lose the exit status). A
+        # process with another parent is not one; nor is a child of the test process in a
+        # session that is neither the test's (inherited) nor its own (setsid): it was born
+        # elsewhere in that session and adopted (a daemon's double fork).
+        if peer.ppid != self.root or peer.sid not in (self._sid, peer.pid):
             self._adoptable[peer.pid] = peer.start
 
     def contains(self, pid: int) -> bool:

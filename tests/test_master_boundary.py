@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from libcfake import LibcService, Sandbox
+from libcfake import LibcService, Sandbox, StatResult
 
 PYTHON = sys.executable
 
@@ -172,6 +172,42 @@ def _outsider_refused(shared: Path) -> None:
         inside = sb.run([*AS_NOBODY, "cat", "/model.txt"], capture_output=True, text=True)
         assert inside.stdout == SECRET, inside.stderr
         assert not sb.violations
+
+
+def _children() -> list[int]:
+    """The test process's children, as the kernel lists them."""
+    return [int(pid) for task in os.listdir("/proc/self/task")
+            for pid in open(f"/proc/self/task/{task}/children").read().split()]  # fmt: skip
+
+
+def test_a_daemons_orphan_is_served_and_reaped_but_the_tests_own_children_are_not(
+    compile_c: Callable[[str], Path],
+) -> None:
+    before = set(_children())
+    with LibcService(reply_timeout=5) as svc:
+
+        def handler(svc: LibcService) -> None:
+            if svc.function_ == "stat" and "/r/tree/" in str(svc.arguments()[0]):
+                svc.send(StatResult("regular", 0o644, size=7))
+            else:
+                svc.use_slave_credentials()
+
+        for _ in range(2):  # a double fork: the grandchild calls after its parent exited
+            daemon = svc.spawn([str(compile_c("robust_tree")), "daemon"], stdout=subprocess.PIPE)
+            assert svc.serve(handler, until=daemon, timeout=30) == 0
+            assert daemon.communicate()[0] == b"wrong 0\n"
+        # the test's own children, one in a session of its own, exit while the master serves
+        own = [svc.spawn(["sh", "-c", "test -e /x; exit 7"], start_new_session=new)
+               for new in (False, True)]  # fmt: skip
+        last = svc.spawn(["sh", "-c", "test -e /y; sleep 0.5; test -e /z"])
+        assert svc.serve(passthrough, until=last, timeout=30) == 1
+    assert set(_children()) - before == {proc.pid for proc in own}  # the orphans were reaped
+    assert [proc.wait() for proc in own] == [7, 7]  # the test's own are the test's to wait for
+    assert not svc.errors
+
+
+def passthrough(svc: LibcService) -> None:
+    svc.use_slave_credentials()
 
 
 def _wait_for(path: Path, timeout: float = 10) -> None:
