@@ -8,8 +8,10 @@ read in ``/proc`` belongs to it and not to a later process given the same pid.
 
 :class:`Tree` is the set of processes a master serves: the master's own process and its
 descendants, followed through ``/proc/<pid>/stat`` parents, plus every process already admitted
-(so a daemon whose parent exited keeps being served, and its children with it). A process
-outside it cannot make itself a descendant: its parent chain is the kernel's.
+(and its descendants). A program whose parent exits stays a descendant: while a master serves,
+the test process is a child subreaper (see ``_guard``) and adopts it; :meth:`Tree.reap` collects
+such orphans once they exit. A process outside the tree cannot make itself a descendant: its
+parent chain is the kernel's.
 """
 
 from __future__ import annotations
@@ -181,8 +183,8 @@ class Tree:
                 raise NotServed(
                     f"pid {peer.pid} (uid {peer.euid}) is not a process of this sandbox's tree "
                     f"(its parents: {' <- '.join(map(str, [*chain, parent]))}; the master is "
-                    f"pid {self.root}): a program whose parent exited before its first call, or "
-                    "a process started elsewhere"
+                    f"pid {self.root}): a process started outside the test process, by another "
+                    "user or another program"
                 )
             try:
                 grandparent, start = _stat(parent)
