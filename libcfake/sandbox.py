@@ -311,8 +311,8 @@ class Sandbox:
         """The master refused or closed a connection (see LibcService.errors): a violation."""
         with self._record_lock:
             self.violations.append(
-                Violation(error.pid, error.exe, error.stage, error.stage, (), "refused",
-                          error.message)
+                Violation(error.pid, error.exe, error.stage, error.stage, (),
+                          "closed" if error.stage == "receive" else "refused", error.message)
             )  # fmt: skip
 
     def _answer(self, svc: LibcService) -> None:
