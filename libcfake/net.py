@@ -71,11 +71,9 @@ import inspect
 import ipaddress
 import os
 import posixpath
-import shutil
 import socket
 import stat
 import struct
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -84,6 +82,7 @@ from typing import Any
 
 from pyfakefs.fake_file import FakeFile
 
+from . import _realos
 from .dns import Dns, LookupRefused
 from .faults import FaultRule
 from .fs import Caller, FileSystem
@@ -418,7 +417,7 @@ class Network:
         self._next_virtual = 1
         self._next_path = 0
         self._loop: _Loop | None = None
-        self._dir = tempfile.mkdtemp(prefix="libcfake-net-")
+        self._dir = _realos.mkdtemp("libcfake-net-")
         self._lock = threading.RLock()
 
     # -- what a test arranges -------------------------------------------------------------
@@ -541,7 +540,7 @@ class Network:
             sock.close()
         if loop is not None:
             loop.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        _realos.rmtree(self._dir)
 
     # -- what programs do (called by the sandbox, with the program's socket) ----------------
 

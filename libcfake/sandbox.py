@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
 
+from . import _realos
 from ._shadow import ShadowTree
 from .calls import Call, access_mode_names, open_flag_names
 from .dns import HOST_NOT_FOUND, Answer, Dns, Hints, LookupRefused
@@ -223,7 +224,7 @@ class Sandbox:
     ) -> subprocess.Popen[Any]:
         """Start a program in the sandbox; ``cwd`` is a virtual directory. Popen's arguments."""
         real_cwd = self._enter(cwd or self.cwd)
-        return subprocess.Popen(args, env=self.environment(env), cwd=real_cwd, **kwargs)
+        return _realos.Popen(args, env=self.environment(env), cwd=real_cwd, **kwargs)
 
     def run(
         self,
@@ -235,7 +236,7 @@ class Sandbox:
     ) -> subprocess.CompletedProcess[Any]:
         """Run a program in the sandbox to completion; ``subprocess.run``'s arguments."""
         real_cwd = self._enter(cwd or self.cwd)
-        return subprocess.run(args, env=self.environment(env), cwd=real_cwd, **kwargs)
+        return _realos.run(args, env=self.environment(env), cwd=real_cwd, **kwargs)
 
     async def create_subprocess_exec(
         self,

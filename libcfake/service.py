@@ -33,16 +33,14 @@ import functools
 import ipaddress
 import os
 import select
-import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from . import protocol
+from . import _realos, protocol
 from ._shim import preload_environment
 from .calls import Call
 from .errors import ProtocolError
@@ -174,7 +172,7 @@ class LibcService:
         self._drained_lock = threading.Lock()
         self._passthrough = [_check_prefix(prefix) for prefix in passthrough]
         self._timeout_ms = max(1, round(reply_timeout * 1000))
-        self._dir = tempfile.mkdtemp(prefix="libcfake-")
+        self._dir = _realos.mkdtemp("libcfake-")
         self.socket_path = os.path.join(self._dir, "master.sock")
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         self._listener.bind(self.socket_path)
@@ -221,7 +219,7 @@ class LibcService:
         os.close(self._wakeup)
         os.close(self._drain_wakeup)
         self._listener.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        _realos.rmtree(self._dir)
 
     def fileno(self) -> int:
         """A descriptor that becomes readable when there may be something to receive."""
@@ -241,7 +239,7 @@ class LibcService:
         **popen_kwargs: Any,
     ) -> subprocess.Popen[Any]:
         """Start ``args`` behind the shim; other arguments are those of ``subprocess.Popen``."""
-        return subprocess.Popen(args, env=self.environment(env), **popen_kwargs)
+        return _realos.Popen(args, env=self.environment(env), **popen_kwargs)
 
     # -- receiving -------------------------------------------------------------------------
 

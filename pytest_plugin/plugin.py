@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -74,15 +78,6 @@ def _trace(request: pytest.FixtureRequest, journal: str) -> None:
         (cache.mkdir("libcfake-trace") / f"{name}.log").write_text(journal + "\n")
 
 
-#: Modules whose ``os``, ``open`` and friends pyfakefs must leave alone while its ``fs`` fixture
-#: is active: the master and what it uses to run and serve programs work on the real system.
-_REAL_SYSTEM_MODULES = (
-    "libcfake", "libcfake.sandbox", "libcfake.service", "libcfake.fs", "libcfake._shadow",
-    "libcfake._shim", "libcfake.net", "libcfake.dns", "libcfake.protocol", "subprocess",
-    "tempfile", "shutil", "selectors", "socket", "asyncio.unix_events", "threading",
-)  # fmt: skip
-
-
 def _pyfakefs_filesystem(request: pytest.FixtureRequest) -> Any:
     """The fake filesystem of pyfakefs's ``fs`` fixture, when the test uses it too."""
     if "fs" not in request.fixturenames:
@@ -90,12 +85,37 @@ def _pyfakefs_filesystem(request: pytest.FixtureRequest) -> Any:
     return request.getfixturevalue("fs")
 
 
+def _own_modules() -> list[ModuleType]:
+    """libcfake's modules and this plugin's: the code that serves programs on the real system."""
+    import libcfake
+
+    package = Path(libcfake.__file__).parent
+    names = [
+        f"libcfake.{source.stem}"
+        for source in sorted(package.glob("*.py"))
+        # not the cffi build script, nor the command line's entry point
+        if source.stem not in {"__init__", "__main__", "_wire_build"}
+    ]
+    return [libcfake, sys.modules[__name__], *(importlib.import_module(n) for n in names)]
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
+    """Keep pyfakefs's patches out of libcfake's own modules, and only those.
+
+    pyfakefs patches every loaded module's ``os``, ``io``, ``open``... while its ``fs`` fixture is
+    active. The master must keep working on the real system then (a test may use ``fs`` and
+    ``libcfake`` together), so libcfake's modules are skipped — as module objects, which pyfakefs
+    compares exactly (a skipped *name* would also skip every module whose name is a prefix of
+    it, a user's ``lib`` say). The standard library is not skipped: a test's own ``tempfile``,
+    ``shutil`` and ``subprocess`` calls must stay on pyfakefs's filesystem; libcfake has its own
+    (``libcfake._realos``).
+    """
     try:
         from pyfakefs.fake_filesystem_unittest import Patcher
     except ImportError:
         return
-    Patcher.SKIPNAMES.update(_REAL_SYSTEM_MODULES)
+    Patcher.SKIPMODULES.update(_own_modules())
+    Patcher.clear_fs_cache()  # a scan made before this may have listed them as patchable
 
 
 @pytest.fixture
