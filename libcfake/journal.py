@@ -11,6 +11,7 @@ import errno
 import os
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 
@@ -105,10 +106,33 @@ class Violation:
     arguments: tuple[Any, ...]
     answer: str
     reason: str
+    #: The call's subject as a fault rule matches it: the absolute model path (a dirfd- or
+    #: cwd-relative argument resolved), the host name or the address; None if it has none.
+    path: str | None = None
+
+    def shown_arguments(self) -> str:
+        """The arguments for a person: the absolute path, modes in octal."""
+        shown: list[str] = []
+        for index, argument in enumerate(self.arguments):
+            if index == 0 and isinstance(argument, PurePosixPath) and self.path is not None:
+                shown.append(self.path)
+            elif isinstance(argument, int) and (self.call, index) in _MODE_ARGUMENTS:
+                shown.append(oct(argument))
+            else:
+                shown.append(str(argument))
+        return ", ".join(shown)
 
     def __str__(self) -> str:
-        args = ", ".join(str(a) for a in self.arguments)
-        return f"pid {self.pid} ({self.exe}) {self.symbol}({args}) -> {self.answer}: {self.reason}"
+        return (
+            f"pid {self.pid} ({self.exe}) {self.symbol}({self.shown_arguments()}) -> "
+            f"{self.answer}: {self.reason}"
+        )
+
+
+#: (call, index) of the arguments that are file modes, shown in octal.
+_MODE_ARGUMENTS = frozenset(
+    {("open", 2), ("openat", 2), ("mkdir", 1), ("chmod", 1), ("fchmod", 0), ("mknod", 1)}
+)
 
 
 _WRITING = frozenset({"write_only", "read_write", "create", "truncate", "append", "temporary"})
@@ -196,7 +220,7 @@ def describe_error(code: int) -> str:
 
 def _hint(violation: Violation) -> str:
     call, args = violation.call, violation.arguments
-    subject = str(args[0]) if args else ""
+    subject = violation.path if violation.path is not None else str(args[0]) if args else ""
     if call == "getaddrinfo":
         return f"model it: sb.dns.add({subject!r}, '10.0.0.1'), or sb.dns.fail({subject!r}, ...)"
     if call.startswith(("connect", "bind")):
@@ -215,7 +239,7 @@ def format_report(violations: list[Violation], limit: int = 50) -> str:
     """A readable table of violations, each with what to do about it."""
     rows = [("pid", "executable", "call", "arguments", "answer")]
     for v in violations[:limit]:
-        arguments = ", ".join(str(a) for a in v.arguments)
+        arguments = v.shown_arguments()
         rows.append((str(v.pid), v.exe, v.symbol, arguments[:60], v.answer))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [f"libcfake: {len(violations)} call(s) that no model or rule covered:", ""]

@@ -361,7 +361,7 @@ class Sandbox:
             if reason is not None:
                 self.violations.append(
                     Violation(entry.pid, entry.exe, entry.call, entry.symbol, entry.arguments,
-                              answer, reason)
+                              answer, reason, path=subject)
                 )  # fmt: skip
         if delay > 0:  # answer later; the master goes on serving everyone else
             timer = threading.Timer(delay, _deliver, (svc.defer(), outcome))
@@ -913,7 +913,8 @@ class Sandbox:
         if not caller.is_root and obj.st_uid != caller.uid:
             raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), path)
         if stat.S_ISLNK(obj.st_mode):
-            raise _Refused(errno.EOPNOTSUPP, "chmod of a symlink")
+            # what Linux answers (a symlink's mode is fixed): a right answer, not a violation
+            raise OSError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP), path)
         obj.st_mode = stat.S_IFMT(obj.st_mode) | (call.raw.mode & 0o7777)
         obj.st_ctime = time.time()  # a change of the inode, as the kernel's
         return 0
