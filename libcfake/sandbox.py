@@ -36,13 +36,14 @@ from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
 
 from . import _realos
+from ._pythonpaths import python_mounts
 from ._shadow import ShadowTree
 from .calls import Call, access_mode_names, open_flag_names
 from .dns import HOST_NOT_FOUND, Answer, Dns, Hints, LookupRefused
-from .errors import ProtocolError
+from .errors import ProtocolError, ViolationError
 from .faults import FaultRule
 from .fs import DEFAULT_MOUNTS, DEVICES, Caller, FileSystem, lstat_records
-from .journal import Journal, JournalEntry, Violation, describe_error
+from .journal import Journal, JournalEntry, Violation, describe_error, format_report
 from .net import Network, NetworkViolation, Replacement, SocketRequest
 from .protocol import (
     FD_DIR1,
@@ -104,23 +105,37 @@ class _Refused(Exception):
 class Sandbox:
     """Runs programs behind the shim, answering their calls from the models.
 
-    ``mounts`` are host paths visible read-only (default :data:`~libcfake.fs.DEFAULT_MOUNTS`);
+    Host paths are visible read-only at the same path ("mounts"): ``base_mounts`` (by default
+    :data:`~libcfake.fs.DEFAULT_MOUNTS` and the running interpreter's own paths: its
+    ``sys.path``, the source trees of editable installs, a pyenv/asdf root) and the ``mounts``
+    added to them. Pass ``base_mounts=()`` to see only ``mounts``.
     ``cwd`` is the virtual directory programs start in; ``reply_timeout`` bounds each answer;
     ``fake_filesystem`` makes an existing pyfakefs filesystem (pyfakefs's ``fs`` fixture) the
     one programs see; ``violation_errno`` replaces the errno every violation is answered with
-    (by default each says what it is: EROFS, ECONNREFUSED, EACCES...).
+    (by default each says what it is: EROFS, ECONNREFUSED, EACCES...). With ``strict``, leaving
+    the ``with`` block raises :class:`~libcfake.ViolationError` if programs made calls nothing
+    covered (what the pytest fixture does by default); :meth:`check` does it at any time.
     """
 
     def __init__(
         self,
         *,
-        mounts: Iterable[str] = DEFAULT_MOUNTS,
+        mounts: Iterable[str] = (),
+        base_mounts: Iterable[str] | None = None,
         cwd: str = "/",
         reply_timeout: float = 30.0,
         fake_filesystem: FakeFilesystem | None = None,
         violation_errno: int | None = None,
+        strict: bool = False,
     ) -> None:
-        self.fs = FileSystem(mounts, fake=fake_filesystem)
+        if isinstance(mounts, str) or isinstance(base_mounts, str):
+            raise TypeError("mounts and base_mounts are lists of paths, not one path")
+        if base_mounts is None:
+            base_mounts = (*DEFAULT_MOUNTS, *python_mounts())
+        # parents first: a mount inside another one is already visible through it
+        every_mount = sorted(dict.fromkeys((*base_mounts, *mounts)), key=_depth)
+        self.fs = FileSystem(every_mount, fake=fake_filesystem)
+        self.strict = strict
         self.violation_errno = violation_errno
         self.dns = Dns()
         self.cwd = cwd
@@ -160,8 +175,16 @@ class Sandbox:
     def __enter__(self) -> Sandbox:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
         self.close()
+        if self.strict and kind is None:
+            self.check()
+
+    def check(self) -> None:
+        """Raise :class:`~libcfake.ViolationError` if programs made calls nothing covered."""
+        violations = list(self.violations)
+        if violations:
+            raise ViolationError(format_report(violations), violations)
 
     def close(self) -> None:
         """Stop serving and release the memfds and shadow directories."""
@@ -224,6 +247,7 @@ class Sandbox:
     ) -> subprocess.Popen[Any]:
         """Start a program in the sandbox; ``cwd`` is a virtual directory. Popen's arguments."""
         real_cwd = self._enter(cwd or self.cwd)
+        self._find_program(args, cwd or self.cwd, kwargs)
         return _realos.Popen(args, env=self.environment(env), cwd=real_cwd, **kwargs)
 
     def run(
@@ -236,6 +260,7 @@ class Sandbox:
     ) -> subprocess.CompletedProcess[Any]:
         """Run a program in the sandbox to completion; ``subprocess.run``'s arguments."""
         real_cwd = self._enter(cwd or self.cwd)
+        self._find_program(args, cwd or self.cwd, kwargs)
         return _realos.run(args, env=self.environment(env), cwd=real_cwd, **kwargs)
 
     async def create_subprocess_exec(
@@ -248,9 +273,27 @@ class Sandbox:
     ) -> asyncio.subprocess.Process:
         """``asyncio.create_subprocess_exec`` for a program in the sandbox (asyncio tests)."""
         real_cwd = self._enter(cwd or self.cwd)
+        self._find_program([program], cwd or self.cwd, kwargs)
         return await asyncio.create_subprocess_exec(
             program, *args, env=self.environment(env), cwd=real_cwd, **kwargs
         )
+
+    def _find_program(
+        self, args: Sequence[str | os.PathLike[str]], cwd: str, kwargs: dict[str, Any]
+    ) -> None:
+        """Make a relative program path (``./hello.sh``) mean the virtual cwd's file.
+
+        The first exec happens in the test's own process, before the shim is loaded, relative
+        to the real working directory (a shadow directory). A program in a host mount is the
+        host file at the same path; ``executable=`` names it, argv[0] stays as given."""
+        if not args or "executable" in kwargs:
+            return
+        program = os.fsdecode(args[0])
+        if "/" not in program or program.startswith("/"):
+            return
+        virtual = posixpath.normpath(posixpath.join(cwd, program))
+        if self.fs.mount_of(virtual) is not None:
+            kwargs["executable"] = virtual
 
     def _enter(self, virtual: str) -> str:
         with self.fs.lock:
@@ -1085,6 +1128,10 @@ class _NotedArguments(NamedTuple):
 
 
 @functools.lru_cache(maxsize=4)
+def _depth(path: str) -> int:
+    return posixpath.normpath(path).count("/")
+
+
 def _special_parents(mounts: tuple[str, ...]) -> frozenset[str]:
     """The directories (each with a trailing "/") that have something outside the model below
     them: a mount, a device, /proc. Publishing checks each directory's entries against the

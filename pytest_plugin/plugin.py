@@ -32,6 +32,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   help="seconds a program waits for each answer before its call fails")  # fmt: skip
     parser.addini("libcfake_mounts", type="linelist", default=[],
                   help="host paths visible read-only, besides the defaults")  # fmt: skip
+    parser.addini("libcfake_mount_rootdir", type="bool", default=True,
+                  help="programs may read the project (the rootdir) but not write it")  # fmt: skip
     parser.addini("libcfake_violation_errno", default="",
                   help="answer every violation with this errno (e.g. EACCES)")  # fmt: skip
 
@@ -39,8 +41,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "libcfake(**options): Sandbox options for this test (mounts, cwd, reply_timeout), "
-        "and strict=False to report its violations as warnings",
+        "libcfake(**options): Sandbox options for this test (mounts added to the defaults, "
+        "base_mounts replacing them, cwd, reply_timeout), and strict=False to report its "
+        "violations as warnings",
     )
 
 
@@ -54,18 +57,21 @@ def _options(request: pytest.FixtureRequest) -> tuple[dict[str, Any], bool]:
         if code is None:
             raise pytest.UsageError(f"libcfake_violation_errno: unknown errno {violation_errno!r}")
         options["violation_errno"] = code
-    extra_mounts = list(config.getini("libcfake_mounts"))
-    if extra_mounts:
-        from libcfake.fs import DEFAULT_MOUNTS
-
-        options["mounts"] = (*DEFAULT_MOUNTS, *extra_mounts)
+    mounts = [str(path) for path in config.getini("libcfake_mounts")]
+    if config.getini("libcfake_mount_rootdir"):
+        mounts.append(str(config.rootpath))
     marker = request.node.get_closest_marker("libcfake")
     if marker is not None:
         if marker.args:
             raise pytest.UsageError("@pytest.mark.libcfake takes keyword options only")
         marked = dict(marker.kwargs)
         strict = bool(marked.pop("strict", strict))
+        marked_mounts = marked.pop("mounts", ())
+        if isinstance(marked_mounts, str):
+            raise pytest.UsageError("@pytest.mark.libcfake(mounts=...) takes a list of paths")
+        mounts.extend(str(path) for path in marked_mounts)
         options.update(marked)
+    options["mounts"] = mounts
     return options, strict
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from libcfake import Sandbox
+from libcfake import Sandbox, ViolationError
 
 from .conftest import AS_NOBODY
 
@@ -361,3 +361,18 @@ def test_a_violation_shows_the_absolute_model_path_and_modes_in_octal(sb: Sandbo
     assert violation.path == "/usr/not-here"
     shown = str(violation)
     assert "mkdir(/usr/not-here, 0o750)" in shown, shown
+
+
+def test_a_strict_sandbox_raises_the_report_when_the_block_ends() -> None:
+    with pytest.raises(ViolationError) as raised, Sandbox(strict=True) as sb:
+        sb.run(["sh", "-c", "echo x > /usr/not-allowed"], capture_output=True)
+    assert "/usr/not-allowed" in str(raised.value)
+    assert [v.call for v in raised.value.violations] == ["open"]
+    assert isinstance(raised.value, AssertionError)  # unittest and plain asserts report it
+
+
+def test_check_raises_as_soon_as_asked_and_not_without_violations(sb: Sandbox) -> None:
+    sb.check()
+    sb.run(["getent", "hosts", "unplanned.test"], capture_output=True)
+    with pytest.raises(ViolationError, match=r"unplanned\.test"):
+        sb.check()
