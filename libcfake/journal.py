@@ -160,12 +160,25 @@ class Journal(list[JournalEntry]):
         ]
 
     def files_read(self) -> list[str]:
-        """Paths programs opened for reading (and not writing), in order, once each."""
-        return _unique(e.path for e in self.matching("open") if not _writes(e))
+        """Paths programs opened for reading (and not writing), in order, once each; only the
+        opens that succeeded (see :meth:`files_missing` and :meth:`files_refused`)."""
+        return _unique(e.path for e in self.matching("open") if not _writes(e) and not e.errno)
 
     def files_written(self) -> list[str]:
-        """Paths programs opened to write or create, in order, once each."""
-        return _unique(e.path for e in self.matching("open") if _writes(e))
+        """Paths programs opened to write or create and got, in order, once each."""
+        return _unique(e.path for e in self.matching("open") if _writes(e) and not e.errno)
+
+    def files_missing(self) -> list[str]:
+        """Paths programs tried to open or stat and found missing (ENOENT), once each: the
+        config files, plugins and caches a program looks for."""
+        from .faults import calls_named
+
+        looking = calls_named("open") | calls_named("stat") | calls_named("access")
+        return _unique(e.path for e in list(self) if e.call in looking and e.errno == errno.ENOENT)
+
+    def files_refused(self) -> list[str]:
+        """Paths whose open failed for another reason (EACCES, EROFS, a fault...), once each."""
+        return _unique(e.path for e in self.matching("open") if e.errno and e.errno != errno.ENOENT)
 
     def names_resolved(self) -> list[str]:
         """Host names programs looked up."""

@@ -376,3 +376,14 @@ def test_check_raises_as_soon_as_asked_and_not_without_violations(sb: Sandbox) -
     sb.run(["getent", "hosts", "unplanned.test"], capture_output=True)
     with pytest.raises(ViolationError, match=r"unplanned\.test"):
         sb.check()
+
+
+def test_the_journal_tells_files_read_from_files_missing_and_refused(sb: Sandbox) -> None:
+    sb.fs.create_file("/etc/app.conf", contents="x")
+    sb.fail("open", "/etc/secret.conf", errno.EACCES)
+    sb.fs.create_file("/etc/secret.conf", contents="s")
+    sb.run(["sh", "-c", "cat /etc/app.conf /etc/app.d/local.conf /etc/secret.conf"],
+           capture_output=True)  # fmt: skip
+    assert sb.journal.files_read() == ["/etc/app.conf"]
+    assert "/etc/app.d/local.conf" in sb.journal.files_missing()
+    assert sb.journal.files_refused() == ["/etc/secret.conf"]
