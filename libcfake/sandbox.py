@@ -41,10 +41,10 @@ from ._shadow import ShadowTree
 from .calls import Call, access_mode_names, open_flag_names
 from .dns import HOST_NOT_FOUND, Answer, Dns, Hints, LookupRefused
 from .errors import ProtocolError, ViolationError
-from .faults import FaultRule
+from .faults import FaultRule, calls_named
 from .fs import DEFAULT_MOUNTS, DEVICES, Caller, FileSystem, lstat_records
 from .journal import Journal, JournalEntry, Violation, describe_error, format_report
-from .net import Network, NetworkViolation, Replacement, SocketRequest
+from .net import NETWORK_CALLS, NetFaultRule, Network, NetworkViolation, Replacement, SocketRequest
 from .protocol import (
     FD_DIR1,
     FD_DIR2,
@@ -328,12 +328,29 @@ class Sandbox:
             error = error.errno
         if isinstance(error, str) and error not in GAI_ERRORS:
             raise ValueError(f"unknown error name {error!r}; one of {', '.join(GAI_ERRORS)}")
-        rule = FaultRule(call, pattern, error, nth=nth, times=times, delay=delay)
+        rule: FaultRule
+        if calls_named(call) & NETWORK_CALLS:  # "api.test:80" names the host, as programs do
+            rule = NetFaultRule(
+                call, pattern, error, nth=nth, times=times, delay=delay, dns=self.dns
+            )
+        else:
+            rule = FaultRule(call, pattern, error, nth=nth, times=times, delay=delay)
         with self.fs.lock:
             self._faults.append(rule)
             if rule.calls & (NOTED_FUNCTIONS | NOTED_OPENS):
                 self._unpublish()  # those calls must reach the rule
         return rule
+
+    def unused_rules(self) -> list[str]:
+        """The fault rules that never fired and the routes no connection used, described: each
+        is most likely a mistake in the test (a path or host name that programs do not use).
+        The pytest plugin reports them at the end of each test."""
+        self._catch_up()
+        with self.fs.lock:
+            rules = [f"sb.{rule}" for rule in self._faults if not rule.fired]
+            rules += [f"sb.dns.{rule}" for rule in self.dns.faults if not rule.fired]
+        attempted = self.journal.connections()
+        return rules + [f"sb.net.{route}" for route in self.net.unused_routes(attempted)]
 
     # -- serving ---------------------------------------------------------------------------
 

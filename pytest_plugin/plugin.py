@@ -20,6 +20,10 @@ class LibcfakeViolationWarning(UserWarning):
     """Calls no model covered, reported as a warning instead of a failure."""
 
 
+class LibcfakeUnusedRuleWarning(UserWarning):
+    """Fault rules that never fired and routes nothing used: most likely a mistake in the test."""
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("libcfake", "libcfake: real programs in a fake world")
     group.addoption("--libcfake-trace", action="store_true",
@@ -34,6 +38,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   help="host paths visible read-only, besides the defaults")  # fmt: skip
     parser.addini("libcfake_mount_rootdir", type="bool", default=True,
                   help="programs may read the project (the rootdir) but not write it")  # fmt: skip
+    parser.addini("libcfake_unused_rules", default="warn",
+                  help="fault rules and routes nothing used: warn, error or ignore")  # fmt: skip
     parser.addini("libcfake_violation_errno", default="",
                   help="answer every violation with this errno (e.g. EACCES)")  # fmt: skip
 
@@ -140,6 +146,7 @@ def libcfake(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
         raise pytest.UsageError(f"@pytest.mark.libcfake: {error}") from None
     with sandbox:
         yield sandbox
+        unused = sandbox.unused_rules() if _unused_policy(request.config) != "ignore" else []
     if request.config.getoption("libcfake_trace"):
         _trace(request, format_journal(sandbox.journal))
     if sandbox.violations:
@@ -147,3 +154,17 @@ def libcfake(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
         if strict:
             pytest.fail(report, pytrace=False)
         warnings.warn(LibcfakeViolationWarning(report), stacklevel=1)
+    if unused:
+        report = "libcfake: rules and routes this test set up that nothing used:\n" + "".join(
+            f"  {rule}\n" for rule in unused
+        )
+        if _unused_policy(request.config) == "error":
+            pytest.fail(report, pytrace=False)
+        warnings.warn(LibcfakeUnusedRuleWarning(report), stacklevel=1)
+
+
+def _unused_policy(config: pytest.Config) -> str:
+    policy = str(config.getini("libcfake_unused_rules")).strip().lower()
+    if policy not in {"warn", "error", "ignore"}:
+        raise pytest.UsageError(f"libcfake_unused_rules is warn, error or ignore, not {policy!r}")
+    return policy

@@ -217,3 +217,25 @@ def test_the_marker_adds_mounts_and_base_mounts_replaces_them(
         """
     )
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_a_rule_nothing_used_is_a_warning_or_with_the_ini_option_an_error(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import errno
+
+        def test_typo_in_a_rule(libcfake):
+            libcfake.fs.create_file("/etc/app.conf", contents="x")
+            libcfake.fail("open", "/etc/app.cnf", errno.EACCES)  # a typo: never fires
+            libcfake.run(["cat", "/etc/app.conf"], capture_output=True)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*LibcfakeUnusedRuleWarning*", "*sb.fail('open', '/etc/app.cnf'*"])
+    pytester.makeini("[pytest]\nlibcfake_unused_rules = error\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*rules and routes this test set up that nothing used*"])
