@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:
         raise _Usage(str(error)) from error
     if violations:
-        print(format_report(violations), file=sys.stderr)
+        print(format_report(violations, command_line=True), file=sys.stderr)
         if not args.violations_ok:
             return VIOLATION_STATUS
     return result.returncode if result.returncode >= 0 else 128 - result.returncode

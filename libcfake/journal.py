@@ -231,25 +231,49 @@ def describe_error(code: int) -> str:
     return f"-1 {errno_name(code)} ({os.strerror(code)})"
 
 
-def _hint(violation: Violation) -> str:
+def _hint(violation: Violation, sb: str) -> str:
+    """What to write in the test: ``sb`` is the Sandbox's name there (``libcfake`` in pytest)."""
     call, args = violation.call, violation.arguments
     subject = violation.path if violation.path is not None else str(args[0]) if args else ""
     if call == "getaddrinfo":
-        return f"model it: sb.dns.add({subject!r}, '10.0.0.1'), or sb.dns.fail({subject!r}, ...)"
+        return (
+            f"model it: {sb}.dns.add({subject!r}, '10.0.0.1'), or {sb}.dns.fail({subject!r}, ...)"
+        )
     if call.startswith(("connect", "bind")):
-        return "model it: sb.net.route(...) to a server the test runs, or sb.fail('connect', ...)"
+        return (
+            f"model it: {sb}.net.route(...) to a server the test runs, or {sb}.fail('connect', ...)"
+        )
     if "read-only host" in violation.reason:
         return (
-            "write where the model owns the path (sb.fs.create_dir(...)), or copy the host "
-            "tree in writable: sb.fs.add_real_directory(src, target, read_only=False)"
+            f"write where the model owns the path ({sb}.fs.create_dir(...)), or copy the host "
+            f"tree in writable: {sb}.fs.add_real_directory(src, target, read_only=False)"
         )
     if call == "exec":
         return "run host programs; programs that exist only in the model cannot be executed yet"
-    return f"model it in sb.fs, or inject the answer: sb.fail({call!r}, {subject!r}, errno.E...)"
+    return (
+        f"model it in {sb}.fs, or inject the answer: {sb}.fail({call!r}, {subject!r}, errno.E...)"
+    )
 
 
-def format_report(violations: list[Violation], limit: int = 50) -> str:
-    """A readable table of violations, each with what to do about it."""
+def _command_line_hint(violation: Violation) -> str:
+    """What to add to a ``libcfake run`` command line."""
+    call, args = violation.call, violation.arguments
+    subject = violation.path if violation.path is not None else str(args[0]) if args else ""
+    if call == "getaddrinfo":
+        return f"add --hosts FILE with '10.0.0.1 {subject}', or --fail getaddrinfo:{subject}:again"
+    if call.startswith(("connect", "bind")):
+        return "add --route HOST:PORT=127.0.0.1:PORT, or --fail connect:HOST:PORT:ECONNREFUSED"
+    if "read-only host" in violation.reason or call == "exec":
+        return "give the program a writable tree: --fs-dir DIR, or --file VPATH=HOSTPATH"
+    return f"add --file {subject}=HOSTPATH, or --fail {call}:{subject}:ERRNO"
+
+
+def format_report(
+    violations: list[Violation], limit: int = 50, *, sandbox_name: str = "sb",
+    command_line: bool = False,
+) -> str:  # fmt: skip
+    """A readable table of violations, each with what to do about it: a line of Python naming
+    the Sandbox ``sandbox_name``, or with ``command_line`` the options of ``libcfake run``."""
     rows = [("pid", "executable", "call", "arguments", "answer")]
     for v in violations[:limit]:
         arguments = v.shown_arguments()
@@ -263,7 +287,8 @@ def format_report(violations: list[Violation], limit: int = 50) -> str:
         if index:
             violation = violations[index - 1]
             lines.append(f"      why: {violation.reason}")
-            lines.append(f"      {_hint(violation)}")
+            hint = _command_line_hint(violation) if command_line else _hint(violation, sandbox_name)
+            lines.append(f"      {hint}")
     if len(violations) > limit:
         lines.append(f"  ... and {len(violations) - limit} more")
     return "\n".join(lines)

@@ -342,15 +342,16 @@ class Sandbox:
         return rule
 
     def unused_rules(self) -> list[str]:
-        """The fault rules that never fired and the routes no connection used, described: each
+        """The fault rules that never fired and the routes no connection used, as written on the
+        Sandbox (``fail('open', '/etc/x', errno.EACCES)``, ``net.route ...``): each
         is most likely a mistake in the test (a path or host name that programs do not use).
         The pytest plugin reports them at the end of each test."""
         self._catch_up()
         with self.fs.lock:
-            rules = [f"sb.{rule}" for rule in self._faults if not rule.fired]
-            rules += [f"sb.dns.{rule}" for rule in self.dns.faults if not rule.fired]
+            rules = [str(rule) for rule in self._faults if not rule.fired]
+            rules += [f"dns.{rule}" for rule in self.dns.faults if not rule.fired]
         attempted = self.journal.connections()
-        return rules + [f"sb.net.{route}" for route in self.net.unused_routes(attempted)]
+        return rules + [f"net.{route}" for route in self.net.unused_routes(attempted)]
 
     # -- serving ---------------------------------------------------------------------------
 

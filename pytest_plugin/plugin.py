@@ -150,13 +150,13 @@ def libcfake(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     if request.config.getoption("libcfake_trace"):
         _trace(request, format_journal(sandbox.journal))
     if sandbox.violations:
-        report = format_report(sandbox.violations)
+        report = format_report(sandbox.violations, sandbox_name="libcfake")
         if strict:
             pytest.fail(report, pytrace=False)
         warnings.warn(LibcfakeViolationWarning(report), stacklevel=1)
     if unused:
         report = "libcfake: rules and routes this test set up that nothing used:\n" + "".join(
-            f"  {rule}\n" for rule in unused
+            f"  libcfake.{rule}\n" for rule in unused
         )
         if _unused_policy(request.config) == "error":
             pytest.fail(report, pytrace=False)

@@ -53,6 +53,8 @@ def test_run_exits_distinctly_after_violations() -> None:
     assert result.returncode == VIOLATION_STATUS
     assert "call(s) that no model or rule covered" in result.stderr
     assert "/usr/forbidden" in result.stderr
+    assert "--fs-dir DIR, or --file VPATH=HOSTPATH" in result.stderr  # hints are options here
+    assert "sb." not in result.stderr
     relaxed = libcfake("run", "--violations-ok", "--", "sh", "-c", "echo x > /usr/forbidden")
     assert relaxed.returncode == 2  # the shell's own status
 

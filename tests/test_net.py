@@ -660,9 +660,9 @@ def test_rules_and_routes_nothing_used_are_listed(
     sb.fail("connect", "refused.test:80", errno.ECONNREFUSED)  # the route counts as tried
     assert connect_outcome(sb, "refused.test", 80)[0] == "ECONNREFUSED"
     assert sb.unused_rules() == [
-        "sb.fail('open', '/etc/never-read.conf', errno.EACCES)",
-        "sb.dns.fail('getaddrinfo', 'never-resolved.test', again)",
-        f"sb.net.route never-called.test:80 -> {http_server[0]}:{http_server[1]}",
+        "fail('open', '/etc/never-read.conf', errno.EACCES)",
+        "dns.fail('getaddrinfo', 'never-resolved.test', again)",
+        f"net.route never-called.test:80 -> {http_server[0]}:{http_server[1]}",
     ]
 
 

@@ -33,7 +33,7 @@ def test_an_unmodelled_call_fails_the_test_with_a_report(pytester: pytest.Pytest
         "*libcfake: 1 call(s) that no model or rule covered:*",
         "*getaddrinfo*surprise.example.com*EAI noname*",
         "*why: surprise.example.com is in no zone of the DNS model*",
-        "*sb.dns.add('surprise.example.com'*",
+        "*libcfake.dns.add('surprise.example.com'*",
     ])  # fmt: skip
 
 
@@ -234,7 +234,9 @@ def test_a_rule_nothing_used_is_a_warning_or_with_the_ini_option_an_error(
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, warnings=1)
-    result.stdout.fnmatch_lines(["*LibcfakeUnusedRuleWarning*", "*sb.fail('open', '/etc/app.cnf'*"])
+    result.stdout.fnmatch_lines(
+        ["*LibcfakeUnusedRuleWarning*", "*libcfake.fail('open', '/etc/app.cnf'*"]
+    )
     pytester.makeini("[pytest]\nlibcfake_unused_rules = error\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, errors=1)
