@@ -35,6 +35,7 @@ def test_the_wheel_installs_and_runs_a_test_without_a_compiler(tmp_path: Path) -
     [wheel] = dist.glob("libcfake-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "libcfake/libcfake_preload.so" in names and "pytest_plugin/plugin.py" in names
+    assert "libcfake/libcfake-launch" in names  # the seccomp launcher, static
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", venv], check=True)
