@@ -386,6 +386,7 @@ class _Route:
     unix: str | bytes | None
     target: _Target
     used: int = 0  # connections and sends it served
+    internal: bool = False  # the Sandbox's own (its nameserver): never reported as unused
 
     def __str__(self) -> str:
         where = f"{self.host}:{self.port}" if self.host is not None else describe(self.unix or "")
@@ -473,15 +474,23 @@ class Network:
         listening socket, ``def handler(sock)``, ``async def handler(reader, writer)`` or an
         :class:`asyncio.Protocol` subclass. A later route for the same address wins.
         """
+        self._add_route(address, to)
+
+    def route_nameserver(self, address: IPAddress, to: tuple[str, int]) -> None:
+        """Route ``address`` port 53 (UDP and TCP) to the Sandbox's own nameserver at ``to``:
+        a route like any other, except that it is never reported as unused."""
+        self._add_route((str(address), 53), to, internal=True)
+
+    def _add_route(self, address: Address, to: Target, *, internal: bool = False) -> None:
         target = self._target(to)
         if isinstance(address, tuple):
             host, port = self._inet(address)
-            route = _Route(host, port, None, target)
+            route = _Route(host, port, None, target, internal=internal)
         else:
             name = self._unix(address)
             if isinstance(name, str):
                 self._make_socket_file(name)
-            route = _Route(None, 0, name, target)
+            route = _Route(None, 0, name, target, internal=internal)
         with self._lock:  # never held while taking the filesystem's lock: the master takes both
             self._routes.append(route)
 
@@ -577,7 +586,7 @@ class Network:
         connections, a fault rule may have refused them) was its address."""
         tried = set(attempted)
         with self._lock:
-            routes = [route for route in self._routes if not route.used]
+            routes = [route for route in self._routes if not route.used and not route.internal]
         return [str(route) for route in routes if not tried & self._spellings(route)]
 
     def _spellings(self, route: _Route) -> set[str]:

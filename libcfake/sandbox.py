@@ -36,6 +36,8 @@ from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
 
 from . import _realos
+from ._nameserver import ADDRESS as NAMESERVER_ADDRESS
+from ._nameserver import RESOLV_CONF, NameServer
 from ._pythonpaths import python_mounts
 from ._shadow import ShadowTree
 from .calls import Call, access_mode_names, open_flag_names
@@ -144,6 +146,10 @@ class Sandbox:
         self.violations: list[Violation] = []
         self._faults: list[FaultRule] = []
         self.net = Network(self.dns, self.fs, self._faults)
+        # DNS on the wire, for resolvers that do their own lookups (dig, Go, musl, c-ares...)
+        self._nameserver = NameServer(self.dns, self._refused_query)
+        self.net.route_nameserver(NAMESERVER_ADDRESS, self._nameserver.endpoint)
+        self._resolv_conf_checked = False  # see _enter
         self._shadow = ShadowTree()
         self._callers: dict[tuple[int, int], Caller] = {}  # (euid, egid) -> Caller, default umask
         probe = os.memfd_create("libcfake-probe", os.MFD_CLOEXEC)
@@ -197,6 +203,7 @@ class Sandbox:
         if self._snapshot is not None:
             self._snapshot.close()
         self.net.close()
+        self._nameserver.close()
         self.fs.close()
         self._shadow.close()
 
@@ -296,6 +303,10 @@ class Sandbox:
             kwargs["executable"] = virtual
 
     def _enter(self, virtual: str) -> str:
+        if not self._resolv_conf_checked:  # the first program: name the model's nameserver,
+            self._resolv_conf_checked = True  # unless the test wrote a resolv.conf of its own
+            if not self.fs.exists("/etc/resolv.conf"):
+                self.fs.create_file("/etc/resolv.conf", contents=RESOLV_CONF)
         with self.fs.lock:
             if self.fs.edited_directly:  # pyfakefs was handed out: a change may have gone unheard
                 self._unpublish()
@@ -430,6 +441,13 @@ class Sandbox:
             timer.start()
         else:
             _deliver(svc, outcome)
+
+    def _refused_query(self, name: str, reason: str) -> None:
+        """A query to the nameserver for a name in no zone of the model: a violation."""
+        violation = Violation(0, "(a resolver of its own)", "res_query", "DNS query", (name,),
+                              "REFUSED", reason, path=name)  # fmt: skip
+        with self._record_lock:
+            self.violations.append(violation)
 
     def _out_of_descriptors(self) -> str:
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
