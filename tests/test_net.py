@@ -4,6 +4,7 @@ loopback, and failures come on demand."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import http.server
 import os
@@ -588,30 +589,31 @@ def test_a_program_serves_on_a_virtual_address_the_test_connects_to(
         assert sb.fs.fake.resolve(where).st_mode & 0o170000 == 0o140000  # a socket file
 
 
-def test_a_program_bound_to_the_wildcard_is_reached_at_any_virtual_address(sb: Sandbox) -> None:
-    sb.net.allow_bind(("0.0.0.0", 8080))
+@contextlib.contextmanager
+def wildcard_server(sb: Sandbox) -> Iterator[None]:
+    """SERVER listening on 0.0.0.0:8080 in the sandbox for the block, then ended."""
     proc = sb.popen([sys.executable, "-c", SERVER, "inet", "0.0.0.0"], stdout=subprocess.PIPE,
                     text=True)  # fmt: skip
     try:
         assert proc.stdout is not None and proc.stdout.readline() == "listening\n"
-        with sb.net.connect(("10.0.0.9", 8080), timeout=30) as sock:
-            sock.sendall(b"test")
-            assert sock.recv(100) == b"hello test"
+        yield
     finally:
+        proc.kill()
         proc.communicate(timeout=30)
+
+
+def test_a_program_bound_to_the_wildcard_is_reached_at_any_virtual_address(sb: Sandbox) -> None:
+    sb.net.allow_bind(("0.0.0.0", 8080))
+    with wildcard_server(sb), sb.net.connect(("10.0.0.9", 8080), timeout=30) as sock:
+        sock.sendall(b"test")
+        assert sock.recv(100) == b"hello test"
     assert not sb.violations
 
 
 def test_a_connect_nothing_serves_says_what_programs_bound(sb: Sandbox) -> None:
     sb.net.allow_bind(("0.0.0.0", 0))
-    proc = sb.popen([sys.executable, "-c", SERVER, "inet", "0.0.0.0"], stdout=subprocess.PIPE,
-                    text=True)  # fmt: skip
-    try:
-        assert proc.stdout is not None and proc.stdout.readline() == "listening\n"
+    with wildcard_server(sb):
         assert connect_outcome(sb, "10.0.0.9", 8081)[0] == "ECONNREFUSED"
-    finally:
-        proc.kill()
-        proc.communicate(timeout=30)
     [violation] = sb.violations
     assert "programs have bound: 0.0.0.0:8080" in violation.reason
 

@@ -11,7 +11,9 @@ import errno
 import os
 import select
 import shutil
+import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -212,3 +214,33 @@ def test_memory_of_a_trapped_call_is_read_and_a_bad_pointer_is_efault(static_ope
     result, _ = supervise([str(static_open), "read", long_name], answer)
     assert paths == [long_name.encode()]
     assert result.stdout == "open: No such file or directory\n"
+
+
+def test_only_sockets_of_other_families_and_chattr_ioctls_trap() -> None:
+    code = (
+        "import fcntl, socket, sys, termios\n"
+        "socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()\n"
+        "socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).close()\n"
+        "socket.socket(socket.AF_NETLINK, socket.SOCK_RAW).close()\n"
+        "with open('/dev/null', 'rb') as f:\n"
+        "    try: fcntl.ioctl(f, termios.TCGETS, bytes(64))\n"
+        "    except OSError: pass\n"
+        "    try: fcntl.ioctl(f, 0x40086602, bytes(8))\n"  # FS_IOC_SETFLAGS
+        "    except OSError: pass\n"
+    )
+    sockets: list[int] = []
+    ioctls: list[int] = []
+
+    def answer(listener: Listener, note: Notification, path: bytes | None) -> None:
+        if note.name == "socket":
+            sockets.append(note.args[0])
+        elif note.name == "ioctl":
+            ioctls.append(note.args[1] & 0xFFFFFFFF)
+            listener.reply(note.id, error=errno.EPERM)
+            return
+        listener.reply_continue(note.id)
+
+    result, _ = supervise([sys.executable, "-c", code], answer)
+    assert result.returncode == 0, result.stderr
+    assert sockets == [socket.AF_NETLINK]
+    assert ioctls == [0x40086602]

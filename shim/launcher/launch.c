@@ -121,34 +121,23 @@ static int emit(struct program *p, struct sock_filter instruction) {
 /* if A == value: next instruction, else skip `skip` instructions */
 #define IF_EQUAL(value, skip) JUMP(BPF_JMP | BPF_JEQ | BPF_K, (value), 0, (skip))
 
-/* A call allowed only when argument `arg`'s low word is one of `values` (its high word zero):
- * otherwise it traps. */
-static int allow_when_argument_in(struct program *p, int nr, int arg, const unsigned *values,
-                                  int count) {
+/* A call whose outcome depends on one argument: `matched` when its low word is one of `values`,
+ * else `otherwise`. With `whole`, the argument is a 64-bit value and a nonzero high word counts
+ * as not matched; without, only the low word counts (the kernel reads an int there). */
+static int by_argument(struct program *p, int nr, int arg, const unsigned *values, int count,
+                       unsigned matched, unsigned otherwise, int whole) {
     int failed = 0;
     failed |= LOAD(SYSCALL_NR);
-    failed |= IF_EQUAL((unsigned)nr, (unsigned char)(count + 5));
-    failed |= LOAD(ARG_HIGH(arg));
-    failed |= IF_EQUAL(0, (unsigned char)(count + 1));
+    failed |= IF_EQUAL((unsigned)nr, (unsigned char)(count + (whole ? 5 : 3)));
+    if (whole) {
+        failed |= LOAD(ARG_HIGH(arg));
+        failed |= IF_EQUAL(0, (unsigned char)(count + 1));
+    }
     failed |= LOAD(ARG_LOW(arg));
     for (int i = 0; i < count; i++)
         failed |= JUMP(BPF_JMP | BPF_JEQ | BPF_K, values[i], (unsigned char)(count - i), 0);
-    failed |= RETURN(TRAP);
-    failed |= RETURN(ALLOW);
-    return failed;
-}
-
-/* A call allowed only when argument `arg` is not one of `values` (low word compared). */
-static int trap_when_argument_in(struct program *p, int nr, int arg, const unsigned *values,
-                                 int count) {
-    int failed = 0;
-    failed |= LOAD(SYSCALL_NR);
-    failed |= IF_EQUAL((unsigned)nr, (unsigned char)(count + 3));
-    failed |= LOAD(ARG_LOW(arg));
-    for (int i = 0; i < count; i++)
-        failed |= JUMP(BPF_JMP | BPF_JEQ | BPF_K, values[i], (unsigned char)(count - i), 0);
-    failed |= RETURN(ALLOW);
-    failed |= RETURN(TRAP);
+    failed |= RETURN(otherwise);
+    failed |= RETURN(matched);
     return failed;
 }
 
@@ -186,16 +175,16 @@ static int build(struct program *p) {
     failed |= RETURN(ALLOW);
     /* sockets of the families the network model serves; others (packet, netlink...) trap */
     static const unsigned families[] = {AF_UNIX, AF_INET, AF_INET6};
-    failed |= allow_when_argument_in(p, SYS_socket, 0, families, 3);
+    failed |= by_argument(p, SYS_socket, 0, families, 3, ALLOW, TRAP, 0);
     /* sendto without a destination (send() on a connected socket) */
     static const unsigned null[] = {0};
-    failed |= allow_when_argument_in(p, SYS_sendto, 4, null, 1);
+    failed |= by_argument(p, SYS_sendto, 4, null, 1, ALLOW, TRAP, 1);
     /* prlimit64 of the process itself */
-    failed |= allow_when_argument_in(p, SYS_prlimit64, 0, null, 1);
+    failed |= by_argument(p, SYS_prlimit64, 0, null, 1, ALLOW, TRAP, 1);
     /* ioctl, but not the ones that change a file's inode flags or attributes (chattr) */
     static const unsigned inode_flags[] = {FS_IOC_SETFLAGS, FS_IOC_SETVERSION, FS_IOC_FSSETXATTR,
                                            FS_IOC32_SETFLAGS, FS_IOC32_SETVERSION};
-    failed |= trap_when_argument_in(p, SYS_ioctl, 1, inode_flags, 5);
+    failed |= by_argument(p, SYS_ioctl, 1, inode_flags, 5, TRAP, ALLOW, 0);
     failed |= RETURN(TRAP);
     return failed ? -1 : 0;
 }
