@@ -1163,11 +1163,11 @@ class _NotedArguments(NamedTuple):
         return (PurePosixPath(note.path),)
 
 
-@functools.lru_cache(maxsize=4)
 def _depth(path: str) -> int:
     return posixpath.normpath(path).count("/")
 
 
+@functools.lru_cache(maxsize=4)
 def _special_parents(mounts: tuple[str, ...]) -> frozenset[str]:
     """The directories (each with a trailing "/") that have something outside the model below
     them: a mount, a device, /proc. Publishing checks each directory's entries against the
