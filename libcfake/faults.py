@@ -60,7 +60,7 @@ class FaultRule:
         self._lock = threading.Lock()
 
     def __str__(self) -> str:
-        error = self.error if isinstance(self.error, str) else errno_name(self.error)
+        error = self.error if isinstance(self.error, str) else _errno_constant(self.error)
         extras = "".join(
             f", {name}={value!r}"
             for name, value in (("nth", self.nth), ("times", self.times), ("delay", self.delay))
@@ -84,5 +84,6 @@ class FaultRule:
             return True
 
 
-def errno_name(code: int) -> str:
+def _errno_constant(code: int) -> str:
+    """"errno.EACCES" for 13, as a test writes it."""
     return f"errno.{errorcode[code]}" if code in errorcode else str(code)
