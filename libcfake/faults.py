@@ -85,5 +85,5 @@ class FaultRule:
 
 
 def _errno_constant(code: int) -> str:
-    """"errno.EACCES" for 13, as a test writes it."""
+    """ "errno.EACCES" for 13, as a test writes it."""
     return f"errno.{errorcode[code]}" if code in errorcode else str(code)

@@ -364,6 +364,19 @@ class Sandbox:
         attempted = self.journal.connections()
         return rules + [f"net.{route}" for route in self.net.unused_routes(attempted)]
 
+    def missing_host_paths(self) -> list[str]:
+        """Paths programs looked for and did not find (ENOENT) that exist on the host, outside
+        every mount: most likely a file the test meant to give them (``mounts=[...]``,
+        ``sb.fs.add_real_file``). The pytest plugin lists them when a test fails."""
+        return [
+            path
+            for path in self.journal.files_missing()
+            if path.startswith("/")
+            and self.fs.mount_of(path) is None
+            and not path.startswith(("/proc/", "/dev/", "/sys/"))
+            and os.path.lexists(path)
+        ]
+
     # -- serving ---------------------------------------------------------------------------
 
     def _serve(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -144,6 +144,7 @@ def libcfake(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
         sandbox = Sandbox(**options)
     except TypeError as error:
         raise pytest.UsageError(f"@pytest.mark.libcfake: {error}") from None
+    request.node.stash[_SANDBOX] = sandbox
     with sandbox:
         yield sandbox
         unused = sandbox.unused_rules() if _unused_policy(request.config) != "ignore" else []
@@ -161,6 +162,29 @@ def libcfake(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
         if _unused_policy(request.config) == "error":
             pytest.fail(report, pytrace=False)
         warnings.warn(LibcfakeUnusedRuleWarning(report), stacklevel=1)
+
+
+_SANDBOX = pytest.StashKey[Sandbox]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """On a failed test, name the host paths its programs looked for and did not find."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    sandbox = item.stash.get(_SANDBOX, None)
+    if report.failed and report.when == "call" and sandbox is not None:
+        hidden = sandbox.missing_host_paths()
+        if hidden:
+            listed = "".join(f"  {path}\n" for path in hidden[:20])
+            report.sections.append((
+                "libcfake: missing in the sandbox, present on the host",
+                f"programs looked for these paths, which exist on the host but not in the "
+                f"sandbox:\n{listed}give them with @pytest.mark.libcfake(mounts={hidden[:3]!r}) "
+                "(read-only) or libcfake.fs.add_real_file(...)",
+            ))  # fmt: skip
 
 
 def _unused_policy(config: pytest.Config) -> str:

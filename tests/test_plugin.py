@@ -241,3 +241,23 @@ def test_a_rule_nothing_used_is_a_warning_or_with_the_ini_option_an_error(
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*rules and routes this test set up that nothing used*"])
+
+
+def test_a_failing_test_names_host_files_its_program_did_not_find(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    config = tmp_path_factory.mktemp("host") / "app.ini"
+    config.write_text("[app]\n")
+    pytester.makeini("[pytest]\nlibcfake_mount_rootdir = false\n")
+    pytester.makepyfile(
+        f"""
+        def test_forgot_the_config(libcfake):
+            result = libcfake.run(["cat", {str(config)!r}], capture_output=True)
+            assert result.returncode == 0
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*libcfake: missing in the sandbox, present on the host*"])
+    assert f"\n  {config}\n" in result.stdout.str()
+    assert f"@pytest.mark.libcfake(mounts=['{config}'])" in result.stdout.str()
