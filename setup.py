@@ -2,7 +2,8 @@
 
 ``pip install -e .`` (or a plain install) runs ``build_ext``, which compiles the cffi module
 ``libcfake._wire`` from ``shim/libcfake_wire.h`` and then the shim itself with the machine's gcc,
-putting ``libcfake_preload.so`` beside the package's other binaries.
+putting ``libcfake_preload.so`` and the seccomp launcher ``libcfake-launch`` beside the
+package's other binaries.
 """
 
 import importlib.util
@@ -28,7 +29,9 @@ class build_ext_with_shim(build_ext):
     def run(self):
         super().run()
         package_dir = Path(os.path.dirname(self.get_ext_fullpath("libcfake._wire")))
-        _load_shim_build().build(package_dir / "libcfake_preload.so")
+        shim_build = _load_shim_build()
+        shim_build.build(package_dir / "libcfake_preload.so")
+        shim_build.build_launcher(package_dir / "libcfake-launch")
 
 
 setup(

@@ -14,7 +14,7 @@ Emilua's ``libc_service.master``)::
 
 from ._shim import shim_path
 from .calls import Call
-from .errors import LibcfakeError, ProtocolError, ShimNotBuiltError
+from .errors import LibcfakeError, ProtocolError, ShimNotBuiltError, ViolationError
 from .faults import FaultRule
 from .fs import FileSystem
 from .journal import JournalEntry, Violation
@@ -43,6 +43,7 @@ __all__ = [
     "ShimNotBuiltError",
     "StatResult",
     "Violation",
+    "ViolationError",
     "shim_path",
 ]
 __version__ = "0.1.0"

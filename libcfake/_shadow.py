@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import posixpath
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterable
+
+from . import _realos
 
 #: Where a placeholder symlink points: nowhere real, should an unwrapped call follow it.
 _DANGLING = "libcfake-placeholder-of-a-virtual-symlink"
@@ -25,9 +25,9 @@ _PLACEHOLDER_KINDS = {kind: kind for kind in (stat.S_IFDIR, stat.S_IFLNK, stat.S
 
 def _tree_root() -> str:
     try:
-        return tempfile.mkdtemp(prefix="libcfake-shadow-", dir="/dev/shm")
+        return _realos.mkdtemp("libcfake-shadow-", "/dev/shm")
     except OSError:
-        return tempfile.mkdtemp(prefix="libcfake-shadow-")
+        return _realos.mkdtemp("libcfake-shadow-")
 
 
 class ShadowTree:
@@ -46,7 +46,7 @@ class ShadowTree:
         self._synced: dict[str, dict[str, int]] = {}  # virtual directory -> its entries, as synced
 
     def close(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        _realos.rmtree(self.root)
 
     def real_path(self, virtual: str) -> str:
         return self.root + virtual.rstrip("/") if virtual != "/" else self.root
@@ -90,7 +90,7 @@ class ShadowTree:
             if missing.get(existing.name) == kind:
                 del missing[existing.name]
             elif kind == stat.S_IFDIR:
-                shutil.rmtree(existing.path)
+                _realos.rmtree(existing.path)
                 self._forget(posixpath.join(virtual, existing.name))
             else:
                 os.unlink(existing.path)

@@ -23,7 +23,7 @@ def shim_path() -> Path:
     """The preload library that programs run with (built by ``pip install``)."""
     override = os.environ.get(SHIM_VARIABLE)
     path = Path(override) if override else _PACKAGE_DIR / SHIM_NAME
-    if not path.is_file():
+    if not os.path.isfile(path):
         raise ShimNotBuiltError(
             f"the libcfake shim is not at {path}; run `pip install -e '.[test]'` in the "
             "libcfake checkout (it compiles shim/ with gcc)"

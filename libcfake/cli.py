@@ -95,10 +95,19 @@ def run(args: argparse.Namespace) -> int:
             _build(sandbox, args)
             result = sandbox.run(args.command)
             violations = list(sandbox.violations)
+            hidden = sandbox.missing_host_paths() if result.returncode else []
     except (ValueError, OSError) as error:
         raise _Usage(str(error)) from error
+    if hidden:
+        print(
+            "libcfake: the command looked for these paths, which exist on the host but not in "
+            "the sandbox (give them with --file VPATH=HOSTPATH or --fs-dir DIR):",
+            file=sys.stderr,
+        )
+        for path in hidden[:20]:
+            print(f"  {path}", file=sys.stderr)
     if violations:
-        print(format_report(violations), file=sys.stderr)
+        print(format_report(violations, command_line=True), file=sys.stderr)
         if not args.violations_ok:
             return VIOLATION_STATUS
     return result.returncode if result.returncode >= 0 else 128 - result.returncode

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import threading
+from errno import errorcode
 
 from .protocol import FUNCTIONS
 
@@ -58,6 +59,15 @@ class FaultRule:
             self.times = 1
         self._lock = threading.Lock()
 
+    def __str__(self) -> str:
+        error = self.error if isinstance(self.error, str) else _errno_constant(self.error)
+        extras = "".join(
+            f", {name}={value!r}"
+            for name, value in (("nth", self.nth), ("times", self.times), ("delay", self.delay))
+            if value
+        )
+        return f"fail({self.call!r}, {self.pattern!r}, {error}{extras})"
+
     def applies(self, call: str, subject: str | None) -> bool:
         """Count a matching call and say whether this rule fails it."""
         if call not in self.calls or subject is None:
@@ -72,3 +82,8 @@ class FaultRule:
                 return False
             self.fired += 1
             return True
+
+
+def _errno_constant(code: int) -> str:
+    """ "errno.EACCES" for 13, as a test writes it."""
+    return f"errno.{errorcode[code]}" if code in errorcode else str(code)

@@ -11,6 +11,7 @@ import errno
 import os
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 
@@ -105,10 +106,33 @@ class Violation:
     arguments: tuple[Any, ...]
     answer: str
     reason: str
+    #: The call's subject as a fault rule matches it: the absolute model path (a dirfd- or
+    #: cwd-relative argument resolved), the host name or the address; None if it has none.
+    path: str | None = None
+
+    def shown_arguments(self) -> str:
+        """The arguments for a person: the absolute path, modes in octal."""
+        shown: list[str] = []
+        for index, argument in enumerate(self.arguments):
+            if index == 0 and isinstance(argument, PurePosixPath) and self.path is not None:
+                shown.append(self.path)
+            elif isinstance(argument, int) and (self.call, index) in _MODE_ARGUMENTS:
+                shown.append(oct(argument))
+            else:
+                shown.append(str(argument))
+        return ", ".join(shown)
 
     def __str__(self) -> str:
-        args = ", ".join(str(a) for a in self.arguments)
-        return f"pid {self.pid} ({self.exe}) {self.symbol}({args}) -> {self.answer}: {self.reason}"
+        return (
+            f"pid {self.pid} ({self.exe}) {self.symbol}({self.shown_arguments()}) -> "
+            f"{self.answer}: {self.reason}"
+        )
+
+
+#: (call, index) of the arguments that are file modes, shown in octal.
+_MODE_ARGUMENTS = frozenset(
+    {("open", 2), ("openat", 2), ("mkdir", 1), ("chmod", 1), ("fchmod", 0), ("mknod", 1)}
+)
 
 
 _WRITING = frozenset({"write_only", "read_write", "create", "truncate", "append", "temporary"})
@@ -136,12 +160,25 @@ class Journal(list[JournalEntry]):
         ]
 
     def files_read(self) -> list[str]:
-        """Paths programs opened for reading (and not writing), in order, once each."""
-        return _unique(e.path for e in self.matching("open") if not _writes(e))
+        """Paths programs opened for reading (and not writing), in order, once each; only the
+        opens that succeeded (see :meth:`files_missing` and :meth:`files_refused`)."""
+        return _unique(e.path for e in self.matching("open") if not _writes(e) and not e.errno)
 
     def files_written(self) -> list[str]:
-        """Paths programs opened to write or create, in order, once each."""
-        return _unique(e.path for e in self.matching("open") if _writes(e))
+        """Paths programs opened to write or create and got, in order, once each."""
+        return _unique(e.path for e in self.matching("open") if _writes(e) and not e.errno)
+
+    def files_missing(self) -> list[str]:
+        """Paths programs tried to open or stat and found missing (ENOENT), once each: the
+        config files, plugins and caches a program looks for."""
+        from .faults import calls_named
+
+        looking = calls_named("open") | calls_named("stat") | calls_named("access")
+        return _unique(e.path for e in list(self) if e.call in looking and e.errno == errno.ENOENT)
+
+    def files_refused(self) -> list[str]:
+        """Paths whose open failed for another reason (EACCES, EROFS, a fault...), once each."""
+        return _unique(e.path for e in self.matching("open") if e.errno and e.errno != errno.ENOENT)
 
     def names_resolved(self) -> list[str]:
         """Host names programs looked up."""
@@ -194,28 +231,52 @@ def describe_error(code: int) -> str:
     return f"-1 {errno_name(code)} ({os.strerror(code)})"
 
 
-def _hint(violation: Violation) -> str:
+def _hint(violation: Violation, sb: str) -> str:
+    """What to write in the test: ``sb`` is the Sandbox's name there (``libcfake`` in pytest)."""
     call, args = violation.call, violation.arguments
-    subject = str(args[0]) if args else ""
+    subject = violation.path if violation.path is not None else str(args[0]) if args else ""
     if call == "getaddrinfo":
-        return f"model it: sb.dns.add({subject!r}, '10.0.0.1'), or sb.dns.fail({subject!r}, ...)"
+        return (
+            f"model it: {sb}.dns.add({subject!r}, '10.0.0.1'), or {sb}.dns.fail({subject!r}, ...)"
+        )
     if call.startswith(("connect", "bind")):
-        return "model it: sb.net.route(...) to a server the test runs, or sb.fail('connect', ...)"
+        return (
+            f"model it: {sb}.net.route(...) to a server the test runs, or {sb}.fail('connect', ...)"
+        )
     if "read-only host" in violation.reason:
         return (
-            "write where the model owns the path (sb.fs.create_dir(...)), or copy the host "
-            "tree in writable: sb.fs.add_real_directory(src, target, read_only=False)"
+            f"write where the model owns the path ({sb}.fs.create_dir(...)), or copy the host "
+            f"tree in writable: {sb}.fs.add_real_directory(src, target, read_only=False)"
         )
     if call == "exec":
         return "run host programs; programs that exist only in the model cannot be executed yet"
-    return f"model it in sb.fs, or inject the answer: sb.fail({call!r}, {subject!r}, errno.E...)"
+    return (
+        f"model it in {sb}.fs, or inject the answer: {sb}.fail({call!r}, {subject!r}, errno.E...)"
+    )
 
 
-def format_report(violations: list[Violation], limit: int = 50) -> str:
-    """A readable table of violations, each with what to do about it."""
+def _command_line_hint(violation: Violation) -> str:
+    """What to add to a ``libcfake run`` command line."""
+    call, args = violation.call, violation.arguments
+    subject = violation.path if violation.path is not None else str(args[0]) if args else ""
+    if call == "getaddrinfo":
+        return f"add --hosts FILE with '10.0.0.1 {subject}', or --fail getaddrinfo:{subject}:again"
+    if call.startswith(("connect", "bind")):
+        return "add --route HOST:PORT=127.0.0.1:PORT, or --fail connect:HOST:PORT:ECONNREFUSED"
+    if "read-only host" in violation.reason or call == "exec":
+        return "give the program a writable tree: --fs-dir DIR, or --file VPATH=HOSTPATH"
+    return f"add --file {subject}=HOSTPATH, or --fail {call}:{subject}:ERRNO"
+
+
+def format_report(
+    violations: list[Violation], limit: int = 50, *, sandbox_name: str = "sb",
+    command_line: bool = False,
+) -> str:  # fmt: skip
+    """A readable table of violations, each with what to do about it: a line of Python naming
+    the Sandbox ``sandbox_name``, or with ``command_line`` the options of ``libcfake run``."""
     rows = [("pid", "executable", "call", "arguments", "answer")]
     for v in violations[:limit]:
-        arguments = ", ".join(str(a) for a in v.arguments)
+        arguments = v.shown_arguments()
         rows.append((str(v.pid), v.exe, v.symbol, arguments[:60], v.answer))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [f"libcfake: {len(violations)} call(s) that no model or rule covered:", ""]
@@ -226,7 +287,8 @@ def format_report(violations: list[Violation], limit: int = 50) -> str:
         if index:
             violation = violations[index - 1]
             lines.append(f"      why: {violation.reason}")
-            lines.append(f"      {_hint(violation)}")
+            hint = _command_line_hint(violation) if command_line else _hint(violation, sandbox_name)
+            lines.append(f"      {hint}")
     if len(violations) > limit:
         lines.append(f"  ... and {len(violations) - limit} more")
     return "\n".join(lines)

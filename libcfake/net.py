@@ -71,21 +71,20 @@ import inspect
 import ipaddress
 import os
 import posixpath
-import shutil
 import socket
 import stat
 import struct
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pyfakefs.fake_file import FakeFile
 
+from . import _realos
 from .dns import Dns, LookupRefused
-from .faults import FaultRule
+from .faults import CALL_GROUPS, FaultRule
 from .fs import Caller, FileSystem
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -95,16 +94,26 @@ Address = tuple[str, int] | str | bytes
 Destination = tuple[IPAddress, int] | str | bytes
 SyncHandler = Callable[[socket.socket], object]
 AsyncHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]
-#: Where a route leads: a loopback (ip, port), a host unix socket path, a listening socket, a
-#: handler, or an asyncio.Protocol subclass.
+#: Where a route leads: a loopback (ip or "localhost", port), a server object (with ``host`` and
+#: ``port``, or ``server_address``), a host unix socket path, a listening socket, a handler, or
+#: an asyncio.Protocol subclass.
 Target = (
-    tuple[str, int] | str | os.PathLike[str] | socket.socket | SyncHandler | AsyncHandler | type
+    tuple[str, int]
+    | str
+    | os.PathLike[str]
+    | socket.socket
+    | SyncHandler
+    | AsyncHandler
+    | type
+    | Any
 )
 
 #: Names without an address get one from here (RFC 2544's benchmarking range: never routed).
 VIRTUAL_POOL = ipaddress.ip_network("198.18.0.0/15")
 _LOOPBACK: dict[int, str] = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
 _WILDCARDS = (ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("::"))
+#: The calls whose subject is an address, which fault rules may name by host name.
+NETWORK_CALLS = CALL_GROUPS["connect"] | CALL_GROUPS["bind"]
 
 
 class NetworkViolation(Exception):
@@ -177,6 +186,33 @@ def _ip_or_none(text: str) -> IPAddress | None:
 def _normal(destination: Destination) -> Destination:
     """An IPv4-mapped IPv6 destination as the IPv4 one it stands for."""
     return (_ip(destination[0]), destination[1]) if isinstance(destination, tuple) else destination
+
+
+def _server_address(to: Any) -> Any:
+    """A server object's (host, port): pytest-httpserver's ``host``/``port``, socketserver's and
+    http.server's ``server_address``; anything else as it is."""
+    if isinstance(to, (tuple, str, bytes, os.PathLike)) or callable(to):
+        return to
+    address = getattr(to, "server_address", None)
+    if isinstance(address, tuple):
+        return address
+    host, port = getattr(to, "host", None), getattr(to, "port", None)
+    if isinstance(host, str) and isinstance(port, int):
+        return (host, port)
+    return to
+
+
+def _loopback_of(host: str) -> IPAddress:
+    """The IP of a route target: a literal, or "localhost" (what test servers listen on)."""
+    if host == "localhost":
+        return ipaddress.ip_address("127.0.0.1")
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"route targets are loopback endpoints (127.0.0.1, ::1, localhost), not {host!r}: "
+            "libcfake never contacts another address"
+        ) from None
 
 
 def _check_port(port: object) -> int:
@@ -349,6 +385,12 @@ class _Route:
     port: int
     unix: str | bytes | None
     target: _Target
+    used: int = 0  # connections and sends it served
+    internal: bool = False  # the Sandbox's own (its nameserver): never reported as unused
+
+    def __str__(self) -> str:
+        where = f"{self.host}:{self.port}" if self.host is not None else describe(self.unix or "")
+        return f"route {where} -> {self.target.what}"
 
 
 # -- fault rules that know host names -----------------------------------------------------------
@@ -418,7 +460,7 @@ class Network:
         self._next_virtual = 1
         self._next_path = 0
         self._loop: _Loop | None = None
-        self._dir = tempfile.mkdtemp(prefix="libcfake-net-")
+        self._dir = _realos.mkdtemp("libcfake-net-")
         self._lock = threading.RLock()
 
     # -- what a test arranges -------------------------------------------------------------
@@ -427,19 +469,28 @@ class Network:
         """Send programs' connections to ``address`` to ``to``.
 
         ``address`` is (host name or IP, port), a virtual unix path, or an abstract name
-        (b"\\0name"). ``to`` is a loopback ``(ip, port)``, a host unix socket path, a listening
-        socket, ``def handler(sock)``, ``async def handler(reader, writer)`` or an
+        (b"\\0name"). ``to`` is a loopback ``(ip or "localhost", port)``, a server object (a
+        pytest-httpserver ``HTTPServer``, a ``socketserver`` server), a host unix socket path, a
+        listening socket, ``def handler(sock)``, ``async def handler(reader, writer)`` or an
         :class:`asyncio.Protocol` subclass. A later route for the same address wins.
         """
+        self._add_route(address, to)
+
+    def route_nameserver(self, address: IPAddress, to: tuple[str, int]) -> None:
+        """Route ``address`` port 53 (UDP and TCP) to the Sandbox's own nameserver at ``to``:
+        a route like any other, except that it is never reported as unused."""
+        self._add_route((str(address), 53), to, internal=True)
+
+    def _add_route(self, address: Address, to: Target, *, internal: bool = False) -> None:
         target = self._target(to)
         if isinstance(address, tuple):
             host, port = self._inet(address)
-            route = _Route(host, port, None, target)
+            route = _Route(host, port, None, target, internal=internal)
         else:
             name = self._unix(address)
             if isinstance(name, str):
                 self._make_socket_file(name)
-            route = _Route(None, 0, name, target)
+            route = _Route(None, 0, name, target, internal=internal)
         with self._lock:  # never held while taking the filesystem's lock: the master takes both
             self._routes.append(route)
 
@@ -529,6 +580,21 @@ class Network:
                 return target.endpoint(family, type)
         raise LookupError(f"nothing serves {address!r}: no route, and no program bound it")
 
+    def unused_routes(self, attempted: Iterable[str] = ()) -> list[str]:
+        """The routes nothing used, as "route HOST:PORT -> ...": no program (nor ``connect``)
+        reached through one, and none of the ``attempted`` destinations (the journal's
+        connections, a fault rule may have refused them) was its address."""
+        tried = set(attempted)
+        with self._lock:
+            routes = [route for route in self._routes if not route.used and not route.internal]
+        return [str(route) for route in routes if not tried & self._spellings(route)]
+
+    def _spellings(self, route: _Route) -> set[str]:
+        """The destinations, as the journal writes them, that lead to ``route``."""
+        if route.host is None:
+            return {describe(route.unix)} if route.unix is not None else set()
+        return {describe((ip, route.port)) for ip in _addresses_of(self.dns, route.host)}
+
     def close(self) -> None:
         """Stop the handlers and close the listeners the model made."""
         with self._lock:
@@ -541,7 +607,7 @@ class Network:
             sock.close()
         if loop is not None:
             loop.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        _realos.rmtree(self._dir)
 
     # -- what programs do (called by the sandbox, with the program's socket) ----------------
 
@@ -631,8 +697,11 @@ class Network:
     def _target(self, to: Target) -> _Target:
         if isinstance(to, socket.socket):
             return _Endpoint(to.family, to.getsockname(), f"the socket at {to.getsockname()}")
+        to = _server_address(to)
         if isinstance(to, tuple):
-            ip = ipaddress.ip_address(to[0])
+            if len(to) < 2 or not isinstance(to[0], str):
+                raise TypeError(f"a route target is (loopback ip or 'localhost', port), not {to!r}")
+            ip = _loopback_of(to[0])
             if not ip.is_loopback:
                 raise ValueError(
                     f"route targets must be loopback endpoints (127.0.0.1, ::1), not {to[0]}: "
@@ -653,8 +722,10 @@ class Network:
                     if route.host is None or route.port != destination[1]:
                         continue
                     if destination[0] in _addresses_of(self.dns, route.host):
+                        route.used += 1
                         return route.target
                 elif route.unix == destination:
+                    route.used += 1
                     return route.target
             if isinstance(destination, tuple):
                 return self._bound(destination, socktype)
@@ -666,10 +737,17 @@ class Network:
     def _bound(self, destination: tuple[IPAddress, int], socktype: int) -> _Target | None:
         ip, port = destination
         found = self._bindings.get((socktype, ip, port))
-        if found is None and (ip.is_loopback or ip.is_unspecified):
+        if found is None:  # a program bound to 0.0.0.0 or :: is reachable at every address
             for wildcard in _WILDCARDS:
                 found = found or self._bindings.get((socktype, wildcard, port))
         return None if found is None else _Endpoint(*found, "a program")
+
+    def _what_is_bound(self) -> str:
+        with self._lock:
+            bound = sorted(
+                describe((ip, port)) for (_, ip, port) in self._bindings if port
+            )  # fmt: skip
+        return f" (programs have bound: {', '.join(bound)})" if bound else ""
 
     def _bound_path(self, path: str) -> _Target | None:
         try:
@@ -692,7 +770,7 @@ class Network:
             error = errno.ENOENT if isinstance(destination, str) else self.unrouted
             raise NetworkViolation(
                 error, f"{verb} to {describe(destination)}: no route (sb.net.route) and no "
-                "program of the sandbox serves there",
+                f"program of the sandbox serves there{self._what_is_bound()}",
             )  # fmt: skip
         return target
 

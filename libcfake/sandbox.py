@@ -35,14 +35,18 @@ from typing import Any, NamedTuple
 from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
 
+from . import _realos
+from ._nameserver import ADDRESS as NAMESERVER_ADDRESS
+from ._nameserver import RESOLV_CONF, NameServer
+from ._pythonpaths import python_mounts
 from ._shadow import ShadowTree
 from .calls import Call, access_mode_names, open_flag_names
 from .dns import HOST_NOT_FOUND, Answer, Dns, Hints, LookupRefused
-from .errors import ProtocolError
-from .faults import FaultRule
+from .errors import ProtocolError, ViolationError
+from .faults import FaultRule, calls_named
 from .fs import DEFAULT_MOUNTS, DEVICES, Caller, FileSystem, lstat_records
-from .journal import Journal, JournalEntry, Violation, describe_error
-from .net import Network, NetworkViolation, Replacement, SocketRequest
+from .journal import Journal, JournalEntry, Violation, describe_error, format_report
+from .net import NETWORK_CALLS, NetFaultRule, Network, NetworkViolation, Replacement, SocketRequest
 from .protocol import (
     FD_DIR1,
     FD_DIR2,
@@ -105,23 +109,37 @@ class _Refused(Exception):
 class Sandbox:
     """Runs programs behind the shim, answering their calls from the models.
 
-    ``mounts`` are host paths visible read-only (default :data:`~libcfake.fs.DEFAULT_MOUNTS`);
+    Host paths are visible read-only at the same path ("mounts"): ``base_mounts`` (by default
+    :data:`~libcfake.fs.DEFAULT_MOUNTS` and the running interpreter's own paths: its
+    ``sys.path``, the source trees of editable installs, a pyenv/asdf root) and the ``mounts``
+    added to them. Pass ``base_mounts=()`` to see only ``mounts``.
     ``cwd`` is the virtual directory programs start in; ``reply_timeout`` bounds each answer;
     ``fake_filesystem`` makes an existing pyfakefs filesystem (pyfakefs's ``fs`` fixture) the
     one programs see; ``violation_errno`` replaces the errno every violation is answered with
-    (by default each says what it is: EROFS, ECONNREFUSED, EACCES...).
+    (by default each says what it is: EROFS, ECONNREFUSED, EACCES...). With ``strict``, leaving
+    the ``with`` block raises :class:`~libcfake.ViolationError` if programs made calls nothing
+    covered (what the pytest fixture does by default); :meth:`check` does it at any time.
     """
 
     def __init__(
         self,
         *,
-        mounts: Iterable[str] = DEFAULT_MOUNTS,
+        mounts: Iterable[str] = (),
+        base_mounts: Iterable[str] | None = None,
         cwd: str = "/",
         reply_timeout: float = 30.0,
         fake_filesystem: FakeFilesystem | None = None,
         violation_errno: int | None = None,
+        strict: bool = False,
     ) -> None:
-        self.fs = FileSystem(mounts, fake=fake_filesystem)
+        if isinstance(mounts, str) or isinstance(base_mounts, str):
+            raise TypeError("mounts and base_mounts are lists of paths, not one path")
+        if base_mounts is None:
+            base_mounts = (*DEFAULT_MOUNTS, *python_mounts())
+        # parents first: a mount inside another one is already visible through it
+        every_mount = sorted(dict.fromkeys((*base_mounts, *mounts)), key=_depth)
+        self.fs = FileSystem(every_mount, fake=fake_filesystem)
+        self.strict = strict
         self.violation_errno = violation_errno
         self.dns = Dns()
         self.cwd = cwd
@@ -130,6 +148,10 @@ class Sandbox:
         self.violations: list[Violation] = []
         self._faults: list[FaultRule] = []
         self.net = Network(self.dns, self.fs, self._faults)
+        # DNS on the wire, for resolvers that do their own lookups (dig, Go, musl, c-ares...)
+        self._nameserver = NameServer(self.dns, self._refused_query)
+        self.net.route_nameserver(NAMESERVER_ADDRESS, self._nameserver.endpoint)
+        self._resolv_conf_checked = False  # see _enter
         self._shadow = ShadowTree()
         self._callers: dict[tuple[int, int], Caller] = {}  # (euid, egid) -> Caller, default umask
         probe = os.memfd_create("libcfake-probe", os.MFD_CLOEXEC)
@@ -162,8 +184,16 @@ class Sandbox:
     def __enter__(self) -> Sandbox:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
         self.close()
+        if self.strict and kind is None:
+            self.check()
+
+    def check(self) -> None:
+        """Raise :class:`~libcfake.ViolationError` if programs made calls nothing covered."""
+        violations = list(self.violations)
+        if violations:
+            raise ViolationError(format_report(violations), violations)
 
     def close(self) -> None:
         """Stop serving and release the memfds and shadow directories."""
@@ -176,6 +206,7 @@ class Sandbox:
         if self._snapshot is not None:
             self._snapshot.close()
         self.net.close()
+        self._nameserver.close()
         self.fs.close()
         self._shadow.close()
 
@@ -226,7 +257,8 @@ class Sandbox:
     ) -> subprocess.Popen[Any]:
         """Start a program in the sandbox; ``cwd`` is a virtual directory. Popen's arguments."""
         real_cwd = self._enter(cwd or self.cwd)
-        return subprocess.Popen(args, env=self.environment(env), cwd=real_cwd, **kwargs)
+        self._find_program(args, cwd or self.cwd, kwargs)
+        return _realos.Popen(args, env=self.environment(env), cwd=real_cwd, **kwargs)
 
     def run(
         self,
@@ -238,7 +270,8 @@ class Sandbox:
     ) -> subprocess.CompletedProcess[Any]:
         """Run a program in the sandbox to completion; ``subprocess.run``'s arguments."""
         real_cwd = self._enter(cwd or self.cwd)
-        return subprocess.run(args, env=self.environment(env), cwd=real_cwd, **kwargs)
+        self._find_program(args, cwd or self.cwd, kwargs)
+        return _realos.run(args, env=self.environment(env), cwd=real_cwd, **kwargs)
 
     async def create_subprocess_exec(
         self,
@@ -250,11 +283,33 @@ class Sandbox:
     ) -> asyncio.subprocess.Process:
         """``asyncio.create_subprocess_exec`` for a program in the sandbox (asyncio tests)."""
         real_cwd = self._enter(cwd or self.cwd)
+        self._find_program([program], cwd or self.cwd, kwargs)
         return await asyncio.create_subprocess_exec(
             program, *args, env=self.environment(env), cwd=real_cwd, **kwargs
         )
 
+    def _find_program(
+        self, args: Sequence[str | os.PathLike[str]], cwd: str, kwargs: dict[str, Any]
+    ) -> None:
+        """Make a relative program path (``./hello.sh``) mean the virtual cwd's file.
+
+        The first exec happens in the test's own process, before the shim is loaded, relative
+        to the real working directory (a shadow directory). A program in a host mount is the
+        host file at the same path; ``executable=`` names it, argv[0] stays as given."""
+        if not args or "executable" in kwargs:
+            return
+        program = os.fsdecode(args[0])
+        if "/" not in program or program.startswith("/"):
+            return
+        virtual = posixpath.normpath(posixpath.join(cwd, program))
+        if self.fs.mount_of(virtual) is not None:
+            kwargs["executable"] = virtual
+
     def _enter(self, virtual: str) -> str:
+        if not self._resolv_conf_checked:  # the first program: name the model's nameserver,
+            self._resolv_conf_checked = True  # unless the test wrote a resolv.conf of its own
+            if not self.fs.exists("/etc/resolv.conf"):
+                self.fs.create_file("/etc/resolv.conf", contents=RESOLV_CONF)
         with self.fs.lock:
             if self.fs.edited_directly:  # pyfakefs was handed out: a change may have gone unheard
                 self._unpublish()
@@ -287,12 +342,43 @@ class Sandbox:
             error = error.errno
         if isinstance(error, str) and error not in GAI_ERRORS:
             raise ValueError(f"unknown error name {error!r}; one of {', '.join(GAI_ERRORS)}")
-        rule = FaultRule(call, pattern, error, nth=nth, times=times, delay=delay)
+        rule: FaultRule
+        if calls_named(call) & NETWORK_CALLS:  # "api.test:80" names the host, as programs do
+            rule = NetFaultRule(
+                call, pattern, error, nth=nth, times=times, delay=delay, dns=self.dns
+            )
+        else:
+            rule = FaultRule(call, pattern, error, nth=nth, times=times, delay=delay)
         with self.fs.lock:
             self._faults.append(rule)
             if rule.calls & (NOTED_FUNCTIONS | NOTED_OPENS):
                 self._unpublish()  # those calls must reach the rule
         return rule
+
+    def unused_rules(self) -> list[str]:
+        """The fault rules that never fired and the routes no connection used, as written on the
+        Sandbox (``fail('open', '/etc/x', errno.EACCES)``, ``net.route ...``): each
+        is most likely a mistake in the test (a path or host name that programs do not use).
+        The pytest plugin reports them at the end of each test."""
+        self._catch_up()
+        with self.fs.lock:
+            rules = [str(rule) for rule in self._faults if not rule.fired]
+            rules += [f"dns.{rule}" for rule in self.dns.faults if not rule.fired]
+        attempted = self.journal.connections()
+        return rules + [f"net.{route}" for route in self.net.unused_routes(attempted)]
+
+    def missing_host_paths(self) -> list[str]:
+        """Paths programs looked for and did not find (ENOENT) that exist on the host, outside
+        every mount: most likely a file the test meant to give them (``mounts=[...]``,
+        ``sb.fs.add_real_file``). The pytest plugin lists them when a test fails."""
+        return [
+            path
+            for path in self.journal.files_missing()
+            if path.startswith("/")
+            and self.fs.mount_of(path) is None
+            and not path.startswith(("/proc/", "/dev/", "/sys/"))
+            and os.path.lexists(path)
+        ]
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -373,7 +459,7 @@ class Sandbox:
             if reason is not None:
                 self.violations.append(
                     Violation(entry.pid, entry.exe, entry.call, entry.symbol, entry.arguments,
-                              answer, reason)
+                              answer, reason, path=subject)
                 )  # fmt: skip
         if delay > 0:  # answer later; the master goes on serving everyone else
             timer = threading.Timer(delay, _deliver, (svc.defer(), outcome))
@@ -381,6 +467,13 @@ class Sandbox:
             timer.start()
         else:
             _deliver(svc, outcome)
+
+    def _refused_query(self, name: str, reason: str) -> None:
+        """A query to the nameserver for a name in no zone of the model: a violation."""
+        violation = Violation(0, "(a resolver of its own)", "res_query", "DNS query", (name,),
+                              "REFUSED", reason, path=name)  # fmt: skip
+        with self._record_lock:
+            self.violations.append(violation)
 
     def _out_of_descriptors(self) -> str:
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -929,7 +1022,8 @@ class Sandbox:
         if not caller.is_root and obj.st_uid != caller.uid:
             raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), path)
         if stat.S_ISLNK(obj.st_mode):
-            raise _Refused(errno.EOPNOTSUPP, "chmod of a symlink")
+            # what Linux answers (a symlink's mode is fixed): a right answer, not a violation
+            raise OSError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP), path)
         obj.st_mode = stat.S_IFMT(obj.st_mode) | (call.raw.mode & 0o7777)
         obj.st_ctime = time.time()  # a change of the inode, as the kernel's
         return 0
@@ -1097,6 +1191,10 @@ class _NotedArguments(NamedTuple):
         if note.function in NOTED_OPENS:  # a directory, opened read-only: nothing it creates
             return (PurePosixPath(note.path), open_flag_names(note.flags))
         return (PurePosixPath(note.path),)
+
+
+def _depth(path: str) -> int:
+    return posixpath.normpath(path).count("/")
 
 
 @functools.lru_cache(maxsize=4)

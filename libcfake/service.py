@@ -35,16 +35,14 @@ import ipaddress
 import os
 import resource
 import select
-import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from . import _guard, protocol
+from . import _guard, _realos, protocol
 from ._peer import NotServed, Tree, exe_of, identify, is_thread, peer_pid
 from ._shim import preload_environment
 from .calls import Call
@@ -205,7 +203,7 @@ class LibcService:
         self._drained_lock = threading.Lock()
         self._passthrough = [_check_prefix(prefix) for prefix in passthrough]
         self._timeout_ms = max(1, round(reply_timeout * 1000))
-        self._dir = tempfile.mkdtemp(prefix="libcfake-")
+        self._dir = _realos.mkdtemp("libcfake-")
         self.socket_path = os.path.join(self._dir, "master.sock")
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         self._listener.bind(self.socket_path)
@@ -262,7 +260,7 @@ class LibcService:
         self._listener.close()
         if self._reserve >= 0:
             os.close(self._reserve)
-        shutil.rmtree(self._dir, ignore_errors=True)
+        _realos.rmtree(self._dir)
         self._tree.close()
         _guard.leave()
 
@@ -290,7 +288,7 @@ class LibcService:
         **popen_kwargs: Any,
     ) -> subprocess.Popen[Any]:
         """Start ``args`` behind the shim; other arguments are those of ``subprocess.Popen``."""
-        return subprocess.Popen(args, env=self.environment(env), **popen_kwargs)
+        return _realos.Popen(args, env=self.environment(env), **popen_kwargs)
 
     # -- receiving -------------------------------------------------------------------------
 

@@ -48,12 +48,37 @@ def build(output: Path, sanitize: bool = False) -> Path:
     return output
 
 
+LAUNCHER_SOURCE = SHIM_DIR / "launcher" / "launch.c"
+
+
+def launcher_command(output: Path, static: bool = True) -> list[str]:
+    """The compiler command line that builds ``libcfake-launch`` (static unless told not)."""
+    cc = shlex.split(os.environ.get("CC", "gcc"))
+    flags = ["-std=gnu11", "-O2", *WARNINGS] + (["-static"] if static else [])
+    return [*cc, *flags, "-o", str(output), str(LAUNCHER_SOURCE)]
+
+
+def build_launcher(output: Path) -> Path:
+    """Compile the seccomp launcher, static so it needs nothing; dynamic where the machine has
+    no static libc (it installs its filter itself, so it works the same)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    static = subprocess.run(launcher_command(output), capture_output=True, text=True)
+    if static.returncode != 0:
+        reason = static.stderr.strip().splitlines()[-1:] or ["?"]
+        print(f"shim/build.py: linking libcfake-launch dynamically (no static libc: {reason[0]})")
+        subprocess.run(launcher_command(output, static=False), check=True)
+    return output
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("output", type=Path)
     parser.add_argument("--sanitize", action="store_true", help="ASan + UBSan build")
+    parser.add_argument("--launcher", type=Path, help="also build libcfake-launch here")
     args = parser.parse_args(argv)
     build(args.output, args.sanitize)
+    if args.launcher is not None:
+        build_launcher(args.launcher)
     return 0
 
 

@@ -53,6 +53,8 @@ def test_run_exits_distinctly_after_violations() -> None:
     assert result.returncode == VIOLATION_STATUS
     assert "call(s) that no model or rule covered" in result.stderr
     assert "/usr/forbidden" in result.stderr
+    assert "--fs-dir DIR, or --file VPATH=HOSTPATH" in result.stderr  # hints are options here
+    assert "sb." not in result.stderr
     relaxed = libcfake("run", "--violations-ok", "--", "sh", "-c", "echo x > /usr/forbidden")
     assert relaxed.returncode == 2  # the shell's own status
 
@@ -104,3 +106,12 @@ def test_bad_options_are_a_clear_error_with_status_2(args: list[str], message: s
     result = libcfake(*args)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_run_names_host_files_the_command_did_not_find(tmp_path: Path) -> None:
+    config = tmp_path / "app.ini"
+    config.write_text("[app]\n")
+    result = libcfake("run", "--", "cat", str(config))
+    assert result.returncode == 1
+    assert "exist on the host but not in the sandbox" in result.stderr
+    assert f"  {config}\n" in result.stderr

@@ -4,6 +4,7 @@ loopback, and failures come on demand."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import http.server
 import os
@@ -586,6 +587,85 @@ def test_a_program_serves_on_a_virtual_address_the_test_connects_to(
     assert not sb.violations
     if kind == "unix" and where.startswith("/"):
         assert sb.fs.fake.resolve(where).st_mode & 0o170000 == 0o140000  # a socket file
+
+
+@contextlib.contextmanager
+def wildcard_server(sb: Sandbox) -> Iterator[None]:
+    """SERVER listening on 0.0.0.0:8080 in the sandbox for the block, then ended."""
+    proc = sb.popen([sys.executable, "-c", SERVER, "inet", "0.0.0.0"], stdout=subprocess.PIPE,
+                    text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "listening\n"
+        yield
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+
+
+def test_a_program_bound_to_the_wildcard_is_reached_at_any_virtual_address(sb: Sandbox) -> None:
+    sb.net.allow_bind(("0.0.0.0", 8080))
+    with wildcard_server(sb), sb.net.connect(("10.0.0.9", 8080), timeout=30) as sock:
+        sock.sendall(b"test")
+        assert sock.recv(100) == b"hello test"
+    assert not sb.violations
+
+
+def test_a_connect_nothing_serves_says_what_programs_bound(sb: Sandbox) -> None:
+    sb.net.allow_bind(("0.0.0.0", 0))
+    with wildcard_server(sb):
+        assert connect_outcome(sb, "10.0.0.9", 8081)[0] == "ECONNREFUSED"
+    [violation] = sb.violations
+    assert "programs have bound: 0.0.0.0:8080" in violation.reason
+
+
+def test_a_route_goes_to_localhost_or_to_a_server_object(
+    sb: Sandbox, http_server: tuple[str, int]
+) -> None:
+    class Server:  # what pytest-httpserver's HTTPServer offers: host and port
+        host, port = "localhost", http_server[1]
+
+    class SocketServer:  # socketserver's and http.server's servers
+        server_address = http_server
+
+    sb.net.route(("by-name.test", 80), to=("localhost", http_server[1]))
+    sb.net.route(("by-object.test", 80), to=Server())
+    sb.net.route(("by-address.test", 80), to=SocketServer())
+    code = (
+        "import sys, urllib.request\n"
+        "for host in sys.argv[1:]:\n"
+        "    print(urllib.request.urlopen(f'http://{host}/health', timeout=20).read().decode(),"
+        " end='')\n"
+    )
+    out = python(sb, code, "by-name.test", "by-object.test", "by-address.test")
+    assert out.splitlines() == [f"ok /health host={h}" for h in ("by-name.test", "by-object.test",
+                                                                 "by-address.test")]  # fmt: skip
+    with pytest.raises(ValueError, match="loopback"):
+        sb.net.route(("elsewhere.test", 80), to=("example.com", 80))
+
+
+def test_a_connect_fault_names_the_host_as_programs_do(sb: Sandbox) -> None:
+    sb.dns.add("down.test", "10.0.0.7")
+    rule = sb.fail("connect", "down.test:80", errno.ECONNREFUSED)
+    assert connect_outcome(sb, "10.0.0.7", 80)[0] == "ECONNREFUSED"
+    assert rule.fired == 1
+    assert not sb.violations
+    assert sb.unused_rules() == []
+
+
+def test_rules_and_routes_nothing_used_are_listed(
+    sb: Sandbox, http_server: tuple[str, int]
+) -> None:
+    sb.fail("open", "/etc/never-read.conf", errno.EACCES)
+    sb.dns.fail("never-resolved.test", "again")
+    sb.net.route(("never-called.test", 80), to=http_server)
+    sb.net.route(("refused.test", 80), to=http_server)
+    sb.fail("connect", "refused.test:80", errno.ECONNREFUSED)  # the route counts as tried
+    assert connect_outcome(sb, "refused.test", 80)[0] == "ECONNREFUSED"
+    assert sb.unused_rules() == [
+        "fail('open', '/etc/never-read.conf', errno.EACCES)",
+        "dns.fail('getaddrinfo', 'never-resolved.test', again)",
+        f"net.route never-called.test:80 -> {http_server[0]}:{http_server[1]}",
+    ]
 
 
 def test_programs_reach_each_other_at_virtual_addresses(sb: Sandbox) -> None:

@@ -33,7 +33,7 @@ def test_an_unmodelled_call_fails_the_test_with_a_report(pytester: pytest.Pytest
         "*libcfake: 1 call(s) that no model or rule covered:*",
         "*getaddrinfo*surprise.example.com*EAI noname*",
         "*why: surprise.example.com is in no zone of the DNS model*",
-        "*sb.dns.add('surprise.example.com'*",
+        "*libcfake.dns.add('surprise.example.com'*",
     ])  # fmt: skip
 
 
@@ -144,3 +144,120 @@ def test_the_ini_file_sets_the_errno_of_violations(pytester: pytest.Pytester) ->
         """
     )
     pytester.runpytest_subprocess().assert_outcomes(passed=1, warnings=1)
+
+
+def test_programs_read_the_projects_own_scripts_but_cannot_write_there(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        app="""
+        import sys
+        print("app says", sys.argv[1:])
+        """
+    )
+    (pytester.path / "hello.sh").write_text("#!/bin/sh\necho hello from the project\n")
+    (pytester.path / "hello.sh").chmod(0o755)
+    pytester.makepyfile(
+        test_project="""
+        import pathlib
+        import sys
+
+        import pytest
+
+        HERE = pathlib.Path(__file__).parent
+
+        def test_a_python_script(libcfake):
+            result = libcfake.run([sys.executable, str(HERE / "app.py"), "x"],
+                                  capture_output=True, text=True)
+            assert result.stdout == "app says ['x']\\n", result.stderr
+
+        def test_a_shell_script_relative_to_the_project(libcfake):
+            result = libcfake.run(["./hello.sh"], cwd=str(HERE), capture_output=True, text=True)
+            assert result.stdout == "hello from the project\\n", result.stderr
+
+        def test_the_editable_package_imports(libcfake):
+            # libcfake itself is installed in development mode (pip install -e)
+            code = "import libcfake; print(libcfake.__name__)"
+            result = libcfake.run([sys.executable, "-c", code], capture_output=True, text=True)
+            assert result.stdout == "libcfake\\n", result.stderr
+
+        @pytest.mark.libcfake(strict=False)
+        def test_writing_into_the_project_is_a_violation(libcfake):
+            libcfake.run(["sh", "-c", f"echo x > {HERE}/written.txt"], capture_output=True)
+            assert [v.call for v in libcfake.violations] == ["open"]
+            assert not (HERE / "written.txt").exists()
+        """
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=4)
+    assert not (pytester.path / "written.txt").exists()
+
+
+def test_the_marker_adds_mounts_and_base_mounts_replaces_them(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    data = tmp_path_factory.mktemp("data")
+    (data / "table.csv").write_text("a,b\n")
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.libcfake(mounts=[{str(data)!r}])
+        def test_added(libcfake):
+            result = libcfake.run(["cat", {str(data / "table.csv")!r}],
+                                  capture_output=True, text=True)
+            assert result.stdout == "a,b\\n", result.stderr
+
+        @pytest.mark.libcfake(base_mounts=["/usr", "/lib", "/lib64", "/bin",
+                                           "/etc/ld.so.cache"], mounts=[{str(data)!r}])
+        def test_replaced(libcfake):
+            result = libcfake.run(["cat", {str(data / "table.csv")!r}],
+                                  capture_output=True, text=True)
+            assert result.stdout == "a,b\\n", result.stderr
+            assert not libcfake.fs.exists("/etc/passwd")  # a default left out
+        """
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_a_rule_nothing_used_is_a_warning_or_with_the_ini_option_an_error(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import errno
+
+        def test_typo_in_a_rule(libcfake):
+            libcfake.fs.create_file("/etc/app.conf", contents="x")
+            libcfake.fail("open", "/etc/app.cnf", errno.EACCES)  # a typo: never fires
+            libcfake.run(["cat", "/etc/app.conf"], capture_output=True)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        ["*LibcfakeUnusedRuleWarning*", "*libcfake.fail('open', '/etc/app.cnf'*"]
+    )
+    pytester.makeini("[pytest]\nlibcfake_unused_rules = error\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*rules and routes this test set up that nothing used*"])
+
+
+def test_a_failing_test_names_host_files_its_program_did_not_find(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    config = tmp_path_factory.mktemp("host") / "app.ini"
+    config.write_text("[app]\n")
+    pytester.makeini("[pytest]\nlibcfake_mount_rootdir = false\n")
+    pytester.makepyfile(
+        f"""
+        def test_forgot_the_config(libcfake):
+            result = libcfake.run(["cat", {str(config)!r}], capture_output=True)
+            assert result.returncode == 0
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*libcfake: missing in the sandbox, present on the host*"])
+    assert f"\n  {config}\n" in result.stdout.str()
+    assert f"@pytest.mark.libcfake(mounts=['{config}'])" in result.stdout.str()

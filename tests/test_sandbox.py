@@ -8,10 +8,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from libcfake import Sandbox
+from libcfake import Sandbox, ViolationError
 
 from .conftest import AS_NOBODY
 
@@ -337,3 +338,52 @@ def test_a_delayed_fault_holds_only_the_call_it_delays(sb: Sandbox) -> None:
     _, stderr = slow.communicate(timeout=30)
     assert "Connection timed out" in stderr
     assert fast_seconds < 1.5  # not queued behind the 2 s delay
+
+
+def test_tar_extracting_a_symlink_as_root_is_no_violation(sb: Sandbox, tmp_path: Path) -> None:
+    # tar's fchmodat(AT_SYMLINK_NOFOLLOW) on the link it made gets EOPNOTSUPP, as from Linux
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "target.txt").write_text("t\n")
+    (tmp_path / "proj" / "link").symlink_to("target.txt")
+    archive = tmp_path / "proj.tar.gz"
+    subprocess.run(["tar", "czf", archive, "-C", tmp_path, "proj"], check=True)
+    sb.fs.create_file("/proj.tar.gz", contents=archive.read_bytes())
+    sb.fs.create_dir("/out")
+    result = sb.run(["tar", "xzf", "/proj.tar.gz", "-C", "/out"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert sb.fs.os.readlink("/out/proj/link") == "target.txt"
+    assert not sb.violations, sb.violations
+
+
+def test_a_violation_shows_the_absolute_model_path_and_modes_in_octal(sb: Sandbox) -> None:
+    sb.run(["sh", "-c", "cd /usr && mkdir -m 750 not-here"], capture_output=True)
+    [violation] = sb.violations
+    assert violation.path == "/usr/not-here"
+    shown = str(violation)
+    assert "mkdir(/usr/not-here, 0o750)" in shown, shown
+
+
+def test_a_strict_sandbox_raises_the_report_when_the_block_ends() -> None:
+    with pytest.raises(ViolationError) as raised, Sandbox(strict=True) as sb:
+        sb.run(["sh", "-c", "echo x > /usr/not-allowed"], capture_output=True)
+    assert "/usr/not-allowed" in str(raised.value)
+    assert [v.call for v in raised.value.violations] == ["open"]
+    assert isinstance(raised.value, AssertionError)  # unittest and plain asserts report it
+
+
+def test_check_raises_as_soon_as_asked_and_not_without_violations(sb: Sandbox) -> None:
+    sb.check()
+    sb.run(["getent", "hosts", "unplanned.test"], capture_output=True)
+    with pytest.raises(ViolationError, match=r"unplanned\.test"):
+        sb.check()
+
+
+def test_the_journal_tells_files_read_from_files_missing_and_refused(sb: Sandbox) -> None:
+    sb.fs.create_file("/etc/app.conf", contents="x")
+    sb.fail("open", "/etc/secret.conf", errno.EACCES)
+    sb.fs.create_file("/etc/secret.conf", contents="s")
+    sb.run(["sh", "-c", "cat /etc/app.conf /etc/app.d/local.conf /etc/secret.conf"],
+           capture_output=True)  # fmt: skip
+    assert sb.journal.files_read() == ["/etc/app.conf"]
+    assert "/etc/app.d/local.conf" in sb.journal.files_missing()
+    assert sb.journal.files_refused() == ["/etc/secret.conf"]

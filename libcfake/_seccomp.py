@@ -1,0 +1,272 @@
+"""The kernel side of the seccomp supervisor: start a program under ``libcfake-launch`` and take
+what traps.
+
+``libcfake-launch`` (``shim/launcher/launch.c``) installs a seccomp filter whose user-notification
+listener it hands to the master, then executes the program; every process of that tree stays
+under the filter. Calls that name a path, an address or another process trap (unless the shim
+makes them through its gate); the master receives each as a :class:`Notification` and answers
+it on the :class:`Listener`: a return value or an errno, a descriptor placed in the program
+(:meth:`Listener.add_fd`), bytes written into its memory (:func:`write_memory`), or, where
+nothing in the program's memory decides the outcome, letting the call go on
+(:meth:`Listener.reply_continue`).
+
+    proc, listener = spawn(["./static-tool", "/etc/app.conf"])
+    while (note := listener.receive()) is not None:
+        path = read_path(note.pid, note.args[1])      # openat(dirfd, path, flags, mode)
+        listener.reply(note.id, error=errno.EACCES)
+
+Arguments in the program's memory are read through ``/proc/<pid>/mem``; a thread of the program
+may change them after they were read, so an answer never lets such a call go on with what was
+checked (the master performs it itself, or refuses it). Closing the listener fails every
+trapped call with ENOSYS from then on: the design fails closed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import socket
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import _realos
+from .errors import ShimNotBuiltError
+
+#: The launcher, built beside the shim by the install.
+LAUNCHER_NAME = "libcfake-launch"
+#: The variable naming the descriptor the launcher sends the listener on.
+CHANNEL_VARIABLE = "LIBCFAKE_SUPERVISOR_FD"
+
+# <linux/seccomp.h>: the ioctls on a listener, and the layouts they exchange
+_NOTIF = struct.Struct("=QIIiIQ6Q")  # id, pid, flags; data: nr, arch, instruction_pointer, args
+_RESPONSE = struct.Struct("=QqiI")  # id, val, error, flags
+_ADDFD = struct.Struct("=QIIII")  # id, flags, srcfd, newfd, newfd_flags
+_IOCTL_RECV = 0xC0502100  # _IOWR('!', 0, struct seccomp_notif)
+_IOCTL_SEND = 0xC0182101  # _IOWR('!', 1, struct seccomp_notif_resp)
+_IOCTL_ID_VALID = 0x40082102  # _IOW('!', 2, __u64)
+_IOCTL_ADDFD = 0x40182103  # _IOW('!', 3, struct seccomp_notif_addfd)
+_FLAG_CONTINUE = 1  # SECCOMP_USER_NOTIF_FLAG_CONTINUE
+_ADDFD_FLAG_SEND = 2  # SECCOMP_ADDFD_FLAG_SEND: add the descriptor and answer with its number
+AUDIT_ARCH_X86_64 = 0xC000003E
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_PATH_MAX = 4096
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One trapped system call: ``id`` names it in the answer; ``args`` are the six registers."""
+
+    id: int
+    pid: int  # the calling thread's id (its process's pid for a single-threaded program)
+    nr: int
+    arch: int
+    instruction_pointer: int
+    args: tuple[int, ...]
+
+    @property
+    def name(self) -> str:
+        """The system call's name ("openat"), or "syscall_NNN" for one this module does not know."""
+        return SYSCALL_NAMES.get(self.nr, f"syscall_{self.nr}")
+
+
+class Listener:
+    """A seccomp user-notification listener: the master's end of one launched tree."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def receive(self) -> Notification | None:
+        """The next trapped call (blocks until there is one; poll :meth:`fileno` first to wait
+        without holding the GIL). None when the call vanished before it was read (its thread
+        was killed, or the pending notification was taken back)."""
+        buffer = bytearray(_NOTIF.size)
+        try:
+            fcntl.ioctl(self.fd, _IOCTL_RECV, buffer, True)
+        except OSError as error:
+            if error.errno in (errno.ENOENT, errno.EINTR):
+                return None
+            raise
+        id_, pid, _flags, nr, arch, ip, *args = _NOTIF.unpack(buffer)
+        return Notification(id_, pid, nr, arch, ip, tuple(args))
+
+    def is_valid(self, id_: int) -> bool:
+        """Whether the call is still waiting (its thread alive, not answered): check after
+        reading its memory, before trusting what was read came from that call."""
+        try:
+            fcntl.ioctl(self.fd, _IOCTL_ID_VALID, bytearray(struct.pack("=Q", id_)), True)
+        except OSError as error:
+            if error.errno == errno.ENOENT:
+                return False
+            raise
+        return True
+
+    def reply(self, id_: int, value: int = 0, error: int = 0) -> bool:
+        """Answer the call: it returns ``value``, or fails with ``error`` (an errno). False if the
+        call no longer waits (its thread is gone)."""
+        return self._send(_RESPONSE.pack(id_, 0 if error else value, -error if error else 0, 0))
+
+    def reply_continue(self, id_: int) -> bool:
+        """Let the call go on in the kernel as the program made it. Only for a call whose
+        outcome nothing in the program's memory decides (a signal's target, say): a racing
+        thread could change a path or an address between the check and the call."""
+        return self._send(_RESPONSE.pack(id_, 0, 0, _FLAG_CONTINUE))
+
+    def add_fd(self, id_: int, fd: int, *, cloexec: bool = False, answer: bool = True) -> int:
+        """Put a copy of ``fd`` in the calling process; with ``answer`` (default) the call
+        returns its number at once (an open, an accept). The number it got."""
+        flags = _ADDFD_FLAG_SEND if answer else 0
+        request = _ADDFD.pack(id_, flags, fd, 0, os.O_CLOEXEC if cloexec else 0)
+        # a mutable buffer makes fcntl.ioctl return the ioctl's own result: the new number
+        return int(fcntl.ioctl(self.fd, _IOCTL_ADDFD, bytearray(request), True))
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def _send(self, response: bytes) -> bool:
+        try:
+            fcntl.ioctl(self.fd, _IOCTL_SEND, bytearray(response), True)
+        except OSError as error:
+            if error.errno == errno.ENOENT:
+                return False
+            raise
+        return True
+
+
+def read_memory(pid: int, address: int, length: int) -> bytes:
+    """``length`` bytes of the process's memory at ``address`` (fewer at an unmapped page)."""
+    fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while length > 0:
+            try:
+                chunk = os.pread(fd, length, address)
+            except OSError as error:
+                if error.errno == errno.EIO:  # an unmapped page
+                    break
+                raise
+            if not chunk:
+                break
+            chunks.append(chunk)
+            address += len(chunk)
+            length -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_path(pid: int, address: int) -> bytes:
+    """The NUL-terminated string at ``address``; OSError EFAULT for a bad pointer, ENAMETOOLONG
+    for one longer than PATH_MAX, as the kernel would answer the call."""
+    if address == 0:
+        raise OSError(errno.EFAULT, os.strerror(errno.EFAULT))
+    collected = b""
+    while len(collected) < _PATH_MAX:
+        want = min(_PAGE - (address % _PAGE), _PATH_MAX - len(collected))
+        chunk = read_memory(pid, address, want)
+        end = chunk.find(b"\0")
+        if end >= 0:
+            return collected + chunk[:end]
+        if len(chunk) < want:
+            raise OSError(errno.EFAULT, os.strerror(errno.EFAULT))
+        collected += chunk
+        address += len(chunk)
+    raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG))
+
+
+def write_memory(pid: int, address: int, data: bytes) -> None:
+    """Write ``data`` into the process's memory at ``address`` (a stat buffer, say)."""
+    fd = os.open(f"/proc/{pid}/mem", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        if os.pwrite(fd, data, address) != len(data):
+            raise OSError(errno.EFAULT, os.strerror(errno.EFAULT))
+    finally:
+        os.close(fd)
+
+
+def launcher_path() -> Path:
+    """``libcfake-launch``, built beside the package by the install."""
+    path = Path(__file__).resolve().parent / LAUNCHER_NAME
+    if not path.is_file():
+        raise ShimNotBuiltError(
+            f"the libcfake launcher is not at {path}; run `pip install -e '.[test]'` in the "
+            "libcfake checkout (it compiles shim/launcher/ with gcc)"
+        )
+    return path
+
+
+def spawn(
+    args: Sequence[str | os.PathLike[str]], *, env: dict[str, str] | None = None, **popen: Any
+) -> tuple[_realos.Popen, Listener]:
+    """Start ``args`` under the launcher; the process and its tree's listener. Popen's arguments
+    (``pass_fds`` is the launcher's)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    with ours, theirs:
+        environment = dict(os.environ if env is None else env)
+        environment[CHANNEL_VARIABLE] = str(theirs.fileno())
+        proc = _realos.Popen(
+            [str(launcher_path()), *(os.fspath(arg) for arg in args)],
+            env=environment,
+            pass_fds=(theirs.fileno(),),
+            **popen,
+        )
+        theirs.close()
+        message = ours.recv(4)
+        if len(message) != 4:
+            proc.wait()
+            status = proc.returncode
+            raise OSError(errno.EPROTO, f"libcfake-launch set up no filter (exit status {status})")
+        pidfd = os.pidfd_open(proc.pid)
+        try:
+            listener = _pidfd_getfd(pidfd, struct.unpack("=i", message)[0])
+        finally:
+            os.close(pidfd)
+        ours.send(b"T")
+    return proc, Listener(listener)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_SYS_PIDFD_GETFD = 438
+
+
+def _pidfd_getfd(pidfd: int, target: int) -> int:
+    """A copy of descriptor ``target`` of the process behind ``pidfd`` (close-on-exec)."""
+    fd = int(_libc.syscall(_SYS_PIDFD_GETFD, pidfd, target, 0))
+    if fd < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"pidfd_getfd: {os.strerror(code)}")
+    return fd
+
+
+#: x86_64 system call numbers by name, for the calls the supervisor meets (reports name them).
+SYSCALLS: dict[str, int] = {
+    "read": 0, "write": 1, "open": 2, "close": 3, "stat": 4, "fstat": 5, "lstat": 6,
+    "ioctl": 16, "access": 21, "sendto": 44, "sendmsg": 46, "socket": 41, "connect": 42,
+    "bind": 49, "listen": 50, "clone": 56, "execve": 59, "kill": 62, "truncate": 76,
+    "chdir": 80, "rename": 82, "mkdir": 83, "rmdir": 84, "creat": 85, "link": 86, "unlink": 87,
+    "symlink": 88, "readlink": 89, "chmod": 90, "fchmod": 91, "chown": 92, "fchown": 93,
+    "lchown": 94, "ptrace": 101, "mknod": 133, "statfs": 137, "chroot": 161, "acct": 163,
+    "mount": 165, "umount2": 166, "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190,
+    "getxattr": 191, "lgetxattr": 192, "listxattr": 194, "llistxattr": 195, "removexattr": 197,
+    "lremovexattr": 198, "fremovexattr": 199, "tkill": 200, "utimes": 235, "tgkill": 234,
+    "inotify_add_watch": 254, "openat": 257, "mkdirat": 258, "mknodat": 259, "fchownat": 260,
+    "futimesat": 261, "newfstatat": 262, "unlinkat": 263, "renameat": 264, "linkat": 265,
+    "symlinkat": 266, "readlinkat": 267, "fchmodat": 268, "faccessat": 269, "unshare": 272,
+    "utimensat": 280, "sendmmsg": 307, "setns": 308, "process_vm_readv": 310,
+    "process_vm_writev": 311, "renameat2": 316, "execveat": 322, "statx": 332,
+    "name_to_handle_at": 303, "open_by_handle_at": 304, "io_uring_setup": 425,
+    "io_uring_enter": 426, "io_uring_register": 427, "pidfd_send_signal": 424, "pidfd_open": 434,
+    "clone3": 435, "openat2": 437, "pidfd_getfd": 438, "faccessat2": 439, "fchmodat2": 452,
+    "prlimit64": 302, "shmget": 29, "semget": 64, "msgget": 68,
+}  # fmt: skip
+SYSCALL_NAMES: dict[int, str] = {number: name for name, number in SYSCALLS.items()}

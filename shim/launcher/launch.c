@@ -1,0 +1,247 @@
+/* libcfake-launch: put a program, and every process it will ever start, under a seccomp filter
+ * whose user-notification listener the master holds. Built static, so it needs nothing.
+ *
+ *     LIBCFAKE_SUPERVISOR_FD=N libcfake-launch PROGRAM [ARGS...]
+ *
+ * Descriptor N is a socket to the master. The launcher sets no_new_privs (so it works for any
+ * user), installs the filter with SECCOMP_FILTER_FLAG_NEW_LISTENER, writes the listener's number
+ * on N (an int32), waits for the byte 'T' (the master took a copy with pidfd_getfd), closes
+ * both, and executes PROGRAM (looked up on PATH). Filters
+ * are inherited across fork and exec and cannot be removed, so a static binary, a Go program, a
+ * child started without LD_PRELOAD, or libc reached through dlsym are all under it. When the
+ * listener closes (the master is gone), every trapped call fails with ENOSYS: fail closed.
+ *
+ * The filter, for x86_64:
+ *   - a system call of another ABI (i386 through int 0x80, x32) fails with ENOSYS;
+ *   - a system call made from the shim's gate (an instruction at a fixed address that the shim
+ *     maps, LCF_GATE_ADDRESS) is allowed: the shim's own real calls cost no trap;
+ *   - the calls in the allow list below, which name no path, no address and no other process,
+ *     are allowed; a few only with harmless arguments (socket of a family the network model
+ *     serves, sendto without an address, ioctl other than changing inode flags...);
+ *   - clone3 fails with ENOSYS (its flags are in memory the filter cannot read; libc falls
+ *     back to clone, whose flags it can);
+ *   - everything else traps to the master, which answers it (from the models), lets it go on
+ *     (where nothing in the program's memory matters), or refuses it as a violation. A system
+ *     call this file has never heard of traps too.
+ *
+ * Exit status 127 with a line on stderr when it cannot set itself up (126 if PROGRAM cannot be
+ * executed). It writes nothing else. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/fs.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../gate.h"
+
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+#ifndef SECCOMP_RET_USER_NOTIF
+#error "this kernel's headers lack seccomp user notification (Linux 5.0)"
+#endif
+
+#define ARCH_NR offsetof(struct seccomp_data, arch)
+#define SYSCALL_NR offsetof(struct seccomp_data, nr)
+#define IP_LOW offsetof(struct seccomp_data, instruction_pointer)
+#define IP_HIGH (offsetof(struct seccomp_data, instruction_pointer) + 4)
+#define ARG_LOW(n) (offsetof(struct seccomp_data, args) + 8 * (n))
+#define ARG_HIGH(n) (offsetof(struct seccomp_data, args) + 8 * (n) + 4)
+
+#define ALLOW SECCOMP_RET_ALLOW
+#define TRAP SECCOMP_RET_USER_NOTIF
+#define FAIL(e) (SECCOMP_RET_ERRNO | ((e) & SECCOMP_RET_DATA))
+
+/* System calls that name no path, no socket address and no other process, and change nothing
+ * outside the process but through descriptors it already holds. The most frequent first. */
+static const int allowed[] = {
+    SYS_read, SYS_write, SYS_close, SYS_futex, SYS_fstat, SYS_lseek, SYS_mmap, SYS_munmap,
+    SYS_mprotect, SYS_brk, SYS_rt_sigaction, SYS_rt_sigprocmask, SYS_rt_sigreturn, SYS_pread64,
+    SYS_pwrite64, SYS_readv, SYS_writev, SYS_preadv, SYS_pwritev, SYS_preadv2, SYS_pwritev2,
+    SYS_getdents64, SYS_getdents, SYS_poll, SYS_ppoll, SYS_select, SYS_pselect6, SYS_epoll_wait,
+    SYS_epoll_pwait, SYS_epoll_pwait2, SYS_epoll_ctl, SYS_epoll_create, SYS_epoll_create1,
+    SYS_fcntl, SYS_dup, SYS_dup2, SYS_dup3, SYS_pipe, SYS_pipe2, SYS_close_range,
+    SYS_sched_yield, SYS_mremap, SYS_msync, SYS_mincore, SYS_madvise, SYS_nanosleep,
+    SYS_clock_nanosleep, SYS_clock_gettime, SYS_clock_getres, SYS_gettimeofday, SYS_time,
+    SYS_getitimer, SYS_setitimer, SYS_alarm, SYS_pause, SYS_getpid, SYS_gettid, SYS_getppid,
+    SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid, SYS_getresuid, SYS_getresgid,
+    SYS_getgroups, SYS_setuid, SYS_setgid, SYS_setreuid, SYS_setregid, SYS_setresuid,
+    SYS_setresgid, SYS_setfsuid, SYS_setfsgid, SYS_setgroups, SYS_getpgid, SYS_setpgid,
+    SYS_getpgrp, SYS_setsid, SYS_getsid, SYS_capget, SYS_capset, SYS_umask, SYS_uname,
+    SYS_getrlimit, SYS_setrlimit, SYS_getrusage, SYS_sysinfo, SYS_times, SYS_getcpu,
+    SYS_getrandom, SYS_getcwd, SYS_fchdir, SYS_flock, SYS_fsync, SYS_fdatasync, SYS_ftruncate,
+    SYS_fallocate, SYS_fadvise64, SYS_readahead, SYS_sync_file_range, SYS_syncfs, SYS_sync,
+    SYS_fstatfs, SYS_sendfile, SYS_copy_file_range, SYS_splice, SYS_tee, SYS_vmsplice,
+    SYS_accept, SYS_accept4, SYS_recvfrom, SYS_recvmsg, SYS_recvmmsg, SYS_shutdown,
+    SYS_getsockname, SYS_getpeername, SYS_socketpair, SYS_setsockopt, SYS_getsockopt,
+    SYS_fork, SYS_vfork, SYS_exit, SYS_exit_group, SYS_wait4, SYS_waitid, SYS_set_tid_address, SYS_set_robust_list,
+    SYS_get_robust_list, SYS_rseq, SYS_arch_prctl, SYS_prctl, SYS_sigaltstack,
+    SYS_rt_sigpending, SYS_rt_sigtimedwait, SYS_rt_sigsuspend, SYS_restart_syscall,
+    SYS_personality, SYS_getpriority, SYS_sched_getaffinity, SYS_sched_setaffinity,
+    SYS_sched_getparam, SYS_sched_getscheduler, SYS_sched_get_priority_max,
+    SYS_sched_get_priority_min, SYS_sched_rr_get_interval, SYS_mlock, SYS_mlock2, SYS_munlock,
+    SYS_mlockall, SYS_munlockall, SYS_membarrier, SYS_memfd_create, SYS_eventfd, SYS_eventfd2,
+    SYS_signalfd, SYS_signalfd4, SYS_timerfd_create, SYS_timerfd_settime, SYS_timerfd_gettime,
+    SYS_timer_create, SYS_timer_settime, SYS_timer_gettime, SYS_timer_getoverrun,
+    SYS_timer_delete, SYS_inotify_init, SYS_inotify_init1, SYS_inotify_rm_watch,
+    SYS_io_setup, SYS_io_destroy, SYS_io_submit, SYS_io_cancel, SYS_io_getevents,
+    SYS_io_pgetevents, SYS_mbind, SYS_get_mempolicy, SYS_set_mempolicy, SYS_pkey_alloc,
+    SYS_pkey_free, SYS_pkey_mprotect, SYS_seccomp, SYS_landlock_create_ruleset,
+    SYS_landlock_add_rule, SYS_landlock_restrict_self, SYS_futex_waitv, SYS_fgetxattr,
+    SYS_flistxattr,
+};
+
+struct program {
+    struct sock_filter code[BPF_MAXINSNS];
+    unsigned short length;
+};
+
+static int emit(struct program *p, struct sock_filter instruction) {
+    if (p->length >= BPF_MAXINSNS)
+        return -1;
+    p->code[p->length++] = instruction;
+    return 0;
+}
+
+#define STMT(code, k) emit(p, (struct sock_filter)BPF_STMT((code), (k)))
+#define JUMP(code, k, jt, jf) emit(p, (struct sock_filter)BPF_JUMP((code), (k), (jt), (jf)))
+#define LOAD(offset) STMT(BPF_LD | BPF_W | BPF_ABS, (offset))
+#define RETURN(action) STMT(BPF_RET | BPF_K, (action))
+/* if A == value: next instruction, else skip `skip` instructions */
+#define IF_EQUAL(value, skip) JUMP(BPF_JMP | BPF_JEQ | BPF_K, (value), 0, (skip))
+
+/* A call whose outcome depends on one argument: `matched` when its low word is one of `values`,
+ * else `otherwise`. With `whole`, the argument is a 64-bit value and a nonzero high word counts
+ * as not matched; without, only the low word counts (the kernel reads an int there). */
+static int by_argument(struct program *p, int nr, int arg, const unsigned *values, int count,
+                       unsigned matched, unsigned otherwise, int whole) {
+    int failed = 0;
+    failed |= LOAD(SYSCALL_NR);
+    failed |= IF_EQUAL((unsigned)nr, (unsigned char)(count + (whole ? 5 : 3)));
+    if (whole) {
+        failed |= LOAD(ARG_HIGH(arg));
+        failed |= IF_EQUAL(0, (unsigned char)(count + 1));
+    }
+    failed |= LOAD(ARG_LOW(arg));
+    for (int i = 0; i < count; i++)
+        failed |= JUMP(BPF_JMP | BPF_JEQ | BPF_K, values[i], (unsigned char)(count - i), 0);
+    failed |= RETURN(otherwise);
+    failed |= RETURN(matched);
+    return failed;
+}
+
+static int build(struct program *p) {
+    int failed = 0;
+    p->length = 0;
+    /* another ABI: i386 (int 0x80) or x32 numbers */
+    failed |= LOAD(ARCH_NR);
+    failed |= JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+    failed |= RETURN(FAIL(ENOSYS));
+    failed |= LOAD(SYSCALL_NR);
+    failed |= JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1);
+    failed |= RETURN(FAIL(ENOSYS));
+    /* the shim's gate: the instruction after its syscall instruction */
+    failed |= LOAD(IP_HIGH);
+    failed |= IF_EQUAL((unsigned)((LCF_GATE_ADDRESS + LCF_GATE_RETURN) >> 32), 3);
+    failed |= LOAD(IP_LOW);
+    failed |= IF_EQUAL((unsigned)((LCF_GATE_ADDRESS + LCF_GATE_RETURN) & 0xffffffffu), 1);
+    failed |= RETURN(ALLOW);
+    failed |= LOAD(SYSCALL_NR);
+    for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++) {
+        failed |= IF_EQUAL((unsigned)allowed[i], 1);
+        failed |= RETURN(ALLOW);
+    }
+    /* thread and process creation: clone without new namespaces; clone3 falls back to it */
+    failed |= IF_EQUAL(SYS_clone3, 1);
+    failed |= RETURN(FAIL(ENOSYS));
+    failed |= IF_EQUAL(SYS_clone, 4);
+    failed |= LOAD(ARG_LOW(0));
+    failed |= JUMP(BPF_JMP | BPF_JSET | BPF_K,
+                   CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
+                       CLONE_NEWNET | CLONE_NEWCGROUP,
+                   0, 1);
+    failed |= RETURN(TRAP);
+    failed |= RETURN(ALLOW);
+    /* sockets of the families the network model serves; others (packet, netlink...) trap */
+    static const unsigned families[] = {AF_UNIX, AF_INET, AF_INET6};
+    failed |= by_argument(p, SYS_socket, 0, families, 3, ALLOW, TRAP, 0);
+    /* sendto without a destination (send() on a connected socket) */
+    static const unsigned null[] = {0};
+    failed |= by_argument(p, SYS_sendto, 4, null, 1, ALLOW, TRAP, 1);
+    /* prlimit64 of the process itself */
+    failed |= by_argument(p, SYS_prlimit64, 0, null, 1, ALLOW, TRAP, 1);
+    /* ioctl, but not the ones that change a file's inode flags or attributes (chattr) */
+    static const unsigned inode_flags[] = {FS_IOC_SETFLAGS, FS_IOC_SETVERSION, FS_IOC_FSSETXATTR,
+                                           FS_IOC32_SETFLAGS, FS_IOC32_SETVERSION};
+    failed |= by_argument(p, SYS_ioctl, 1, inode_flags, 5, TRAP, ALLOW, 0);
+    failed |= RETURN(TRAP);
+    return failed ? -1 : 0;
+}
+
+static void die(const char *what) {
+    fprintf(stderr, "libcfake-launch: %s: %s\n", what, strerror(errno));
+    exit(127);
+}
+
+/* Tell the master the listener's number, and wait until it has taken a copy of it (with
+ * pidfd_getfd: sending it with SCM_RIGHTS would take a sendmsg, which the filter now traps, to
+ * a master that cannot answer it before it has the listener). Only read and write: allowed. */
+static void hand_over(int channel, int listener) {
+    int32_t number = listener;
+    if (write(channel, &number, sizeof number) != (ssize_t)sizeof number)
+        die("telling the master the listener's number");
+    char taken = 0;
+    if (read(channel, &taken, 1) != 1 || taken != 'T') {
+        errno = EPROTO;
+        die("waiting for the master to take the listener");
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: LIBCFAKE_SUPERVISOR_FD=N libcfake-launch PROGRAM [ARGS...]\n");
+        return 127;
+    }
+    const char *channel_text = getenv("LIBCFAKE_SUPERVISOR_FD");
+    char *end = NULL;
+    long channel = channel_text != NULL ? strtol(channel_text, &end, 10) : -1;
+    if (channel_text == NULL || *channel_text == '\0' || *end != '\0' || channel < 0 ||
+        channel > 1 << 20) {
+        errno = EINVAL;
+        die("LIBCFAKE_SUPERVISOR_FD");
+    }
+    static struct program program;
+    if (build(&program) != 0) {
+        errno = E2BIG;
+        die("building the filter");
+    }
+    struct sock_fprog filter = {.len = program.length, .filter = program.code};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        die("prctl(PR_SET_NO_NEW_PRIVS)");
+    unsigned long flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    long listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &filter);
+    if (listener < 0 && errno == EINVAL) { /* before Linux 5.19: signals may interrupt a wait */
+        flags &= ~SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+        listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &filter);
+    }
+    if (listener < 0)
+        die("installing the seccomp filter");
+    hand_over((int)channel, (int)listener);
+    close((int)listener);
+    close((int)channel);
+    unsetenv("LIBCFAKE_SUPERVISOR_FD");
+    execvp(argv[1], argv + 1);
+    fprintf(stderr, "libcfake-launch: %s: %s\n", argv[1], strerror(errno));
+    return errno == ENOENT ? 127 : 126;
+}
