@@ -573,6 +573,8 @@ class Sandbox:
         if function in ("fstat", "fchmod", "fchown", "futimens"):
             return self._file_call(call, self._fd(call, fds, FD_FILE))
         assert path is not None
+        if function == "exec":
+            _refuse_setuid(call)  # in a mount too: it would run without the shim
         # a symlink lives where its link path is; its target is only text
         where = self._second_path(call, fds) if function == "symlink" else path
         route = self._route(where)
@@ -960,8 +962,6 @@ class Sandbox:
     def _fs_exec(self, call: Call, path: str, fds: list[int]) -> Any:
         if self.fs.lexists(path) and self._route(path) is None:
             raise _Refused(errno.EACCES, "running a program that exists only in the model")
-        if call.raw.mode & (stat.S_ISUID | stat.S_ISGID):
-            raise _Refused(errno.EPERM, "setuid/setgid programs run without the shim (LD_PRELOAD)")
         return PASSTHROUGH
 
     def _file_call(self, call: Call, fd: int | None) -> Any:
@@ -985,6 +985,13 @@ class Sandbox:
         if function == "fchown":
             return self._chown(obj, call, path)
         return self._utimens(obj, call)
+
+
+def _refuse_setuid(call: Call) -> None:
+    """Refuse to run a setuid or setgid program (``call.raw.mode``: the file's st_mode, which the
+    shim sends), wherever it lives: the loader runs it in secure mode, without LD_PRELOAD."""
+    if call.raw.mode & (stat.S_ISUID | stat.S_ISGID):
+        raise _Refused(errno.EPERM, "setuid/setgid programs run without the shim (LD_PRELOAD)")
 
 
 def _special_end(path: str) -> str | None:
