@@ -1,6 +1,6 @@
 /* fs.c — the filesystem wrappers: open, fopen and freopen, openat, unlink and remove, rename,
  * stat/lstat/statx (and glibc's pre-2.33 __xstat family), fstat on the master's descriptors,
- * access, mkdir, rmdir; and the path helpers that fsmeta.c and dir.c share (shim.h). Each family's
+ * access, mkdir, rmdir, the mknod family (mkfifo too); and the path helpers that fsmeta.c and dir.c share (shim.h). Each family's
  * logic is written once (fs_openat, fs_fstatat, ...); one-line wrappers and small macros stamp out
  * the libc entry points that share it: plain, 64, fortified and legacy. */
 
@@ -722,4 +722,68 @@ LCF_EXPORT int mkdir(const char *path, mode_t mode)
 LCF_EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
 {
     return fs_mkdirat("mkdirat", dirfd, path, mode);
+}
+
+/* ============================================================================= mknod ===== */
+/* glibc's mkfifo and mkfifoat call its internal mknodat: each entry point is wrapped. The master
+ * makes regular files (S_IFREG or no type) in the model and decides the rest. */
+
+static int real_mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
+{
+    LCF_REAL(mknodat, int, int, const char *, mode_t, dev_t);
+    return libc_mknodat(dirfd, path, mode, dev);
+}
+
+static int fs_mknodat(const char *symbol, int dirfd, const char *path, mode_t mode, dev_t dev)
+{
+    if (lcf_in_real)
+        return real_mknodat(dirfd, path, mode, dev);
+    struct fs_path p;
+    if (fs_path_init(&p, dirfd, path) < 0)
+        return -1;
+    struct lcf_request req;
+    fs_request(&req, LCF_MKNOD, symbol, &p, NULL);
+    req.call.mode = mode;
+    req.call.values[0] = (int64_t)dev;
+    int ret = -1;
+    if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
+        return real_mknodat(p.dirfd >= 0 ? p.dirfd : AT_FDCWD, p.str, mode, dev);
+    return ret;
+}
+
+LCF_EXPORT int mknod(const char *path, mode_t mode, dev_t dev)
+{
+    return fs_mknodat("mknod", AT_FDCWD, path, mode, dev);
+}
+
+LCF_EXPORT int mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
+{
+    return fs_mknodat("mknodat", dirfd, path, mode, dev);
+}
+
+LCF_EXPORT int mkfifo(const char *path, mode_t mode)
+{
+    return fs_mknodat("mkfifo", AT_FDCWD, path, S_IFIFO | (mode & 07777), 0);
+}
+
+LCF_EXPORT int mkfifoat(int dirfd, const char *path, mode_t mode)
+{
+    return fs_mknodat("mkfifoat", dirfd, path, S_IFIFO | (mode & 07777), 0);
+}
+
+/* glibc before 2.33 compiled mknod() into __xmknod(_MKNOD_VER, path, mode, &dev). */
+LCF_EXPORT int __xmknod(int ver, const char *path, mode_t mode, dev_t *dev)
+{
+    (void)ver;
+    if (dev == NULL)
+        return fs_fail(EFAULT);
+    return fs_mknodat("__xmknod", AT_FDCWD, path, mode, *dev);
+}
+
+LCF_EXPORT int __xmknodat(int ver, int dirfd, const char *path, mode_t mode, dev_t *dev)
+{
+    (void)ver;
+    if (dev == NULL)
+        return fs_fail(EFAULT);
+    return fs_mknodat("__xmknodat", dirfd, path, mode, *dev);
 }

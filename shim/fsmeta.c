@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -70,7 +72,28 @@ static int real_futimens(int fd, const struct timespec times[2])
     return libc_futimens(fd, times);
 }
 
+static ssize_t real_readlink(const char *path, char *buf, size_t size)
+{
+    LCF_REAL(readlink, ssize_t, const char *, char *, size_t);
+    return libc_readlink(path, buf, size);
+}
+
 /* =========================================================================== helpers ===== */
+
+bool lcf_fd_to_master(int fd)
+{
+    if (lcf_is_master_fd(fd))
+        return true;
+    int saved = errno;
+    char proc[32], first[1];
+    bool bad = fd < 0 || fcntl(fd, F_GETFD) < 0;
+    if (!bad)
+        lcf_proc_fd_path(proc, fd);
+    /* "pipe:[12]", "socket:[34]", "anon_inode:[eventfd]"; a file has its path ("/...") */
+    bool anonymous = !bad && real_readlink(proc, first, sizeof first) == 1 && first[0] != '/';
+    errno = saved;
+    return !bad && !anonymous; /* (no /proc: asked, the master decides) */
+}
 
 /* Starts a request about one of the master's descriptors. */
 static void file_request(struct lcf_request *req, uint32_t function, const char *symbol, int fd)
@@ -171,16 +194,34 @@ LCF_EXPORT int symlinkat(const char *target, int dirfd, const char *path)
 
 /* ============================================================================== link ===== */
 
-/* linkat; with AT_EMPTY_PATH and "" (linking a descriptor, not a path) the real call is made. */
+/* Prepares linkat's (olddirfd, "") with AT_EMPTY_PATH: the file the descriptor refers to, sent
+ * as the descriptor and an empty path (the master names it by its descriptor); the current
+ * directory itself for AT_FDCWD. */
+static int empty_path_init(struct fs_path *p, int dirfd)
+{
+    if (dirfd == AT_FDCWD)
+        return fs_path_init(p, AT_FDCWD, ".");
+    if (dirfd < 0 || fcntl(dirfd, F_GETFD) < 0)
+        return fs_fail(EBADF);
+    p->str = "";
+    p->len = 0;
+    p->dirfd = dirfd;
+    return 0;
+}
+
+/* linkat; with AT_EMPTY_PATH and "" it links the file a descriptor refers to: the master decides
+ * for its own files and for host files (never linked), as for a path. */
 static int fs_linkat(const char *symbol, int olddirfd, const char *oldpath, int newdirfd,
                      const char *newpath, int flags)
 {
-    if (lcf_in_real || fs_is_fd_operation(oldpath, flags))
-        return real_linkat(olddirfd, oldpath, newdirfd, newpath, flags);
+    bool empty = fs_is_fd_operation(oldpath, flags);
+    if (lcf_in_real || (empty && olddirfd != AT_FDCWD && !lcf_fd_to_master(olddirfd)))
+        return real_linkat(olddirfd, oldpath, newdirfd, newpath, flags); /* an anonymous file */
     if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH))
         return fs_fail(EINVAL);
     struct fs_path from, to;
-    if (fs_path_init(&from, olddirfd, oldpath) < 0 || fs_path_init(&to, newdirfd, newpath) < 0)
+    if ((empty ? empty_path_init(&from, olddirfd) : fs_path_init(&from, olddirfd, oldpath)) < 0 ||
+        fs_path_init(&to, newdirfd, newpath) < 0)
         return -1;
     struct lcf_request req;
     fs_request(&req, LCF_LINK, symbol, &from, &to);
@@ -240,7 +281,7 @@ LCF_EXPORT int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 
 LCF_EXPORT int fchmod(int fd, mode_t mode)
 {
-    if (lcf_in_real || !lcf_is_master_fd(fd))
+    if (lcf_in_real || !lcf_fd_to_master(fd))
         return real_fchmod(fd, mode);
     struct lcf_request req;
     file_request(&req, LCF_FCHMOD, "fchmod", fd);
@@ -256,7 +297,7 @@ LCF_EXPORT int fchmod(int fd, mode_t mode)
 /* fchown, and fchownat on the descriptor itself. */
 static int fs_fchown(const char *symbol, int fd, uid_t uid, gid_t gid)
 {
-    if (lcf_in_real || !lcf_is_master_fd(fd))
+    if (lcf_in_real || !lcf_fd_to_master(fd))
         return real_fchown(fd, uid, gid);
     struct lcf_request req;
     file_request(&req, LCF_FCHOWN, symbol, fd);
@@ -316,7 +357,7 @@ LCF_EXPORT int fchown(int fd, uid_t uid, gid_t gid)
 /* futimens, and the other entry points' forms that name a descriptor. */
 static int fs_futimens(const char *symbol, int fd, const struct timespec times[2])
 {
-    if (lcf_in_real || !lcf_is_master_fd(fd))
+    if (lcf_in_real || !lcf_fd_to_master(fd))
         return real_futimens(fd, times);
     if (!times_valid(times))
         return fs_fail(EINVAL);
@@ -436,4 +477,51 @@ LCF_EXPORT int truncate(const char *path, off_t length)
 LCF_EXPORT int truncate64(const char *path, off64_t length)
 {
     return fs_truncate("truncate64", path, length);
+}
+
+/* ============================================================================= ioctl ===== */
+/* The ioctls that change a file's attributes (chattr's FS_IOC_SETFLAGS: immutable, append-only
+ * ...; FS_IOC_FSSETXATTR; the inode generation) go to the master like fchmod: refused on host
+ * files, answered ENOTTY by the model (whose files have no such attributes). The argument is
+ * copied first, and a passthrough gets the copy. Every other ioctl is libc's, untouched. */
+
+/* Bytes of the argument an attribute ioctl reads, or 0 for any other request. */
+static size_t attribute_ioctl(unsigned long request)
+{
+    switch (request) {
+    case FS_IOC_SETFLAGS: case FS_IOC32_SETFLAGS:
+    case FS_IOC_SETVERSION: case FS_IOC32_SETVERSION:
+        return sizeof(int);
+    case FS_IOC_FSSETXATTR:
+        return sizeof(struct fsxattr);
+    default:
+        return 0;
+    }
+}
+
+LCF_EXPORT int ioctl(int fd, unsigned long request, ...)
+{
+    LCF_REAL(ioctl, int, int, unsigned long, ...);
+    va_list ap;
+    va_start(ap, request);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    size_t size = attribute_ioctl(request);
+    if (size == 0 || lcf_in_real || !lcf_fd_to_master(fd))
+        return libc_ioctl(fd, request, arg);
+    if (arg == NULL)
+        return fs_fail(EFAULT);
+    union {
+        int flags;
+        struct fsxattr fsx;
+    } copy;
+    memcpy(&copy, arg, size);
+    struct lcf_request req;
+    file_request(&req, LCF_FSIOCTL, "ioctl", fd);
+    req.call.values[0] = (int64_t)request;
+    req.call.values[1] = size == sizeof(int) ? copy.flags : (int64_t)copy.fsx.fsx_xflags;
+    int ret = -1;
+    if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
+        return libc_ioctl(fd, request, &copy);
+    return ret;
 }

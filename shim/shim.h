@@ -95,6 +95,13 @@ bool lcf_is_master_dev(uint64_t dev);
  * on any other they are real calls without a round trip. errno is left as it was. */
 bool lcf_is_master_fd(int fd);
 
+/* Whether a call that changes the file fd refers to (fchmod, fchown, futimens, fsetxattr, an
+ * attribute ioctl, linkat of the descriptor) goes to the master: for the master's own files (the
+ * model answers) and for every file with a path (a host file: the master refuses the change).
+ * Anonymous files (pipes, sockets, anonymous inodes) and bad descriptors get the real call, which
+ * changes nothing of the host's files. errno is left as it was (fsmeta.c). */
+bool lcf_fd_to_master(int fd);
+
 /* Whether an absolute path lies under a prefix of the passthrough table (the host's read-only
  * mounts); false when no master can be reached. */
 bool lcf_in_passthrough(const char *path);
