@@ -93,7 +93,7 @@ static ssize_t real_readlink(const char *path, char *buf, size_t size)
     return libc_readlink(path, buf, size);
 }
 
-static char *real_getcwd(char *buf, size_t size)
+char *lcf_real_getcwd(char *buf, size_t size)
 {
     LCF_REAL(getcwd, char *, char *, size_t);
     return libc_getcwd(buf, size);
@@ -1741,7 +1741,7 @@ void lcf_request_fd(struct lcf_request *req, uint32_t bit, int fd)
 
 int lcf_resolve_cwd(char *buf, const char *relative, size_t len)
 {
-    if (real_getcwd(buf, LCF_MAX_PATH + 1) == NULL) {
+    if (lcf_real_getcwd(buf, LCF_MAX_PATH + 1) == NULL) {
         if (errno == ERANGE)
             errno = ENAMETOOLONG;
         return -1;

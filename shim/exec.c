@@ -413,12 +413,29 @@ static int fail(int err)
 
 /* ============================================================================ execve ===== */
 
+/* Copies the program's path or file name into given (LCF_MAX_PATH + 1 bytes): the master is asked
+ * about the copy and the real call gets the copy, so a second thread rewriting the program's
+ * buffer cannot swap in another program (a setuid one) after the check. Returns 0, or an errno. */
+static int copy_given(char *given, const char *file)
+{
+    size_t n = strnlen(file, LCF_MAX_PATH + 1);
+    if (n > LCF_MAX_PATH)
+        return ENAMETOOLONG;
+    memcpy(given, file, n);
+    given[n] = '\0';
+    return given[0] == '\0' ? ENOENT : 0;
+}
+
 /* execve and execvpe (search: through PATH): ask the master, repair the environment, exec. */
-static int exec_common(const char *symbol, bool search, const char *file, char *const argv[],
+static int exec_common(const char *symbol, bool search, const char *program, char *const argv[],
                        char *const envp[])
 {
-    if (file == NULL || file[0] == '\0') /* the kernel's EFAULT or ENOENT; nothing to ask about */
-        return search ? real_execvpe(file, argv, envp) : real_execve(file, argv, envp);
+    if (program == NULL || program[0] == '\0') /* the kernel's EFAULT or ENOENT: nothing to ask */
+        return search ? real_execvpe(program, argv, envp) : real_execve(program, argv, envp);
+    char file[LCF_MAX_PATH + 1];
+    int copied = copy_given(file, program);
+    if (copied != 0)
+        return fail(copied);
     struct exec_target t;
     if (search)
         target_search(&t, file);
@@ -541,7 +558,9 @@ static int spawn_common(const char *symbol, bool search, pid_t *pid, const char 
     struct exec_target t = {.path = NULL};
     int err = 0;
     struct exec_env env = {.envp = envp, .map = NULL};
-    if (file != NULL && file[0] != '\0') {
+    char given[LCF_MAX_PATH + 1];
+    if (file != NULL && file[0] != '\0' && (err = copy_given(given, file)) == 0) {
+        file = given;
         if (search)
             target_search(&t, file);
         else

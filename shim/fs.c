@@ -92,27 +92,56 @@ int fs_fail(int err)
     return -1;
 }
 
-/* Prepares the program's (dirfd, path) as the kernel would see it. Returns 0, or -1 with errno
- * (EFAULT, ENOENT, ENAMETOOLONG, EBADF) for calls the kernel would refuse outright. */
+/* Joins the current directory and the relative path p->buf holds (n bytes) in p->buf: the path
+ * is moved to the end of the buffer, the directory written before it. Returns the length, or -1
+ * with errno (ENAMETOOLONG when both do not fit). */
+static int join_cwd(struct fs_path *p, size_t n)
+{
+    char *buf = p->buf;
+    size_t tail = LCF_MAX_PATH - n; /* where the path waits; the directory gets what is before */
+    if (tail < 2)
+        return fs_fail(ENAMETOOLONG);
+    memmove(buf + tail, buf, n);
+    if (lcf_real_getcwd(buf, tail) == NULL)
+        return fs_fail(errno == ERANGE ? ENAMETOOLONG : errno);
+    size_t k = strlen(buf);
+    if (k > 0 && buf[k - 1] != '/')
+        buf[k++] = '/';
+    if (k > tail) /* "/" needed one byte more: the joined path is LCF_MAX_PATH + 1 long */
+        return fs_fail(ENAMETOOLONG);
+    memmove(buf + k, buf + tail, n);
+    buf[k + n] = '\0';
+    return (int)(k + n);
+}
+
+/* Prepares the program's (dirfd, path) as the kernel would see it. The path is copied into p->buf
+ * first, and only the copy is used from then on, for the checks and for the real call (p->str,
+ * from fs_real_dirfd): a second thread rewriting the program's buffer meanwhile changes nothing.
+ * Returns 0, or -1 with errno (EFAULT, ENOENT, ENAMETOOLONG, EBADF) for calls the kernel would
+ * refuse outright. */
 int fs_path_init(struct fs_path *p, int dirfd, const char *path)
 {
-    p->str = path;
+    p->str = p->buf;
+    p->len = 0;
     p->dirfd = -1;
+    p->buf[0] = '\0';
     if (path == NULL)
         return fs_fail(EFAULT);
-    if (path[0] == '\0')
-        return fs_fail(ENOENT);
     size_t n = strnlen(path, LCF_MAX_PATH + 1);
     if (n > LCF_MAX_PATH)
         return fs_fail(ENAMETOOLONG);
+    memcpy(p->buf, path, n);
+    p->buf[n] = '\0';
+    n = strlen(p->buf); /* the program may have shortened it meanwhile: the copy counts */
+    if (n == 0)
+        return fs_fail(ENOENT);
     p->len = (int32_t)n;
-    if (path[0] == '/')
+    if (p->buf[0] == '/')
         return 0;
     if (dirfd == AT_FDCWD) {
-        int len = lcf_resolve_cwd(p->buf, path, n);
+        int len = join_cwd(p, n);
         if (len < 0)
             return -1;
-        p->str = p->buf;
         p->len = len;
         return 0;
     }
@@ -120,6 +149,11 @@ int fs_path_init(struct fs_path *p, int dirfd, const char *path)
         return fs_fail(EBADF);
     p->dirfd = dirfd;
     return 0;
+}
+
+int fs_real_dirfd(const struct fs_path *p)
+{
+    return p->dirfd >= 0 ? p->dirfd : AT_FDCWD;
 }
 
 /* Whether (path, flags) asks for the file dirfd refers to itself: then no path is involved. */
@@ -166,15 +200,14 @@ static bool open_is_readonly(int flags)
 }
 
 /* Forwards an open. Returns the new fd, or -1 with errno, or -2 when the caller must do the
- * real call itself (passthrough). */
+ * real call itself (passthrough), on the copy in *p. */
 int fs_open_forward(const char *symbol, uint32_t function, int dirfd, const char *path, int flags,
-                    mode_t mode)
+                    mode_t mode, struct fs_path *p)
 {
-    struct fs_path p;
-    if (fs_path_init(&p, dirfd, path) < 0)
+    if (fs_path_init(p, dirfd, path) < 0)
         return -1;
     struct lcf_request req;
-    fs_request(&req, function, symbol, &p, NULL);
+    fs_request(&req, function, symbol, p, NULL);
     req.call.flags = flags;
     req.call.mode = __OPEN_NEEDS_MODE(flags) ? mode : 0;
     req.readonly = open_is_readonly(flags);
@@ -197,8 +230,9 @@ static int fs_openat(const char *symbol, uint32_t function, int dirfd, const cha
 {
     if (lcf_in_real)
         return real_openat(dirfd, path, flags, mode);
-    int fd = fs_open_forward(symbol, function, dirfd, path, flags, mode);
-    return fd == -2 ? real_openat(dirfd, path, flags, mode) : fd;
+    struct fs_path p;
+    int fd = fs_open_forward(symbol, function, dirfd, path, flags, mode, &p);
+    return fd == -2 ? real_openat(fs_real_dirfd(&p), p.str, flags, mode) : fd;
 }
 
 /* The fortified variants are the plain ones without a mode: like glibc, refuse a call that needs one. */
@@ -307,9 +341,10 @@ static FILE *fs_fopen(const char *symbol, const char *path, const char *mode)
         return real_fopen(path, mode);
     if (parse_stdio_mode(mode, &flags, fdmode) < 0)
         return NULL;
-    int fd = fs_open_forward(symbol, LCF_OPEN, AT_FDCWD, path, flags, 0666);
+    struct fs_path p;
+    int fd = fs_open_forward(symbol, LCF_OPEN, AT_FDCWD, path, flags, 0666, &p);
     if (fd == -2)
-        return real_fopen(path, mode);
+        return real_fopen(p.str, mode);
     if (fd < 0)
         return NULL;
     FILE *f = lcf_fdopen(fd, fdmode);
@@ -329,9 +364,10 @@ static FILE *fs_freopen(const char *symbol, const char *path, const char *mode, 
         return real_freopen(path, mode, stream);
     if (parse_stdio_mode(mode, &flags, fdmode) < 0)
         return NULL;
-    int fd = fs_open_forward(symbol, LCF_OPEN, AT_FDCWD, path, flags, 0666);
+    struct fs_path p;
+    int fd = fs_open_forward(symbol, LCF_OPEN, AT_FDCWD, path, flags, 0666, &p);
     if (fd == -2)
-        return real_freopen(path, mode, stream);
+        return real_freopen(p.str, mode, stream);
     if (fd < 0) { /* glibc's freopen closes the stream when the open fails */
         int err = errno;
         fclose(stream);
@@ -387,7 +423,7 @@ static int fs_unlinkat(const char *symbol, int dirfd, const char *path, int flag
     fs_request(&req, (flags & AT_REMOVEDIR) ? LCF_RMDIR : LCF_UNLINK, symbol, &p, NULL);
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_unlinkat(dirfd, path, flags);
+        return real_unlinkat(fs_real_dirfd(&p), p.str, flags);
     return ret;
 }
 
@@ -433,7 +469,7 @@ static int fs_renameat2(const char *symbol, int olddirfd, const char *oldpath, i
     req.call.flags = (int32_t)flags;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+        return real_renameat2(fs_real_dirfd(&from), from.str, fs_real_dirfd(&to), to.str, flags);
     return ret;
 }
 
@@ -469,15 +505,14 @@ static int fs_stat_call(const struct lcf_request *req, struct lcf_stat *out)
     return reply.result < 0 ? fs_fail(reply.error) : 1;
 }
 
-/* Forwards a stat or lstat of a path; returns as fs_stat_call. */
+/* Forwards a stat or lstat of a path; returns as fs_stat_call (a passthrough on the copy in *p). */
 static int fs_stat_forward(const char *symbol, int dirfd, const char *path, int flags,
-                           struct lcf_stat *out)
+                           struct lcf_stat *out, struct fs_path *p)
 {
-    struct fs_path p;
-    if (fs_path_init(&p, dirfd, path) < 0)
+    if (fs_path_init(p, dirfd, path) < 0)
         return -1;
     struct lcf_request req;
-    fs_request(&req, (flags & AT_SYMLINK_NOFOLLOW) ? LCF_LSTAT : LCF_STAT, symbol, &p, NULL);
+    fs_request(&req, (flags & AT_SYMLINK_NOFOLLOW) ? LCF_LSTAT : LCF_STAT, symbol, p, NULL);
     req.readonly = true;
     return fs_stat_call(&req, out);
 }
@@ -569,9 +604,10 @@ static int fs_fstatat(const char *symbol, int dirfd, const char *path, struct st
     if (fs_is_fd_operation(path, flags))
         path = "."; /* the current directory itself */
     struct lcf_stat s;
-    int got = fs_stat_forward(symbol, dirfd, path, flags, &s);
+    struct fs_path p;
+    int got = fs_stat_forward(symbol, dirfd, path, flags, &s, &p);
     if (got == 0)
-        return lcf_real_fstatat(dirfd, path, st, flags);
+        return lcf_real_fstatat(fs_real_dirfd(&p), p.str, st, flags & ~AT_EMPTY_PATH);
     if (got < 0)
         return -1;
     fill_stat(st, &s);
@@ -587,9 +623,10 @@ LCF_EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, 
     if (fs_is_fd_operation(path, flags))
         path = "."; /* the current directory itself */
     struct lcf_stat s;
-    int got = fs_stat_forward("statx", dirfd, path, flags, &s);
+    struct fs_path p;
+    int got = fs_stat_forward("statx", dirfd, path, flags, &s, &p);
     if (got == 0)
-        return real_statx(dirfd, path, flags, mask, stx);
+        return real_statx(fs_real_dirfd(&p), p.str, flags & ~AT_EMPTY_PATH, mask, stx);
     if (got < 0)
         return -1;
     fill_statx(stx, &s);
@@ -672,7 +709,7 @@ static int fs_faccessat(const char *symbol, int dirfd, const char *path, int amo
     req.readonly = !(amode & W_OK);
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_faccessat(dirfd, path, amode, flags);
+        return real_faccessat(fs_real_dirfd(&p), p.str, amode, flags);
     return ret;
 }
 
@@ -710,7 +747,7 @@ static int fs_mkdirat(const char *symbol, int dirfd, const char *path, mode_t mo
     req.call.mode = mode;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_mkdirat(dirfd, path, mode);
+        return real_mkdirat(fs_real_dirfd(&p), p.str, mode);
     return ret;
 }
 
@@ -747,7 +784,7 @@ static int fs_mknodat(const char *symbol, int dirfd, const char *path, mode_t mo
     req.call.values[0] = (int64_t)dev;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_mknodat(p.dirfd >= 0 ? p.dirfd : AT_FDCWD, p.str, mode, dev);
+        return real_mknodat(fs_real_dirfd(&p), p.str, mode, dev);
     return ret;
 }
 

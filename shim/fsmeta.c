@@ -151,18 +151,21 @@ static const struct timespec *timeval_times(const struct timeval *tv, struct tim
 
 /* =========================================================================== symlink ===== */
 
-/* Prepares a symlink's target: sent exactly as given, never resolved. */
+/* Prepares a symlink's target: copied exactly as given, never resolved. */
 static int target_init(struct fs_path *p, const char *target)
 {
-    p->str = target;
+    p->str = p->buf;
     p->dirfd = -1;
     if (target == NULL)
         return fs_fail(EFAULT);
-    if (target[0] == '\0')
-        return fs_fail(ENOENT);
     size_t n = strnlen(target, LCF_MAX_PATH + 1);
     if (n > LCF_MAX_PATH)
         return fs_fail(ENAMETOOLONG);
+    memcpy(p->buf, target, n);
+    p->buf[n] = '\0';
+    n = strlen(p->buf);
+    if (n == 0)
+        return fs_fail(ENOENT);
     p->len = (int32_t)n;
     return 0;
 }
@@ -178,7 +181,7 @@ static int fs_symlinkat(const char *symbol, const char *target, int dirfd, const
     fs_request(&req, LCF_SYMLINK, symbol, &to, &link);
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_symlinkat(target, dirfd, path);
+        return real_symlinkat(to.str, fs_real_dirfd(&link), link.str);
     return ret;
 }
 
@@ -227,8 +230,8 @@ static int fs_linkat(const char *symbol, int olddirfd, const char *oldpath, int 
     fs_request(&req, LCF_LINK, symbol, &from, &to);
     req.call.flags = flags & AT_SYMLINK_FOLLOW;
     int ret = -1;
-    if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_linkat(olddirfd, oldpath, newdirfd, newpath, flags);
+    if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH) /* "" with AT_EMPTY_PATH: the descriptor's */
+        return real_linkat(fs_real_dirfd(&from), from.str, fs_real_dirfd(&to), to.str, flags);
     return ret;
 }
 
@@ -260,7 +263,7 @@ static int fs_fchmodat(const char *symbol, int dirfd, const char *path, mode_t m
     req.call.flags = flags;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_fchmodat(dirfd, path, mode, flags);
+        return real_fchmodat(fs_real_dirfd(&p), p.str, mode, flags);
     return ret;
 }
 
@@ -328,7 +331,7 @@ static int fs_fchownat(const char *symbol, int dirfd, const char *path, uid_t ui
     req.call.flags = flags & AT_SYMLINK_NOFOLLOW;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_fchownat(dirfd, path, uid, gid, flags);
+        return real_fchownat(fs_real_dirfd(&p), p.str, uid, gid, flags & ~AT_EMPTY_PATH);
     return ret;
 }
 
@@ -395,7 +398,7 @@ static int fs_utimensat(const char *symbol, int dirfd, const char *path,
     req.call.flags = flags & AT_SYMLINK_NOFOLLOW;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_utimensat(dirfd, path, times, flags);
+        return real_utimensat(fs_real_dirfd(&p), p.str, times, flags & ~AT_EMPTY_PATH);
     return ret;
 }
 
@@ -462,7 +465,7 @@ static int fs_truncate(const char *symbol, const char *path, off_t length)
     req.call.values[0] = length;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_truncate(path, length);
+        return real_truncate(p.str, length);
     return ret;
 }
 

@@ -35,6 +35,9 @@
 /* dlsym(RTLD_NEXT, name); a missing symbol aborts the program with one line on stderr. */
 void *lcf_dlsym(const char *name);
 
+/* libc's own getcwd (channel.c). */
+char *lcf_real_getcwd(char *buf, size_t size);
+
 /* libc's own fstat and fstatat, for the shim's checks (the public names are wrappers). */
 int lcf_real_fstat(int fd, struct stat *st);
 int lcf_real_fstatat(int dirfd, const char *path, struct stat *st, int flags);
@@ -109,20 +112,26 @@ bool lcf_in_passthrough(const char *path);
 /* ============================================================ filesystem helpers (fs.c) ===== */
 /* Shared by the filesystem wrappers in fs.c, fsmeta.c and dir.c. */
 
-/* A path argument made ready to forward: absolute, or relative to a directory fd sent along. */
+/* A path argument made ready to forward: absolute, or relative to a directory fd sent along.
+ * It is the shim's own copy of the program's path: only it is checked, sent, and handed to the
+ * real call (with fs_real_dirfd). */
 struct fs_path {
-    const char *str;               /* what is sent: the program's path, or buf */
+    const char *str;               /* what is sent and used: buf ("" for a descriptor's file) */
     int32_t len;
     int dirfd;                     /* sent with the call, or -1 */
-    char buf[LCF_MAX_PATH + 1];    /* the path resolved against the current directory */
+    char buf[LCF_MAX_PATH + 1];    /* the copy; a relative path joined to the current directory */
 };
 
 /* Sets errno to err and returns -1. */
 int fs_fail(int err);
 
-/* Prepares the program's (dirfd, path) as the kernel would see it. Returns 0, or -1 with errno
- * (EFAULT, ENOENT, ENAMETOOLONG, EBADF) for calls the kernel would refuse outright. */
+/* Copies the program's (dirfd, path) into *p, as the kernel would see it. Returns 0, or -1 with
+ * errno (EFAULT, ENOENT, ENAMETOOLONG, EBADF) for calls the kernel would refuse outright. */
 int fs_path_init(struct fs_path *p, int dirfd, const char *path);
+
+/* The directory descriptor the real call on p->str starts from: its dirfd, or AT_FDCWD (p->str
+ * is then absolute). */
+int fs_real_dirfd(const struct fs_path *p);
 
 /* Whether (path, flags) asks for the file dirfd refers to itself (AT_EMPTY_PATH and ""). */
 bool fs_is_fd_operation(const char *path, int flags);
@@ -136,8 +145,8 @@ void fs_request(struct lcf_request *req, uint32_t function, const char *symbol,
 int fs_int_call(const struct lcf_request *req, int *ret);
 
 /* Forwards an open or openat. Returns the new fd, or -1 with errno, or -2 when the caller must do
- * the real call itself (passthrough). */
+ * the real call itself (passthrough), on the copy of the path in *p. */
 int fs_open_forward(const char *symbol, uint32_t function, int dirfd, const char *path, int flags,
-                    mode_t mode);
+                    mode_t mode, struct fs_path *p);
 
 #endif

@@ -13,15 +13,13 @@
 #include <sys/types.h>
 #include <sys/xattr.h>
 
-/* Whether the path is the host's: 1, 0 (a virtual path), or -1 with errno for a bad path. */
-static int xattr_on_host(const char *path)
+/* Whether the path (copied into *p) is the host's: 1, 0 (a virtual path), or -1 with errno for a
+ * bad path. The real call gets the copy. */
+static int xattr_on_host(const char *path, struct fs_path *p)
 {
-    if (lcf_in_real)
-        return 1;
-    struct fs_path p;
-    if (fs_path_init(&p, AT_FDCWD, path) < 0)
+    if (fs_path_init(p, AT_FDCWD, path) < 0)
         return -1;
-    return lcf_in_passthrough(p.str) ? 1 : 0;
+    return lcf_in_passthrough(p->str) ? 1 : 0;
 }
 
 /* Whether the descriptor is the host's (not one the master handed out). */
@@ -30,14 +28,18 @@ static bool xattr_fd_on_host(int fd)
     return lcf_in_real || !lcf_is_master_fd(fd);
 }
 
-/* The body of a path wrapper: the real call on host paths, ENOTSUP elsewhere. */
-#define XATTR_PATH(call)                                                                   \
-    int host = xattr_on_host(path);                                                              \
+/* The body of a path wrapper: the real call on host paths (with the copy of the path, p.str),
+ * ENOTSUP elsewhere. */
+#define XATTR_PATH(real, ...)                                                                    \
+    if (lcf_in_real)                                                                             \
+        return libc_##real(path, __VA_ARGS__);                                                   \
+    struct fs_path p;                                                                            \
+    int host = xattr_on_host(path, &p);                                                          \
     if (host < 0)                                                                                \
         return -1;                                                                               \
     if (host == 0)                                                                               \
         return fs_fail(ENOTSUP);                                                                 \
-    return call
+    return libc_##real(p.str, __VA_ARGS__)
 
 #define XATTR_FD(call)                                                                     \
     if (!xattr_fd_on_host(fd))                                                                   \
@@ -47,13 +49,13 @@ static bool xattr_fd_on_host(int fd)
 LCF_EXPORT ssize_t getxattr(const char *path, const char *name, void *value, size_t size)
 {
     LCF_REAL(getxattr, ssize_t, const char *, const char *, void *, size_t);
-    XATTR_PATH(libc_getxattr(path, name, value, size));
+    XATTR_PATH(getxattr, name, value, size);
 }
 
 LCF_EXPORT ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)
 {
     LCF_REAL(lgetxattr, ssize_t, const char *, const char *, void *, size_t);
-    XATTR_PATH(libc_lgetxattr(path, name, value, size));
+    XATTR_PATH(lgetxattr, name, value, size);
 }
 
 LCF_EXPORT ssize_t fgetxattr(int fd, const char *name, void *value, size_t size)
@@ -65,13 +67,13 @@ LCF_EXPORT ssize_t fgetxattr(int fd, const char *name, void *value, size_t size)
 LCF_EXPORT ssize_t listxattr(const char *path, char *list, size_t size)
 {
     LCF_REAL(listxattr, ssize_t, const char *, char *, size_t);
-    XATTR_PATH(libc_listxattr(path, list, size));
+    XATTR_PATH(listxattr, list, size);
 }
 
 LCF_EXPORT ssize_t llistxattr(const char *path, char *list, size_t size)
 {
     LCF_REAL(llistxattr, ssize_t, const char *, char *, size_t);
-    XATTR_PATH(libc_llistxattr(path, list, size));
+    XATTR_PATH(llistxattr, list, size);
 }
 
 LCF_EXPORT ssize_t flistxattr(int fd, char *list, size_t size)

@@ -377,3 +377,61 @@ def test_setuid_copy_in_a_test_mount_is_refused(sb: Sandbox, world: World, doors
     outcome = attempt(sb, world, [sys.executable, "-c", PYTHON_PRELUDE + code, world.argument()])
     assert outcome.result == "EPERM", outcome
     assert any(v.call == "exec" for v in sb.violations), sb.violations
+
+
+# -- 5. a signal handler interrupting the shim's own real call ------------------------------
+
+
+@pytest.mark.parametrize("how", ["signal-window", "signal-window-signal"])
+def test_signal_handler_inside_a_real_call_is_served(
+    how: str, sb: Sandbox, world: World, doors: Path
+) -> None:
+    """realpath of a mount path runs libc's realpath inside the shim (its real-call window);
+    SIGALRM every 500 us opens the host's canary from the handler: always the model's ENOENT."""
+    mounted = "/usr/lib/x86_64-linux-gnu" if os.path.isdir("/usr/lib/x86_64-linux-gnu") else "/usr"
+    args = [str(doors), how, str(world.host / "canary"), mounted, "1500"]
+    outcome = attempt(sb, world, args)  # (fails if the secret was printed)
+    assert outcome.result == "NONE", outcome
+    handled = int(outcome.stdout.split(" signals handled")[0].rsplit(" ", 1)[1])
+    assert handled > 100, outcome  # the race was run
+
+
+def test_program_sees_its_own_handler(sb: Sandbox, world: World) -> None:
+    """The trampoline stays the shim's: the program reads back the handler it installed."""
+    code = (
+        "import signal\n"
+        "def h(*a): pass\n"
+        "signal.signal(signal.SIGUSR1, h)\n"
+        "report(lambda: signal.getsignal(signal.SIGUSR1) is h)\n"
+    )
+    outcome = attempt(sb, world, [sys.executable, "-c", PYTHON_PRELUDE + code, world.argument()])
+    assert outcome.stdout.strip().endswith("RESULT OK True"), outcome
+
+
+# -- 6. check-then-use: a second thread rewrites the path or address after the check --------
+
+
+def test_race_on_an_open_path_reads_no_secret(sb: Sandbox, world: World, doors: Path) -> None:
+    args = [str(doors), "race-open", str(world.host / "canary"), "/proc/self/status"]
+    outcome = attempt(sb, world, [*args, "20000"])  # (fails if the secret was printed)
+    assert outcome.result == "NONE", outcome
+
+
+def test_race_on_a_create_path_makes_no_real_file(sb: Sandbox, world: World, doors: Path) -> None:
+    args = [str(doors), "race-create", "/dev/null", str(world.host / "created"), "3000"]
+    outcome = attempt(sb, world, args)  # (fails if the host directory changed)
+    assert outcome.result == "NONE", outcome
+
+
+def test_race_on_a_connect_address_reaches_no_listener(
+    sb: Sandbox, world: World, doors: Path
+) -> None:
+    port = str(world.tcp.getsockname()[1])
+    outcome = attempt(sb, world, [str(doors), "race-connect", port, "3000"])
+    assert outcome.result == "NONE", outcome  # (attempt fails if the listener accepted)
+
+
+def test_paths_longer_than_path_max_are_enametoolong(sb: Sandbox, world: World) -> None:
+    code = "report(lambda: os.open('/' + 'a/' * 2100, os.O_RDONLY))"
+    outcome = attempt(sb, world, [sys.executable, "-c", PYTHON_PRELUDE + code, world.argument()])
+    assert outcome.result == "ENAMETOOLONG", outcome

@@ -152,6 +152,172 @@ static int udp_sender(const char *ip, const char *port)
     return fgets(line, sizeof line, stdin) ? 0 : 0;
 }
 
+/* ------------------------------------------------------------ check-then-use races ----- */
+
+/* A second thread rewrites a buffer between two contents while the main thread hands it to a
+ * call; the shim must decide on and use one copy, whichever it read. */
+struct flipper {
+    char *buf;
+    const void *a, *b;
+    size_t size_a, size_b;
+    volatile int stop;
+};
+
+static void *flip(void *arg)
+{
+    struct flipper *f = arg;
+    while (!f->stop) {
+        memcpy(f->buf, f->a, f->size_a);
+        memcpy(f->buf, f->b, f->size_b);
+    }
+    return NULL;
+}
+
+static pthread_t start_flipping(struct flipper *f)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, flip, f);
+    return t;
+}
+
+/* open(buf) where buf flips between a readable mount file and the host's canary. */
+static int race_open(const char *canary, const char *mounted, long tries)
+{
+    static char buf[PATH_MAX];
+    struct flipper f = {buf, mounted, canary, strlen(mounted) + 1, strlen(canary) + 1, 0};
+    memcpy(buf, mounted, f.size_a);
+    pthread_t t = start_flipping(&f);
+    char got[256];
+    for (long i = 0; i < tries; i++) {
+        int fd = open(buf, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, got, sizeof got - 1);
+        close(fd);
+        if (n > 0 && (got[n] = '\0', strstr(got, "SECRET") != NULL)) {
+            f.stop = 1;
+            pthread_join(t, NULL);
+            printf("leaked after %ld tries: %s", i + 1, got);
+            return result(1, "leaked");
+        }
+    }
+    f.stop = 1;
+    pthread_join(t, NULL);
+    return printf("RESULT NONE\n"), 0;
+}
+
+/* open(buf, O_CREAT) where buf flips between /dev/null (let through) and a new host file. */
+static int race_create(const char *device, const char *created, long tries)
+{
+    static char buf[PATH_MAX];
+    struct flipper f = {buf, device, created, strlen(device) + 1, strlen(created) + 1, 0};
+    memcpy(buf, device, f.size_a);
+    pthread_t t = start_flipping(&f);
+    for (long i = 0; i < tries; i++) {
+        int fd = open(buf, O_WRONLY | O_CREAT, 0644);
+        if (fd >= 0)
+            close(fd);
+        if (syscall(SYS_faccessat, AT_FDCWD, created, F_OK) == 0) { /* the real disk's answer */
+            f.stop = 1;
+            pthread_join(t, NULL);
+            printf("created after %ld tries\n", i + 1);
+            return result(1, "created");
+        }
+    }
+    f.stop = 1;
+    pthread_join(t, NULL);
+    return printf("RESULT NONE\n"), 0;
+}
+
+/* connect(buf) where buf's family flips between one libc is left to (AF_IPX) and AF_INET to a
+ * real loopback listener. */
+static int race_connect(const char *port, long tries)
+{
+    static struct sockaddr_in buf;
+    struct sockaddr_in inet = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in other = inet;
+    other.sin_family = 4; /* AF_IPX */
+    struct flipper f = {(char *)&buf, &other, &inet, sizeof other, sizeof inet, 0};
+    buf = other;
+    pthread_t t = start_flipping(&f);
+    for (long i = 0; i < tries; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        int ok = connect(fd, (struct sockaddr *)&buf, sizeof buf) == 0;
+        close(fd);
+        if (ok) {
+            f.stop = 1;
+            pthread_join(t, NULL);
+            printf("connected after %ld tries\n", i + 1);
+            return result(1, "connected");
+        }
+    }
+    f.stop = 1;
+    pthread_join(t, NULL);
+    return printf("RESULT NONE\n"), 0;
+}
+
+/* ------------------------------------------------- a signal handler during a real call ----- */
+
+static const char *handler_path;
+static volatile sig_atomic_t leaked, handled;
+
+static void reader(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    handled++;
+    int fd = open(handler_path, O_RDONLY);
+    if (fd >= 0) {
+        char got[256];
+        ssize_t n = read(fd, got, sizeof got);
+        if (n > 0) {
+            (void)!write(STDOUT_FILENO, got, (size_t)n);
+            leaked = 1;
+        }
+        close(fd);
+    }
+    errno = saved;
+}
+
+static void reader_info(int sig, siginfo_t *info, void *context)
+{
+    (void)info;
+    (void)context;
+    reader(sig);
+}
+
+/* Resolves a mount path again and again (libc's realpath runs inside the shim's real-call
+ * window) while SIGALRM comes every 500 us; its handler opens the host's canary. */
+static int signal_window(const char *how, const char *canary, const char *mounted, int ms)
+{
+    handler_path = canary;
+    if (!strcmp(how, "signal-window")) {
+        struct sigaction sa = {.sa_sigaction = reader_info, .sa_flags = SA_SIGINFO | SA_RESTART};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGALRM, &sa, NULL);
+    } else {
+        signal(SIGALRM, reader);
+    }
+    struct itimerval every = {{0, 500}, {0, 500}};
+    setitimer(ITIMER_REAL, &every, NULL);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    long rounds = 0;
+    char out[PATH_MAX];
+    do {
+        if (realpath(mounted, out) != NULL)
+            rounds++;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (!leaked && (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    printf("%ld realpaths, %d signals handled\n", rounds, (int)handled);
+    if (leaked)
+        return result(1, "leaked");
+    return printf("RESULT NONE\n"), 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3)
@@ -163,6 +329,14 @@ int main(int argc, char **argv)
         return listener(cmd);
     if (!strcmp(cmd, "udp-sendto") && argc > 3)
         return udp_sender(argv[2], argv[3]);
+    if (!strcmp(cmd, "race-open") && argc > 4)
+        return race_open(argv[2], argv[3], atol(argv[4]));
+    if (!strcmp(cmd, "race-create") && argc > 4)
+        return race_create(argv[2], argv[3], atol(argv[4]));
+    if (!strcmp(cmd, "race-connect") && argc > 3)
+        return race_connect(argv[2], atol(argv[3]));
+    if (!strncmp(cmd, "signal-window", 13) && argc > 4)
+        return signal_window(cmd, argv[2], argv[3], atoi(argv[4]));
     if (!strcmp(cmd, "setxattr"))
         return result(setxattr(argv[2], "user.libcfake", "x", 1, 0) == 0, cmd);
     if (!strcmp(cmd, "lsetxattr"))
