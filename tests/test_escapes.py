@@ -28,8 +28,9 @@ What a preload cannot reach (README "Limits"): a test each below, first in this 
 - **io_uring**: the kernel performs the queued openat itself;
 - **setuid/setgid programs** run without LD_PRELOAD in secure mode: the shim reports their exec
   with the file's mode and the Sandbox refuses it as a violation (this one is detected);
-- calls glibc does not route through a wrapped public symbol: ``mkfifo``/``mknod`` (listed as
-  limits; the ``mkstemp`` family and ``tmpfile`` are wrapped, rows in the corpus).
+- ``mkfifo``/``mknod``, once calls glibc did not route through a wrapped public symbol, are
+  wrapped now: a FIFO is refused as a violation and nothing reaches the disk (the ``mkstemp``
+  family and ``tmpfile`` are wrapped too, rows in the corpus).
 
 The first three *do* reach the host; they are ``xfail(strict=True)`` as documented limits, so the
 suite shows them. They write only into the test's own tmp_path.
