@@ -137,7 +137,7 @@ static ssize_t fs_readlinkat(const char *symbol, int dirfd, const char *path, ch
         return real_readlinkat(dirfd, path, buf, size);
     if (size == 0)
         return fs_fail(EINVAL);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, dirfd, path) < 0)
         return -1;
     struct lcf_request req;
@@ -186,7 +186,7 @@ LCF_EXPORT int chdir(const char *path)
 {
     if (lcf_in_real)
         return real_chdir(path);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, AT_FDCWD, path) < 0)
         return -1;
     struct lcf_request req;
@@ -301,7 +301,7 @@ static char *fs_realpath(const char *symbol, const char *path, char *resolved)
         return real_realpath(path, resolved);
     if (path == NULL)
         return fail_null(EINVAL);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, AT_FDCWD, path) < 0)
         return NULL;
     struct lcf_request req;
@@ -349,7 +349,7 @@ static DIR *dir_opendir(const char *symbol, const char *path)
 {
     if (lcf_in_real)
         return real_opendir(path);
-    struct fs_path p;
+    FS_PATH(p);
     int fd = dir_open(symbol, AT_FDCWD, path, &p);
     if (fd == -2)
         return real_opendir(p.str);
@@ -377,7 +377,7 @@ static int dir_scandirat(const char *symbol, int dirfd, const char *path,
 {
     if (lcf_in_real)
         return real_scandirat(dirfd, path, namelist, filter, compar);
-    struct fs_path p;
+    FS_PATH(p);
     int fd = dir_open(symbol, dirfd, path, &p);
     if (fd == -2)
         return real_scandirat(fs_real_dirfd(&p), p.str, namelist, filter, compar);

@@ -124,6 +124,7 @@ int fs_path_init(struct fs_path *p, int dirfd, const char *path)
     p->str = p->buf;
     p->len = 0;
     p->dirfd = -1;
+    p->own = -1;
     p->buf[0] = '\0';
     if (path == NULL)
         return fs_fail(EFAULT);
@@ -147,13 +148,40 @@ int fs_path_init(struct fs_path *p, int dirfd, const char *path)
     }
     if (dirfd < 0 || fcntl(dirfd, F_GETFD) < 0)
         return fs_fail(EBADF);
-    p->dirfd = dirfd;
+    p->dirfd = dirfd; /* (duplicated when sent: see fs_path) */
     return 0;
 }
 
 int fs_real_dirfd(const struct fs_path *p)
 {
-    return p->dirfd >= 0 ? p->dirfd : AT_FDCWD;
+    return p->own >= 0 ? p->own : p->dirfd >= 0 ? p->dirfd : AT_FDCWD;
+}
+
+void fs_path_release(struct fs_path *p)
+{
+    if (p->own >= 0) {
+        int saved = errno;
+        close(p->own);
+        errno = saved;
+        p->own = -1;
+    }
+}
+
+int fs_pin(int fd)
+{
+    int saved = errno;
+    int own = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    errno = saved;
+    return own >= 0 ? own : fd;
+}
+
+void fs_unpin(struct fs_pinned *pinned)
+{
+    if (pinned->fd != pinned->given && pinned->fd >= 0) {
+        int saved = errno;
+        close(pinned->fd);
+        errno = saved;
+    }
 }
 
 /* Whether (path, flags) asks for the file dirfd refers to itself: then no path is involved. */
@@ -164,18 +192,22 @@ bool fs_is_fd_operation(const char *path, int flags)
 
 /* Starts a request naming one or two prepared paths, with their directory fds if any. */
 void fs_request(struct lcf_request *req, uint32_t function, const char *symbol,
-                const struct fs_path *p1, const struct fs_path *p2)
+                struct fs_path *p1, struct fs_path *p2)
 {
     lcf_request_init(req, function, symbol);
     req->str1 = p1->str;
     req->call.length1 = p1->len;
-    if (p1->dirfd >= 0)
+    if (p1->dirfd >= 0) {
         lcf_request_fd(req, LCF_FD_DIR1, p1->dirfd);
+        req->pins[0] = &p1->own;
+    }
     if (p2 != NULL) {
         req->str2 = p2->str;
         req->call.length2 = p2->len;
-        if (p2->dirfd >= 0)
+        if (p2->dirfd >= 0) {
             lcf_request_fd(req, LCF_FD_DIR2, p2->dirfd);
+            req->pins[1] = &p2->own;
+        }
     }
 }
 
@@ -230,7 +262,7 @@ static int fs_openat(const char *symbol, uint32_t function, int dirfd, const cha
 {
     if (lcf_in_real)
         return real_openat(dirfd, path, flags, mode);
-    struct fs_path p;
+    FS_PATH(p);
     int fd = fs_open_forward(symbol, function, dirfd, path, flags, mode, &p);
     return fd == -2 ? real_openat(fs_real_dirfd(&p), p.str, flags, mode) : fd;
 }
@@ -341,7 +373,7 @@ static FILE *fs_fopen(const char *symbol, const char *path, const char *mode)
         return real_fopen(path, mode);
     if (parse_stdio_mode(mode, &flags, fdmode) < 0)
         return NULL;
-    struct fs_path p;
+    FS_PATH(p);
     int fd = fs_open_forward(symbol, LCF_OPEN, AT_FDCWD, path, flags, 0666, &p);
     if (fd == -2)
         return real_fopen(p.str, mode);
@@ -364,7 +396,7 @@ static FILE *fs_freopen(const char *symbol, const char *path, const char *mode, 
         return real_freopen(path, mode, stream);
     if (parse_stdio_mode(mode, &flags, fdmode) < 0)
         return NULL;
-    struct fs_path p;
+    FS_PATH(p);
     int fd = fs_open_forward(symbol, LCF_OPEN, AT_FDCWD, path, flags, 0666, &p);
     if (fd == -2)
         return real_freopen(p.str, mode, stream);
@@ -416,7 +448,7 @@ static int fs_unlinkat(const char *symbol, int dirfd, const char *path, int flag
         return real_unlinkat(dirfd, path, flags);
     if (flags & ~AT_REMOVEDIR)
         return fs_fail(EINVAL);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, dirfd, path) < 0)
         return -1;
     struct lcf_request req;
@@ -461,7 +493,8 @@ static int fs_renameat2(const char *symbol, int olddirfd, const char *oldpath, i
 {
     if (lcf_in_real)
         return real_renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
-    struct fs_path from, to;
+    FS_PATH(from);
+    FS_PATH(to);
     if (fs_path_init(&from, olddirfd, oldpath) < 0 || fs_path_init(&to, newdirfd, newpath) < 0)
         return -1;
     struct lcf_request req;
@@ -604,7 +637,7 @@ static int fs_fstatat(const char *symbol, int dirfd, const char *path, struct st
     if (fs_is_fd_operation(path, flags))
         path = "."; /* the current directory itself */
     struct lcf_stat s;
-    struct fs_path p;
+    FS_PATH(p);
     int got = fs_stat_forward(symbol, dirfd, path, flags, &s, &p);
     if (got == 0)
         return lcf_real_fstatat(fs_real_dirfd(&p), p.str, st, flags & ~AT_EMPTY_PATH);
@@ -623,7 +656,7 @@ LCF_EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, 
     if (fs_is_fd_operation(path, flags))
         path = "."; /* the current directory itself */
     struct lcf_stat s;
-    struct fs_path p;
+    FS_PATH(p);
     int got = fs_stat_forward("statx", dirfd, path, flags, &s, &p);
     if (got == 0)
         return real_statx(fs_real_dirfd(&p), p.str, flags & ~AT_EMPTY_PATH, mask, stx);
@@ -700,7 +733,7 @@ static int fs_faccessat(const char *symbol, int dirfd, const char *path, int amo
 {
     if (lcf_in_real || fs_is_fd_operation(path, flags))
         return real_faccessat(dirfd, path, amode, flags);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, dirfd, path) < 0)
         return -1;
     struct lcf_request req;
@@ -739,7 +772,7 @@ static int fs_mkdirat(const char *symbol, int dirfd, const char *path, mode_t mo
 {
     if (lcf_in_real)
         return real_mkdirat(dirfd, path, mode);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, dirfd, path) < 0)
         return -1;
     struct lcf_request req;
@@ -775,7 +808,7 @@ static int fs_mknodat(const char *symbol, int dirfd, const char *path, mode_t mo
 {
     if (lcf_in_real)
         return real_mknodat(dirfd, path, mode, dev);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, dirfd, path) < 0)
         return -1;
     struct lcf_request req;

@@ -174,7 +174,8 @@ static int fs_symlinkat(const char *symbol, const char *target, int dirfd, const
 {
     if (lcf_in_real)
         return real_symlinkat(target, dirfd, path);
-    struct fs_path to, link;
+    FS_PATH(to);
+    FS_PATH(link);
     if (target_init(&to, target) < 0 || fs_path_init(&link, dirfd, path) < 0)
         return -1;
     struct lcf_request req;
@@ -208,7 +209,8 @@ static int empty_path_init(struct fs_path *p, int dirfd)
         return fs_fail(EBADF);
     p->str = "";
     p->len = 0;
-    p->dirfd = dirfd;
+    p->dirfd = dirfd; /* (pinned by the caller, duplicated again when sent) */
+    p->own = -1;
     return 0;
 }
 
@@ -218,12 +220,17 @@ static int fs_linkat(const char *symbol, int olddirfd, const char *oldpath, int 
                      const char *newpath, int flags)
 {
     bool empty = fs_is_fd_operation(oldpath, flags);
-    if (lcf_in_real || (empty && olddirfd != AT_FDCWD && !lcf_fd_to_master(olddirfd)))
-        return real_linkat(olddirfd, oldpath, newdirfd, newpath, flags); /* an anonymous file */
+    if (lcf_in_real)
+        return real_linkat(olddirfd, oldpath, newdirfd, newpath, flags);
+    FD_PIN(file, empty && olddirfd != AT_FDCWD ? olddirfd : -1); /* checked, then linked */
+    if (empty && olddirfd != AT_FDCWD && !lcf_fd_to_master(file))
+        return real_linkat(file, oldpath, newdirfd, newpath, flags); /* an anonymous file */
     if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH))
         return fs_fail(EINVAL);
-    struct fs_path from, to;
-    if ((empty ? empty_path_init(&from, olddirfd) : fs_path_init(&from, olddirfd, oldpath)) < 0 ||
+    FS_PATH(from);
+    FS_PATH(to);
+    if ((empty ? empty_path_init(&from, olddirfd != AT_FDCWD ? file : olddirfd)
+               : fs_path_init(&from, olddirfd, oldpath)) < 0 ||
         fs_path_init(&to, newdirfd, newpath) < 0)
         return -1;
     struct lcf_request req;
@@ -254,7 +261,7 @@ static int fs_fchmodat(const char *symbol, int dirfd, const char *path, mode_t m
         return real_fchmodat(dirfd, path, mode, flags);
     if (flags & ~AT_SYMLINK_NOFOLLOW) /* like glibc */
         return fs_fail(EINVAL);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, dirfd, path) < 0)
         return -1;
     struct lcf_request req;
@@ -282,9 +289,12 @@ LCF_EXPORT int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
     return fs_fchmodat("fchmodat", dirfd, path, mode, flags);
 }
 
-LCF_EXPORT int fchmod(int fd, mode_t mode)
+LCF_EXPORT int fchmod(int given, mode_t mode)
 {
-    if (lcf_in_real || !lcf_fd_to_master(fd))
+    if (lcf_in_real)
+        return real_fchmod(given, mode);
+    FD_PIN(fd, given); /* the file checked is the one changed */
+    if (!lcf_fd_to_master(fd))
         return real_fchmod(fd, mode);
     struct lcf_request req;
     file_request(&req, LCF_FCHMOD, "fchmod", fd);
@@ -298,9 +308,12 @@ LCF_EXPORT int fchmod(int fd, mode_t mode)
 /* ============================================================================= chown ===== */
 
 /* fchown, and fchownat on the descriptor itself. */
-static int fs_fchown(const char *symbol, int fd, uid_t uid, gid_t gid)
+static int fs_fchown(const char *symbol, int given, uid_t uid, gid_t gid)
 {
-    if (lcf_in_real || !lcf_fd_to_master(fd))
+    if (lcf_in_real)
+        return real_fchown(given, uid, gid);
+    FD_PIN(fd, given); /* the file checked is the one changed */
+    if (!lcf_fd_to_master(fd))
         return real_fchown(fd, uid, gid);
     struct lcf_request req;
     file_request(&req, LCF_FCHOWN, symbol, fd);
@@ -321,7 +334,7 @@ static int fs_fchownat(const char *symbol, int dirfd, const char *path, uid_t ui
         return fs_fail(EINVAL);
     if (fs_is_fd_operation(path, flags) && dirfd != AT_FDCWD)
         return fs_fchown(symbol, dirfd, uid, gid);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, dirfd, fs_is_fd_operation(path, flags) ? "." : path) < 0)
         return -1;
     struct lcf_request req;
@@ -358,9 +371,12 @@ LCF_EXPORT int fchown(int fd, uid_t uid, gid_t gid)
 /* ============================================================================ utimes ===== */
 
 /* futimens, and the other entry points' forms that name a descriptor. */
-static int fs_futimens(const char *symbol, int fd, const struct timespec times[2])
+static int fs_futimens(const char *symbol, int given, const struct timespec times[2])
 {
-    if (lcf_in_real || !lcf_fd_to_master(fd))
+    if (lcf_in_real)
+        return real_futimens(given, times);
+    FD_PIN(fd, given); /* the file checked is the one changed */
+    if (!lcf_fd_to_master(fd))
         return real_futimens(fd, times);
     if (!times_valid(times))
         return fs_fail(EINVAL);
@@ -389,7 +405,7 @@ static int fs_utimensat(const char *symbol, int dirfd, const char *path,
         return fs_fail(EINVAL);
     if (omits_both(times))
         return 0;
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, dirfd, fs_is_fd_operation(path, flags) ? "." : path) < 0)
         return -1;
     struct lcf_request req;
@@ -457,7 +473,7 @@ static int fs_truncate(const char *symbol, const char *path, off_t length)
         return real_truncate(path, length);
     if (length < 0)
         return fs_fail(EINVAL);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, AT_FDCWD, path) < 0)
         return -1;
     struct lcf_request req;
@@ -502,7 +518,7 @@ static size_t attribute_ioctl(unsigned long request)
     }
 }
 
-LCF_EXPORT int ioctl(int fd, unsigned long request, ...)
+LCF_EXPORT int ioctl(int given, unsigned long request, ...)
 {
     LCF_REAL(ioctl, int, int, unsigned long, ...);
     va_list ap;
@@ -510,7 +526,10 @@ LCF_EXPORT int ioctl(int fd, unsigned long request, ...)
     void *arg = va_arg(ap, void *);
     va_end(ap);
     size_t size = attribute_ioctl(request);
-    if (size == 0 || lcf_in_real || !lcf_fd_to_master(fd))
+    if (size == 0 || lcf_in_real)
+        return libc_ioctl(given, request, arg);
+    FD_PIN(fd, given); /* the file checked is the one changed */
+    if (!lcf_fd_to_master(fd))
         return libc_ioctl(fd, request, arg);
     if (arg == NULL)
         return fs_fail(EFAULT);

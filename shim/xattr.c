@@ -33,7 +33,7 @@ static bool xattr_fd_on_host(int fd)
 #define XATTR_PATH(real, ...)                                                                    \
     if (lcf_in_real)                                                                             \
         return libc_##real(path, __VA_ARGS__);                                                   \
-    struct fs_path p;                                                                            \
+    FS_PATH(p);                                                                                  \
     int host = xattr_on_host(path, &p);                                                          \
     if (host < 0)                                                                                \
         return -1;                                                                               \
@@ -141,7 +141,7 @@ static int xattr_fd_forward(const char *symbol, uint32_t function, int fd, const
     LCF_REAL(real, int, const char *, const char *, const void *, size_t, int);                  \
     if (lcf_in_real)                                                                             \
         return libc_##real(path, name, value, size, flags);                                      \
-    struct fs_path p;                                                                            \
+    FS_PATH(p);                                                                                  \
     char copy[XATTR_NAME_MAX + 1];                                                               \
     int ret = -1;                                                                                \
     int action = xattr_forward(symbol, LCF_SETXATTR, path, name, nofollow, flags, &p, copy, &ret); \
@@ -153,7 +153,7 @@ static int xattr_fd_forward(const char *symbol, uint32_t function, int fd, const
     LCF_REAL(real, int, const char *, const char *);                                             \
     if (lcf_in_real)                                                                             \
         return libc_##real(path, name);                                                          \
-    struct fs_path p;                                                                            \
+    FS_PATH(p);                                                                                  \
     char copy[XATTR_NAME_MAX + 1];                                                               \
     int ret = -1;                                                                                \
     int action = xattr_forward(symbol, LCF_REMOVEXATTR, path, name, nofollow, 0, &p, copy, &ret); \
@@ -173,10 +173,13 @@ LCF_EXPORT int lsetxattr(const char *path, const char *name, const void *value, 
     SETXATTR_PATH("lsetxattr", lsetxattr, AT_SYMLINK_NOFOLLOW);
 }
 
-LCF_EXPORT int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)
+LCF_EXPORT int fsetxattr(int given, const char *name, const void *value, size_t size, int flags)
 {
     LCF_REAL(fsetxattr, int, int, const char *, const void *, size_t, int);
-    if (lcf_in_real || !lcf_fd_to_master(fd))
+    if (lcf_in_real)
+        return libc_fsetxattr(given, name, value, size, flags);
+    FD_PIN(fd, given); /* the file checked is the one changed */
+    if (!lcf_fd_to_master(fd))
         return libc_fsetxattr(fd, name, value, size, flags);
     char copy[XATTR_NAME_MAX + 1];
     int ret = -1;
@@ -196,10 +199,13 @@ LCF_EXPORT int lremovexattr(const char *path, const char *name)
     REMOVEXATTR_PATH("lremovexattr", lremovexattr, AT_SYMLINK_NOFOLLOW);
 }
 
-LCF_EXPORT int fremovexattr(int fd, const char *name)
+LCF_EXPORT int fremovexattr(int given, const char *name)
 {
     LCF_REAL(fremovexattr, int, int, const char *);
-    if (lcf_in_real || !lcf_fd_to_master(fd))
+    if (lcf_in_real)
+        return libc_fremovexattr(given, name);
+    FD_PIN(fd, given); /* the file checked is the one changed */
+    if (!lcf_fd_to_master(fd))
         return libc_fremovexattr(fd, name);
     char copy[XATTR_NAME_MAX + 1];
     int ret = -1;

@@ -431,6 +431,15 @@ def test_race_on_a_connect_address_reaches_no_listener(
     assert outcome.result == "NONE", outcome  # (attempt fails if the listener accepted)
 
 
+def test_race_on_a_descriptor_changes_no_mount_file(sb: Sandbox, world: World, doors: Path) -> None:
+    """fchmod(N) while another thread dup2s a pipe and a mount file over N in turn."""
+    target = world.mount / "mcanary"
+    before = _attributes(target)
+    outcome = attempt(sb, world, [str(doors), "race-fchmod", str(target), "3000"])
+    assert outcome.result == "NONE", outcome
+    assert _attributes(target) == before
+
+
 def test_paths_longer_than_path_max_are_enametoolong(sb: Sandbox, world: World) -> None:
     code = "report(lambda: os.open('/' + 'a/' * 2100, os.O_RDONLY))"
     outcome = attempt(sb, world, [sys.executable, "-c", PYTHON_PRELUDE + code, world.argument()])

@@ -257,6 +257,39 @@ static int race_connect(const char *port, long tries)
     return printf("RESULT NONE\n"), 0;
 }
 
+/* fchmod(N) while a second thread dup2s a pipe and a mount file over N in turn: the shim must
+ * change (or refuse) the file it checked, never let the pipe's real call reach the mount file. */
+static volatile int swap_stop;
+static int swap_target, swap_a, swap_b;
+
+static void *swap(void *unused)
+{
+    (void)unused;
+    while (!swap_stop) {
+        dup2(swap_a, swap_target);
+        dup2(swap_b, swap_target);
+    }
+    return NULL;
+}
+
+static int race_fchmod(const char *mounted, long tries)
+{
+    int pipes[2];
+    if (pipe(pipes) < 0 || (swap_a = open(mounted, O_RDONLY)) < 0)
+        return result(0, NULL);
+    swap_b = pipes[0];
+    swap_target = dup(pipes[0]);
+    pthread_t t;
+    pthread_create(&t, NULL, swap, NULL);
+    long changed = 0;
+    for (long i = 0; i < tries; i++)
+        changed += fchmod(swap_target, 0600) == 0;
+    swap_stop = 1;
+    pthread_join(t, NULL);
+    printf("%ld of %ld fchmods succeeded\n", changed, tries);
+    return printf("RESULT NONE\n"), 0;
+}
+
 /* ------------------------------------------------- a signal handler during a real call ----- */
 
 static const char *handler_path;
@@ -333,6 +366,8 @@ int main(int argc, char **argv)
         return race_open(argv[2], argv[3], atol(argv[4]));
     if (!strcmp(cmd, "race-create") && argc > 4)
         return race_create(argv[2], argv[3], atol(argv[4]));
+    if (!strcmp(cmd, "race-fchmod") && argc > 3)
+        return race_fchmod(argv[2], atol(argv[3]));
     if (!strcmp(cmd, "race-connect") && argc > 3)
         return race_connect(argv[2], atol(argv[3]));
     if (!strncmp(cmd, "signal-window", 13) && argc > 4)
