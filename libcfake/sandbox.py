@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
 
+from ._fifos import Fifos, Later
 from ._shadow import ShadowTree
 from .calls import Call, access_mode_names, open_flag_names
 from .dns import HOST_NOT_FOUND, Answer, Dns, Hints, LookupRefused
@@ -140,6 +141,7 @@ class Sandbox:
         os.close(probe)
         devices = [memfd_device]
         self._memfd_device = memfd_device
+        self._fifos = Fifos()  # the real FIFOs behind the model's
         if self._shadow.device not in {os.stat(m).st_dev for m in self.fs.mounts}:
             devices.append(self._shadow.device)
         # A test sharing pyfakefs's filesystem may change it behind the model's back: no snapshot.
@@ -175,6 +177,7 @@ class Sandbox:
         self._closed = True
         self._service.stop()
         self._thread.join()
+        self._fifos.close()
         self._service.close()
         if self._snapshot is not None:
             self._snapshot.close()
@@ -372,6 +375,8 @@ class Sandbox:
             timer = threading.Timer(delay, _deliver, (svc.defer(), outcome))
             timer.daemon = True
             timer.start()
+        elif isinstance(outcome, Later):  # (a FIFO's open waiting for its other end)
+            outcome.start(svc.defer(), _deliver)
         else:
             _deliver(svc, outcome)
 
@@ -759,6 +764,8 @@ class Sandbox:
             return descriptor
         if flags & os.O_DIRECTORY:
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+        if stat.S_ISFIFO(mode):
+            return self._open_fifo(obj, flags, caller, path)
         if not stat.S_ISREG(mode):
             raise _Refused(errno.ENXIO, "opening fifos, sockets and devices of the model")
         if flags & os.O_PATH:  # names the file, reads and writes nothing: no access checked
@@ -775,6 +782,16 @@ class Sandbox:
         return _Descriptor(os.open(f"/proc/self/fd/{memfd}", reopen))
 
     _fs_openat = _fs_open
+
+    def _open_fifo(self, obj: FakeFile, flags: int, caller: Caller, path: str) -> Any:
+        """A FIFO of the model: a descriptor of the real FIFO behind it (see libcfake._fifos)."""
+        if flags & os.O_PATH:
+            real = self._fifos.real_path(obj)
+            return _Descriptor(os.open(real, os.O_PATH | os.O_CLOEXEC))
+        accmode = flags & os.O_ACCMODE
+        want = {os.O_RDONLY: os.R_OK, os.O_WRONLY: os.W_OK}.get(accmode, os.R_OK | os.W_OK)
+        self.fs.check(obj, caller, want, path)
+        return self._fifos.open(obj, flags, _Descriptor)
 
     def _tmpfile(self, path: str, flags: int, caller: Caller) -> _Descriptor:
         """O_TMPFILE: an unnamed file in a directory; here, a fresh memfd of no name."""
@@ -983,6 +1000,8 @@ class Sandbox:
         elif info.st_dev == self._shadow.device:
             virtual = self._shadow.virtual_of_inode(info.st_ino)
             obj = self.fs.resolve(virtual) if virtual is not None else None
+        else:
+            obj = self._fifos.file_of(info)
         function = call.function
         if obj is None:
             return self._host_file_call(call, fd)
@@ -1009,8 +1028,8 @@ class Sandbox:
         raise _Refused(errno.EROFS, f"{call.function} of the host file {target}")
 
     def _fs_mknod(self, call: Call, path: str, fds: list[int]) -> int:
-        """mknod, mkfifo: regular files are made in the model; FIFOs, devices and sockets are
-        not modelled (a violation)."""
+        """mknod, mkfifo: regular files and FIFOs are made in the model; devices and sockets
+        are not modelled (a violation)."""
         kind = stat.S_IFMT(call.raw.mode) or stat.S_IFREG
         if kind == stat.S_IFDIR:
             raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), path)  # as the kernel
@@ -1020,9 +1039,14 @@ class Sandbox:
         if self.fs.lexists(path):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
         self.fs.check_parent_writable(path, caller)  # (ENOENT, ENOTDIR, EACCES first)
+        if kind == stat.S_IFIFO:  # opened, it is a real FIFO the master owns (_open_fifo)
+            parent = self.fs.check_parent_writable(path, caller)
+            mode = stat.S_IFIFO | (stat.S_IMODE(call.raw.mode) & ~caller.umask)
+            self.fs.add_entry(parent, posixpath.basename(path), mode, caller)
+            return 0
         if kind != stat.S_IFREG:
             name = _TYPE_NAMES.get(kind, "special file")
-            raise _Refused(errno.EPERM, f"mknod of a {name}: not modelled (only regular files)")
+            raise _Refused(errno.EPERM, f"mknod of a {name}: not modelled (regular files, FIFOs)")
         self._create(path, call.raw.mode, caller)
         return 0
 

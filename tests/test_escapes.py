@@ -29,7 +29,7 @@ What a preload cannot reach (README "Limits"): a test each below, first in this 
 - **setuid/setgid programs** run without LD_PRELOAD in secure mode: the shim reports their exec
   with the file's mode and the Sandbox refuses it as a violation (this one is detected);
 - ``mkfifo``/``mknod``, once calls glibc did not route through a wrapped public symbol, are
-  wrapped now: a FIFO is refused as a violation and nothing reaches the disk (the ``mkstemp``
+  wrapped now: a FIFO is made in the model and nothing reaches the disk (the ``mkstemp``
   family and ``tmpfile`` are wrapped too, rows in the corpus).
 
 The first three *do* reach the host; they are ``xfail(strict=True)`` as documented limits, so the
