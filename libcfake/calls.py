@@ -29,6 +29,7 @@ libcfake's extensions, for programs living in a virtual filesystem::
     setxattr              (path, name, flags)      fsetxattr (name, flags)   flags XATTR_*
     removexattr           (path, name)             fremovexattr (name,)
     fsioctl               (request, value)         an ioctl changing a file's attributes
+    open_by_handle_at     (flags,)                 the mount_fd is in descriptors()
 """
 
 from __future__ import annotations
@@ -190,6 +191,8 @@ class Call(NamedTuple):
             return (raw.ip_address(), raw.port, raw.flags)
         if function == "res_query":
             return (_text(raw.string1), raw.mode, raw.flags)
+        if function == "open_by_handle_at":
+            return (open_flag_names(raw.flags),)
         if function in ("chmod", "fchmod"):
             args: tuple[Any, ...] = (raw.mode,)
         elif function in ("chown", "fchown"):

@@ -583,6 +583,8 @@ class Sandbox:
             return path if path is not None and path.startswith("/") else PASSTHROUGH
         if function in _FILE_CALLS:
             return self._file_call(call, self._fd(call, fds, FD_FILE))
+        if function == "open_by_handle_at":  # any file of a filesystem, the host's included
+            raise _Refused(errno.EPERM, "open_by_handle_at: a file handle is no path to decide on")
         assert path is not None
         if function == "exec":
             _refuse_setuid(call)  # in a mount too: it would run without the shim

@@ -857,3 +857,25 @@ LCF_EXPORT int __xmknodat(int ver, int dirfd, const char *path, mode_t mode, dev
         return fs_fail(EFAULT);
     return fs_mknodat("__xmknodat", dirfd, path, mode, *dev);
 }
+
+/* ================================================================= open_by_handle_at ===== */
+/* A file handle (from name_to_handle_at) names any file of a filesystem, whatever path leads to
+ * it: there is nothing the model could decide on. Asked of the master (the mount_fd sent), which
+ * refuses it or lets it through. */
+
+LCF_EXPORT int open_by_handle_at(int mount_fd, struct file_handle *handle, int flags)
+{
+    LCF_REAL(open_by_handle_at, int, int, struct file_handle *, int);
+    if (lcf_in_real)
+        return libc_open_by_handle_at(mount_fd, handle, flags);
+    if (mount_fd < 0 || fcntl(mount_fd, F_GETFD) < 0)
+        return fs_fail(EBADF);
+    struct lcf_request req;
+    lcf_request_init(&req, LCF_OPEN_BY_HANDLE, "open_by_handle_at");
+    lcf_request_fd(&req, LCF_FD_FILE, mount_fd);
+    req.call.flags = flags;
+    int ret = -1;
+    if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
+        return libc_open_by_handle_at(mount_fd, handle, flags);
+    return ret < 0 ? -1 : fs_fail(EPERM); /* (an answer is a refusal: no descriptor comes) */
+}

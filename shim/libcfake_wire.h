@@ -95,8 +95,11 @@ enum lcf_function {
     LCF_REMOVEXATTR = 37,          /* path, attribute name; flags = AT_SYMLINK_NOFOLLOW */
     LCF_FSETXATTR = 38,            /* FILE; attribute name (second string); mode as for setxattr */
     LCF_FREMOVEXATTR = 39,         /* FILE; attribute name (second string) */
-    LCF_FSIOCTL = 40               /* FILE; values[0] = an ioctl request that changes the file's
+    LCF_FSIOCTL = 40,              /* FILE; values[0] = an ioctl request that changes the file's
                                     * attributes (FS_IOC_SETFLAGS ...), values[1] = the int it sets */
+    LCF_OPEN_BY_HANDLE = 41        /* FILE (the mount_fd); flags = O_* -> -1 with errno (a file
+                                    * handle names any file of a filesystem: no path to decide
+                                    * on), or passthrough */
 };
 
 /* What the master tells the shim to do with a call. */

@@ -201,6 +201,16 @@ def test_touch_and_chmod_of_a_host_file_through_its_descriptor(sb: Sandbox, worl
     assert _attributes(target) == before
 
 
+def test_open_by_handle_reaches_no_host_file(sb: Sandbox, world: World, doors: Path) -> None:
+    """A file handle names any file of a filesystem: open_by_handle_at is refused."""
+    if os.geteuid() != 0:
+        pytest.skip("open_by_handle_at needs CAP_DAC_READ_SEARCH")
+    args = [str(doors), "by-handle", str(world.host / "canary"), str(world.mount)]
+    outcome = attempt(sb, world, args)  # (fails if the secret was printed)
+    assert outcome.result in ("EPERM", "EOPNOTSUPP"), outcome
+    assert any(v.call == "open_by_handle_at" for v in sb.violations), sb.violations
+
+
 # -- 2. mknod and mkfifo ---------------------------------------------------------------------
 
 

@@ -290,6 +290,28 @@ static int race_fchmod(const char *mounted, long tries)
     return printf("RESULT NONE\n"), 0;
 }
 
+/* name_to_handle_at of a host file, then open_by_handle_at through a mount's directory. */
+static int by_handle(const char *path, const char *dir)
+{
+    struct {
+        struct file_handle h;
+        unsigned char bytes[MAX_HANDLE_SZ];
+    } fh;
+    fh.h.handle_bytes = MAX_HANDLE_SZ;
+    int mount_id;
+    if (name_to_handle_at(AT_FDCWD, path, &fh.h, &mount_id, 0) < 0)
+        return result(0, NULL);
+    int mount_fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (mount_fd < 0)
+        return result(0, NULL);
+    int fd = open_by_handle_at(mount_fd, &fh.h, O_RDONLY);
+    if (fd < 0)
+        return result(0, NULL);
+    char got[256] = {0};
+    ssize_t n = read(fd, got, sizeof got - 1);
+    return result(n >= 0, got);
+}
+
 /* ------------------------------------------------- a signal handler during a real call ----- */
 
 static const char *handler_path;
@@ -366,6 +388,8 @@ int main(int argc, char **argv)
         return race_open(argv[2], argv[3], atol(argv[4]));
     if (!strcmp(cmd, "race-create") && argc > 4)
         return race_create(argv[2], argv[3], atol(argv[4]));
+    if (!strcmp(cmd, "by-handle") && argc > 3)
+        return by_handle(argv[2], argv[3]);
     if (!strcmp(cmd, "race-fchmod") && argc > 3)
         return race_fchmod(argv[2], atol(argv[3]));
     if (!strcmp(cmd, "race-connect") && argc > 3)
