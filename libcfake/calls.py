@@ -30,6 +30,7 @@ libcfake's extensions, for programs living in a virtual filesystem::
     removexattr           (path, name)             fremovexattr (name,)
     fsioctl               (request, value)         an ioctl changing a file's attributes
     open_by_handle_at     (flags,)                 the mount_fd is in descriptors()
+    mount                 (target, source, flags)  also umount, umount2, chroot (see symbol)
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _CHANGING_CALLS = frozenset(
     {"unlink", "rename", "mkdir", "rmdir", "symlink", "link", "chmod", "chown", "utimens",
      "truncate", "fchmod", "fchown", "futimens", "mknod", "setxattr", "removexattr",
-     "fsetxattr", "fremovexattr", "fsioctl"}
+     "fsetxattr", "fremovexattr", "fsioctl", "mount"}
 )  # fmt: skip
 
 
@@ -193,6 +194,8 @@ class Call(NamedTuple):
             return (_text(raw.string1), raw.mode, raw.flags)
         if function == "open_by_handle_at":
             return (open_flag_names(raw.flags),)
+        if function == "mount":
+            return (_path(raw.string1), _text(raw.string2), raw.flags)
         if function in ("chmod", "fchmod"):
             args: tuple[Any, ...] = (raw.mode,)
         elif function in ("chown", "fchown"):

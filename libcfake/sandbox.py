@@ -585,6 +585,8 @@ class Sandbox:
             return self._file_call(call, self._fd(call, fds, FD_FILE))
         if function == "open_by_handle_at":  # any file of a filesystem, the host's included
             raise _Refused(errno.EPERM, "open_by_handle_at: a file handle is no path to decide on")
+        if function == "mount":  # mount, umount, umount2, chroot: the host's, not modelled
+            raise _Refused(errno.EPERM, f"{call.raw.symbol} changes the host's mounts or root")
         assert path is not None
         if function == "exec":
             _refuse_setuid(call)  # in a mount too: it would run without the shim

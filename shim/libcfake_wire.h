@@ -97,9 +97,13 @@ enum lcf_function {
     LCF_FREMOVEXATTR = 39,         /* FILE; attribute name (second string) */
     LCF_FSIOCTL = 40,              /* FILE; values[0] = an ioctl request that changes the file's
                                     * attributes (FS_IOC_SETFLAGS ...), values[1] = the int it sets */
-    LCF_OPEN_BY_HANDLE = 41        /* FILE (the mount_fd); flags = O_* -> -1 with errno (a file
+    LCF_OPEN_BY_HANDLE = 41,       /* FILE (the mount_fd); flags = O_* -> -1 with errno (a file
                                     * handle names any file of a filesystem: no path to decide
                                     * on), or passthrough */
+    LCF_MOUNT = 42                 /* mount, umount, umount2, chroot (the symbol says which): the
+                                    * target path; mount's source (second string, as given);
+                                    * flags = mount's or umount2's flags -> -1 with errno, or
+                                    * passthrough */
 };
 
 /* What the master tells the shim to do with a call. */

@@ -211,6 +211,21 @@ def test_open_by_handle_reaches_no_host_file(sb: Sandbox, world: World, doors: P
     assert any(v.call == "open_by_handle_at" for v in sb.violations), sb.violations
 
 
+@pytest.mark.parametrize("call", ["mount-tmpfs", "chroot", "umount2"])
+def test_mount_and_chroot_are_refused(call: str, sb: Sandbox, world: World, doors: Path) -> None:
+    """As root, mount(2) over a mounted directory would change the host's mount table."""
+    target = str(world.mount)  # (never a real mount point: on today's main umount2 is real)
+    was_mount = os.path.ismount(target)
+    try:
+        outcome = attempt(sb, world, [str(doors), call, target])
+    finally:
+        if os.path.ismount(world.mount):  # (today's main mounts it: undo that)
+            subprocess.run(["umount", "-l", str(world.mount)], check=False)
+    assert os.path.ismount(target) == was_mount
+    assert outcome.result == "EPERM", outcome
+    assert any(v.call == "mount" for v in sb.violations), sb.violations
+
+
 # -- 2. mknod and mkfifo ---------------------------------------------------------------------
 
 

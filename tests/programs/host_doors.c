@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -388,6 +389,12 @@ int main(int argc, char **argv)
         return race_open(argv[2], argv[3], atol(argv[4]));
     if (!strcmp(cmd, "race-create") && argc > 4)
         return race_create(argv[2], argv[3], atol(argv[4]));
+    if (!strcmp(cmd, "mount-tmpfs"))
+        return result(mount("none", argv[2], "tmpfs", 0, NULL) == 0, cmd);
+    if (!strcmp(cmd, "umount2"))
+        return result(umount2(argv[2], MNT_DETACH) == 0, cmd);
+    if (!strcmp(cmd, "chroot"))
+        return result(chroot(argv[2]) == 0, cmd);
     if (!strcmp(cmd, "by-handle") && argc > 3)
         return by_handle(argv[2], argv[3]);
     if (!strcmp(cmd, "race-fchmod") && argc > 3)
