@@ -417,6 +417,18 @@ def test_setuid_program_in_a_mount_is_refused(sb: Sandbox, world: World, program
     assert any(v.call == "exec" for v in sb.violations), sb.violations
 
 
+@pytest.mark.parametrize("call", ["execveat", "execveat-fd"])
+def test_setuid_program_run_with_execveat_is_refused(
+    call: str, sb: Sandbox, world: World, doors: Path
+) -> None:
+    program = "/usr/bin/passwd"
+    if not os.path.exists(program) or not os.stat(program).st_mode & stat.S_ISUID:
+        pytest.skip(f"{program} is not setuid here")
+    outcome = attempt(sb, world, [str(doors), call, program])
+    assert outcome.result == "EPERM", outcome
+    assert any(v.call == "exec" for v in sb.violations), sb.violations
+
+
 def test_setuid_copy_in_a_test_mount_is_refused(sb: Sandbox, world: World, doors: Path) -> None:
     suid = world.mount / "suid"
     shutil.copy(doors, suid)
