@@ -416,14 +416,14 @@ static bool unbound_inet(int fd)
     return false;
 }
 
-/* listen on an unbound inet stream socket binds it first, to a port of every interface: asked of
- * the network model as the bind of the wildcard address and port 0 that it is. Returns 0 (bound,
- * or nothing to bind), 1 (libc decides), or -1 with errno (refused). */
+/* listen on an unbound inet stream (or SCTP seqpacket) socket binds it first, to a port of every
+ * interface: asked of the network model as the bind of the wildcard address and port 0 that it
+ * is. Returns 0 (bound, or nothing to bind), 1 (libc decides), or -1 with errno (refused). */
 static int listen_bind(int fd)
 {
     int saved = errno;
     int sock[3];
-    if (query_socket(fd, sock) < 0 || sock[1] != SOCK_STREAM ||
+    if (query_socket(fd, sock) < 0 || (sock[1] != SOCK_STREAM && sock[1] != SOCK_SEQPACKET) ||
         (sock[0] != AF_INET && sock[0] != AF_INET6) || !unbound_inet(fd)) {
         errno = saved;
         return 1;
