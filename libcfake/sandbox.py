@@ -1042,9 +1042,8 @@ class Sandbox:
         caller = self._caller(call, with_umask=True)
         if self.fs.lexists(path):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
-        self.fs.check_parent_writable(path, caller)  # (ENOENT, ENOTDIR, EACCES first)
+        parent = self.fs.check_parent_writable(path, caller)  # (ENOENT, ENOTDIR, EACCES first)
         if kind == stat.S_IFIFO:  # opened, it is a real FIFO the master owns (_open_fifo)
-            parent = self.fs.check_parent_writable(path, caller)
             mode = stat.S_IFIFO | (stat.S_IMODE(call.raw.mode) & ~caller.umask)
             self.fs.add_entry(parent, posixpath.basename(path), mode, caller)
             return 0
