@@ -36,6 +36,7 @@ from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
 
 from . import _realos
+from ._fifos import Fifos, Later
 from ._nameserver import ADDRESS as NAMESERVER_ADDRESS
 from ._nameserver import RESOLV_CONF, NameServer
 from ._pythonpaths import python_mounts
@@ -79,6 +80,11 @@ _RENAME_NOREPLACE = 1
 _RENAME_EXCHANGE = 2
 _AT_SYMLINK_NOFOLLOW = 0x100  # the flags of chmod, chown and utimens as the shim sends them
 _AT_SYMLINK_FOLLOW = 0x400  # of link
+#: The calls on a descriptor (its file comes as FD_FILE): the model's files are answered by the
+#: model, changes to a host file are refused (see _file_call).
+_FILE_CALLS = frozenset(
+    {"fstat", "fchmod", "fchown", "futimens", "fsetxattr", "fremovexattr", "fsioctl"}
+)
 
 
 class _Passthrough:
@@ -156,6 +162,8 @@ class Sandbox:
         memfd_device = os.fstat(probe).st_dev
         os.close(probe)
         devices = [memfd_device]
+        self._memfd_device = memfd_device
+        self._fifos = Fifos()  # the real FIFOs behind the model's
         if self._shadow.device not in {os.stat(m).st_dev for m in self.fs.mounts}:
             devices.append(self._shadow.device)
         # A test sharing pyfakefs's filesystem may change it behind the model's back: no snapshot.
@@ -199,6 +207,7 @@ class Sandbox:
         self._closed = True
         self._service.stop()
         self._thread.join()
+        self._fifos.close()
         self._service.close()
         if self._snapshot is not None:
             self._snapshot.close()
@@ -452,6 +461,8 @@ class Sandbox:
             timer = threading.Timer(delay, _deliver, (svc.defer(), outcome))
             timer.daemon = True
             timer.start()
+        elif isinstance(outcome, Later):  # (a FIFO's open waiting for its other end)
+            outcome.start(svc.defer(), _deliver)
         else:
             _deliver(svc, outcome)
 
@@ -596,7 +607,7 @@ class Sandbox:
         if function in ("connect_unix", "bind_unix"):
             name = call.raw.string1 or b""
             return "@" + os.fsdecode(name[1:]) if name.startswith(b"\0") else os.fsdecode(name)
-        if function in ("fstat", "fchmod", "fchown", "futimens"):
+        if function in _FILE_CALLS:
             return self._fd_path(self._fd(call, fds, FD_FILE))
         if function == "getcwd":
             real = os.fsdecode(call.raw.string1 or b"/")
@@ -632,7 +643,7 @@ class Sandbox:
             virtual = self._shadow.virtual_of_inode(info.st_ino)
             if virtual is not None:
                 return virtual
-        file = self.fs.file_of_memfd(info.st_ino)
+        file = self.fs.file_of_memfd(info.st_ino) if info.st_dev == self._memfd_device else None
         if file is not None:
             return self.fs.path_of(file)
         return os.readlink(f"/proc/self/fd/{fd}")  # a host directory, e.g. under a mount
@@ -663,9 +674,15 @@ class Sandbox:
             return self._res_query(call)
         if function == "getcwd":
             return path if path is not None and path.startswith("/") else PASSTHROUGH
-        if function in ("fstat", "fchmod", "fchown", "futimens"):
+        if function in _FILE_CALLS:
             return self._file_call(call, self._fd(call, fds, FD_FILE))
+        if function == "open_by_handle_at":  # any file of a filesystem, the host's included
+            raise _Refused(errno.EPERM, "open_by_handle_at: a file handle is no path to decide on")
+        if function == "mount":  # mount, umount, umount2, chroot: the host's, not modelled
+            raise _Refused(errno.EPERM, f"{call.raw.symbol} changes the host's mounts or root")
         assert path is not None
+        if function == "exec":
+            _refuse_setuid(call)  # in a mount too: it would run without the shim
         # a symlink lives where its link path is; its target is only text
         where = self._second_path(call, fds) if function == "symlink" else path
         route = self._route(where)
@@ -844,6 +861,8 @@ class Sandbox:
             return descriptor
         if flags & os.O_DIRECTORY:
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+        if stat.S_ISFIFO(mode):
+            return self._open_fifo(obj, flags, caller, path)
         if not stat.S_ISREG(mode):
             raise _Refused(errno.ENXIO, "opening fifos, sockets and devices of the model")
         if flags & os.O_PATH:  # names the file, reads and writes nothing: no access checked
@@ -860,6 +879,16 @@ class Sandbox:
         return _Descriptor(os.open(f"/proc/self/fd/{memfd}", reopen))
 
     _fs_openat = _fs_open
+
+    def _open_fifo(self, obj: FakeFile, flags: int, caller: Caller, path: str) -> Any:
+        """A FIFO of the model: a descriptor of the real FIFO behind it (see libcfake._fifos)."""
+        if flags & os.O_PATH:
+            real = self._fifos.real_path(obj)
+            return _Descriptor(os.open(real, os.O_PATH | os.O_CLOEXEC))
+        accmode = flags & os.O_ACCMODE
+        want = {os.O_RDONLY: os.R_OK, os.O_WRONLY: os.W_OK}.get(accmode, os.R_OK | os.W_OK)
+        self.fs.check(obj, caller, want, path)
+        return self._fifos.open(obj, flags, _Descriptor)
 
     def _tmpfile(self, path: str, flags: int, caller: Caller) -> _Descriptor:
         """O_TMPFILE: an unnamed file in a directory; here, a fresh memfd of no name."""
@@ -1054,23 +1083,26 @@ class Sandbox:
     def _fs_exec(self, call: Call, path: str, fds: list[int]) -> Any:
         if self.fs.lexists(path) and self._route(path) is None:
             raise _Refused(errno.EACCES, "running a program that exists only in the model")
-        if call.raw.mode & (stat.S_ISUID | stat.S_ISGID):
-            raise _Refused(errno.EPERM, "setuid/setgid programs run without the shim (LD_PRELOAD)")
         return PASSTHROUGH
 
     def _file_call(self, call: Call, fd: int | None) -> Any:
-        """fstat, fchmod, fchown, futimens on a descriptor the master handed out."""
+        """fstat, fchmod, fchown, futimens, fsetxattr, fremovexattr and the attribute ioctls on
+        a descriptor: the master's (the model answers), or a host file's (changes refused)."""
         if fd is None:
             return PASSTHROUGH
         info = os.fstat(fd)
         virtual = None
-        obj: FakeFile | None = self.fs.file_of_memfd(info.st_ino)
-        if obj is None and info.st_dev == self._shadow.device:
+        obj: FakeFile | None = None
+        if info.st_dev == self._memfd_device:
+            obj = self.fs.file_of_memfd(info.st_ino)
+        elif info.st_dev == self._shadow.device:
             virtual = self._shadow.virtual_of_inode(info.st_ino)
             obj = self.fs.resolve(virtual) if virtual is not None else None
-        if obj is None:
-            return PASSTHROUGH
+        else:
+            obj = self._fifos.file_of(info)
         function = call.function
+        if obj is None:
+            return self._host_file_call(call, fd)
         if function == "fstat":
             return self.fs.packed_stat(obj)
         path = virtual or self.fs.path_of(obj)
@@ -1078,7 +1110,57 @@ class Sandbox:
             return self._chmod(obj, call, path)
         if function == "fchown":
             return self._chown(obj, call, path)
+        if function in ("fsetxattr", "fremovexattr"):  # the model's files have no attributes
+            raise OSError(errno.ENOTSUP, os.strerror(errno.ENOTSUP), path)
+        if function == "fsioctl":  # nor attribute flags (chattr)
+            raise OSError(errno.ENOTTY, os.strerror(errno.ENOTTY), path)
         return self._utimens(obj, call)
+
+    def _host_file_call(self, call: Call, fd: int) -> Any:
+        """A call on a descriptor that is no file of the model: a change of a file with a path
+        (a host file: a mount's, a device, a redirection) is refused; the rest (fstat, the
+        program's own memfds) is the program's real call."""
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        if call.function == "fstat" or not target.startswith("/") or target.startswith("/memfd:"):
+            return PASSTHROUGH
+        raise _Refused(errno.EROFS, f"{call.function} of the host file {target}")
+
+    def _fs_mknod(self, call: Call, path: str, fds: list[int]) -> int:
+        """mknod, mkfifo: regular files and FIFOs are made in the model; devices and sockets
+        are not modelled (a violation)."""
+        kind = stat.S_IFMT(call.raw.mode) or stat.S_IFREG
+        if kind == stat.S_IFDIR:
+            raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), path)  # as the kernel
+        if kind not in (stat.S_IFREG, stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFSOCK):
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)
+        caller = self._caller(call, with_umask=True)
+        if self.fs.lexists(path):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+        parent = self.fs.check_parent_writable(path, caller)  # (ENOENT, ENOTDIR, EACCES first)
+        if kind == stat.S_IFIFO:  # opened, it is a real FIFO the master owns (_open_fifo)
+            mode = stat.S_IFIFO | (stat.S_IMODE(call.raw.mode) & ~caller.umask)
+            self.fs.add_entry(parent, posixpath.basename(path), mode, caller)
+            return 0
+        if kind != stat.S_IFREG:
+            name = _TYPE_NAMES.get(kind, "special file")
+            raise _Refused(errno.EPERM, f"mknod of a {name}: not modelled (regular files, FIFOs)")
+        self._create(path, call.raw.mode, caller)
+        return 0
+
+    def _fs_setxattr(self, call: Call, path: str, fds: list[int]) -> int:
+        """setxattr, removexattr (and the l-forms) on a model path: the model's files have no
+        extended attributes (ENOTSUP, as a filesystem without them)."""
+        self.fs.resolve(path, follow=not call.raw.flags & _AT_SYMLINK_NOFOLLOW)  # ENOENT first
+        raise OSError(errno.ENOTSUP, os.strerror(errno.ENOTSUP), path)
+
+    _fs_removexattr = _fs_setxattr
+
+
+def _refuse_setuid(call: Call) -> None:
+    """Refuse to run a setuid or setgid program (``call.raw.mode``: the file's st_mode, which the
+    shim sends), wherever it lives: the loader runs it in secure mode, without LD_PRELOAD."""
+    if call.raw.mode & (stat.S_ISUID | stat.S_ISGID):
+        raise _Refused(errno.EPERM, "setuid/setgid programs run without the shim (LD_PRELOAD)")
 
 
 def _special_end(path: str) -> str | None:
@@ -1096,7 +1178,7 @@ def _follows_last_link(call: Call) -> bool:
     function, flags = call.function, call.raw.flags
     if function in ("open", "openat"):  # O_CREAT | O_EXCL fails on any symlink: EEXIST
         return not flags & os.O_NOFOLLOW and not (flags & os.O_CREAT and flags & os.O_EXCL)
-    if function in ("chmod", "chown", "utimens"):
+    if function in ("chmod", "chown", "utimens", "setxattr", "removexattr"):
         return not flags & _AT_SYMLINK_NOFOLLOW
     if function == "link":
         return bool(flags & _AT_SYMLINK_FOLLOW)

@@ -28,8 +28,9 @@ What a preload cannot reach (README "Limits"): a test each below, first in this 
 - **io_uring**: the kernel performs the queued openat itself;
 - **setuid/setgid programs** run without LD_PRELOAD in secure mode: the shim reports their exec
   with the file's mode and the Sandbox refuses it as a violation (this one is detected);
-- calls glibc does not route through a wrapped public symbol: ``mkfifo``/``mknod`` (listed as
-  limits; the ``mkstemp`` family and ``tmpfile`` are wrapped, rows in the corpus).
+- ``mkfifo``/``mknod``, once calls glibc did not route through a wrapped public symbol, are
+  wrapped now: a FIFO is made in the model and nothing reaches the disk (the ``mkstemp``
+  family and ``tmpfile`` are wrapped too, rows in the corpus).
 
 The first three *do* reach the host; they are ``xfail(strict=True)`` as documented limits, so the
 suite shows them. They write only into the test's own tmp_path.
@@ -379,6 +380,13 @@ def _listener(family: int, kind: int, address: Any) -> socket.socket:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
+    w = make_world(tmp_path)
+    yield w
+    w.close()
+
+
+def make_world(tmp_path: Path) -> World:
+    """The host directory (with the canary), the mounted one and the listeners, in tmp_path."""
     host, mount = tmp_path / "host", tmp_path / "mnt"
     host.mkdir()
     mount.mkdir()
@@ -388,7 +396,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     (mount / "mcanary").write_text("mounted, readable, never writable\n")
     (mount / "out").symlink_to(host)  # a symlink inside a mount that leads out of it
     abstract_name = f"\0{NAME}".encode()
-    w = World(
+    return World(
         root=tmp_path,
         host=host,
         mount=mount,
@@ -399,8 +407,6 @@ def world(tmp_path: Path) -> Iterator[World]:
         unix=_listener(socket.AF_UNIX, socket.SOCK_STREAM, str(host / "sock")),
         abstract_name=abstract_name,
     )
-    yield w
-    w.close()
 
 
 def _strays() -> list[str]:
@@ -1046,7 +1052,6 @@ def test_limit_setuid_programs_are_refused_as_a_violation(
     assert any(v.call == "exec" for v in sb.violations), sb.violations
 
 
-@pytest.mark.xfail(strict=True, reason="DOCUMENTED LIMIT: mkfifo/mknod are not wrapped")
 def test_limit_mkfifo_reaches_the_host(
     sb: Sandbox, world: World, binaries: dict[str, Path]
 ) -> None:
