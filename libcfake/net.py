@@ -859,7 +859,11 @@ class Network:
     def _bind_inet(self, sock: socket.socket, request: SocketRequest,
                    destination: tuple[IPAddress, int]) -> None:  # fmt: skip
         ip, port = destination
-        if not self._may_bind(ip, port):
+        # A datagram socket bound to "any port" is a client's (dig, host, nslookup bind before
+        # they query): on a loopback port, what reaches it is what the model routes there. A
+        # stream socket so bound could listen next, so it still needs allow_bind.
+        ephemeral = port == 0 and request.symbol == "bind" and request.socktype == socket.SOCK_DGRAM
+        if not ephemeral and not self._may_bind(ip, port):
             raise NetworkViolation(
                 errno.EADDRNOTAVAIL,
                 f"bind to {describe(destination)} is not declared (sb.net.allow_bind)",
