@@ -40,7 +40,7 @@ from .calls import Call, access_mode_names, open_flag_names
 from .dns import HOST_NOT_FOUND, Answer, Dns, Hints, LookupRefused
 from .errors import ProtocolError
 from .faults import FaultRule
-from .fs import DEFAULT_MOUNTS, DEVICES, Caller, FileSystem, lstat_records
+from .fs import DEFAULT_MOUNTS, DEVICES, Caller, CallerView, FileSystem, lstat_records
 from .journal import Journal, JournalEntry, Violation, describe_error
 from .net import Network, NetworkViolation, Replacement, SocketRequest
 from .protocol import (
@@ -558,6 +558,12 @@ class Sandbox:
             caller = self._callers[ids] = Caller(*ids)
         return caller
 
+    def _view(self, call: Call, with_umask: bool = False, real_ids: bool = False) -> CallerView:
+        """The model as the calling program sees it (:meth:`_caller`'s ids): every ``_fs_*``
+        answer walks its paths through this, so the kernel's permission checks on the way
+        (search permission on every directory) are made for every call."""
+        return self.fs.as_caller(self._caller(call, with_umask, real_ids))
+
     def _dispatch(self, call: Call, path: str | None, fds: list[int]) -> Any:
         function = call.function
         if function.startswith(("connect_", "bind_")):
@@ -718,20 +724,20 @@ class Sandbox:
 
     def _fs_open(self, call: Call, path: str, fds: list[int]) -> Any:
         flags = call.raw.flags
-        caller = self._caller(call)
+        view = self._view(call)
         fs = self.fs
         if flags & os.O_CREAT and flags & os.O_DIRECTORY:  # O_TMPFILE holds O_DIRECTORY too
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)  # as Linux since 6.4
         if flags & os.O_TMPFILE == os.O_TMPFILE:
-            return self._tmpfile(path, flags, caller)
-        found, canonical = fs.locate(path, follow=_follows_last_link(call))
+            return self._tmpfile(path, flags, view)
+        found, canonical, directory = view.locate(path, follow=_follows_last_link(call))
         if found is None:
             if not flags & os.O_CREAT:
                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
             if path.endswith("/"):  # a name to create a file by, with a slash after it
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
             # at the canonical path: the end of a dangling symlink, as the kernel creates it
-            obj = self._create(canonical, call.raw.mode, self._caller(call, with_umask=True))
+            obj = self._view(call, with_umask=True).create(directory, canonical, call.raw.mode)
         elif flags & os.O_CREAT and flags & os.O_EXCL:
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
         else:
@@ -745,7 +751,7 @@ class Sandbox:
                 return _Descriptor(self._shadow.open(canonical, None, path_only=True))
             if accmode != os.O_RDONLY or flags & os.O_TRUNC:
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-            fs.check(obj, caller, os.R_OK, path)
+            view.check(obj, os.R_OK, path)
             descriptor = _Descriptor(self._shadow.open(canonical, _entries(obj)))
             self._publish(canonical, obj, listed=True)
             return descriptor
@@ -759,7 +765,7 @@ class Sandbox:
         want = {os.O_RDONLY: os.R_OK, os.O_WRONLY: os.W_OK}.get(accmode, os.R_OK | os.W_OK)
         if flags & os.O_TRUNC:  # Linux truncates with O_RDONLY too, if the caller may write
             want |= os.W_OK
-        fs.check(obj, caller, want, path)
+        view.check(obj, want, path)
         memfd = fs.memfd(obj, writable=accmode != os.O_RDONLY)  # (read-only: still published)
         if flags & os.O_TRUNC:
             os.ftruncate(memfd, 0)
@@ -768,23 +774,15 @@ class Sandbox:
 
     _fs_openat = _fs_open
 
-    def _tmpfile(self, path: str, flags: int, caller: Caller) -> _Descriptor:
+    def _tmpfile(self, path: str, flags: int, view: CallerView) -> _Descriptor:
         """O_TMPFILE: an unnamed file in a directory; here, a fresh memfd of no name."""
-        directory = self.fs.resolve(path)
+        directory = view.resolve(path)
         if not isinstance(directory, FakeDirectory):
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
         if flags & os.O_ACCMODE not in (os.O_WRONLY, os.O_RDWR):
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)
-        self.fs.check(directory, caller, os.W_OK | os.X_OK, path)
+        view.may_change(directory, path)
         return _Descriptor(os.memfd_create("libcfake-tmpfile", os.MFD_CLOEXEC))
-
-    def _create(self, path: str, mode: int, caller: Caller) -> FakeFile:
-        fs = self.fs
-        parent = fs.check_parent_writable(path, caller)
-        name = posixpath.basename(path)
-        return fs.add_entry(
-            parent, name, stat.S_IFREG | (stat.S_IMODE(mode) & ~caller.umask), caller
-        )
 
     def _check_writable(self, path: str, follow: bool) -> None:
         """Refuse (EROFS, a violation) a change to a path that resolves into the host's files;
@@ -797,31 +795,32 @@ class Sandbox:
 
     def _fs_stat(self, call: Call, path: str, fds: list[int]) -> PackedStat:
         follow = call.function != "lstat"
-        return self.fs.packed_stat(self.fs.resolve(path, follow, search=self._caller(call)))
+        return self.fs.packed_stat(self._view(call).resolve(path, follow))
 
     _fs_lstat = _fs_stat
 
     def _fs_access(self, call: Call, path: str, fds: list[int]) -> int:
-        obj, resolved = self.fs.lookup(path)
-        # access asks with the real ids (the hello carries them beside the effective ones)
-        caller = self._caller(call, real_ids=call.function == "access")
+        # access asks with the real ids (the hello carries them beside the effective ones),
+        # its walk too
+        view = self._view(call, real_ids=call.function == "access")
+        obj, resolved = view.lookup(path)
         amode = call.raw.flags & (os.R_OK | os.W_OK | os.X_OK)
         if amode & os.W_OK and self.fs.protection_of(resolved) is not None:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)  # a question, not a change
         if amode:
-            self.fs.check(obj, caller, amode, path)
+            view.check(obj, amode, path)
         return 0
 
     _fs_eaccess = _fs_access
 
     def _fs_mkdir(self, call: Call, path: str, fds: list[int]) -> int:
-        caller = self._caller(call, with_umask=True)
-        if self.fs.lexists(path):
+        view = self._view(call, with_umask=True)
+        caller = view.caller
+        parent, _, name = view.parent(path)
+        view.may_search(parent, path)
+        if name in ("", ".", "..") or name in parent.entries:
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
-        parent = self.fs.check_parent_writable(path, caller)
-        name = posixpath.basename(path.rstrip("/"))
-        if name in ("", ".", ".."):
-            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+        view.may_change(parent, path)
         mode = stat.S_IFDIR | (stat.S_IMODE(call.raw.mode) & ~caller.umask & 0o7777)
         self.fs.add_entry(parent, name, mode, caller)
         return 0
@@ -831,19 +830,11 @@ class Sandbox:
         if end is not None:
             code = {".": errno.EINVAL, "..": errno.ENOTEMPTY, "/": errno.EBUSY}[end]
             raise OSError(code, os.strerror(code), path)
-        parent = self.fs.check_parent_writable(path, self._caller(call))
-        self.fs._os.rmdir(path)
-        self.fs.entries_changed(parent)
+        self._view(call).rmdir(path)
         return 0
 
     def _fs_unlink(self, call: Call, path: str, fds: list[int]) -> int:
-        parent = self.fs.check_parent_writable(path, self._caller(call))
-        obj = self.fs.resolve(path, follow=False)
-        if isinstance(obj, FakeDirectory):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-        self.fs._os.unlink(path)
-        self.fs.entries_changed(parent)
-        self.fs.forget(obj)
+        self.fs.forget(self._view(call).unlink(path))
         return 0
 
     def _fs_rename(self, call: Call, path: str, fds: list[int]) -> int:
@@ -851,60 +842,47 @@ class Sandbox:
         route = self._route(new)
         if route is not None:
             raise _Refused(errno.EXDEV, f"rename into the host ({route}) is not allowed")
-        caller = self._caller(call)
         flags = call.raw.flags
         if flags & _RENAME_EXCHANGE:
             raise _Refused(errno.EINVAL, "RENAME_EXCHANGE is not modelled yet")
         if _special_end(path) or _special_end(new):
             raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), path)
-        old_parent = self.fs.check_parent_writable(path, caller)
-        new_parent = self.fs.check_parent_writable(new, caller)
-        if flags & _RENAME_NOREPLACE and self.fs.lexists(new):
-            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), new)
-        replaced = self.fs.resolve(new, follow=False) if self.fs.lexists(new) else None
-        if replaced is not None and replaced is self.fs.resolve(path, follow=False):
-            return 0  # two names of one file (hard links): rename leaves both, as POSIX says
-        self.fs._os.rename(path, new)
-        self.fs.entries_changed(old_parent, new_parent)
+        replaced = self._view(call).rename(path, new, noreplace=bool(flags & _RENAME_NOREPLACE))
         if replaced is not None and not isinstance(replaced, FakeDirectory):
             replaced.st_nlink = max(0, replaced.st_nlink - 1)
             self.fs.forget(replaced)
         return 0
 
     def _fs_readlink(self, call: Call, path: str, fds: list[int]) -> str:
-        return str(self.fs._os.readlink(path))
+        return self._view(call).readlink(path)
 
     def _fs_symlink(self, call: Call, path: str, fds: list[int]) -> int:
         link = self._second_path(call, fds)
         if self._route(link) is not None:
             raise _Refused(errno.EROFS, "a symlink in a read-only host mount")
-        parent = self.fs.check_parent_writable(link, self._caller(call))
-        target = os.fsdecode(call.raw.string1 or b"")
-        self.fs._os.symlink(target, link)
-        self.fs.entries_changed(parent)
+        self._view(call).symlink(os.fsdecode(call.raw.string1 or b""), link)
         return 0
 
     def _fs_link(self, call: Call, path: str, fds: list[int]) -> int:
         new = self._second_path(call, fds)
         if self._route(new) is not None:
             raise _Refused(errno.EXDEV, "a hard link into a read-only host mount")
-        parent = self.fs.check_parent_writable(new, self._caller(call))
-        self.fs._os.link(path, new, follow_symlinks=bool(call.raw.flags & _AT_SYMLINK_FOLLOW))
-        self.fs.entries_changed(parent)
+        self._view(call).link(path, new, follow=bool(call.raw.flags & _AT_SYMLINK_FOLLOW))
         return 0
 
     def _fs_chdir(self, call: Call, path: str, fds: list[int]) -> _Descriptor:
-        obj, canonical = self.fs.lookup(path)
+        view = self._view(call)
+        obj, canonical = view.lookup(path)
         if not isinstance(obj, FakeDirectory):
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
-        self.fs.check(obj, self._caller(call), os.X_OK, path)
+        view.check(obj, os.X_OK, path)
         return _Descriptor(self._shadow.open(canonical, None))
 
     def _fs_realpath(self, call: Call, path: str, fds: list[int]) -> str:
-        return self.fs.lookup(path)[1]  # every component must exist
+        return self._view(call).lookup(path)[1]  # every component must exist
 
     def _fs_chmod(self, call: Call, path: str, fds: list[int]) -> int:
-        obj = self.fs.resolve(path, follow=not call.raw.flags & _AT_SYMLINK_NOFOLLOW)
+        obj = self._view(call).resolve(path, follow=not call.raw.flags & _AT_SYMLINK_NOFOLLOW)
         return self._chmod(obj, call, path)
 
     def _chmod(self, obj: FakeFile, call: Call, path: str) -> int:
@@ -918,7 +896,7 @@ class Sandbox:
         return 0
 
     def _fs_chown(self, call: Call, path: str, fds: list[int]) -> int:
-        obj = self.fs.resolve(path, follow=not call.raw.flags & _AT_SYMLINK_NOFOLLOW)
+        obj = self._view(call).resolve(path, follow=not call.raw.flags & _AT_SYMLINK_NOFOLLOW)
         return self._chown(obj, call, path)
 
     def _chown(self, obj: FakeFile, call: Call, path: str) -> int:
@@ -926,7 +904,11 @@ class Sandbox:
         if not all(value == -1 or 0 <= value < 2**32 - 1 for value in (uid, gid)):
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)  # as the kernel
         caller = self._caller(call)
-        if not caller.is_root and (uid not in (-1, obj.st_uid) or gid not in (-1, caller.gid)):
+        owner = caller.uid == obj.st_uid
+        # only root gives files away; the owner may give one to its own group (or keep them)
+        gives_uid = uid != -1 and (uid != obj.st_uid or not owner)
+        gives_gid = gid != -1 and (gid not in (obj.st_gid, caller.gid) or not owner)
+        if not caller.is_root and (gives_uid or gives_gid):
             raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), path)
         if uid != -1:
             obj.st_uid = uid
@@ -936,11 +918,19 @@ class Sandbox:
         return 0
 
     def _fs_utimens(self, call: Call, path: str, fds: list[int]) -> int:
-        obj = self.fs.resolve(path, follow=not call.raw.flags & _AT_SYMLINK_NOFOLLOW)
+        obj = self._view(call).resolve(path, follow=not call.raw.flags & _AT_SYMLINK_NOFOLLOW)
         return self._utimens(obj, call)
 
     def _utimens(self, obj: FakeFile, call: Call) -> int:
         asec, ansec, msec, mnsec = call.raw.values
+        if ansec == mnsec == _UTIME_OMIT:
+            return 0
+        caller = self._caller(call)
+        if not caller.is_root and caller.uid != obj.st_uid:  # as the kernel's utimes_common
+            if {ansec, mnsec} <= {_UTIME_NOW, _UTIME_OMIT}:  # "now": the owner or a writer
+                self.fs.check(obj, caller, os.W_OK, self.fs.path_of(obj))
+            else:  # given times: the owner only
+                raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
         now = time.time()
         for name, sec, nsec in (("st_atime", asec, ansec), ("st_mtime", msec, mnsec)):
             if nsec == _UTIME_OMIT:
@@ -950,15 +940,22 @@ class Sandbox:
         return 0
 
     def _fs_truncate(self, call: Call, path: str, fds: list[int]) -> int:
-        obj = self.fs.resolve(path)
+        view = self._view(call)
+        obj = view.resolve(path)
         if isinstance(obj, FakeDirectory):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-        self.fs.check(obj, self._caller(call), os.W_OK, path)
+        view.check(obj, os.W_OK, path)
         self.fs.truncate_file(obj, call.raw.values[0])
         return 0
 
     def _fs_exec(self, call: Call, path: str, fds: list[int]) -> Any:
-        if self.fs.lexists(path) and self._route(path) is None:
+        try:
+            in_model = self._view(call).entry(path) is not None
+        except OSError as error:  # not in the model: the host's program, passed through
+            if error.errno == errno.EACCES:
+                raise
+            in_model = False
+        if in_model and self._route(path) is None:
             raise _Refused(errno.EACCES, "running a program that exists only in the model")
         if call.raw.mode & (stat.S_ISUID | stat.S_ISGID):
             raise _Refused(errno.EPERM, "setuid/setgid programs run without the shim (LD_PRELOAD)")
