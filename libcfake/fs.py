@@ -237,13 +237,15 @@ class FileSystem:
                 made = self._fake.create_dir(target, perm_bits=perm_bits, apply_umask=False)
             self._own(made, uid, gid)
 
-    def create_symlink(self, path: AnyPath, target: AnyPath) -> None:
+    def create_symlink(
+        self, path: AnyPath, target: AnyPath, uid: int | None = None, gid: int | None = None
+    ) -> None:
         """Create a symbolic link at ``path`` pointing at ``target`` (kept exactly as given)."""
         link = _absolute(path)
         with self.lock:
             self._changing()
             self._check_not_mounted(link)
-            self._fake.create_symlink(link, os.fspath(target))
+            self._own(self._fake.create_symlink(link, os.fspath(target)), uid, gid)
 
     def remove(self, path: AnyPath) -> None:
         """Remove a file, a symlink or an empty directory."""
@@ -814,7 +816,8 @@ class CallerView:
         if name in ("", ".", "..") or name in directory.entries:
             raise _error(errno.EEXIST, path)
         self.may_change(directory, path)
-        self.fs._fake.create_symlink(self.join(where, name), target)
+        link = self.fs._fake.create_symlink(self.join(where, name), target)
+        link.st_uid, link.st_gid = self.caller.uid, self.caller.gid
         self.fs.entries_changed(directory)
 
     def link(self, old: str, new: str, follow: bool) -> None:
