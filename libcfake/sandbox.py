@@ -765,7 +765,8 @@ class Sandbox:
         want = {os.O_RDONLY: os.R_OK, os.O_WRONLY: os.W_OK}.get(accmode, os.R_OK | os.W_OK)
         if flags & os.O_TRUNC:  # Linux truncates with O_RDONLY too, if the caller may write
             want |= os.W_OK
-        view.check(obj, want, path)
+        if found is not None:  # a file the call created may be written, whatever its mode
+            view.check(obj, want, path)
         memfd = fs.memfd(obj, writable=accmode != os.O_RDONLY)  # (read-only: still published)
         if flags & os.O_TRUNC:
             os.ftruncate(memfd, 0)
