@@ -129,6 +129,10 @@ class Sandbox:
         self._faults: list[FaultRule] = []
         self.net = Network(self.dns, self.fs, self._faults)
         self._shadow = ShadowTree()
+        # Programs that drop to another user must be able to enter their shadow directories
+        # again with fchdir, which the kernel checks (find returns to where it started): the
+        # tree's root may be searched by all, not listed (the shadows below it are 0755).
+        os.chmod(self._shadow.root, 0o711)
         self._callers: dict[tuple[int, int], Caller] = {}  # (euid, egid) -> Caller, default umask
         probe = os.memfd_create("libcfake-probe", os.MFD_CLOEXEC)
         memfd_device = os.fstat(probe).st_dev
