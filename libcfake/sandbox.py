@@ -64,11 +64,17 @@ _TYPE_NAMES = {bits: name for name, bits in FILE_TYPES.items()}
 #: entries by name. Not fstat: a program that fstats the file it opened (cp -r, after creating
 #: the last one, which emptied the snapshot) is not about to stat its neighbours.
 _STATS_OF_ENTRIES = NOTED_FUNCTIONS - {"fstat"}
-#: A program's own descriptors, reopened (any mode): /dev/stdin, /proc/self/fd/3, /dev/fd/1.
-_OWN_DESCRIPTOR = re.compile(r"/dev/std(in|out|err)|/dev/fd/\d+|/proc/(self|thread-self)/fd/\d+")
-_FD_NUMBER = re.compile(r"(?:/fd/|/dev/std)(\d+|in|out|err)$")
+#: A program's own descriptors, reopened (any mode), in their one spelling (see _reduce; /dev/stdin,
+#: /dev/fd/3 and /proc/<its pid>/fd/3 are spelled so): in the process's descriptor table
+#: (the main thread's), or in the calling thread's.
+_OWN_DESCRIPTOR = re.compile(r"/proc/(self|thread-self)/fd/(\d+)")
 #: /proc entries that lead to other files of the host: any path through one is refused.
 _MAGIC_LINK = re.compile(r"^/proc/(.+/)?((root|cwd|exe|map_files)|fd/\d+)(/|$)")
+#: The spellings _reduce gives one: a process's own /proc directory, its threads', and the
+#: /dev links into /proc/self/fd.
+_PROC_PID = re.compile(r"/proc/(\d+|self)(?:/task/(\d+))?(?=/|$)")
+_DEV_FD = re.compile(r"/dev/(?:fd(?=/|$)|std(in|out|err)(?=/|$))")
+_STD_FD = {"in": "/0", "out": "/1", "err": "/2"}
 _UTIME_NOW = (1 << 30) - 1
 _UTIME_OMIT = (1 << 30) - 2
 _RENAME_NOREPLACE = 1
@@ -471,13 +477,11 @@ class Sandbox:
         permissions decide, as the kernel's would for a real file; if they let it, it may now
         change the file unseen: the file is published no more. (The snapshot was emptied before
         this call, as before any call that may write.)"""
-        match = _FD_NUMBER.search(posixpath.normpath(path))
-        if match is None:
+        table = _descriptor_entry(call.process, path)
+        if table is None:
             return
-        number = {"in": "0", "out": "1", "err": "2"}.get(match.group(1), match.group(1))
-        process = call.process
-        try:  # the calling thread's descriptor table: threads may have their own
-            info = os.stat(f"/proc/{process.pid}/task/{process.tid}/fd/{number}")
+        try:
+            info = os.stat(table)
         except OSError:
             return  # no such descriptor (now): the program's open fails
         file = self.fs.file_of_descriptor(info)
@@ -513,15 +517,47 @@ class Sandbox:
             real = os.fsdecode(call.raw.string1 or b"/")
             return self._shadow.virtual_path(real) or real
         base = self._fd_path(self._fd(call, fds, FD_DIR1))
-        return self._join(base, call.raw.string1)
+        return self._dotdot(call, self._join(base, call.raw.string1, call.process))
 
     def _second_path(self, call: Call, fds: list[int]) -> str:
-        return self._join(self._fd_path(self._fd(call, fds, FD_DIR2)), call.raw.string2)
+        base = self._fd_path(self._fd(call, fds, FD_DIR2))
+        return self._dotdot(call, self._join(base, call.raw.string2, call.process))
 
-    def _join(self, base: str | None, raw: bytes | None) -> str:
+    def _dotdot(self, call: Call, path: str) -> str:
+        """A path of the model with its ".." components resolved by the model's walk, as the
+        calling program's (the parent of a symlink's target, not of the link), so that fault
+        rules and the journal name the file the call reaches: the walk to the last ".." and
+        the rest as given. Left as it is when that walk fails (the answer's walk meets the same
+        error), when the path ends in ".." (which rmdir, rename and unlink treat specially),
+        and on the host's side (mounts, /proc, devices: their own checks resolve it)."""
+        if "/.." not in path:
+            return path
+        names = path.split("/")
+        last = (
+            max(index for index, name in enumerate(names) if name == "..") if ".." in names else 0
+        )
+        rest = names[last + 1 :]
+        if not last or rest in ([], [""]):
+            return path
+        prefix = "/".join(names[: last + 1])
+        if self._route(prefix) is not None:
+            return path
+        try:
+            with self.fs.lock:
+                _, reached = self._view(call, real_ids=call.function == "access").lookup(prefix)
+        except OSError:
+            return path
+        return reached.rstrip("/") + "/" + "/".join(rest)
+
+    def _join(self, base: str | None, raw: bytes | None, process: ProcessInfo | None) -> str:
+        """The one spelling of the path a call names (see :func:`_reduce`): ``raw`` from the
+        virtual or host path of its directory descriptor, ``base``, a shadow directory's path
+        made the virtual path it stands for. Every decision about the call (the fault rules,
+        the route, a magic link, the model's answer, the journal) is made on it."""
         text = os.fsdecode(raw or b"")
         if base is not None and not text.startswith("/"):
-            text = posixpath.join(base, text) if text else base
+            text = base + "/" + text if text else base
+        text = _reduce(text, process)
         translated = self._shadow.virtual_path(text.rstrip("/") or "/")
         if translated is not None:
             text = translated + ("/" if text.endswith("/") and translated != "/" else "")
@@ -587,7 +623,8 @@ class Sandbox:
         where = self._second_path(call, fds) if function == "symlink" else path
         route = self._route(where)
         if route is not None:
-            outcome = self._host_call(call, where, route)
+            kernel = self._kernel_path(call, fds, second=function == "symlink")
+            outcome = self._host_call(call, where, route, kernel)
             if outcome is not None:  # None: a symlink leads out of the mount, the model answers
                 return outcome
         if call.changes_filesystem:
@@ -632,7 +669,7 @@ class Sandbox:
         name = raw.string1 or b""
         destination = (
             (raw.ip_address(), raw.port) if family != "unix"
-            else name if name.startswith(b"\0") else self._join(None, name)
+            else name if name.startswith(b"\0") else self._join(None, name, call.process)
         )  # fmt: skip
         request = SocketRequest(fd, raw.family, raw.socktype, destination,
                                 self._caller(call, with_umask=kind == "bind"), raw.protocol,
@@ -649,13 +686,13 @@ class Sandbox:
         return _Descriptor(outcome.fd) if isinstance(outcome, Replacement) else outcome
 
     def _descriptor_target(self, call: Call, path: str) -> str | None:
-        """The host file a reopened descriptor (/proc/self/fd/N, /dev/std*) names, if any."""
-        match = _FD_NUMBER.search(path)
-        if match is None:
+        """The host file a reopened descriptor (/proc/self/fd/N, /proc/thread-self/fd/N) names,
+        if any: in the descriptor table the path names, which the kernel will look in."""
+        table = _descriptor_entry(call.process, path)
+        if table is None:
             return None
-        number = {"in": "0", "out": "1", "err": "2"}.get(match.group(1), match.group(1))
         try:
-            target = os.readlink(f"/proc/{call.process.pid}/fd/{number}")
+            target = os.readlink(table)
         except OSError:
             return None
         # pipes, sockets, memfds (the model's files) and anonymous inodes are no host files
@@ -664,12 +701,11 @@ class Sandbox:
         )
 
     def _route(self, path: str) -> str | None:
-        """Where a path lives outside the model: "device", "proc" or a mount; None: the model."""
+        """Where a path (in its one spelling, see :func:`_reduce`) lives outside the model:
+        "device", "proc" or a mount; None: the model."""
         if path.startswith("/proc/") and "/../" in path + "/":
             return "proc"  # ".." after a magic link is the kernel's to follow: never ours
-        norm = posixpath.normpath(path)
-        if norm.startswith("//"):
-            norm = norm[1:]
+        norm = _where(path)
         if norm.startswith(("/dev/", "/proc")):  # devices and /proc are all under these
             if norm in DEVICES or _OWN_DESCRIPTOR.fullmatch(norm):
                 return "device"
@@ -677,36 +713,51 @@ class Sandbox:
                 return "proc"
         return self.fs.mount_of(norm)
 
-    def _host_call(self, call: Call, path: str, route: str) -> Any:
+    def _kernel_path(self, call: Call, fds: list[int], second: bool) -> str:
+        """The path the kernel resolves if the program makes the call itself (a passthrough):
+        its text, from its directory descriptor's real path when relative (a shadow directory's
+        is not the virtual one it stands for)."""
+        raw = os.fsdecode((call.raw.string2 if second else call.raw.string1) or b"")
+        fd = self._fd(call, fds, FD_DIR2 if second else FD_DIR1)
+        if raw.startswith("/") or fd is None:
+            return raw
+        return os.readlink(f"/proc/self/fd/{fd}") + "/" + raw
+
+    def _host_call(self, call: Call, path: str, route: str, kernel: str) -> Any:
+        """The outcome of a call whose path (``path``, the program's ``kernel``) is the host's
+        (see :meth:`_route`); None: the model answers after all."""
         function = call.function
         writes = call.changes_filesystem
         if route == "device":  # reopening a device or one's own descriptor, in any mode
             if function not in ("open", "openat", "stat", "lstat", "access", "eaccess",
                                 "readlink", "realpath"):  # fmt: skip
                 raise _Refused(errno.EACCES, f"{function} on the host device {path}")
-            target = self._descriptor_target(call, posixpath.normpath(path))
+            target = self._descriptor_target(call, _where(path))
             if target is not None and writes:
                 mount = self._route(target)
                 if mount not in (None, "device"):
                     raise _Refused(errno.EROFS, f"{path} reopens {target}, in the host's {mount}")
             if writes:
-                self._reopened_for_writing(call, path)
+                self._reopened_for_writing(call, _where(path))
             return PASSTHROUGH
         if route == "proc":
-            if "/../" in path + "/" or _MAGIC_LINK.search(posixpath.normpath(path)):
+            if "/../" in path + "/" or _MAGIC_LINK.search(_where(path)):
                 raise _Refused(errno.EACCES, f"{path} leads through a /proc magic link to the host")
             if writes:
                 raise _Refused(errno.EACCES, "writing under /proc is not modelled")
             return PASSTHROUGH
         if writes:
             raise _Refused(errno.EROFS, f"{function} writes under the read-only host mount {route}")
-        real = self._host_realpath(call, path)
+        real = self._host_realpath(call, kernel)  # where the kernel would really go
         if any(real == m or real.startswith(m.rstrip("/") + "/") for m in self.fs.real_mounts):
             return PASSTHROUGH
         # A symlink inside the mount leads out of every mount (/usr/lib/ssl/private ->
         # /etc/ssl/private): the kernel must not follow it to the host. The model answers
         # instead, where the mount's symlinks are symlinks too and their targets are the model's
         # (usually ENOENT). Running a program found that way is refused.
+        if function == "exec" and self._shadow.virtual_path(kernel) is not None:
+            raise _Refused(errno.EACCES, f"running {path} by a path relative to a virtual "
+                           f"directory: the kernel would look in its shadow, {kernel}")  # fmt: skip
         if function == "exec":
             raise _Refused(errno.EACCES, f"{path} leads out of the host mount {route} to {real}")
         return None
@@ -987,6 +1038,62 @@ class Sandbox:
         if function == "fchown":
             return self._chown(obj, call, path)
         return self._utimens(obj, call)
+
+
+def _reduce(path: str, process: ProcessInfo | None = None) -> str:
+    """A path's one spelling, which every decision about a call is made on: repeated slashes
+    and "." components dropped (a last "." is kept, and a trailing slash: both ask for a
+    directory, and rmdir, rename and unlink treat a last "." as the kernel does); the calling
+    process's own /proc directory spelled /proc/self (its thread's, /proc/thread-self), and
+    /dev/fd and /dev/std* as the /proc/self/fd they lead to. ".." stays: it is resolved once,
+    by the model's walk as the kernel does (after a symlink, the parent of its target), or,
+    under /proc, refused (see Sandbox._route).
+
+    ``process``: the caller, whose own pid and tid are recognized (without it, a numeric
+    /proc/<pid> stays as it is, and is refused as any other process's would be).
+    """
+    if not path.startswith("/"):
+        return path
+    if "//" in path or "/./" in path:
+        names = path.split("/")
+        last = names[-1]
+        names = [name for name in names[:-1] if name and name != "."] + [last]
+        path = "/" + "/".join(names)
+    if path.startswith("/dev/"):
+        match = _DEV_FD.match(path)
+        if match is not None:
+            path = "/proc/self/fd" + _STD_FD.get(match.group(1) or "", "") + path[match.end() :]
+    if path.startswith("/proc/") and process is not None:
+        match = _PROC_PID.match(path)
+        if match is not None:
+            pid, tid = match.group(1), match.group(2)
+            if pid in ("self", str(process.pid)):
+                if tid == str(process.tid):
+                    path = "/proc/thread-self" + path[match.end() :]
+                elif pid != "self":
+                    path = "/proc/self" + path[len(f"/proc/{pid}") :]
+    return path
+
+
+def _where(path: str) -> str:
+    """Where a path in its one spelling leads by its text alone (its ".." taken lexically), for
+    choosing its route: the model's walk, or the host's checks, then decide on the same path."""
+    if "/.." not in path:
+        return path
+    return _reduce(posixpath.normpath(path))
+
+
+def _descriptor_entry(process: ProcessInfo, path: str) -> str | None:
+    """The entry in the caller's descriptor table that a reopen of one of its own descriptors
+    (/proc/self/fd/N, /proc/thread-self/fd/N) names: the process's table (its main thread's) or
+    the calling thread's, which differ after the thread called unshare(CLONE_FILES)."""
+    match = _OWN_DESCRIPTOR.fullmatch(path)
+    if match is None:
+        return None
+    owner, number = match.groups()
+    if owner == "thread-self":
+        return f"/proc/{process.pid}/task/{process.tid}/fd/{number}"
+    return f"/proc/{process.pid}/fd/{number}"
 
 
 def _special_end(path: str) -> str | None:
