@@ -140,6 +140,7 @@ class Sandbox:
         # tree's root may be searched by all, not listed (the shadows below it are 0755).
         os.chmod(self._shadow.root, 0o711)
         self._callers: dict[tuple[int, int], Caller] = {}  # (euid, egid) -> Caller, default umask
+        self._views: dict[tuple[int, int], CallerView] = {}  # the same ids -> the model as theirs
         probe = os.memfd_create("libcfake-probe", os.MFD_CLOEXEC)
         memfd_device = os.fstat(probe).st_dev
         os.close(probe)
@@ -517,11 +518,13 @@ class Sandbox:
             real = os.fsdecode(call.raw.string1 or b"/")
             return self._shadow.virtual_path(real) or real
         base = self._fd_path(self._fd(call, fds, FD_DIR1))
-        return self._dotdot(call, self._join(base, call.raw.string1, call.process))
+        path = self._join(base, call.raw.string1, call.process)
+        return path if "/.." not in path else self._dotdot(call, path)
 
     def _second_path(self, call: Call, fds: list[int]) -> str:
         base = self._fd_path(self._fd(call, fds, FD_DIR2))
-        return self._dotdot(call, self._join(base, call.raw.string2, call.process))
+        path = self._join(base, call.raw.string2, call.process)
+        return path if "/.." not in path else self._dotdot(call, path)
 
     def _dotdot(self, call: Call, path: str) -> str:
         """A path of the model with its ".." components resolved by the model's walk, as the
@@ -557,7 +560,8 @@ class Sandbox:
         text = os.fsdecode(raw or b"")
         if base is not None and not text.startswith("/"):
             text = base + "/" + text if text else base
-        text = _reduce(text, process)
+        if "//" in text or "/./" in text or text.startswith(("/dev/", "/proc/")):
+            text = _reduce(text, process)  # (the rest are in their one spelling already)
         translated = self._shadow.virtual_path(text.rstrip("/") or "/")
         if translated is not None:
             text = translated + ("/" if text.endswith("/") and translated != "/" else "")
@@ -602,7 +606,14 @@ class Sandbox:
         """The model as the calling program sees it (:meth:`_caller`'s ids): every ``_fs_*``
         answer walks its paths through this, so the kernel's permission checks on the way
         (search permission on every directory) are made for every call."""
-        return self.fs.as_caller(self._caller(call, with_umask, real_ids))
+        if with_umask:
+            return self.fs.as_caller(self._caller(call, with_umask=True))
+        process = call.process
+        ids = (process.uid, process.gid) if real_ids else (process.euid, process.egid)
+        view = self._views.get(ids)
+        if view is None:  # made once per pair of ids: nearly every call asks
+            view = self._views[ids] = self.fs.as_caller(self._caller(call, real_ids=real_ids))
+        return view
 
     def _dispatch(self, call: Call, path: str | None, fds: list[int]) -> Any:
         function = call.function
@@ -705,7 +716,7 @@ class Sandbox:
         "device", "proc" or a mount; None: the model."""
         if path.startswith("/proc/") and "/../" in path + "/":
             return "proc"  # ".." after a magic link is the kernel's to follow: never ours
-        norm = _where(path)
+        norm = path if "/.." not in path else _where(path)
         if norm.startswith(("/dev/", "/proc")):  # devices and /proc are all under these
             if norm in DEVICES or _OWN_DESCRIPTOR.fullmatch(norm):
                 return "device"
