@@ -718,6 +718,7 @@ class Sandbox:
             return "proc"  # ".." after a magic link is the kernel's to follow: never ours
         norm = path if "/.." not in path else _where(path)
         if norm.startswith(("/dev/", "/proc")):  # devices and /proc are all under these
+            norm = _reduce(norm)  # (a path from elsewhere: a descriptor's target, an entry)
             if norm in DEVICES or _OWN_DESCRIPTOR.fullmatch(norm):
                 return "device"
             if norm in ("/dev/fd", "/proc") or norm.startswith(("/dev/fd/", "/proc/")):
