@@ -98,7 +98,7 @@ SCRIPTS: dict[str, str] = {
     "write another's file in a sticky directory": "echo y > $R/sticky/theirs; cat $R/sticky/theirs",
 }
 
-pytestmark = pytest.mark.skipif(
+needs_setpriv = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("setpriv") is None,
     reason="dropping to another user needs root and setpriv",
 )
@@ -178,6 +178,7 @@ def virtual_tree(sb: Sandbox) -> list[tuple[str, str, str]]:
     return sorted(found)
 
 
+@needs_setpriv
 @pytest.mark.parametrize("path", PATHS)
 def test_stat_needs_search_permission_as_natively(sb: Sandbox, native_root: str, path: str) -> None:
     command = [*AS_NOBODY, "stat", "-c", "%a"]
@@ -187,6 +188,7 @@ def test_stat_needs_search_permission_as_natively(sb: Sandbox, native_root: str,
     assert sandboxed.stdout == native.stdout
 
 
+@needs_setpriv
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_every_call_needs_search_permission_as_natively(
     sb: Sandbox, native_root: str, script: str
@@ -202,3 +204,28 @@ def test_every_call_needs_search_permission_as_natively(
                 outcome(native, native_root))  # fmt: skip
     assert got == expected
     assert virtual_tree(sb) == native_tree(native_root)
+
+
+def test_every_filesystem_answer_walks_its_paths_as_its_caller() -> None:
+    """The Sandbox's answers (``_fs_*``) reach the model only through ``_view(call)``, the walk
+    that checks the caller's search permission: never through the test's own view
+    (``fs.resolve``, ``fs.lookup``, ``fs.locate``, ...) nor pyfakefs itself."""
+    import ast
+    import inspect
+
+    from libcfake import sandbox
+
+    unchecked = {"resolve", "lookup", "locate", "lexists", "exists", "_walk", "_locate"}
+    found = []
+    for node in ast.walk(ast.parse(inspect.getsource(sandbox))):
+        if not isinstance(node, ast.FunctionDef) or not node.name.startswith("_fs_"):
+            continue
+        for inner in ast.walk(node):
+            if (
+                isinstance(inner, ast.Attribute)
+                and isinstance(inner.value, ast.Attribute)
+                and inner.value.attr == "fs"
+                and (inner.attr in unchecked or inner.attr in ("_os", "_fake", "fake", "os"))
+            ):
+                found.append(f"{node.name}: self.fs.{inner.attr}")
+    assert not found
