@@ -19,6 +19,7 @@ from libcfake import Sandbox
 from .conftest import AS_NOBODY
 
 SECRET = "closed-secret-4e1f"
+VROOT = "/search-root"  # the tree in the Sandbox
 
 #: The tree both worlds start from, all root's: path -> (contents or None for a directory, mode).
 TREE: list[tuple[str, str | None, int]] = [
@@ -34,6 +35,10 @@ TREE: list[tuple[str, str | None, int]] = [
     ("xonly/g", "g", 0o644),
     ("xonly/h", SECRET, 0o600),
     ("w", None, 0o777),
+    ("w/rootdir", None, 0o755),
+    ("w/theirs", "t", 0o644),
+    ("w/shared", "s", 0o666),
+    ("w2", None, 0o777),
     ("sticky", None, 0o1777),
     ("sticky/theirs", "r", 0o666),
 ]
@@ -96,6 +101,27 @@ SCRIPTS: dict[str, str] = {
     "rm another's file in a sticky directory": "rm -f $R/sticky/theirs",
     "mv another's file out of a sticky directory": "mv $R/sticky/theirs $R/w/",
     "write another's file in a sticky directory": "echo y > $R/sticky/theirs; cat $R/sticky/theirs",
+    "create in a sticky directory": "echo y > $R/sticky/mine && rm $R/sticky/mine",
+    "rm another's file in a writable directory": "rm -f $R/w/theirs",
+    "mv another's directory to another parent": "mv $R/w/rootdir $R/w2/",
+    "mv another's directory in its parent": "mv $R/w/rootdir $R/w/renamed",
+    "mkdir in a search-only directory": "mkdir $R/xonly/d",
+    "mv within a search-only directory": "mv $R/xonly/g $R/xonly/g2",
+    "truncate another's file": "truncate -s 0 $R/w/theirs",
+    "truncate a shared file": "truncate -s 0 $R/w/shared && stat -c %s $R/w/shared",
+    "touch a shared file": "touch $R/w/shared",
+    "touch -d a shared file": "touch -d @1 $R/w/shared",
+    "chmod another's file": "chmod 777 $R/w/theirs",
+    "ls -l through a search-only directory": "ls -l $R/xonly/g | cut -c1-10",
+    "stat a search-only directory": "stat -c %a $R/xonly",
+    "python O_TRUNC read-only": "python3 -c 'import os, sys; os.open(sys.argv[1], os.O_TRUNC)' "
+    "$R/w/theirs",
+    "python access W_OK": "python3 -c 'import os, sys; print(os.access(sys.argv[1], 2))' "
+    "$R/w/theirs",
+    "python utime now": "python3 -c 'import os, sys; os.utime(sys.argv[1])' $R/w/shared",
+    "python utime given": "python3 -c 'import os, sys; os.utime(sys.argv[1], (1, 1))' $R/w/shared",
+    "python rename over another's file": "cd $R/w && python3 -c "
+    '\'import os; open("m", "w").close(); os.rename("m", "theirs")\'',
 }
 
 needs_setpriv = pytest.mark.skipif(
@@ -124,14 +150,14 @@ def native_root() -> Iterator[str]:
 @pytest.fixture
 def sb() -> Iterator[Sandbox]:
     with Sandbox(reply_timeout=20) as sandbox:
-        sandbox.fs.create_dir("/r")
+        sandbox.fs.create_dir(VROOT)
         for path, contents, mode in TREE:
             if contents is None:
-                sandbox.fs.create_dir(f"/r/{path}", perm_bits=mode, uid=0, gid=0)
+                sandbox.fs.create_dir(f"{VROOT}/{path}", perm_bits=mode, uid=0, gid=0)
             else:
-                sandbox.fs.create_file(f"/r/{path}", contents, st_mode=mode, uid=0, gid=0)
+                sandbox.fs.create_file(f"{VROOT}/{path}", contents, st_mode=mode, uid=0, gid=0)
         for path, target in LINKS:
-            sandbox.fs.create_symlink(f"/r/{path}", target)
+            sandbox.fs.create_symlink(f"{VROOT}/{path}", target)
         yield sandbox
 
 
@@ -170,11 +196,11 @@ def virtual_tree(sb: Sandbox) -> list[tuple[str, str, str]]:
                 data = sb.fs.read_text(path)
             elif stat.S_ISLNK(mode):
                 data = obj.contents
-            found.append((path[len("/r/") :], oct(mode), data))
+            found.append((path[len(VROOT) + 1 :], oct(mode), data))
             if stat.S_ISDIR(mode):
                 walk(path)
 
-    walk("/r")
+    walk(VROOT)
     return sorted(found)
 
 
@@ -183,8 +209,8 @@ def virtual_tree(sb: Sandbox) -> list[tuple[str, str, str]]:
 def test_stat_needs_search_permission_as_natively(sb: Sandbox, native_root: str, path: str) -> None:
     command = [*AS_NOBODY, "stat", "-c", "%a"]
     native = subprocess.run([*command, f"{native_root}/{path}"], capture_output=True, text=True)
-    sandboxed = sb.run([*command, f"/r/{path}"], capture_output=True, text=True, timeout=60)
-    assert outcome(sandboxed, "/r") == outcome(native, native_root)
+    sandboxed = sb.run([*command, f"{VROOT}/{path}"], capture_output=True, text=True, timeout=60)
+    assert outcome(sandboxed, VROOT) == outcome(native, native_root)
     assert sandboxed.stdout == native.stdout
 
 
@@ -197,9 +223,9 @@ def test_every_call_needs_search_permission_as_natively(
     env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
     native = subprocess.run(command, env={**env, "R": native_root}, cwd="/",
                             capture_output=True, text=True, timeout=60)  # fmt: skip
-    sandboxed = sb.run(command, env={**env, "R": "/r"}, capture_output=True, text=True, timeout=60)
+    sandboxed = sb.run(command, env={**env, "R": VROOT}, capture_output=True, text=True, timeout=60)
     assert SECRET not in sandboxed.stdout + sandboxed.stderr or SECRET in native.stdout
-    got = (sandboxed.returncode, sandboxed.stdout.replace("/r", "R"), outcome(sandboxed, "/r"))
+    got = (sandboxed.returncode, sandboxed.stdout.replace(VROOT, "R"), outcome(sandboxed, VROOT))
     expected = (native.returncode, native.stdout.replace(native_root, "R"),
                 outcome(native, native_root))  # fmt: skip
     assert got == expected
