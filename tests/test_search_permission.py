@@ -101,6 +101,13 @@ SCRIPTS: dict[str, str] = {
     "rm another's file in a sticky directory": "rm -f $R/sticky/theirs",
     "mv another's file out of a sticky directory": "mv $R/sticky/theirs $R/w/",
     "write another's file in a sticky directory": "echo y > $R/sticky/theirs; cat $R/sticky/theirs",
+    "cd into a search-only directory, cat": "cd $R/xonly && cat g",
+    "cd into a search-only directory, ls": "cd $R/xonly && ls",
+    "cd into a search-only directory, ls -d .": "cd $R/xonly && ls -d .",
+    "cat relative through a closed directory": "cd $R/open && cat ../closed/f",
+    "test -r relative through a closed directory": "cd $R/open && test -r ../closed/f; echo $?",
+    "python open relative to a directory descriptor": "python3 -c 'import os, sys; "
+    'd = os.open(sys.argv[1], os.O_RDONLY); os.open("closed/f", os.O_RDONLY, dir_fd=d)\' $R',
     "create in a sticky directory": "echo y > $R/sticky/mine && rm $R/sticky/mine",
     "rm another's file in a writable directory": "rm -f $R/w/theirs",
     "mv another's directory to another parent": "mv $R/w/rootdir $R/w2/",
