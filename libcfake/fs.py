@@ -340,7 +340,12 @@ class FileSystem:
 
     def as_caller(self, caller: Caller) -> CallerView:
         """The model as ``caller`` sees it: every path walked with the kernel's permission checks
-        (see :class:`CallerView`). What programs' calls are answered through."""
+        (see :class:`CallerView`). What programs' calls are answered through::
+
+            nobody = fs.as_caller(Caller(65534, 65534))
+            nobody.lookup("/root/notes.txt")  # PermissionError: /root is 0700, root's
+            fs.lookup("/root/notes.txt")      # the test's own view: no check
+        """
         view = self._views.get(caller)
         if view is None:  # made once per caller: nearly every call asks
             view = self._views[caller] = CallerView(self, caller)
