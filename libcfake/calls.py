@@ -25,6 +25,12 @@ libcfake's extensions, for programs living in a virtual filesystem::
     fstat                 ()                       the file is in descriptors()
     getnameinfo           (ip_address, port, ni_flags)     answered with a host name
     res_query             (name, rdclass, rdtype)          answered with a DNS message (bytes)
+    mknod                 (path, mode, device)     mode holds the file type (S_IF*)
+    setxattr              (path, name, flags)      fsetxattr (name, flags)   flags XATTR_*
+    removexattr           (path, name)             fremovexattr (name,)
+    fsioctl               (request, value)         an ioctl changing a file's attributes
+    open_by_handle_at     (flags,)                 the mount_fd is in descriptors()
+    mount                 (target, source, flags)  also umount, umount2, chroot (see symbol)
 """
 
 from __future__ import annotations
@@ -100,7 +106,8 @@ def _unix_name(raw: bytes | None) -> PurePosixPath | bytes:
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _CHANGING_CALLS = frozenset(
     {"unlink", "rename", "mkdir", "rmdir", "symlink", "link", "chmod", "chown", "utimens",
-     "truncate", "fchmod", "fchown", "futimens"}
+     "truncate", "fchmod", "fchown", "futimens", "mknod", "setxattr", "removexattr",
+     "fsetxattr", "fremovexattr", "fsioctl", "mount"}
 )  # fmt: skip
 
 
@@ -185,6 +192,10 @@ class Call(NamedTuple):
             return (raw.ip_address(), raw.port, raw.flags)
         if function == "res_query":
             return (_text(raw.string1), raw.mode, raw.flags)
+        if function == "open_by_handle_at":
+            return (open_flag_names(raw.flags),)
+        if function == "mount":
+            return (_path(raw.string1), _text(raw.string2), raw.flags)
         if function in ("chmod", "fchmod"):
             args: tuple[Any, ...] = (raw.mode,)
         elif function in ("chown", "fchown"):
@@ -193,6 +204,14 @@ class Call(NamedTuple):
             args = (_utime(*raw.values[:2]), _utime(*raw.values[2:]))
         elif function == "truncate":
             args = (raw.values[0],)
+        elif function == "mknod":
+            args = (raw.mode, raw.values[0])
+        elif function in ("setxattr", "fsetxattr"):
+            args = (_text(raw.string2), raw.mode)
+        elif function in ("removexattr", "fremovexattr"):
+            args = (_text(raw.string2),)
+        elif function == "fsioctl":
+            args = (raw.values[0], raw.values[1])
         else:  # readlink, chdir, getcwd, realpath, exec: a path; fstat: nothing
             args = ()
         if function.startswith("f"):  # the file travels as a descriptor

@@ -22,6 +22,7 @@ trip. Everything else exists only here.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import posixpath
 import stat
@@ -32,7 +33,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from os import stat_result
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
@@ -139,6 +140,7 @@ class FileSystem:
         #: Subdirectories counted per directory, for its link count: id -> (directory, count).
         #: Emptied by :meth:`model_changed`; not used once pyfakefs was handed out.
         self._subdirectories: dict[int, tuple[FakeDirectory, int]] = {}
+        self._views: dict[Caller, CallerView] = {}  # see as_caller
         self._fake.root.st_mode = stat.S_IFDIR | 0o755
         for path, bits in (("/tmp", 0o1777), ("/var/tmp", 0o1777), ("/root", 0o700)):
             if not self._fake.exists(path):
@@ -235,13 +237,15 @@ class FileSystem:
                 made = self._fake.create_dir(target, perm_bits=perm_bits, apply_umask=False)
             self._own(made, uid, gid)
 
-    def create_symlink(self, path: AnyPath, target: AnyPath) -> None:
+    def create_symlink(
+        self, path: AnyPath, target: AnyPath, uid: int | None = None, gid: int | None = None
+    ) -> None:
         """Create a symbolic link at ``path`` pointing at ``target`` (kept exactly as given)."""
         link = _absolute(path)
         with self.lock:
             self._changing()
             self._check_not_mounted(link)
-            self._fake.create_symlink(link, os.fspath(target))
+            self._own(self._fake.create_symlink(link, os.fspath(target)), uid, gid)
 
     def remove(self, path: AnyPath) -> None:
         """Remove a file, a symlink or an empty directory."""
@@ -334,23 +338,34 @@ class FileSystem:
         if gid is not None:
             obj.st_gid = gid
 
-    def resolve(self, path: str, follow: bool = True, *, search: Caller | None = None) -> FakeFile:
+    def as_caller(self, caller: Caller) -> CallerView:
+        """The model as ``caller`` sees it: every path walked with the kernel's permission checks
+        (see :class:`CallerView`). What programs' calls are answered through::
+
+            nobody = fs.as_caller(Caller(65534, 65534))
+            nobody.lookup("/root/notes.txt")  # PermissionError: /root is 0700, root's
+            fs.lookup("/root/notes.txt")      # the test's own view: no check
+        """
+        view = self._views.get(caller)
+        if view is None:  # made once per caller: nearly every call asks
+            view = self._views[caller] = CallerView(self, caller)
+        return view
+
+    def resolve(self, path: str, follow: bool = True) -> FakeFile:
         """The object at ``path``; OSError with the kernel's errno if there is none.
 
-        With ``search``, the caller must have search (x) permission on every directory the
-        path leads through (EACCES otherwise), as the kernel checks for any path.
+        This is the test's view (no permission is checked); a program's call is answered through
+        :meth:`as_caller`.
         """
-        return self._walk(path, follow, search)[0]
+        return self._walk(path, follow, None)[0]
 
-    def lookup(
-        self, path: str, follow: bool = True, *, search: Caller | None = None
-    ) -> tuple[FakeFile, str]:
+    def lookup(self, path: str, follow: bool = True) -> tuple[FakeFile, str]:
         """The object at an absolute ``path`` and its canonical path, resolved as the kernel
         does: ".." is the parent of what was reached, symlinks on the way are followed (the
         last one too when ``follow``), a trailing "/" asks for a directory, 40 links at most.
-        ``search`` as for :meth:`resolve`.
+        The test's view, as for :meth:`resolve`.
         """
-        obj, reached = self._walk(path, follow, search)
+        obj, reached = self._walk(path, follow, None)
         return obj, "/" + "/".join([name for name, _ in reached])
 
     def locate(self, path: str, follow: bool = True) -> tuple[FakeFile | None, str]:
@@ -358,17 +373,23 @@ class FileSystem:
         missing, None and the canonical path that name would have. With ``follow``, that may be
         the end of a dangling symlink, where open(O_CREAT) makes the file, as the kernel does.
         """
+        found = self._locate(path, follow, None)
+        return found.obj, found.canonical
+
+    def _locate(self, path: str, follow: bool, search: Caller | None) -> Located:
         missing: list[str] = []
-        obj, reached = self._walk(path, follow, None, missing)
+        obj, reached = self._walk(path, follow, search, missing)
         canonical = "/" + "/".join([name for name, _ in reached] + missing)
-        return (None, canonical) if missing else (obj, canonical)
+        return Located(None if missing else obj, canonical, obj)
 
     def _walk(
         self, path: str, follow: bool, search: Caller | None, missing: list[str] | None = None
     ) -> tuple[FakeFile, list[tuple[str, FakeFile]]]:
         """The object at ``path`` and the canonical (name, object) components leading to it.
         Given a ``missing`` list, a last name that is not there is put in it instead of raising
-        ENOENT, and the directory it would be in is returned.
+        ENOENT, and the directory it would be in is returned. ``search``: the caller who must
+        have search (x) permission on every directory the path leads through (EACCES
+        otherwise), as the kernel checks for any path; None for the test, who may do anything.
 
         This walks pyfakefs's directory objects directly; it is the master's hot path, an order
         of magnitude faster than pyfakefs's general resolver.
@@ -591,16 +612,12 @@ class FileSystem:
             raise _error(errno.EACCES, path)
 
     def check_parent_writable(self, path: str, caller: Caller) -> FakeDirectory:
-        """The parent directory of ``path``, after checking the caller may add or remove names
-        (and that the name is not too long to be one)."""
-        parent_path, name = posixpath.split(path.rstrip("/"))
-        parent = self.resolve(parent_path or "/")
-        if _too_long(name):
-            raise _error(errno.ENAMETOOLONG, path)
-        if not isinstance(parent, FakeDirectory):
-            raise _error(errno.ENOTDIR, path)
-        self.check(parent, caller, os.W_OK | os.X_OK, path)
-        return parent
+        """The parent directory of ``path``, after checking the caller may reach it and add or
+        remove names in it (and that the name is not too long to be one)."""
+        view = self.as_caller(caller)
+        directory, _, _ = view.parent(path)
+        view.may_change(directory, path)
+        return directory
 
     @staticmethod
     def entries_changed(*directories: FakeDirectory) -> None:
@@ -625,6 +642,228 @@ class FileSystem:
         made.st_uid, made.st_gid = caller.uid, caller.gid
         self.entries_changed(parent)
         return made
+
+
+class Located(NamedTuple):
+    """Where a path leads, for a call that may create it: ``obj`` (None when only its last name
+    is missing), its canonical path, and the directory ``obj`` is, or would be, in."""
+
+    obj: FakeFile | None
+    canonical: str
+    directory: FakeFile
+
+
+class CallerView:
+    """The model as one caller sees it: what programs' calls are answered through.
+
+    Like pyfakefs's ``FakeOsModule`` over its filesystem, each method is one call's rules over
+    one walk of the path (:meth:`FileSystem._walk`), which checks the caller's search (x)
+    permission on every directory it goes through, as the kernel does for every path of every
+    call. There is no way to walk a path as a caller without that check; the test's own view is
+    :class:`FileSystem`'s ``resolve`` and ``lookup``. Each method takes the model's ``lock``'s
+    holder's word that it is held. The changes act on the canonical paths the walk found, so
+    pyfakefs never normalises a path a second, different way.
+    """
+
+    def __init__(self, fs: FileSystem, caller: Caller) -> None:
+        self.fs = fs
+        self.caller = caller
+        self._search: Caller | None = None if caller.is_root else caller
+
+    # -- looking paths up --
+
+    def lookup(self, path: str, follow: bool = True) -> tuple[FakeFile, str]:
+        """The object at ``path`` and its canonical path (see :meth:`FileSystem.lookup`)."""
+        obj, reached = self.fs._walk(path, follow, self._search)
+        return obj, "/" + "/".join([name for name, _ in reached])
+
+    def resolve(self, path: str, follow: bool = True) -> FakeFile:
+        return self.fs._walk(path, follow, self._search)[0]
+
+    def locate(self, path: str, follow: bool = True) -> Located:
+        """As :meth:`lookup`, for a call that may create ``path``: see
+        :meth:`FileSystem.locate`."""
+        return self.fs._locate(path, follow, self._search)  # (x on where it was looked for too)
+
+    def entry(self, path: str) -> FakeFile | None:
+        """What ``path`` names, its last symlink not followed; None if only its last name is
+        missing."""
+        return self.locate(path, follow=False).obj
+
+    def parent(self, path: str) -> tuple[FakeDirectory, str, str]:
+        """The directory ``path``'s last name is in, its canonical path, and that name, for a
+        call that adds, removes or renames that name. The name may be "." or ".." (the caller's
+        call decides what that means), or "" for "/"."""
+        head, name = posixpath.split(path.rstrip("/") or "/")
+        if name == "" and head == "/":
+            return self.fs._fake.root, "/", ""
+        directory, canonical = self.lookup(head or "/")
+        if not isinstance(directory, FakeDirectory):
+            raise _error(errno.ENOTDIR, path)
+        if _too_long(name):
+            raise _error(errno.ENAMETOOLONG, path)
+        return directory, canonical, name
+
+    @staticmethod
+    def join(directory: str, name: str) -> str:
+        return directory.rstrip("/") + "/" + name
+
+    # -- permissions --
+
+    def check(self, obj: FakeFile, want: int, path: object) -> None:
+        """EACCES unless the caller has the ``want`` bits (os.R_OK|W_OK|X_OK) on ``obj``."""
+        self.fs.check(obj, self.caller, want, path)
+
+    def may_search(self, directory: FakeFile, path: object) -> None:
+        """EACCES unless the caller may look names up in ``directory``."""
+        if self._search is not None and isinstance(directory, FakeDirectory):
+            self.fs.check(directory, self.caller, os.X_OK, path)
+
+    def may_change(self, directory: FakeDirectory, path: object) -> None:
+        """EACCES unless the caller may add or remove names in ``directory``."""
+        self.fs.check(directory, self.caller, os.W_OK | os.X_OK, path)
+
+    def may_delete(self, directory: FakeDirectory, obj: FakeFile, path: object) -> None:
+        """The kernel's may_delete: the caller may change ``directory`` (EACCES) and, if it is
+        sticky (/tmp), owns ``obj`` or the directory (EPERM)."""
+        self.may_change(directory, path)
+        caller = self.caller
+        if (
+            not caller.is_root
+            and directory.stat_result.st_mode & stat.S_ISVTX
+            and caller.uid not in (obj.stat_result.st_uid, directory.stat_result.st_uid)
+        ):
+            raise _error(errno.EPERM, path)
+
+    # -- the calls --
+
+    def create(self, directory: FakeFile, path: str, mode: int) -> FakeFile:
+        """A new regular file at ``path`` (canonical), in ``directory``, where the walk of
+        :meth:`locate` that found it missing ended: a create walks its path once. ``mode`` as
+        open(2)'s, the caller's umask applied."""
+        name = posixpath.basename(path)
+        if _too_long(name):
+            raise _error(errno.ENAMETOOLONG, path)
+        if not isinstance(directory, FakeDirectory):
+            raise _error(errno.ENOTDIR, path)
+        self.may_change(directory, path)
+        caller = self.caller
+        return self.fs.add_entry(
+            directory, name, stat.S_IFREG | (stat.S_IMODE(mode) & ~caller.umask), caller
+        )
+
+    def readlink(self, path: str) -> str:
+        obj = self.resolve(path, follow=False)
+        if not stat.S_ISLNK(obj.stat_result.st_mode):
+            raise _error(errno.EINVAL, path)
+        return os.fsdecode(obj.contents or "")
+
+    def unlink(self, path: str) -> FakeFile:
+        """Remove the name ``path``, not a directory; the object it named."""
+        directory, where, name = self.parent(path)
+        if name in ("", ".", ".."):
+            raise _error(errno.EISDIR, path)
+        self.may_search(directory, path)
+        obj = directory.entries.get(name)
+        if obj is None:
+            raise _error(errno.ENOENT, path)
+        self.may_delete(directory, obj, path)
+        if isinstance(obj, FakeDirectory):
+            raise _error(errno.EISDIR, path)
+        self.fs._fake.remove(self.join(where, name) + ("/" if path.endswith("/") else ""))
+        self.fs.entries_changed(directory)
+        return obj
+
+    def rmdir(self, path: str) -> None:
+        """Remove the empty directory ``path`` ("." ".." and "/" are the caller's to refuse)."""
+        directory, where, name = self.parent(path)
+        self.may_search(directory, path)
+        obj = directory.entries.get(name)
+        if obj is None:
+            raise _error(errno.ENOENT, path)
+        self.may_delete(directory, obj, path)
+        self.fs._fake.rmdir(self.join(where, name))
+        self.fs.entries_changed(directory)
+
+    def rename(self, old: str, new: str, noreplace: bool = False) -> FakeFile | None:
+        """Rename ``old`` to ``new`` (the caller refuses "." ".." and "/" ends); the object
+        ``new`` named before, if it was replaced."""
+        old_directory, old_where, old_name = self.parent(old)
+        new_directory, new_where, new_name = self.parent(new)
+        self.may_search(old_directory, old)
+        obj = old_directory.entries.get(old_name)
+        if obj is None:
+            raise _error(errno.ENOENT, old)
+        self.may_search(new_directory, new)
+        replaced = new_directory.entries.get(new_name)
+        if noreplace and replaced is not None:
+            raise _error(errno.EEXIST, new)
+        if replaced is obj:
+            return None  # two names of one file (hard links): rename leaves both, as POSIX says
+        self.may_delete(old_directory, obj, old)
+        if replaced is not None:
+            self.may_delete(new_directory, replaced, new)
+        else:
+            self.may_change(new_directory, new)
+        if isinstance(obj, FakeDirectory) and old_directory is not new_directory:
+            self.check(obj, os.W_OK, old)  # its ".." changes
+        self.fs._fake.rename(
+            self.join(old_where, old_name) + ("/" if old.endswith("/") else ""),
+            self.join(new_where, new_name) + ("/" if new.endswith("/") else ""),
+        )
+        self.fs.entries_changed(old_directory, new_directory)
+        return replaced
+
+    def symlink(self, target: str, path: str) -> None:
+        """Make a symlink at ``path`` holding ``target`` as given."""
+        directory, where, name = self.parent(path)
+        self.may_search(directory, path)
+        if name in ("", ".", "..") or name in directory.entries:
+            raise _error(errno.EEXIST, path)
+        self.may_change(directory, path)
+        link = self.fs._fake.create_symlink(self.join(where, name), target)
+        link.st_uid, link.st_gid = self.caller.uid, self.caller.gid
+        self.fs.entries_changed(directory)
+
+    def link(self, old: str, new: str, follow: bool) -> None:
+        """Make ``new`` another name of what ``old`` names (its last symlink followed if
+        ``follow``)."""
+        obj, old_canonical = self.lookup(old, follow)
+        directory, where, name = self.parent(new)
+        self.may_search(directory, new)
+        if name in ("", ".", "..") or name in directory.entries:
+            raise _error(errno.EEXIST, new)
+        self.may_change(directory, new)
+        if isinstance(obj, FakeDirectory):
+            raise _error(errno.EPERM, old)
+        if not self._may_hardlink(obj):
+            raise _error(errno.EPERM, old)
+        self.fs._fake.link(old_canonical, self.join(where, name), follow_symlinks=False)
+        self.fs.entries_changed(directory)
+
+    def _may_hardlink(self, obj: FakeFile) -> bool:
+        """The kernel's may_linkat under fs.protected_hardlinks (as the host has it): the caller
+        owns the file, or it is a regular file it may read and write, not setuid nor setgid."""
+        caller, meta = self.caller, obj.stat_result
+        if caller.is_root or meta.st_uid == caller.uid or not _protected_hardlinks():
+            return True
+        mode = meta.st_mode
+        return (
+            stat.S_ISREG(mode)
+            and not mode & stat.S_ISUID
+            and not (mode & stat.S_ISGID and mode & stat.S_IXGRP)
+            and self.fs.may(obj, caller, os.R_OK | os.W_OK)
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def _protected_hardlinks() -> bool:
+    """Whether the host's kernel keeps others from hard-linking files they may not write."""
+    try:
+        with open("/proc/sys/fs/protected_hardlinks") as file:
+            return file.read().strip() == "1"
+    except OSError:
+        return False
 
 
 def _nothing() -> None:

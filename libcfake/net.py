@@ -215,6 +215,13 @@ def _loopback_of(host: str) -> IPAddress:
         ) from None
 
 
+def _loopback_for(family: int, peer: Any) -> str:
+    """The loopback address a datagram socket of ``family`` sends to ``peer`` from."""
+    if family == socket.AF_INET:
+        return "127.0.0.1"
+    return "::ffff:127.0.0.1" if str(peer[0]).startswith("::ffff:") else "::1"
+
+
 def _check_port(port: object) -> int:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"a port is an integer from 0 to 65535, not {port!r}")
@@ -650,8 +657,8 @@ class Network:
             raise
         if family != socket.AF_UNIX:
             with socket.socket(fileno=os.dup(request.fd)) as sock:
-                if sock.getsockname()[1] == 0:  # the kernel's autobind, made here to know it
-                    sock.bind(("0.0.0.0" if family == socket.AF_INET else "::", 0))
+                if sock.getsockname()[1] == 0:  # the kernel's autobind, made here to know it,
+                    sock.bind((_loopback_for(family, real), 0))  # on loopback, not everywhere
                 self._mark_own(socket.SOCK_DGRAM, sock.getsockname())
         return Replacement(probe.detach())
 
@@ -852,7 +859,11 @@ class Network:
     def _bind_inet(self, sock: socket.socket, request: SocketRequest,
                    destination: tuple[IPAddress, int]) -> None:  # fmt: skip
         ip, port = destination
-        if not self._may_bind(ip, port):
+        # A datagram socket bound to "any port" is a client's (dig, host, nslookup bind before
+        # they query): on a loopback port, what reaches it is what the model routes there. A
+        # stream socket so bound could listen next, so it still needs allow_bind.
+        ephemeral = port == 0 and request.symbol == "bind" and request.socktype == socket.SOCK_DGRAM
+        if not ephemeral and not self._may_bind(ip, port):
             raise NetworkViolation(
                 errno.EADDRNOTAVAIL,
                 f"bind to {describe(destination)} is not declared (sb.net.allow_bind)",

@@ -74,6 +74,14 @@ FUNCTIONS: dict[int, str] = {
     lib.LCF_EXEC: "exec",
     lib.LCF_GETNAMEINFO: "getnameinfo",
     lib.LCF_RES_QUERY: "res_query",
+    lib.LCF_MKNOD: "mknod",
+    lib.LCF_SETXATTR: "setxattr",
+    lib.LCF_REMOVEXATTR: "removexattr",
+    lib.LCF_FSETXATTR: "fsetxattr",
+    lib.LCF_FREMOVEXATTR: "fremovexattr",
+    lib.LCF_FSIOCTL: "fsioctl",
+    lib.LCF_OPEN_BY_HANDLE: "open_by_handle_at",
+    lib.LCF_MOUNT: "mount",
 }
 #: The 17 names of Emilua's libc_service.master; the others are libcfake's extensions.
 SEED_FUNCTIONS: frozenset[str] = frozenset(list(FUNCTIONS.values())[:17])

@@ -36,6 +36,7 @@ from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
 
 from . import _realos
+from ._fifos import Fifos, Later
 from ._nameserver import ADDRESS as NAMESERVER_ADDRESS
 from ._nameserver import RESOLV_CONF, NameServer
 from ._pythonpaths import python_mounts
@@ -44,7 +45,7 @@ from .calls import Call, access_mode_names, open_flag_names
 from .dns import HOST_NOT_FOUND, Answer, Dns, Hints, LookupRefused
 from .errors import ProtocolError, ViolationError
 from .faults import FaultRule, calls_named
-from .fs import DEFAULT_MOUNTS, DEVICES, Caller, FileSystem, lstat_records
+from .fs import DEFAULT_MOUNTS, DEVICES, Caller, CallerView, FileSystem, lstat_records
 from .journal import Journal, JournalEntry, Violation, describe_error, format_report
 from .net import NETWORK_CALLS, NetFaultRule, Network, NetworkViolation, Replacement, SocketRequest
 from .protocol import (
@@ -68,19 +69,31 @@ _TYPE_NAMES = {bits: name for name, bits in FILE_TYPES.items()}
 #: entries by name. Not fstat: a program that fstats the file it opened (cp -r, after creating
 #: the last one, which emptied the snapshot) is not about to stat its neighbours.
 _STATS_OF_ENTRIES = NOTED_FUNCTIONS - {"fstat"}
-#: A program's own descriptors, reopened (any mode): /dev/stdin, /proc/self/fd/3, /dev/fd/1.
-_OWN_DESCRIPTOR = re.compile(r"/dev/std(in|out|err)|/dev/fd/\d+|/proc/(self|thread-self)/fd/\d+")
-_FD_NUMBER = re.compile(r"(?:/fd/|/dev/std)(\d+|in|out|err)$")
+#: A program's own descriptors, reopened (any mode), in their one spelling (see _reduce; /dev/stdin,
+#: /dev/fd/3 and /proc/<its pid>/fd/3 are spelled so): in the process's descriptor table
+#: (the main thread's), or in the calling thread's.
+_OWN_DESCRIPTOR = re.compile(r"/proc/(self|thread-self)/fd/(\d+)")
 #: /proc entries that lead to other files of the host: any path through one is refused.
 _MAGIC_LINK = re.compile(r"^/proc/(.+/)?((root|cwd|exe|map_files)|fd/\d+)(/|$)")
-#: /proc/<pid> and what is under it: only the sandbox's own processes may be looked at there.
-_PROC_PID = re.compile(r"/+proc/(\d+)(/|$)")
+#: /proc/<pid> and what is under it (in the one spelling): only the sandbox's own processes may
+#: be looked at there.
+_PROC_OTHER = re.compile(r"/proc/(\d+)(?=/|$)")
+#: The spellings _reduce gives one: a process's own /proc directory, its threads', and the
+#: /dev links into /proc/self/fd.
+_PROC_PID = re.compile(r"/proc/(\d+|self)(?:/task/(\d+))?(?=/|$)")
+_DEV_FD = re.compile(r"/dev/(?:fd(?=/|$)|std(in|out|err)(?=/|$))")
+_STD_FD = {"in": "/0", "out": "/1", "err": "/2"}
 _UTIME_NOW = (1 << 30) - 1
 _UTIME_OMIT = (1 << 30) - 2
 _RENAME_NOREPLACE = 1
 _RENAME_EXCHANGE = 2
 _AT_SYMLINK_NOFOLLOW = 0x100  # the flags of chmod, chown and utimens as the shim sends them
 _AT_SYMLINK_FOLLOW = 0x400  # of link
+#: The calls on a descriptor (its file comes as FD_FILE): the model's files are answered by the
+#: model, changes to a host file are refused (see _file_call).
+_FILE_CALLS = frozenset(
+    {"fstat", "fchmod", "fchown", "futimens", "fsetxattr", "fremovexattr", "fsioctl"}
+)
 
 
 class _Passthrough:
@@ -153,11 +166,18 @@ class Sandbox:
         self.net.route_nameserver(NAMESERVER_ADDRESS, self._nameserver.endpoint)
         self._resolv_conf_checked = False  # see _enter
         self._shadow = ShadowTree()
+        # Programs that drop to another user must be able to enter their shadow directories
+        # again with fchdir, which the kernel checks (find returns to where it started): the
+        # tree's root may be searched by all, not listed (the shadows below it are 0755).
+        os.chmod(self._shadow.root, 0o711)
         self._callers: dict[tuple[int, int], Caller] = {}  # (euid, egid) -> Caller, default umask
+        self._views: dict[tuple[int, int], CallerView] = {}  # the same ids -> the model as theirs
         probe = os.memfd_create("libcfake-probe", os.MFD_CLOEXEC)
         memfd_device = os.fstat(probe).st_dev
         os.close(probe)
         devices = [memfd_device]
+        self._memfd_device = memfd_device
+        self._fifos = Fifos()  # the real FIFOs behind the model's
         if self._shadow.device not in {os.stat(m).st_dev for m in self.fs.mounts}:
             devices.append(self._shadow.device)
         # A test sharing pyfakefs's filesystem may change it behind the model's back: no snapshot.
@@ -202,6 +222,7 @@ class Sandbox:
         self._closed = True
         self._service.stop()
         self._thread.join()
+        self._fifos.close()
         self._service.close()
         if self._snapshot is not None:
             self._snapshot.close()
@@ -465,6 +486,8 @@ class Sandbox:
             timer = threading.Timer(delay, _deliver, (svc.defer(), outcome))
             timer.daemon = True
             timer.start()
+        elif isinstance(outcome, Later):  # (a FIFO's open waiting for its other end)
+            outcome.start(svc.defer(), _deliver)
         else:
             _deliver(svc, outcome)
 
@@ -573,13 +596,11 @@ class Sandbox:
         permissions decide, as the kernel's would for a real file; if they let it, it may now
         change the file unseen: the file is published no more. (The snapshot was emptied before
         this call, as before any call that may write.)"""
-        match = _FD_NUMBER.search(posixpath.normpath(path))
-        if match is None:
+        table = _descriptor_entry(call.process, path)
+        if table is None:
             return
-        number = {"in": "0", "out": "1", "err": "2"}.get(match.group(1), match.group(1))
-        process = call.process
-        try:  # the calling thread's descriptor table: threads may have their own
-            info = os.stat(f"/proc/{process.pid}/task/{process.tid}/fd/{number}")
+        try:
+            info = os.stat(table)
         except OSError:
             return  # no such descriptor (now): the program's open fails
         file = self.fs.file_of_descriptor(info)
@@ -609,21 +630,56 @@ class Sandbox:
         if function in ("connect_unix", "bind_unix"):
             name = call.raw.string1 or b""
             return "@" + os.fsdecode(name[1:]) if name.startswith(b"\0") else os.fsdecode(name)
-        if function in ("fstat", "fchmod", "fchown", "futimens"):
+        if function in _FILE_CALLS:
             return self._fd_path(self._fd(call, fds, FD_FILE))
         if function == "getcwd":
             real = os.fsdecode(call.raw.string1 or b"/")
             return self._shadow.virtual_path(real) or real
         base = self._fd_path(self._fd(call, fds, FD_DIR1))
-        return self._join(base, call.raw.string1)
+        path = self._join(base, call.raw.string1, call.process)
+        return path if "/.." not in path else self._dotdot(call, path)
 
     def _second_path(self, call: Call, fds: list[int]) -> str:
-        return self._join(self._fd_path(self._fd(call, fds, FD_DIR2)), call.raw.string2)
+        base = self._fd_path(self._fd(call, fds, FD_DIR2))
+        path = self._join(base, call.raw.string2, call.process)
+        return path if "/.." not in path else self._dotdot(call, path)
 
-    def _join(self, base: str | None, raw: bytes | None) -> str:
+    def _dotdot(self, call: Call, path: str) -> str:
+        """A path of the model with its ".." components resolved by the model's walk, as the
+        calling program's (the parent of a symlink's target, not of the link), so that fault
+        rules and the journal name the file the call reaches: the walk to the last ".." and
+        the rest as given. Left as it is when that walk fails (the answer's walk meets the same
+        error), when the path ends in ".." (which rmdir, rename and unlink treat specially),
+        and on the host's side (mounts, /proc, devices: their own checks resolve it)."""
+        if "/.." not in path:
+            return path
+        names = path.split("/")
+        last = (
+            max(index for index, name in enumerate(names) if name == "..") if ".." in names else 0
+        )
+        rest = names[last + 1 :]
+        if not last or rest in ([], [""]):
+            return path
+        prefix = "/".join(names[: last + 1])
+        if self._route(prefix) is not None:
+            return path
+        try:
+            with self.fs.lock:
+                _, reached = self._view(call, real_ids=call.function == "access").lookup(prefix)
+        except OSError:
+            return path
+        return reached.rstrip("/") + "/" + "/".join(rest)
+
+    def _join(self, base: str | None, raw: bytes | None, process: ProcessInfo | None) -> str:
+        """The one spelling of the path a call names (see :func:`_reduce`): ``raw`` from the
+        virtual or host path of its directory descriptor, ``base``, a shadow directory's path
+        made the virtual path it stands for. Every decision about the call (the fault rules,
+        the route, a magic link, the model's answer, the journal) is made on it."""
         text = os.fsdecode(raw or b"")
         if base is not None and not text.startswith("/"):
-            text = posixpath.join(base, text) if text else base
+            text = base + "/" + text if text else base
+        if "//" in text or "/./" in text or text.startswith(("/dev/", "/proc/")):
+            text = _reduce(text, process)  # (the rest are in their one spelling already)
         translated = self._shadow.virtual_path(text.rstrip("/") or "/")
         if translated is not None:
             text = translated + ("/" if text.endswith("/") and translated != "/" else "")
@@ -645,7 +701,7 @@ class Sandbox:
             virtual = self._shadow.virtual_of_inode(info.st_ino)
             if virtual is not None:
                 return virtual
-        file = self.fs.file_of_memfd(info.st_ino)
+        file = self.fs.file_of_memfd(info.st_ino) if info.st_dev == self._memfd_device else None
         if file is not None:
             return self.fs.path_of(file)
         return os.readlink(f"/proc/self/fd/{fd}")  # a host directory, e.g. under a mount
@@ -664,6 +720,19 @@ class Sandbox:
             caller = self._callers[ids] = Caller(*ids)
         return caller
 
+    def _view(self, call: Call, with_umask: bool = False, real_ids: bool = False) -> CallerView:
+        """The model as the calling program sees it (:meth:`_caller`'s ids): every ``_fs_*``
+        answer walks its paths through this, so the kernel's permission checks on the way
+        (search permission on every directory) are made for every call."""
+        if with_umask:
+            return self.fs.as_caller(self._caller(call, with_umask=True))
+        process = call.process
+        ids = (process.uid, process.gid) if real_ids else (process.euid, process.egid)
+        view = self._views.get(ids)
+        if view is None:  # made once per pair of ids: nearly every call asks
+            view = self._views[ids] = self.fs.as_caller(self._caller(call, real_ids=real_ids))
+        return view
+
     def _dispatch(self, call: Call, path: str | None, fds: list[int]) -> Any:
         function = call.function
         if function.startswith(("connect_", "bind_")):
@@ -676,14 +745,21 @@ class Sandbox:
             return self._res_query(call)
         if function == "getcwd":
             return path if path is not None and path.startswith("/") else PASSTHROUGH
-        if function in ("fstat", "fchmod", "fchown", "futimens"):
+        if function in _FILE_CALLS:
             return self._file_call(call, self._fd(call, fds, FD_FILE))
+        if function == "open_by_handle_at":  # any file of a filesystem, the host's included
+            raise _Refused(errno.EPERM, "open_by_handle_at: a file handle is no path to decide on")
+        if function == "mount":  # mount, umount, umount2, chroot: the host's, not modelled
+            raise _Refused(errno.EPERM, f"{call.raw.symbol} changes the host's mounts or root")
         assert path is not None
+        if function == "exec":
+            _refuse_setuid(call)  # in a mount too: it would run without the shim
         # a symlink lives where its link path is; its target is only text
         where = self._second_path(call, fds) if function == "symlink" else path
         route = self._route(where)
         if route is not None:
-            outcome = self._host_call(call, where, route)
+            kernel = self._kernel_path(call, fds, second=function == "symlink")
+            outcome = self._host_call(call, where, route, kernel)
             if outcome is not None:  # None: a symlink leads out of the mount, the model answers
                 return outcome
         if call.changes_filesystem:
@@ -728,7 +804,7 @@ class Sandbox:
         name = raw.string1 or b""
         destination = (
             (raw.ip_address(), raw.port) if family != "unix"
-            else name if name.startswith(b"\0") else self._join(None, name)
+            else name if name.startswith(b"\0") else self._join(None, name, call.process)
         )  # fmt: skip
         request = SocketRequest(fd, raw.family, raw.socktype, destination,
                                 self._caller(call, with_umask=kind == "bind"), raw.protocol,
@@ -745,13 +821,13 @@ class Sandbox:
         return _Descriptor(outcome.fd) if isinstance(outcome, Replacement) else outcome
 
     def _descriptor_target(self, call: Call, path: str) -> str | None:
-        """The host file a reopened descriptor (/proc/self/fd/N, /dev/std*) names, if any."""
-        match = _FD_NUMBER.search(path)
-        if match is None:
+        """The host file a reopened descriptor (/proc/self/fd/N, /proc/thread-self/fd/N) names,
+        if any: in the descriptor table the path names, which the kernel will look in."""
+        table = _descriptor_entry(call.process, path)
+        if table is None:
             return None
-        number = {"in": "0", "out": "1", "err": "2"}.get(match.group(1), match.group(1))
         try:
-            target = os.readlink(f"/proc/{call.process.pid}/fd/{number}")
+            target = os.readlink(table)
         except OSError:
             return None
         # pipes, sockets, memfds (the model's files) and anonymous inodes are no host files
@@ -760,38 +836,50 @@ class Sandbox:
         )
 
     def _route(self, path: str) -> str | None:
-        """Where a path lives outside the model: "device", "proc" or a mount; None: the model."""
+        """Where a path (in its one spelling, see :func:`_reduce`) lives outside the model:
+        "device", "proc" or a mount; None: the model."""
         if path.startswith("/proc/") and "/../" in path + "/":
             return "proc"  # ".." after a magic link is the kernel's to follow: never ours
-        norm = posixpath.normpath(path)
-        if norm.startswith("//"):
-            norm = norm[1:]
+        norm = path if "/.." not in path else _where(path)
         if norm.startswith(("/dev/", "/proc")):  # devices and /proc are all under these
+            norm = _reduce(norm)  # (a path from elsewhere: a descriptor's target, an entry)
             if norm in DEVICES or _OWN_DESCRIPTOR.fullmatch(norm):
                 return "device"
             if norm in ("/dev/fd", "/proc") or norm.startswith(("/dev/fd/", "/proc/")):
                 return "proc"
         return self.fs.mount_of(norm)
 
-    def _host_call(self, call: Call, path: str, route: str) -> Any:
+    def _kernel_path(self, call: Call, fds: list[int], second: bool) -> str:
+        """The path the kernel resolves if the program makes the call itself (a passthrough):
+        its text, from its directory descriptor's real path when relative (a shadow directory's
+        is not the virtual one it stands for)."""
+        raw = os.fsdecode((call.raw.string2 if second else call.raw.string1) or b"")
+        fd = self._fd(call, fds, FD_DIR2 if second else FD_DIR1)
+        if raw.startswith("/") or fd is None:
+            return raw
+        return os.readlink(f"/proc/self/fd/{fd}") + "/" + raw
+
+    def _host_call(self, call: Call, path: str, route: str, kernel: str) -> Any:
+        """The outcome of a call whose path (``path``, the program's ``kernel``) is the host's
+        (see :meth:`_route`); None: the model answers after all."""
         function = call.function
         writes = call.changes_filesystem
         if route == "device":  # reopening a device or one's own descriptor, in any mode
             if function not in ("open", "openat", "stat", "lstat", "access", "eaccess",
                                 "readlink", "realpath"):  # fmt: skip
                 raise _Refused(errno.EACCES, f"{function} on the host device {path}")
-            target = self._descriptor_target(call, posixpath.normpath(path))
+            target = self._descriptor_target(call, _where(path))
             if target is not None and writes:
                 mount = self._route(target)
                 if mount not in (None, "device"):
                     raise _Refused(errno.EROFS, f"{path} reopens {target}, in the host's {mount}")
             if writes:
-                self._reopened_for_writing(call, path)
+                self._reopened_for_writing(call, _where(path))
             return PASSTHROUGH
         if route == "proc":
-            if "/../" in path + "/" or _MAGIC_LINK.search(posixpath.normpath(path)):
+            if "/../" in path + "/" or _MAGIC_LINK.search(_where(path)):
                 raise _Refused(errno.EACCES, f"{path} leads through a /proc magic link to the host")
-            other = _PROC_PID.match(posixpath.normpath(path))
+            other = _PROC_OTHER.match(_where(path))
             if other is not None and not self._service.serves(int(other.group(1))):
                 outside = f"pid {other.group(1)} is not a program of this sandbox"
                 raise _Refused(errno.EACCES, f"{path}: {outside} (the test's, or another's)")
@@ -800,13 +888,16 @@ class Sandbox:
             return PASSTHROUGH
         if writes:
             raise _Refused(errno.EROFS, f"{function} writes under the read-only host mount {route}")
-        real = self._host_realpath(call, path)
+        real = self._host_realpath(call, kernel)  # where the kernel would really go
         if any(real == m or real.startswith(m.rstrip("/") + "/") for m in self.fs.real_mounts):
             return PASSTHROUGH
         # A symlink inside the mount leads out of every mount (/usr/lib/ssl/private ->
         # /etc/ssl/private): the kernel must not follow it to the host. The model answers
         # instead, where the mount's symlinks are symlinks too and their targets are the model's
         # (usually ENOENT). Running a program found that way is refused.
+        if function == "exec" and self._shadow.virtual_path(kernel) is not None:
+            raise _Refused(errno.EACCES, f"running {path} by a path relative to a virtual "
+                           f"directory: the kernel would look in its shadow, {kernel}")  # fmt: skip
         if function == "exec":
             raise _Refused(errno.EACCES, f"{path} leads out of the host mount {route} to {real}")
         return None
@@ -828,20 +919,20 @@ class Sandbox:
 
     def _fs_open(self, call: Call, path: str, fds: list[int]) -> Any:
         flags = call.raw.flags
-        caller = self._caller(call)
+        view = self._view(call)
         fs = self.fs
         if flags & os.O_CREAT and flags & os.O_DIRECTORY:  # O_TMPFILE holds O_DIRECTORY too
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)  # as Linux since 6.4
         if flags & os.O_TMPFILE == os.O_TMPFILE:
-            return self._tmpfile(path, flags, caller)
-        found, canonical = fs.locate(path, follow=_follows_last_link(call))
+            return self._tmpfile(path, flags, view)
+        found, canonical, directory = view.locate(path, follow=_follows_last_link(call))
         if found is None:
             if not flags & os.O_CREAT:
                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
             if path.endswith("/"):  # a name to create a file by, with a slash after it
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
             # at the canonical path: the end of a dangling symlink, as the kernel creates it
-            obj = self._create(canonical, call.raw.mode, self._caller(call, with_umask=True))
+            obj = self._view(call, with_umask=True).create(directory, canonical, call.raw.mode)
         elif flags & os.O_CREAT and flags & os.O_EXCL:
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
         else:
@@ -855,12 +946,14 @@ class Sandbox:
                 return _Descriptor(self._shadow.open(canonical, None, path_only=True))
             if accmode != os.O_RDONLY or flags & os.O_TRUNC:
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-            fs.check(obj, caller, os.R_OK, path)
+            view.check(obj, os.R_OK, path)
             descriptor = _Descriptor(self._shadow.open(canonical, _entries(obj)))
             self._publish(canonical, obj, listed=True)
             return descriptor
         if flags & os.O_DIRECTORY:
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+        if stat.S_ISFIFO(mode):
+            return self._open_fifo(obj, flags, view, path)
         if not stat.S_ISREG(mode):
             raise _Refused(errno.ENXIO, "opening fifos, sockets and devices of the model")
         if flags & os.O_PATH:  # names the file, reads and writes nothing: no access checked
@@ -869,7 +962,8 @@ class Sandbox:
         want = {os.O_RDONLY: os.R_OK, os.O_WRONLY: os.W_OK}.get(accmode, os.R_OK | os.W_OK)
         if flags & os.O_TRUNC:  # Linux truncates with O_RDONLY too, if the caller may write
             want |= os.W_OK
-        fs.check(obj, caller, want, path)
+        if found is not None:  # a file the call created may be written, whatever its mode
+            view.check(obj, want, path)
         memfd = fs.memfd(obj, writable=accmode != os.O_RDONLY)  # (read-only: still published)
         if flags & os.O_TRUNC:
             os.ftruncate(memfd, 0)
@@ -878,23 +972,25 @@ class Sandbox:
 
     _fs_openat = _fs_open
 
-    def _tmpfile(self, path: str, flags: int, caller: Caller) -> _Descriptor:
+    def _open_fifo(self, obj: FakeFile, flags: int, view: CallerView, path: str) -> Any:
+        """A FIFO of the model: a descriptor of the real FIFO behind it (see libcfake._fifos)."""
+        if flags & os.O_PATH:
+            real = self._fifos.real_path(obj)
+            return _Descriptor(os.open(real, os.O_PATH | os.O_CLOEXEC))
+        accmode = flags & os.O_ACCMODE
+        want = {os.O_RDONLY: os.R_OK, os.O_WRONLY: os.W_OK}.get(accmode, os.R_OK | os.W_OK)
+        view.check(obj, want, path)
+        return self._fifos.open(obj, flags, _Descriptor)
+
+    def _tmpfile(self, path: str, flags: int, view: CallerView) -> _Descriptor:
         """O_TMPFILE: an unnamed file in a directory; here, a fresh memfd of no name."""
-        directory = self.fs.resolve(path)
+        directory = view.resolve(path)
         if not isinstance(directory, FakeDirectory):
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
         if flags & os.O_ACCMODE not in (os.O_WRONLY, os.O_RDWR):
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)
-        self.fs.check(directory, caller, os.W_OK | os.X_OK, path)
+        view.may_change(directory, path)
         return _Descriptor(os.memfd_create("libcfake-tmpfile", os.MFD_CLOEXEC))
-
-    def _create(self, path: str, mode: int, caller: Caller) -> FakeFile:
-        fs = self.fs
-        parent = fs.check_parent_writable(path, caller)
-        name = posixpath.basename(path)
-        return fs.add_entry(
-            parent, name, stat.S_IFREG | (stat.S_IMODE(mode) & ~caller.umask), caller
-        )
 
     def _check_writable(self, path: str, follow: bool) -> None:
         """Refuse (EROFS, a violation) a change to a path that resolves into the host's files;
@@ -907,31 +1003,32 @@ class Sandbox:
 
     def _fs_stat(self, call: Call, path: str, fds: list[int]) -> PackedStat:
         follow = call.function != "lstat"
-        return self.fs.packed_stat(self.fs.resolve(path, follow, search=self._caller(call)))
+        return self.fs.packed_stat(self._view(call).resolve(path, follow))
 
     _fs_lstat = _fs_stat
 
     def _fs_access(self, call: Call, path: str, fds: list[int]) -> int:
-        obj, resolved = self.fs.lookup(path)
-        # access asks with the real ids (the hello carries them beside the effective ones)
-        caller = self._caller(call, real_ids=call.function == "access")
+        # access asks with the real ids (the hello carries them beside the effective ones),
+        # its walk too
+        view = self._view(call, real_ids=call.function == "access")
+        obj, resolved = view.lookup(path)
         amode = call.raw.flags & (os.R_OK | os.W_OK | os.X_OK)
         if amode & os.W_OK and self.fs.protection_of(resolved) is not None:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)  # a question, not a change
         if amode:
-            self.fs.check(obj, caller, amode, path)
+            view.check(obj, amode, path)
         return 0
 
     _fs_eaccess = _fs_access
 
     def _fs_mkdir(self, call: Call, path: str, fds: list[int]) -> int:
-        caller = self._caller(call, with_umask=True)
-        if self.fs.lexists(path):
+        view = self._view(call, with_umask=True)
+        caller = view.caller
+        parent, _, name = view.parent(path)
+        view.may_search(parent, path)
+        if name in ("", ".", "..") or name in parent.entries:
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
-        parent = self.fs.check_parent_writable(path, caller)
-        name = posixpath.basename(path.rstrip("/"))
-        if name in ("", ".", ".."):
-            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+        view.may_change(parent, path)
         mode = stat.S_IFDIR | (stat.S_IMODE(call.raw.mode) & ~caller.umask & 0o7777)
         self.fs.add_entry(parent, name, mode, caller)
         return 0
@@ -941,19 +1038,11 @@ class Sandbox:
         if end is not None:
             code = {".": errno.EINVAL, "..": errno.ENOTEMPTY, "/": errno.EBUSY}[end]
             raise OSError(code, os.strerror(code), path)
-        parent = self.fs.check_parent_writable(path, self._caller(call))
-        self.fs._os.rmdir(path)
-        self.fs.entries_changed(parent)
+        self._view(call).rmdir(path)
         return 0
 
     def _fs_unlink(self, call: Call, path: str, fds: list[int]) -> int:
-        parent = self.fs.check_parent_writable(path, self._caller(call))
-        obj = self.fs.resolve(path, follow=False)
-        if isinstance(obj, FakeDirectory):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-        self.fs._os.unlink(path)
-        self.fs.entries_changed(parent)
-        self.fs.forget(obj)
+        self.fs.forget(self._view(call).unlink(path))
         return 0
 
     def _fs_rename(self, call: Call, path: str, fds: list[int]) -> int:
@@ -961,60 +1050,47 @@ class Sandbox:
         route = self._route(new)
         if route is not None:
             raise _Refused(errno.EXDEV, f"rename into the host ({route}) is not allowed")
-        caller = self._caller(call)
         flags = call.raw.flags
         if flags & _RENAME_EXCHANGE:
             raise _Refused(errno.EINVAL, "RENAME_EXCHANGE is not modelled yet")
         if _special_end(path) or _special_end(new):
             raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), path)
-        old_parent = self.fs.check_parent_writable(path, caller)
-        new_parent = self.fs.check_parent_writable(new, caller)
-        if flags & _RENAME_NOREPLACE and self.fs.lexists(new):
-            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), new)
-        replaced = self.fs.resolve(new, follow=False) if self.fs.lexists(new) else None
-        if replaced is not None and replaced is self.fs.resolve(path, follow=False):
-            return 0  # two names of one file (hard links): rename leaves both, as POSIX says
-        self.fs._os.rename(path, new)
-        self.fs.entries_changed(old_parent, new_parent)
+        replaced = self._view(call).rename(path, new, noreplace=bool(flags & _RENAME_NOREPLACE))
         if replaced is not None and not isinstance(replaced, FakeDirectory):
             replaced.st_nlink = max(0, replaced.st_nlink - 1)
             self.fs.forget(replaced)
         return 0
 
     def _fs_readlink(self, call: Call, path: str, fds: list[int]) -> str:
-        return str(self.fs._os.readlink(path))
+        return self._view(call).readlink(path)
 
     def _fs_symlink(self, call: Call, path: str, fds: list[int]) -> int:
         link = self._second_path(call, fds)
         if self._route(link) is not None:
             raise _Refused(errno.EROFS, "a symlink in a read-only host mount")
-        parent = self.fs.check_parent_writable(link, self._caller(call))
-        target = os.fsdecode(call.raw.string1 or b"")
-        self.fs._os.symlink(target, link)
-        self.fs.entries_changed(parent)
+        self._view(call).symlink(os.fsdecode(call.raw.string1 or b""), link)
         return 0
 
     def _fs_link(self, call: Call, path: str, fds: list[int]) -> int:
         new = self._second_path(call, fds)
         if self._route(new) is not None:
             raise _Refused(errno.EXDEV, "a hard link into a read-only host mount")
-        parent = self.fs.check_parent_writable(new, self._caller(call))
-        self.fs._os.link(path, new, follow_symlinks=bool(call.raw.flags & _AT_SYMLINK_FOLLOW))
-        self.fs.entries_changed(parent)
+        self._view(call).link(path, new, follow=bool(call.raw.flags & _AT_SYMLINK_FOLLOW))
         return 0
 
     def _fs_chdir(self, call: Call, path: str, fds: list[int]) -> _Descriptor:
-        obj, canonical = self.fs.lookup(path)
+        view = self._view(call)
+        obj, canonical = view.lookup(path)
         if not isinstance(obj, FakeDirectory):
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
-        self.fs.check(obj, self._caller(call), os.X_OK, path)
+        view.check(obj, os.X_OK, path)
         return _Descriptor(self._shadow.open(canonical, None))
 
     def _fs_realpath(self, call: Call, path: str, fds: list[int]) -> str:
-        return self.fs.lookup(path)[1]  # every component must exist
+        return self._view(call).lookup(path)[1]  # every component must exist
 
     def _fs_chmod(self, call: Call, path: str, fds: list[int]) -> int:
-        obj = self.fs.resolve(path, follow=not call.raw.flags & _AT_SYMLINK_NOFOLLOW)
+        obj = self._view(call).resolve(path, follow=not call.raw.flags & _AT_SYMLINK_NOFOLLOW)
         return self._chmod(obj, call, path)
 
     def _chmod(self, obj: FakeFile, call: Call, path: str) -> int:
@@ -1029,7 +1105,7 @@ class Sandbox:
         return 0
 
     def _fs_chown(self, call: Call, path: str, fds: list[int]) -> int:
-        obj = self.fs.resolve(path, follow=not call.raw.flags & _AT_SYMLINK_NOFOLLOW)
+        obj = self._view(call).resolve(path, follow=not call.raw.flags & _AT_SYMLINK_NOFOLLOW)
         return self._chown(obj, call, path)
 
     def _chown(self, obj: FakeFile, call: Call, path: str) -> int:
@@ -1037,7 +1113,11 @@ class Sandbox:
         if not all(value == -1 or 0 <= value < 2**32 - 1 for value in (uid, gid)):
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)  # as the kernel
         caller = self._caller(call)
-        if not caller.is_root and (uid not in (-1, obj.st_uid) or gid not in (-1, caller.gid)):
+        owner = caller.uid == obj.st_uid
+        # only root gives files away; the owner may give one to its own group (or keep them)
+        gives_uid = uid != -1 and (uid != obj.st_uid or not owner)
+        gives_gid = gid != -1 and (gid not in (obj.st_gid, caller.gid) or not owner)
+        if not caller.is_root and (gives_uid or gives_gid):
             raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), path)
         if uid != -1:
             obj.st_uid = uid
@@ -1047,11 +1127,19 @@ class Sandbox:
         return 0
 
     def _fs_utimens(self, call: Call, path: str, fds: list[int]) -> int:
-        obj = self.fs.resolve(path, follow=not call.raw.flags & _AT_SYMLINK_NOFOLLOW)
+        obj = self._view(call).resolve(path, follow=not call.raw.flags & _AT_SYMLINK_NOFOLLOW)
         return self._utimens(obj, call)
 
     def _utimens(self, obj: FakeFile, call: Call) -> int:
         asec, ansec, msec, mnsec = call.raw.values
+        if ansec == mnsec == _UTIME_OMIT:
+            return 0
+        caller = self._caller(call)
+        if not caller.is_root and caller.uid != obj.st_uid:  # as the kernel's utimes_common
+            if {ansec, mnsec} <= {_UTIME_NOW, _UTIME_OMIT}:  # "now": the owner or a writer
+                self.fs.check(obj, caller, os.W_OK, self.fs.path_of(obj))
+            else:  # given times: the owner only
+                raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
         now = time.time()
         for name, sec, nsec in (("st_atime", asec, ansec), ("st_mtime", msec, mnsec)):
             if nsec == _UTIME_OMIT:
@@ -1061,33 +1149,43 @@ class Sandbox:
         return 0
 
     def _fs_truncate(self, call: Call, path: str, fds: list[int]) -> int:
-        obj = self.fs.resolve(path)
+        view = self._view(call)
+        obj = view.resolve(path)
         if isinstance(obj, FakeDirectory):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-        self.fs.check(obj, self._caller(call), os.W_OK, path)
+        view.check(obj, os.W_OK, path)
         self.fs.truncate_file(obj, call.raw.values[0])
         return 0
 
     def _fs_exec(self, call: Call, path: str, fds: list[int]) -> Any:
-        if self.fs.lexists(path) and self._route(path) is None:
+        try:
+            in_model = self._view(call).entry(path) is not None
+        except OSError as error:  # not in the model: the host's program, passed through
+            if error.errno == errno.EACCES:
+                raise
+            in_model = False
+        if in_model and self._route(path) is None:
             raise _Refused(errno.EACCES, "running a program that exists only in the model")
-        if call.raw.mode & (stat.S_ISUID | stat.S_ISGID):
-            raise _Refused(errno.EPERM, "setuid/setgid programs run without the shim (LD_PRELOAD)")
         return PASSTHROUGH
 
     def _file_call(self, call: Call, fd: int | None) -> Any:
-        """fstat, fchmod, fchown, futimens on a descriptor the master handed out."""
+        """fstat, fchmod, fchown, futimens, fsetxattr, fremovexattr and the attribute ioctls on
+        a descriptor: the master's (the model answers), or a host file's (changes refused)."""
         if fd is None:
             return PASSTHROUGH
         info = os.fstat(fd)
         virtual = None
-        obj: FakeFile | None = self.fs.file_of_memfd(info.st_ino)
-        if obj is None and info.st_dev == self._shadow.device:
+        obj: FakeFile | None = None
+        if info.st_dev == self._memfd_device:
+            obj = self.fs.file_of_memfd(info.st_ino)
+        elif info.st_dev == self._shadow.device:
             virtual = self._shadow.virtual_of_inode(info.st_ino)
             obj = self.fs.resolve(virtual) if virtual is not None else None
-        if obj is None:
-            return PASSTHROUGH
+        else:
+            obj = self._fifos.file_of(info)
         function = call.function
+        if obj is None:
+            return self._host_file_call(call, fd)
         if function == "fstat":
             return self.fs.packed_stat(obj)
         path = virtual or self.fs.path_of(obj)
@@ -1095,7 +1193,116 @@ class Sandbox:
             return self._chmod(obj, call, path)
         if function == "fchown":
             return self._chown(obj, call, path)
+        if function in ("fsetxattr", "fremovexattr"):  # the model's files have no attributes
+            raise OSError(errno.ENOTSUP, os.strerror(errno.ENOTSUP), path)
+        if function == "fsioctl":  # nor attribute flags (chattr)
+            raise OSError(errno.ENOTTY, os.strerror(errno.ENOTTY), path)
         return self._utimens(obj, call)
+
+    def _host_file_call(self, call: Call, fd: int) -> Any:
+        """A call on a descriptor that is no file of the model: a change of a file with a path
+        (a host file: a mount's, a device, a redirection) is refused; the rest (fstat, the
+        program's own memfds) is the program's real call."""
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        if call.function == "fstat" or not target.startswith("/") or target.startswith("/memfd:"):
+            return PASSTHROUGH
+        raise _Refused(errno.EROFS, f"{call.function} of the host file {target}")
+
+    def _fs_mknod(self, call: Call, path: str, fds: list[int]) -> int:
+        """mknod, mkfifo: regular files and FIFOs are made in the model; devices and sockets
+        are not modelled (a violation)."""
+        kind = stat.S_IFMT(call.raw.mode) or stat.S_IFREG
+        if kind == stat.S_IFDIR:
+            raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), path)  # as the kernel
+        if kind not in (stat.S_IFREG, stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFSOCK):
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)
+        view = self._view(call, with_umask=True)
+        found, canonical, directory = view.locate(path, follow=False)  # (ENOENT, EACCES first)
+        if found is not None:
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+        if kind == stat.S_IFREG:
+            view.create(directory, canonical, call.raw.mode)
+            return 0
+        if kind != stat.S_IFIFO:
+            name = _TYPE_NAMES.get(kind, "special file")
+            raise _Refused(errno.EPERM, f"mknod of a {name}: not modelled (regular files, FIFOs)")
+        if not isinstance(directory, FakeDirectory):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+        view.may_change(directory, path)  # opened, it is a real FIFO the master owns (_open_fifo)
+        mode = stat.S_IFIFO | (stat.S_IMODE(call.raw.mode) & ~view.caller.umask)
+        self.fs.add_entry(directory, posixpath.basename(canonical), mode, view.caller)
+        return 0
+
+    def _fs_setxattr(self, call: Call, path: str, fds: list[int]) -> int:
+        """setxattr, removexattr (and the l-forms) on a model path: the model's files have no
+        extended attributes (ENOTSUP, as a filesystem without them)."""
+        self._view(call).resolve(path, follow=not call.raw.flags & _AT_SYMLINK_NOFOLLOW)  # ENOENT
+        raise OSError(errno.ENOTSUP, os.strerror(errno.ENOTSUP), path)
+
+    _fs_removexattr = _fs_setxattr
+
+
+def _refuse_setuid(call: Call) -> None:
+    """Refuse to run a setuid or setgid program (``call.raw.mode``: the file's st_mode, which the
+    shim sends), wherever it lives: the loader runs it in secure mode, without LD_PRELOAD."""
+    if call.raw.mode & (stat.S_ISUID | stat.S_ISGID):
+        raise _Refused(errno.EPERM, "setuid/setgid programs run without the shim (LD_PRELOAD)")
+
+
+def _reduce(path: str, process: ProcessInfo | None = None) -> str:
+    """A path's one spelling, which every decision about a call is made on: repeated slashes
+    and "." components dropped (a last "." is kept, and a trailing slash: both ask for a
+    directory, and rmdir, rename and unlink treat a last "." as the kernel does); the calling
+    process's own /proc directory spelled /proc/self (its thread's, /proc/thread-self), and
+    /dev/fd and /dev/std* as the /proc/self/fd they lead to. ".." stays: it is resolved once,
+    by the model's walk as the kernel does (after a symlink, the parent of its target), or,
+    under /proc, refused (see Sandbox._route).
+
+    ``process``: the caller, whose own pid and tid are recognized (without it, a numeric
+    /proc/<pid> stays as it is, and is refused as any other process's would be).
+    """
+    if not path.startswith("/"):
+        return path
+    if "//" in path or "/./" in path:
+        names = path.split("/")
+        last = names[-1]
+        names = [name for name in names[:-1] if name and name != "."] + [last]
+        path = "/" + "/".join(names)
+    if path.startswith("/dev/"):
+        match = _DEV_FD.match(path)
+        if match is not None:
+            path = "/proc/self/fd" + _STD_FD.get(match.group(1) or "", "") + path[match.end() :]
+    if path.startswith("/proc/") and process is not None:
+        match = _PROC_PID.match(path)
+        if match is not None:
+            pid, tid = match.group(1), match.group(2)
+            if pid in ("self", str(process.pid)):
+                if tid == str(process.tid):
+                    path = "/proc/thread-self" + path[match.end() :]
+                elif pid != "self":
+                    path = "/proc/self" + path[len(f"/proc/{pid}") :]
+    return path
+
+
+def _where(path: str) -> str:
+    """Where a path in its one spelling leads by its text alone (its ".." taken lexically), for
+    choosing its route: the model's walk, or the host's checks, then decide on the same path."""
+    if "/.." not in path:
+        return path
+    return _reduce(posixpath.normpath(path))
+
+
+def _descriptor_entry(process: ProcessInfo, path: str) -> str | None:
+    """The entry in the caller's descriptor table that a reopen of one of its own descriptors
+    (/proc/self/fd/N, /proc/thread-self/fd/N) names: the process's table (its main thread's) or
+    the calling thread's, which differ after the thread called unshare(CLONE_FILES)."""
+    match = _OWN_DESCRIPTOR.fullmatch(path)
+    if match is None:
+        return None
+    owner, number = match.groups()
+    if owner == "thread-self":
+        return f"/proc/{process.pid}/task/{process.tid}/fd/{number}"
+    return f"/proc/{process.pid}/fd/{number}"
 
 
 def _special_end(path: str) -> str | None:
@@ -1113,7 +1320,7 @@ def _follows_last_link(call: Call) -> bool:
     function, flags = call.function, call.raw.flags
     if function in ("open", "openat"):  # O_CREAT | O_EXCL fails on any symlink: EEXIST
         return not flags & os.O_NOFOLLOW and not (flags & os.O_CREAT and flags & os.O_EXCL)
-    if function in ("chmod", "chown", "utimens"):
+    if function in ("chmod", "chown", "utimens", "setxattr", "removexattr"):
         return not flags & _AT_SYMLINK_NOFOLLOW
     if function == "link":
         return bool(flags & _AT_SYMLINK_FOLLOW)

@@ -93,7 +93,7 @@ static ssize_t real_readlink(const char *path, char *buf, size_t size)
     return libc_readlink(path, buf, size);
 }
 
-static char *real_getcwd(char *buf, size_t size)
+char *lcf_real_getcwd(char *buf, size_t size)
 {
     LCF_REAL(getcwd, char *, char *, size_t);
     return libc_getcwd(buf, size);
@@ -1626,6 +1626,29 @@ static bool snapshot_answer(struct conn *c, const struct lcf_request *req, struc
 
 /* ======================================================================== forwarding ===== */
 
+/* Sends duplicates of the call's directory descriptors instead of the program's, and keeps them
+ * where req->pins says: the master decides on the directory the duplicate refers to, and a real
+ * call the master lets through is made on that same duplicate (see struct fs_path), whatever the
+ * program's descriptor refers to by then. (With its descriptor table full, the program's own
+ * descriptor is sent.) */
+static void pin_directories(struct lcf_request *req)
+{
+    int saved = errno;
+    int at = 0;
+    for (int i = 0; i < 2; i++) {
+        uint32_t bit = i == 0 ? LCF_FD_DIR1 : LCF_FD_DIR2;
+        if (!(req->call.fds & bit))
+            continue;
+        if (req->pins[i] != NULL && *req->pins[i] < 0) {
+            *req->pins[i] = fcntl(req->fds[at], F_DUPFD_CLOEXEC, 0);
+        }
+        if (req->pins[i] != NULL && *req->pins[i] >= 0)
+            req->fds[at] = *req->pins[i];
+        at++;
+    }
+    errno = saved;
+}
+
 static int round_trip(int level, const struct lcf_request *req, struct lcf_reply *reply, int *fd,
                       void *payload, size_t payload_size)
 {
@@ -1641,8 +1664,10 @@ static int round_trip(int level, const struct lcf_request *req, struct lcf_reply
         struct lcf_request sent = *req;
         if (c != &once && snapshot_answer(c, &sent, reply, fd, payload, payload_size))
             action = LCF_ANSWER;
-        else
+        else {
+            pin_directories(&sent);
             action = exchange(c, &sent, reply, fd, payload, payload_size, &l);
+        }
     }
     if (c == &once)
         conn_drop(&once);
@@ -1741,7 +1766,7 @@ void lcf_request_fd(struct lcf_request *req, uint32_t bit, int fd)
 
 int lcf_resolve_cwd(char *buf, const char *relative, size_t len)
 {
-    if (real_getcwd(buf, LCF_MAX_PATH + 1) == NULL) {
+    if (lcf_real_getcwd(buf, LCF_MAX_PATH + 1) == NULL) {
         if (errno == ERANGE)
             errno = ENAMETOOLONG;
         return -1;

@@ -137,7 +137,7 @@ static ssize_t fs_readlinkat(const char *symbol, int dirfd, const char *path, ch
         return real_readlinkat(dirfd, path, buf, size);
     if (size == 0)
         return fs_fail(EINVAL);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, dirfd, path) < 0)
         return -1;
     struct lcf_request req;
@@ -146,7 +146,7 @@ static ssize_t fs_readlinkat(const char *symbol, int dirfd, const char *path, ch
     char text[LCF_MAX_PATH + 1];
     int n = text_call(&req, text);
     if (n == -2)
-        return real_readlinkat(dirfd, path, buf, size);
+        return real_readlinkat(fs_real_dirfd(&p), p.str, buf, size);
     if (n < 0)
         return -1;
     size_t copied = (size_t)n < size ? (size_t)n : size;
@@ -186,7 +186,7 @@ LCF_EXPORT int chdir(const char *path)
 {
     if (lcf_in_real)
         return real_chdir(path);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, AT_FDCWD, path) < 0)
         return -1;
     struct lcf_request req;
@@ -195,7 +195,7 @@ LCF_EXPORT int chdir(const char *path)
     int fd;
     int action = lcf_forward(&req, &reply, &fd, NULL, 0);
     if (action == LCF_PASSTHROUGH)
-        return real_chdir(path);
+        return real_chdir(p.str);
     if (action < 0)
         return -1;
     if (reply.result < 0)
@@ -301,7 +301,7 @@ static char *fs_realpath(const char *symbol, const char *path, char *resolved)
         return real_realpath(path, resolved);
     if (path == NULL)
         return fail_null(EINVAL);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, AT_FDCWD, path) < 0)
         return NULL;
     struct lcf_request req;
@@ -310,7 +310,7 @@ static char *fs_realpath(const char *symbol, const char *path, char *resolved)
     char text[LCF_MAX_PATH + 1];
     int n = text_call(&req, text);
     if (n == -2)
-        return real_realpath(path, resolved);
+        return real_realpath(p.str, resolved);
     if (n < 0)
         return NULL;
     return text_out(text, (size_t)n, resolved, resolved != NULL ? PATH_MAX : 0);
@@ -336,12 +336,12 @@ LCF_EXPORT char *__realpath_chk(const char *path, char *resolved, size_t resolve
 /* =========================================================================== opendir ===== */
 
 /* Forwards the open behind opendir and scandir. Returns a directory descriptor, -1 with errno,
- * or -2 when the caller must do the real call (passthrough). */
-static int dir_open(const char *symbol, int dirfd, const char *path)
+ * or -2 when the caller must do the real call (passthrough) on the copy in *p. */
+static int dir_open(const char *symbol, int dirfd, const char *path, struct fs_path *p)
 {
     uint32_t function = dirfd == AT_FDCWD ? LCF_OPEN : LCF_OPENAT;
     int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK; /* glibc's opendir's */
-    return fs_open_forward(symbol, function, dirfd, path, flags, 0);
+    return fs_open_forward(symbol, function, dirfd, path, flags, 0, p);
 }
 
 /* opendir: the master's descriptor (a shadow directory) goes to the real fdopendir. */
@@ -349,9 +349,10 @@ static DIR *dir_opendir(const char *symbol, const char *path)
 {
     if (lcf_in_real)
         return real_opendir(path);
-    int fd = dir_open(symbol, AT_FDCWD, path);
+    FS_PATH(p);
+    int fd = dir_open(symbol, AT_FDCWD, path, &p);
     if (fd == -2)
-        return real_opendir(path);
+        return real_opendir(p.str);
     if (fd < 0)
         return NULL;
     int saved = errno;
@@ -376,9 +377,10 @@ static int dir_scandirat(const char *symbol, int dirfd, const char *path,
 {
     if (lcf_in_real)
         return real_scandirat(dirfd, path, namelist, filter, compar);
-    int fd = dir_open(symbol, dirfd, path);
+    FS_PATH(p);
+    int fd = dir_open(symbol, dirfd, path, &p);
     if (fd == -2)
-        return real_scandirat(dirfd, path, namelist, filter, compar);
+        return real_scandirat(fs_real_dirfd(&p), p.str, namelist, filter, compar);
     if (fd < 0)
         return -1;
     int n = real_scandirat(fd, ".", namelist, filter, compar);

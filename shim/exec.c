@@ -1,5 +1,5 @@
 /* exec.c — the exec family: execve, execv, execvp, execvpe, execl, execlp, execle, fexecve,
- * posix_spawn and posix_spawnp. Each asks the master first (LCF_EXEC, with the absolute path of
+ * execveat, posix_spawn and posix_spawnp. Each asks the master first (LCF_EXEC, with the absolute path of
  * the program about to run and its st_mode), so the master can journal the exec or refuse it, and
  * then runs the real function with an environment that keeps the new image behind the shim:
  * a program that scrubs its environment (env -i, execle with a fresh envp) still has its children
@@ -14,9 +14,9 @@
  * cannot be read), so the master sees S_ISUID/S_ISGID and decides — the master reports it as a
  * violation, or refuses the exec.
  *
- * Not reached: glibc's system() and popen() spawn /bin/sh through its internal posix_spawn, and
- * execveat(2) has no wrapper here; their children keep the program's environment (so they are
- * served unless it was scrubbed) but the master is not asked about the exec. */
+ * Not reached: glibc's system() and popen() spawn /bin/sh through its internal posix_spawn; their
+ * children keep the program's environment (so they are served unless it was scrubbed) but the
+ * master is not asked about the exec. */
 
 #include "shim.h"
 
@@ -413,12 +413,29 @@ static int fail(int err)
 
 /* ============================================================================ execve ===== */
 
+/* Copies the program's path or file name into given (LCF_MAX_PATH + 1 bytes): the master is asked
+ * about the copy and the real call gets the copy, so a second thread rewriting the program's
+ * buffer cannot swap in another program (a setuid one) after the check. Returns 0, or an errno. */
+static int copy_given(char *given, const char *file)
+{
+    size_t n = strnlen(file, LCF_MAX_PATH + 1);
+    if (n > LCF_MAX_PATH)
+        return ENAMETOOLONG;
+    memcpy(given, file, n);
+    given[n] = '\0';
+    return given[0] == '\0' ? ENOENT : 0;
+}
+
 /* execve and execvpe (search: through PATH): ask the master, repair the environment, exec. */
-static int exec_common(const char *symbol, bool search, const char *file, char *const argv[],
+static int exec_common(const char *symbol, bool search, const char *program, char *const argv[],
                        char *const envp[])
 {
-    if (file == NULL || file[0] == '\0') /* the kernel's EFAULT or ENOENT; nothing to ask about */
-        return search ? real_execvpe(file, argv, envp) : real_execve(file, argv, envp);
+    if (program == NULL || program[0] == '\0') /* the kernel's EFAULT or ENOENT: nothing to ask */
+        return search ? real_execvpe(program, argv, envp) : real_execve(program, argv, envp);
+    char file[LCF_MAX_PATH + 1];
+    int copied = copy_given(file, program);
+    if (copied != 0)
+        return fail(copied);
     struct exec_target t;
     if (search)
         target_search(&t, file);
@@ -456,20 +473,30 @@ LCF_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
     return exec_common("execvpe", true, file, argv, envp);
 }
 
-LCF_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+/* The program a descriptor refers to, as fexecve runs it: its path as /proc says it (a memfd:
+ * "/memfd:x (deleted)") and its mode. Returns 0, or EBADF. */
+static int target_fd(struct exec_target *t, int fd)
 {
-    struct exec_target t;
     struct stat st;
     if (fd < 0 || lcf_real_fstat(fd, &st) < 0)
-        return fail(EBADF);
+        return EBADF;
     char proc[32];
     lcf_proc_fd_path(proc, fd);
-    ssize_t len = real_readlink(proc, t.buf, LCF_MAX_PATH); /* a memfd: "/memfd:x (deleted)" */
-    t.path = t.buf;
-    t.len = len > 0 ? (size_t)len : 0;
-    t.buf[t.len] = '\0';
-    t.mode = st.st_mode;
-    int err = exec_ask("fexecve", &t);
+    ssize_t len = real_readlink(proc, t->buf, LCF_MAX_PATH);
+    t->path = t->buf;
+    t->len = len > 0 ? (size_t)len : 0;
+    t->buf[t->len] = '\0';
+    t->mode = st.st_mode;
+    return 0;
+}
+
+LCF_EXPORT int fexecve(int given, char *const argv[], char *const envp[])
+{
+    struct exec_target t;
+    FD_PIN(fd, given); /* the file asked about is the file run */
+    int err = target_fd(&t, fd);
+    if (err == 0)
+        err = exec_ask("fexecve", &t);
     if (err != 0)
         return fail(err);
     struct exec_env env;
@@ -477,6 +504,61 @@ LCF_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
     if (err != 0)
         return fail(err);
     int ret = real_fexecve(fd, argv, env.envp);
+    env_release(&env);
+    return ret;
+}
+
+static int real_execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+                         int flags)
+{
+    LCF_REAL(execveat, int, int, const char *, char *const *, char *const *, int);
+    return libc_execveat(dirfd, path, argv, envp, flags);
+}
+
+/* execveat: a descriptor's file (AT_EMPTY_PATH and ""), or a path from a directory descriptor
+ * (both pinned, the path copied: what is asked about is what runs). */
+LCF_EXPORT int execveat(int dirfd, const char *program, char *const argv[], char *const envp[],
+                        int flags)
+{
+    if (program == NULL)
+        return real_execveat(dirfd, program, argv, envp, flags);
+    FD_PIN(dir, dirfd == AT_FDCWD ? -1 : dirfd);
+    if (dirfd == AT_FDCWD)
+        dir = AT_FDCWD;
+    char file[LCF_MAX_PATH + 1];
+    struct exec_target t;
+    int err = 0;
+    if (program[0] == '\0' && (flags & AT_EMPTY_PATH)) {
+        file[0] = '\0';
+        err = target_fd(&t, dir);
+    } else if ((err = copy_given(file, program)) == 0) {
+        if (file[0] == '/' || dir == AT_FDCWD) {
+            target_path(&t, file);
+        } else { /* the directory's path, "/", the name */
+            char proc[32];
+            lcf_proc_fd_path(proc, dir);
+            ssize_t k = real_readlink(proc, t.buf, LCF_MAX_PATH);
+            size_t n = strlen(file);
+            if (k <= 0 || (size_t)k + 1 + n > LCF_MAX_PATH)
+                return fail(k <= 0 ? EBADF : ENAMETOOLONG);
+            t.buf[k] = '/';
+            memcpy(t.buf + k + 1, file, n + 1);
+            t.path = t.buf;
+            t.len = (size_t)k + 1 + n;
+        }
+        struct stat st; /* (the mode of what runs, from the pinned directory) */
+        t.mode = lcf_real_fstatat(dir, file, &st, flags & AT_SYMLINK_NOFOLLOW) == 0 ? st.st_mode
+                                                                                    : 0;
+    }
+    if (err == 0)
+        err = exec_ask("execveat", &t);
+    if (err != 0)
+        return fail(err);
+    struct exec_env env;
+    err = env_prepare(&env, envp);
+    if (err != 0)
+        return fail(err);
+    int ret = real_execveat(dir, file, argv, env.envp, flags);
     env_release(&env);
     return ret;
 }
@@ -541,7 +623,9 @@ static int spawn_common(const char *symbol, bool search, pid_t *pid, const char 
     struct exec_target t = {.path = NULL};
     int err = 0;
     struct exec_env env = {.envp = envp, .map = NULL};
-    if (file != NULL && file[0] != '\0') {
+    char given[LCF_MAX_PATH + 1];
+    if (file != NULL && file[0] != '\0' && (err = copy_given(given, file)) == 0) {
+        file = given;
         if (search)
             target_search(&t, file);
         else

@@ -1,6 +1,6 @@
 /* fs.c — the filesystem wrappers: open, fopen and freopen, openat, unlink and remove, rename,
  * stat/lstat/statx (and glibc's pre-2.33 __xstat family), fstat on the master's descriptors,
- * access, mkdir, rmdir; and the path helpers that fsmeta.c and dir.c share (shim.h). Each family's
+ * access, mkdir, rmdir, the mknod family (mkfifo too); and the path helpers that fsmeta.c and dir.c share (shim.h). Each family's
  * logic is written once (fs_openat, fs_fstatat, ...); one-line wrappers and small macros stamp out
  * the libc entry points that share it: plain, 64, fortified and legacy. */
 
@@ -92,34 +92,96 @@ int fs_fail(int err)
     return -1;
 }
 
-/* Prepares the program's (dirfd, path) as the kernel would see it. Returns 0, or -1 with errno
- * (EFAULT, ENOENT, ENAMETOOLONG, EBADF) for calls the kernel would refuse outright. */
+/* Joins the current directory and the relative path p->buf holds (n bytes) in p->buf: the path
+ * is moved to the end of the buffer, the directory written before it. Returns the length, or -1
+ * with errno (ENAMETOOLONG when both do not fit). */
+static int join_cwd(struct fs_path *p, size_t n)
+{
+    char *buf = p->buf;
+    size_t tail = LCF_MAX_PATH - n; /* where the path waits; the directory gets what is before */
+    if (tail < 2)
+        return fs_fail(ENAMETOOLONG);
+    memmove(buf + tail, buf, n);
+    if (lcf_real_getcwd(buf, tail) == NULL)
+        return fs_fail(errno == ERANGE ? ENAMETOOLONG : errno);
+    size_t k = strlen(buf);
+    if (k > 0 && buf[k - 1] != '/')
+        buf[k++] = '/';
+    if (k > tail) /* "/" needed one byte more: the joined path is LCF_MAX_PATH + 1 long */
+        return fs_fail(ENAMETOOLONG);
+    memmove(buf + k, buf + tail, n);
+    buf[k + n] = '\0';
+    return (int)(k + n);
+}
+
+/* Prepares the program's (dirfd, path) as the kernel would see it. The path is copied into p->buf
+ * first, and only the copy is used from then on, for the checks and for the real call (p->str,
+ * from fs_real_dirfd): a second thread rewriting the program's buffer meanwhile changes nothing.
+ * Returns 0, or -1 with errno (EFAULT, ENOENT, ENAMETOOLONG, EBADF) for calls the kernel would
+ * refuse outright. */
 int fs_path_init(struct fs_path *p, int dirfd, const char *path)
 {
-    p->str = path;
+    p->str = p->buf;
+    p->len = 0;
     p->dirfd = -1;
+    p->own = -1;
+    p->buf[0] = '\0';
     if (path == NULL)
         return fs_fail(EFAULT);
-    if (path[0] == '\0')
-        return fs_fail(ENOENT);
     size_t n = strnlen(path, LCF_MAX_PATH + 1);
     if (n > LCF_MAX_PATH)
         return fs_fail(ENAMETOOLONG);
+    memcpy(p->buf, path, n);
+    p->buf[n] = '\0';
+    n = strlen(p->buf); /* the program may have shortened it meanwhile: the copy counts */
+    if (n == 0)
+        return fs_fail(ENOENT);
     p->len = (int32_t)n;
-    if (path[0] == '/')
+    if (p->buf[0] == '/')
         return 0;
     if (dirfd == AT_FDCWD) {
-        int len = lcf_resolve_cwd(p->buf, path, n);
+        int len = join_cwd(p, n);
         if (len < 0)
             return -1;
-        p->str = p->buf;
         p->len = len;
         return 0;
     }
     if (dirfd < 0 || fcntl(dirfd, F_GETFD) < 0)
         return fs_fail(EBADF);
-    p->dirfd = dirfd;
+    p->dirfd = dirfd; /* (duplicated when sent: see fs_path) */
     return 0;
+}
+
+int fs_real_dirfd(const struct fs_path *p)
+{
+    return p->own >= 0 ? p->own : p->dirfd >= 0 ? p->dirfd : AT_FDCWD;
+}
+
+void fs_path_release(struct fs_path *p)
+{
+    if (p->own >= 0) {
+        int saved = errno;
+        close(p->own);
+        errno = saved;
+        p->own = -1;
+    }
+}
+
+int fs_pin(int fd)
+{
+    int saved = errno;
+    int own = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    errno = saved;
+    return own >= 0 ? own : fd;
+}
+
+void fs_unpin(struct fs_pinned *pinned)
+{
+    if (pinned->fd != pinned->given && pinned->fd >= 0) {
+        int saved = errno;
+        close(pinned->fd);
+        errno = saved;
+    }
 }
 
 /* Whether (path, flags) asks for the file dirfd refers to itself: then no path is involved. */
@@ -130,18 +192,22 @@ bool fs_is_fd_operation(const char *path, int flags)
 
 /* Starts a request naming one or two prepared paths, with their directory fds if any. */
 void fs_request(struct lcf_request *req, uint32_t function, const char *symbol,
-                const struct fs_path *p1, const struct fs_path *p2)
+                struct fs_path *p1, struct fs_path *p2)
 {
     lcf_request_init(req, function, symbol);
     req->str1 = p1->str;
     req->call.length1 = p1->len;
-    if (p1->dirfd >= 0)
+    if (p1->dirfd >= 0) {
         lcf_request_fd(req, LCF_FD_DIR1, p1->dirfd);
+        req->pins[0] = &p1->own;
+    }
     if (p2 != NULL) {
         req->str2 = p2->str;
         req->call.length2 = p2->len;
-        if (p2->dirfd >= 0)
+        if (p2->dirfd >= 0) {
             lcf_request_fd(req, LCF_FD_DIR2, p2->dirfd);
+            req->pins[1] = &p2->own;
+        }
     }
 }
 
@@ -166,15 +232,14 @@ static bool open_is_readonly(int flags)
 }
 
 /* Forwards an open. Returns the new fd, or -1 with errno, or -2 when the caller must do the
- * real call itself (passthrough). */
+ * real call itself (passthrough), on the copy in *p. */
 int fs_open_forward(const char *symbol, uint32_t function, int dirfd, const char *path, int flags,
-                    mode_t mode)
+                    mode_t mode, struct fs_path *p)
 {
-    struct fs_path p;
-    if (fs_path_init(&p, dirfd, path) < 0)
+    if (fs_path_init(p, dirfd, path) < 0)
         return -1;
     struct lcf_request req;
-    fs_request(&req, function, symbol, &p, NULL);
+    fs_request(&req, function, symbol, p, NULL);
     req.call.flags = flags;
     req.call.mode = __OPEN_NEEDS_MODE(flags) ? mode : 0;
     req.readonly = open_is_readonly(flags);
@@ -197,8 +262,9 @@ static int fs_openat(const char *symbol, uint32_t function, int dirfd, const cha
 {
     if (lcf_in_real)
         return real_openat(dirfd, path, flags, mode);
-    int fd = fs_open_forward(symbol, function, dirfd, path, flags, mode);
-    return fd == -2 ? real_openat(dirfd, path, flags, mode) : fd;
+    FS_PATH(p);
+    int fd = fs_open_forward(symbol, function, dirfd, path, flags, mode, &p);
+    return fd == -2 ? real_openat(fs_real_dirfd(&p), p.str, flags, mode) : fd;
 }
 
 /* The fortified variants are the plain ones without a mode: like glibc, refuse a call that needs one. */
@@ -307,9 +373,10 @@ static FILE *fs_fopen(const char *symbol, const char *path, const char *mode)
         return real_fopen(path, mode);
     if (parse_stdio_mode(mode, &flags, fdmode) < 0)
         return NULL;
-    int fd = fs_open_forward(symbol, LCF_OPEN, AT_FDCWD, path, flags, 0666);
+    FS_PATH(p);
+    int fd = fs_open_forward(symbol, LCF_OPEN, AT_FDCWD, path, flags, 0666, &p);
     if (fd == -2)
-        return real_fopen(path, mode);
+        return real_fopen(p.str, mode);
     if (fd < 0)
         return NULL;
     FILE *f = lcf_fdopen(fd, fdmode);
@@ -329,9 +396,10 @@ static FILE *fs_freopen(const char *symbol, const char *path, const char *mode, 
         return real_freopen(path, mode, stream);
     if (parse_stdio_mode(mode, &flags, fdmode) < 0)
         return NULL;
-    int fd = fs_open_forward(symbol, LCF_OPEN, AT_FDCWD, path, flags, 0666);
+    FS_PATH(p);
+    int fd = fs_open_forward(symbol, LCF_OPEN, AT_FDCWD, path, flags, 0666, &p);
     if (fd == -2)
-        return real_freopen(path, mode, stream);
+        return real_freopen(p.str, mode, stream);
     if (fd < 0) { /* glibc's freopen closes the stream when the open fails */
         int err = errno;
         fclose(stream);
@@ -380,14 +448,14 @@ static int fs_unlinkat(const char *symbol, int dirfd, const char *path, int flag
         return real_unlinkat(dirfd, path, flags);
     if (flags & ~AT_REMOVEDIR)
         return fs_fail(EINVAL);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, dirfd, path) < 0)
         return -1;
     struct lcf_request req;
     fs_request(&req, (flags & AT_REMOVEDIR) ? LCF_RMDIR : LCF_UNLINK, symbol, &p, NULL);
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_unlinkat(dirfd, path, flags);
+        return real_unlinkat(fs_real_dirfd(&p), p.str, flags);
     return ret;
 }
 
@@ -425,7 +493,8 @@ static int fs_renameat2(const char *symbol, int olddirfd, const char *oldpath, i
 {
     if (lcf_in_real)
         return real_renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
-    struct fs_path from, to;
+    FS_PATH(from);
+    FS_PATH(to);
     if (fs_path_init(&from, olddirfd, oldpath) < 0 || fs_path_init(&to, newdirfd, newpath) < 0)
         return -1;
     struct lcf_request req;
@@ -433,7 +502,7 @@ static int fs_renameat2(const char *symbol, int olddirfd, const char *oldpath, i
     req.call.flags = (int32_t)flags;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+        return real_renameat2(fs_real_dirfd(&from), from.str, fs_real_dirfd(&to), to.str, flags);
     return ret;
 }
 
@@ -469,15 +538,14 @@ static int fs_stat_call(const struct lcf_request *req, struct lcf_stat *out)
     return reply.result < 0 ? fs_fail(reply.error) : 1;
 }
 
-/* Forwards a stat or lstat of a path; returns as fs_stat_call. */
+/* Forwards a stat or lstat of a path; returns as fs_stat_call (a passthrough on the copy in *p). */
 static int fs_stat_forward(const char *symbol, int dirfd, const char *path, int flags,
-                           struct lcf_stat *out)
+                           struct lcf_stat *out, struct fs_path *p)
 {
-    struct fs_path p;
-    if (fs_path_init(&p, dirfd, path) < 0)
+    if (fs_path_init(p, dirfd, path) < 0)
         return -1;
     struct lcf_request req;
-    fs_request(&req, (flags & AT_SYMLINK_NOFOLLOW) ? LCF_LSTAT : LCF_STAT, symbol, &p, NULL);
+    fs_request(&req, (flags & AT_SYMLINK_NOFOLLOW) ? LCF_LSTAT : LCF_STAT, symbol, p, NULL);
     req.readonly = true;
     return fs_stat_call(&req, out);
 }
@@ -569,9 +637,10 @@ static int fs_fstatat(const char *symbol, int dirfd, const char *path, struct st
     if (fs_is_fd_operation(path, flags))
         path = "."; /* the current directory itself */
     struct lcf_stat s;
-    int got = fs_stat_forward(symbol, dirfd, path, flags, &s);
+    FS_PATH(p);
+    int got = fs_stat_forward(symbol, dirfd, path, flags, &s, &p);
     if (got == 0)
-        return lcf_real_fstatat(dirfd, path, st, flags);
+        return lcf_real_fstatat(fs_real_dirfd(&p), p.str, st, flags & ~AT_EMPTY_PATH);
     if (got < 0)
         return -1;
     fill_stat(st, &s);
@@ -587,9 +656,10 @@ LCF_EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, 
     if (fs_is_fd_operation(path, flags))
         path = "."; /* the current directory itself */
     struct lcf_stat s;
-    int got = fs_stat_forward("statx", dirfd, path, flags, &s);
+    FS_PATH(p);
+    int got = fs_stat_forward("statx", dirfd, path, flags, &s, &p);
     if (got == 0)
-        return real_statx(dirfd, path, flags, mask, stx);
+        return real_statx(fs_real_dirfd(&p), p.str, flags & ~AT_EMPTY_PATH, mask, stx);
     if (got < 0)
         return -1;
     fill_statx(stx, &s);
@@ -663,7 +733,7 @@ static int fs_faccessat(const char *symbol, int dirfd, const char *path, int amo
 {
     if (lcf_in_real || fs_is_fd_operation(path, flags))
         return real_faccessat(dirfd, path, amode, flags);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, dirfd, path) < 0)
         return -1;
     struct lcf_request req;
@@ -672,7 +742,7 @@ static int fs_faccessat(const char *symbol, int dirfd, const char *path, int amo
     req.readonly = !(amode & W_OK);
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_faccessat(dirfd, path, amode, flags);
+        return real_faccessat(fs_real_dirfd(&p), p.str, amode, flags);
     return ret;
 }
 
@@ -702,7 +772,7 @@ static int fs_mkdirat(const char *symbol, int dirfd, const char *path, mode_t mo
 {
     if (lcf_in_real)
         return real_mkdirat(dirfd, path, mode);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, dirfd, path) < 0)
         return -1;
     struct lcf_request req;
@@ -710,7 +780,7 @@ static int fs_mkdirat(const char *symbol, int dirfd, const char *path, mode_t mo
     req.call.mode = mode;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_mkdirat(dirfd, path, mode);
+        return real_mkdirat(fs_real_dirfd(&p), p.str, mode);
     return ret;
 }
 
@@ -722,4 +792,90 @@ LCF_EXPORT int mkdir(const char *path, mode_t mode)
 LCF_EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
 {
     return fs_mkdirat("mkdirat", dirfd, path, mode);
+}
+
+/* ============================================================================= mknod ===== */
+/* glibc's mkfifo and mkfifoat call its internal mknodat: each entry point is wrapped. The master
+ * makes regular files (S_IFREG or no type) in the model and decides the rest. */
+
+static int real_mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
+{
+    LCF_REAL(mknodat, int, int, const char *, mode_t, dev_t);
+    return libc_mknodat(dirfd, path, mode, dev);
+}
+
+static int fs_mknodat(const char *symbol, int dirfd, const char *path, mode_t mode, dev_t dev)
+{
+    if (lcf_in_real)
+        return real_mknodat(dirfd, path, mode, dev);
+    FS_PATH(p);
+    if (fs_path_init(&p, dirfd, path) < 0)
+        return -1;
+    struct lcf_request req;
+    fs_request(&req, LCF_MKNOD, symbol, &p, NULL);
+    req.call.mode = mode;
+    req.call.values[0] = (int64_t)dev;
+    int ret = -1;
+    if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
+        return real_mknodat(fs_real_dirfd(&p), p.str, mode, dev);
+    return ret;
+}
+
+LCF_EXPORT int mknod(const char *path, mode_t mode, dev_t dev)
+{
+    return fs_mknodat("mknod", AT_FDCWD, path, mode, dev);
+}
+
+LCF_EXPORT int mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
+{
+    return fs_mknodat("mknodat", dirfd, path, mode, dev);
+}
+
+LCF_EXPORT int mkfifo(const char *path, mode_t mode)
+{
+    return fs_mknodat("mkfifo", AT_FDCWD, path, S_IFIFO | (mode & 07777), 0);
+}
+
+LCF_EXPORT int mkfifoat(int dirfd, const char *path, mode_t mode)
+{
+    return fs_mknodat("mkfifoat", dirfd, path, S_IFIFO | (mode & 07777), 0);
+}
+
+/* glibc before 2.33 compiled mknod() into __xmknod(_MKNOD_VER, path, mode, &dev). */
+LCF_EXPORT int __xmknod(int ver, const char *path, mode_t mode, dev_t *dev)
+{
+    (void)ver;
+    if (dev == NULL)
+        return fs_fail(EFAULT);
+    return fs_mknodat("__xmknod", AT_FDCWD, path, mode, *dev);
+}
+
+LCF_EXPORT int __xmknodat(int ver, int dirfd, const char *path, mode_t mode, dev_t *dev)
+{
+    (void)ver;
+    if (dev == NULL)
+        return fs_fail(EFAULT);
+    return fs_mknodat("__xmknodat", dirfd, path, mode, *dev);
+}
+
+/* ================================================================= open_by_handle_at ===== */
+/* A file handle (from name_to_handle_at) names any file of a filesystem, whatever path leads to
+ * it: there is nothing the model could decide on. Asked of the master (the mount_fd sent), which
+ * refuses it or lets it through. */
+
+LCF_EXPORT int open_by_handle_at(int mount_fd, struct file_handle *handle, int flags)
+{
+    LCF_REAL(open_by_handle_at, int, int, struct file_handle *, int);
+    if (lcf_in_real)
+        return libc_open_by_handle_at(mount_fd, handle, flags);
+    if (mount_fd < 0 || fcntl(mount_fd, F_GETFD) < 0)
+        return fs_fail(EBADF);
+    struct lcf_request req;
+    lcf_request_init(&req, LCF_OPEN_BY_HANDLE, "open_by_handle_at");
+    lcf_request_fd(&req, LCF_FD_FILE, mount_fd);
+    req.call.flags = flags;
+    int ret = -1;
+    if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
+        return libc_open_by_handle_at(mount_fd, handle, flags);
+    return ret < 0 ? -1 : fs_fail(EPERM); /* (an answer is a refusal: no descriptor comes) */
 }

@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -70,7 +72,28 @@ static int real_futimens(int fd, const struct timespec times[2])
     return libc_futimens(fd, times);
 }
 
+static ssize_t real_readlink(const char *path, char *buf, size_t size)
+{
+    LCF_REAL(readlink, ssize_t, const char *, char *, size_t);
+    return libc_readlink(path, buf, size);
+}
+
 /* =========================================================================== helpers ===== */
+
+bool lcf_fd_to_master(int fd)
+{
+    if (lcf_is_master_fd(fd))
+        return true;
+    int saved = errno;
+    char proc[32], first[1];
+    bool bad = fd < 0 || fcntl(fd, F_GETFD) < 0;
+    if (!bad)
+        lcf_proc_fd_path(proc, fd);
+    /* "pipe:[12]", "socket:[34]", "anon_inode:[eventfd]"; a file has its path ("/...") */
+    bool anonymous = !bad && real_readlink(proc, first, sizeof first) == 1 && first[0] != '/';
+    errno = saved;
+    return !bad && !anonymous; /* (no /proc: asked, the master decides) */
+}
 
 /* Starts a request about one of the master's descriptors. */
 static void file_request(struct lcf_request *req, uint32_t function, const char *symbol, int fd)
@@ -128,18 +151,21 @@ static const struct timespec *timeval_times(const struct timeval *tv, struct tim
 
 /* =========================================================================== symlink ===== */
 
-/* Prepares a symlink's target: sent exactly as given, never resolved. */
+/* Prepares a symlink's target: copied exactly as given, never resolved. */
 static int target_init(struct fs_path *p, const char *target)
 {
-    p->str = target;
+    p->str = p->buf;
     p->dirfd = -1;
     if (target == NULL)
         return fs_fail(EFAULT);
-    if (target[0] == '\0')
-        return fs_fail(ENOENT);
     size_t n = strnlen(target, LCF_MAX_PATH + 1);
     if (n > LCF_MAX_PATH)
         return fs_fail(ENAMETOOLONG);
+    memcpy(p->buf, target, n);
+    p->buf[n] = '\0';
+    n = strlen(p->buf);
+    if (n == 0)
+        return fs_fail(ENOENT);
     p->len = (int32_t)n;
     return 0;
 }
@@ -148,14 +174,15 @@ static int fs_symlinkat(const char *symbol, const char *target, int dirfd, const
 {
     if (lcf_in_real)
         return real_symlinkat(target, dirfd, path);
-    struct fs_path to, link;
+    FS_PATH(to);
+    FS_PATH(link);
     if (target_init(&to, target) < 0 || fs_path_init(&link, dirfd, path) < 0)
         return -1;
     struct lcf_request req;
     fs_request(&req, LCF_SYMLINK, symbol, &to, &link);
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_symlinkat(target, dirfd, path);
+        return real_symlinkat(to.str, fs_real_dirfd(&link), link.str);
     return ret;
 }
 
@@ -171,23 +198,47 @@ LCF_EXPORT int symlinkat(const char *target, int dirfd, const char *path)
 
 /* ============================================================================== link ===== */
 
-/* linkat; with AT_EMPTY_PATH and "" (linking a descriptor, not a path) the real call is made. */
+/* Prepares linkat's (olddirfd, "") with AT_EMPTY_PATH: the file the descriptor refers to, sent
+ * as the descriptor and an empty path (the master names it by its descriptor); the current
+ * directory itself for AT_FDCWD. */
+static int empty_path_init(struct fs_path *p, int dirfd)
+{
+    if (dirfd == AT_FDCWD)
+        return fs_path_init(p, AT_FDCWD, ".");
+    if (dirfd < 0 || fcntl(dirfd, F_GETFD) < 0)
+        return fs_fail(EBADF);
+    p->str = "";
+    p->len = 0;
+    p->dirfd = dirfd; /* (pinned by the caller, duplicated again when sent) */
+    p->own = -1;
+    return 0;
+}
+
+/* linkat; with AT_EMPTY_PATH and "" it links the file a descriptor refers to: the master decides
+ * for its own files and for host files (never linked), as for a path. */
 static int fs_linkat(const char *symbol, int olddirfd, const char *oldpath, int newdirfd,
                      const char *newpath, int flags)
 {
-    if (lcf_in_real || fs_is_fd_operation(oldpath, flags))
+    bool empty = fs_is_fd_operation(oldpath, flags);
+    if (lcf_in_real)
         return real_linkat(olddirfd, oldpath, newdirfd, newpath, flags);
+    FD_PIN(file, empty && olddirfd != AT_FDCWD ? olddirfd : -1); /* checked, then linked */
+    if (empty && olddirfd != AT_FDCWD && !lcf_fd_to_master(file))
+        return real_linkat(file, oldpath, newdirfd, newpath, flags); /* an anonymous file */
     if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH))
         return fs_fail(EINVAL);
-    struct fs_path from, to;
-    if (fs_path_init(&from, olddirfd, oldpath) < 0 || fs_path_init(&to, newdirfd, newpath) < 0)
+    FS_PATH(from);
+    FS_PATH(to);
+    if ((empty ? empty_path_init(&from, olddirfd != AT_FDCWD ? file : olddirfd)
+               : fs_path_init(&from, olddirfd, oldpath)) < 0 ||
+        fs_path_init(&to, newdirfd, newpath) < 0)
         return -1;
     struct lcf_request req;
     fs_request(&req, LCF_LINK, symbol, &from, &to);
     req.call.flags = flags & AT_SYMLINK_FOLLOW;
     int ret = -1;
-    if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_linkat(olddirfd, oldpath, newdirfd, newpath, flags);
+    if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH) /* "" with AT_EMPTY_PATH: the descriptor's */
+        return real_linkat(fs_real_dirfd(&from), from.str, fs_real_dirfd(&to), to.str, flags);
     return ret;
 }
 
@@ -210,7 +261,7 @@ static int fs_fchmodat(const char *symbol, int dirfd, const char *path, mode_t m
         return real_fchmodat(dirfd, path, mode, flags);
     if (flags & ~AT_SYMLINK_NOFOLLOW) /* like glibc */
         return fs_fail(EINVAL);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, dirfd, path) < 0)
         return -1;
     struct lcf_request req;
@@ -219,7 +270,7 @@ static int fs_fchmodat(const char *symbol, int dirfd, const char *path, mode_t m
     req.call.flags = flags;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_fchmodat(dirfd, path, mode, flags);
+        return real_fchmodat(fs_real_dirfd(&p), p.str, mode, flags);
     return ret;
 }
 
@@ -238,9 +289,12 @@ LCF_EXPORT int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
     return fs_fchmodat("fchmodat", dirfd, path, mode, flags);
 }
 
-LCF_EXPORT int fchmod(int fd, mode_t mode)
+LCF_EXPORT int fchmod(int given, mode_t mode)
 {
-    if (lcf_in_real || !lcf_is_master_fd(fd))
+    if (lcf_in_real)
+        return real_fchmod(given, mode);
+    FD_PIN(fd, given); /* the file checked is the one changed */
+    if (!lcf_fd_to_master(fd))
         return real_fchmod(fd, mode);
     struct lcf_request req;
     file_request(&req, LCF_FCHMOD, "fchmod", fd);
@@ -254,9 +308,12 @@ LCF_EXPORT int fchmod(int fd, mode_t mode)
 /* ============================================================================= chown ===== */
 
 /* fchown, and fchownat on the descriptor itself. */
-static int fs_fchown(const char *symbol, int fd, uid_t uid, gid_t gid)
+static int fs_fchown(const char *symbol, int given, uid_t uid, gid_t gid)
 {
-    if (lcf_in_real || !lcf_is_master_fd(fd))
+    if (lcf_in_real)
+        return real_fchown(given, uid, gid);
+    FD_PIN(fd, given); /* the file checked is the one changed */
+    if (!lcf_fd_to_master(fd))
         return real_fchown(fd, uid, gid);
     struct lcf_request req;
     file_request(&req, LCF_FCHOWN, symbol, fd);
@@ -277,7 +334,7 @@ static int fs_fchownat(const char *symbol, int dirfd, const char *path, uid_t ui
         return fs_fail(EINVAL);
     if (fs_is_fd_operation(path, flags) && dirfd != AT_FDCWD)
         return fs_fchown(symbol, dirfd, uid, gid);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, dirfd, fs_is_fd_operation(path, flags) ? "." : path) < 0)
         return -1;
     struct lcf_request req;
@@ -287,7 +344,7 @@ static int fs_fchownat(const char *symbol, int dirfd, const char *path, uid_t ui
     req.call.flags = flags & AT_SYMLINK_NOFOLLOW;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_fchownat(dirfd, path, uid, gid, flags);
+        return real_fchownat(fs_real_dirfd(&p), p.str, uid, gid, flags & ~AT_EMPTY_PATH);
     return ret;
 }
 
@@ -314,9 +371,12 @@ LCF_EXPORT int fchown(int fd, uid_t uid, gid_t gid)
 /* ============================================================================ utimes ===== */
 
 /* futimens, and the other entry points' forms that name a descriptor. */
-static int fs_futimens(const char *symbol, int fd, const struct timespec times[2])
+static int fs_futimens(const char *symbol, int given, const struct timespec times[2])
 {
-    if (lcf_in_real || !lcf_is_master_fd(fd))
+    if (lcf_in_real)
+        return real_futimens(given, times);
+    FD_PIN(fd, given); /* the file checked is the one changed */
+    if (!lcf_fd_to_master(fd))
         return real_futimens(fd, times);
     if (!times_valid(times))
         return fs_fail(EINVAL);
@@ -345,7 +405,7 @@ static int fs_utimensat(const char *symbol, int dirfd, const char *path,
         return fs_fail(EINVAL);
     if (omits_both(times))
         return 0;
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, dirfd, fs_is_fd_operation(path, flags) ? "." : path) < 0)
         return -1;
     struct lcf_request req;
@@ -354,7 +414,7 @@ static int fs_utimensat(const char *symbol, int dirfd, const char *path,
     req.call.flags = flags & AT_SYMLINK_NOFOLLOW;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_utimensat(dirfd, path, times, flags);
+        return real_utimensat(fs_real_dirfd(&p), p.str, times, flags & ~AT_EMPTY_PATH);
     return ret;
 }
 
@@ -413,7 +473,7 @@ static int fs_truncate(const char *symbol, const char *path, off_t length)
         return real_truncate(path, length);
     if (length < 0)
         return fs_fail(EINVAL);
-    struct fs_path p;
+    FS_PATH(p);
     if (fs_path_init(&p, AT_FDCWD, path) < 0)
         return -1;
     struct lcf_request req;
@@ -421,7 +481,7 @@ static int fs_truncate(const char *symbol, const char *path, off_t length)
     req.call.values[0] = length;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_truncate(path, length);
+        return real_truncate(p.str, length);
     return ret;
 }
 
@@ -436,4 +496,54 @@ LCF_EXPORT int truncate(const char *path, off_t length)
 LCF_EXPORT int truncate64(const char *path, off64_t length)
 {
     return fs_truncate("truncate64", path, length);
+}
+
+/* ============================================================================= ioctl ===== */
+/* The ioctls that change a file's attributes (chattr's FS_IOC_SETFLAGS: immutable, append-only
+ * ...; FS_IOC_FSSETXATTR; the inode generation) go to the master like fchmod: refused on host
+ * files, answered ENOTTY by the model (whose files have no such attributes). The argument is
+ * copied first, and a passthrough gets the copy. Every other ioctl is libc's, untouched. */
+
+/* Bytes of the argument an attribute ioctl reads, or 0 for any other request. */
+static size_t attribute_ioctl(unsigned long request)
+{
+    switch (request) {
+    case FS_IOC_SETFLAGS: case FS_IOC32_SETFLAGS:
+    case FS_IOC_SETVERSION: case FS_IOC32_SETVERSION:
+        return sizeof(int);
+    case FS_IOC_FSSETXATTR:
+        return sizeof(struct fsxattr);
+    default:
+        return 0;
+    }
+}
+
+LCF_EXPORT int ioctl(int given, unsigned long request, ...)
+{
+    LCF_REAL(ioctl, int, int, unsigned long, ...);
+    va_list ap;
+    va_start(ap, request);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    size_t size = attribute_ioctl(request);
+    if (size == 0 || lcf_in_real)
+        return libc_ioctl(given, request, arg);
+    FD_PIN(fd, given); /* the file checked is the one changed */
+    if (!lcf_fd_to_master(fd))
+        return libc_ioctl(fd, request, arg);
+    if (arg == NULL)
+        return fs_fail(EFAULT);
+    union {
+        int flags;
+        struct fsxattr fsx;
+    } copy;
+    memcpy(&copy, arg, size);
+    struct lcf_request req;
+    file_request(&req, LCF_FSIOCTL, "ioctl", fd);
+    req.call.values[0] = (int64_t)request;
+    req.call.values[1] = size == sizeof(int) ? copy.flags : (int64_t)copy.fsx.fsx_xflags;
+    int ret = -1;
+    if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
+        return libc_ioctl(fd, request, &copy);
+    return ret;
 }

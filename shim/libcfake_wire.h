@@ -84,9 +84,26 @@ enum lcf_function {
     /* Name resolution beyond getaddrinfo. */
     LCF_GETNAMEINFO = 33,          /* address, port, family; flags = NI_* -> text: the host name
                                     * (result 0), or result an EAI_* code */
-    LCF_RES_QUERY = 34             /* name; mode = class, flags = type -> result: bytes of the DNS
+    LCF_RES_QUERY = 34,            /* name; mode = class, flags = type -> result: bytes of the DNS
                                     * answer (wire format), which is the reply's text; or -1 with
                                     * error = the resolver's h_errno (HOST_NOT_FOUND, TRY_AGAIN...) */
+    /* Changes the shim must never make to a host file itself. */
+    LCF_MKNOD = 35,                /* path; mode = the file type (S_IF*) and permissions;
+                                    * values[0] = the device number */
+    LCF_SETXATTR = 36,             /* path, attribute name; mode = XATTR_CREATE/REPLACE;
+                                    * flags = AT_SYMLINK_NOFOLLOW (lsetxattr) */
+    LCF_REMOVEXATTR = 37,          /* path, attribute name; flags = AT_SYMLINK_NOFOLLOW */
+    LCF_FSETXATTR = 38,            /* FILE; attribute name (second string); mode as for setxattr */
+    LCF_FREMOVEXATTR = 39,         /* FILE; attribute name (second string) */
+    LCF_FSIOCTL = 40,              /* FILE; values[0] = an ioctl request that changes the file's
+                                    * attributes (FS_IOC_SETFLAGS ...), values[1] = the int it sets */
+    LCF_OPEN_BY_HANDLE = 41,       /* FILE (the mount_fd); flags = O_* -> -1 with errno (a file
+                                    * handle names any file of a filesystem: no path to decide
+                                    * on), or passthrough */
+    LCF_MOUNT = 42                 /* mount, umount, umount2, chroot (the symbol says which): the
+                                    * target path; mount's source (second string, as given);
+                                    * flags = mount's or umount2's flags -> -1 with errno, or
+                                    * passthrough */
 };
 
 /* What the master tells the shim to do with a call. */

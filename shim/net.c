@@ -202,6 +202,8 @@ static void remember_accept(int listener, int fd)
         slot->local = from->local;
 }
 
+static bool unbound_inet(int fd);
+
 /* ========================================================================= addresses ===== */
 
 /* Describes a unix address in req. Returns 1, 0 for an address libc should handle, or -1 with
@@ -356,12 +358,36 @@ static int net_forward(bool is_bind, const char *symbol, int fd, const struct so
     return 0;
 }
 
+/* The kernel's reading of bind's AF_UNSPEC on an AF_INET socket: the wildcard address (which the
+ * kernel accepts as AF_INET, to all interfaces) becomes AF_INET in the copy, so that the network
+ * model decides it; any other AF_UNSPEC address stays (the kernel refuses it). */
+static void bind_unspec(int fd, struct sockaddr_storage *copy, socklen_t len)
+{
+    int saved = errno;
+    int domain;
+    socklen_t size = sizeof domain;
+    struct sockaddr_in *in = (struct sockaddr_in *)copy;
+    if (copy->ss_family == AF_UNSPEC && len >= sizeof *in && in->sin_addr.s_addr == INADDR_ANY &&
+        getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &size) == 0 && domain == AF_INET)
+        copy->ss_family = AF_INET;
+    errno = saved;
+}
+
+/* connect and bind. The address is copied into the shim's memory first, and only the copy is
+ * decided on and handed to libc: a second thread rewriting the program's buffer after the check
+ * changes nothing. */
 static int net_call(bool is_bind, int fd, const struct sockaddr *addr, socklen_t len)
 {
-    if (lcf_in_real || addr == NULL || len < sizeof(sa_family_t))
+    if (lcf_in_real || addr == NULL || len < sizeof(sa_family_t) ||
+        len > sizeof(struct sockaddr_storage)) /* the kernel refuses it before reading it */
         return real_call(is_bind, fd, addr, len);
-    int ret = net_forward(is_bind, is_bind ? "bind" : "connect", fd, addr, len);
-    return ret == 1 ? real_call(is_bind, fd, addr, len) : ret;
+    struct sockaddr_storage copy;
+    memcpy(&copy, addr, len);
+    if (is_bind)
+        bind_unspec(fd, &copy, len);
+    const struct sockaddr *own = (const struct sockaddr *)&copy;
+    int ret = net_forward(is_bind, is_bind ? "bind" : "connect", fd, own, len);
+    return ret == 1 ? real_call(is_bind, fd, own, len) : ret;
 }
 
 LCF_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
@@ -372,6 +398,49 @@ LCF_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 LCF_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
     return net_call(true, fd, addr.__sockaddr__, len);
+}
+
+/* ============================================================================ listen ===== */
+
+/* Whether an inet socket has no address yet (its port is 0). */
+static bool unbound_inet(int fd)
+{
+    struct sockaddr_storage local;
+    socklen_t len = sizeof local;
+    if (real_getsockname(fd, (struct sockaddr *)&local, &len) < 0)
+        return false;
+    if (local.ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
+        return ((struct sockaddr_in *)&local)->sin_port == 0;
+    if (local.ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+        return ((struct sockaddr_in6 *)&local)->sin6_port == 0;
+    return false;
+}
+
+/* listen on an unbound inet stream (or SCTP seqpacket) socket binds it first, to a port of every
+ * interface: asked of the network model as the bind of the wildcard address and port 0 that it
+ * is. Returns 0 (bound, or nothing to bind), 1 (libc decides), or -1 with errno (refused). */
+static int listen_bind(int fd)
+{
+    int saved = errno;
+    int sock[3];
+    if (query_socket(fd, sock) < 0 || (sock[1] != SOCK_STREAM && sock[1] != SOCK_SEQPACKET) ||
+        (sock[0] != AF_INET && sock[0] != AF_INET6) || !unbound_inet(fd)) {
+        errno = saved;
+        return 1;
+    }
+    struct sockaddr_storage any;
+    memset(&any, 0, sizeof any);
+    any.ss_family = (sa_family_t)sock[0];
+    socklen_t len = sock[0] == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    return net_forward(true, "listen", fd, (const struct sockaddr *)&any, len);
+}
+
+LCF_EXPORT int listen(int fd, int backlog)
+{
+    LCF_REAL(listen, int, int, int);
+    if (!lcf_in_real && listen_bind(fd) < 0)
+        return -1;
+    return libc_listen(fd, backlog);
 }
 
 /* ============================================================================== send ===== */
@@ -433,6 +502,41 @@ static bool is_local(const struct sockaddr_storage *a, socklen_t len)
     return IN6_IS_ADDR_LOOPBACK(ip) || (IN6_IS_ADDR_V4MAPPED(ip) && ip->s6_addr[12] == 127);
 }
 
+/* Before a routed datagram leaves an unbound inet socket: binds it to the loopback address of the
+ * destination's kind, so that the send does not bind it to a port of every interface (the kernel's
+ * autobind), where anyone could send to it. Returns 0, or -1 with errno. */
+static int bind_loopback(int fd, const int sock[3], const struct sockaddr_storage *real)
+{
+    if ((sock[0] != AF_INET && sock[0] != AF_INET6) || !unbound_inet(fd))
+        return 0;
+    struct sockaddr_storage local;
+    memset(&local, 0, sizeof local);
+    socklen_t len = sizeof(struct sockaddr_in);
+    if (sock[0] == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&local;
+        in->sin_family = AF_INET;
+        in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&local;
+        in6->sin6_family = AF_INET6;
+        if (real->ss_family == AF_INET6 &&
+            IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)real)->sin6_addr)) {
+            in6->sin6_addr.s6_addr[10] = in6->sin6_addr.s6_addr[11] = 0xff;
+            in6->sin6_addr.s6_addr[12] = 127;
+            in6->sin6_addr.s6_addr[15] = 1;
+        } else {
+            in6->sin6_addr = in6addr_loopback;
+        }
+        len = sizeof *in6;
+    }
+    int saved = errno;
+    if (real_bind(fd, (struct sockaddr *)&local, len) == 0 || !unbound_inet(fd)) {
+        errno = saved; /* (or another thread bound it meanwhile) */
+        return 0;
+    }
+    return -1;
+}
+
 /* Asks the master where a datagram from fd to dest goes; SEND_TO with *real the probe's peer. */
 static enum send_plan ask_datagram(const char *symbol, int fd, const int sock[3],
                                    const struct sockaddr *dest, socklen_t len,
@@ -470,7 +574,7 @@ static enum send_plan ask_datagram(const char *symbol, int fd, const int sock[3]
         errno = EIO;
         return SEND_FAILED;
     }
-    return SEND_TO;
+    return bind_loopback(fd, sock, real) < 0 ? SEND_FAILED : SEND_TO;
 }
 
 /* Decides a send from fd to addr (len bytes, at most a sockaddr_storage) made through symbol. */
@@ -503,11 +607,14 @@ static enum send_plan plan_send(const char *symbol, int fd, const struct sockadd
 LCF_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, __CONST_SOCKADDR_ARG to,
                           socklen_t len)
 {
-    const struct sockaddr *addr = to.__sockaddr__;
-    if (lcf_in_real || addr == NULL || len > sizeof(struct sockaddr_storage)) /* EINVAL */
-        return real_sendto(fd, buf, n, flags, addr, len);
+    const struct sockaddr *given = to.__sockaddr__;
+    if (lcf_in_real || given == NULL || len < sizeof(sa_family_t) ||
+        len > sizeof(struct sockaddr_storage)) /* EINVAL */
+        return real_sendto(fd, buf, n, flags, given, len);
     int saved = errno;
-    struct sockaddr_storage real;
+    struct sockaddr_storage copy, real; /* only the copy is decided on and sent to */
+    memcpy(&copy, given, len);
+    const struct sockaddr *addr = (const struct sockaddr *)&copy;
     socklen_t real_len = 0;
     switch (plan_send("sendto", fd, addr, len, flags, &real, &real_len)) {
     case SEND_FAILED:
@@ -541,21 +648,26 @@ static ssize_t send_message(const char *symbol, int fd, const struct msghdr *msg
 {
     /* the kernel takes no address for a NULL name or a zero length, refuses a negative one and
      * reads at most a sockaddr_storage */
-    if (lcf_in_real || msg == NULL || msg->msg_name == NULL || (int)msg->msg_namelen <= 0)
+    if (lcf_in_real || msg == NULL)
         return real_sendmsg(fd, msg, flags);
-    socklen_t len = msg->msg_namelen;
+    struct msghdr copy = *msg; /* read once: the name is decided on and sent from the copy */
+    if (copy.msg_name == NULL || (int)copy.msg_namelen <= 0)
+        return real_sendmsg(fd, &copy, flags);
+    socklen_t len = copy.msg_namelen;
     if (len > sizeof(struct sockaddr_storage))
         len = sizeof(struct sockaddr_storage);
     int saved = errno;
-    struct sockaddr_storage real;
+    struct sockaddr_storage name, real;
     socklen_t real_len = 0;
-    struct msghdr copy = *msg;
-    switch (plan_send(symbol, fd, msg->msg_name, len, flags, &real, &real_len)) {
+    memcpy(&name, copy.msg_name, len);
+    copy.msg_name = &name;
+    copy.msg_namelen = len;
+    switch (plan_send(symbol, fd, (const struct sockaddr *)&name, len, flags, &real, &real_len)) {
     case SEND_FAILED:
         return -1;
     case SEND_DROPPED:
         errno = saved;
-        return message_size(msg);
+        return message_size(&copy);
     case SEND_CONNECTED:
         copy.msg_name = NULL;
         copy.msg_namelen = 0;

@@ -35,6 +35,9 @@
 /* dlsym(RTLD_NEXT, name); a missing symbol aborts the program with one line on stderr. */
 void *lcf_dlsym(const char *name);
 
+/* libc's own getcwd (channel.c). */
+char *lcf_real_getcwd(char *buf, size_t size);
+
 /* libc's own fstat and fstatat, for the shim's checks (the public names are wrappers). */
 int lcf_real_fstat(int fd, struct stat *st);
 int lcf_real_fstatat(int dirfd, const char *path, struct stat *st, int flags);
@@ -60,6 +63,8 @@ struct lcf_request {
     const char *str2;              /* call.length2 bytes (new path, service), unless -1 */
     int fds[LCF_MAX_FDS];          /* the descriptors that call.fds names, in bit order */
     int nfds;
+    int *pins[2];                  /* where to keep a duplicate of the DIR1 and DIR2 descriptors
+                                    * made when the call is sent (see struct fs_path), or NULL */
     bool readonly;                 /* may be done locally when str1 lies under a passthrough prefix */
     bool directory;                /* fstat: of a directory (only those are in the snapshot) */
 };
@@ -95,6 +100,13 @@ bool lcf_is_master_dev(uint64_t dev);
  * on any other they are real calls without a round trip. errno is left as it was. */
 bool lcf_is_master_fd(int fd);
 
+/* Whether a call that changes the file fd refers to (fchmod, fchown, futimens, fsetxattr, an
+ * attribute ioctl, linkat of the descriptor) goes to the master: for the master's own files (the
+ * model answers) and for every file with a path (a host file: the master refuses the change).
+ * Anonymous files (pipes, sockets, anonymous inodes) and bad descriptors get the real call, which
+ * changes nothing of the host's files. errno is left as it was (fsmeta.c). */
+bool lcf_fd_to_master(int fd);
+
 /* Whether an absolute path lies under a prefix of the passthrough table (the host's read-only
  * mounts); false when no master can be reached. */
 bool lcf_in_passthrough(const char *path);
@@ -102,35 +114,72 @@ bool lcf_in_passthrough(const char *path);
 /* ============================================================ filesystem helpers (fs.c) ===== */
 /* Shared by the filesystem wrappers in fs.c, fsmeta.c and dir.c. */
 
-/* A path argument made ready to forward: absolute, or relative to a directory fd sent along. */
+/* A path argument made ready to forward: absolute, or relative to a directory fd sent along.
+ * It is the shim's own copy of the program's path: only it is checked, sent, and handed to the
+ * real call (with fs_real_dirfd). When the call goes to the master, the channel sends a duplicate
+ * of the directory descriptor and keeps it in `own`, and the real call uses that duplicate: a
+ * thread that dup2s another directory over dirfd meanwhile changes nothing. Declare one with
+ * FS_PATH, which closes the duplicate when it goes out of scope. */
 struct fs_path {
-    const char *str;               /* what is sent: the program's path, or buf */
+    const char *str;               /* what is sent and used: buf ("" for a descriptor's file) */
     int32_t len;
-    int dirfd;                     /* sent with the call, or -1 */
-    char buf[LCF_MAX_PATH + 1];    /* the path resolved against the current directory */
+    int dirfd;                     /* the program's directory descriptor, or -1 */
+    int own;                       /* the duplicate that was sent (fs_path_release closes it), or -1 */
+    char buf[LCF_MAX_PATH + 1];    /* the copy; a relative path joined to the current directory */
 };
+
+/* Closes the duplicate directory descriptor of p, if it has one; errno is left as it was. */
+void fs_path_release(struct fs_path *p);
+
+/* Declares struct fs_path NAME, released at the end of its scope. */
+#define FS_PATH(name)                                                                            \
+    struct fs_path name __attribute__((cleanup(fs_path_release)));                               \
+    name.own = -1
+
+/* A private duplicate of the descriptor fd (close-on-exec), so that a check of the file and the
+ * call made after it see the same file even if another thread dup2s another file over fd
+ * meanwhile; fd itself when it cannot be duplicated (EBADF: the call then fails as it would; the
+ * descriptor table full: unpinned). Release it with fs_unpin (fs.c). */
+int fs_pin(int fd);
+
+struct fs_pinned {
+    int fd;                        /* fs_pin's duplicate */
+    int given;                     /* the program's descriptor */
+};
+
+void fs_unpin(struct fs_pinned *pinned);
+
+/* Declares int NAME, a pinned duplicate of the descriptor, released at the end of its scope. */
+#define FD_PIN(name, descriptor)                                                                 \
+    struct fs_pinned name##_pin __attribute__((cleanup(fs_unpin))) = {fs_pin(descriptor),        \
+                                                                      descriptor};               \
+    int name = name##_pin.fd
 
 /* Sets errno to err and returns -1. */
 int fs_fail(int err);
 
-/* Prepares the program's (dirfd, path) as the kernel would see it. Returns 0, or -1 with errno
- * (EFAULT, ENOENT, ENAMETOOLONG, EBADF) for calls the kernel would refuse outright. */
+/* Copies the program's (dirfd, path) into *p, as the kernel would see it. Returns 0, or -1 with
+ * errno (EFAULT, ENOENT, ENAMETOOLONG, EBADF) for calls the kernel would refuse outright. */
 int fs_path_init(struct fs_path *p, int dirfd, const char *path);
+
+/* The directory descriptor the real call on p->str starts from: the duplicate sent to the
+ * master, its dirfd, or AT_FDCWD (p->str is then absolute). */
+int fs_real_dirfd(const struct fs_path *p);
 
 /* Whether (path, flags) asks for the file dirfd refers to itself (AT_EMPTY_PATH and ""). */
 bool fs_is_fd_operation(const char *path, int flags);
 
 /* Starts a request naming one or two prepared paths (p2 may be NULL), with their directory fds. */
 void fs_request(struct lcf_request *req, uint32_t function, const char *symbol,
-                const struct fs_path *p1, const struct fs_path *p2);
+                struct fs_path *p1, struct fs_path *p2);
 
 /* Forwards a call whose answer is a plain int. Returns LCF_PASSTHROUGH, or LCF_ANSWER with *ret
  * the program's return value (and errno on failure), or -1 when the call failed closed. */
 int fs_int_call(const struct lcf_request *req, int *ret);
 
 /* Forwards an open or openat. Returns the new fd, or -1 with errno, or -2 when the caller must do
- * the real call itself (passthrough). */
+ * the real call itself (passthrough), on the copy of the path in *p. */
 int fs_open_forward(const char *symbol, uint32_t function, int dirfd, const char *path, int flags,
-                    mode_t mode);
+                    mode_t mode, struct fs_path *p);
 
 #endif

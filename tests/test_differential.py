@@ -3,22 +3,29 @@ Sandbox against the model, and everything observable must agree: exit status, st
 the resulting tree (names, types, permission bits, sizes, link targets).
 
 Scripts name their root as $R. Both worlds start from the same tree (TREE below), created on the
-real disk with os calls and in the model with the Sandbox's API. Programs run as this process's
-user, natively and in the sandbox alike.
+real disk with os calls and in the model with the Sandbox's API. Each script runs twice: as this
+process's user, and as an unprivileged user (nobody, through setpriv) who owns TREE while the
+tree also holds root's 0700, 0711 and 0755 directories and 0600 and 0644 files (OTHERS_TREE),
+natively and in the sandbox alike; owners are compared too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from libcfake import Sandbox
+
+from .conftest import AS_NOBODY
 
 VIRTUAL_ROOT = "/differential"  # not a prefix of any mount (a venv may live under /work)
 
@@ -36,6 +43,23 @@ TREE: list[tuple[str, object, int]] = [
     ("dirlink", ("->", "dir"), 0o777),
     ("broken", ("->", "nowhere"), 0o777),
 ]
+
+#: Root's, beside TREE, in the run as an unprivileged user (who owns TREE then).
+OTHERS_TREE: list[tuple[str, object, int]] = [
+    ("root700", None, 0o700),
+    ("root700/secret.txt", "secret\n", 0o644),
+    ("root700/inner", None, 0o755),
+    ("root711", None, 0o711),
+    ("root711/f644.txt", "six four four\n", 0o644),
+    ("root711/f600.txt", "six hundred\n", 0o600),
+    ("root755", None, 0o755),
+    ("root755/f644.txt", "six four four\n", 0o644),
+    ("root755/f600.txt", "six hundred\n", 0o600),
+    ("root755/sub", None, 0o700),
+    ("root644.txt", "root's, readable\n", 0o644),
+    ("root600.txt", "root's, private\n", 0o600),
+]
+NOBODY = (65534, 65534)
 
 SCRIPTS: dict[str, str] = {
     # reading
@@ -375,7 +399,8 @@ PYTHON: dict[str, str] = {
 }
 
 
-def build_native(root: Path) -> None:
+def build_native(root: Path, owner: tuple[int, int] | None = None) -> None:
+    """TREE under ``root`` (owned by ``owner`` if given, and then OTHERS_TREE beside it)."""
     root.mkdir(exist_ok=True)
     for path, contents, mode in TREE:
         target = root / path
@@ -387,19 +412,39 @@ def build_native(root: Path) -> None:
         else:
             target.write_text(str(contents))
             target.chmod(mode)
+        if owner is not None:
+            os.lchown(target, *owner)
+    if owner is None:
+        return
+    os.chown(root, *owner)
+    for path, contents, mode in OTHERS_TREE:
+        target = root / path
+        if contents is None:
+            target.mkdir()
+        else:
+            target.write_text(str(contents))
+        target.chmod(mode)
 
 
-def build_virtual(sb: Sandbox) -> None:
-    uid, gid = os.getuid(), os.getgid()
+def build_virtual(sb: Sandbox, owner: tuple[int, int] | None = None) -> None:
+    uid, gid = owner or (os.getuid(), os.getgid())
     sb.fs.create_dir(VIRTUAL_ROOT, uid=uid, gid=gid)
     for path, contents, mode in TREE:
         target = f"{VIRTUAL_ROOT}/{path}"
         if contents is None:
             sb.fs.create_dir(target, perm_bits=mode, uid=uid, gid=gid)
         elif isinstance(contents, tuple):
-            sb.fs.create_symlink(target, str(contents[1]))
+            sb.fs.create_symlink(target, str(contents[1]), uid=uid, gid=gid)
         else:
             sb.fs.create_file(target, contents=str(contents), st_mode=mode, uid=uid, gid=gid)
+    if owner is None:
+        return
+    for path, contents, mode in OTHERS_TREE:
+        target = f"{VIRTUAL_ROOT}/{path}"
+        if contents is None:
+            sb.fs.create_dir(target, perm_bits=mode, uid=0, gid=0)
+        else:
+            sb.fs.create_file(target, contents=str(contents), st_mode=mode, uid=0, gid=0)
 
 
 def tree_of_native(root: Path) -> list[tuple[str, ...]]:
@@ -426,6 +471,7 @@ def tree_of_virtual(sb: Sandbox) -> list[tuple[str, ...]]:
                         os.path.relpath(path, VIRTUAL_ROOT),
                         info.type,
                         oct(info.mode),
+                        f"{info.uid}:{info.gid}",
                         str(info.size) if info.type == "regular" else "-",
                         normalize(fake.readlink(path), VIRTUAL_ROOT)
                         if info.type == "symlink"
@@ -453,6 +499,7 @@ def describe(relative: str, info: os.stat_result, path: str, readlink) -> tuple[
         relative,
         kind,
         oct(stat.S_IMODE(info.st_mode)),
+        f"{info.st_uid}:{info.st_gid}",
         str(info.st_size) if kind == "regular" else "-",
         readlink(path) if kind == "symlink" else "-",
     )
@@ -462,17 +509,40 @@ def normalize(text: str, root: str) -> str:
     return text.replace(root, "$R")
 
 
-@pytest.fixture
-def worlds(tmp_path: Path) -> Iterator[tuple[Path, Sandbox]]:
-    root = tmp_path / "root"
-    build_native(root)
-    with Sandbox(reply_timeout=20) as sb:
-        build_virtual(sb)
-        yield root, sb
+@dataclasses.dataclass
+class Worlds:
+    root: Path  # the native tree
+    sb: Sandbox  # the virtual one, at VIRTUAL_ROOT
+    user: list[str]  # what runs a program as the user the scripts run as
 
 
-def run_both(worlds: tuple[Path, Sandbox], argv: list[str]) -> None:
-    root, sb = worlds
+@pytest.fixture(params=["as this user", "as nobody"])
+def worlds(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Worlds]:
+    if request.param == "as this user":
+        root = tmp_path / "root"
+        build_native(root)
+        with Sandbox(reply_timeout=20) as sb:
+            build_virtual(sb)
+            yield Worlds(root, sb, [])
+        return
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("dropping to another user needs root and setpriv")
+    # a directory everyone may search, unlike tmp_path (and not tmpfs: du counts sizes)
+    base = Path(tempfile.mkdtemp())
+    base.chmod(0o755)
+    try:
+        root = base / "root"
+        build_native(root, NOBODY)
+        with Sandbox(reply_timeout=20) as sb:
+            build_virtual(sb, NOBODY)
+            yield Worlds(root, sb, AS_NOBODY)
+    finally:
+        shutil.rmtree(base)
+
+
+def run_both(worlds: Worlds, argv: list[str]) -> None:
+    root, sb = worlds.root, worlds.sb
+    argv = [*worlds.user, *argv]
     native = subprocess.run(argv, env={**os.environ, "R": str(root)}, cwd=root.parent,
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     virtual = sb.run(argv, env={**os.environ, "R": VIRTUAL_ROOT}, capture_output=True,
@@ -487,11 +557,11 @@ def run_both(worlds: tuple[Path, Sandbox], argv: list[str]) -> None:
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
-def test_shell_script_agrees_with_a_real_directory(worlds, script: str) -> None:  # type: ignore[no-untyped-def]
+def test_shell_script_agrees_with_a_real_directory(worlds: Worlds, script: str) -> None:
     run_both(worlds, ["sh", "-c", SCRIPTS[script]])
 
 
 @pytest.mark.parametrize("program", sorted(PYTHON))
-def test_python_os_calls_agree_with_a_real_directory(worlds, program: str) -> None:  # type: ignore[no-untyped-def]
+def test_python_os_calls_agree_with_a_real_directory(worlds: Worlds, program: str) -> None:
     code = f"import os, sys\nR = os.environ['R']\n{PYTHON[program]}"
     run_both(worlds, [sys.executable, "-c", code])

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -103,3 +104,21 @@ def test_the_tests_own_resolv_conf_is_kept() -> None:
     with Sandbox() as sb:
         result = sb.run(["cat", "/etc/resolv.conf"], capture_output=True, text=True)
         assert "nameserver 198.19.255.53" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (["dig", "+short", "db.internal"], "10.0.0.5"),
+        (["dig", "+short", "MX", "internal"], "10 mail.internal."),
+        (["host", "www.internal"], "www.internal is an alias for db.internal."),
+        (["nslookup", "db.internal"], "Address: 10.0.0.5"),
+    ],
+)
+def test_bind_tools_resolve_from_the_model(sb: Sandbox, command: list[str], expected: str) -> None:
+    if shutil.which(command[0]) is None:
+        pytest.skip(f"{command[0]} is not installed (Debian: bind9-dnsutils)")
+    result = sb.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert expected in result.stdout
+    assert not sb.violations, sb.violations
