@@ -175,7 +175,8 @@ class Tree:
         if peer.pid == self.root or (peer.pid, peer.start) in self._members:
             return
         chain = [peer.pid]
-        parent = peer.ppid
+        node, parent = peer.pid, peer.ppid
+        retries = 0
         for _ in range(_MAX_DEPTH):
             if parent == self.root:
                 break
@@ -188,16 +189,24 @@ class Tree:
                 )
             try:
                 grandparent, start = _stat(parent)
-            except OSError as error:
-                if error.errno in (errno.EMFILE, errno.ENFILE):
+            except (OSError, ValueError, IndexError) as error:
+                if isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE):
                     raise
-                raise NotServed(f"pid {peer.pid}: its parent {parent} is gone") from None
-            except (ValueError, IndexError):
-                raise NotServed(f"pid {peer.pid}: its parent {parent} is gone") from None
+                # The parent exited meanwhile: the kernel gave its children to a reaper (the
+                # test process, a subreaper while it serves) before its /proc entry went. Ask
+                # the child again who its parent is now.
+                retries += 1
+                try:
+                    if retries > 8:
+                        raise OSError
+                    parent = _stat(node)[0]
+                except (OSError, ValueError, IndexError):
+                    raise NotServed(f"pid {peer.pid}: its parent {parent} is gone") from None
+                continue
             if (parent, start) in self._members:
                 break
             chain.append(parent)
-            parent = grandparent
+            node, parent = parent, grandparent
         else:
             raise NotServed(f"pid {peer.pid}: no end to its parents")
         self._members.add((peer.pid, peer.start))
