@@ -635,6 +635,8 @@ class Sandbox:
         if function == "getcwd":
             real = os.fsdecode(call.raw.string1 or b"/")
             return self._shadow.virtual_path(real) or real
+        if function == "symlink":  # a symlink lives where its link path is; its target is text
+            return self._second_path(call, fds)
         base = self._fd_path(self._fd(call, fds, FD_DIR1))
         path = self._join(base, call.raw.string1, call.process)
         return path if "/.." not in path else self._dotdot(call, path)
@@ -754,18 +756,15 @@ class Sandbox:
         assert path is not None
         if function == "exec":
             _refuse_setuid(call)  # in a mount too: it would run without the shim
-        # a symlink lives where its link path is; its target is only text
-        where = self._second_path(call, fds) if function == "symlink" else path
-        route = self._route(where)
+        route = self._route(path)  # (a symlink's subject is its link path: see _subject)
         if route is not None:
             kernel = self._kernel_path(call, fds, second=function == "symlink")
-            outcome = self._host_call(call, where, route, kernel)
+            outcome = self._host_call(call, path, route, kernel)
             if outcome is not None:  # None: a symlink leads out of the mount, the model answers
                 return outcome
         if call.changes_filesystem:
-            if function != "symlink":  # a symlink's first string is its target, kept as given
-                self._check_writable(path, _follows_last_link(call))
-            if function in ("rename", "link", "symlink"):
+            self._check_writable(path, function != "symlink" and _follows_last_link(call))
+            if function in ("rename", "link"):
                 self._check_writable(self._second_path(call, fds), follow=False)
         handler = getattr(self, f"_fs_{function}", None)
         if handler is None:
@@ -1065,10 +1064,10 @@ class Sandbox:
         return self._view(call).readlink(path)
 
     def _fs_symlink(self, call: Call, path: str, fds: list[int]) -> int:
-        link = self._second_path(call, fds)
-        if self._route(link) is not None:
+        """``path`` is the link's own path (the call's subject); its target is kept as given."""
+        if self._route(path) is not None:
             raise _Refused(errno.EROFS, "a symlink in a read-only host mount")
-        self._view(call).symlink(os.fsdecode(call.raw.string1 or b""), link)
+        self._view(call).symlink(os.fsdecode(call.raw.string1 or b""), path)
         return 0
 
     def _fs_link(self, call: Call, path: str, fds: list[int]) -> int:

@@ -387,3 +387,17 @@ def test_the_journal_tells_files_read_from_files_missing_and_refused(sb: Sandbox
     assert sb.journal.files_read() == ["/etc/app.conf"]
     assert "/etc/app.d/local.conf" in sb.journal.files_missing()
     assert sb.journal.files_refused() == ["/etc/secret.conf"]
+
+
+def test_a_symlinks_subject_is_its_link_path_for_rules_and_the_journal(sb: Sandbox) -> None:
+    sb.fs.create_dir("/d")
+    rule = sb.fail("symlink", "/d/*", errno.EACCES)
+    result = sb.run(["sh", "-c", "cd /d && ln -s /etc/target mylink"], capture_output=True,
+                    text=True)  # fmt: skip
+    assert result.returncode != 0 and "Permission denied" in result.stderr
+    assert rule.fired == 1
+    assert not sb.fs.lexists("/d/mylink")
+    [entry] = sb.journal.matching("symlink")
+    assert entry.path == "/d/mylink"
+    sb.run(["ln", "-s", "/usr/bin/env", "/env-link"], check=True)  # a target in a mount is text
+    assert sb.fs.os.readlink("/env-link") == "/usr/bin/env"
