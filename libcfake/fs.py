@@ -304,6 +304,41 @@ class FileSystem:
         with self.lock:
             return sorted(self._fake.listdir(_absolute(path)))
 
+    def stat(self, path: AnyPath, *, follow_symlinks: bool = True) -> StatResult:
+        """What a program's ``stat`` (or, without following, ``lstat``) of ``path`` says now:
+        the size and times of a file programs wrote included (FileNotFoundError if missing)."""
+        with self.lock:
+            return self.stat_of(self.resolve(_absolute(path), follow=follow_symlinks))
+
+    def lstat(self, path: AnyPath) -> StatResult:
+        return self.stat(path, follow_symlinks=False)
+
+    def readlink(self, path: AnyPath) -> str:
+        """A symlink's target, as a program's ``readlink`` gives it (OSError EINVAL if not one)."""
+        with self.lock:
+            target = _absolute(path)
+            obj = self.resolve(target, follow=False)
+            if not stat.S_ISLNK(obj.stat_result.st_mode):
+                raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), target)
+            return os.fsdecode(obj.contents or "")
+
+    def is_dir(self, path: AnyPath) -> bool:
+        return self._is(path, stat.S_IFDIR, follow=True)
+
+    def is_file(self, path: AnyPath) -> bool:
+        return self._is(path, stat.S_IFREG, follow=True)
+
+    def is_symlink(self, path: AnyPath) -> bool:
+        return self._is(path, stat.S_IFLNK, follow=False)
+
+    def _is(self, path: AnyPath, kind: int, *, follow: bool) -> bool:
+        with self.lock:
+            try:
+                obj = self.resolve(_absolute(path), follow=follow)
+            except OSError:
+                return False
+            return stat.S_IFMT(obj.stat_result.st_mode) == kind
+
     def close(self) -> None:
         """Give the model its contents back and close the memfds (programs keep their copies)."""
         with self.lock:

@@ -401,3 +401,21 @@ def test_a_symlinks_subject_is_its_link_path_for_rules_and_the_journal(sb: Sandb
     assert entry.path == "/d/mylink"
     sb.run(["ln", "-s", "/usr/bin/env", "/env-link"], check=True)  # a target in a mount is text
     assert sb.fs.os.readlink("/env-link") == "/usr/bin/env"
+
+
+def test_the_test_reads_back_what_programs_made_with_sb_fs(sb: Sandbox) -> None:
+    sb.fs.create_dir("/out")
+    script = "cd /out && printf 12345 > data && touch -d @1000000000 data && ln -s data link"
+    sb.run(["sh", "-c", script], check=True)
+    info = sb.fs.stat("/out/data")
+    assert (info.type, info.size, int(info.mtime)) == ("regular", 5, 1000000000)
+    assert sb.fs.stat("/out/link").size == 5
+    assert sb.fs.lstat("/out/link").type == "symlink"
+    assert sb.fs.readlink("/out/link") == "data"
+    assert sb.fs.listdir("/out") == ["data", "link"]
+    assert sb.fs.is_file("/out/data") and sb.fs.is_symlink("/out/link") and sb.fs.is_dir("/out")
+    assert not sb.fs.is_file("/out/missing")
+    with pytest.raises(FileNotFoundError):
+        sb.fs.stat("/out/missing")
+    with pytest.raises(OSError, match="Invalid argument"):
+        sb.fs.readlink("/out/data")
