@@ -755,6 +755,8 @@ class Sandbox:
             raise _Refused(errno.EPERM, f"{call.raw.symbol} changes the host's mounts or root")
         assert path is not None
         if function == "exec":
+            if not path.startswith("/"):  # a name the shim's PATH search did not find
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
             _refuse_setuid(call)  # in a mount too: it would run without the shim
         route = self._route(path)  # (a symlink's subject is its link path: see _subject)
         if route is not None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import subprocess
 import sys
 import threading
 from pathlib import PurePosixPath
 
 import pytest
 
-from libcfake import GAI_ERRORS, LibcService, StatResult, shim_path
+from libcfake import GAI_ERRORS, LibcService, Sandbox, StatResult, shim_path
 
 from .conftest import passthrough, run_served
 
@@ -395,3 +396,22 @@ def test_programs_run_behind_the_configured_shim(service: LibcService) -> None:
     assert str(shim_path()) in ran.stdout
     if os.environ.get("LIBCFAKE_SANITIZE") == "1":
         assert "libasan" in ran.stdout
+
+
+@pytest.mark.parametrize("how", ["posix_spawnp", "execvp"])
+def test_running_a_name_on_no_path_is_enoent_as_natively(how: str) -> None:
+    code = (
+        "import os, sys\n"
+        "try:\n"
+        "    if sys.argv[1] == 'posix_spawnp':\n"
+        "        os.posix_spawnp('no-such-program-xyz', ['x'], {'PATH': '/usr/bin:/bin'})\n"
+        "    else:\n"
+        "        os.execvp('no-such-program-xyz', ['x'])\n"
+        "except OSError as error:\n"
+        "    print(error.errno)\n"
+    )
+    native = subprocess.run([sys.executable, "-c", code, how], capture_output=True, text=True)
+    with Sandbox() as sb:
+        result = sb.run([sys.executable, "-c", code, how], capture_output=True, text=True)
+        assert result.stdout == native.stdout == f"{errno.ENOENT}\n", result.stderr
+        assert not sb.violations, sb.violations
