@@ -887,7 +887,8 @@ class Sandbox:
             if writes:
                 raise _Refused(errno.EACCES, "writing under /proc is not modelled")
             return PASSTHROUGH
-        if writes:
+        if writes:  # the path's own errors come first, as the kernel resolves it before
+            self._view(call).parent(path)  # it asks the mount (ENOENT, ENOTDIR, EACCES...)
             raise _Refused(errno.EROFS, f"{function} writes under the read-only host mount {route}")
         real = self._host_realpath(call, kernel)  # where the kernel would really go
         if any(real == m or real.startswith(m.rstrip("/") + "/") for m in self.fs.real_mounts):

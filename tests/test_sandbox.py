@@ -419,3 +419,26 @@ def test_the_test_reads_back_what_programs_made_with_sb_fs(sb: Sandbox) -> None:
         sb.fs.stat("/out/missing")
     with pytest.raises(OSError, match="Invalid argument"):
         sb.fs.readlink("/out/data")
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "unlink /usr/lib/no-such-dir/x",
+        "mkdir /usr/no-such-dir/new",
+        "touch /usr/no-such-dir/file",
+        "python3 -c \"import os; os.unlink('/usr/lib/no-such-dir/x')\"",
+    ],
+)
+def test_a_missing_directory_under_a_mount_is_enoent_not_erofs(sb: Sandbox, script: str) -> None:
+    # Linux resolves the path before it asks the read-only mount: ENOENT, and no violation
+    result = sb.run(["sh", "-c", script], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "No such file or directory" in result.stderr, result.stderr
+    assert not sb.violations, sb.violations
+
+
+def test_a_write_to_an_existing_directory_of_a_mount_is_erofs_and_a_violation(sb: Sandbox) -> None:
+    result = sb.run(["touch", "/usr/new-file"], capture_output=True, text=True)
+    assert "Read-only file system" in result.stderr
+    assert [v.call for v in sb.violations][:1] == ["open"]  # (then touch tries utimensat)
