@@ -39,7 +39,7 @@ from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
 from pyfakefs.fake_os import FakeOsModule
 
-from .protocol import PackedStat, pack_stat
+from .protocol import PackedStat, pack_stat_ns
 from .snapshot import RECORD
 from .stat import StatResult
 
@@ -583,9 +583,22 @@ class FileSystem:
     def packed_stat(self, obj: FakeFile) -> PackedStat:
         """:meth:`stat_of` in wire form, as the master sends it, made without a StatResult."""
         meta = obj.stat_result
-        mode, size, atime, mtime, ctime = _stat_values(obj)
-        return pack_stat(mode, size, meta.st_dev, cast(int, meta.st_ino), self._nlink(obj),
-                         meta.st_uid, meta.st_gid, atime, mtime, ctime)  # fmt: skip
+        mode, size, atime, mtime, ctime = _stat_ns(obj)
+        return pack_stat_ns(mode, size, meta.st_dev, cast(int, meta.st_ino), self._nlink(obj),
+                            meta.st_uid, meta.st_gid, atime, mtime, ctime)  # fmt: skip
+
+    def set_times(self, obj: FakeFile, atime_ns: int | None, mtime_ns: int | None) -> None:
+        """Set a model object's atime and mtime to the nanosecond (None: leave it), as
+        utimensat does; its ctime becomes now."""
+        meta = obj.stat_result
+        if atime_ns is not None:
+            meta._st_atime_ns = atime_ns
+        if mtime_ns is not None:
+            if isinstance(obj, _MemfdBacked):  # the memfd's mtime is the file's
+                os.utime(obj.memfd_fd, ns=(os.fstat(obj.memfd_fd).st_atime_ns, mtime_ns))
+            else:
+                meta._st_mtime_ns = mtime_ns
+        obj.st_ctime = time.time()
 
     def _nlink(self, obj: FakeFile) -> int:
         """st_nlink as Linux shows it (see :func:`_nlink`); a directory's count is kept until

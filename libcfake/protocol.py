@@ -577,6 +577,26 @@ def pack_stat(
     return PackedStat(_TYPE_NAMES[kind], st_mode & 0o7777, size, data)
 
 
+def pack_stat_ns(
+    st_mode: int, size: int, dev: int, ino: int, nlink: int, uid: int, gid: int,
+    atime_ns: int, mtime_ns: int, ctime_ns: int,
+) -> PackedStat:  # fmt: skip
+    """:func:`pack_stat` with the times in nanoseconds, kept to the nanosecond (a float of
+    seconds since 1970 keeps about a tenth of a microsecond)."""
+    kind = st_mode & 0o170000
+    if kind not in _TYPE_NAMES:
+        raise ValueError(f"stat mode {st_mode:#o} has no file type")
+    blocks = -(-size // 4096) * 8
+    try:
+        data = _STAT.pack(
+            dev, ino, nlink, st_mode, uid, gid, 0, 0, size, 4096, blocks,
+            *divmod(atime_ns, 10**9), *divmod(mtime_ns, 10**9), *divmod(ctime_ns, 10**9),
+        )  # fmt: skip
+    except struct.error as error:
+        raise ValueError(f"a stat value is out of range: {error}") from None
+    return PackedStat(_TYPE_NAMES[kind], st_mode & 0o7777, size, data)
+
+
 def _pack_stat(
     st_mode: int, size: int, dev: int, ino: int, nlink: int, uid: int, gid: int,
     atime: Any, mtime: Any, ctime: Any, rdev: int, blksize: int, blocks: int,

@@ -1142,12 +1142,12 @@ class Sandbox:
                 self.fs.check(obj, caller, os.W_OK, self.fs.path_of(obj))
             else:  # given times: the owner only
                 raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
-        now = time.time()
-        for name, sec, nsec in (("st_atime", asec, ansec), ("st_mtime", msec, mnsec)):
-            if nsec == _UTIME_OMIT:
-                continue
-            setattr(obj, name, now if nsec == _UTIME_NOW else sec + nsec / 1e9)
-        obj.st_ctime = now
+        now = time.time_ns()
+        times = [
+            None if nsec == _UTIME_OMIT else now if nsec == _UTIME_NOW else sec * 10**9 + nsec
+            for sec, nsec in ((asec, ansec), (msec, mnsec))
+        ]
+        self.fs.set_times(obj, times[0], times[1])  # to the nanosecond
         return 0
 
     def _fs_truncate(self, call: Call, path: str, fds: list[int]) -> int:
