@@ -67,7 +67,7 @@ class ShadowTree:
         real = self.real_path(virtual)
         if virtual in self._made:
             return real
-        os.makedirs(real, mode=0o755, exist_ok=True)
+        self._make_directories(virtual)
         self._virtual_by_inode[os.stat(real).st_ino] = virtual
         self._made.add(virtual)
         # makedirs may have added directories to the shadows of ``virtual``'s ancestors
@@ -76,6 +76,23 @@ class ShadowTree:
             parent = posixpath.dirname(parent.rstrip("/")) or "/"
             self._synced.pop(parent, None)
         return real
+
+    def _make_directories(self, virtual: str) -> None:
+        """mkdir -p of ``virtual``'s shadow. A placeholder of another type in the way (a name
+        listed as a file, since removed and made a directory) is replaced: only the master
+        makes entries here."""
+        path = self.root
+        for name in virtual.strip("/").split("/"):
+            if not name:
+                continue
+            path = f"{path}/{name}"
+            try:
+                os.mkdir(path, 0o755)
+            except FileExistsError:
+                if stat.S_ISDIR(os.lstat(path).st_mode):
+                    continue
+                os.unlink(path)
+                os.mkdir(path, 0o755)
 
     def sync(self, virtual: str, entries: Iterable[tuple[str, int]]) -> str:
         """Make the shadow of ``virtual`` hold exactly ``entries`` (name, S_IF* type)."""

@@ -280,6 +280,9 @@ SCRIPTS: dict[str, str] = {
     "chmod -R a+X": "chmod 600 $R/dir/c.txt && chmod -R a+X $R/dir && stat -c %a $R/dir/c.txt $R/dir/sub",
     # names longer than NAME_MAX (255 bytes)
     "long names": "N=$(printf '%0256d' 0); stat $R/$N; cat $R/$N; mkdir $R/$N; touch $R/$N; ln -s a.txt $R/$N; mv $R/a.txt $R/$N; ls $R",
+    "a listed name removed and made a directory": "echo 1 > $R/x && ls $R > /dev/null && rm $R/x && mkdir $R/x && touch $R/x/in && ls $R/x",
+    "a listed directory removed and made a file": "mkdir $R/y && ls $R > /dev/null && rmdir $R/y && echo 1 > $R/y && cat $R/y && ls $R | grep -c '^y$'",
+    "a listed symlink removed and made a directory": "ln -s a.txt $R/z && ls $R > /dev/null && rm $R/z && mkdir $R/z && ls -d $R/z/ && cd $R/z && pwd",
     "times to the nanosecond": "touch -d '2001-01-01 00:00:00.123456789' $R/t && stat -c '%y %x' $R/t && python3 -c \"import os; s = os.stat('$R/t'); print(s.st_mtime_ns, s.st_atime_ns)\"",
     "times of a written file to the nanosecond": "echo data > $R/w && touch -d '2001-01-01 00:00:00.987654321' $R/w && stat -c %y $R/w && ls -l --time-style=full-iso $R/w | cut -d' ' -f6-",
     "a 255-byte name": "N=$(printf '%0255d' 0); mkdir $R/$N && ls $R | grep -c 000",
