@@ -1058,9 +1058,10 @@ class Sandbox:
         if _special_end(path) or _special_end(new):
             raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), path)
         replaced = self._view(call).rename(path, new, noreplace=bool(flags & _RENAME_NOREPLACE))
-        if replaced is not None and not isinstance(replaced, FakeDirectory):
-            replaced.st_nlink = max(0, replaced.st_nlink - 1)
-            self.fs.forget(replaced)
+        # pyfakefs counted the replaced file's lost name; it lives on under its other names
+        last_name = replaced is not None and replaced.st_nlink <= 0
+        if last_name and replaced is not None and not isinstance(replaced, FakeDirectory):
+            self.fs.forget(replaced)  # no name left: its memfd goes (a directory has none)
         return 0
 
     def _fs_readlink(self, call: Call, path: str, fds: list[int]) -> str:

@@ -137,26 +137,18 @@ int lcf_snapshot_mark(struct lcf_snapshot_writer *w, const char *path, uint32_t 
     return found;
 }
 
-/* The seconds and nanoseconds the master's stat answer gives for a time of ns nanoseconds.
- * pyfakefs keeps times in nanoseconds; the master reads them as float seconds (ns / 1e9) and
- * splits those with libcfake.stat.split_time: floor, then the rest times 1e9 rounded half to
- * even, at most 999999999. This is the same double arithmetic, step by step, so the snapshot
- * answers exactly what the master would (tests/test_snapshot.py compares the two); it needs no
- * libm, which programs behind the shim need not link. |value| < 2^34, so every integer below
- * is exact as a double. */
+/* The seconds and nanoseconds of a time of ns nanoseconds (pyfakefs keeps times so), floored as
+ * Python's divmod: what the master's stat answers carry (libcfake.protocol.pack_stat_ns), so the
+ * snapshot answers exactly what the master would (tests/test_snapshot.py compares the two). */
 static void split_nanoseconds(int64_t ns, int64_t *sec, int64_t *nsec)
 {
-    double value = (double)ns / 1e9;
-    int64_t seconds = (int64_t)value; /* toward zero, so one less below zero: the floor */
-    if ((double)seconds > value)
+    int64_t seconds = ns / 1000000000, rest = ns % 1000000000;
+    if (rest < 0) { /* C truncates toward zero */
         seconds--;
-    double rest = (value - (double)seconds) * 1e9; /* in [0, 1e9] */
-    int64_t whole = (int64_t)rest;
-    double fraction = rest - (double)whole;
-    if (fraction > 0.5 || (fraction == 0.5 && (whole & 1)))
-        whole++;
+        rest += 1000000000;
+    }
     *sec = seconds;
-    *nsec = whole > 999999999 ? 999999999 : whole;
+    *nsec = rest;
 }
 
 int lcf_snapshot_put_many(struct lcf_snapshot_writer *w, const char *records, uint64_t bytes,
