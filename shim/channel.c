@@ -5,10 +5,10 @@
  * Everything on the call path is async-signal-safe: no malloc, no stdio, no lock to wait on. */
 
 #include "shim.h"
+#include "real.h"
 #include "ring.h"
 #include "snapshot.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -55,61 +55,6 @@ _Static_assert(sizeof(struct lcf_stat) == 120, "wire layout");
 _Static_assert(sizeof(struct lcf_address) == 40, "wire layout");
 _Static_assert(sizeof(struct lcf_note) == 72, "wire layout");
 _Static_assert(sizeof(struct lcf_snapshot_slot) == 160, "wire layout");
-
-__thread int lcf_in_real;
-
-/* ===================================================================== real functions ===== */
-
-void *lcf_dlsym(const char *name)
-{
-    void *fn = dlsym(RTLD_NEXT, name);
-    if (fn == NULL) {
-        static const char head[] = "libcfake: cannot find the real ";
-        static const char tail[] = " in libc; aborting\n";
-        (void)!write(STDERR_FILENO, head, sizeof head - 1);
-        (void)!write(STDERR_FILENO, name, strlen(name));
-        (void)!write(STDERR_FILENO, tail, sizeof tail - 1);
-        abort();
-    }
-    return fn;
-}
-
-static int real_connect(int fd, const struct sockaddr *addr, socklen_t len)
-{
-    LCF_REAL(connect, int, int, const struct sockaddr *, socklen_t);
-    return libc_connect(fd, addr, len);
-}
-
-/* The shim wraps these too (fs.c, dir.c); the channel itself must reach libc's. */
-int lcf_real_fstat(int fd, struct stat *st)
-{
-    LCF_REAL(fstat, int, int, struct stat *);
-    return libc_fstat(fd, st);
-}
-
-static ssize_t real_readlink(const char *path, char *buf, size_t size)
-{
-    LCF_REAL(readlink, ssize_t, const char *, char *, size_t);
-    return libc_readlink(path, buf, size);
-}
-
-char *lcf_real_getcwd(char *buf, size_t size)
-{
-    LCF_REAL(getcwd, char *, char *, size_t);
-    return libc_getcwd(buf, size);
-}
-
-static int real_openat(int dirfd, const char *path, int flags)
-{
-    LCF_REAL(openat, int, int, const char *, int, ...);
-    return libc_openat(dirfd, path, flags);
-}
-
-int lcf_real_fstatat(int dirfd, const char *path, struct stat *st, int flags)
-{
-    LCF_REAL(fstatat, int, int, const char *, struct stat *, int);
-    return libc_fstatat(dirfd, path, st, flags);
-}
 
 /* ======================================================================= error lines ===== */
 
@@ -321,7 +266,7 @@ static int send_packet(int fd, struct iovec *iov, int iovcnt, const int *fds, in
         memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
     }
     for (int waited = 0;;) {
-        if (sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+        if (lcf_real_sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
             return waited;
         int err = errno;
         if (err == EINTR)
@@ -387,7 +332,7 @@ static ssize_t recv_spinning(int fd, struct msghdr *msg, int flags, long long sp
 {
     long long until = now_ns() + spin_ns;
     for (;;) {
-        ssize_t n = recvmsg(fd, msg, flags | MSG_DONTWAIT);
+        ssize_t n = lcf_real_recvmsg(fd, msg, flags | MSG_DONTWAIT);
         if (n >= 0 || errno != EAGAIN || now_ns() >= until)
             return n;
         sched_yield();
@@ -430,7 +375,7 @@ static int recv_packet(int fd, long long spin_ns, bool blocking, struct iovec *i
             if (n < 0 && errno == EAGAIN)
                 continue; /* nothing yet: wait for it */
         } else {
-            n = ready < 0 ? -1 : recvmsg(fd, &msg, flags);
+            n = ready < 0 ? -1 : lcf_real_recvmsg(fd, &msg, flags);
         }
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
             blocking = false;
@@ -575,7 +520,7 @@ static int dial(long long deadline, struct line *l)
     }
     fd = move_high(fd);
     for (;;) {
-        if (real_connect(fd, (const struct sockaddr *)&addr, sizeof addr) == 0)
+        if (lcf_real_connect(fd, (const struct sockaddr *)&addr, sizeof addr) == 0)
             return fd;
         int err = errno;
         if (err == EINTR || (err == EAGAIN && now_ms() < deadline)) {
@@ -603,7 +548,7 @@ static void header_init(struct lcf_header *h, uint16_t kind, size_t length, uint
 static int send_hello(int fd, int level, long long deadline, struct line *l)
 {
     char exe[LCF_MAX_PATH + 1];
-    ssize_t exe_length = real_readlink("/proc/self/exe", exe, sizeof exe);
+    ssize_t exe_length = lcf_real_readlink("/proc/self/exe", exe, sizeof exe);
     if (exe_length < 0 || exe_length > LCF_MAX_PATH)
         exe_length = 0;
     struct lcf_hello hello = {
@@ -661,7 +606,7 @@ static ssize_t fd_path(int fd, char *buf)
 {
     char proc[32];
     lcf_proc_fd_path(proc, fd);
-    ssize_t n = real_readlink(proc, buf, LCF_MAX_PATH + 1);
+    ssize_t n = lcf_real_readlink(proc, buf, LCF_MAX_PATH + 1);
     if (n <= 0 || n > LCF_MAX_PATH || buf[0] != '/')
         return -1;
     buf[n] = '\0';
@@ -677,7 +622,7 @@ static void real_load(const char *bytes, const uint16_t *start, const uint16_t *
         char path[LCF_MAX_PATH + 1], real[LCF_MAX_PATH + 1];
         memcpy(path, bytes + start[i], len[i]);
         path[len[i]] = '\0';
-        int fd = real_openat(AT_FDCWD, len[i] == 0 ? "/" : path, O_PATH | O_CLOEXEC);
+        int fd = lcf_real_openat(AT_FDCWD, len[i] == 0 ? "/" : path, O_PATH | O_CLOEXEC);
         if (fd < 0)
             continue;
         ssize_t k = fd_path(fd, real);
@@ -918,7 +863,7 @@ static bool resolves_under_table(const struct lcf_request *req)
         return true;
     int saved = errno;
     bool ok = false;
-    int fd = real_openat(AT_FDCWD, req->str1, O_PATH | O_CLOEXEC | (follows ? 0 : O_NOFOLLOW));
+    int fd = lcf_real_openat(AT_FDCWD, req->str1, O_PATH | O_CLOEXEC | (follows ? 0 : O_NOFOLLOW));
     if (fd >= 0) {
         ok = fd_under_table(fd);
         close(fd);
@@ -941,7 +886,7 @@ static bool resolves_under_table(const struct lcf_request *req)
             memcpy(parent, buf, k);
             parent[k] = '\0';
             const char *name = buf + cut;
-            int dir = real_openat(AT_FDCWD, parent, O_PATH | O_CLOEXEC | O_DIRECTORY);
+            int dir = lcf_real_openat(AT_FDCWD, parent, O_PATH | O_CLOEXEC | O_DIRECTORY);
             int err = errno;
             if (dir >= 0) {
                 struct stat st;
@@ -1565,7 +1510,7 @@ static bool snapshot_open(struct conn *c, const struct lcf_request *req, struct 
     }
     real[k] = '\0';
     int saved = errno;
-    int dir = real_openat(AT_FDCWD, real, open_flags | O_DIRECTORY | O_CLOEXEC);
+    int dir = lcf_real_openat(AT_FDCWD, real, open_flags | O_DIRECTORY | O_CLOEXEC);
     if (dir >= 0 && !send_note(c, req, &st, path, n, target, 0)) {
         close(dir);
         dir = -1;

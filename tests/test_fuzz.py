@@ -40,6 +40,11 @@ from libcfake.snapshot import Snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "shim" / "fuzz" / "reply_fuzzer.c"
+#: The shim's units the harness links besides what it includes.
+FUZZ_UNITS = [
+    ROOT / "shim" / f"{unit}.c"
+    for unit in ("real",)
+]  # fmt: skip
 FUZZ_SECONDS = int(os.environ.get("LIBCFAKE_FUZZ_SECONDS", "10"))
 BOUNDED = settings(max_examples=300, deadline=None, derandomize=True)
 
@@ -330,7 +335,7 @@ def test_libfuzzer_on_the_shims_reply_checks(tmp_path: Path) -> None:
     flags = ["-g", "-O1", "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all"]
     _compile(
         ["clang", *flags, "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-I", str(ROOT / "shim"),
-         "-o", str(fuzzer), str(HARNESS), "-ldl"]
+         "-o", str(fuzzer), str(HARNESS), *map(str, FUZZ_UNITS), "-ldl"]
     )  # fmt: skip
     corpus = tmp_path / "corpus"
     seeds(corpus)
@@ -357,7 +362,7 @@ def test_seeded_mutations_of_replies_under_asan_and_ubsan(tmp_path: Path) -> Non
     _compile(
         [cc, "-g", "-O1", "-std=gnu11", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
          "-DLCF_FUZZ_STANDALONE", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror",
-         "-I", str(ROOT / "shim"), "-o", str(replay), str(HARNESS), "-ldl"]
+         "-I", str(ROOT / "shim"), "-o", str(replay), str(HARNESS), *map(str, FUZZ_UNITS), "-ldl"]
     )  # fmt: skip
     paths = seeds(tmp_path / "corpus")
     run = subprocess.run(
