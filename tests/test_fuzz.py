@@ -43,7 +43,7 @@ HARNESS = ROOT / "shim" / "fuzz" / "reply_fuzzer.c"
 #: The shim's units the harness links besides what it includes.
 FUZZ_UNITS = [
     ROOT / "shim" / f"{unit}.c"
-    for unit in ("transport", "errline", "real")
+    for unit in ("replies", "transport", "errline", "real")
 ]  # fmt: skip
 FUZZ_SECONDS = int(os.environ.get("LIBCFAKE_FUZZ_SECONDS", "10"))
 BOUNDED = settings(max_examples=300, deadline=None, derandomize=True)

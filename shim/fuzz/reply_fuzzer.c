@@ -130,7 +130,7 @@ static void fuzz_reply(const uint8_t *data, size_t size)
 
     struct line l = {.len = 0};
     line_begin(&l, &req);
-    if (check_reply(&req, &reply, &p, payload, &l) == 0)
+    if (check_reply(function, FUZZ_SEQ, &reply, &p, payload, &l) == 0)
         accepted_reply_is_usable(function, &reply, &p, payload, payload_size);
     assert(l.len < sizeof l.buf);
     close_fds(&p);
