@@ -525,6 +525,21 @@ static bool resolves_under_table(const struct lcf_request *req)
     return ok;
 }
 
+/* The one passthrough decision of a call (see lcf_forward). errno is left as it was. */
+enum passthrough_verdict {
+    PASSTHROUGH_NO_TABLE,          /* no welcome yet: decide once it came (forwarded until then) */
+    PASSTHROUGH_LOCAL,             /* the program makes the real call */
+    PASSTHROUGH_FORWARD,           /* the master answers (or says to pass it through) */
+};
+
+static enum passthrough_verdict passthrough_decide(const struct lcf_request *req)
+{
+    if (!table_ready())
+        return PASSTHROUGH_NO_TABLE;
+    return passes_through(req) && resolves_under_table(req) ? PASSTHROUGH_LOCAL
+                                                             : PASSTHROUGH_FORWARD;
+}
+
 /* ========================================================================== welcome ===== */
 
 /* Checks a received welcome and stores its table and snapshot. Returns 0, or -1 (reason in l). */
@@ -675,14 +690,19 @@ static struct conn *conn_get(int level, struct conn *once, struct line *l)
     return c;
 }
 
-/* Sends the call on c and receives its checked reply. Returns the action, or -1 (reason in l;
- * the connection is dropped as it may be out of step). */
-static int exchange(struct conn *c, struct lcf_request *req, struct lcf_reply *reply, int *fd,
-                    void *payload, size_t payload_size, struct line *l)
+/* Sends req's call on c, with the descriptors fds (req->nfds of them, in place of req->fds), and
+ * receives its checked reply. Returns the action, or -1 (reason in l; the connection is dropped
+ * as it may be out of step). The request is not changed: its header is made here. */
+static int exchange(struct conn *c, const struct lcf_request *req, const int *fds,
+                    struct lcf_reply *reply, int *fd, void *payload, size_t payload_size,
+                    struct line *l)
 {
+    /* the header, then the rest of the call as the wrapper filled it (never copied) */
+    struct lcf_header header;
     size_t size = sizeof req->call;
-    struct iovec out[3] = {{&req->call, sizeof req->call}};
-    int n = 1;
+    struct iovec out[4] = {{&header, sizeof header},
+                           {(char *)&req->call + sizeof header, sizeof req->call - sizeof header}};
+    int n = 2;
     if (req->call.length1 > 0) {
         out[n++] = (struct iovec){(void *)req->str1, (size_t)req->call.length1};
         size += (size_t)req->call.length1;
@@ -695,13 +715,13 @@ static int exchange(struct conn *c, struct lcf_request *req, struct lcf_reply *r
         line_str(l, "the call does not fit in one message");
         return -1; /* nothing was sent: the connection stays in step */
     }
-    header_init(&req->call.header, LCF_CALL, size, ++c->seq);
+    header_init(&header, LCF_CALL, size, ++c->seq);
     long long start = now_ns();
     long long deadline = start / 1000000 + c->timeout_ms;
     struct packet p;
     struct iovec in[2] = {{reply, sizeof *reply}, {payload, payload_size}};
     /* a send that had to wait used up time that SO_RCVTIMEO would not count */
-    int sent = send_packet(c->fd, out, n, req->fds, req->nfds, deadline, l);
+    int sent = send_packet(c->fd, out, n, fds, req->nfds, deadline, l);
     /* alone: no other thread of this process waits for a reply (others would take the CPU that
      * the master needs to answer them; their replies are not quicker for spinning) */
     bool alone = __atomic_fetch_add(&waiting, 1, __ATOMIC_RELAXED) == 0;
@@ -717,7 +737,7 @@ static int exchange(struct conn *c, struct lcf_request *req, struct lcf_reply *r
         return -1;
     }
     c->reply_ns = (3 * c->reply_ns + now_ns() - start) / 4;
-    if (check_reply(req->call.function, req->call.header.seq, reply, &p, payload, l) < 0) {
+    if (check_reply(req->call.function, header.seq, reply, &p, payload, l) < 0) {
         close_fds(&p);
         conn_drop(c);
         return -1;
@@ -968,14 +988,15 @@ static bool snapshot_answer(struct conn *c, const struct lcf_request *req, struc
 
 /* ======================================================================== forwarding ===== */
 
-/* Sends duplicates of the call's directory descriptors instead of the program's, and keeps them
- * where req->pins says: the master decides on the directory the duplicate refers to, and a real
- * call the master lets through is made on that same duplicate (see struct fs_path), whatever the
- * program's descriptor refers to by then. (With its descriptor table full, the program's own
- * descriptor is sent.) */
-static void pin_directories(struct lcf_request *req)
+/* Writes into fds the descriptors to send for req: duplicates of the call's directory
+ * descriptors instead of the program's, kept where req->pins says: the master decides on the
+ * directory the duplicate refers to, and a real call the master lets through is made on that
+ * same duplicate (see struct fs_path), whatever the program's descriptor refers to by then. (With
+ * its descriptor table full, the program's own descriptor is sent.) */
+static void pin_directories(const struct lcf_request *req, int fds[LCF_MAX_FDS])
 {
     int saved = errno;
+    memcpy(fds, req->fds, sizeof(int) * (size_t)req->nfds);
     int at = 0;
     for (int i = 0; i < 2; i++) {
         uint32_t bit = i == 0 ? LCF_FD_DIR1 : LCF_FD_DIR2;
@@ -985,14 +1006,16 @@ static void pin_directories(struct lcf_request *req)
             *req->pins[i] = fcntl(req->fds[at], F_DUPFD_CLOEXEC, 0);
         }
         if (req->pins[i] != NULL && *req->pins[i] >= 0)
-            req->fds[at] = *req->pins[i];
+            fds[at] = *req->pins[i];
         at++;
     }
     errno = saved;
 }
 
-static int round_trip(int level, const struct lcf_request *req, struct lcf_reply *reply, int *fd,
-                      void *payload, size_t payload_size)
+/* The call's trip at this nesting level: the passthrough decision if it is still to be made
+ * (`decided` false: no table before this connection's welcome), else the snapshot or the master. */
+static int round_trip(int level, bool decided, const struct lcf_request *req,
+                      struct lcf_reply *reply, int *fd, void *payload, size_t payload_size)
 {
     struct line l; /* why the call fails, if it does */
     l.len = 0;
@@ -1000,16 +1023,15 @@ static int round_trip(int level, const struct lcf_request *req, struct lcf_reply
     struct conn *c = conn_get(level, &once, &l);
     if (c == NULL)
         return line_fail_call(req, &l);
-    int action = LCF_PASSTHROUGH;
-    /* the table came with this connection's welcome */
-    if (!passes_through(req) || !resolves_under_table(req)) {
-        struct lcf_request sent = *req;
-        if (c != &once && snapshot_answer(c, &sent, reply, fd, payload, payload_size))
-            action = LCF_ANSWER;
-        else {
-            pin_directories(&sent);
-            action = exchange(c, &sent, reply, fd, payload, payload_size, &l);
-        }
+    int action;
+    if (!decided && passthrough_decide(req) == PASSTHROUGH_LOCAL) { /* the welcome brought it */
+        action = LCF_PASSTHROUGH;
+    } else if (c != &once && snapshot_answer(c, req, reply, fd, payload, payload_size)) {
+        action = LCF_ANSWER;
+    } else {
+        int fds[LCF_MAX_FDS];
+        pin_directories(req, fds);
+        action = exchange(c, req, fds, reply, fd, payload, payload_size, &l);
     }
     if (c == &once)
         conn_drop(&once);
@@ -1021,14 +1043,12 @@ int lcf_forward(const struct lcf_request *req, struct lcf_reply *reply, int *fd,
 {
     int saved = errno;
     *fd = -1;
-    struct lcf_request forwarded;
-    if (table_ready() && passes_through(req)) {
-        if (resolves_under_table(req))
-            return LCF_PASSTHROUGH;
-        forwarded = *req; /* a symlink leads out of the prefix: the master decides */
-        forwarded.readonly = false;
-        req = &forwarded;
-    }
+    /* One passthrough decision per call: here when the table is known, which saves a passthrough
+     * call its connection; else after the welcome brought it (round_trip). A path that passes
+     * as written but whose symlinks lead out of the prefixes is forwarded: the master decides. */
+    enum passthrough_verdict verdict = passthrough_decide(req);
+    if (verdict == PASSTHROUGH_LOCAL)
+        return LCF_PASSTHROUGH;
     if (depth >= LCF_LEVELS) {
         struct line l;
         line_begin(&l, req);
@@ -1036,7 +1056,8 @@ int lcf_forward(const struct lcf_request *req, struct lcf_reply *reply, int *fd,
         return line_fail(&l);
     }
     int level = depth++;
-    int action = round_trip(level, req, reply, fd, payload, payload_size);
+    int action = round_trip(level, verdict != PASSTHROUGH_NO_TABLE, req, reply, fd, payload,
+                            payload_size);
     depth--;
     if (action > 0)
         errno = saved;
