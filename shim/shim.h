@@ -1,7 +1,8 @@
 /* shim.h — what the parts of the preload shim share: the export marker, the lazy lookup of the
- * real libc functions, the per-thread guard, the channel API the wrappers forward calls through
- * (implemented in channel.c), and the path helpers of the filesystem wrappers (fs.c). Every shim C
- * file includes it first. */
+ * real libc functions (real.c), the per-thread guard, the channel API the wrappers forward calls
+ * through (channel.c routes them; the channel's own units have their own headers: connection.h,
+ * transport.h, passthrough.h, replies.h, snapshot_answers.h, errline.h, real.h), and the path
+ * helpers of the filesystem wrappers (fs.c). Every shim C file includes it first. */
 #ifndef LIBCFAKE_SHIM_H
 #define LIBCFAKE_SHIM_H
 
@@ -35,7 +36,7 @@
 /* dlsym(RTLD_NEXT, name); a missing symbol aborts the program with one line on stderr. */
 void *lcf_dlsym(const char *name);
 
-/* libc's own getcwd (channel.c). */
+/* libc's own getcwd (real.c). */
 char *lcf_real_getcwd(char *buf, size_t size);
 
 /* libc's own fstat and fstatat, for the shim's checks (the public names are wrappers). */

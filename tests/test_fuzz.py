@@ -7,7 +7,7 @@
   raises ``ProtocolError`` for that connection and then serves a real program.
 - A ``Sandbox`` must survive the same: a program can reach the master's socket
   (``$LIBCFAKE_SOCKET`` is in its environment) and send anything.
-- The shim's reply checks (shim/channel.c ``check_reply`` and the welcome's ``table_load``), its
+- The shim's reply checks (shim/replies.c ``check_reply``, passthrough.c's ``table_load``), its
   snapshot reader and the master's C checks and writer (note records, snapshot batches) run
   under libFuzzer with ASan and UBSan (shim/fuzz/reply_fuzzer.c), seeded with replies encoded by
   ``libcfake.protocol``; skipped without clang. The same harness built with gcc replays the seeds
@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import shutil
 import socket
 import struct
@@ -40,6 +41,12 @@ from libcfake.snapshot import Snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "shim" / "fuzz" / "reply_fuzzer.c"
+#: The shim's units the harness links (it includes only their headers).
+FUZZ_UNITS = [
+    ROOT / "shim" / f"{unit}.c"
+    for unit in ("replies", "passthrough", "snapshot_answers", "transport", "errline", "real",
+                 "ring", "snapshot")
+]  # fmt: skip
 FUZZ_SECONDS = int(os.environ.get("LIBCFAKE_FUZZ_SECONDS", "10"))
 BOUNDED = settings(max_examples=300, deadline=None, derandomize=True)
 
@@ -218,7 +225,7 @@ def test_a_sandbox_survives_a_forged_call() -> None:
         assert (result.returncode, result.stdout) == (0, "served\n"), result.stderr
 
 
-# -- the shim's decoder: libFuzzer on shim/channel.c's reply checks --------------------------
+# -- the shim's decoder: libFuzzer on shim/replies.c's reply checks --------------------------
 
 
 def seeds(directory: Path) -> list[Path]:
@@ -330,7 +337,7 @@ def test_libfuzzer_on_the_shims_reply_checks(tmp_path: Path) -> None:
     flags = ["-g", "-O1", "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all"]
     _compile(
         ["clang", *flags, "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-I", str(ROOT / "shim"),
-         "-o", str(fuzzer), str(HARNESS), "-ldl"]
+         "-o", str(fuzzer), str(HARNESS), *map(str, FUZZ_UNITS), "-ldl"]
     )  # fmt: skip
     corpus = tmp_path / "corpus"
     seeds(corpus)
@@ -357,7 +364,7 @@ def test_seeded_mutations_of_replies_under_asan_and_ubsan(tmp_path: Path) -> Non
     _compile(
         [cc, "-g", "-O1", "-std=gnu11", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
          "-DLCF_FUZZ_STANDALONE", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror",
-         "-I", str(ROOT / "shim"), "-o", str(replay), str(HARNESS), "-ldl"]
+         "-I", str(ROOT / "shim"), "-o", str(replay), str(HARNESS), *map(str, FUZZ_UNITS), "-ldl"]
     )  # fmt: skip
     paths = seeds(tmp_path / "corpus")
     run = subprocess.run(
@@ -376,3 +383,10 @@ def test_the_harness_is_not_part_of_the_shim() -> None:
         sys.path.pop(0)
     assert HARNESS not in shim_build.sources()
     assert all(path.parent == ROOT / "shim" for path in shim_build.sources())
+
+
+def test_no_c_file_of_the_shim_includes_another() -> None:
+    """The harness links the shim's units through their headers; no unit is included whole."""
+    for path in (ROOT / "shim").rglob("*.c"):
+        included = re.findall(r'^\s*#\s*include\s*[<"]([^">]+\.c)[">]', path.read_text(), re.M)
+        assert not included, f"{path.relative_to(ROOT)} includes {included}"

@@ -1,7 +1,7 @@
 """How a program behind the shim waits for its replies.
 
 While replies come quickly, a thread tries for its reply without sleeping for a while, yielding
-the CPU between tries (SPIN_NS in shim/channel.c): that saves the cost of its wake-up, which
+the CPU between tries (SPIN_NS in shim/transport.h): that saves the cost of its wake-up, which
 benchmarks/roundtrip.py measures. Here a library preloaded before the shim counts the yields, so
 the test sees whether a thread spun: it must not while the master is slow. (Whether it spins for
 a quick master depends on the scheduler: a program that loses its CPU to the master right after

@@ -4,11 +4,13 @@
  * (lcf_snapshot_view_init + lcf_snapshot_get) on a snapshot image, the master's check of a
  * note ring's records (lcf_notes_check, which the cffi module runs on what a program wrote), and
  * the master's snapshot writer (lcf_snapshot_put_many) on a batch of records. NOT part of the
- * shim: build.py
- * compiles only the C files directly in shim/. Built by tests/test_fuzz.py:
+ * shim: build.py compiles only the C files directly in shim/. It includes only headers and is
+ * linked with the shim's units it tests (tests/test_fuzz.py, FUZZ_UNITS):
  *
  *     clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
- *           -D_GNU_SOURCE -I shim -o reply_fuzzer shim/fuzz/reply_fuzzer.c -ldl
+ *           -D_GNU_SOURCE -I shim -o reply_fuzzer shim/fuzz/reply_fuzzer.c \
+ *           shim/replies.c shim/passthrough.c shim/snapshot_answers.c shim/transport.c \
+ *           shim/errline.c shim/real.c shim/ring.c shim/snapshot.c -ldl
  *
  * or, without libFuzzer, with gcc and -DLCF_FUZZ_STANDALONE (a main() that feeds the files named
  * on the command line, for replaying a corpus under ASan+UBSan).
@@ -29,12 +31,20 @@
  * Beyond memory safety (ASan, UBSan), a reply the checks accept must be one the callers can use
  * as they do; the harness aborts when it is not (see accepted_reply_is_usable). */
 
-#include "../channel.c"
-#include "../ring.c"
-#include "../snapshot.c"
+#include "errline.h"
+#include "passthrough.h"
+#include "replies.h"
+#include "ring.h"
+#include "snapshot.h"
+#include "transport.h"
 
 #include <assert.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define FUZZ_SEQ 7u /* the seq of the call the reply answers; seeds use it */
 
@@ -102,11 +112,11 @@ static void fuzz_reply(const uint8_t *data, size_t size)
     data += 3;
     size -= 3;
 
-    struct lcf_request req;
-    lcf_request_init(&req, function, "fuzz");
-    req.call.header.seq = FUZZ_SEQ;
-    req.str1 = "/fuzz";
+    struct lcf_request req = {.str1 = "/fuzz"}; /* as lcf_request_init makes it, with a path */
+    req.call.function = function;
+    memcpy(req.call.symbol, "fuzz", 4);
     req.call.length1 = 5;
+    req.call.length2 = -1;
 
     /* recvmsg into {reply, sizeof reply} and {payload, capacity}: a longer packet is cut */
     size_t capacity = payload_capacity(function);
@@ -130,7 +140,7 @@ static void fuzz_reply(const uint8_t *data, size_t size)
 
     struct line l = {.len = 0};
     line_begin(&l, &req);
-    if (check_reply(&req, &reply, &p, payload, &l) == 0)
+    if (check_reply(function, FUZZ_SEQ, &reply, &p, payload, &l) == 0)
         accepted_reply_is_usable(function, &reply, &p, payload, payload_size);
     assert(l.len < sizeof l.buf);
     close_fds(&p);
@@ -151,10 +161,12 @@ static void fuzz_welcome(const uint8_t *data, size_t size)
     uint64_t devices[2] = {1, 2};
     struct line l = {.len = 0};
     if (table_load(bytes, table, count, devices, -1, 0, &l) == 0) {
-        assert(table_ready() && table_count == count);
-        for (uint32_t i = 0; i < table_count; i++) {
-            assert((size_t)table_start[i] + table_len[i] <= table);
-            assert(table_bytes[table_start[i]] == '/' || table_len[i] == 0);
+        struct table_view t;
+        table_inspect(&t);
+        assert(table_ready() && t.count == count);
+        for (uint32_t i = 0; i < t.count; i++) {
+            assert((size_t)t.start[i] + t.len[i] <= table);
+            assert(t.bytes[t.start[i]] == '/' || t.len[i] == 0);
         }
         size_t n = sep ? size - table - 1 : 0;
         char path[LCF_MAX_PATH + 1];
@@ -165,8 +177,7 @@ static void fuzz_welcome(const uint8_t *data, size_t size)
         req.call.length1 = (int32_t)n;
         if (passes_through(&req)) /* only absolute paths without "." or ".." components */
             assert(n > 0 && path[0] == '/' && !has_dot_component(path, n));
-        __atomic_store_n(&table_state, TABLE_EMPTY, __ATOMIC_RELEASE); /* the next input loads */
-        table_count = 0;
+        table_forget(); /* the next input loads its own */
     }
     assert(l.len < sizeof l.buf);
     free(bytes);

@@ -1,0 +1,51 @@
+/* replies.h — the checks the shim applies to every reply before a wrapper uses it (replies.c),
+ * and the kinds of call they tell apart. A reply the checks accept is one the callers can use as
+ * they do; the reply fuzzer (fuzz/reply_fuzzer.c) links replies.c and holds them to that. */
+#ifndef LIBCFAKE_REPLIES_H
+#define LIBCFAKE_REPLIES_H
+
+#include "errline.h"
+#include "transport.h"
+
+static inline bool is_stat(uint32_t function)
+{
+    return function == LCF_STAT || function == LCF_LSTAT || function == LCF_FSTAT;
+}
+
+static inline bool is_open(uint32_t function)
+{
+    return function == LCF_OPEN || function == LCF_OPENAT;
+}
+
+static inline bool is_socket_call(uint32_t function)
+{
+    return function >= LCF_CONNECT_UNIX && function <= LCF_BIND_INET6;
+}
+
+/* The calls whose successful answer is a text: readlink's target, getcwd's and realpath's path,
+ * getnameinfo's host name, res_query's DNS message. */
+static inline bool has_text(uint32_t function)
+{
+    return function == LCF_READLINK || function == LCF_GETCWD || function == LCF_REALPATH ||
+           function == LCF_GETNAMEINFO || function == LCF_RES_QUERY;
+}
+
+/* The calls whose result is 0 or an EAI_* code rather than -1 with errno. */
+static inline bool is_eai(uint32_t function)
+{
+    return function == LCF_GETADDRINFO || function == LCF_GETNAMEINFO;
+}
+
+/* Checks the reply r (with its payload, as received in p) to a call of `function` sent with
+ * `seq`: header, action, payload sizes and contents, descriptors. Returns 0, or -1 with
+ * `invalid reply (...)` in l. */
+int check_reply(uint32_t function, uint32_t seq, const struct lcf_reply *r,
+                const struct packet *p, const void *payload, struct line *l);
+
+/* Whether a stat's mode has a file type. */
+bool valid_stat(const struct lcf_stat *st);
+
+/* Whether fd is a directory (libc's fstat). */
+bool is_directory(int fd);
+
+#endif

@@ -1,0 +1,269 @@
+/* snapshot_answers.c — the calls the shim answers from the master's snapshot (see
+ * snapshot_answers.h) without a round trip: the snapshot's mapping, the virtual path a call
+ * names, the lookup, the answer as the master would give it, and the note that tells the master. */
+
+#include "snapshot_answers.h"
+#include "passthrough.h"
+#include "real.h"
+#include "replies.h"
+#include "ring.h"
+#include "snapshot.h"
+#include "transport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LCF_SNAPSHOT_MAX (1ULL << 30) /* a larger snapshot is refused */
+
+/* The master's metadata snapshot, mapped read-only from the first welcome (see snapshot.h). */
+static struct lcf_snapshot_view snapshot;
+static bool snapshot_mapped;
+
+int snapshot_map(int fd, uint64_t bytes, struct line *l)
+{
+    void *map = memfd_map(fd, bytes, LCF_SNAPSHOT_MAX, PROT_READ);
+    if (map != MAP_FAILED && lcf_snapshot_view_init(&snapshot, map, bytes) == 0) {
+        snapshot_mapped = true;
+        return 0;
+    }
+    return memfd_refuse(map, bytes, "snapshot", l);
+}
+
+
+/* Whether path (n bytes) is in the snapshot's form: absolute, without "." or ".." components, empty
+ * components (a repeated slash) or a trailing slash, unless it is "/". */
+static bool snapshot_form(const char *path, size_t n)
+{
+    if (n == 0 || path[0] != '/')
+        return false;
+    return n == 1 || (path[n - 1] != '/' && memmem(path, n, "//", 2) == NULL &&
+                      !has_dot_component(path, n));
+}
+
+/* Whether path (n bytes) is the shadow tree's root or lies under it. */
+static bool in_shadow_tree(const char *path, size_t n)
+{
+    size_t k = snapshot.root_length;
+    return n >= k && memcmp(path, snapshot.root, k) == 0 && (n == k || path[k] == '/');
+}
+
+/* Writes into out (LCF_MAX_PATH + 1 bytes) the virtual path a stat-like call names: a path in the
+ * shadow tree stands for the virtual path after the tree's root, a relative path is joined to
+ * its directory descriptor's (which must be a shadow directory), any other absolute path is
+ * itself; fstat names its descriptor's, which must be a shadow directory. Returns its length, or
+ * -1 when the snapshot cannot name it. */
+static ssize_t snapshot_path(const struct lcf_request *req, char *out)
+{
+    size_t root_len = snapshot.root_length, base = 0, n = 0;
+    const char *rest = "";
+    bool fstat = req->call.function == LCF_FSTAT;
+    if (fstat || (req->call.fds & LCF_FD_DIR1)) {
+        /* the descriptor's path: fstat's file, or the directory a relative path starts from */
+        ssize_t k = !fstat || req->call.fds == LCF_FD_FILE ? lcf_fd_path(req->fds[0], out) : -1;
+        if (k < 0 || !in_shadow_tree(out, (size_t)k))
+            return -1;
+        base = (size_t)k - root_len; /* its virtual path, "" for "/" */
+        memmove(out, out + root_len, base);
+        if (!fstat) {
+            out[base++] = '/';
+            rest = req->str1;
+            n = (size_t)req->call.length1;
+        }
+    } else {
+        rest = req->str1;
+        n = (size_t)req->call.length1;
+        if (in_shadow_tree(rest, n)) {
+            rest += root_len;
+            n -= root_len;
+        }
+    }
+    if (base + n == 0) { /* the shadow tree's root: "/" */
+        rest = "/";
+        n = 1;
+    }
+    if (base + n > LCF_MAX_PATH)
+        return -1;
+    memcpy(out + base, rest, n);
+    out[base + n] = '\0';
+    return snapshot_form(out, base + n) ? (ssize_t)(base + n) : -1;
+}
+
+/* Tells the master about a call answered from the snapshot: appends a note to the connection's
+ * ring. False when the ring is full: the call then makes its round trip, before which the master
+ * takes the ring, so the notes keep their order and the ring is empty again. (Never a message:
+ * the master would take notes appended after it before reading it.) */
+static bool send_note(struct conn *c, const struct lcf_request *req, const struct lcf_stat *st,
+                      const char *path, size_t n, const char *target, int32_t result)
+{
+    struct lcf_note note = {
+        .function = req->call.function,
+        .flags = req->call.flags,
+        .result = result,
+        .mode = st->mode,
+        .size = st->size,
+        .length = (int32_t)n,
+        .error = result < 0 ? ENOENT : 0, /* the only failure answered from the snapshot */
+    };
+    memcpy(note.symbol, req->call.symbol, sizeof note.symbol);
+    size_t text = req->call.function == LCF_READLINK && result > 0 ? (size_t)result : 0;
+    header_init(&note.header, LCF_NOTE, sizeof note + n + text, ++c->seq);
+    struct lcf_piece pieces[3] = {{&note, sizeof note}, {path, n}, {target, text}};
+    return c->ring != NULL && lcf_ring_append(c->ring, c->ring_data, &c->ring_head, pieces, 3);
+}
+
+/* The open flags with which a listed directory is opened in the shim: read-only, and nothing the
+ * shadow directory could answer differently from the master (O_NOATIME wants its owner). */
+#define LISTED_OPEN_FLAGS (O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_LARGEFILE | O_NOCTTY)
+
+/* What the snapshot says of the path a call names. */
+enum snapshot_says {
+    UNKNOWN,                       /* nothing: ask the master */
+    FOUND,                         /* what lstat says of it */
+    MISSING,                       /* no such entry: its directory is complete, and lacks it */
+};
+
+/* Looks up the entry the call names: its virtual path (n bytes) in path and, when FOUND, what the
+ * snapshot says in *st (its flags moved to *flags) and, for a symlink, target. A name missing
+ * from a complete directory (not fstat's: its descriptor names what exists) is MISSING. errno is
+ * left as it was. */
+static enum snapshot_says snapshot_entry(const struct lcf_request *req,
+                                         char path[LCF_MAX_PATH + 1], size_t *n,
+                                         struct lcf_stat *st, uint32_t *flags,
+                                         char target[LCF_MAX_PATH + 1], int32_t *target_length)
+{
+    int saved = errno;
+    ssize_t k = snapshot_path(req, path); /* (may readlink a descriptor's path) */
+    errno = saved;
+    if (k <= 0)
+        return UNKNOWN;
+    *n = (size_t)k;
+    if (lcf_snapshot_get(&snapshot, path, *n, st, target, target_length)) {
+        if (!valid_stat(st))
+            return UNKNOWN;
+        *flags = st->reserved;
+        st->reserved = 0;
+        return FOUND;
+    }
+    size_t slash = *n - 1; /* the snapshot's form: "/" or no trailing slash */
+    while (slash > 0 && path[slash] != '/')
+        slash--;
+    if (*n == 1 || req->call.function == LCF_FSTAT || *n - slash - 1 > NAME_MAX)
+        return UNKNOWN; /* (a name too long is ENAMETOOLONG: the master's) */
+    struct lcf_stat parent; /* the directory the name would be in ("/" for "/name") */
+    int32_t parent_target;
+    bool complete = lcf_snapshot_get(&snapshot, path, slash > 0 ? slash : 1, &parent, target,
+                                     &parent_target) &&
+                    S_ISDIR(parent.mode) && (parent.reserved & LCF_SNAPSHOT_COMPLETE);
+    return complete ? MISSING : UNKNOWN;
+}
+
+/* Fills *reply as the master's answer would be: result (-1 with error), no payload yet. */
+static void snapshot_reply(struct lcf_reply *reply, int32_t result, int32_t error)
+{
+    memset(reply, 0, sizeof *reply);
+    reply->action = LCF_ANSWER;
+    reply->result = result;
+    reply->error = error;
+    reply->text_length = -1;
+}
+
+/* Answers the call with -1 ENOENT, after telling the master in a note. */
+static bool snapshot_missing(struct conn *c, const struct lcf_request *req, struct lcf_reply *reply,
+                             const char *path, size_t n)
+{
+    static const struct lcf_stat none;
+    if (!send_note(c, req, &none, path, n, NULL, -1))
+        return false;
+    snapshot_reply(reply, -1, ENOENT);
+    return true;
+}
+
+/* Answers an open of a name missing from a complete directory (unless it creates one) with
+ * ENOENT, and opens a listed directory readable by everyone as the master would: its shadow
+ * directory, which lists exactly its entries. Tells the master in a note; false (errno as it
+ * was) when the master must answer. */
+static bool snapshot_open(struct conn *c, const struct lcf_request *req, struct lcf_reply *reply,
+                          int *fd)
+{
+    int open_flags = req->call.flags;
+    bool creates = (open_flags & O_CREAT) || (open_flags & O_TMPFILE) == O_TMPFILE;
+    if (creates || req->call.length1 <= 0)
+        return false;
+    char path[LCF_MAX_PATH + 1], target[LCF_MAX_PATH + 1];
+    char real[sizeof snapshot.root + LCF_MAX_PATH];
+    size_t n;
+    struct lcf_stat st;
+    uint32_t flags;
+    int32_t target_length;
+    enum snapshot_says says = snapshot_entry(req, path, &n, &st, &flags, target, &target_length);
+    if (says == MISSING)
+        return snapshot_missing(c, req, reply, path, n);
+    if (says != FOUND || (open_flags & ~LISTED_OPEN_FLAGS) != 0 || /* (O_RDONLY is 0) */
+        !(flags & LCF_SNAPSHOT_LISTED) || !S_ISDIR(st.mode) || (st.mode & 0444) != 0444)
+        return false;
+    size_t k = snapshot.root_length;
+    memcpy(real, snapshot.root, k);
+    if (n > 1) { /* "/" is the root itself */
+        memcpy(real + k, path, n);
+        k += n;
+    }
+    real[k] = '\0';
+    int saved = errno;
+    int dir = lcf_real_openat(AT_FDCWD, real, open_flags | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0 && !send_note(c, req, &st, path, n, target, 0)) {
+        close(dir);
+        dir = -1;
+    }
+    errno = saved; /* a shadow a program may not enter (it runs as another user): the master's */
+    if (dir < 0)
+        return false;
+    snapshot_reply(reply, 0, 0);
+    *fd = dir; /* with FD_CLOEXEC, as a descriptor from the master arrives */
+    return true;
+}
+
+bool snapshot_answer(struct conn *c, const struct lcf_request *req, struct lcf_reply *reply,
+                     int *fd, void *payload, size_t payload_size)
+{
+    uint32_t f = req->call.function;
+    if (snapshot_mapped && is_open(f))
+        return snapshot_open(c, req, reply, fd);
+    bool stat = is_stat(f);
+    bool access = f == LCF_ACCESS || f == LCF_EACCESS;
+    if (!snapshot_mapped || !(stat || access || f == LCF_READLINK) ||
+        (f == LCF_FSTAT ? !req->directory : req->call.length1 <= 0))
+        return false; /* (a file's descriptor is a memfd: never published under its name) */
+    char path[LCF_MAX_PATH + 1], target[LCF_MAX_PATH + 1];
+    struct lcf_stat st;
+    uint32_t flags;
+    int32_t target_length;
+    size_t n;
+    enum snapshot_says says = snapshot_entry(req, path, &n, &st, &flags, target, &target_length);
+    if (says == MISSING)
+        return snapshot_missing(c, req, reply, path, n);
+    if (says != FOUND || (access && req->call.flags != F_OK))
+        return false; /* (other modes are checked against the caller: the master's) */
+    bool link = S_ISLNK(st.mode);
+    bool follows = f == LCF_STAT || access;
+    if (f == LCF_READLINK ? !link || (size_t)target_length > payload_size : link && follows)
+        return false; /* the last symlink is followed: the master resolves it */
+    if (stat && payload_size < sizeof st)
+        return false;
+    int32_t result = f == LCF_READLINK ? target_length : 0;
+    if (!send_note(c, req, &st, path, n, target, result))
+        return false;
+    snapshot_reply(reply, result, 0);
+    if (stat) {
+        reply->count = 1;
+        memcpy(payload, &st, sizeof st);
+    } else if (f == LCF_READLINK) {
+        reply->text_length = target_length;
+        memcpy(payload, target, (size_t)target_length);
+    }
+    return true;
+}
