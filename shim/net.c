@@ -716,23 +716,27 @@ LCF_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flag
 
 LCF_EXPORT int getsockname(int fd, __SOCKADDR_ARG addr, socklen_t *len)
 {
+    socklen_t capacity = len != NULL ? *len : 0; /* the real call overwrites it */
     int ret = real_getsockname(fd, addr.__sockaddr__, len);
     if (ret < 0 || lcf_in_real)
         return ret;
     struct virtual_socket *slot = virtual_find(socket_inode(fd));
     if (slot == NULL || slot->local.len == 0)
         return ret;
+    *len = capacity; /* the virtual name may be longer than the real one */
     return virtual_get(&slot->local, addr.__sockaddr__, len);
 }
 
 LCF_EXPORT int getpeername(int fd, __SOCKADDR_ARG addr, socklen_t *len)
 {
+    socklen_t capacity = len != NULL ? *len : 0; /* the real call overwrites it */
     int ret = real_getpeername(fd, addr.__sockaddr__, len);
     if (ret < 0 || lcf_in_real)
         return ret;
     struct virtual_socket *slot = virtual_find(socket_inode(fd));
     if (slot == NULL || slot->peer.len == 0)
         return ret;
+    *len = capacity; /* the virtual name may be longer than the real one */
     return virtual_get(&slot->peer, addr.__sockaddr__, len);
 }
 

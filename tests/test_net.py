@@ -823,3 +823,19 @@ def test_the_network_tests_pass_in_a_namespace_with_only_loopback() -> None:
                             text=True, cwd=ROOT, env=env, timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout
+
+
+def test_a_long_virtual_unix_name_comes_back_whole(sb: Sandbox) -> None:
+    # longer than the master's real socket path: the real call's length must not cut it
+    name = "/run/" + "a-rather-long-virtual-socket-name-" * 2 + ".sock"
+    code = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+        "s.bind(sys.argv[1]); s.listen(1)\n"
+        "c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+        "c.connect(sys.argv[1])\n"
+        "print(s.getsockname()); print(c.getpeername())\n"
+    )
+    sb.fs.create_dir("/run")
+    assert python(sb, code, name) == f"{name}\n{name}\n"
+    assert not sb.violations
