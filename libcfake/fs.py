@@ -842,6 +842,9 @@ class CallerView:
         obj = old_directory.entries.get(old_name)
         if obj is None:
             raise _error(errno.ENOENT, old)
+        # a trailing slash asks for a directory, and rename does not follow a symlink to one
+        if (old.endswith("/") or new.endswith("/")) and not isinstance(obj, FakeDirectory):
+            raise _error(errno.ENOTDIR, old)
         self.may_search(new_directory, new)
         replaced = new_directory.entries.get(new_name)
         if noreplace and replaced is not None:

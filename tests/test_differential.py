@@ -284,6 +284,7 @@ SCRIPTS: dict[str, str] = {
     "a listed directory removed and made a file": "mkdir $R/y && ls $R > /dev/null && rmdir $R/y && echo 1 > $R/y && cat $R/y && ls $R | grep -c '^y$'",
     "a listed symlink removed and made a directory": "ln -s a.txt $R/z && ls $R > /dev/null && rm $R/z && mkdir $R/z && ls -d $R/z/ && cd $R/z && pwd",
     "a rename over one name of a hard-linked file": "echo a > $R/h1 && ln $R/h1 $R/h2 && echo t > $R/t && mv $R/t $R/h1 && stat -c %h $R/h1 $R/h2 && cat $R/h1 $R/h2 && rm $R/h2 && ls $R | grep -c '^h'",
+    "rename of a symlink to a directory, named with a slash": "mkdir $R/rd && ln -s rd $R/rl && mv $R/rl/ $R/rm; echo $?; mv $R/rl $R/rm2/; echo $?; ls $R | grep '^r'",
     "times to the nanosecond": "touch -d '2001-01-01 00:00:00.123456789' $R/t && stat -c '%y %x' $R/t && python3 -c \"import os; s = os.stat('$R/t'); print(s.st_mtime_ns, s.st_atime_ns)\"",
     "times of a written file to the nanosecond": "echo data > $R/w && touch -d '2001-01-01 00:00:00.987654321' $R/w && stat -c %y $R/w && ls -l --time-style=full-iso $R/w | cut -d' ' -f6-",
     "a 255-byte name": "N=$(printf '%0255d' 0); mkdir $R/$N && ls $R | grep -c 000",
