@@ -405,6 +405,16 @@ static void env_release(struct exec_env *env)
     }
 }
 
+/* What every exec does before the real call: ask the master about t, then prepare the
+ * environment the new image gets. 0, or an errno; after 0 the caller runs the program and then
+ * calls env_release. */
+static int exec_prepare(const char *symbol, const struct exec_target *t, struct exec_env *env,
+                        char *const envp[])
+{
+    int err = exec_ask(symbol, t);
+    return err != 0 ? err : env_prepare(env, envp);
+}
+
 static int fail(int err)
 {
     errno = err;
@@ -441,11 +451,8 @@ static int exec_common(const char *symbol, bool search, const char *program, cha
         target_search(&t, file);
     else
         target_path(&t, file);
-    int err = exec_ask(symbol, &t);
-    if (err != 0)
-        return fail(err);
     struct exec_env env;
-    err = env_prepare(&env, envp);
+    int err = exec_prepare(symbol, &t, &env, envp);
     if (err != 0)
         return fail(err);
     int ret = search ? real_execvpe(file, argv, env.envp) : real_execve(file, argv, env.envp);
@@ -494,13 +501,10 @@ LCF_EXPORT int fexecve(int given, char *const argv[], char *const envp[])
 {
     struct exec_target t;
     FD_PIN(fd, given); /* the file asked about is the file run */
+    struct exec_env env;
     int err = target_fd(&t, fd);
     if (err == 0)
-        err = exec_ask("fexecve", &t);
-    if (err != 0)
-        return fail(err);
-    struct exec_env env;
-    err = env_prepare(&env, envp);
+        err = exec_prepare("fexecve", &t, &env, envp);
     if (err != 0)
         return fail(err);
     int ret = real_fexecve(fd, argv, env.envp);
@@ -550,12 +554,9 @@ LCF_EXPORT int execveat(int dirfd, const char *program, char *const argv[], char
         t.mode = lcf_real_fstatat(dir, file, &st, flags & AT_SYMLINK_NOFOLLOW) == 0 ? st.st_mode
                                                                                     : 0;
     }
-    if (err == 0)
-        err = exec_ask("execveat", &t);
-    if (err != 0)
-        return fail(err);
     struct exec_env env;
-    err = env_prepare(&env, envp);
+    if (err == 0)
+        err = exec_prepare("execveat", &t, &env, envp);
     if (err != 0)
         return fail(err);
     int ret = real_execveat(dir, file, argv, env.envp, flags);
@@ -630,9 +631,7 @@ static int spawn_common(const char *symbol, bool search, pid_t *pid, const char 
             target_search(&t, file);
         else
             target_path(&t, file);
-        err = exec_ask(symbol, &t);
-        if (err == 0)
-            err = env_prepare(&env, envp);
+        err = exec_prepare(symbol, &t, &env, envp);
     }
     if (err == 0)
         err = search ? real_posix_spawnp(pid, file, actions, attr, argv, env.envp)
