@@ -385,8 +385,10 @@ class Sandbox:
         with self.fs.lock:
             rules = [str(rule) for rule in self._faults if not rule.fired]
             rules += [f"dns.{rule}" for rule in self.dns.faults if not rule.fired]
-        attempted = self.journal.connections()
-        return rules + [f"net.{route}" for route in self.net.unused_routes(attempted)]
+        routes = self.net.unused_routes()
+        if routes:  # a connection a fault refused tried its route: read the journal only then
+            routes = self.net.unused_routes(self.journal.connections())
+        return rules + [f"net.{route}" for route in routes]
 
     def missing_host_paths(self) -> list[str]:
         """Paths programs looked for and did not find (ENOENT) that exist on the host, outside
