@@ -565,16 +565,10 @@ def pack_stat(
     model): building and checking a StatResult costs several times more. ``send`` takes either.
     A value out of range raises ValueError.
     """
-    kind = st_mode & 0o170000
-    if kind not in _TYPE_NAMES:
-        raise ValueError(f"stat mode {st_mode:#o} has no file type")
-    blocks = -(-size // 4096) * 8  # as StatResult.st_blocks with blksize 4096
-    try:
-        data = _pack_stat(st_mode, size, dev, ino, nlink, uid, gid, atime, mtime, ctime, 0, 4096,
-                          blocks)  # fmt: skip
-    except struct.error as error:
-        raise ValueError(f"a stat value is out of range: {error}") from None
-    return PackedStat(_TYPE_NAMES[kind], st_mode & 0o7777, size, data)
+    times = (split_time(name, value) for name, value in
+             (("atime", atime), ("mtime", mtime), ("ctime", ctime)))  # fmt: skip
+    atime_ns, mtime_ns, ctime_ns = (seconds * 10**9 + nanoseconds for seconds, nanoseconds in times)
+    return pack_stat_ns(st_mode, size, dev, ino, nlink, uid, gid, atime_ns, mtime_ns, ctime_ns)
 
 
 def pack_stat_ns(
@@ -586,7 +580,7 @@ def pack_stat_ns(
     kind = st_mode & 0o170000
     if kind not in _TYPE_NAMES:
         raise ValueError(f"stat mode {st_mode:#o} has no file type")
-    blocks = -(-size // 4096) * 8
+    blocks = -(-size // 4096) * 8  # as StatResult.st_blocks with blksize 4096
     try:
         data = _STAT.pack(
             dev, ino, nlink, st_mode, uid, gid, 0, 0, size, 4096, blocks,
