@@ -17,11 +17,12 @@ from .calls import Call
 from .errors import LibcfakeError, ProtocolError, ShimNotBuiltError, ViolationError
 from .faults import FaultRule
 from .fs import FileSystem
+from .gai import GAI_ERRORS
 from .journal import JournalEntry, Violation
 from .net import Network, NetworkViolation
 from .protocol import ProcessInfo
 from .sandbox import Sandbox
-from .service import GAI_ERRORS, Deferred, LibcService, ServiceError
+from .service import Deferred, LibcService, ServiceError
 from .stat import FILE_TYPES, StatResult
 
 __all__ = [

@@ -40,7 +40,7 @@ import socket
 from pathlib import PurePosixPath
 from typing import Any, NamedTuple
 
-from .protocol import ProcessInfo, RawCall
+from .protocol import CHANGING_FUNCTIONS, ProcessInfo, RawCall
 
 #: O_* bits and the seed's names for them (the access mode is handled apart).
 OPEN_FLAG_NAMES: tuple[tuple[int, str], ...] = (
@@ -104,11 +104,6 @@ def _unix_name(raw: bytes | None) -> PurePosixPath | bytes:
 
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-_CHANGING_CALLS = frozenset(
-    {"unlink", "rename", "mkdir", "rmdir", "symlink", "link", "chmod", "chown", "utimens",
-     "truncate", "fchmod", "fchown", "futimens", "mknod", "setxattr", "removexattr",
-     "fsetxattr", "fremovexattr", "fsioctl", "mount"}
-)  # fmt: skip
 
 
 def _utime(seconds: int, nanoseconds: int) -> float | str | None:
@@ -158,7 +153,7 @@ class Call(NamedTuple):
         function = self.raw.function
         if function in ("open", "openat"):
             return bool(self.raw.flags & _WRITE_FLAGS) or self.creates
-        return function in _CHANGING_CALLS
+        return function in CHANGING_FUNCTIONS
 
     def arguments(self) -> tuple[Any, ...]:
         """The call's arguments as the seed lists them, as Python values."""

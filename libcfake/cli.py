@@ -23,10 +23,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .calls import Call
+from .gai import GAI_ERRORS
 from .journal import errno_number, format_report
 from .protocol import SEED_FUNCTIONS
 from .sandbox import Sandbox
-from .service import GAI_ERRORS, LibcService
+from .service import LibcService
 
 #: The exit status of ``libcfake run`` when the command made calls that nothing covered.
 VIOLATION_STATUS = 86

@@ -54,12 +54,12 @@ import dns.rrset
 import dns.zone
 
 from .faults import FaultRule
+from .gai import GAI_ERRORS, TYPEPROTO, TypeProto, chosen_row
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-#: The seed's error names a lookup can fail with, plus "nodata" (no address of that family).
-OUTCOMES = ("again", "badflags", "fail", "family", "memory", "noname", "service", "socktype",
-            "system", "nodata")  # fmt: skip
+#: The error names a lookup can fail with: glibc's getaddrinfo errors.
+OUTCOMES = tuple(GAI_ERRORS)
 
 #: The resolver's h_errno values that :meth:`Dns.query` and the shim use.
 HOST_NOT_FOUND, TRY_AGAIN, NO_RECOVERY, NO_DATA = 1, 2, 3, 4
@@ -74,32 +74,6 @@ _KNOWN_FLAGS = int(  # an int: ~ of Python's AddressInfo flag would keep only it
 _NI_KNOWN_FLAGS = 0xFF
 NI_NUMERICHOST, NI_NAMEREQD = socket.NI_NUMERICHOST, socket.NI_NAMEREQD
 
-_SOCK_DCCP, _SOCK_SEQPACKET = 6, 5
-_IPPROTO_DCCP, _IPPROTO_UDPLITE, _IPPROTO_SCTP = 33, 136, 132
-
-
-@dataclass(frozen=True)
-class _TypeProto:
-    """A row of glibc's gaih_inet_typeproto table."""
-
-    socktype: int
-    protocol: int
-    name: str  # the protocol's name in /etc/services
-    default: bool = False  # listed when the hints name neither socket type nor protocol
-    any_protocol: bool = False  # raw: takes the hints' protocol, whatever it is
-    no_service: bool = False  # raw: has no ports
-
-
-#: glibc's table, in its order: what getaddrinfo lists for a socket type and protocol.
-_TYPEPROTO = (
-    _TypeProto(socket.SOCK_STREAM, socket.IPPROTO_TCP, "tcp", default=True),
-    _TypeProto(socket.SOCK_DGRAM, socket.IPPROTO_UDP, "udp", default=True),
-    _TypeProto(_SOCK_DCCP, _IPPROTO_DCCP, "dccp"),
-    _TypeProto(socket.SOCK_DGRAM, _IPPROTO_UDPLITE, "udplite"),
-    _TypeProto(socket.SOCK_STREAM, _IPPROTO_SCTP, "sctp"),
-    _TypeProto(_SOCK_SEQPACKET, _IPPROTO_SCTP, "sctp"),
-    _TypeProto(socket.SOCK_RAW, 0, "raw", default=True, any_protocol=True, no_service=True),
-)
 _MAX_CNAME_CHAIN = 16
 _REVERSE_TREES = (dns.name.from_text("in-addr.arpa."), dns.name.from_text("ip6.arpa."))
 #: The largest response :meth:`Dns.query` builds: what one reply of the protocol carries.
@@ -614,35 +588,25 @@ def _ports(service: str | None, hints: Hints) -> list[tuple[int, int, int]] | st
         if number is None and hints.flags & socket.AI_NUMERICSERV:
             return "noname"
         number = -1 if number is None else number
-    chosen: _TypeProto | None = None
+    chosen: TypeProto | None = None
     if hints.socktype or hints.protocol:
-        for row in _TYPEPROTO:
-            if hints.socktype and hints.socktype != row.socktype:
-                continue
-            if hints.protocol and not row.any_protocol and hints.protocol != row.protocol:
-                continue
-            chosen = row
-            break
-        else:
+        chosen = chosen_row(hints.socktype, hints.protocol)
+        if chosen is None:
             return "socktype" if hints.socktype else "service"
     if number is not None and chosen is not None and chosen.no_service:
         return "service"
     if number is not None and number < 0:
         assert service is not None
-        rows = [chosen] if chosen is not None else [row for row in _TYPEPROTO if not row.no_service]
+        rows = [chosen] if chosen is not None else [row for row in TYPEPROTO if not row.no_service]
         found = []
         for row in rows:
             try:
                 port = socket.getservbyname(service, row.name)
             except OSError:
                 continue
-            found.append((port, row.socktype, _protocol_of(row, hints)))
+            found.append((port, row.socktype, row.protocol_for(hints.protocol)))
         return found or "service"
     port = (number or 0) & 0xFFFF
     if chosen is not None:
-        return [(port, chosen.socktype, _protocol_of(chosen, hints))]
-    return [(port, row.socktype, row.protocol) for row in _TYPEPROTO if row.default]
-
-
-def _protocol_of(row: _TypeProto, hints: Hints) -> int:
-    return hints.protocol if row.any_protocol else row.protocol
+        return [(port, chosen.socktype, chosen.protocol_for(hints.protocol))]
+    return [(port, row.socktype, row.protocol) for row in TYPEPROTO if row.default]

@@ -12,6 +12,7 @@ sending misplaced values. Every received message is checked strictly; anything u
 from __future__ import annotations
 
 import dataclasses
+import enum
 import errno
 import ipaddress
 import socket
@@ -37,54 +38,132 @@ FD_FILE: int = lib.LCF_FD_FILE
 ANSWER: int = lib.LCF_ANSWER
 PASSTHROUGH: int = lib.LCF_PASSTHROUGH
 
-#: The seed's function names by their number on the wire.
-FUNCTIONS: dict[int, str] = {
-    lib.LCF_OPEN: "open",
-    lib.LCF_OPENAT: "openat",
-    lib.LCF_UNLINK: "unlink",
-    lib.LCF_RENAME: "rename",
-    lib.LCF_STAT: "stat",
-    lib.LCF_LSTAT: "lstat",
-    lib.LCF_ACCESS: "access",
-    lib.LCF_EACCESS: "eaccess",
-    lib.LCF_MKDIR: "mkdir",
-    lib.LCF_RMDIR: "rmdir",
-    lib.LCF_CONNECT_UNIX: "connect_unix",
-    lib.LCF_CONNECT_INET: "connect_inet",
-    lib.LCF_CONNECT_INET6: "connect_inet6",
-    lib.LCF_BIND_UNIX: "bind_unix",
-    lib.LCF_BIND_INET: "bind_inet",
-    lib.LCF_BIND_INET6: "bind_inet6",
-    lib.LCF_GETADDRINFO: "getaddrinfo",
-    # beyond the seed: what programs need to live in a virtual filesystem, and exec
-    lib.LCF_READLINK: "readlink",
-    lib.LCF_SYMLINK: "symlink",
-    lib.LCF_LINK: "link",
-    lib.LCF_CHDIR: "chdir",
-    lib.LCF_GETCWD: "getcwd",
-    lib.LCF_REALPATH: "realpath",
-    lib.LCF_CHMOD: "chmod",
-    lib.LCF_CHOWN: "chown",
-    lib.LCF_UTIMENS: "utimens",
-    lib.LCF_TRUNCATE: "truncate",
-    lib.LCF_FSTAT: "fstat",
-    lib.LCF_FCHMOD: "fchmod",
-    lib.LCF_FCHOWN: "fchown",
-    lib.LCF_FUTIMENS: "futimens",
-    lib.LCF_EXEC: "exec",
-    lib.LCF_GETNAMEINFO: "getnameinfo",
-    lib.LCF_RES_QUERY: "res_query",
-    lib.LCF_MKNOD: "mknod",
-    lib.LCF_SETXATTR: "setxattr",
-    lib.LCF_REMOVEXATTR: "removexattr",
-    lib.LCF_FSETXATTR: "fsetxattr",
-    lib.LCF_FREMOVEXATTR: "fremovexattr",
-    lib.LCF_FSIOCTL: "fsioctl",
-    lib.LCF_OPEN_BY_HANDLE: "open_by_handle_at",
-    lib.LCF_MOUNT: "mount",
+
+class Family(enum.IntEnum):
+    """What a call works on (enum lcf_family)."""
+
+    FS = lib.LCF_FAMILY_FS  # a path of the filesystem
+    FILE = lib.LCF_FAMILY_FILE  # a descriptor of the master's (FD_FILE)
+    NET = lib.LCF_FAMILY_NET  # the program's socket and an address
+    NAMES = lib.LCF_FAMILY_NAMES  # name resolution
+
+
+class Subject(enum.IntEnum):
+    """What fault rules and the journal name a call by (enum lcf_subject)."""
+
+    PATH = lib.LCF_SUBJECT_PATH  # the first string, a path resolved from DIR1
+    LINK = lib.LCF_SUBJECT_LINK  # the second string: a link's own path, resolved from DIR2
+    FILE = lib.LCF_SUBJECT_FILE  # the path of the FILE descriptor
+    SOCKET_NAME = lib.LCF_SUBJECT_SOCKET_NAME  # a unix socket's name: a path, or @abstract
+    ADDRESS = lib.LCF_SUBJECT_ADDRESS  # address:port
+    HOST = lib.LCF_SUBJECT_HOST  # the first string: a host or DNS name
+    IP = lib.LCF_SUBJECT_IP  # the address
+    CWD = lib.LCF_SUBJECT_CWD  # the working directory the first string names
+
+
+class ReplyKind(enum.IntEnum):
+    """What a successful answer carries besides the result (enum lcf_reply_kind)."""
+
+    STATUS = lib.LCF_REPLY_STATUS  # 0, or -1 with errno
+    DESCRIPTOR = lib.LCF_REPLY_DESCRIPTOR  # the descriptor the program gets
+    DIRECTORY = lib.LCF_REPLY_DIRECTORY  # 0 and a directory descriptor to enter
+    STAT = lib.LCF_REPLY_STAT  # 0 and a stat table
+    LINK_TEXT = lib.LCF_REPLY_LINK_TEXT  # a symlink's target; the result is its length
+    PATH_TEXT = lib.LCF_REPLY_PATH_TEXT  # 0 and an absolute path
+    HOST_TEXT = lib.LCF_REPLY_HOST_TEXT  # 0 and a host name, or an EAI_* code
+    DNS_MESSAGE = lib.LCF_REPLY_DNS_MESSAGE  # a DNS message; the result is its length
+    ADDRESSES = lib.LCF_REPLY_ADDRESSES  # 0 and addresses, or an EAI_* code
+    SOCKET = lib.LCF_REPLY_SOCKET  # 0 or -1, maybe with a socket replacing the program's
+
+
+class Effect(enum.IntEnum):
+    """Whether a call may change files (enum lcf_effect)."""
+
+    READS = lib.LCF_EFFECT_READS
+    CHANGES = lib.LCF_EFFECT_CHANGES
+    BY_FLAGS = lib.LCF_EFFECT_BY_FLAGS  # when its O_* flags write, create or truncate
+
+
+class _Row(NamedTuple):
+    name: str
+    family: Family
+    subject: Subject
+    reply: ReplyKind
+    effect: Effect
+    noted: bool
+
+
+_TABLE: dict[int, _Row] = {
+    row.function: _Row(
+        ffi.string(row.name).decode(),
+        Family(row.family),
+        Subject(row.subject),
+        ReplyKind(row.reply),
+        Effect(row.effect),
+        bool(row.noted),
+    )
+    for row in (lib.lcf_call_table[i] for i in range(lib.lcf_call_count))
 }
+
+
+class Function(enum.IntEnum):
+    """A call of the wire: its number, and what the master needs to know of it, from the one
+    table both ends read (``LCF_CALLS`` in ``shim/libcfake_wire.h``, through cffi). Members are
+    named as in C without the prefix (``Function["OPEN"]``, ``Function(1)``); ``text`` is the
+    seed's name of the call, which :class:`RawCall` carries::
+
+        >>> Function.of("stat").reply, Function.of("stat").noted
+        (<ReplyKind.STAT: 4>, True)
+    """
+
+    _ignore_ = "number"
+    for number in _TABLE:
+        vars()[ffi.string(ffi.cast("enum lcf_function", number)).removeprefix("LCF_")] = number
+
+    @classmethod
+    def of(cls, text: str) -> Function:
+        """The function the seed's name ``text`` names (KeyError for none)."""
+        return _BY_TEXT[text]
+
+    @property
+    def text(self) -> str:
+        """The seed's name: "open", "stat", "connect_inet", "getaddrinfo", ..."""
+        return _TABLE[self].name
+
+    @property
+    def family(self) -> Family:
+        return _TABLE[self].family
+
+    @property
+    def subject(self) -> Subject:
+        return _TABLE[self].subject
+
+    @property
+    def reply(self) -> ReplyKind:
+        return _TABLE[self].reply
+
+    @property
+    def effect(self) -> Effect:
+        return _TABLE[self].effect
+
+    @property
+    def noted(self) -> bool:
+        """Whether the shim may answer it from the metadata snapshot (and note it)."""
+        return _TABLE[self].noted
+
+    @property
+    def seed(self) -> bool:
+        """Whether it is one of the 17 calls of Emilua's libc_service.master."""
+        return int(self) <= int(lib.LCF_GETADDRINFO)
+
+
+_BY_TEXT: dict[str, Function] = {function.text: function for function in Function}
+#: The seed's function names by their number on the wire.
+FUNCTIONS: dict[int, str] = {int(function): function.text for function in Function}
 #: The 17 names of Emilua's libc_service.master; the others are libcfake's extensions.
-SEED_FUNCTIONS: frozenset[str] = frozenset(list(FUNCTIONS.values())[:17])
+SEED_FUNCTIONS: frozenset[str] = frozenset(f.text for f in Function if f.seed)
+#: The calls that change files whatever their flags (see :attr:`Function.effect`).
+CHANGING_FUNCTIONS = frozenset(f.text for f in Function if f.effect is Effect.CHANGES)
 
 _HEADER_SIZE = ffi.sizeof("struct lcf_header")
 _HELLO_SIZE = ffi.sizeof("struct lcf_hello")
@@ -106,9 +185,11 @@ _KIND_NAMES = {
     lib.LCF_NOTE: "note",
 }
 #: The calls the shim may answer from the metadata snapshot's entries (and then tells in a note).
-NOTED_FUNCTIONS = frozenset({"stat", "lstat", "fstat", "access", "eaccess", "readlink"})
+NOTED_FUNCTIONS = frozenset(
+    f.text for f in Function if f.noted and f.reply is not ReplyKind.DESCRIPTOR
+)
 #: The opens it may answer itself, of a directory the snapshot says is listed (also noted).
-NOTED_OPENS = frozenset({"open", "openat"})
+NOTED_OPENS = frozenset(f.text for f in Function if f.noted and f.reply is ReplyKind.DESCRIPTOR)
 
 #: How many getaddrinfo entries fit in one reply.
 MAX_ADDRESSES = (MAX_MESSAGE - _REPLY_SIZE - 256) // _ADDRESS_SIZE
@@ -630,7 +711,7 @@ def encode_call(
     ``number`` overrides the function's number on the wire (to forge an unknown one).
     """
     if number is None:
-        number = {name: value for value, name in FUNCTIONS.items()}[function]
+        number = int(Function.of(function))
     strings = [s for s in (string1, string2) if s is not None]
     size = _CALL_SIZE + sum(map(len, strings))
     call = _header(lib.LCF_CALL, "lcf_call", size, seq)

@@ -46,6 +46,7 @@ from .dns import HOST_NOT_FOUND, Answer, Dns, Hints, LookupRefused
 from .errors import ProtocolError, ViolationError
 from .faults import FaultRule, calls_named
 from .fs import DEFAULT_MOUNTS, DEVICES, Caller, CallerView, FileSystem, lstat_records
+from .gai import GAI_ERRORS
 from .journal import Journal, JournalEntry, Violation, describe_error, format_report
 from .net import NETWORK_CALLS, NetFaultRule, Network, NetworkViolation, Replacement, SocketRequest
 from .protocol import (
@@ -60,7 +61,7 @@ from .protocol import (
     PackedStat,
     ProcessInfo,
 )
-from .service import GAI_ERRORS, Deferred, LibcService, ServiceError
+from .service import Deferred, LibcService, ServiceError
 from .snapshot import COMPLETE, LISTED, Snapshot
 from .stat import FILE_TYPES
 

@@ -1,5 +1,5 @@
-/* libcfake wire protocol, version 4: the one definition shared by the shim (C) and the master
- * (Python, which reads this file through cffi). Nothing but the protocol lives here.
+/* libcfake wire protocol: the one definition shared by the shim (C) and the master (Python,
+ * which reads this file through cffi). Nothing but the protocol lives here.
  *
  * Transport: AF_UNIX SOCK_SEQPACKET, one message per packet, at most LCF_MAX_MESSAGE bytes. The
  * shim connects to the path in $LIBCFAKE_SOCKET, once per (process, thread, nesting level), and
@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define LCF_MAGIC 0x3146434c       /* "LCF1" in memory order on little-endian machines */
-#define LCF_VERSION 5              /* bumped on any incompatible change */
+#define LCF_VERSION 6              /* bumped on any incompatible change */
 #define LCF_MAX_MESSAGE 16384      /* no packet is larger */
 #define LCF_MAX_FDS 4              /* no packet carries more descriptors */
 #define LCF_MAX_PATH 4095          /* longest path (bytes, no terminator), like PATH_MAX - 1 */
@@ -45,65 +45,157 @@ enum lcf_kind {
                                     * of the note ring, never sent as a message */
 };
 
-/* The calls the shim forwards; the names and numbers of Emilua's libc_service.master. */
-enum lcf_function {
-    LCF_OPEN = 1,                  /* path; flags = O_*; mode when O_CREAT or O_TMPFILE */
-    LCF_OPENAT = 2,                /* path (relative to DIR1 if sent); flags; mode; resolve */
-    LCF_UNLINK = 3,                /* path */
-    LCF_RENAME = 4,                /* path, new path; flags = RENAME_* */
-    LCF_STAT = 5,                  /* path */
-    LCF_LSTAT = 6,                 /* path */
-    LCF_ACCESS = 7,                /* path; flags = F_OK or R_OK|W_OK|X_OK */
-    LCF_EACCESS = 8,               /* path; flags as for access, checked with effective ids */
-    LCF_MKDIR = 9,                 /* path; mode */
-    LCF_RMDIR = 10,                /* path */
-    LCF_CONNECT_UNIX = 11,         /* name (a path, or abstract: starts with a NUL byte); SOCKET */
-    LCF_CONNECT_INET = 12,         /* address (4 bytes), port; SOCKET */
-    LCF_CONNECT_INET6 = 13,        /* address (16 bytes), port, flowinfo, scope_id; SOCKET */
-    LCF_BIND_UNIX = 14,            /* as connect_unix */
-    LCF_BIND_INET = 15,            /* as connect_inet */
-    LCF_BIND_INET6 = 16,           /* as connect_inet6 */
-    LCF_GETADDRINFO = 17,          /* node, service (each may be absent); hints in flags, family, socktype, protocol */
-    /* Beyond Emilua's list: what real programs need to live in a virtual filesystem. */
-    LCF_READLINK = 18,             /* path -> result: bytes of the target, which is the reply's text */
-    LCF_SYMLINK = 19,              /* target (first string, as given), link path (second string) */
-    LCF_LINK = 20,                 /* path, new path; flags = AT_SYMLINK_FOLLOW */
-    LCF_CHDIR = 21,                /* path -> an answer carries a directory descriptor to fchdir() to */
-    LCF_GETCWD = 22,               /* the real working directory -> text: the one the program sees */
-    LCF_REALPATH = 23,             /* path -> text: its canonical absolute form */
-    LCF_CHMOD = 24,                /* path; mode; flags = AT_SYMLINK_NOFOLLOW */
-    LCF_CHOWN = 25,                /* path; values = uid, gid (-1 keeps one); flags = AT_SYMLINK_NOFOLLOW */
-    LCF_UTIMENS = 26,              /* path; values = atime s, ns, mtime s, ns (ns may be UTIME_NOW/OMIT); flags */
-    LCF_TRUNCATE = 27,             /* path; values[0] = the new length */
-    LCF_FSTAT = 28,                /* FILE -> a stat reply */
-    LCF_FCHMOD = 29,               /* FILE; mode */
-    LCF_FCHOWN = 30,               /* FILE; values = uid, gid */
-    LCF_FUTIMENS = 31,             /* FILE; values as for utimens */
-    LCF_EXEC = 32,                 /* path of the program about to be executed; mode = its st_mode
-                                    * (0 if unknown) -> 0 to go ahead, or -1 with errno */
-    /* Name resolution beyond getaddrinfo. */
-    LCF_GETNAMEINFO = 33,          /* address, port, family; flags = NI_* -> text: the host name
-                                    * (result 0), or result an EAI_* code */
-    LCF_RES_QUERY = 34,            /* name; mode = class, flags = type -> result: bytes of the DNS
-                                    * answer (wire format), which is the reply's text; or -1 with
-                                    * error = the resolver's h_errno (HOST_NOT_FOUND, TRY_AGAIN...) */
-    /* Changes the shim must never make to a host file itself. */
-    LCF_MKNOD = 35,                /* path; mode = the file type (S_IF*) and permissions;
-                                    * values[0] = the device number */
-    LCF_SETXATTR = 36,             /* path, attribute name; mode = XATTR_CREATE/REPLACE;
-                                    * flags = AT_SYMLINK_NOFOLLOW (lsetxattr) */
-    LCF_REMOVEXATTR = 37,          /* path, attribute name; flags = AT_SYMLINK_NOFOLLOW */
-    LCF_FSETXATTR = 38,            /* FILE; attribute name (second string); mode as for setxattr */
-    LCF_FREMOVEXATTR = 39,         /* FILE; attribute name (second string) */
-    LCF_FSIOCTL = 40,              /* FILE; values[0] = an ioctl request that changes the file's
-                                    * attributes (FS_IOC_SETFLAGS ...), values[1] = the int it sets */
-    LCF_OPEN_BY_HANDLE = 41,       /* FILE (the mount_fd); flags = O_* -> -1 with errno (a file
-                                    * handle names any file of a filesystem: no path to decide
-                                    * on), or passthrough */
-    LCF_MOUNT = 42                 /* mount, umount, umount2, chroot (the symbol says which): the
-                                    * target path; mount's source (second string, as given);
-                                    * flags = mount's or umount2's flags -> -1 with errno, or
-                                    * passthrough */
+/* The calls the shim forwards: the one table of them, which both ends read. Each row is
+ *   X(NAME, number, name, family, subject, reply, effect, noted)
+ * NAME gives LCF_NAME (enum lcf_function); number is its value on the wire; name is the seed's
+ * name of the call (the first 17 are Emilua's libc_service.master's, with its numbers);
+ * family, subject, reply and effect name an LCF_FAMILY_*, LCF_SUBJECT_*, LCF_REPLY_* and
+ * LCF_EFFECT_* below; noted is 1 when the shim may answer the call from the metadata snapshot
+ * (and then tells the master in a note). The shim's reply checks (shim/calls.h, replies.c) and
+ * the master's vocabulary (libcfake/protocol.py: Function) are made from this table; adding a
+ * call is a row here, a wrapper in the shim and an answer in the master.
+ *
+ * What each call carries (strings in order; flags, mode, values: struct lcf_call's fields):
+ *   open, openat       path (openat: relative to DIR1 if sent); flags = O_*; mode with O_CREAT
+ *                      or O_TMPFILE; openat: resolve = RESOLVE_* -> a descriptor
+ *   unlink, rmdir, stat, lstat, readlink, realpath, chdir   path
+ *   rename, link       path, new path; flags = RENAME_* (link: AT_SYMLINK_FOLLOW)
+ *   access, eaccess    path; flags = F_OK or R_OK|W_OK|X_OK (eaccess: the effective ids')
+ *   mkdir              path; mode
+ *   connect_*, bind_*  unix: the name (a path, or abstract: starts with a NUL byte); inet:
+ *                      address (4 bytes), port; inet6: address (16 bytes), port, flowinfo,
+ *                      scope_id; SOCKET; family, socktype, protocol: the socket's. A
+ *                      sendto/sendmsg/sendmmsg with a destination comes as connect (symbol says)
+ *   getaddrinfo        node, service (each may be absent); hints in flags, family, socktype,
+ *                      protocol -> addresses, or an EAI_* code
+ *   readlink           -> result: bytes of the target, which is the reply's text
+ *   symlink            target (first string, as given), link path (second string)
+ *   chdir              -> a directory descriptor to fchdir() to
+ *   getcwd             the real working directory -> text: the one the program sees
+ *   realpath           -> text: its canonical absolute form
+ *   chmod, fchmod      mode; chmod: flags = AT_SYMLINK_NOFOLLOW
+ *   chown, fchown      values = uid, gid (-1 keeps one); chown: flags = AT_SYMLINK_NOFOLLOW
+ *   utimens, futimens  values = atime s, ns, mtime s, ns (ns may be UTIME_NOW/OMIT); flags
+ *   truncate           values[0] = the new length
+ *   fstat, f*          FILE: a descriptor of the master's devices
+ *   exec               path of the program about to be executed; mode = its st_mode (0 if
+ *                      unknown) -> 0 to go ahead, or -1 with errno
+ *   getnameinfo        address, port, family; flags = NI_* -> text: the host name (result 0),
+ *                      or result an EAI_* code
+ *   res_query          name; mode = class, flags = type -> result: bytes of the DNS answer
+ *                      (wire format), which is the reply's text; or -1 with error = the
+ *                      resolver's h_errno (HOST_NOT_FOUND, TRY_AGAIN...)
+ *   mknod              path; mode = the file type (S_IF*) and permissions; values[0] = device
+ *   setxattr           path, attribute name; mode = XATTR_CREATE/REPLACE; flags =
+ *                      AT_SYMLINK_NOFOLLOW (lsetxattr); removexattr: path, attribute name
+ *   fsetxattr, fremovexattr   FILE; attribute name (second string); mode as for setxattr
+ *   fsioctl            FILE; values[0] = an ioctl request that changes the file's attributes
+ *                      (FS_IOC_SETFLAGS ...), values[1] = the int it sets
+ *   open_by_handle_at  FILE (the mount_fd); flags = O_* -> -1 with errno (a file handle names
+ *                      any file of a filesystem: no path to decide on), or passthrough
+ *   mount              mount, umount, umount2, chroot (the symbol says which): the target
+ *                      path; mount's source (second string, as given); flags = mount's or
+ *                      umount2's flags -> -1 with errno, or passthrough
+ */
+#define LCF_CALLS(X)                                                                       \
+    X(OPEN,           1,  open,              FS,    PATH,        DESCRIPTOR,  BY_FLAGS, 1) \
+    X(OPENAT,         2,  openat,            FS,    PATH,        DESCRIPTOR,  BY_FLAGS, 1) \
+    X(UNLINK,         3,  unlink,            FS,    PATH,        STATUS,      CHANGES,  0) \
+    X(RENAME,         4,  rename,            FS,    PATH,        STATUS,      CHANGES,  0) \
+    X(STAT,           5,  stat,              FS,    PATH,        STAT,        READS,    1) \
+    X(LSTAT,          6,  lstat,             FS,    PATH,        STAT,        READS,    1) \
+    X(ACCESS,         7,  access,            FS,    PATH,        STATUS,      READS,    1) \
+    X(EACCESS,        8,  eaccess,           FS,    PATH,        STATUS,      READS,    1) \
+    X(MKDIR,          9,  mkdir,             FS,    PATH,        STATUS,      CHANGES,  0) \
+    X(RMDIR,          10, rmdir,             FS,    PATH,        STATUS,      CHANGES,  0) \
+    X(CONNECT_UNIX,   11, connect_unix,      NET,   SOCKET_NAME, SOCKET,      READS,    0) \
+    X(CONNECT_INET,   12, connect_inet,      NET,   ADDRESS,     SOCKET,      READS,    0) \
+    X(CONNECT_INET6,  13, connect_inet6,     NET,   ADDRESS,     SOCKET,      READS,    0) \
+    X(BIND_UNIX,      14, bind_unix,         NET,   SOCKET_NAME, SOCKET,      READS,    0) \
+    X(BIND_INET,      15, bind_inet,         NET,   ADDRESS,     SOCKET,      READS,    0) \
+    X(BIND_INET6,     16, bind_inet6,        NET,   ADDRESS,     SOCKET,      READS,    0) \
+    X(GETADDRINFO,    17, getaddrinfo,       NAMES, HOST,        ADDRESSES,   READS,    0) \
+    X(READLINK,       18, readlink,          FS,    PATH,        LINK_TEXT,   READS,    1) \
+    X(SYMLINK,        19, symlink,           FS,    LINK,        STATUS,      CHANGES,  0) \
+    X(LINK,           20, link,              FS,    PATH,        STATUS,      CHANGES,  0) \
+    X(CHDIR,          21, chdir,             FS,    PATH,        DIRECTORY,   READS,    0) \
+    X(GETCWD,         22, getcwd,            FS,    CWD,         PATH_TEXT,   READS,    0) \
+    X(REALPATH,       23, realpath,          FS,    PATH,        PATH_TEXT,   READS,    0) \
+    X(CHMOD,          24, chmod,             FS,    PATH,        STATUS,      CHANGES,  0) \
+    X(CHOWN,          25, chown,             FS,    PATH,        STATUS,      CHANGES,  0) \
+    X(UTIMENS,        26, utimens,           FS,    PATH,        STATUS,      CHANGES,  0) \
+    X(TRUNCATE,       27, truncate,          FS,    PATH,        STATUS,      CHANGES,  0) \
+    X(FSTAT,          28, fstat,             FILE,  FILE,        STAT,        READS,    1) \
+    X(FCHMOD,         29, fchmod,            FILE,  FILE,        STATUS,      CHANGES,  0) \
+    X(FCHOWN,         30, fchown,            FILE,  FILE,        STATUS,      CHANGES,  0) \
+    X(FUTIMENS,       31, futimens,          FILE,  FILE,        STATUS,      CHANGES,  0) \
+    X(EXEC,           32, exec,              FS,    PATH,        STATUS,      READS,    0) \
+    X(GETNAMEINFO,    33, getnameinfo,       NAMES, IP,          HOST_TEXT,   READS,    0) \
+    X(RES_QUERY,      34, res_query,         NAMES, HOST,        DNS_MESSAGE, READS,    0) \
+    X(MKNOD,          35, mknod,             FS,    PATH,        STATUS,      CHANGES,  0) \
+    X(SETXATTR,       36, setxattr,          FS,    PATH,        STATUS,      CHANGES,  0) \
+    X(REMOVEXATTR,    37, removexattr,       FS,    PATH,        STATUS,      CHANGES,  0) \
+    X(FSETXATTR,      38, fsetxattr,         FILE,  FILE,        STATUS,      CHANGES,  0) \
+    X(FREMOVEXATTR,   39, fremovexattr,      FILE,  FILE,        STATUS,      CHANGES,  0) \
+    X(FSIOCTL,        40, fsioctl,           FILE,  FILE,        STATUS,      CHANGES,  0) \
+    X(OPEN_BY_HANDLE, 41, open_by_handle_at, FILE,  FILE,        STATUS,      READS,    0) \
+    X(MOUNT,          42, mount,             FS,    PATH,        STATUS,      CHANGES,  0)
+
+#define LCF_FUNCTION_ENUMERATOR(NAME, number, name, family, subject, reply, effect, noted) \
+    LCF_##NAME = number,
+enum lcf_function { LCF_CALLS(LCF_FUNCTION_ENUMERATOR) };
+
+/* What a call works on: the columns of LCF_CALLS. */
+enum lcf_family {
+    LCF_FAMILY_FS = 1,             /* a path of the filesystem */
+    LCF_FAMILY_FILE = 2,           /* a descriptor (FILE) of the master's */
+    LCF_FAMILY_NET = 3,            /* the program's socket and an address */
+    LCF_FAMILY_NAMES = 4           /* name resolution */
+};
+
+/* What fault rules and the journal name a call by. */
+enum lcf_subject {
+    LCF_SUBJECT_PATH = 1,          /* the first string: a path, resolved from DIR1 */
+    LCF_SUBJECT_LINK = 2,          /* the second string: a link's own path, resolved from DIR2 */
+    LCF_SUBJECT_FILE = 3,          /* the path of the FILE descriptor */
+    LCF_SUBJECT_SOCKET_NAME = 4,   /* a unix socket's name: a path, or @abstract */
+    LCF_SUBJECT_ADDRESS = 5,       /* address:port */
+    LCF_SUBJECT_HOST = 6,          /* the first string: a host or DNS name */
+    LCF_SUBJECT_IP = 7,            /* the address */
+    LCF_SUBJECT_CWD = 8            /* the working directory the first string names */
+};
+
+/* What a successful answer carries, besides the result. */
+enum lcf_reply_kind {
+    LCF_REPLY_STATUS = 1,          /* 0, or -1 with errno */
+    LCF_REPLY_DESCRIPTOR = 2,      /* one descriptor, which the program gets as the result */
+    LCF_REPLY_DIRECTORY = 3,       /* result 0 and one directory descriptor */
+    LCF_REPLY_STAT = 4,            /* result 0 and one struct lcf_stat */
+    LCF_REPLY_LINK_TEXT = 5,       /* text; the result is its length */
+    LCF_REPLY_PATH_TEXT = 6,       /* result 0 and an absolute path as text */
+    LCF_REPLY_HOST_TEXT = 7,       /* result 0 and a host name as text, or result an EAI_* code */
+    LCF_REPLY_DNS_MESSAGE = 8,     /* a DNS message as text; the result is its length; or -1
+                                    * with error an h_errno */
+    LCF_REPLY_ADDRESSES = 9,       /* result 0 and count struct lcf_address, or an EAI_* code */
+    LCF_REPLY_SOCKET = 10          /* 0 or -1; may carry a socket that replaces the program's */
+};
+
+/* Whether a call may change files. */
+enum lcf_effect {
+    LCF_EFFECT_READS = 1,          /* never */
+    LCF_EFFECT_CHANGES = 2,        /* always */
+    LCF_EFFECT_BY_FLAGS = 3        /* when its flags ask to write, create or truncate (open) */
+};
+
+/* One row of LCF_CALLS as data (the master reads the table so, through cffi). */
+struct lcf_call_info {
+    uint32_t function;             /* enum lcf_function */
+    const char *name;              /* the seed's name */
+    uint32_t family;               /* enum lcf_family */
+    uint32_t subject;              /* enum lcf_subject */
+    uint32_t reply;                /* enum lcf_reply_kind */
+    uint32_t effect;               /* enum lcf_effect */
+    uint32_t noted;                /* 1: may be answered from the snapshot */
 };
 
 /* What the master tells the shim to do with a call. */

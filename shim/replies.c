@@ -82,13 +82,14 @@ static bool valid_addresses(const struct lcf_address *a, uint32_t count)
 static int check_text_length(uint32_t function, const struct lcf_reply *r, struct line *l)
 {
     bool answer = r->action == LCF_ANSWER;
+    uint32_t kind = lcf_reply_kind(function);
     int32_t n = r->text_length;
-    if (answer && function == LCF_GETADDRINFO)
+    if (answer && kind == LCF_REPLY_ADDRESSES)
         return n < -1 ? invalid_value(l, "text_length", n, -1) : 0;
-    if (answer && function == LCF_RES_QUERY && r->result >= 0)
+    if (answer && kind == LCF_REPLY_DNS_MESSAGE && r->result >= 0)
         return n < LCF_DNS_MIN || n > LCF_DNS_MAX ? invalid_value(l, "text_length", n, LCF_DNS_MAX)
                                                   : 0;
-    if (answer && function == LCF_GETNAMEINFO && r->result != 0)
+    if (answer && kind == LCF_REPLY_HOST_TEXT && r->result != 0)
         return n != -1 ? invalid_value(l, "text_length", n, -1) : 0;
     if (answer && has_text(function) && r->result >= 0)
         return n < 0 || n > LCF_MAX_PATH ? invalid_value(l, "text_length", n, LCF_MAX_PATH) : 0;
@@ -101,16 +102,17 @@ static int check_text_length(uint32_t function, const struct lcf_reply *r, struc
 static int check_text(uint32_t function, const struct lcf_reply *r, const char *text, size_t n,
                       struct line *l)
 {
-    if (function == LCF_RES_QUERY)
+    uint32_t kind = lcf_reply_kind(function);
+    if (kind == LCF_REPLY_DNS_MESSAGE)
         return r->result != r->text_length ? invalid_value(l, "result", r->result, r->text_length)
                                            : 0;
     if (memchr(text, '\0', n) != NULL)
         return invalid(l, "text with a NUL byte");
-    if (function == LCF_GETNAMEINFO)
+    if (kind == LCF_REPLY_HOST_TEXT)
         return n == 0 ? invalid(l, "empty host name") : 0;
-    if (function != LCF_READLINK && (n == 0 || text[0] != '/'))
+    if (kind != LCF_REPLY_LINK_TEXT && (n == 0 || text[0] != '/'))
         return invalid(l, "path not absolute");
-    if (function == LCF_READLINK && r->result != r->text_length)
+    if (kind == LCF_REPLY_LINK_TEXT && r->result != r->text_length)
         return invalid_value(l, "result", r->result, r->text_length);
     return 0;
 }
@@ -120,7 +122,8 @@ static int check_payload(uint32_t function, const struct lcf_reply *r, size_t pa
                          const void *payload, struct line *l)
 {
     bool answer = r->action == LCF_ANSWER;
-    bool gai = answer && function == LCF_GETADDRINFO;
+    uint32_t kind = lcf_reply_kind(function);
+    bool gai = answer && kind == LCF_REPLY_ADDRESSES;
     uint32_t count = 0; /* entries this reply must carry */
     size_t entry = 0;
     if (answer && is_stat(function)) {
@@ -149,17 +152,18 @@ static int check_payload(uint32_t function, const struct lcf_reply *r, size_t pa
         return invalid_value(l, "error", r->error, EIO);
     /* open returns its descriptor, readlink and res_query a count (checked above); getaddrinfo
      * and getnameinfo 0 or an EAI_* code; every other call 0 or -1 */
-    bool counts = is_open(function) || function == LCF_READLINK || function == LCF_RES_QUERY;
+    bool counts = kind == LCF_REPLY_DESCRIPTOR || kind == LCF_REPLY_LINK_TEXT ||
+                  kind == LCF_REPLY_DNS_MESSAGE;
     if (answer && !is_eai(function) && !counts && r->result != 0 && r->result != -1)
         return invalid_value(l, "result", r->result, 0);
     if (answer && counts && r->result < -1)
         return invalid_value(l, "result", r->result, -1);
-    if (answer && function == LCF_GETNAMEINFO && r->result > 0)
+    if (answer && kind == LCF_REPLY_HOST_TEXT && r->result > 0)
         return invalid_value(l, "result", r->result, 0);
     if (answer && is_eai(function) && r->result == EAI_SYSTEM && r->error <= 0)
         return invalid_value(l, "error", r->error, EIO);
     /* a failed res_query's error is the resolver's h_errno */
-    if (answer && function == LCF_RES_QUERY && r->result == -1 && r->error > NO_DATA)
+    if (answer && kind == LCF_REPLY_DNS_MESSAGE && r->result == -1 && r->error > NO_DATA)
         return invalid_value(l, "h_errno", r->error, HOST_NOT_FOUND);
     return 0;
 }
@@ -178,13 +182,14 @@ static int check_fds(uint32_t function, const struct lcf_reply *r, const struct 
 {
     bool answer = r->action == LCF_ANSWER;
     int least = 0, most = 0;
-    if (answer && (is_open(function) || function == LCF_CHDIR) && r->result >= 0)
+    uint32_t kind = lcf_reply_kind(function);
+    if (answer && (kind == LCF_REPLY_DESCRIPTOR || kind == LCF_REPLY_DIRECTORY) && r->result >= 0)
         least = most = 1;
-    else if (answer && is_socket_call(function))
+    else if (answer && kind == LCF_REPLY_SOCKET)
         most = 1;
     if (p->nfds < least || p->nfds > most)
         return invalid_value(l, "descriptors", p->nfds, least);
-    if (function == LCF_CHDIR && p->nfds == 1 && !is_directory(p->fds[0]))
+    if (kind == LCF_REPLY_DIRECTORY && p->nfds == 1 && !is_directory(p->fds[0]))
         return invalid(l, "chdir descriptor is not a directory");
     return 0;
 }

@@ -7,33 +7,38 @@
 #include "errline.h"
 #include "transport.h"
 
+#include "calls.h"
+
 static inline bool is_stat(uint32_t function)
 {
-    return function == LCF_STAT || function == LCF_LSTAT || function == LCF_FSTAT;
+    return lcf_reply_kind(function) == LCF_REPLY_STAT;
 }
 
+/* The calls whose successful answer is a descriptor the program gets as the result. */
 static inline bool is_open(uint32_t function)
 {
-    return function == LCF_OPEN || function == LCF_OPENAT;
+    return lcf_reply_kind(function) == LCF_REPLY_DESCRIPTOR;
 }
 
 static inline bool is_socket_call(uint32_t function)
 {
-    return function >= LCF_CONNECT_UNIX && function <= LCF_BIND_INET6;
+    return lcf_reply_kind(function) == LCF_REPLY_SOCKET;
 }
 
 /* The calls whose successful answer is a text: readlink's target, getcwd's and realpath's path,
  * getnameinfo's host name, res_query's DNS message. */
 static inline bool has_text(uint32_t function)
 {
-    return function == LCF_READLINK || function == LCF_GETCWD || function == LCF_REALPATH ||
-           function == LCF_GETNAMEINFO || function == LCF_RES_QUERY;
+    uint32_t kind = lcf_reply_kind(function);
+    return kind == LCF_REPLY_LINK_TEXT || kind == LCF_REPLY_PATH_TEXT ||
+           kind == LCF_REPLY_HOST_TEXT || kind == LCF_REPLY_DNS_MESSAGE;
 }
 
 /* The calls whose result is 0 or an EAI_* code rather than -1 with errno. */
 static inline bool is_eai(uint32_t function)
 {
-    return function == LCF_GETADDRINFO || function == LCF_GETNAMEINFO;
+    uint32_t kind = lcf_reply_kind(function);
+    return kind == LCF_REPLY_ADDRESSES || kind == LCF_REPLY_HOST_TEXT;
 }
 
 /* Checks the reply r (with its payload, as received in p) to a call of `function` sent with

@@ -2,6 +2,8 @@
  * See struct lcf_ring in libcfake_wire.h for the layout and the rules. */
 #include "ring.h"
 
+#include "calls.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
@@ -93,12 +95,6 @@ void lcf_ring_take(void *map, uint64_t data_bytes, uint64_t taken, void *out, ui
     __atomic_store_n(&((struct lcf_ring *)map)->tail, taken + n, __ATOMIC_RELEASE);
 }
 
-static int noted(uint32_t function)
-{
-    return function == LCF_STAT || function == LCF_LSTAT || function == LCF_FSTAT ||
-           function == LCF_ACCESS || function == LCF_EACCESS || function == LCF_READLINK ||
-           function == LCF_OPEN || function == LCF_OPENAT;
-}
 
 int64_t lcf_notes_check(const void *records, uint64_t n)
 {
@@ -113,7 +109,7 @@ int64_t lcf_notes_check(const void *records, uint64_t n)
         int32_t text = readlink && note.result > 0 ? note.result : 0;
         bool failed = note.result == -1; /* only ever with ENOENT */
         if (note.header.magic != LCF_MAGIC || note.header.version != LCF_VERSION ||
-            note.header.kind != LCF_NOTE || !noted(note.function) || note.length <= 0 ||
+            note.header.kind != LCF_NOTE || !lcf_noted(note.function) || note.length <= 0 ||
             note.result < -1 || (note.result > 0 && !readlink) ||
             note.error != (failed ? ENOENT : 0) ||
             note.length > LCF_MAX_PATH || text < 0 || text > LCF_MAX_PATH ||
