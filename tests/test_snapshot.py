@@ -451,7 +451,7 @@ def test_a_sandbox_sharing_pyfakefs_publishes_nothing(compile_c: Compile) -> Non
 
     with Sandbox(fake_filesystem=FakeFilesystem(path_separator="/")) as sb:
         sb.fs.create_file("/d/f", contents="a")
-        assert sb._snapshot is None
+        assert sb._publisher.snapshot is None
         done = sb.run([str(compile_c("snapshot")), "list", "/d", "stat", "/d/f"],
                       capture_output=True, text=True)  # fmt: skip
         assert done.stdout == "3\n100644 1\n"

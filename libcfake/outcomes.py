@@ -1,0 +1,93 @@
+"""What the Sandbox answers a call with, in one place: the outcome types every answer returns,
+how the journal shows each, and how each is sent to the program.
+
+An answer (a filesystem, network or name answer, a host route, a fault rule) returns one of:
+
+- an int (0, a count), a stat table (:class:`~libcfake.protocol.PackedStat`), a text (a path,
+  a host name, a getaddrinfo error name), a DNS message (bytes) or an
+  :class:`~libcfake.dns.Answer` (getaddrinfo's addresses): sent as they are;
+- :data:`PASSTHROUGH`: the program makes the real call itself (a host file under a mount);
+- :class:`Descriptor`: the program gets this descriptor (an open, a chdir, a connected socket);
+- an :class:`OSError`: the call fails with its errno, a right answer (ENOENT for a missing file);
+
+or raises :class:`Refused`: a call nothing covers, answered with an error and reported as a
+violation, with the reason a test author reads.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Any
+
+from .dns import Answer
+from .gai import GAI_ERRORS
+from .journal import describe_error
+from .protocol import PackedStat
+from .service import Deferred, LibcService
+
+
+class _Passthrough:
+    """Answer: let the program make the real call."""
+
+    def __repr__(self) -> str:
+        return "PASSTHROUGH"
+
+
+PASSTHROUGH = _Passthrough()
+
+
+class Descriptor:
+    """Answer: this descriptor (the master's; closed after sending) is what the program gets."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+
+class Refused(Exception):
+    """A call no model covers: answered with ``error`` (an errno, or a getaddrinfo error name)
+    and recorded as a violation that says ``reason``."""
+
+    def __init__(self, error: int | str, reason: str) -> None:
+        super().__init__(reason)
+        self.error = error
+        self.reason = reason
+
+
+def describe(outcome: Any) -> tuple[str, int]:
+    """How the journal shows an outcome, and its errno."""
+    if isinstance(outcome, PackedStat):  # the most common, first
+        return f"stat {outcome.type} {outcome.mode:o} {outcome.size}", 0
+    if outcome is PASSTHROUGH:
+        return "passthrough", 0
+    if isinstance(outcome, bytes):  # a res_query answer
+        return f"DNS message of {len(outcome)} bytes", 0
+    if isinstance(outcome, str):  # a getaddrinfo error name, or getnameinfo's host name
+        return (f"EAI {outcome}" if outcome in GAI_ERRORS else outcome), 0
+    if isinstance(outcome, OSError):
+        code = outcome.errno or errno.EIO
+        return describe_error(code), code
+    if isinstance(outcome, Descriptor):
+        return "fd", 0
+    if isinstance(outcome, Answer):
+        return " ".join(sorted({str(entry[0]) for entry in outcome.entries})), 0
+    return str(outcome), 0
+
+
+def deliver(svc: LibcService | Deferred, outcome: Any) -> None:
+    """Send the outcome of the call being served (or set aside) to the program."""
+    if outcome is PASSTHROUGH:
+        svc.use_slave_credentials()
+    elif isinstance(outcome, OSError):
+        svc.send(-1, outcome.errno or errno.EIO)
+    elif isinstance(outcome, Descriptor):
+        try:
+            svc.send_with_fds(0, [outcome.fd])
+        finally:
+            os.close(outcome.fd)
+    elif isinstance(outcome, Answer):
+        svc.send(outcome.entries, canonical_name=outcome.canonical_name)
+    else:  # an int, a stat table, a path, or a getaddrinfo error name
+        svc.send(outcome)

@@ -1,0 +1,121 @@
+"""Publishing the model to the metadata snapshot, which the shim answers stat-like calls from
+without a round trip (see ``struct lcf_snapshot`` in ``shim/libcfake_wire.h``).
+
+An entry is published only while it is exact: every change to the model empties the snapshot
+first (:meth:`Publisher.unpublish`); entries under fault rules on the calls the shim answers,
+under host routes, files a program may write (their memfd's size and times change unseen) and
+directories not searchable by everyone are never published.
+"""
+
+from __future__ import annotations
+
+import functools
+import posixpath
+from collections.abc import Callable, Sequence
+
+from pyfakefs.fake_file import FakeDirectory, FakeFile
+
+from .faults import FaultRule
+from .fs import DEVICES, FileSystem, lstat_records
+from .protocol import NOTED_FUNCTIONS, NOTED_OPENS
+from .snapshot import COMPLETE, LISTED, Snapshot
+
+
+class Publisher:
+    """What the master has published to one snapshot (none: publishes nothing)."""
+
+    def __init__(
+        self,
+        snapshot: Snapshot | None,
+        fs: FileSystem,
+        faults: Sequence[FaultRule],
+        route: Callable[[str], str | None],
+    ) -> None:
+        self.snapshot = snapshot
+        self._fs = fs
+        self._faults = faults  # the Sandbox's rules: the shim must not answer the calls they match
+        self._route = route
+        self._published: set[str] = set()  # directories published since the snapshot was emptied
+        self._stats_in: dict[str, int] = {}  # stats the master answered per directory, since then
+
+    def publish(self, directory: str, obj: FakeDirectory, *, listed: bool = False) -> None:
+        """Publish a directory (canonical path) and its entries: a program that lists a
+        directory, or stats its entries, will most likely stat the others next (ls -l, find,
+        cp -r, git status ...). ``listed``: its shadow directory was synced with its entries
+        just now, so the shim may also open it for the next programs (ls -lR, find).
+
+        A directory all of whose entries are published is marked complete, so that the shim
+        answers ENOENT for the names it lacks (git, shells and config readers probe many), and
+        opens too: then only while no fault rule on open exists, as for ``listed``."""
+        snapshot = self.snapshot
+        if snapshot is None:
+            return
+        opens_faulted = any(rule.calls & NOTED_OPENS for rule in self._faults)
+        if directory not in self._published:
+            self._published.add(directory)
+            if self._put(snapshot, directory, obj) and not opens_faulted:
+                snapshot.mark(directory, COMPLETE)
+        if listed and not opens_faulted:
+            snapshot.mark(directory, LISTED)  # (unless it is not published)
+
+    def _put(self, snapshot: Snapshot, directory: str, obj: FakeDirectory) -> bool:
+        """Put a directory and its entries in the snapshot, unless it is not to be published.
+        Whether every entry is in."""
+        if any(rule.calls & NOTED_FUNCTIONS for rule in self._faults) or self._route(directory):
+            return False
+        # the shim answers for any caller: every directory on the way must be searchable by all
+        node: FakeDirectory | None = obj  # the directory is canonical: its parents are the way
+        while node is not None:
+            if node.stat_result.st_mode & 0o111 != 0o111:
+                return False
+            node = node.parent_dir() if node.parent_dir is not None else None
+        prefix = directory.rstrip("/") + "/"
+        # a file a program may write is only named (its memfd's size and times change unseen)
+        changes_unseen = self._fs.changes_unseen
+        entries: list[tuple[str, FakeFile | None]] = [(directory, obj)]
+        entries += [(prefix + name, None if changes_unseen(child) else child)
+                    for name, child in obj.entries.items()]  # fmt: skip
+        special = prefix in _special_parents(self._fs.mounts)  # mounts, devices, /proc: the host's
+        if special:
+            entries = [(path, entry) for path, entry in entries if self._route(path) is None]
+        # one batch (when full, until the next change): complete if every name is in
+        return snapshot.put_many(lstat_records(entries)) and not special
+
+    def unpublish(self) -> None:
+        """Empty the snapshot; call with ``fs.lock`` held, before a change becomes visible."""
+        self._fs.model_changed()
+        if self.snapshot is not None:
+            self.snapshot.clear()
+            self._published.clear()
+            self._stats_in.clear()
+
+    def publish_parent(self, path: str) -> None:
+        """After the master answered a stat-like call: publish the directory the path is in, from
+        its second such stat on. Publishing costs the whole directory; a program that creates a
+        file (which empties the snapshot) and stats one (cp -r) would pay it for every file."""
+        parent = posixpath.dirname(path.rstrip("/")) or "/"
+        if parent in self._published:  # (most calls: the lookup below costs more than the rest)
+            return
+        seen = self._stats_in[parent] = self._stats_in.get(parent, 0) + 1
+        if seen < 2:
+            return
+        try:
+            directory, canonical = self._fs.lookup(parent)
+        except OSError:
+            return
+        if isinstance(directory, FakeDirectory):
+            self.publish(canonical, directory)
+
+    def close(self) -> None:
+        if self.snapshot is not None:
+            self.snapshot.close()
+
+
+@functools.lru_cache(maxsize=4)
+def _special_parents(mounts: tuple[str, ...]) -> frozenset[str]:
+    """The directories (each with a trailing "/") that have something outside the model below
+    them: a mount, a device, /proc. Publishing checks each directory's entries against the
+    routes only then; most directories have none."""
+    specials = (*mounts, *DEVICES, "/proc", "/dev/fd")
+    return frozenset(special[: index + 1] for special in specials
+                     for index, char in enumerate(special) if char == "/")  # fmt: skip
