@@ -35,27 +35,27 @@ class _Outcomes(unittest.TextTestResult):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.outcomes: dict[str, str] = {}
 
-    def addSuccess(self, test: unittest.TestCase) -> None:  # noqa: N802 (unittest's name)
+    def addSuccess(self, test: unittest.TestCase) -> None:
         super().addSuccess(test)
         self.outcomes[test.id()] = "pass"
 
-    def addFailure(self, test: unittest.TestCase, err: object) -> None:  # noqa: N802
+    def addFailure(self, test: unittest.TestCase, err: object) -> None:
         super().addFailure(test, err)  # type: ignore[arg-type]
         self.outcomes[test.id()] = "fail"
 
-    def addError(self, test: unittest.TestCase, err: object) -> None:  # noqa: N802
+    def addError(self, test: unittest.TestCase, err: object) -> None:
         super().addError(test, err)  # type: ignore[arg-type]
         self.outcomes[test.id()] = "error"
 
-    def addSkip(self, test: unittest.TestCase, reason: str) -> None:  # noqa: N802
+    def addSkip(self, test: unittest.TestCase, reason: str) -> None:
         super().addSkip(test, reason)
         self.outcomes[test.id()] = "skip"
 
-    def addExpectedFailure(self, test: unittest.TestCase, err: object) -> None:  # noqa: N802
+    def addExpectedFailure(self, test: unittest.TestCase, err: object) -> None:
         super().addExpectedFailure(test, err)  # type: ignore[arg-type]
         self.outcomes[test.id()] = "pass"
 
-    def addUnexpectedSuccess(self, test: unittest.TestCase) -> None:  # noqa: N802
+    def addUnexpectedSuccess(self, test: unittest.TestCase) -> None:
         super().addUnexpectedSuccess(test)
         self.outcomes[test.id()] = "fail"
 
