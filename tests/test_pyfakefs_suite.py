@@ -46,34 +46,38 @@ NOBODY = (65534, 65534)
 DOCKERENV = "/.dockerenv"
 
 #: Test ids (without the ``pyfakefs.tests.`` prefix) whose outcome in the Sandbox is known to
-#: differ from the native one, each with its cause. Applies to both users unless it says so.
+#: differ from the native one, each with its cause (the same as this user and as nobody). One
+#: that does not pass natively here (a skip) does not apply, and is not checked.
 KNOWN_DIFFERENCES: dict[str, str] = {
-    # trailing slash on a path that is not a directory: the kernel says ENOENT/ENOTDIR/EISDIR
+    # A. the model drops a trailing "/" or "/." from the last component of a path it creates:
+    #    it makes a non-directory where the kernel answers ENOENT (EISDIR for open)
     "fake_os_test.RealOsModuleTest.test_broken_symlink_with_trailing_sep_posix": (
-        "symlink(p + '/', p + '/') on a missing p succeeds in the model; ENOENT natively"
-    ),
-    "fake_os_test.RealOsModuleTest.test_link_to_path_ending_with_sep_posix": (
-        "link(file + '/', new) succeeds in the model; ENOTDIR natively"
+        "symlink('foo/', 'foo/') makes foo in the model; ENOENT natively (cause A)"
     ),
     "fake_os_test.RealOsModuleTest.test_symlink_with_path_ending_with_sep_in_posix": (
-        "symlink(target, existing_file + '/') succeeds in the model; ENOTDIR natively"
+        "symlink('.', 'missing/') makes missing in the model; ENOENT natively (cause A)"
     ),
-    "fake_os_test.RealOsModuleTest.test_open_broken_symlink_to_path_with_trailing_sep_linux": (
-        "open(broken_link + '/', 'a') creates the link's target in the model; EISDIR natively"
+    "fake_os_test.RealOsModuleTest.test_link_to_path_ending_with_sep_posix": (
+        "link('file', 'missing/') makes missing in the model; ENOENT natively (cause A)"
     ),
     "fake_os_test.RealOsModuleTest.test_mk_nod_raises_if_filename_is_dot": (
-        "mknod('.../.') succeeds in the model; EEXIST natively"
+        "mknod('missing/.') makes a file missing in the model; ENOENT natively (cause A)"
     ),
+    "fake_os_test.RealOsModuleTest.test_open_broken_symlink_to_path_with_trailing_sep_linux": (
+        "open(link, 'a'), link -> 'target/', makes target in the model; EISDIR natively (cause A)"
+    ),
+    # B. O_CREAT without O_WRONLY/O_RDWR on an existing directory
     "fake_os_test.RealOsModuleLowLevelFileOpTest.test_opening_existing_directory_in_creation_mode": (  # noqa: E501
-        "os.open(dir, O_CREAT) succeeds in the model; EISDIR natively"
+        "os.open(dir, O_RDONLY | O_CREAT) opens the directory in the model; EISDIR natively"
     ),
-    # not run inside a Docker container (pyfakefs skips them there, in both worlds)
+    # C. skipped in both worlds inside a Docker container (pyfakefs's IN_DOCKER), so they
+    #    apply only outside one
     "fake_os_test.RealScandirTest.test_inode": (
-        "scandir's DirEntry.inode() is the shadow directory's d_ino, not the model's st_ino"
+        "DirEntry.inode() is the shadow directory's d_ino, not the model's st_ino (cause C)"
     ),
-    "fake_os_test.RealScandirRelTest.test_inode": "as RealScandirTest.test_inode",
-    "fake_os_test.RealScandirFdTest.test_inode": "as RealScandirTest.test_inode",
-    "fake_os_test.RealScandirFdRelTest.test_inode": "as RealScandirTest.test_inode",
+    "fake_os_test.RealScandirRelTest.test_inode": "as RealScandirTest.test_inode (cause C)",
+    "fake_os_test.RealScandirFdTest.test_inode": "as RealScandirTest.test_inode (cause C)",
+    "fake_os_test.RealScandirFdRelTest.test_inode": "as RealScandirTest.test_inode (cause C)",
 }
 
 PREFIX = "pyfakefs.tests."
