@@ -143,6 +143,7 @@ def searchable_dir() -> Iterator[Path]:
         shutil.rmtree(top, ignore_errors=True)
 
 
+@pytest.mark.timeout(600)  # two runs of up to 300 s each; they take about 10 s together
 def test_pyfakefs_real_fs_tests_agree_in_a_sandbox(
     user: tuple[list[str], tuple[int, int] | None], searchable_dir: Path
 ) -> None:
