@@ -14,11 +14,11 @@ Emilua's ``libc_service.master``)::
 
 from ._shim import shim_path
 from .calls import Call
-from .errors import LibcfakeError, ProtocolError, ShimNotBuiltError, ViolationError
+from .errors import LibcfakeError, ProtocolError, ShimNotBuiltError
 from .faults import FaultRule
 from .fs import FileSystem
 from .gai import GAI_ERRORS
-from .journal import JournalEntry, Violation
+from .journal import JournalEntry, Violation, ViolationError
 from .net import Network, NetworkViolation
 from .protocol import ProcessInfo
 from .sandbox import Sandbox

@@ -222,6 +222,23 @@ class FileSystem:
             )  # fmt: skip
             self._own(made, uid, gid)
 
+    def create_socket(
+        self, path: AnyPath, perm_bits: int = 0o755, uid: int | None = None, gid: int | None = None
+    ) -> FakeFile:
+        """The file a bound unix socket leaves at ``path`` (and missing parents); an entry already
+        there is kept as it is."""
+        target = _absolute(path)
+        with self.lock:
+            if self._fake.exists(target, check_link=True):
+                return self._fake.resolve(target, follow_symlinks=False)
+            self._changing()
+            self._check_not_mounted(target)
+            made: FakeFile = self._fake.create_file(
+                target, st_mode=stat.S_IFSOCK | perm_bits, apply_umask=False
+            )
+            self._own(made, uid, gid)
+            return made
+
     def create_dir(
         self, path: AnyPath, perm_bits: int = 0o755, uid: int | None = None, gid: int | None = None
     ) -> None:

@@ -9,10 +9,13 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from .errors import LibcfakeError
+from .faults import calls_named
 
 
 class _MakesArguments(Protocol):
@@ -138,6 +141,15 @@ _MODE_ARGUMENTS = frozenset(
 _WRITING = frozenset({"write_only", "read_write", "create", "truncate", "append", "temporary"})
 
 
+class ViolationError(LibcfakeError, AssertionError):
+    """Programs made calls that no model or rule covered (raised by a strict Sandbox, and by
+    ``Sandbox.check()``). The message is the report: each call, its answer, why, and a hint."""
+
+    def __init__(self, report: str, violations: Sequence[Violation]) -> None:
+        super().__init__(report)
+        self.violations = list(violations)
+
+
 class Journal(list[JournalEntry]):
     """Every call a Sandbox served, in order, with helpers for assertions::
 
@@ -149,8 +161,6 @@ class Journal(list[JournalEntry]):
     def matching(self, call: str | None = None, pattern: str | None = None) -> list[JournalEntry]:
         """Entries of ``call`` (a name or group such as "open", "stat", "connect") whose path or
         host matches the glob ``pattern``."""
-        from .faults import calls_named
-
         names = calls_named(call) if call is not None else None
         return [
             entry
@@ -171,8 +181,6 @@ class Journal(list[JournalEntry]):
     def files_missing(self) -> list[str]:
         """Paths programs tried to open or stat and found missing (ENOENT), once each: the
         config files, plugins and caches a program looks for."""
-        from .faults import calls_named
-
         looking = calls_named("open") | calls_named("stat") | calls_named("access")
         return _unique(e.path for e in list(self) if e.call in looking and e.errno == errno.ENOENT)
 

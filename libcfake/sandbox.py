@@ -40,12 +40,12 @@ from ._pythonpaths import python_mounts
 from ._shadow import ShadowTree
 from .calls import Call, access_mode_names, open_flag_names
 from .dns import HOST_NOT_FOUND, Dns, Hints, LookupRefused
-from .errors import ProtocolError, ViolationError
+from .errors import ProtocolError
 from .faults import FaultRule, calls_named
 from .fs import DEFAULT_MOUNTS, FileSystem
 from .fs_answers import FsAnswers
 from .gai import GAI_ERRORS
-from .journal import Journal, JournalEntry, Violation, describe_error, format_report
+from .journal import Journal, JournalEntry, Violation, ViolationError, describe_error, format_report
 from .net import NETWORK_CALLS, NetFaultRule, Network, NetworkViolation, Replacement, SocketRequest
 from .outcomes import PASSTHROUGH, Descriptor, Refused, deliver, describe
 from .protocol import (
