@@ -474,13 +474,17 @@ class FileSystem:
                     raise _error(errno.ENAMETOOLONG, path)
                 if missing is None or pending:
                     raise _error(errno.ENOENT, path)
-                missing.append(name)
+                # a name to create that must be a directory keeps its slash: open(O_CREAT)
+                # answers EISDIR for it (the end of a dangling "target/" symlink too)
+                missing.append(name + "/" if must_be_dir else name)
                 return current, reached
             if stat.S_ISLNK(entry.stat_result.st_mode) and (pending or follow or must_be_dir):
                 links += 1
                 if links > _MAX_SYMLINKS:
                     raise _error(errno.ELOOP, path)
                 target = os.fsdecode(entry.contents or "")
+                if not pending and target.endswith(("/", "/.")):
+                    must_be_dir = True  # the link's target asks for a directory
                 if target.startswith("/"):
                     reached, current = [], root
                 pending += _components(target)
@@ -882,13 +886,26 @@ class CallerView:
         self.fs.entries_changed(old_directory, new_directory)
         return replaced
 
-    def symlink(self, target: str, path: str) -> None:
-        """Make a symlink at ``path`` holding ``target`` as given."""
+    def new_name(
+        self, path: str, *, directory_wanted: bool = False
+    ) -> tuple[FakeDirectory, str, str]:
+        """Where a call that makes a new name (mkdir, mknod, symlink, link) puts it, with the
+        kernel's checks in its order (filename_create): the walk to its directory (ENOENT,
+        ENOTDIR, EACCES), EEXIST for "." and ".." and a name that exists, ENOENT for a name
+        followed by "/" unless a directory is made, then the permission to add a name. The
+        directory, its canonical path and the name."""
         directory, where, name = self.parent(path)
         self.may_search(directory, path)
         if name in ("", ".", "..") or name in directory.entries:
             raise _error(errno.EEXIST, path)
+        if path.endswith("/") and not directory_wanted:
+            raise _error(errno.ENOENT, path)
         self.may_change(directory, path)
+        return directory, where, name
+
+    def symlink(self, target: str, path: str) -> None:
+        """Make a symlink at ``path`` holding ``target`` as given."""
+        directory, where, name = self.new_name(path)
         link = self.fs._fake.create_symlink(self.join(where, name), target)
         link.st_uid, link.st_gid = self.caller.uid, self.caller.gid
         self.fs.entries_changed(directory)
@@ -897,11 +914,7 @@ class CallerView:
         """Make ``new`` another name of what ``old`` names (its last symlink followed if
         ``follow``)."""
         obj, old_canonical = self.lookup(old, follow)
-        directory, where, name = self.parent(new)
-        self.may_search(directory, new)
-        if name in ("", ".", "..") or name in directory.entries:
-            raise _error(errno.EEXIST, new)
-        self.may_change(directory, new)
+        directory, where, name = self.new_name(new)
         if isinstance(obj, FakeDirectory):
             raise _error(errno.EPERM, old)
         if not self._may_hardlink(obj):

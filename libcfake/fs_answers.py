@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import os
-import posixpath
 import stat
 import time
 from collections.abc import Callable
@@ -89,7 +88,7 @@ class FsAnswers:
         if found is None:
             if not flags & os.O_CREAT:
                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
-            if path.endswith("/"):  # a name to create a file by, with a slash after it
+            if canonical.endswith("/"):  # a name to create a file by, with a slash after it
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
             # at the canonical path: the end of a dangling symlink, as the kernel creates it
             obj = request.view(with_umask=True).create(directory, canonical, request.call.raw.mode)
@@ -104,7 +103,7 @@ class FsAnswers:
         if isinstance(obj, FakeDirectory):
             if flags & os.O_PATH:  # names the directory, lists nothing: no access checked
                 return Descriptor(self._shadow.open(canonical, None, path_only=True))
-            if accmode != os.O_RDONLY or flags & os.O_TRUNC:
+            if accmode != os.O_RDONLY or flags & (os.O_TRUNC | os.O_CREAT):
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
             view.check(obj, os.R_OK, path)
             descriptor = Descriptor(self._shadow.open(canonical, _entries(obj)))
@@ -175,11 +174,7 @@ class FsAnswers:
     def _fs_mkdir(self, request: Request, path: str) -> int:
         view = request.view(with_umask=True)
         caller = view.caller
-        parent, _, name = view.parent(path)
-        view.may_search(parent, path)
-        if name in ("", ".", "..") or name in parent.entries:
-            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
-        view.may_change(parent, path)
+        parent, _, name = view.new_name(path, directory_wanted=True)
         mode = stat.S_IFDIR | (stat.S_IMODE(request.call.raw.mode) & ~caller.umask & 0o7777)
         self._fs.add_entry(parent, name, mode, caller)
         return 0
@@ -370,20 +365,15 @@ class FsAnswers:
         if kind not in (stat.S_IFREG, stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFSOCK):
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)
         view = request.view(with_umask=True)
-        found, canonical, directory = view.locate(path, follow=False)  # (ENOENT, EACCES first)
-        if found is not None:
-            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
-        if kind == stat.S_IFREG:
-            view.create(directory, canonical, request.call.raw.mode)
-            return 0
-        if kind != stat.S_IFIFO:
-            name = _TYPE_NAMES.get(kind, "special file")
-            raise Refused(errno.EPERM, f"mknod of a {name}: not modelled (regular files, FIFOs)")
-        if not isinstance(directory, FakeDirectory):
-            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
-        view.may_change(directory, path)  # opened, it is a real FIFO the master owns (_open_fifo)
-        mode = stat.S_IFIFO | (stat.S_IMODE(request.call.raw.mode) & ~view.caller.umask)
-        self._fs.add_entry(directory, posixpath.basename(canonical), mode, view.caller)
+        directory, _, name = view.new_name(path)  # (ENOENT, EACCES, EEXIST first)
+        if kind not in (stat.S_IFREG, stat.S_IFIFO):
+            kind_name = _TYPE_NAMES.get(kind, "special file")
+            raise Refused(
+                errno.EPERM, f"mknod of a {kind_name}: not modelled (regular files, FIFOs)"
+            )
+        # a FIFO, opened, is a real FIFO the master owns (_open_fifo)
+        mode = kind | (stat.S_IMODE(request.call.raw.mode) & ~view.caller.umask)
+        self._fs.add_entry(directory, name, mode, view.caller)
         return 0
 
     def _fs_setxattr(self, request: Request, path: str) -> int:

@@ -382,6 +382,13 @@ PYTHON: dict[str, str] = {
     "os.rename into a missing directory": "os.rename(R + '/a.txt', R + '/nodir/a.txt')",
     "os.rename a directory to its own child": "os.rename(R + '/dir', R + '/dir/sub/x')",
     "os.unlink a directory": "os.unlink(R + '/dir')",
+    # a new name followed by "/" asks for a directory: only mkdir makes one (filename_create)
+    "os.symlink to a name with a slash": "os.symlink('a.txt', R + '/new/')",
+    "os.link to a name with a slash": "os.link(R + '/a.txt', R + '/new/')",
+    "os.mknod of a missing directory's dot": "os.mknod(R + '/nodir/.')",
+    "os.mkfifo of a name with a slash": "os.mkfifo(R + '/new/')",
+    "O_CREAT through a symlink to 'target/'": "os.symlink('nowhere/', R + '/dl'); open(R + '/dl', 'a')",
+    "O_CREAT read-only of a directory": "os.open(R + '/dir', os.O_RDONLY | os.O_CREAT)",
     # creating through a dangling symlink makes its target; O_EXCL or O_NOFOLLOW refuse
     "write through a broken symlink": "open(R + '/broken', 'w').write('made'); print(open(R + '/nowhere').read(), os.readlink(R + '/broken'))",
     "append through a broken symlink": "open(R + '/broken', 'a').write('x'); print(os.path.getsize(R + '/nowhere'))",

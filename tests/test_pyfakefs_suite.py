@@ -59,27 +59,6 @@ DOCKERENV = "/.dockerenv"
 #: differ from the native one, each with its cause (the same as this user and as nobody). One
 #: that does not pass natively here (a skip) does not apply, and is not checked.
 KNOWN_DIFFERENCES: dict[str, str] = {
-    # A. the model drops a trailing "/" or "/." from the last component of a path it creates:
-    #    it makes a non-directory where the kernel answers ENOENT (EISDIR for open)
-    "fake_os_test.RealOsModuleTest.test_broken_symlink_with_trailing_sep_posix": (
-        "symlink('foo/', 'foo/') makes foo in the model; ENOENT natively (cause A)"
-    ),
-    "fake_os_test.RealOsModuleTest.test_symlink_with_path_ending_with_sep_in_posix": (
-        "symlink('.', 'missing/') makes missing in the model; ENOENT natively (cause A)"
-    ),
-    "fake_os_test.RealOsModuleTest.test_link_to_path_ending_with_sep_posix": (
-        "link('file', 'missing/') makes missing in the model; ENOENT natively (cause A)"
-    ),
-    "fake_os_test.RealOsModuleTest.test_mk_nod_raises_if_filename_is_dot": (
-        "mknod('missing/.') makes a file missing in the model; ENOENT natively (cause A)"
-    ),
-    "fake_os_test.RealOsModuleTest.test_open_broken_symlink_to_path_with_trailing_sep_linux": (
-        "open(link, 'a'), link -> 'target/', makes target in the model; EISDIR natively (cause A)"
-    ),
-    # B. O_CREAT without O_WRONLY/O_RDWR on an existing directory
-    "fake_os_test.RealOsModuleLowLevelFileOpTest.test_opening_existing_directory_in_creation_mode": (  # noqa: E501
-        "os.open(dir, O_RDONLY | O_CREAT) opens the directory in the model; EISDIR natively"
-    ),
     # C. skipped in both worlds inside a Docker container (pyfakefs's IN_DOCKER), so they
     #    apply only outside one
     "fake_os_test.RealScandirTest.test_inode": (
