@@ -54,7 +54,9 @@ import queue
 import select
 import socket
 import struct
+import subprocess
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -258,6 +260,17 @@ class _Decoded:
         self.memory.close()
 
 
+#: The system calls the adapter decodes (by their x86_64 names); any other is refused.
+SERVED: frozenset[str] = frozenset(
+    {"open", "creat", "openat", "openat2", "stat", "lstat", "newfstatat", "statx", "access",
+     "faccessat", "faccessat2", "mkdir", "mkdirat", "unlink", "rmdir", "unlinkat", "rename",
+     "renameat", "renameat2", "readlink", "readlinkat", "symlink", "symlinkat", "link", "linkat",
+     "chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "utimensat", "utimes",
+     "futimesat", "truncate", "mknod", "mknodat", "chdir", "execve", "execveat", "connect",
+     "bind"}
+)  # fmt: skip
+
+
 class _Decoder:
     """Reads one notification into a :class:`_Decoded`."""
 
@@ -268,7 +281,7 @@ class _Decoder:
         """The decoded call, or for a call the adapter answers by itself (an fstat of a program's
         descriptor), a function that performs it (returning (value, errno))."""
         name = note.name
-        method = getattr(self, f"_{name}", None)
+        method = getattr(self, f"_{name}", None) if name in SERVED else None
         if method is None:
             raise _Refusal(_errno.ENOSYS, f"the supervisor does not serve {name}", report=True)
         info, credentials = _status(note.pid)
@@ -782,11 +795,12 @@ class _Worker:
         while True:
             job, who, answer = self._jobs.get()
             try:
-                self._become(who, own_uid)
                 try:
-                    answer.put((True, job()))
+                    self._become(who, own_uid)
+                    value = job()
                 finally:
                     self._restore(own_uid, own_gid, own_groups)
+                answer.put((True, value))
             except BaseException as error:
                 answer.put((False, error))
 
@@ -1267,11 +1281,11 @@ class Supervisor:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def serve(self, until: Any = None, timeout: float | None = None) -> int | None:
+    def serve(
+        self, until: subprocess.Popen[Any] | None = None, timeout: float | None = None
+    ) -> int | None:
         """Answer calls until the process ``until`` (a Popen) exits (its returncode), or until
         :meth:`stop`; after ``timeout`` seconds, TimeoutError (the process is killed)."""
-        import time
-
         deadline = None if timeout is None else time.monotonic() + timeout
         pidfd = os.pidfd_open(until.pid) if until is not None else -1
         try:
@@ -1299,7 +1313,9 @@ class Supervisor:
                     break
                 if self._wakeup in events:
                     break
-            return until.wait() if until is not None else None
+            if until is None:
+                return None
+            return until.poll() if self._stopped else until.wait()
         finally:
             if pidfd >= 0:
                 os.close(pidfd)
