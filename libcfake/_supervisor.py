@@ -251,6 +251,8 @@ class _Decoded:
     socket_number: int = -1  # connect/bind: the program's descriptor
     sockaddr: bytes = b""  # connect/bind: the address as given
     socket_copy: int = -1  # connect/bind: the master's copy of the program's socket
+    cwd: int = -1  # connect/bind of a relative unix path: the program's working directory
+    backlog: int = 0  # listen
 
     def close(self) -> None:
         for fd in self.owned:
@@ -267,7 +269,7 @@ SERVED: frozenset[str] = frozenset(
      "renameat", "renameat2", "readlink", "readlinkat", "symlink", "symlinkat", "link", "linkat",
      "chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "utimensat", "utimes",
      "futimesat", "truncate", "mknod", "mknodat", "chdir", "execve", "execveat", "connect",
-     "bind"}
+     "bind", "listen"}
 )  # fmt: skip
 
 
@@ -670,6 +672,8 @@ class _Decoder:
             else:
                 text = name.split(b"\0", 1)[0]
                 if not text.startswith(b"/"):
+                    d.cwd = os.open(f"/proc/{d.note.pid}/cwd", os.O_PATH | os.O_DIRECTORY)
+                    d.owned.append(d.cwd)
                     cwd = os.fsencode(os.readlink(f"/proc/{d.note.pid}/cwd"))
                     text = cwd.rstrip(b"/") + b"/" + text
                 string1 = text
@@ -695,6 +699,47 @@ class _Decoder:
             (0, 0, 0, 0),
         )  # fmt: skip
         d.kind = "socket"
+        return None
+
+    def _listen(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        """listen on an unbound inet stream socket binds it to the wildcard address first: asked
+        as that bind (symbol "listen"), as the shim asks it; any other listen is performed."""
+        fd = ctypes.c_int(a[0] & 0xFFFFFFFF).value
+        backlog = ctypes.c_int(a[1] & 0xFFFFFFFF).value
+        if fd < 0:
+            raise _Refusal(_errno.EBADF)
+        copy = self._pidfd_getfd(d, fd)
+        try:
+            domain = _sockopt(copy, socket.SO_DOMAIN)
+            socktype = _sockopt(copy, socket.SO_TYPE)
+            proto = _sockopt(copy, socket.SO_PROTOCOL)
+        except OSError as error:
+            raise _Refusal(error.errno or _errno.ENOTSOCK) from None
+        d.socket_number, d.socket_copy, d.backlog = fd, copy, backlog
+        if not (
+            domain in (socket.AF_INET, socket.AF_INET6)
+            and socktype in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
+            and _unbound(copy)
+        ):
+            d.owned.remove(copy)
+
+            def perform() -> tuple[int, int]:
+                try:
+                    return _listen_on(copy, backlog), 0
+                except OSError as error:
+                    return -1, error.errno or _errno.EIO
+                finally:
+                    os.close(copy)
+
+            return perform
+        d.cloexec = _descriptor_cloexec(d.note.pid, fd)
+        d.descriptors.append(os.dup(copy))
+        function = "bind_inet" if domain == socket.AF_INET else "bind_inet6"
+        d.raw = RawCall(
+            next(self._seq) & 0xFFFFFFFF, function, "listen", 0, 0, 0, FD_SOCKET, domain,
+            socktype, proto, 0, 0, 0, bytes(16), None, None, (0, 0, 0, 0),
+        )  # fmt: skip
+        d.kind = "listen"
         return None
 
     def _as_given(self, d: _Decoded, verb: str) -> Callable[[], tuple[int, int]]:
@@ -734,6 +779,24 @@ def _descriptor_cloexec(pid: int, fd: int) -> bool:
     except OSError:
         pass
     return False
+
+
+def _unbound(fd: int) -> bool:
+    """Whether an inet socket has no port yet."""
+    sock = socket.socket(fileno=os.dup(fd))
+    try:
+        return int(sock.getsockname()[1]) == 0
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
+def _listen_on(fd: int, backlog: int) -> int:
+    if _libc.listen(fd, backlog) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return 0
 
 
 def _socket_call(verb: str, fd: int, sockaddr: bytes) -> int:
@@ -953,10 +1016,12 @@ class _Pending:
     def _add_fd(self, fd: int) -> bool:
         d = self.decoded
         try:
-            if d.kind == "socket":
+            if d.kind in ("socket", "listen"):
                 self.supervisor.listener.add_fd(
                     d.note.id, fd, cloexec=d.cloexec, answer=False, target=d.socket_number
                 )
+                if d.kind == "listen":  # the replacement is bound: it listens
+                    return self._listen_then_reply(fd)
                 return self._reply(0)
             self.supervisor.listener.add_fd(d.note.id, fd, cloexec=d.cloexec)
             return True
@@ -966,6 +1031,13 @@ class _Pending:
             if error.errno == _errno.EINPROGRESS:  # answered meanwhile: cannot happen here
                 return False
             return self._reply(-1, error.errno or _errno.EIO)
+
+    def _listen_then_reply(self, fd: int) -> bool:
+        try:
+            _listen_on(fd, self.decoded.backlog)
+        except OSError as error:
+            return self._reply(-1, error.errno or _errno.EIO)
+        return self._reply(0)
 
     def _plan(self, result: Any, fds: Sequence[int], error: int) -> Callable[[], bool]:
         d = self.decoded
@@ -979,7 +1051,7 @@ class _Pending:
             return lambda: self._reply(-1, error)
         if error:
             raise ValueError(f"errno {error} given with a successful {function} result {result!r}")
-        if len(fds) > 1 or (fds and d.kind not in ("open", "socket", "chdir")):
+        if len(fds) > 1 or (fds and d.kind not in ("open", "socket", "listen", "chdir")):
             raise ValueError(
                 f"{function} replies carry at most one descriptor, and only "
                 "open, openat, chdir, connect and bind take one"
@@ -1019,8 +1091,10 @@ class _Pending:
                     f"a successful {function} needs the file: use send_with_fds(0, [fd])"
                 )
             return lambda: self._add_fd(fds[0])
-        if d.kind == "socket" and fds:
+        if d.kind in ("socket", "listen") and fds:
             return lambda: self._add_fd(fds[0])
+        if d.kind == "listen":  # the model bound the program's own socket (or let it be)
+            return lambda: self._listen_then_reply(d.socket_copy)
         if d.kind == "exec":
             return lambda: self.supervisor.listener.reply_continue(d.note.id)
         return lambda: self._reply(result)
@@ -1070,14 +1144,18 @@ class _Pending:
         raw = d.raw
         function = raw.function
         p = d.paths[0] if d.paths else None
+        if d.kind == "listen":  # the kernel binds it, as the shim's passthrough lets it
+            return _listen_on(d.socket_copy, d.backlog)
         if d.kind == "socket":
+            if d.cwd >= 0:  # a relative unix path: the worker's own cwd is its to change
+                os.fchdir(d.cwd)
             verb = "connect" if function.startswith("connect") else "bind"
             privileged = function != "bind_unix" and 0 < raw.port < _unprivileged_port()
             if verb == "bind" and privileged and d.credentials.euid != 0:
                 raise PermissionError(_errno.EACCES, "a privileged port")
             return _socket_call(verb, d.socket_copy, d.sockaddr)
         assert p is not None
-        for path in d.paths[: 1 if function == "symlink" else 2]:  # a symlink's target is text
+        for path in d.paths[1:] if function == "symlink" else d.paths:  # a target is text
             path.text = _own_proc(path.text, d.process)
         directory = _AT_FDCWD if p.dirfd is None else p.dirfd
         if d.kind == "open":

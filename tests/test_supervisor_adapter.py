@@ -444,3 +444,60 @@ def test_answers_that_do_not_fit_the_call_raise_in_the_handler(program: Path) ->
         "a successful openat needs the file: use send_with_fds(0, [fd])",
         "a failed openat (-1) needs an errno",
     ]
+
+
+METADATA_SCRIPT = """
+import os, socket, sys
+d = sys.argv[1]
+os.close(os.open(d + "/f", os.O_WRONLY | os.O_CREAT, 0o644))
+os.symlink("f", d + "/s")
+os.link(d + "/f", d + "/h")
+os.chmod(d + "/f", 0o600)
+os.chown(d + "/f", 1, 2)
+os.truncate(d + "/f", 0)
+os.utime(d + "/f", (1000, 2000))
+os.mkfifo(d + "/p")
+fd = os.open(d, os.O_RDONLY)
+os.rename("h", "h2", src_dir_fd=fd, dst_dir_fd=fd)
+os.unlink("h2", dir_fd=fd)
+server = socket.socket(socket.AF_UNIX)
+server.bind(d + "/sock")
+server.listen()
+client = socket.socket(socket.AF_UNIX)
+client.connect(d + "/sock")
+tcp = socket.socket()
+tcp.listen()
+print("done", os.readlink(d + "/s"), tcp.getsockname()[1] != 0)
+"""
+
+
+def test_metadata_and_socket_calls_of_a_dynamic_program(scratch: Path) -> None:
+    python = shutil.which("python3")
+    if python is None:
+        pytest.skip("no python3")
+    d = str(scratch)
+    model = Model()
+    result, errors = supervise([python, "-S", "-c", METADATA_SCRIPT, d], model)
+    assert result.stdout == "done f True\n", result.stderr
+    assert errors == []
+    seen = {(f, a) for _, f, a in model.calls if f not in ("open", "openat", "access")}
+    p = PurePosixPath
+    assert {
+        ("symlink", (p("f"), p(f"{d}/s"))),
+        ("link", (p(f"{d}/f"), p(f"{d}/h"))),
+        ("chmod", (p(f"{d}/f"), 0o600)),
+        ("chown", (p(f"{d}/f"), 1, 2)),
+        ("utimens", (p(f"{d}/f"), 1000.0, 2000.0)),
+        ("truncate", (p(f"{d}/f"), 0)),
+        ("mknod", (p(f"{d}/p"), stat.S_IFIFO | 0o666, 0)),
+        ("rename", (p("h"), p("h2"))),
+        ("unlink", (p("h2"),)),
+        ("bind_unix", (p(f"{d}/sock"),)),
+        ("connect_unix", (p(f"{d}/sock"),)),
+    } <= seen
+    listen = [c for c in model.calls if c[0] == "listen"]
+    assert [(f, str(a[0]), a[1]) for _, f, a in listen] == [("bind_inet", "0.0.0.0", 0)]
+    f = scratch / "f"
+    assert (stat.S_IMODE(f.stat().st_mode), f.stat().st_uid, f.stat().st_mtime) == (0o600, 1, 2000)
+    assert stat.S_ISFIFO((scratch / "p").stat().st_mode)
+    assert not (scratch / "h2").exists()
