@@ -501,3 +501,44 @@ def test_metadata_and_socket_calls_of_a_dynamic_program(scratch: Path) -> None:
     assert (stat.S_IMODE(f.stat().st_mode), f.stat().st_uid, f.stat().st_mtime) == (0o600, 1, 2000)
     assert stat.S_ISFIFO((scratch / "p").stat().st_mode)
     assert not (scratch / "h2").exists()
+
+
+def test_a_call_that_vanished_before_it_is_served_is_dropped_quietly(program: Path) -> None:
+    proc, listener = _seccomp.spawn([str(program), "read", "/virtual/gone"],
+                                    stdout=subprocess.PIPE, text=True)  # fmt: skip
+    handled: list[str] = []
+    errors: list[SupervisorError] = []
+    with Supervisor(listener, lambda t: handled.append(t.function_),
+                    on_error=errors.append) as supervisor:  # fmt: skip
+        note = None
+        while note is None or note.name != "openat":
+            if note is not None and note.name == "execve":  # the launcher's exec
+                listener.reply_continue(note.id)
+            elif note is not None:  # the program's start-up calls
+                listener.reply(note.id, error=errno.ENOENT)
+            note = listener.receive()
+        proc.kill()
+        proc.wait()
+        supervisor.dispatch(note)  # its thread is gone: nothing to read, nobody to answer
+    assert handled == []
+    assert errors == []
+    assert proc.stdout is not None
+    proc.stdout.close()
+
+
+def test_the_supervisor_serves_from_a_thread_until_stopped(program: Path) -> None:
+    model = Model()
+    model.files["/virtual/app.conf"] = b"threaded\n"
+    proc, listener = _seccomp.spawn([str(program), "read", "/virtual/app.conf"],
+                                    stdout=subprocess.PIPE, text=True)  # fmt: skip
+    supervisor = Supervisor(listener, model)
+    thread = threading.Thread(target=supervisor.serve)
+    thread.start()
+    try:
+        stdout, _ = proc.communicate(timeout=60)
+    finally:
+        supervisor.stop()
+        thread.join(timeout=10)
+        supervisor.close()
+    assert not thread.is_alive()
+    assert stdout == "read: threaded\n"
