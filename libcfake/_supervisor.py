@@ -167,12 +167,22 @@ def _status(tid: int) -> tuple[ProcessInfo, _Credentials]:
     return info, credentials
 
 
+class _IoVec(ctypes.Structure):
+    _fields_ = (("base", ctypes.c_void_p), ("length", ctypes.c_size_t))
+
+
+_libc.process_vm_writev.restype = ctypes.c_ssize_t
+_libc.process_vm_writev.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong,
+                                    ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong)  # fmt: skip
+
+
 class _Memory:
     """The program's memory, through a /proc/<tid>/mem descriptor opened before the call was
     checked valid (so it is the caller's, even if the id is reused later)."""
 
     def __init__(self, tid: int) -> None:
-        self.fd = os.open(f"/proc/{tid}/mem", os.O_RDWR | os.O_CLOEXEC)
+        self.tid = tid
+        self.fd = os.open(f"/proc/{tid}/mem", os.O_RDONLY | os.O_CLOEXEC)
 
     def read(self, address: int, length: int) -> bytes:
         """Exactly ``length`` bytes, or OSError EFAULT."""
@@ -211,7 +221,15 @@ class _Memory:
         return collected
 
     def write(self, address: int, data: bytes) -> None:
-        if os.pwrite(self.fd, data, address) != len(data):
+        """Write an answer into the caller's buffer, as the kernel would: EFAULT for memory the
+        program may not write (/proc/<pid>/mem would force the write into read-only pages).
+        The caller checked the call still waits: its thread, hence its id, is alive."""
+        local = _IoVec(ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p), len(data))
+        remote = _IoVec(ctypes.c_void_p(address), len(data))
+        written = _libc.process_vm_writev(
+            self.tid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0
+        )
+        if written != len(data):
             raise OSError(_errno.EFAULT, os.strerror(_errno.EFAULT))
 
     def close(self) -> None:

@@ -389,9 +389,17 @@ def test_a_program_killed_mid_call_leaves_the_supervisor_serving(program: Path) 
 
 
 def test_a_bad_pointer_is_efault_and_an_unknown_call_is_refused(program: Path) -> None:
-    result, errors = supervise([str(program), "bad", "kill", "read", "/nonexistent"], Model())
+    model = Model()
+    model.files["/virtual/f"] = b"x"
+    result, errors = supervise(
+        [str(program), "bad", "statro", "/virtual/f", "statro", "/", "kill", "read",
+         "/nonexistent"],
+        model,
+    )  # fmt: skip
     assert result.stdout.splitlines() == [
         "bad: Bad address",
+        "statro: Bad address",  # the model's answer does not go into read-only memory
+        "statro: Bad address",  # nor the master's own stat of a host file
         "kill: Function not implemented",
         "read: No such file or directory",  # still served after both
     ], result.stderr

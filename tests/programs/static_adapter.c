@@ -14,6 +14,7 @@
  *     openat DIR NAME      opens DIR, then reads NAME relative to it: as read
  *     connect IP PORT      connects, reads a line: "connect: <line>" or "connect: <error>"
  *     bad                  openat with a path at address 1: "bad: <error>"
+ *     statro PATH          stat into a read-only page: "statro: <error>" (EFAULT) or "statro: ok"
  *     kill                 kill(1, 0), a call the adapter does not serve: "kill: <result>"
  */
 #define _GNU_SOURCE
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -179,6 +181,14 @@ static int run(int argc, char **argv, int i) {
         else
             printf("bad: %ld\n", r);
         return 1;
+    }
+    if (strcmp(command, "statro") == 0) {
+        void *page = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (page == MAP_FAILED || stat(a, (struct stat *)page) < 0)
+            fail(command);
+        else
+            printf("statro: ok\n");
+        return 2;
     }
     if (strcmp(command, "kill") == 0) {
         if (kill(1, 0) < 0)
