@@ -37,6 +37,12 @@ second thread of the program may change the path between the master's check and 
 read of it, and execute another file than the one allowed. The new image stays under the
 filter, so what it does is still trapped; only the choice of the file is not enforced.
 
+Calls on a descriptor (fstat, which static glibc makes as ``newfstatat(fd, "", AT_EMPTY_PATH)``,
+fchmod, fchown, futimens and the empty-path forms of their ``*at`` calls) reach the handler, as
+"fstat", "fchmod", "fchown" or "futimens" with the file in FD_FILE, only for a file on one of the
+``file_devices`` (the handler's memfds and shadow directories, as LibcService's ``file_devices``);
+on the program's own files the master performs them on its copy of the descriptor.
+
 Every notification is checked with ``is_valid`` after its memory was read and before it is
 acted on; a call whose thread vanished is dropped quietly. A call the adapter cannot decode is
 refused (ENOSYS) and reported to ``on_error``.
@@ -48,6 +54,7 @@ import contextlib
 import ctypes
 import dataclasses
 import errno as _errno
+import functools
 import itertools
 import os
 import queue
@@ -64,7 +71,7 @@ from . import _seccomp, protocol
 from ._seccomp import Listener, Notification
 from ._wire import ffi
 from .calls import Call
-from .protocol import FD_DIR1, FD_DIR2, FD_SOCKET, PackedStat, ProcessInfo, RawCall
+from .protocol import FD_DIR1, FD_DIR2, FD_FILE, FD_SOCKET, PackedStat, ProcessInfo, RawCall
 from .stat import StatResult
 
 __all__ = ["Deferred", "Supervisor", "SupervisorError", "TrappedCall"]
@@ -271,6 +278,8 @@ class _Decoded:
     socket_copy: int = -1  # connect/bind: the master's copy of the program's socket
     cwd: int = -1  # connect/bind of a relative unix path: the program's working directory
     backlog: int = 0  # listen
+    #: a call on a descriptor: the call itself on the master's copy (passthrough)
+    perform: Callable[[], Any] | None = None
 
     def close(self) -> None:
         for fd in self.owned:
@@ -287,15 +296,16 @@ SERVED: frozenset[str] = frozenset(
      "renameat", "renameat2", "readlink", "readlinkat", "symlink", "symlinkat", "link", "linkat",
      "chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "utimensat", "utimes",
      "futimesat", "truncate", "mknod", "mknodat", "chdir", "execve", "execveat", "connect",
-     "bind", "listen"}
+     "bind", "listen", "fstat", "fchmod", "fchown"}
 )  # fmt: skip
 
 
 class _Decoder:
     """Reads one notification into a :class:`_Decoded`."""
 
-    def __init__(self) -> None:
+    def __init__(self, file_devices: Sequence[int] = ()) -> None:
         self._seq = itertools.count(1)
+        self.file_devices = frozenset(file_devices)
 
     def decode(self, note: Notification) -> _Decoded | Callable[[], tuple[int, int]]:
         """The decoded call, or for a call the adapter answers by itself (an fstat of a program's
@@ -381,35 +391,54 @@ class _Decoder:
         )  # fmt: skip
         d.kind = kind
 
-    def _fd_stat(self, d: _Decoded, dirfd: int, statx: tuple[int, int] | None, buffer: int,
-                 flags: int) -> Callable[[], tuple[int, int]]:  # fmt: skip
-        """fstat of a program's descriptor (glibc's fstat is newfstatat(fd, "", AT_EMPTY_PATH)):
-        performed on the master's copy of it, no path involved."""
-        dirfd = ctypes.c_int(dirfd & 0xFFFFFFFF).value
-        target = (
-            os.open(f"/proc/{d.note.pid}/cwd", os.O_PATH | os.O_CLOEXEC)
-            if dirfd == _AT_FDCWD
-            else self._pidfd_getfd(d, dirfd)
-        )
-        if dirfd == _AT_FDCWD:
-            d.owned.append(target)
-        memory = _Memory(d.note.pid)
-        owned = list(d.owned)
-        d.owned = []  # the closure owns them now
+    def _on_descriptor(
+        self, d: _Decoded, fd: int, function: str, kind: str, perform: Callable[[int], Any], *,
+        mode: int = 0, values: tuple[int, int, int, int] = (0, 0, 0, 0), buffer: int = 0,
+        statx_mask: int = 0, as_caller: bool = True, ask: bool = True,
+    ) -> Callable[[], tuple[int, int]] | None:  # fmt: skip
+        """A call on a descriptor (fstat, fchmod, fchown, futimens: also their *at forms with an
+        empty path). On a file of the handler's (its st_dev in ``file_devices``) it is asked as
+        the shim asks it, the file in FD_FILE; on one of the program's own it is performed on
+        the master's copy of it (as the program), with no handler: nothing in memory decides."""
+        fd = ctypes.c_int(fd & 0xFFFFFFFF).value
+        if fd == _AT_FDCWD:
+            copy = os.open(f"/proc/{d.note.pid}/cwd", os.O_PATH | os.O_CLOEXEC)
+            d.owned.append(copy)
+        elif fd < 0:
+            raise _Refusal(_errno.EBADF)
+        else:
+            copy = self._pidfd_getfd(d, fd)
+        d.buffer, d.statx_mask = buffer, statx_mask
+        d.perform = functools.partial(perform, copy)
+        if ask and os.fstat(copy).st_dev in self.file_devices:
+            d.descriptors.append(os.dup(copy))
+            d.raw = RawCall(
+                next(self._seq) & 0xFFFFFFFF, function, d.note.name, 0, mode, 0, FD_FILE, 0, 0,
+                0, 0, 0, 0, bytes(16), None, None, values,
+            )  # fmt: skip
+            d.kind = kind
+            return None
+        owned, d.owned = d.owned, []  # the closure's now
+        memory, credentials, call = d.memory, d.credentials, d.perform
 
-        def perform() -> tuple[int, int]:
+        def performed() -> tuple[int, int]:
             try:
-                data = _host_stat(target, b"", flags, statx)
-                memory.write(buffer, data)
-                return 0, 0
+                value = _WORKER.run(call, credentials) if as_caller else call()
+                if kind in ("stat", "statx"):
+                    memory.write(buffer, value)
+                    return 0, 0
+                return int(value), 0
             except OSError as error:
                 return -1, error.errno or _errno.EIO
             finally:
-                memory.close()
-                for fd in owned:
-                    os.close(fd)
+                for owned_fd in owned:
+                    os.close(owned_fd)
 
-        return perform
+        return performed
+
+    def _empty_path(self, d: _Decoded, address: int, flags: int) -> bool:
+        """Whether (path, flags) names the descriptor itself: "" with AT_EMPTY_PATH."""
+        return bool(flags & _AT_EMPTY_PATH) and address != 0 and d.memory.string(address) == b""
 
     # -- the calls, by system call name ------------------------------------------------------
 
@@ -443,18 +472,27 @@ class _Decoder:
     def _lstat(self, d: _Decoded, a: tuple[int, ...]) -> None:
         self._stating(d, "lstat", _AT_FDCWD, a[0], a[1], _AT_SYMLINK_NOFOLLOW)
 
+    def _fstat(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        return self._on_descriptor(d, a[0], "fstat", "stat",
+                                   lambda fd: _host_stat(fd, b"", _AT_EMPTY_PATH, None),
+                                   buffer=a[1], as_caller=False)  # fmt: skip
+
     def _newfstatat(self, d: _Decoded, a: tuple[int, ...]) -> Any:
         flags = a[3] & 0xFFFFFFFF
-        if flags & _AT_EMPTY_PATH and d.memory.string(a[1]) == b"":
-            return self._fd_stat(d, a[0], None, a[2], flags)
+        if self._empty_path(d, a[1], flags):
+            return self._on_descriptor(d, a[0], "fstat", "stat",
+                                       lambda fd: _host_stat(fd, b"", flags, None),
+                                       buffer=a[2], as_caller=False)  # fmt: skip
         function = "lstat" if flags & _AT_SYMLINK_NOFOLLOW else "stat"
         self._stating(d, function, a[0], a[1], a[2], flags)
         return None
 
     def _statx(self, d: _Decoded, a: tuple[int, ...]) -> Any:
-        flags = a[2] & 0xFFFFFFFF
-        if flags & _AT_EMPTY_PATH and d.memory.string(a[1]) == b"":
-            return self._fd_stat(d, a[0], (a[3] & 0xFFFFFFFF, flags), a[4], flags)
+        flags, mask = a[2] & 0xFFFFFFFF, a[3] & 0xFFFFFFFF
+        if self._empty_path(d, a[1], flags):
+            return self._on_descriptor(d, a[0], "fstat", "statx",
+                                       lambda fd: _host_stat(fd, b"", flags, (mask, flags)),
+                                       buffer=a[4], statx_mask=mask, as_caller=False)  # fmt: skip
         function = "lstat" if flags & _AT_SYMLINK_NOFOLLOW else "stat"
         self._stating(d, function, a[0], a[1], a[4], flags)
         d.kind, d.statx_mask = "statx", a[3] & 0xFFFFFFFF
@@ -475,13 +513,17 @@ class _Decoder:
     def _faccessat2(self, d: _Decoded, a: tuple[int, ...]) -> None:
         self._accessing(d, a[0], a[1], a[2], a[3] & 0xFFFFFFFF)
 
-    def _accessing(self, d: _Decoded, dirfd: int, address: int, amode: int, flags: int) -> None:
-        if flags & _AT_EMPTY_PATH:
-            raise _Refusal(_errno.ENOSYS, "faccessat2 with AT_EMPTY_PATH", report=True)
+    def _accessing(self, d: _Decoded, dirfd: int, address: int, amode: int, flags: int) -> Any:
+        if self._empty_path(d, address, flags):  # no function of the shim's: performed
+            return self._on_descriptor(
+                d, dirfd, "access", "plain", ask=False,
+                perform=lambda fd: _syscall(_SYS["faccessat2"], fd, b"", amode, flags),
+            )  # fmt: skip
         p = self._path(d, dirfd, address)
         function = "eaccess" if flags & _AT_EACCESS else "access"
         self._request(d, function, "plain", p, flags=amode & 0xFFFFFFFF)
         d.at_flags = flags
+        return None
 
     def _mkdir(self, d: _Decoded, a: tuple[int, ...]) -> None:
         self._request(d, "mkdir", "plain", self._path(d, _AT_FDCWD, a[0]), mode=a[1] & 0o7777)
@@ -563,13 +605,26 @@ class _Decoder:
     def _fchmodat(self, d: _Decoded, a: tuple[int, ...]) -> None:
         self._request(d, "chmod", "plain", self._path(d, a[0], a[1]), mode=a[2] & 0o7777)
 
-    def _fchmodat2(self, d: _Decoded, a: tuple[int, ...]) -> None:
-        flags = a[3] & 0xFFFFFFFF
+    def _fchmod(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        mode = a[1] & 0o7777
+        return self._on_descriptor(
+            d, a[0], "fchmod", "plain", mode=mode,
+            perform=lambda fd: _syscall(_SYS["fchmod"], fd, mode),
+        )  # fmt: skip
+
+    def _fchmodat2(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        flags, mode = a[3] & 0xFFFFFFFF, a[2] & 0o7777
+        if self._empty_path(d, a[1], flags):
+            return self._on_descriptor(
+                d, a[0], "fchmod", "plain", mode=mode,
+                perform=lambda fd: _syscall(_SYS["fchmodat2"], fd, b"", mode, flags),
+            )  # fmt: skip
         if flags & ~_AT_SYMLINK_NOFOLLOW:
-            raise _Refusal(_errno.ENOSYS, "fchmodat2 with AT_EMPTY_PATH", report=True)
+            raise _Refusal(_errno.EINVAL)
         p = self._path(d, a[0], a[1])
-        self._request(d, "chmod", "plain", p, mode=a[2] & 0o7777, flags=flags)
+        self._request(d, "chmod", "plain", p, mode=mode, flags=flags)
         d.at_flags = flags
+        return None
 
     def _chown(self, d: _Decoded, a: tuple[int, ...]) -> None:
         self._owning(d, _AT_FDCWD, a[0], a[1], a[2], 0)
@@ -577,27 +632,49 @@ class _Decoder:
     def _lchown(self, d: _Decoded, a: tuple[int, ...]) -> None:
         self._owning(d, _AT_FDCWD, a[0], a[1], a[2], _AT_SYMLINK_NOFOLLOW)
 
-    def _fchownat(self, d: _Decoded, a: tuple[int, ...]) -> None:
-        self._owning(d, a[0], a[1], a[2], a[3], a[4] & 0xFFFFFFFF)
+    def _fchown(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        uid, gid = _ids(a[1], a[2])
+        return self._on_descriptor(
+            d, a[0], "fchown", "plain", values=(uid, gid, 0, 0),
+            perform=lambda fd: _syscall(_SYS["fchown"], fd, a[1] & 0xFFFFFFFF, a[2] & 0xFFFFFFFF),
+        )  # fmt: skip
+
+    def _fchownat(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        flags = a[4] & 0xFFFFFFFF
+        if self._empty_path(d, a[1], flags):
+            uid, gid = _ids(a[2], a[3])
+            return self._on_descriptor(
+                d, a[0], "fchown", "plain", values=(uid, gid, 0, 0),
+                perform=lambda fd: _syscall(_SYS["fchownat"], fd, b"", a[2] & 0xFFFFFFFF,
+                                            a[3] & 0xFFFFFFFF, flags),
+            )  # fmt: skip
+        self._owning(d, a[0], a[1], a[2], a[3], flags)
+        return None
 
     def _owning(self, d: _Decoded, dirfd: int, address: int, uid: int, gid: int,
                 flags: int) -> None:  # fmt: skip
         if flags & ~_AT_SYMLINK_NOFOLLOW:
-            raise _Refusal(_errno.ENOSYS, "fchownat with AT_EMPTY_PATH", report=True)
-        ids = tuple(-1 if v & 0xFFFFFFFF == 0xFFFFFFFF else v & 0xFFFFFFFF for v in (uid, gid))
+            raise _Refusal(_errno.EINVAL)
+        ids = _ids(uid, gid)
         p = self._path(d, dirfd, address)
         self._request(d, "chown", "plain", p, flags=flags, values=(ids[0], ids[1], 0, 0))
         d.at_flags = flags
 
-    def _utimensat(self, d: _Decoded, a: tuple[int, ...]) -> None:
+    def _utimensat(self, d: _Decoded, a: tuple[int, ...]) -> Any:
         flags = a[3] & 0xFFFFFFFF
-        if a[1] == 0 or flags & _AT_EMPTY_PATH:
-            raise _Refusal(_errno.ENOSYS, "utimensat of a descriptor (futimens)", report=True)
         if a[2] == 0:
             times = (0, _UTIME_NOW, 0, _UTIME_NOW)
         else:
             times = _TIMESPECS.unpack(d.memory.read(a[2], _TIMESPECS.size))
+        if a[1] == 0 or self._empty_path(d, a[1], flags):  # futimens
+            path = None if a[1] == 0 else b""
+            packed = ctypes.create_string_buffer(_TIMESPECS.pack(*times))
+            return self._on_descriptor(
+                d, a[0], "futimens", "plain", values=(times[0], times[1], times[2], times[3]),
+                perform=lambda fd: _syscall(_SYS["utimensat"], fd, path, packed, flags),
+            )  # fmt: skip
         self._timing(d, a[0], a[1], times, flags)
+        return None
 
     def _utimes(self, d: _Decoded, a: tuple[int, ...]) -> None:
         self._timing_micro(d, _AT_FDCWD, a[0], a[1])
@@ -777,6 +854,12 @@ class _Decoder:
 
 
 _EMPTY = RawCall(0, "", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, bytes(16), None, None, (0, 0, 0, 0))
+
+
+def _ids(uid: int, gid: int) -> tuple[int, int]:
+    """chown's ids as the shim sends them: -1 for "unchanged"."""
+    low = (uid & 0xFFFFFFFF, gid & 0xFFFFFFFF)
+    return (-1 if low[0] == 0xFFFFFFFF else low[0], -1 if low[1] == 0xFFFFFFFF else low[1])
 
 
 def _sockopt(fd: int, option: int) -> int:
@@ -1162,6 +1245,8 @@ class _Pending:
         raw = d.raw
         function = raw.function
         p = d.paths[0] if d.paths else None
+        if d.perform is not None:  # a call on a descriptor
+            return d.perform()
         if d.kind == "listen":  # the kernel binds it, as the shim's passthrough lets it
             return _listen_on(d.socket_copy, d.backlog)
         if d.kind == "socket":
@@ -1363,11 +1448,12 @@ class Supervisor:
         handler: Callable[[TrappedCall], object],
         *,
         on_error: Callable[[SupervisorError], object] | None = None,
+        file_devices: Sequence[int] = (),
     ) -> None:
         self.listener = listener
         self.handler = handler
         self.on_error = on_error
-        self._decoder = _Decoder()
+        self._decoder = _Decoder(file_devices)
         self._wakeup = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self._stopped = False
 

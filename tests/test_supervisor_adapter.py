@@ -105,6 +105,8 @@ class Model:
         elif function in ("stat", "lstat") and path in self.files:
             trapped.send(StatResult("regular", 0o640, len(self.files[path]), ino=4242,
                                     uid=1234, mtime=1_000_000_000))  # fmt: skip
+        elif function == "fstat":  # one of our memfds (a file device of the supervisor's)
+            trapped.send(StatResult("regular", 0o600, 77, ino=99))
         elif function == "readlink" and path in self.links:
             trapped.send(self.links[path])
         elif function == "mkdir" and path.startswith("/virtual/"):
@@ -128,13 +130,17 @@ class Model:
 
 
 def supervise(
-    args: list[str], handler: Callable[[TrappedCall], object], **popen: Any
+    args: list[str],
+    handler: Callable[[TrappedCall], object],
+    file_devices: tuple[int, ...] = (),
+    **popen: Any,
 ) -> tuple[subprocess.CompletedProcess[str], list[SupervisorError]]:
     errors: list[SupervisorError] = []
     proc, listener = _seccomp.spawn(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True, **popen)  # fmt: skip
     try:
-        with Supervisor(listener, handler, on_error=errors.append) as supervisor:
+        with Supervisor(listener, handler, on_error=errors.append,
+                        file_devices=file_devices) as supervisor:  # fmt: skip
             returncode = supervisor.serve(until=proc, timeout=60)
         stdout, stderr = proc.communicate(timeout=30)
     finally:
@@ -550,3 +556,48 @@ def test_the_supervisor_serves_from_a_thread_until_stopped(program: Path) -> Non
         supervisor.close()
     assert not thread.is_alive()
     assert stdout == "read: threaded\n"
+
+
+def test_calls_on_descriptors_ask_for_the_handlers_files_and_perform_the_programs(
+    program: Path, scratch: Path
+) -> None:
+    model = Model()
+    model.files["/virtual/app.conf"] = b"virtual\n"
+    memfd = os.memfd_create("probe")
+    device = os.fstat(memfd).st_dev
+    os.close(memfd)
+    host = scratch / "host.txt"
+    host.write_text("twelve bytes")
+    result, errors = supervise(
+        [str(program), "fstat", "/virtual/app.conf", "fstat", str(host)], model, (device,)
+    )
+    assert result.stdout.splitlines() == [
+        "fstat: size=77 mode=100600 uid=0 ino=99 mtime=0",  # the model's table
+        f"fstat: size=12 mode=100644 uid=0 ino={host.stat().st_ino} "
+        f"mtime={int(host.stat().st_mtime)}",  # the real file's, performed by the master
+    ], result.stderr
+    assert [a for _, f, a in model.calls if f == "fstat"] == [()]
+    assert errors == []
+
+
+DESCRIPTOR_SCRIPT = """
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.fchmod(fd, 0o604)
+os.fchown(fd, 3, 4)
+os.utime(fd, (100, 200))
+print(os.stat(fd).st_mtime, os.access(sys.argv[1], os.W_OK))
+"""
+
+
+def test_calls_on_the_programs_own_descriptors_are_performed(scratch: Path) -> None:
+    python = shutil.which("python3")
+    if python is None:
+        pytest.skip("no python3")
+    target = scratch / "f"
+    target.write_text("")
+    result, errors = supervise([python, "-S", "-c", DESCRIPTOR_SCRIPT, str(target)], Model())
+    assert result.stdout == "200.0 True\n", result.stderr
+    assert errors == []
+    st = target.stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime) == (0o604, 3, 4, 200)
