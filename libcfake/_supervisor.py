@@ -60,6 +60,7 @@ import os
 import queue
 import select
 import socket
+import stat as stat_module
 import struct
 import subprocess
 import threading
@@ -94,6 +95,7 @@ _STATX_TIME = struct.Struct("=qIi")
 _STATX_DEVS = struct.Struct("=IIII")
 _OPEN_HOW = struct.Struct("=QQQ")
 _TIMESPECS = struct.Struct("=qqqq")
+_STATFS_SIZE = 120  # x86_64 struct statfs
 assert _KSTAT.size == 144 and _STATX_HEAD.size == 64
 
 _SYS = _seccomp.SYSCALLS
@@ -296,7 +298,9 @@ SERVED: frozenset[str] = frozenset(
      "renameat", "renameat2", "readlink", "readlinkat", "symlink", "symlinkat", "link", "linkat",
      "chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "utimensat", "utimes",
      "futimesat", "truncate", "mknod", "mknodat", "chdir", "execve", "execveat", "connect",
-     "bind", "listen", "fstat", "fchmod", "fchown"}
+     "bind", "listen", "fstat", "fchmod", "fchown", "statfs", "getxattr", "lgetxattr",
+     "listxattr", "llistxattr", "setxattr", "lsetxattr", "fsetxattr", "removexattr",
+     "lremovexattr", "fremovexattr"}
 )  # fmt: skip
 
 
@@ -433,6 +437,22 @@ class _Decoder:
             finally:
                 for owned_fd in owned:
                     os.close(owned_fd)
+
+        return performed
+
+    def _performed(self, d: _Decoded, perform: Callable[[], Any]) -> Callable[[], tuple[int, int]]:
+        """A call the shim leaves to libc: the master performs it as the program, no handler."""
+        owned, d.owned = d.owned, []
+        credentials = d.credentials
+
+        def performed() -> tuple[int, int]:
+            try:
+                return int(_WORKER.run(perform, credentials)), 0
+            except OSError as error:
+                return -1, error.errno or _errno.EIO
+            finally:
+                for fd in owned:
+                    os.close(fd)
 
         return performed
 
@@ -716,6 +736,97 @@ class _Decoder:
     def _chdir(self, d: _Decoded, a: tuple[int, ...]) -> None:
         self._request(d, "chdir", "chdir", self._path(d, _AT_FDCWD, a[0]))
 
+    def _statfs(self, d: _Decoded, a: tuple[int, ...]) -> Callable[[], tuple[int, int]]:
+        """statfs, which the shim leaves to libc: performed by the master as the program."""
+        p = self._path(d, _AT_FDCWD, a[0])
+        text = _own_proc(p.text, d.process)
+        path = text if p.dirfd is None else b"/proc/self/fd/%d/%s" % (p.dirfd, text)
+        owned, d.owned = d.owned, []
+        memory, credentials, buffer = d.memory, d.credentials, a[1]
+
+        def performed() -> tuple[int, int]:
+            try:
+                data = ctypes.create_string_buffer(_STATFS_SIZE)
+                _WORKER.run(lambda: _syscall(_SYS["statfs"], path, data), credentials)
+                memory.write(buffer, data.raw)
+                return 0, 0
+            except OSError as error:
+                return -1, error.errno or _errno.EIO
+            finally:
+                for fd in owned:
+                    os.close(fd)
+
+        return performed
+
+    def _getxattr(self, d: _Decoded, a: tuple[int, ...]) -> None:
+        raise _Refusal(_errno.ENOTSUP)  # as the shim on the model's files: no attributes
+
+    _lgetxattr = _listxattr = _llistxattr = _getxattr
+
+    def _setxattr(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        return self._changing_attribute(d, a, "setxattr", 0)
+
+    def _lsetxattr(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        return self._changing_attribute(d, a, "setxattr", _AT_SYMLINK_NOFOLLOW)
+
+    def _fsetxattr(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        return self._changing_attribute(d, a, "fsetxattr", 0)
+
+    def _removexattr(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        return self._changing_attribute(d, a, "removexattr", 0)
+
+    def _lremovexattr(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        return self._changing_attribute(d, a, "removexattr", _AT_SYMLINK_NOFOLLOW)
+
+    def _fremovexattr(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        return self._changing_attribute(d, a, "fremovexattr", 0)
+
+    def _changing_attribute(self, d: _Decoded, a: tuple[int, ...], function: str,
+                            nofollow: int) -> Any:  # fmt: skip
+        """setxattr and removexattr, as the shim asks them: the name in string2, XATTR_* flags
+        in mode, AT_SYMLINK_NOFOLLOW in flags for the l-forms; the file in FD_FILE for the
+        f-forms. The value travels only to the passthrough."""
+        name = d.memory.string(a[1])
+        if not 0 < len(name) <= 255:
+            raise _Refusal(_errno.ERANGE)
+        setting = "setxattr" in function
+        value = b""
+        xflags = 0
+        if setting:
+            size = a[3]
+            if size > 65536:
+                raise _Refusal(_errno.E2BIG)
+            value = d.memory.read(a[2], size)
+            xflags = a[4] & 0xFFFFFFFF
+        if function.startswith("f"):
+            fd = ctypes.c_int(a[0] & 0xFFFFFFFF).value
+            if fd < 0:
+                raise _Refusal(_errno.EBADF)
+            copy = self._pidfd_getfd(d, fd)
+            perform = functools.partial(_attribute_call, copy, name, value, xflags, setting)
+            if stat_module.S_IFMT(os.fstat(copy).st_mode) in (stat_module.S_IFIFO,
+                                                               stat_module.S_IFSOCK):  # fmt: skip
+                return self._performed(d, perform)  # anonymous: the shim's real call
+            d.perform = perform
+            d.descriptors.append(os.dup(copy))
+            d.raw = RawCall(
+                next(self._seq) & 0xFFFFFFFF, function, d.note.name, 0, xflags, 0, FD_FILE, 0, 0,
+                0, 0, 0, 0, bytes(16), None, name, (0, 0, 0, 0),
+            )  # fmt: skip
+            d.kind = "plain"
+            return None
+        p = self._path(d, _AT_FDCWD, a[0])
+        self._request(d, function, "plain", p, flags=nofollow, mode=xflags)
+        d.raw = d.raw._replace(string2=name)
+        path = (
+            _own_proc(p.text, d.process)
+            if p.dirfd is None
+            else b"/proc/self/fd/%d/%s" % (p.dirfd, p.text)  # the master's copy of the cwd
+        )
+        d.perform = functools.partial(_attribute_call, path, name, value, xflags, setting,
+                                      not nofollow)  # fmt: skip
+        return None
+
     def _execve(self, d: _Decoded, a: tuple[int, ...]) -> None:
         self._executing(d, _AT_FDCWD, a[0], 0)
 
@@ -854,6 +965,17 @@ class _Decoder:
 
 
 _EMPTY = RawCall(0, "", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, bytes(16), None, None, (0, 0, 0, 0))
+
+
+def _attribute_call(
+    target: int | bytes, name: bytes, value: bytes, xflags: int, setting: bool,
+    follow: bool = True,
+) -> int:  # fmt: skip
+    if setting:
+        os.setxattr(target, name, value, xflags, follow_symlinks=follow)
+    else:
+        os.removexattr(target, name, follow_symlinks=follow)
+    return 0
 
 
 def _ids(uid: int, gid: int) -> tuple[int, int]:
@@ -1208,6 +1330,8 @@ class _Pending:
         if d.kind == "exec":  # only the kernel can: see the module's docstring for the race
             return self.supervisor.listener.reply_continue(d.note.id)
         if d.kind == "chdir":
+            if self.supervisor.chdir_continues:  # see Supervisor: the kernel's own chdir
+                return self.supervisor.listener.reply_continue(d.note.id)
             self.supervisor.report(d.note, "chdir cannot be performed for a supervised program")
             return self._reply(-1, _errno.ENOSYS)
         who = d.credentials
@@ -1440,6 +1564,15 @@ class Supervisor:
     :meth:`serve` runs the loop in the calling thread (until a process exits, or :meth:`stop`
     from another thread); :meth:`serve_one` answers at most one call. ``on_error`` hears of
     every call the supervisor refused by itself (a :class:`SupervisorError`).
+
+    ``file_devices``: the st_dev of the descriptors the handler hands out (memfds, shadow
+    directories); calls on those descriptors are asked, calls on others performed.
+
+    ``chdir_continues``: a passed-through chdir goes on in the kernel (only the kernel can change
+    a process's working directory) instead of failing with ENOSYS. Off by default: it is a
+    second exception to "never go on with a path the master read". It grants nothing, as every
+    later relative path is resolved again from /proc/<pid>/cwd and asked with that directory,
+    but a racing thread can make the program enter another directory than the handler saw.
     """
 
     def __init__(
@@ -1449,8 +1582,10 @@ class Supervisor:
         *,
         on_error: Callable[[SupervisorError], object] | None = None,
         file_devices: Sequence[int] = (),
+        chdir_continues: bool = False,
     ) -> None:
         self.listener = listener
+        self.chdir_continues = chdir_continues
         self.handler = handler
         self.on_error = on_error
         self._decoder = _Decoder(file_devices)

@@ -133,14 +133,15 @@ def supervise(
     args: list[str],
     handler: Callable[[TrappedCall], object],
     file_devices: tuple[int, ...] = (),
+    chdir_continues: bool = False,
     **popen: Any,
 ) -> tuple[subprocess.CompletedProcess[str], list[SupervisorError]]:
     errors: list[SupervisorError] = []
     proc, listener = _seccomp.spawn(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True, **popen)  # fmt: skip
     try:
-        with Supervisor(listener, handler, on_error=errors.append,
-                        file_devices=file_devices) as supervisor:  # fmt: skip
+        with Supervisor(listener, handler, on_error=errors.append, file_devices=file_devices,
+                        chdir_continues=chdir_continues) as supervisor:  # fmt: skip
             returncode = supervisor.serve(until=proc, timeout=60)
         stdout, stderr = proc.communicate(timeout=30)
     finally:
@@ -601,3 +602,54 @@ def test_calls_on_the_programs_own_descriptors_are_performed(scratch: Path) -> N
     assert errors == []
     st = target.stat()
     assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime) == (0o604, 3, 4, 200)
+
+
+ATTRIBUTES_SCRIPT = """
+import os, sys
+d = sys.argv[1]
+open(d + "/f", "w").close()
+for call in (lambda: os.getxattr(d + "/f", "user.k"), lambda: os.listxattr(d + "/f"),
+             lambda: os.setxattr(d + "/f", "user.k", b"v"),
+             lambda: os.removexattr(d + "/f", "user.k")):
+    try:
+        call()
+        print("ok")
+    except OSError as error:
+        print(error.errno)
+print(os.statvfs(d).f_bsize > 0)
+try:
+    os.chdir(d)
+    open("relative", "w").close()
+    print("entered", os.getcwd())
+except OSError as error:
+    print("chdir", error.errno)
+"""
+
+
+@pytest.mark.parametrize("chdir_continues", [False, True])
+def test_attributes_statfs_and_chdir(scratch: Path, chdir_continues: bool) -> None:
+    python = shutil.which("python3")
+    if python is None:
+        pytest.skip("no python3")
+    d = str(scratch)
+    model = Model()
+    result, errors = supervise([python, "-S", "-c", ATTRIBUTES_SCRIPT, d], model,
+                               chdir_continues=chdir_continues)  # fmt: skip
+    lines = result.stdout.splitlines()
+    # reading attributes: none, as the shim answers on the model's files
+    assert lines[:2] == [str(errno.ENOTSUP)] * 2, result.stderr
+    assert lines[2] in ("ok", str(errno.ENOTSUP)) and lines[3] in ("ok", str(errno.ENOTSUP))
+    assert lines[4] == "True"  # statfs, performed by the master
+    p = PurePosixPath
+    changes = [(f, a) for _, f, a in model.calls if "xattr" in f]
+    assert changes == [("setxattr", (p(f"{d}/f"), "user.k", 0)),
+                       ("removexattr", (p(f"{d}/f"), "user.k"))]  # fmt: skip
+    if chdir_continues:
+        assert lines[5] == f"entered {d}"
+        assert (scratch / "relative").exists()
+        opened = [a[0] for _, f, a in model.calls if f in ("open", "openat")]
+        assert p(f"{d}/relative") in opened  # joined with the cwd the kernel entered
+        assert errors == []
+    else:
+        assert lines[5] == f"chdir {errno.ENOSYS}"
+        assert [e.syscall for e in errors] == ["chdir"]
