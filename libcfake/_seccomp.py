@@ -51,6 +51,7 @@ _IOCTL_SEND = 0xC0182101  # _IOWR('!', 1, struct seccomp_notif_resp)
 _IOCTL_ID_VALID = 0x40082102  # _IOW('!', 2, __u64)
 _IOCTL_ADDFD = 0x40182103  # _IOW('!', 3, struct seccomp_notif_addfd)
 _FLAG_CONTINUE = 1  # SECCOMP_USER_NOTIF_FLAG_CONTINUE
+_ADDFD_FLAG_SETFD = 1  # SECCOMP_ADDFD_FLAG_SETFD: at the number given (dup2-like)
 _ADDFD_FLAG_SEND = 2  # SECCOMP_ADDFD_FLAG_SEND: add the descriptor and answer with its number
 AUDIT_ARCH_X86_64 = 0xC000003E
 
@@ -120,11 +121,23 @@ class Listener:
         thread could change a path or an address between the check and the call."""
         return self._send(_RESPONSE.pack(id_, 0, 0, _FLAG_CONTINUE))
 
-    def add_fd(self, id_: int, fd: int, *, cloexec: bool = False, answer: bool = True) -> int:
+    def add_fd(
+        self,
+        id_: int,
+        fd: int,
+        *,
+        cloexec: bool = False,
+        answer: bool = True,
+        target: int | None = None,
+    ) -> int:
         """Put a copy of ``fd`` in the calling process; with ``answer`` (default) the call
-        returns its number at once (an open, an accept). The number it got."""
-        flags = _ADDFD_FLAG_SEND if answer else 0
-        request = _ADDFD.pack(id_, flags, fd, 0, os.O_CLOEXEC if cloexec else 0)
+        returns its number at once (an open, an accept). ``target``: at that number, replacing
+        what the process had there (a connect's socket). The number it got."""
+        flags = (_ADDFD_FLAG_SEND if answer else 0) | (
+            _ADDFD_FLAG_SETFD if target is not None else 0
+        )
+        newfd = 0 if target is None else target
+        request = _ADDFD.pack(id_, flags, fd, newfd, os.O_CLOEXEC if cloexec else 0)
         # a mutable buffer makes fcntl.ioctl return the ioctl's own result: the new number
         return int(fcntl.ioctl(self.fd, _IOCTL_ADDFD, bytearray(request), True))
 
