@@ -165,19 +165,21 @@ enum lcf_subject {
     LCF_SUBJECT_CWD = 8            /* the working directory the first string names */
 };
 
-/* What a successful answer carries, besides the result. */
+/* What a successful answer carries, besides the result. (Numbered so that each group the shim's
+ * checks ask about is one range, tested with one comparison: descriptors 3-4, a result that
+ * counts 4-6, texts 5-8, EAI_* results 8-9.) */
 enum lcf_reply_kind {
     LCF_REPLY_STATUS = 1,          /* 0, or -1 with errno */
-    LCF_REPLY_DESCRIPTOR = 2,      /* one descriptor, which the program gets as the result */
+    LCF_REPLY_SOCKET = 2,          /* 0 or -1; may carry a socket that replaces the program's */
     LCF_REPLY_DIRECTORY = 3,       /* result 0 and one directory descriptor */
-    LCF_REPLY_STAT = 4,            /* result 0 and one struct lcf_stat */
+    LCF_REPLY_DESCRIPTOR = 4,      /* one descriptor, which the program gets as the result */
     LCF_REPLY_LINK_TEXT = 5,       /* text; the result is its length */
-    LCF_REPLY_PATH_TEXT = 6,       /* result 0 and an absolute path as text */
-    LCF_REPLY_HOST_TEXT = 7,       /* result 0 and a host name as text, or result an EAI_* code */
-    LCF_REPLY_DNS_MESSAGE = 8,     /* a DNS message as text; the result is its length; or -1
+    LCF_REPLY_DNS_MESSAGE = 6,     /* a DNS message as text; the result is its length; or -1
                                     * with error an h_errno */
+    LCF_REPLY_PATH_TEXT = 7,       /* result 0 and an absolute path as text */
+    LCF_REPLY_HOST_TEXT = 8,       /* result 0 and a host name as text, or result an EAI_* code */
     LCF_REPLY_ADDRESSES = 9,       /* result 0 and count struct lcf_address, or an EAI_* code */
-    LCF_REPLY_SOCKET = 10          /* 0 or -1; may carry a socket that replaces the program's */
+    LCF_REPLY_STAT = 10            /* result 0 and one struct lcf_stat */
 };
 
 /* Whether a call may change files. */
