@@ -53,8 +53,8 @@ __asm__(".pushsection .text\n"
         ".popsection\n");
 
 /* Whether the gate was tried: the first real call maps it, which may come before the shim's
- * constructors run (a library initialized earlier calling a wrapped function: ls's libselinux
- * reads /proc/mounts from its own constructor). */
+ * constructors run (a library initialized before the shim calling a wrapped function from its
+ * own constructor, as ls's libselinux does). */
 enum { GATE_UNTRIED, GATE_TRYING, GATE_TRIED };
 static int gate_state;
 
@@ -104,11 +104,6 @@ long lcf_gate_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long
         return -1;
     }
     return ret;
-}
-
-int lcf_gate_mapped(void)
-{
-    return __atomic_load_n(&lcf_gate_entry, __ATOMIC_ACQUIRE) == (void *)LCF_GATE_ADDRESS;
 }
 
 /* Before the shim's other constructors, if no call came earlier. */

@@ -15,13 +15,11 @@
 
 /* The shim's side (gate.c); the launcher needs only the two numbers above. */
 
-/* The system call nr with its six arguments, made from the gate when the shim mapped it (its
- * constructor does, unless $LIBCFAKE_NO_GATE is set to anything but "" or "0"), else from the
- * shim's own copy of the same two instructions, which the filter traps like any other code.
- * Returns like syscall(2): the kernel's result, or -1 with errno. Not a cancellation point. */
+/* The system call nr with its six arguments, made from the gate when the shim mapped it (the
+ * first call or the shim's constructor does, unless $LIBCFAKE_NO_GATE is set to anything but ""
+ * or "0"), else from the shim's own copy of the same two instructions, which the filter traps
+ * like any other code. Returns like syscall(2): the kernel's result, or -1 with errno. Not a
+ * cancellation point. */
 long lcf_gate_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
-
-/* Whether this process's shim calls go through the mapped gate. */
-int lcf_gate_mapped(void);
 
 #endif

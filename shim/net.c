@@ -447,8 +447,8 @@ static int listen_bind(int fd)
     return net_forward(true, "listen", fd, (const struct sockaddr *)&any, len);
 }
 
-/* The listen is the shim's to make when the network model decided its bind (or there was none
- * to decide); otherwise libc's. */
+/* The listen goes through the gate when the network model decided the bind it makes (the master
+ * bound the socket, or let the listen bind it); otherwise it is libc's. */
 LCF_EXPORT int listen(int fd, int backlog)
 {
     LCF_REAL(listen, int, int, int);
