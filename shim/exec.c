@@ -19,6 +19,7 @@
  * master is not asked about the exec. */
 
 #include "shim.h"
+#include "real.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -41,6 +42,9 @@ static const char preload_name[] = "LD_PRELOAD=";
 static const char socket_name[] = "LIBCFAKE_SOCKET=";
 
 /* ==================================================================== real functions ===== */
+/* The exec itself stays libc's: under libcfake-launch it traps, so the master sees every new
+ * image (one trap per exec). The shim's own lookups before it (the target's mode, the $PATH
+ * search, /proc/self/fd links) go through the gate (lcf_real_*, real.h). */
 
 static int real_execve(const char *path, char *const argv[], char *const envp[])
 {
@@ -76,17 +80,6 @@ static int real_posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fil
     return libc_posix_spawnp(pid, file, actions, attr, argv, envp);
 }
 
-static int real_faccessat(int dirfd, const char *path, int amode, int flags)
-{
-    LCF_REAL(faccessat, int, int, const char *, int, int);
-    return libc_faccessat(dirfd, path, amode, flags);
-}
-
-static ssize_t real_readlink(const char *path, char *buf, size_t size)
-{
-    LCF_REAL(readlink, ssize_t, const char *, char *, size_t);
-    return libc_readlink(path, buf, size);
-}
 
 /* ========================================================================== the shim ===== */
 
@@ -243,7 +236,7 @@ static void target_search(struct exec_target *t, const char *file)
             candidate[n + file_len] = '\0';
             struct stat st;
             if (lcf_real_fstatat(AT_FDCWD, candidate, &st, 0) == 0 && S_ISREG(st.st_mode) &&
-                real_faccessat(AT_FDCWD, candidate, X_OK, 0) == 0) {
+                lcf_real_faccessat(AT_FDCWD, candidate, X_OK, 0) == 0) {
                 target_path(t, candidate); /* a relative entry is resolved into t->buf */
                 if (t->path == candidate) {
                     memcpy(t->buf, candidate, t->len + 1);
@@ -489,7 +482,7 @@ static int target_fd(struct exec_target *t, int fd)
         return EBADF;
     char proc[32];
     lcf_proc_fd_path(proc, fd);
-    ssize_t len = real_readlink(proc, t->buf, LCF_MAX_PATH);
+    ssize_t len = lcf_real_readlink(proc, t->buf, LCF_MAX_PATH);
     t->path = t->buf;
     t->len = len > 0 ? (size_t)len : 0;
     t->buf[t->len] = '\0';
@@ -541,7 +534,7 @@ LCF_EXPORT int execveat(int dirfd, const char *program, char *const argv[], char
         } else { /* the directory's path, "/", the name */
             char proc[32];
             lcf_proc_fd_path(proc, dir);
-            ssize_t k = real_readlink(proc, t.buf, LCF_MAX_PATH);
+            ssize_t k = lcf_real_readlink(proc, t.buf, LCF_MAX_PATH);
             size_t n = strlen(file);
             if (k <= 0 || (size_t)k + 1 + n > LCF_MAX_PATH)
                 return fail(k <= 0 ? EBADF : ENAMETOOLONG);
