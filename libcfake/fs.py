@@ -41,7 +41,7 @@ from pyfakefs.fake_os import FakeOsModule
 
 from .protocol import PackedStat, pack_stat_ns
 from .snapshot import RECORD
-from .stat import StatResult
+from .stat import FsStats, StatResult
 
 #: Host paths mounted read-only by default: what programs need to start.
 DEFAULT_MOUNTS: tuple[str, ...] = (
@@ -366,6 +366,21 @@ class FileSystem:
             self._by_inode.clear()
 
     # -- namespace -----------------------------------------------------------------------
+
+    def set_disk_usage(self, total_size: int, path: AnyPath | None = None) -> None:
+        """The size of the model's disk (of the pyfakefs mount point at ``path``), which statfs
+        and statvfs answer with; 1 TiB unless set."""
+        with self.lock:
+            self._fake.set_disk_usage(total_size, None if path is None else _absolute(path))
+
+    def statfs(self, path: str) -> FsStats:
+        """What statfs says of the model's filesystem at ``path``: an in-memory filesystem (as
+        tmpfs), read-only (ST_RDONLY) for a read-only host copy."""
+        total, _, free_bytes = self._fake.get_disk_usage(path)
+        flags = _ST_VALID | (_ST_RDONLY if self.protection_of(path) is not None else 0)
+        free = free_bytes // _BLOCK
+        return FsStats(_TMPFS_MAGIC, _BLOCK, total // _BLOCK, free, free, _INODES, _INODES,
+                       0, _NAME_MAX, _BLOCK, flags)  # fmt: skip
 
     def mount_of(self, path: str) -> str | None:
         """The mount a (normalized, absolute) path lies in, if any."""
@@ -1149,6 +1164,11 @@ def _prefix_of(path: str, prefixes: tuple[str, ...]) -> str | None:
 
 _MAX_SYMLINKS = 40  # as Linux
 _NAME_MAX = 255  # bytes of one name, as Linux
+# what statfs answers of the model (see FileSystem.statfs)
+_TMPFS_MAGIC = 0x01021994  # linux/magic.h: an in-memory filesystem, as the model is
+_BLOCK = 4096
+_INODES = 1 << 20  # the model has no inode limit: a count programs take as plenty
+_ST_RDONLY, _ST_VALID = 0x0001, 0x0020
 
 
 def _too_long(name: str) -> bool:

@@ -29,7 +29,7 @@ from .protocol import PackedStat
 from .publish import Publisher
 from .request import Request
 from .routes import HostRoutes
-from .stat import FILE_TYPES
+from .stat import FILE_TYPES, FsStats
 
 _TYPE_NAMES = {bits: name for name, bits in FILE_TYPES.items()}
 _UTIME_NOW = (1 << 30) - 1
@@ -337,6 +337,8 @@ class FsAnswers:
         if function == "fstat":
             return self._fs.packed_stat(obj)
         path = virtual or self._fs.path_of(obj)
+        if function == "fstatfs":
+            return self._fs.statfs(path)
         if function == "fchmod":
             return self._chmod(obj, request, path)
         if function == "fchown":
@@ -375,6 +377,11 @@ class FsAnswers:
         mode = kind | (stat.S_IMODE(request.call.raw.mode) & ~view.caller.umask)
         self._fs.add_entry(directory, name, mode, view.caller)
         return 0
+
+    def _fs_statfs(self, request: Request, path: str) -> FsStats:
+        """statfs, statvfs: the model's filesystem, once the path resolves (ENOENT, EACCES)."""
+        _, canonical = request.view().lookup(path)
+        return self._fs.statfs(canonical)
 
     def _fs_setxattr(self, request: Request, path: str) -> int:
         """setxattr, removexattr (and the l-forms) on a model path: the model's files have no

@@ -25,6 +25,7 @@ from .gai import GAI_ERRORS
 from .journal import describe_error
 from .protocol import PackedStat
 from .service import Deferred, LibcService
+from .stat import FsStats
 
 
 class _Passthrough:
@@ -73,6 +74,8 @@ def describe(outcome: Any) -> tuple[str, int]:
         return "fd", 0
     if isinstance(outcome, Answer):
         return " ".join(sorted({str(entry[0]) for entry in outcome.entries})), 0
+    if isinstance(outcome, FsStats):
+        return f"statfs {outcome.bfree * outcome.bsize} bytes free", 0
     return str(outcome), 0
 
 

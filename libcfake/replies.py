@@ -18,7 +18,7 @@ from . import protocol
 from .calls import Call
 from .gai import GAI_ERRORS, socket_types
 from .protocol import Function, ReplyKind
-from .stat import StatResult
+from .stat import FsStats, StatResult
 
 _AI_CANONNAME = int(socket.AI_CANONNAME)  # an int: "&" on the IntFlag costs a microsecond
 
@@ -43,6 +43,7 @@ _TEXT_FUNCTIONS: dict[str, Callable[[bytes], int]] = {
 }
 _SOCKET_FUNCTIONS = _named(ReplyKind.SOCKET)
 _STAT_FUNCTIONS = _named(ReplyKind.STAT)
+_STATFS_FUNCTIONS = _named(ReplyKind.STATFS)
 #: Calls whose success is a plain integer >= 0, with nothing else in the reply.
 _PLAIN_FUNCTIONS = _named(ReplyKind.STATUS, ReplyKind.SOCKET)
 _EAI_FUNCTIONS = _named(ReplyKind.ADDRESSES, ReplyKind.HOST_TEXT)
@@ -101,6 +102,10 @@ def encode_answer(
         return protocol.encode_reply(seq, protocol.ANSWER, -1, error)
     if error:
         raise ValueError(f"errno {error} given with a successful {function} result {result!r}")
+    if function in _STATFS_FUNCTIONS:
+        if not isinstance(result, FsStats):
+            raise TypeError(f"{function} answers an FsStats or -1, not {result!r}")
+        return protocol.encode_statfs_reply(seq, result)
     if function in _STAT_FUNCTIONS:
         table = result if isinstance(result, protocol.PackedStat) else StatResult.coerce(result)
         return protocol.encode_reply(seq, protocol.ANSWER, 0, 0, stat=table)

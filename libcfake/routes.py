@@ -30,7 +30,7 @@ from .request import Request
 
 #: What a program may do with a device or one of its own descriptors, reopened.
 _DEVICE_CALLS = frozenset(
-    {"open", "openat", "stat", "lstat", "access", "eaccess", "readlink", "realpath"}
+    {"open", "openat", "stat", "lstat", "access", "eaccess", "readlink", "realpath", "statfs"}
 )
 
 

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define LCF_MAGIC 0x3146434c       /* "LCF1" in memory order on little-endian machines */
-#define LCF_VERSION 6              /* bumped on any incompatible change */
+#define LCF_VERSION 7              /* bumped on any incompatible change */
 #define LCF_MAX_MESSAGE 16384      /* no packet is larger */
 #define LCF_MAX_FDS 4              /* no packet carries more descriptors */
 #define LCF_MAX_PATH 4095          /* longest path (bytes, no terminator), like PATH_MAX - 1 */
@@ -96,6 +96,7 @@ enum lcf_kind {
  *   mount              mount, umount, umount2, chroot (the symbol says which): the target
  *                      path; mount's source (second string, as given); flags = mount's or
  *                      umount2's flags -> -1 with errno, or passthrough
+ *   statfs, fstatfs    path (statfs, statvfs); FILE (fstatfs, fstatvfs) -> a struct lcf_statfs
  */
 #define LCF_CALLS(X)                                                                       \
     X(OPEN,           1,  open,              FS,    PATH,        DESCRIPTOR,  BY_FLAGS, 1) \
@@ -139,7 +140,9 @@ enum lcf_kind {
     X(FREMOVEXATTR,   39, fremovexattr,      FILE,  FILE,        STATUS,      CHANGES,  0) \
     X(FSIOCTL,        40, fsioctl,           FILE,  FILE,        STATUS,      CHANGES,  0) \
     X(OPEN_BY_HANDLE, 41, open_by_handle_at, FILE,  FILE,        STATUS,      READS,    0) \
-    X(MOUNT,          42, mount,             FS,    PATH,        STATUS,      CHANGES,  0)
+    X(MOUNT,          42, mount,             FS,    PATH,        STATUS,      CHANGES,  0) \
+    X(STATFS,         43, statfs,            FS,    PATH,        STATFS,      READS,    0) \
+    X(FSTATFS,        44, fstatfs,           FILE,  FILE,        STATFS,      READS,    0)
 
 #define LCF_FUNCTION_ENUMERATOR(NAME, number, name, family, subject, reply, effect, noted) \
     LCF_##NAME = number,
@@ -179,7 +182,8 @@ enum lcf_reply_kind {
     LCF_REPLY_PATH_TEXT = 7,       /* result 0 and an absolute path as text */
     LCF_REPLY_HOST_TEXT = 8,       /* result 0 and a host name as text, or result an EAI_* code */
     LCF_REPLY_ADDRESSES = 9,       /* result 0 and count struct lcf_address, or an EAI_* code */
-    LCF_REPLY_STAT = 10            /* result 0 and one struct lcf_stat */
+    LCF_REPLY_STAT = 10,           /* result 0 and one struct lcf_stat */
+    LCF_REPLY_STATFS = 11          /* result 0 and one struct lcf_statfs */
 };
 
 /* Whether a call may change files. */
@@ -296,6 +300,20 @@ struct lcf_stat {                  /* the payload of a successful stat or lstat 
     int64_t mtime_nsec;
     int64_t ctime_sec;             /* last status change */
     int64_t ctime_nsec;
+};
+
+struct lcf_statfs {                /* the payload of a successful statfs or fstatfs reply */
+    uint64_t type;                 /* f_type: the filesystem's magic number */
+    uint64_t bsize;                /* f_bsize: the optimal transfer block size */
+    uint64_t blocks;               /* f_blocks: the size in f_frsize units */
+    uint64_t bfree;                /* f_bfree: free blocks */
+    uint64_t bavail;               /* f_bavail: free blocks an unprivileged user may use */
+    uint64_t files;                /* f_files: inodes */
+    uint64_t ffree;                /* f_ffree: free inodes */
+    uint64_t fsid;                 /* f_fsid, its two ints as one */
+    uint64_t namelen;              /* f_namelen: the longest name */
+    uint64_t frsize;               /* f_frsize: the fragment size */
+    uint64_t flags;                /* f_flags: ST_* mount flags, ST_VALID among them */
 };
 
 struct lcf_note {                  /* a call the shim answered from the snapshot, for the journal */

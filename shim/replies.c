@@ -126,6 +126,9 @@ static int check_payload(uint32_t kind, const struct lcf_reply *r, size_t payloa
     if (answer && kind == LCF_REPLY_STAT) {
         count = r->result == 0;
         entry = sizeof(struct lcf_stat);
+    } else if (answer && kind == LCF_REPLY_STATFS) {
+        count = r->result == 0;
+        entry = sizeof(struct lcf_statfs);
     } else if (gai) {
         count = r->result == 0 ? r->count : 0;
         entry = sizeof(struct lcf_address);
