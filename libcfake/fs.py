@@ -137,6 +137,10 @@ class FileSystem:
         #: its snapshot. (Moving a file into a memfd changes no answer about it, as a rule; when
         #: it does, this is called right after, before anyone could see the new answer.)
         self.on_change: Callable[[], None] = _nothing
+        #: Called (with ``lock`` held) when a program may now write a file unseen (see
+        #: :meth:`written_unseen`), before it can: the Sandbox withdraws what it published of
+        #: that file. By default, the same as a change of the whole model.
+        self.on_written: Callable[[FakeFile], None] = lambda file: self.on_change()
         #: Subdirectories counted per directory, for its link count: id -> (directory, count).
         #: Emptied by :meth:`model_changed`; not used once pyfakefs was handed out.
         self._subdirectories: dict[int, tuple[FakeDirectory, int]] = {}
@@ -585,7 +589,8 @@ class FileSystem:
         access, from the master or behind it (reopening its own read-only one through
         /proc/self/fd, say). What was published of it is withdrawn first."""
         if isinstance(file, _MemfdBacked) and not file.memfd_writable:
-            self._changing()
+            self.model_changed()
+            self.on_written(file)
             object.__setattr__(file, "memfd_writable", True)
 
     def file_of_memfd(self, inode: int) -> FakeFile | None:

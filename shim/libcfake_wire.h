@@ -345,7 +345,9 @@ struct lcf_address {               /* one entry of a successful getaddrinfo repl
 /* The metadata snapshot: one memfd per master, shared with every program it serves, filled by the
  * master only. It maps virtual absolute paths (no "." or ".." components, no repeated or trailing
  * slashes) to what lstat says of them, and symlinks to their targets. The master publishes an
- * entry only while it is exact: every change to the filesystem empties the snapshot first, and
+ * entry only while it is exact: before a change to the filesystem it withdraws the entries the
+ * change makes wrong (the changed path and its directory; the whole snapshot for a change it
+ * cannot bound: a rename, a file with other hard links, a directory's permissions), and
  * entries under fault rules, host mounts, files a program may write (their memfd's size and
  * times change unseen), or directories not searchable by everyone are never published. An absent
  * entry says nothing: the call goes to the master as usual; neither does an entry of mode 0,
@@ -362,11 +364,15 @@ struct lcf_address {               /* one entry of a successful getaddrinfo repl
  * Layout: struct lcf_snapshot at offset 0; slot_count struct lcf_snapshot_slot at slots_offset
  * (an open-addressing hash table, linear probing on lcf_path_hash); path and target bytes in
  * the pool at pool_offset. Emptying is one increment of epoch: a slot counts only when its epoch
- * equals the header's. A reader copies a slot, then checks that the header's epoch has not moved
- * (a seqlock): the master writes a slot's fields first and its epoch last. */
+ * equals the header's. A reader copies a slot, then checks that neither the header's epoch nor
+ * the slot's has moved (a seqlock): the master writes a slot's fields first and its epoch last.
+ * Withdrawing one entry sets its slot's epoch to the header's with LCF_SNAPSHOT_WITHDRAWN added,
+ * a tombstone: a lookup passes over it (the entries after it on the probe stay reachable) and
+ * finds the path absent; the slot is reused only in a later epoch. */
 #define LCF_SNAPSHOT_MAGIC 0x3150534c /* "LSP1" in memory order on little-endian machines */
 #define LCF_SNAPSHOT_LISTED 1         /* a directory whose shadow lists exactly its entries */
 #define LCF_SNAPSHOT_COMPLETE 2       /* a directory all of whose entries are published */
+#define LCF_SNAPSHOT_WITHDRAWN 0x8000000000000000 /* in a slot's epoch: a withdrawn entry */
 
 struct lcf_snapshot {
     uint32_t magic;                /* LCF_SNAPSHOT_MAGIC */
@@ -383,7 +389,8 @@ struct lcf_snapshot {
 };
 
 struct lcf_snapshot_slot {
-    uint64_t epoch;                /* the epoch this slot was filled in, written last */
+    uint64_t epoch;                /* the epoch this slot was filled in, written last (with
+                                    * LCF_SNAPSHOT_WITHDRAWN: withdrawn in that epoch) */
     uint64_t hash;                 /* lcf_path_hash of the path */
     uint64_t path_offset;          /* in the pool */
     uint32_t path_length;
