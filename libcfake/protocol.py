@@ -75,6 +75,7 @@ class ReplyKind(enum.IntEnum):
     DNS_MESSAGE = lib.LCF_REPLY_DNS_MESSAGE  # a DNS message; the result is its length
     ADDRESSES = lib.LCF_REPLY_ADDRESSES  # 0 and addresses, or an EAI_* code
     SOCKET = lib.LCF_REPLY_SOCKET  # 0 or -1, maybe with a socket replacing the program's
+    PROGRAM = lib.LCF_REPLY_PROGRAM  # 0 or -1, maybe with the file to run instead (exec)
 
 
 class Effect(enum.IntEnum):

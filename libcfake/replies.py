@@ -41,11 +41,13 @@ _TEXT_FUNCTIONS: dict[str, Callable[[bytes], int]] = {
     for function in Function
     if function.reply in _TEXT_RESULTS
 }
-_SOCKET_FUNCTIONS = _named(ReplyKind.SOCKET)
+#: Calls whose success may carry a descriptor: connect and bind the socket that replaces the
+#: program's, exec the file to run instead of the one named (a program of the model).
+_MAYBE_FD_FUNCTIONS = _named(ReplyKind.SOCKET, ReplyKind.PROGRAM)
 _STAT_FUNCTIONS = _named(ReplyKind.STAT)
 _STATFS_FUNCTIONS = _named(ReplyKind.STATFS)
 #: Calls whose success is a plain integer >= 0, with nothing else in the reply.
-_PLAIN_FUNCTIONS = _named(ReplyKind.STATUS, ReplyKind.SOCKET)
+_PLAIN_FUNCTIONS = _named(ReplyKind.STATUS, ReplyKind.SOCKET, ReplyKind.PROGRAM)
 _EAI_FUNCTIONS = _named(ReplyKind.ADDRESSES, ReplyKind.HOST_TEXT)
 _ADDRESS_FUNCTIONS = _named(ReplyKind.ADDRESSES)
 
@@ -76,7 +78,7 @@ def encode_answer(
         ):
             return protocol.encode_result(seq, result, error)
     elif kind is int and len(fds) == 1 and result >= 0 and not error:
-        if function in _FD_FUNCTIONS or function in _SOCKET_FUNCTIONS:
+        if function in _FD_FUNCTIONS or function in _MAYBE_FD_FUNCTIONS:
             return protocol.encode_result(seq, result)
     elif (
         (kind is protocol.PackedStat or kind is StatResult)
@@ -84,10 +86,10 @@ def encode_answer(
         and function in _STAT_FUNCTIONS
     ):
         return protocol.encode_stat_reply(seq, result)
-    if len(fds) > 1 or (fds and function not in _FD_FUNCTIONS | _SOCKET_FUNCTIONS):
+    if len(fds) > 1 or (fds and function not in _FD_FUNCTIONS | _MAYBE_FD_FUNCTIONS):
         raise ValueError(
             f"{function} replies carry at most one descriptor, and only "
-            "open, openat, chdir, connect and bind take one"
+            "open, openat, chdir, connect, bind and exec take one"
         )
     if function in _ADDRESS_FUNCTIONS:
         return _encode_getaddrinfo(call, result, error, canonical)

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define LCF_MAGIC 0x3146434c       /* "LCF1" in memory order on little-endian machines */
-#define LCF_VERSION 7              /* bumped on any incompatible change */
+#define LCF_VERSION 8              /* bumped on any incompatible change */
 #define LCF_MAX_MESSAGE 16384      /* no packet is larger */
 #define LCF_MAX_FDS 4              /* no packet carries more descriptors */
 #define LCF_MAX_PATH 4095          /* longest path (bytes, no terminator), like PATH_MAX - 1 */
@@ -79,7 +79,10 @@ enum lcf_kind {
  *   truncate           values[0] = the new length
  *   fstat, f*          FILE: a descriptor of the master's devices
  *   exec               path of the program about to be executed; mode = its st_mode (0 if
- *                      unknown) -> 0 to go ahead, or -1 with errno
+ *                      unknown) -> 0 to go ahead; or 0 and a descriptor of the file to run
+ *                      instead (a program of the model, which the shim runs with
+ *                      execveat(fd, "", AT_EMPTY_PATH), a script's "#!" line read from it);
+ *                      or -1 with errno
  *   getnameinfo        address, port, family; flags = NI_* -> text: the host name (result 0),
  *                      or result an EAI_* code
  *   res_query          name; mode = class, flags = type -> result: bytes of the DNS answer
@@ -130,7 +133,7 @@ enum lcf_kind {
     X(FCHMOD,         29, fchmod,            FILE,  FILE,        STATUS,      CHANGES,  0) \
     X(FCHOWN,         30, fchown,            FILE,  FILE,        STATUS,      CHANGES,  0) \
     X(FUTIMENS,       31, futimens,          FILE,  FILE,        STATUS,      CHANGES,  0) \
-    X(EXEC,           32, exec,              FS,    PATH,        STATUS,      READS,    0) \
+    X(EXEC,           32, exec,              FS,    PATH,        PROGRAM,     READS,    0) \
     X(GETNAMEINFO,    33, getnameinfo,       NAMES, IP,          HOST_TEXT,   READS,    0) \
     X(RES_QUERY,      34, res_query,         NAMES, HOST,        DNS_MESSAGE, READS,    0) \
     X(MKNOD,          35, mknod,             FS,    PATH,        STATUS,      CHANGES,  0) \
@@ -183,7 +186,9 @@ enum lcf_reply_kind {
     LCF_REPLY_HOST_TEXT = 8,       /* result 0 and a host name as text, or result an EAI_* code */
     LCF_REPLY_ADDRESSES = 9,       /* result 0 and count struct lcf_address, or an EAI_* code */
     LCF_REPLY_STAT = 10,           /* result 0 and one struct lcf_stat */
-    LCF_REPLY_STATFS = 11          /* result 0 and one struct lcf_statfs */
+    LCF_REPLY_STATFS = 11,         /* result 0 and one struct lcf_statfs */
+    LCF_REPLY_PROGRAM = 12         /* 0 or -1; a 0 may carry the regular file to run instead of
+                                    * the one named (exec of a program of the model) */
 };
 
 /* Whether a call may change files. */

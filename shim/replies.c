@@ -173,9 +173,15 @@ bool is_directory(int fd)
     return lcf_real_fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+static bool is_regular(int fd)
+{
+    struct stat st;
+    return lcf_real_fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 /* Checks the descriptors a reply carries: a successful open brings exactly one, a successful
- * chdir exactly one directory, connect and bind may bring a replacement socket, nothing else
- * brings any. */
+ * chdir exactly one directory, connect and bind may bring a replacement socket, a successful
+ * exec may bring the regular file to run, nothing else brings any. */
 static int check_fds(uint32_t kind, const struct lcf_reply *r, const struct packet *p,
                      struct line *l)
 {
@@ -185,10 +191,14 @@ static int check_fds(uint32_t kind, const struct lcf_reply *r, const struct pack
         least = most = 1;
     else if (answer && kind == LCF_REPLY_SOCKET)
         most = 1;
+    else if (answer && kind == LCF_REPLY_PROGRAM && r->result == 0)
+        most = 1;
     if (p->nfds < least || p->nfds > most)
         return invalid_value(l, "descriptors", p->nfds, least);
     if (kind == LCF_REPLY_DIRECTORY && p->nfds == 1 && !is_directory(p->fds[0]))
         return invalid(l, "chdir descriptor is not a directory");
+    if (kind == LCF_REPLY_PROGRAM && p->nfds == 1 && !is_regular(p->fds[0]))
+        return invalid(l, "exec descriptor is not a regular file");
     return 0;
 }
 
