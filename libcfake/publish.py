@@ -99,6 +99,8 @@ class Publisher:
         if request.name not in _BOUNDED_CHANGES or path is None or self.snapshot.crowded:
             self.unpublish()
             return
+        if self._route(path) is not None:  # the host's (refused, or a device): not the model's
+            return
         follow = request.name != "symlink" and follows_last_link(request.call)
         try:
             obj, canonical = self._fs.locate(path, follow)  # (None: a name to create)
