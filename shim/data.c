@@ -33,6 +33,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
 /* ============================================================================ the table ===== */
 
 /* One byte of LCF_WATCH_* bits per descriptor number (zero pages until a mark is written).
@@ -51,10 +53,15 @@ void lcf_watch(int fd, uint32_t bits)
         __atomic_store_n(&watch_table[fd], (uint8_t)(bits & LCF_WATCH_ALL), __ATOMIC_RELAXED);
 }
 
+static void stdout_follows(unsigned bits);
+
 /* The mark of a new descriptor that refers to what `from` does (0 clears a stale one). */
 static void copy_watch(int from, int to, unsigned mask)
 {
-    lcf_watch(to, watched(from) & mask);
+    unsigned bits = watched(from) & mask;
+    lcf_watch(to, bits);
+    if (UNLIKELY(to == STDOUT_FILENO))
+        stdout_follows(bits);
 }
 
 /* ===================================================================== asking the master ===== */
@@ -145,22 +152,51 @@ static int check_read(const char *symbol, int fd, int64_t offset, size_t *n)
     return ask(LCF_READ, symbol, fd, offset, n);
 }
 
-#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* The common path of the busiest wrappers: libc's function (once it is known: the checked path
+ * looks it up) and one table byte, then a tail call. Everything else is a function of its own,
+ * so that this path saves no register and makes no frame. */
+#define FAST_REAL(name, rettype, ...) static rettype (*fast_##name)(__VA_ARGS__)
+#define FAST_CALL(name, fd, bit, slow, ...)                                                      \
+    do {                                                                                         \
+        __typeof__(fast_##name) real = __atomic_load_n(&fast_##name, __ATOMIC_ACQUIRE);          \
+        if (UNLIKELY(real == NULL || (watched(fd) & (bit))))                                     \
+            return slow(__VA_ARGS__);                                                            \
+        return real(__VA_ARGS__);                                                                \
+    } while (0)
+#define FAST_KNOWN(name)                                                                         \
+    if (fast_##name == NULL)                                                                     \
+    __atomic_store_n(&fast_##name, libc_##name, __ATOMIC_RELEASE)
 
-LCF_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+FAST_REAL(write, ssize_t, int, const void *, size_t);
+
+static __attribute__((noinline)) ssize_t write_slow(int fd, const void *buf, size_t n)
 {
     LCF_REAL(write, ssize_t, int, const void *, size_t);
-    if (UNLIKELY(watched(fd) & LCF_WATCH_WRITES) && check_write("write", fd, -1, &n) < 0)
+    FAST_KNOWN(write);
+    if ((watched(fd) & LCF_WATCH_WRITES) && check_write("write", fd, -1, &n) < 0)
         return -1;
     return libc_write(fd, buf, n);
 }
 
+LCF_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+    FAST_CALL(write, fd, LCF_WATCH_WRITES, write_slow, fd, buf, n);
+}
+
 #define PWRITE_WRAPPER(name)                                                                     \
-    LCF_EXPORT ssize_t name(int fd, const void *buf, size_t n, off_t offset)                     \
+    static __attribute__((noinline)) ssize_t name##_watched(int fd, const void *buf, size_t n,   \
+                                                            off_t offset)                        \
     {                                                                                            \
         LCF_REAL(name, ssize_t, int, const void *, size_t, off_t);                               \
-        if (UNLIKELY(watched(fd) & LCF_WATCH_WRITES) && check_write(#name, fd, offset, &n) < 0)  \
+        if (check_write(#name, fd, offset, &n) < 0)                                              \
             return -1;                                                                           \
+        return libc_##name(fd, buf, n, offset);                                                  \
+    }                                                                                            \
+    LCF_EXPORT ssize_t name(int fd, const void *buf, size_t n, off_t offset)                     \
+    {                                                                                            \
+        if (UNLIKELY(watched(fd) & LCF_WATCH_WRITES))                                            \
+            return name##_watched(fd, buf, n, offset);                                           \
+        LCF_REAL(name, ssize_t, int, const void *, size_t, off_t);                               \
         return libc_##name(fd, buf, n, offset);                                                  \
     }
 
@@ -263,12 +299,20 @@ SENDFILE_WRAPPER(sendfile64, off64_t)
 
 /* =============================================================================== read ===== */
 
-LCF_EXPORT ssize_t read(int fd, void *buf, size_t n)
+FAST_REAL(read, ssize_t, int, void *, size_t);
+
+static __attribute__((noinline)) ssize_t read_slow(int fd, void *buf, size_t n)
 {
     LCF_REAL(read, ssize_t, int, void *, size_t);
-    if (UNLIKELY(watched(fd) & LCF_WATCH_READS) && check_read("read", fd, -1, &n) < 0)
+    FAST_KNOWN(read);
+    if ((watched(fd) & LCF_WATCH_READS) && check_read("read", fd, -1, &n) < 0)
         return -1;
     return libc_read(fd, buf, n);
+}
+
+LCF_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+    FAST_CALL(read, fd, LCF_WATCH_READS, read_slow, fd, buf, n);
 }
 
 /* The fortified read (_FORTIFY_SOURCE with a buffer of known size): libc's checks it still. */
@@ -282,11 +326,19 @@ LCF_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 }
 
 #define PREAD_WRAPPER(name)                                                                      \
-    LCF_EXPORT ssize_t name(int fd, void *buf, size_t n, off_t offset)                           \
+    static __attribute__((noinline)) ssize_t name##_watched(int fd, void *buf, size_t n,         \
+                                                            off_t offset)                        \
     {                                                                                            \
         LCF_REAL(name, ssize_t, int, void *, size_t, off_t);                                     \
-        if (UNLIKELY(watched(fd) & LCF_WATCH_READS) && check_read(#name, fd, offset, &n) < 0)    \
+        if (check_read(#name, fd, offset, &n) < 0)                                               \
             return -1;                                                                           \
+        return libc_##name(fd, buf, n, offset);                                                  \
+    }                                                                                            \
+    LCF_EXPORT ssize_t name(int fd, void *buf, size_t n, off_t offset)                           \
+    {                                                                                            \
+        if (UNLIKELY(watched(fd) & LCF_WATCH_READS))                                             \
+            return name##_watched(fd, buf, n, offset);                                           \
+        LCF_REAL(name, ssize_t, int, void *, size_t, off_t);                                     \
         return libc_##name(fd, buf, n, offset);                                                  \
     }
 
@@ -413,7 +465,7 @@ static int real_close(int fd)
 
 /* Closes a marked descriptor: the master's error, if it gives one, comes after the close (the
  * descriptor is gone either way, as after a close that reports EIO). */
-static int close_watched(const char *symbol, int fd, unsigned bits)
+static __attribute__((noinline)) int close_watched(const char *symbol, int fd, unsigned bits)
 {
     int err = 0;
     if ((bits & LCF_WATCH_CLOSE) && check_status(LCF_CLOSE, symbol, fd, 0) < 0)
@@ -425,12 +477,19 @@ static int close_watched(const char *symbol, int fd, unsigned bits)
     return ret;
 }
 
+FAST_REAL(close, int, int);
+
+static __attribute__((noinline)) int close_slow(int fd)
+{
+    LCF_REAL(close, int, int);
+    FAST_KNOWN(close);
+    unsigned bits = watched(fd);
+    return bits ? close_watched("close", fd, bits) : libc_close(fd);
+}
+
 LCF_EXPORT int close(int fd)
 {
-    unsigned bits = watched(fd);
-    if (UNLIKELY(bits))
-        return close_watched("close", fd, bits);
-    return real_close(fd);
+    FAST_CALL(close, fd, LCF_WATCH_ALL, close_slow, fd);
 }
 
 LCF_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
@@ -589,6 +648,26 @@ LCF_EXPORT int fclose(FILE *f)
         return EOF;
     }
     return ret;
+}
+
+/* A shell's "> file" for a builtin (bash: dup2 of the file onto 1, echo, fflush, dup2 back):
+ * a line-buffered stdout (bash makes it so) would write each line with libc's internal write.
+ * While descriptor 1 is watched for writes, stdout is fully buffered, so its bytes wait for
+ * the fflush, which is checked; its line buffering comes back with an unwatched descriptor. */
+static bool stdout_was_line_buffered;
+
+static void stdout_follows(unsigned bits)
+{
+    if (lcf_in_real || asking)
+        return;
+    if ((bits & LCF_WATCH_WRITES) && !stdout_was_line_buffered &&
+        (stdout->_flags & LIBIO_LINE_BUF)) {
+        stdout_was_line_buffered = true;
+        setvbuf(stdout, NULL, _IOFBF, BUFSIZ);
+    } else if (!(bits & LCF_WATCH_WRITES) && stdout_was_line_buffered) {
+        stdout_was_line_buffered = false;
+        setvbuf(stdout, NULL, _IOLBF, BUFSIZ);
+    }
 }
 
 /* At exit, before libc's own last flush: stdout's pending bytes through the checked write (an
