@@ -31,7 +31,8 @@ def data_calls(compile_c: Callable[[str], Path]) -> Callable[[Sandbox, str], Pro
         def run(*steps: str) -> list[str]:
             result = sb.run([exe, path, *steps], capture_output=True, text=True, timeout=60)
             assert result.returncode == 0, result.stderr
-            return result.stdout.splitlines()
+            lines: list[str] = result.stdout.splitlines()
+            return lines
 
         return run
 
@@ -70,6 +71,8 @@ def test_enospc_on_write_reaches_a_c_program_in_every_form(
         assert sb.fs.read_text("/data/f") == ""  # nothing was written
         symbols = [e.symbol for e in sb.journal if e.call == "write"]
         assert symbols == ["write", "pwrite", "writev", "pwritev", "copy_file_range"]
+        arguments = [e.arguments for e in sb.journal if e.call == "write"]
+        assert arguments[:2] == [(None, 10), (0, 10)]  # (offset, or the position; bytes)
         assert not sb.violations
 
 
@@ -164,7 +167,8 @@ def test_read_close_and_ftruncate_faults_follow_dup2(
         sb.fail("ftruncate", "/data/f", errno.EFBIG)
         run = data_calls(sb, "/data/f")
         assert run("open-r", "dup2:9", "read:3", "read:3", "pread:3", "close") == [
-            "open-r 3 -", "dup2 9 -", "read 1 -", "read -1 EIO", "pread 1 -", "close -1 EIO"]  # fmt: skip
+            "open-r 3 -", "dup2 9 -", "read 1 -", "read -1 EIO", "pread 1 -",
+            "close -1 EIO"]  # fmt: skip
         assert run("open-a", "ftruncate:1", "close") == [
             "open-a 3 -", "ftruncate -1 EFBIG", "close -1 EIO"]  # fmt: skip
         assert sb.fs.read_text("/data/f") == "abcdef"
@@ -181,7 +185,7 @@ def test_a_shells_redirection_gets_enospc(shell: str) -> None:
         # (cat and /bin/echo inherit the shell's watched descriptor across exec)
         for command in ("echo hello > /data/builtin", "/bin/echo hello > /data/program",
                         "cat /src > /data/cat"):  # fmt: skip
-            code, out, err = _run(sb, [shell, "-c", f"{command}; echo rc=$?"])
+            _, out, err = _run(sb, [shell, "-c", f"{command}; echo rc=$?"])
             assert out == "rc=1\n", (command, err)
             assert "No space left on device" in err or "I/O error" in err, err
         assert not sb.violations
@@ -213,8 +217,7 @@ def test_dd_fills_a_10_mb_disk_then_gets_enospc() -> None:
         answers = [e.answer for e in sb.journal if e.call == "write"]
         assert answers[-1].startswith("-1 ENOSPC") and answers[-2].isdigit()
         # and statfs says it is full
-        code, out, _ = _run(sb, ["stat", "-f", "-c", "%a", "/data"])
-        assert out.strip() == "0"
+        assert _run(sb, ["stat", "-f", "-c", "%a", "/data"])[1].strip() == "0"
         assert not sb.violations
 
 
