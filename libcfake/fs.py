@@ -394,6 +394,10 @@ class FileSystem:
         the descriptors programs may write model files with."""
         return bool(self._disk_sizes)
 
+    def disk_sized(self, path: str) -> bool:
+        """Whether the disk ``path`` lies on (a pyfakefs mount point) has a size."""
+        return bool(self._disk_sizes) and self._device_at(path) in self._disk_sizes
+
     def disk_usage(self, path: str) -> tuple[int, int]:
         """The size of the model's disk at ``path`` (1 TiB unless set) and the bytes its files
         use now, counted from their sizes: what programs wrote into memfds included. Counted

@@ -146,7 +146,7 @@ class FsAnswers:
         """The LCF_WATCH_* bits of an open of a model file by these paths (as the program
         spelled it, canonical): the data calls a fault rule covers, and writes when the disk
         has a size. Every other descriptor's data calls never reach the master."""
-        bits = WATCH_WRITES if writable and self._fs.disk_limited else 0
+        bits = WATCH_WRITES if writable and self._fs.disk_sized(paths[1]) else 0
         for rule in self.faults:
             for bit, calls in _WATCHED_BY:
                 if not bits & bit and any(rule.covers(calls, path) for path in paths):
@@ -384,7 +384,10 @@ class FsAnswers:
         name = request.name
         if obj is None or name not in ("write", "ftruncate") or not self._fs.disk_limited:
             return PASSTHROUGH  # (a descriptor the mark outlived: no model file now)
-        total, used = self._fs.disk_usage(self._fs.path_of(obj))
+        path = self._fs.path_of(obj)
+        if not self._fs.disk_sized(path):
+            return PASSTHROUGH
+        total, used = self._fs.disk_usage(path)
         size, room = info.st_size, total - used
         values = request.call.raw.values
         if name == "ftruncate":  # a larger file counts, as pyfakefs counts it

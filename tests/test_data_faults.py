@@ -296,3 +296,15 @@ def test_watch_bits_go_with_an_open_only() -> None:
 
     with pytest.raises(ValueError, match="watch bits"):
         encode_answer(_Call(), 0, [3], 0, None, WATCH_WRITES)  # type: ignore[arg-type]
+
+
+def test_a_quota_on_one_mount_point_leaves_the_rest_alone() -> None:
+    """pyfakefs's mount points: ``set_disk_usage(size, path)`` sizes the one at ``path``."""
+    with _sandbox() as sb:
+        sb.fs.fake.add_mount_point("/quota")
+        sb.fs.set_disk_usage(5000, "/quota")
+        code, _, err = _run(sb, ["dd", "if=/dev/zero", "of=/quota/f", "bs=1k", "count=10"])
+        assert code == 1 and "No space left on device" in err
+        assert _run(sb, ["dd", "if=/dev/zero", "of=/data/f", "bs=1k", "count=10"])[0] == 0
+        assert sb.fs.stat("/quota/f").size == 5000 and sb.fs.stat("/data/f").size == 10240
+        assert {e.path for e in sb.journal if e.call == "write"} == {"/quota/f"}
