@@ -70,8 +70,8 @@ class FaultRule:
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
         if self.short is not None:
-            if not isinstance(self.short, int) or self.short < 0:
-                raise ValueError(f"short must be an integer >= 0, not {self.short!r}")
+            if not isinstance(self.short, int) or not 0 <= self.short < 2**31:
+                raise ValueError(f"short must be an integer from 0 to 2**31-1, not {self.short!r}")
             if not self.calls <= COUNTED_CALLS:
                 raise ValueError(f"short= makes reads and writes short, not {self.call}")
         if self.nth is not None and self.times is None:

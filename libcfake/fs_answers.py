@@ -38,6 +38,8 @@ _UTIME_NOW = (1 << 30) - 1
 _UTIME_OMIT = (1 << 30) - 2
 _RENAME_NOREPLACE = 1
 _RENAME_EXCHANGE = 2
+#: The most one read or write moves on Linux (MAX_RW_COUNT): a count a reply always carries.
+_MAX_RW_COUNT = 0x7FFFF000
 #: The data calls (faults.DATA_CALLS) by the LCF_WATCH_* bit that makes the shim ask about them.
 _WATCHED_BY = (
     (WATCH_READS, frozenset({"read"})),
@@ -403,7 +405,7 @@ class FsAnswers:
         allowed = size + max(room, 0) - offset  # what still fits
         if allowed <= 0:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return allowed
+        return min(allowed, _MAX_RW_COUNT)
 
     def _host_file_call(self, request: Request, fd: int) -> Any:
         """A call on a descriptor that is no file of the model: a change of a file with a path
