@@ -8,6 +8,7 @@
  *                               must be refused (nothing listens there)
  *       create DIR              open(DIR/N, O_WRONLY | O_CREAT | O_EXCL), a new file each time
  *                               (named by the iteration), and close the descriptor
+ *       write PATH              write(fd, "x", 1), PATH opened for writing on the first call
  *   loop echo SOCKET N SIZE [SHAPE]
  *                               send SIZE bytes and wait for the answer, N times, on SEQPACKET;
  *                               SHAPE is the work around it of a forwarded call:
@@ -97,10 +98,21 @@ static int call_create(const char *dir)
     return fd < 0 ? -1 : close(fd);
 }
 
+/* One byte written to PATH, opened (for writing, appending) on the first call: a descriptor
+ * of the host's, which the shim never watches. */
+static int call_write(const char *path)
+{
+    static int fd = -1;
+    if (fd < 0 && (fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) < 0)
+        return -1;
+    return write(fd, "x", 1) == 1 ? 0 : -1;
+}
+
 static const struct {
     const char *name;
     int (*call)(const char *arg);
 } calls[] = {
+    {"write", call_write},
     {"stat", call_stat},
     {"open", call_open},
     {"access", call_access},

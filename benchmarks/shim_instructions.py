@@ -27,7 +27,10 @@ _CASES = (
     ("forwarded stat", "stat", "/srv/x"),
     ("forwarded open", "open", "/srv/x"),
     ("passed-through stat", "stat", "/usr/bin/env"),
+    ("unwatched write", "write", "/dev/null"),  # the data calls' cost for every program
 )
+#: Measured without the shim too: what the shim adds is the difference.
+_NATIVE_CASES = frozenset({"write"})
 
 
 def _answer(devnull: int):  # type: ignore[no-untyped-def]
@@ -44,9 +47,23 @@ def _answer(devnull: int):  # type: ignore[no-untyped-def]
     return answer
 
 
+def native_instructions(loop: Path, call: str, path: str, calls: int, work: Path) -> int:
+    """The same loop without the shim (no master, no LD_PRELOAD)."""
+    out = work / f"callgrind.native.{call}.{calls}"
+    proc = subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+         str(loop), call, path, str(calls)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or found is None:
+        raise RuntimeError(f"loop {call} {path} failed: {proc.stderr[-500:]}")
+    return int(found.group(1))
+
+
 def instructions(loop: Path, call: str, path: str, calls: int, work: Path) -> int:
     out = work / f"callgrind.{call}.{calls}"
-    devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)  # (write opens it too)
     try:
         with LibcService(passthrough=["/usr", "/lib"]) as svc:
             proc = svc.spawn(
@@ -77,6 +94,10 @@ def main() -> int:
             few = instructions(loop, call, path, 200, work)
             many = instructions(loop, call, path, 1200, work)
             print(f"{label:22} {(many - few) / 1000:8.1f} instructions per call", flush=True)
+            if call in _NATIVE_CASES:
+                few = native_instructions(loop, call, path, 200, work)
+                many = native_instructions(loop, call, path, 1200, work)
+                print(f"{label + ', native':22} {(many - few) / 1000:8.1f}", flush=True)
     return 0
 
 

@@ -197,8 +197,12 @@ class Call(NamedTuple):
             args = tuple(None if value == -1 else value for value in raw.values[:2])
         elif function in ("utimens", "futimens"):
             args = (_utime(*raw.values[:2]), _utime(*raw.values[2:]))
-        elif function == "truncate":
+        elif function in ("truncate", "ftruncate"):
             args = (raw.values[0],)
+        elif function in ("read", "write"):  # the file travels as a descriptor
+            return (None if raw.values[0] < 0 else raw.values[0], raw.values[1])  # offset, bytes
+        elif function == "close":
+            return ()
         elif function == "mknod":
             args = (raw.mode, raw.values[0])
         elif function in ("setxattr", "fsetxattr"):

@@ -35,7 +35,12 @@ from dataclasses import dataclass
 from os import stat_result
 from typing import Any, NamedTuple, cast
 
-from pyfakefs.fake_file import FakeDirectory, FakeFile
+from pyfakefs.fake_file import (
+    FakeDirectory,
+    FakeDirectoryFromRealDirectory,
+    FakeFile,
+    FakeFileFromRealFile,
+)
 from pyfakefs.fake_filesystem import FakeFilesystem
 from pyfakefs.fake_os import FakeOsModule
 
@@ -132,6 +137,7 @@ class FileSystem:
         self.real_mounts: tuple[str, ...] = ()  # the mounts' realpaths, symlinks resolved
         self.read_only: tuple[str, ...] = ()  # host copies programs may read but not change
         self._memfds: dict[int, tuple[FakeFile, int]] = {}  # id(file) -> (file, memfd)
+        self._disk_sizes: dict[int, int] = {}  # set_disk_usage: pyfakefs device -> bytes
         self._by_inode: dict[int, FakeFile] = {}  # memfd inode -> file
         #: Called (with ``lock`` held) before this API changes the model: the Sandbox empties
         #: its snapshot. (Moving a file into a memfd changes no answer about it, as a rule; when
@@ -373,14 +379,68 @@ class FileSystem:
 
     def set_disk_usage(self, total_size: int, path: AnyPath | None = None) -> None:
         """The size of the model's disk (of the pyfakefs mount point at ``path``), which statfs
-        and statvfs answer with; 1 TiB unless set."""
+        and statvfs answer with; 1 TiB unless set. Programs' writes that would make the model's
+        files larger than it fail with ENOSPC, after a short write that fills it, as Linux's;
+        what counts is the size of the files made in the model (:meth:`disk_usage`). (Kept
+        here, not given to pyfakefs, whose count also takes in the host files it lists.)"""
+        if isinstance(total_size, bool) or not isinstance(total_size, int) or total_size < 0:
+            raise ValueError(f"total_size must be an integer >= 0, not {total_size!r}")
         with self.lock:
-            self._fake.set_disk_usage(total_size, None if path is None else _absolute(path))
+            self._disk_sizes[self._device_at(path)] = total_size
+
+    def _device_at(self, path: AnyPath | None) -> int:
+        point = self._fake._mount_point_for_path(_absolute(path) if path is not None else "/")
+        return int(point["idev"])
+
+    @property
+    def disk_limited(self) -> bool:
+        """Whether the model's disk has a size (:meth:`set_disk_usage`): the master then watches
+        the descriptors programs may write model files with."""
+        return bool(self._disk_sizes)
+
+    def disk_sized(self, path: str) -> bool:
+        """Whether the disk ``path`` lies on (a pyfakefs mount point) has a size."""
+        return bool(self._disk_sizes) and self._device_at(path) in self._disk_sizes
+
+    def disk_usage(self, path: str) -> tuple[int, int]:
+        """The size of the model's disk at ``path`` (1 TiB unless set) and the bytes its files
+        use now, counted from their sizes: what programs wrote into memfds included. Counted
+        only for a disk with a size (else 0)."""
+        with self.lock:
+            device = self._device_at(path)
+            total = self._disk_sizes.get(device)
+            if total is None:
+                return _UNSIZED_DISK, 0
+            return total, self._used_bytes(device)
+
+    def _used_bytes(self, device: int) -> int:
+        """The bytes of the regular files (each once, however many names) on ``device`` that
+        were made in the model: host mounts and copies of host files are not on its disk."""
+        used = 0
+        seen: set[int] = set()
+        stack: list[FakeDirectory] = [self._fake.root]
+        while stack:
+            for obj in stack.pop().entries.values():
+                if isinstance(obj, FakeDirectoryFromRealDirectory | FakeFileFromRealFile):
+                    continue  # the host's (a mount, a copy): not on the model's disk
+                if isinstance(obj, FakeDirectory):
+                    stack.append(obj)
+                    continue
+                meta = obj.stat_result
+                if id(obj) in seen or meta.st_dev != device or not stat.S_ISREG(meta.st_mode):
+                    continue
+                seen.add(id(obj))
+                if isinstance(obj, _MemfdBacked):
+                    used += os.fstat(obj.memfd_fd).st_size
+                else:
+                    used += meta._st_size or 0
+        return used
 
     def statfs(self, path: str) -> FsStats:
         """What statfs says of the model's filesystem at ``path``: an in-memory filesystem (as
         tmpfs), read-only (ST_RDONLY) for a read-only host copy."""
-        total, _, free_bytes = self._fake.get_disk_usage(path)
+        total, used = self.disk_usage(path)
+        free_bytes = max(0, total - used)
         flags = _ST_VALID | (_ST_RDONLY if self.protection_of(path) is not None else 0)
         free = free_bytes // _BLOCK
         return FsStats(_TMPFS_MAGIC, _BLOCK, total // _BLOCK, free, free, _INODES, _INODES,
@@ -1173,6 +1233,7 @@ _NAME_MAX = 255  # bytes of one name, as Linux
 _TMPFS_MAGIC = 0x01021994  # linux/magic.h: an in-memory filesystem, as the model is
 _BLOCK = 4096
 _INODES = 1 << 20  # the model has no inode limit: a count programs take as plenty
+_UNSIZED_DISK = 1 << 40  # statfs of a disk the test gave no size (pyfakefs says the same)
 _ST_RDONLY, _ST_VALID = 0x0001, 0x0020
 
 

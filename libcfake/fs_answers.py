@@ -12,6 +12,7 @@ resolves into a host mount are refused before any answer (:meth:`FsAnswers.answe
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
 import time
@@ -23,9 +24,10 @@ from pyfakefs.fake_file import FakeDirectory, FakeFile
 from ._fifos import Fifos
 from ._paths import AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, follows_last_link, special_end
 from ._shadow import ShadowTree
+from .faults import DATA_CALLS, FaultRule
 from .fs import CallerView, FileSystem
 from .outcomes import PASSTHROUGH, Descriptor, Refused
-from .protocol import PackedStat
+from .protocol import WATCH_CLOSE, WATCH_READS, WATCH_WRITES, PackedStat
 from .publish import Publisher
 from .request import Request
 from .routes import HostRoutes
@@ -36,6 +38,14 @@ _UTIME_NOW = (1 << 30) - 1
 _UTIME_OMIT = (1 << 30) - 2
 _RENAME_NOREPLACE = 1
 _RENAME_EXCHANGE = 2
+#: The most one read or write moves on Linux (MAX_RW_COUNT): a count a reply always carries.
+_MAX_RW_COUNT = 0x7FFFF000
+#: The data calls (faults.DATA_CALLS) by the LCF_WATCH_* bit that makes the shim ask about them.
+_WATCHED_BY = (
+    (WATCH_READS, frozenset({"read"})),
+    (WATCH_WRITES, frozenset({"write", "fsync", "fdatasync", "ftruncate"})),
+    (WATCH_CLOSE, frozenset({"close"})),
+)
 
 
 class FsAnswers:
@@ -56,6 +66,8 @@ class FsAnswers:
         self._routes = routes
         self._publisher = publisher
         self._memfd_device = memfd_device
+        #: the Sandbox's fault rules: an open of a file a rule on data calls covers is watched
+        self.faults: list[FaultRule] = []
         self._answers: dict[str, Callable[[Request, str], Any]] = {
             name.removeprefix("_fs_"): getattr(self, name)
             for name in dir(self)
@@ -127,7 +139,21 @@ class FsAnswers:
         if flags & os.O_TRUNC:
             os.ftruncate(memfd, 0)
         reopen = accmode | (flags & os.O_APPEND) | os.O_CLOEXEC
-        return Descriptor(os.open(f"/proc/self/fd/{memfd}", reopen))
+        watch = self._watch((path, canonical), accmode != os.O_RDONLY)
+        if watch:  # (O_NOATIME: how a program that inherits it across exec knows it)
+            reopen |= os.O_NOATIME
+        return Descriptor(os.open(f"/proc/self/fd/{memfd}", reopen), watch)
+
+    def _watch(self, paths: tuple[str, str], writable: bool) -> int:
+        """The LCF_WATCH_* bits of an open of a model file by these paths (as the program
+        spelled it, canonical): the data calls a fault rule covers, and writes when the disk
+        has a size. Every other descriptor's data calls never reach the master."""
+        bits = WATCH_WRITES if writable and self._fs.disk_sized(paths[1]) else 0
+        for rule in self.faults:
+            for bit, calls in _WATCHED_BY:
+                if not bits & bit and any(rule.covers(calls, path) for path in paths):
+                    bits |= bit
+        return bits
 
     _fs_openat = _fs_open
 
@@ -363,6 +389,8 @@ class FsAnswers:
         else:
             obj = self._fifos.file_of(info)
         function = request.name
+        if function in DATA_CALLS:
+            return self._data_call(request, obj, fd, info)
         if obj is None:
             return self._host_file_call(request, fd)
         if function == "fstat":
@@ -379,6 +407,36 @@ class FsAnswers:
         if function == "fsioctl":  # nor attribute flags (chattr)
             raise OSError(errno.ENOTTY, os.strerror(errno.ENOTTY), path)
         return self._utimens(obj, request)
+
+    def _data_call(
+        self, request: Request, obj: FakeFile | None, fd: int, info: os.stat_result
+    ) -> Any:
+        """read, write, fsync, fdatasync, ftruncate, close on a watched descriptor that no
+        fault rule failed: the program's real call, except what would make the model's files
+        larger than its disk: ENOSPC, after a short write that fills it (as Linux does)."""
+        name = request.name
+        if obj is None or name not in ("write", "ftruncate") or not self._fs.disk_limited:
+            return PASSTHROUGH  # (a descriptor the mark outlived: no model file now)
+        path = self._fs.path_of(obj)
+        if not self._fs.disk_sized(path):
+            return PASSTHROUGH
+        total, used = self._fs.disk_usage(path)
+        size, room = info.st_size, total - used
+        values = request.call.raw.values
+        if name == "ftruncate":  # a larger file counts, as pyfakefs counts it
+            if values[0] - size > room:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return PASSTHROUGH
+        offset, count = values[0], values[1]
+        if offset < 0:  # at the descriptor's position (the master's copy shares it)
+            appends = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND
+            offset = size if appends else os.lseek(fd, 0, os.SEEK_CUR)
+        if offset + count - size <= room:
+            return PASSTHROUGH
+        allowed = size + max(room, 0) - offset  # what still fits
+        if allowed <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return min(allowed, _MAX_RW_COUNT)
 
     def _host_file_call(self, request: Request, fd: int) -> Any:
         """A call on a descriptor that is no file of the model: a change of a file with a path

@@ -39,12 +39,14 @@ PASSTHROUGH = _Passthrough()
 
 
 class Descriptor:
-    """Answer: this descriptor (the master's; closed after sending) is what the program gets."""
+    """Answer: this descriptor (the master's; closed after sending) is what the program gets.
+    ``watch``: for an open, the ``protocol.WATCH_*`` data calls the shim asks about."""
 
-    __slots__ = ("fd",)
+    __slots__ = ("fd", "watch")
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, watch: int = 0) -> None:
         self.fd = fd
+        self.watch = watch
 
 
 class Refused(Exception):
@@ -87,7 +89,10 @@ def deliver(svc: LibcService | Deferred, outcome: Any) -> None:
         svc.send(-1, outcome.errno or errno.EIO)
     elif isinstance(outcome, Descriptor):
         try:
-            svc.send_with_fds(0, [outcome.fd])
+            if outcome.watch and isinstance(svc, (LibcService, Deferred)):  # the shim's, not a trap
+                svc.send_with_fds(0, [outcome.fd], watch=outcome.watch)
+            else:
+                svc.send_with_fds(0, [outcome.fd])
         finally:
             os.close(outcome.fd)
     elif isinstance(outcome, Answer):

@@ -35,6 +35,12 @@ FD_DIR2: int = lib.LCF_FD_DIR2
 FD_SOCKET: int = lib.LCF_FD_SOCKET
 FD_FILE: int = lib.LCF_FD_FILE
 
+#: LCF_WATCH_* (struct lcf_reply.flags of an open): the data calls the shim asks about
+WATCH_READS: int = lib.LCF_WATCH_READS
+WATCH_WRITES: int = lib.LCF_WATCH_WRITES
+WATCH_CLOSE: int = lib.LCF_WATCH_CLOSE
+WATCH_ALL: int = lib.LCF_WATCH_ALL
+
 ANSWER: int = lib.LCF_ANSWER
 PASSTHROUGH: int = lib.LCF_PASSTHROUGH
 
@@ -76,6 +82,7 @@ class ReplyKind(enum.IntEnum):
     ADDRESSES = lib.LCF_REPLY_ADDRESSES  # 0 and addresses, or an EAI_* code
     SOCKET = lib.LCF_REPLY_SOCKET  # 0 or -1, maybe with a socket replacing the program's
     PROGRAM = lib.LCF_REPLY_PROGRAM  # 0 or -1, maybe with the file to run instead (exec)
+    COUNT = lib.LCF_REPLY_COUNT  # bytes a read or write may move, or -1 with errno
 
 
 class Effect(enum.IntEnum):
@@ -270,7 +277,7 @@ _CALL = _packer(
     f"{_HEADER_FIELDS} function symbol flags mode reserved1 resolve fds family socktype "
     "protocol port flowinfo scope_id address length1 length2 reserved2 values",
 )
-_REPLY = _packer("lcf_reply", f"{_HEADER_FIELDS} action result error count text_length reserved")
+_REPLY = _packer("lcf_reply", f"{_HEADER_FIELDS} action result error count text_length flags")
 _STAT = _packer(
     "lcf_stat",
     "dev ino nlink mode uid gid reserved rdev size blksize blocks atime_sec atime_nsec "
@@ -607,11 +614,12 @@ def encode_statfs_reply(seq: int, stats: FsStats) -> bytes:
                        lib.LCF_ANSWER, 0, 0, 1, -1, 0) + payload  # fmt: skip
 
 
-def encode_result(seq: int, result: int, error: int = 0) -> bytes:
+def encode_result(seq: int, result: int, error: int = 0, flags: int = 0) -> bytes:
     """A reply with a result and an errno only: ``encode_reply(seq, ANSWER, result, error)``,
-    the master's most common reply, packed in one step."""
+    the master's most common reply, packed in one step. ``flags``: LCF_WATCH_* bits, for a
+    successful open only."""
     return _REPLY.pack(MAGIC, VERSION, lib.LCF_REPLY, _REPLY_SIZE, seq, lib.LCF_ANSWER, result,
-                       error, 0, -1, 0)  # fmt: skip
+                       error, 0, -1, flags)  # fmt: skip
 
 
 def encode_stat_reply(seq: int, stat: StatResult | PackedStat) -> bytes:

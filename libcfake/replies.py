@@ -47,7 +47,8 @@ _MAYBE_FD_FUNCTIONS = _named(ReplyKind.SOCKET, ReplyKind.PROGRAM)
 _STAT_FUNCTIONS = _named(ReplyKind.STAT)
 _STATFS_FUNCTIONS = _named(ReplyKind.STATFS)
 #: Calls whose success is a plain integer >= 0, with nothing else in the reply.
-_PLAIN_FUNCTIONS = _named(ReplyKind.STATUS, ReplyKind.SOCKET, ReplyKind.PROGRAM)
+_PLAIN_FUNCTIONS = _named(ReplyKind.STATUS, ReplyKind.SOCKET, ReplyKind.PROGRAM, ReplyKind.COUNT)
+_OPEN_FUNCTIONS = _named(ReplyKind.DESCRIPTOR)
 _EAI_FUNCTIONS = _named(ReplyKind.ADDRESSES, ReplyKind.HOST_TEXT)
 _ADDRESS_FUNCTIONS = _named(ReplyKind.ADDRESSES)
 
@@ -63,15 +64,24 @@ def errno_number(errno: int | OSError) -> int:
 
 
 def encode_answer(
-    call: Call, result: Any, fds: Sequence[int], error: int, canonical: str | None = None
+    call: Call,
+    result: Any,
+    fds: Sequence[int],
+    error: int,
+    canonical: str | None = None,
+    watch: int = 0,
 ) -> bytes:
     """The reply bytes for ``result`` (and ``fds``, ``error``) to ``call``; ValueError/TypeError
-    explain a result that does not fit."""
+    explain a result that does not fit. ``watch``: LCF_WATCH_* bits of a successful open."""
     raw = call.raw
     function, seq = raw.function, raw.seq
     # The common answers first, each found by one quick test; the checks below name what is
     # wrong with any other.
     kind = type(result)
+    if watch:
+        if watch & ~protocol.WATCH_ALL or function not in _OPEN_FUNCTIONS or len(fds) != 1:
+            raise ValueError(f"watch bits {watch:#x} go with a successful open's descriptor only")
+        return protocol.encode_result(seq, 0, 0, watch)
     if not fds and kind is int:
         if (result >= 0 and not error and function in _PLAIN_FUNCTIONS) or (
             result == -1 and error > 0 and function not in _ADDRESS_FUNCTIONS

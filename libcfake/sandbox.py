@@ -148,6 +148,7 @@ class Sandbox:
         self._fs_answers = FsAnswers(
             self.fs, self._shadow, self._fifos, self._routes, self._publisher, memfd_device
         )
+        self._fs_answers.faults = self._faults  # which opens are watched (data faults)
         self._record_lock = threading.Lock()
         self._protocol_errors: list[str] = []
         self._closed = False
@@ -304,12 +305,16 @@ class Sandbox:
         nth: int | None = None,
         times: int | None = None,
         delay: float = 0.0,
+        short: int | None = None,
     ) -> FaultRule:
         """Make calls named ``call`` on subjects matching ``pattern`` fail with ``error``.
 
         ``call`` is a call name ("open", "stat", "mkdir", "getaddrinfo", ...; "open" covers
         openat too); ``pattern`` a glob on the virtual path (or host name); ``error`` an errno,
         an OSError, or for getaddrinfo one of the seed's error names ("again", "noname", ...).
+        The data calls ("read", "write", "fsync", "fdatasync", "ftruncate", "close") fail on
+        model files opened after the rule was made; ``short=N`` makes reads and writes move at
+        most N bytes instead of failing.
         """
         if isinstance(error, OSError):
             if error.errno is None:
@@ -323,7 +328,7 @@ class Sandbox:
                 call, pattern, error, nth=nth, times=times, delay=delay, dns=self.dns
             )
         else:
-            rule = FaultRule(call, pattern, error, nth=nth, times=times, delay=delay)
+            rule = FaultRule(call, pattern, error, nth=nth, times=times, delay=delay, short=short)
         with self.fs.lock:
             self._faults.append(rule)
             if rule.calls & (NOTED_FUNCTIONS | NOTED_OPENS):
@@ -480,6 +485,8 @@ class Sandbox:
         name, subject = request.name, request.path
         for rule in (*self._faults, *self.dns.faults):
             if rule.applies(name, subject):
+                if rule.short is not None:  # a short read or write (FaultRule checks the call)
+                    return rule.short, rule.delay
                 if isinstance(rule.error, str):
                     outcome: Any = rule.error if name == "getaddrinfo" else OSError(errno.EIO, "")
                 elif name == "getaddrinfo":

@@ -645,15 +645,16 @@ class LibcService:
         return self._answer(result, (), errno, canonical_name)
 
     def send_with_fds(
-        self, result: Any, fds: Sequence[int | Any], errno: int | OSError = 0
+        self, result: Any, fds: Sequence[int | Any], errno: int | OSError = 0, *, watch: int = 0
     ) -> bool:
         """Answer with descriptors (which stay yours; the program gets copies).
 
         For open/openat the first descriptor becomes the program's return value; for
         connect/bind it replaces the program's socket, which keeps its descriptor flags.
+        ``watch``: for an open, the ``protocol.WATCH_*`` data calls the shim asks about.
         """
         numbers = [fd if isinstance(fd, int) else fd.fileno() for fd in fds]
-        return self._answer(result, numbers, errno)
+        return self._answer(result, numbers, errno, watch=watch)
 
     def use_slave_credentials(self) -> bool:
         """Let the program perform the real call itself."""
@@ -682,11 +683,16 @@ class LibcService:
         return pending
 
     def _answer(
-        self, result: Any, fds: Sequence[int], errno: int | OSError, canonical: str | None = None
+        self,
+        result: Any,
+        fds: Sequence[int],
+        errno: int | OSError,
+        canonical: str | None = None,
+        watch: int = 0,
     ) -> bool:
         error = errno if type(errno) is int and errno >= 0 else errno_number(errno)
         pending = self._served()
-        reply = encode_answer(pending.call, result, fds, error, canonical)  # may raise
+        reply = encode_answer(pending.call, result, fds, error, canonical, watch)  # may raise
         self._current = None
         return self._deliver(pending, reply, fds)
 
@@ -755,11 +761,12 @@ class Deferred:
         return self._finish(reply, [])
 
     def send_with_fds(
-        self, result: Any, fds: Sequence[int | Any], errno: int | OSError = 0
+        self, result: Any, fds: Sequence[int | Any], errno: int | OSError = 0, *, watch: int = 0
     ) -> bool:
         """As :meth:`LibcService.send_with_fds`."""
         numbers = [fd if isinstance(fd, int) else fd.fileno() for fd in fds]
-        return self._finish(encode_answer(self.call, result, numbers, errno_number(errno)), numbers)
+        reply = encode_answer(self.call, result, numbers, errno_number(errno), None, watch)
+        return self._finish(reply, numbers)
 
     def use_slave_credentials(self) -> bool:
         """As :meth:`LibcService.use_slave_credentials`."""

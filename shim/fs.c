@@ -5,6 +5,7 @@
  * the libc entry points that share it: plain, 64, fortified and legacy. */
 
 #include "shim.h"
+#include "data.h"
 #include "real.h"
 
 #include <errno.h>
@@ -264,6 +265,7 @@ int fs_open_forward(const char *symbol, uint32_t function, int dirfd, const char
         return fs_fail(reply.error);
     if (!(flags & O_CLOEXEC)) /* it arrived with MSG_CMSG_CLOEXEC */
         fcntl(fd, F_SETFD, 0);
+    lcf_watch(fd, reply.flags); /* (0 clears a stale mark) */
     return fd;
 }
 
@@ -391,7 +393,7 @@ static FILE *fs_fopen(const char *symbol, const char *path, const char *mode)
         fd = lcf_real_openat(AT_FDCWD, p.str, flags, 0666);
     if (fd < 0)
         return NULL;
-    FILE *f = lcf_fdopen(fd, fdmode);
+    FILE *f = lcf_data_fdopen(fd, fdmode); /* (a watched file's stream checks its flushes) */
     if (f != NULL)
         errno = saved;
     return f;
@@ -427,6 +429,9 @@ static FILE *fs_freopen(const char *symbol, const char *path, const char *mode, 
     reopen_mode[n] = '\0';
     FILE *f = real_freopen(proc, reopen_mode, stream);
     int err = errno;
+    if (f != NULL) /* the stream's descriptor is the file's now: its watch too */
+        lcf_watch(fileno(f), lcf_watched(fd));
+    lcf_watch(fd, 0);
     close(fd);
     errno = f != NULL ? saved : err;
     return f;

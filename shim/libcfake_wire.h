@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define LCF_MAGIC 0x3146434c       /* "LCF1" in memory order on little-endian machines */
-#define LCF_VERSION 8              /* bumped on any incompatible change */
+#define LCF_VERSION 9              /* bumped on any incompatible change */
 #define LCF_MAX_MESSAGE 16384      /* no packet is larger */
 #define LCF_MAX_FDS 4              /* no packet carries more descriptors */
 #define LCF_MAX_PATH 4095          /* longest path (bytes, no terminator), like PATH_MAX - 1 */
@@ -100,6 +100,15 @@ enum lcf_kind {
  *                      path; mount's source (second string, as given); flags = mount's or
  *                      umount2's flags -> -1 with errno, or passthrough
  *   statfs, fstatfs    path (statfs, statvfs); FILE (fstatfs, fstatvfs) -> a struct lcf_statfs
+ *   read, write        FILE: a watched descriptor (LCF_WATCH_* below); values[0] = the offset
+ *                      (pread, pwrite...) or -1 (at the descriptor's position), values[1] = the
+ *                      bytes asked for -> a count: the program's call is made with at most that
+ *                      many bytes (a short write, as a disk nearly full gives), or -1 with errno,
+ *                      or passthrough (the whole call). The symbol says which entry point
+ *   fsync, fdatasync   FILE, watched -> -1 with errno (the call is not made), or passthrough
+ *   ftruncate          FILE, watched; values[0] = the new length -> -1 with errno, or passthrough
+ *   close              FILE, watched for close -> passthrough, or -1 with errno: the descriptor
+ *                      is closed all the same, and the program sees the error (as with EIO)
  */
 #define LCF_CALLS(X)                                                                       \
     X(OPEN,           1,  open,              FS,    PATH,        DESCRIPTOR,  BY_FLAGS, 1) \
@@ -145,7 +154,13 @@ enum lcf_kind {
     X(OPEN_BY_HANDLE, 41, open_by_handle_at, FILE,  FILE,        STATUS,      READS,    0) \
     X(MOUNT,          42, mount,             FS,    PATH,        STATUS,      CHANGES,  0) \
     X(STATFS,         43, statfs,            FS,    PATH,        STATFS,      READS,    0) \
-    X(FSTATFS,        44, fstatfs,           FILE,  FILE,        STATFS,      READS,    0)
+    X(FSTATFS,        44, fstatfs,           FILE,  FILE,        STATFS,      READS,    0) \
+    X(READ,           50, read,              FILE,  FILE,        COUNT,       READS,    0) \
+    X(WRITE,          51, write,             FILE,  FILE,        COUNT,       READS,    0) \
+    X(FSYNC,          52, fsync,             FILE,  FILE,        STATUS,      READS,    0) \
+    X(FDATASYNC,      53, fdatasync,         FILE,  FILE,        STATUS,      READS,    0) \
+    X(FTRUNCATE,      54, ftruncate,         FILE,  FILE,        STATUS,      READS,    0) \
+    X(CLOSE,          55, close,             FILE,  FILE,        STATUS,      READS,    0)
 
 #define LCF_FUNCTION_ENUMERATOR(NAME, number, name, family, subject, reply, effect, noted) \
     LCF_##NAME = number,
@@ -187,8 +202,9 @@ enum lcf_reply_kind {
     LCF_REPLY_ADDRESSES = 9,       /* result 0 and count struct lcf_address, or an EAI_* code */
     LCF_REPLY_STAT = 10,           /* result 0 and one struct lcf_stat */
     LCF_REPLY_STATFS = 11,         /* result 0 and one struct lcf_statfs */
-    LCF_REPLY_PROGRAM = 12         /* 0 or -1; a 0 may carry the regular file to run instead of
+    LCF_REPLY_PROGRAM = 12,        /* 0 or -1; a 0 may carry the regular file to run instead of
                                     * the one named (exec of a program of the model) */
+    LCF_REPLY_COUNT = 14           /* a count of bytes the call may move (>= 0), or -1 with errno */
 };
 
 /* Whether a call may change files. */
@@ -284,8 +300,26 @@ struct lcf_reply {                 /* the answer to one call */
     uint32_t count;                /* stat: 1 struct lcf_stat follows; getaddrinfo: count struct lcf_address */
     int32_t text_length;           /* bytes of text after the entries, -1 none: getaddrinfo's canonical
                                     * name; readlink's target; getcwd's and realpath's path */
-    uint32_t reserved;             /* zero; the payload starts 8-byte aligned */
+    uint32_t flags;                /* LCF_WATCH_* on a successful open; else zero. (Also keeps the
+                                    * payload 8-byte aligned.) */
 };
+
+/* Watched descriptors (struct lcf_reply.flags of a successful open or openat). The master watches
+ * a file of the model when a fault rule on its data calls covers its path, or the model's disk
+ * has a size (FileSystem.set_disk_usage) and the open may write. The shim then asks the master
+ * before each data call of that class on the descriptor (and on its dup, dup2, dup3 and
+ * F_DUPFD copies; fork keeps them); every other descriptor keeps native speed: one table lookup,
+ * then the real call. The master also opens a watched descriptor with O_NOATIME (a no-op on its
+ * memfds, whose atime the model ignores), so that a program that inherits one across exec
+ * (a shell's "> file") finds it on its standard descriptors at start. The read and write rows
+ * (above) carry what is asked. The effect of these rows is READS: the program makes the change
+ * itself, after the answer, and a file a program may write is never in the snapshot. */
+#define LCF_WATCH_READS 1          /* read, pread, readv, preadv... (and stdio's reads) */
+#define LCF_WATCH_WRITES 2         /* write, pwrite, writev, pwritev..., copy_file_range and
+                                    * sendfile into it, fsync, fdatasync, ftruncate */
+#define LCF_WATCH_CLOSE 4          /* close (of the descriptor the open gave, and dup/dup2/dup3
+                                    * copies; not F_DUPFD ones) */
+#define LCF_WATCH_ALL 7
 
 struct lcf_stat {                  /* the payload of a successful stat or lstat reply */
     uint64_t dev;                  /* device id */

@@ -152,7 +152,7 @@ static int check_payload(uint32_t kind, const struct lcf_reply *r, size_t payloa
         return invalid_value(l, "error", r->error, EIO);
     /* open returns its descriptor, readlink and res_query a count (checked above); getaddrinfo
      * and getnameinfo 0 or an EAI_* code; every other call 0 or -1 */
-    bool counts = kind_counts(kind);
+    bool counts = kind_counts(kind) || kind == LCF_REPLY_COUNT; /* (a read's or write's bytes) */
     if (answer && !kind_is_eai(kind) && !counts && r->result != 0 && r->result != -1)
         return invalid_value(l, "result", r->result, 0);
     if (answer && counts && r->result < -1)
@@ -210,6 +210,10 @@ int check_reply(uint32_t function, uint32_t seq, const struct lcf_reply *r,
     if (r->action != LCF_ANSWER && r->action != LCF_PASSTHROUGH)
         return invalid_value(l, "action", r->action, LCF_ANSWER);
     uint32_t kind = lcf_reply_kind(function); /* (0 for a function of no row: no payload) */
+    /* LCF_WATCH_* bits come with a successful open only */
+    bool opened = r->action == LCF_ANSWER && kind == LCF_REPLY_DESCRIPTOR && r->result >= 0;
+    if (r->flags != 0 && (!opened || (r->flags & ~(uint32_t)LCF_WATCH_ALL) != 0))
+        return invalid_value(l, "flags", r->flags, 0);
     if (check_payload(kind, r, p->size - sizeof *r, payload, l) < 0)
         return -1;
     return check_fds(kind, r, p, l);

@@ -86,6 +86,10 @@ static void accepted_reply_is_usable(uint32_t function, const struct lcf_reply *
                                      const struct packet *p, const unsigned char *payload,
                                      size_t payload_size)
 {
+    /* watch bits: a successful open's only (the shim marks the descriptor by them) */
+    if (r->flags != 0)
+        assert(r->action == LCF_ANSWER && is_open(function) && r->result >= 0 &&
+               (r->flags & ~(uint32_t)LCF_WATCH_ALL) == 0);
     if (r->action != LCF_ANSWER) {
         assert(p->nfds == 0);
         return;
@@ -117,6 +121,8 @@ static void accepted_reply_is_usable(uint32_t function, const struct lcf_reply *
             assert(memchr(payload, '\0', (size_t)r->text_length) == NULL);
         }
     }
+    if (function == LCF_READ || function == LCF_WRITE) /* bytes allowed, clamped by the caller */
+        assert(r->result >= -1 && p->nfds == 0 && payload_size == 0);
     if (!eai_call(function) && r->result < 0)
         assert(r->result == -1 && r->error > 0);
 }
