@@ -29,6 +29,8 @@ VERSION: int = lib.LCF_VERSION
 MAX_MESSAGE: int = lib.LCF_MAX_MESSAGE
 MAX_FDS: int = lib.LCF_MAX_FDS
 MAX_PATH: int = lib.LCF_MAX_PATH
+MAX_BYTES: int = lib.LCF_MAX_BYTES  # most bytes a BYTES reply carries
+MAX_XATTR_VALUE: int = lib.LCF_MAX_XATTR_VALUE  # largest attribute value setxattr carries
 
 FD_DIR1: int = lib.LCF_FD_DIR1
 FD_DIR2: int = lib.LCF_FD_DIR2
@@ -70,6 +72,7 @@ class ReplyKind(enum.IntEnum):
     STAT = lib.LCF_REPLY_STAT  # 0 and a stat table
     STATFS = lib.LCF_REPLY_STATFS  # 0 and a filesystem's statfs
     LINK_TEXT = lib.LCF_REPLY_LINK_TEXT  # a symlink's target; the result is its length
+    BYTES = lib.LCF_REPLY_BYTES  # bytes (NULs allowed); the result is their length
     PATH_TEXT = lib.LCF_REPLY_PATH_TEXT  # 0 and an absolute path
     HOST_TEXT = lib.LCF_REPLY_HOST_TEXT  # 0 and a host name, or an EAI_* code
     DNS_MESSAGE = lib.LCF_REPLY_DNS_MESSAGE  # a DNS message; the result is its length
@@ -114,7 +117,7 @@ class Function(enum.IntEnum):
     seed's name of the call, which :class:`RawCall` carries::
 
         >>> Function.of("stat").reply, Function.of("stat").noted
-        (<ReplyKind.STAT: 4>, True)
+        (<ReplyKind.STAT: 11>, True)
     """
 
     _ignore_ = "number"
@@ -604,6 +607,16 @@ def encode_statfs_reply(seq: int, stats: FsStats) -> bytes:
     payload = _STATFS.pack(*stats)
     return _REPLY.pack(MAGIC, VERSION, lib.LCF_REPLY, _REPLY_SIZE + len(payload), seq,
                        lib.LCF_ANSWER, 0, 0, 1, -1, 0) + payload  # fmt: skip
+
+
+def encode_bytes_reply(seq: int, data: bytes | None, length: int) -> bytes:
+    """A successful reply of the BYTES kind: ``data`` (its length the result), or, when the
+    program asked the size alone, no bytes and ``length``."""
+    if data is None:
+        return _REPLY.pack(MAGIC, VERSION, lib.LCF_REPLY, _REPLY_SIZE, seq, lib.LCF_ANSWER,
+                           length, 0, 0, -1, 0)  # fmt: skip
+    return _REPLY.pack(MAGIC, VERSION, lib.LCF_REPLY, _REPLY_SIZE + len(data), seq,
+                       lib.LCF_ANSWER, len(data), 0, 0, len(data), 0) + data  # fmt: skip
 
 
 def encode_result(seq: int, result: int, error: int = 0) -> bytes:
