@@ -438,12 +438,12 @@ class FileSystem:
                 raise _error(errno.ENODATA, path)
             del store[name]
         else:
+            if len(value) > MAX_XATTR_VALUE:
+                raise ValueError(f"values of at most {MAX_XATTR_VALUE} bytes are modelled")
             if exists and flags & os.XATTR_CREATE:
                 raise _error(errno.EEXIST, path)
             if not exists and flags & os.XATTR_REPLACE:
                 raise _error(errno.ENODATA, path)
-            if len(value) > MAX_XATTR_VALUE:
-                raise ValueError(f"attribute values of at most {MAX_XATTR_VALUE} bytes are modelled")
             if not exists and _list_bytes([*store, name]) > MAX_BYTES:
                 raise ValueError(f"the names of a file's attributes fit in {MAX_BYTES} bytes")
             store[name] = value
