@@ -1049,9 +1049,16 @@ class CallerView:
         ACL the model has none of). ValueError for what the model does not keep (a POSIX ACL,
         a value over ``MAX_XATTR_VALUE`` bytes)."""
         if not self._xattr_allowed(obj, name, True, path):
-            if value:
-                raise ValueError(f"{name}: POSIX ACLs are not modelled")
-            return False
+            if not value:  # removing or emptying an ACL: the model has none
+                return False
+            bits = _acl_mode(value, path)
+            if name != "system.posix_acl_access" or bits is None:
+                raise ValueError(f"{name}: POSIX ACLs beyond the mode bits are not modelled")
+            # an ACL the mode bits say all of (cp -a sets one): the kernel sets the mode
+            meta = obj.stat_result
+            meta.st_mode = (meta.st_mode & ~0o777) | bits
+            obj.st_ctime = time.time()
+            return True
         self.fs.set_xattr(obj, name, value, flags, path)
         return True
 
@@ -1115,6 +1122,32 @@ def _protected_hardlinks() -> bool:
 #: security. set by root); system. names are POSIX ACLs, which it does not.
 _MODELLED_NAMESPACES = ("user.", "trusted.", "security.")
 _POSIX_ACLS = frozenset({"system.posix_acl_access", "system.posix_acl_default"})
+
+
+_ACL_VERSION = 2
+_ACL_ENTRY = struct.Struct("<HHI")  # tag, permissions, id: one entry of a POSIX ACL's xattr
+_ACL_USER_OBJ, _ACL_GROUP_OBJ, _ACL_MASK, _ACL_OTHER = 0x01, 0x04, 0x10, 0x20
+
+
+def _acl_mode(value: bytes, path: object) -> int | None:
+    """The permission bits a POSIX ACL's xattr value says all of (the kernel's
+    posix_acl_equiv_mode: owner, group or mask, and other entries only), None if it names users
+    or groups; EINVAL for a malformed value, EOPNOTSUPP for another version (as Linux)."""
+    if len(value) < 4 or (len(value) - 4) % _ACL_ENTRY.size:
+        raise _error(errno.EINVAL, path)
+    if struct.unpack_from("<I", value)[0] != _ACL_VERSION:
+        raise _error(errno.EOPNOTSUPP, path)
+    perms: dict[int, int] = {}
+    for tag, perm, _ in _ACL_ENTRY.iter_unpack(value[4:]):
+        if tag not in (_ACL_USER_OBJ, _ACL_GROUP_OBJ, _ACL_MASK, _ACL_OTHER):
+            return None
+        if tag in perms or perm & ~7:
+            raise _error(errno.EINVAL, path)
+        perms[tag] = perm
+    if not {_ACL_USER_OBJ, _ACL_GROUP_OBJ, _ACL_OTHER} <= perms.keys():
+        raise _error(errno.EINVAL, path)
+    group = perms.get(_ACL_MASK, perms[_ACL_GROUP_OBJ])
+    return perms[_ACL_USER_OBJ] << 6 | group << 3 | perms[_ACL_OTHER]
 
 
 def _xattr_key(name: str | bytes) -> str:
