@@ -533,10 +533,8 @@ def _walk(fake, top):  # type: ignore[no-untyped-def]
 
 
 def describe(relative: str, info: os.stat_result, path: str, readlink) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
-    kind = {stat.S_IFREG: "regular", stat.S_IFDIR: "directory", stat.S_IFLNK: "symlink",
-            stat.S_IFIFO: "fifo"}.get(  # fmt: skip
-        stat.S_IFMT(info.st_mode), "other"
-    )
+    kinds = {stat.S_IFREG: "regular", stat.S_IFDIR: "directory", stat.S_IFLNK: "symlink"}
+    kind = {**kinds, stat.S_IFIFO: "fifo"}.get(stat.S_IFMT(info.st_mode), "other")
     return (
         relative,
         kind,
