@@ -445,8 +445,9 @@ class FsAnswers:
             )
         try:
             view.setxattr(obj, os.fsdecode(name), value if setting else None, raw.mode, path)
-        except ValueError as error:
-            raise Refused(errno.ENOSPC, f"{request.name} of {path}: {error}") from None
+        except ValueError as error:  # too much for the model, or a POSIX ACL
+            code = errno.EOPNOTSUPP if name.startswith(b"system.") else errno.ENOSPC
+            raise Refused(code, f"{request.name} of {path}: {error}") from None
         return 0
 
 
