@@ -1126,26 +1126,34 @@ _POSIX_ACLS = frozenset({"system.posix_acl_access", "system.posix_acl_default"})
 
 _ACL_VERSION = 2
 _ACL_ENTRY = struct.Struct("<HHI")  # tag, permissions, id: one entry of a POSIX ACL's xattr
-_ACL_USER_OBJ, _ACL_GROUP_OBJ, _ACL_MASK, _ACL_OTHER = 0x01, 0x04, 0x10, 0x20
+_ACL_USER_OBJ, _ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP = 0x01, 0x02, 0x04, 0x08
+_ACL_MASK, _ACL_OTHER = 0x10, 0x20
+_ACL_TAGS = frozenset({_ACL_USER_OBJ, _ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP, _ACL_MASK, _ACL_OTHER})
 
 
 def _acl_mode(value: bytes, path: object) -> int | None:
     """The permission bits a POSIX ACL's xattr value says all of (the kernel's
     posix_acl_equiv_mode: owner, group or mask, and other entries only), None if it names users
-    or groups; EINVAL for a malformed value, EOPNOTSUPP for another version (as Linux)."""
+    or groups; EINVAL for a malformed value or an invalid ACL (posix_acl_valid: one entry of
+    each kind, a mask beside named entries), EOPNOTSUPP for another version (as Linux)."""
     if len(value) < 4 or (len(value) - 4) % _ACL_ENTRY.size:
         raise _error(errno.EINVAL, path)
     if struct.unpack_from("<I", value)[0] != _ACL_VERSION:
         raise _error(errno.EOPNOTSUPP, path)
     perms: dict[int, int] = {}
+    named = False
     for tag, perm, _ in _ACL_ENTRY.iter_unpack(value[4:]):
-        if tag not in (_ACL_USER_OBJ, _ACL_GROUP_OBJ, _ACL_MASK, _ACL_OTHER):
-            return None
-        if tag in perms or perm & ~7:
+        if tag not in _ACL_TAGS or perm & ~7 or tag in perms:
             raise _error(errno.EINVAL, path)
-        perms[tag] = perm
-    if not {_ACL_USER_OBJ, _ACL_GROUP_OBJ, _ACL_OTHER} <= perms.keys():
+        if tag in (_ACL_USER, _ACL_GROUP):
+            named = True
+        else:
+            perms[tag] = perm
+    required = {_ACL_USER_OBJ, _ACL_GROUP_OBJ, _ACL_OTHER} | ({_ACL_MASK} if named else set())
+    if not required <= perms.keys():
         raise _error(errno.EINVAL, path)
+    if named:
+        return None
     group = perms.get(_ACL_MASK, perms[_ACL_GROUP_OBJ])
     return perms[_ACL_USER_OBJ] << 6 | group << 3 | perms[_ACL_OTHER]
 
