@@ -380,12 +380,11 @@ class FileSystem:
         with ``value``, as root's setxattr would: ``flags`` ``os.XATTR_CREATE`` (FileExistsError
         if it has one) or ``os.XATTR_REPLACE`` (OSError ENODATA if not). Programs see it with
         getxattr, listxattr (``getfattr``, ``os.getxattr``). ValueError for a name outside the
-        modelled namespaces (user., trusted., security.) or a value over
-        ``MAX_XATTR_VALUE`` bytes."""
+        modelled namespaces (user., trusted.) or a value over ``MAX_XATTR_VALUE`` bytes."""
         key = _xattr_key(name)
         data = bytes(value)
         if not _in_namespace(key, _MODELLED_NAMESPACES):
-            raise ValueError(f"{key!r}: the model keeps user., trusted. and security. attributes")
+            raise ValueError(f"{key!r}: the model keeps user. and trusted. attributes")
         with self.lock:
             obj = self.resolve(_absolute(path), follow=follow_symlinks)
             self._changing()
@@ -1046,9 +1045,14 @@ class CallerView:
     ) -> bool:
         """Set (``value`` None: remove) the attribute ``name`` of ``obj`` as the caller may;
         False: the kernel would succeed without storing anything (removing or emptying a POSIX
-        ACL the model has none of). ValueError for what the model does not keep (a POSIX ACL,
-        a value over ``MAX_XATTR_VALUE`` bytes)."""
+        ACL the model has none of). ValueError for what the model does not keep (a POSIX ACL
+        beyond the mode bits, root's security. attributes, a value over ``MAX_XATTR_VALUE``
+        bytes)."""
         if not self._xattr_allowed(obj, name, True, path):
+            if name.startswith("security."):
+                if value is None:
+                    raise _error(errno.ENODATA, path)
+                raise ValueError(f"{name}: security. attributes are not modelled")
             if not value:  # removing or emptying an ACL: the model has none
                 return False
             bits = _acl_mode(value, path)
@@ -1065,8 +1069,9 @@ class CallerView:
     def _xattr_allowed(self, obj: FakeFile, name: str, write: bool, path: object) -> bool:
         """The kernel's checks of an attribute call, in its order (xattr_permission, the
         security hook, the filesystem's handler for the name): an OSError, or True when the
-        model keeps the name, False for a POSIX ACL name (none is stored: reading is ENODATA,
-        removing or emptying succeeds, setting one is a ValueError)."""
+        model keeps the name, False for a name of which it keeps none, POSIX ACLs and security.
+        attributes (reading is ENODATA: the shim answers ls -l's lgetxattr of security.selinux
+        and getxattr of system.posix_acl_access so from the snapshot; see :meth:`setxattr`)."""
         caller, mode = self.caller, obj.stat_result.st_mode
         owner = caller.is_root or caller.uid == obj.stat_result.st_uid
         if name.startswith(("security.", "system.")):  # no VFS permission check
@@ -1075,8 +1080,8 @@ class CallerView:
                     raise _error(errno.EPERM, path)  # cap_inode_setxattr
                 if name == "security.":
                     raise _error(errno.EINVAL, path)
-                return True
-            if name not in _POSIX_ACLS:
+                return False
+            if name not in _POSIX_ACLS or stat.S_ISLNK(mode):
                 raise _error(errno.EOPNOTSUPP, path)
             if write and not owner:
                 raise _error(errno.EPERM, path)
@@ -1118,9 +1123,10 @@ def _protected_hardlinks() -> bool:
         return False
 
 
-#: The attribute namespaces the model keeps (as tmpfs: user. for everyone, trusted. for root,
-#: security. set by root); system. names are POSIX ACLs, which it does not.
-_MODELLED_NAMESPACES = ("user.", "trusted.", "security.")
+#: The attribute namespaces the model keeps (as tmpfs: user. for everyone, trusted. for root);
+#: it keeps no security. attributes (only root may set one; the shim answers reads of them from
+#: the snapshot) and no POSIX ACLs (system.).
+_MODELLED_NAMESPACES = ("user.", "trusted.")
 _POSIX_ACLS = frozenset({"system.posix_acl_access", "system.posix_acl_default"})
 
 

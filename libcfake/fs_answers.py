@@ -438,15 +438,17 @@ class FsAnswers:
         name, _, value = (raw.string2 or b"").partition(b"\0")
         size = raw.values[0]
         if setting and len(name) + 1 + size != len(raw.string2 or b""):
-            raise Refused(
-                errno.ENOSPC,
-                f"{request.name} of {path}: a value of {size} bytes (attribute values of at most "
-                f"{MAX_XATTR_VALUE} bytes are modelled)",
+            why = (
+                f"a value of {size} bytes (attribute values of at most {MAX_XATTR_VALUE} bytes "
+                "are modelled)"
+                if size > MAX_XATTR_VALUE
+                else "the value did not come with the call"
             )
+            raise Refused(errno.ENOSPC, f"{request.name} of {path}: {why}")
         try:
             view.setxattr(obj, os.fsdecode(name), value if setting else None, raw.mode, path)
-        except ValueError as error:  # too much for the model, or a POSIX ACL
-            code = errno.EOPNOTSUPP if name.startswith(b"system.") else errno.ENOSPC
+        except ValueError as error:  # too much for the model, a POSIX ACL, a security. name
+            code = errno.ENOSPC if name.startswith((b"user.", b"trusted.")) else errno.EOPNOTSUPP
             raise Refused(code, f"{request.name} of {path}: {error}") from None
         return 0
 

@@ -443,12 +443,18 @@ class Note(NamedTuple):
     size: int
     path: str  # the virtual path
     target: str | None  # readlink: the target the program got
-    error: int = 0  # ENOENT: a name missing from a complete directory
+    error: int = 0  # ENOENT: a name missing from a complete directory; getxattr: ENODATA
 
 
 def is_note(data: bytes) -> bool:
     """Whether a message (from a welcomed program) is a note rather than a call."""
     return data[_KIND_SLICE] == _NOTE_KIND
+
+
+#: What a noted call may have failed with: a name a complete directory lacks; and getxattr, a
+#: name the model keeps none of.
+_NOTED_FAILURES = frozenset({(-1, errno.ENOENT)})
+_NOTED_FAILURES_OF_GETXATTR = frozenset({(-1, errno.ENOENT), (-1, errno.ENODATA)})
 
 
 def decode_note(data: bytes) -> Note:
@@ -458,7 +464,8 @@ def decode_note(data: bytes) -> Note:
     function = FUNCTIONS.get(number)
     if function not in NOTED_FUNCTIONS and function not in NOTED_OPENS:
         raise ProtocolError(f"note: function number {number} is not answered from a snapshot")
-    if (result, error) != (-1, errno.ENOENT) and (error or result < 0):
+    failures = _NOTED_FAILURES_OF_GETXATTR if function == "getxattr" else _NOTED_FAILURES
+    if (result, error) not in failures and (error or result < 0):
         raise ProtocolError(f"note {function}: result {result} with errno {error}")
     if result > 0 and function != "readlink":
         raise ProtocolError(f"note {function}: result {result}")

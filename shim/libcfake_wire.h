@@ -11,8 +11,9 @@
  *
  * A master may also share a metadata snapshot (struct lcf_snapshot, below): a memfd the shim maps
  * read-only and answers stat, lstat, access (F_OK) and readlink of unchanged virtual entries (and
- * fstat of a shadow directory, read-only opens of a listed directory, and ENOENT for a name a
- * complete directory lacks) from, without a round trip; each such call is still told to the
+ * fstat of a shadow directory, read-only opens of a listed directory, ENOENT for a name a
+ * complete directory lacks, and ENODATA for getxattr of a POSIX ACL or a security. name, which
+ * the model keeps none of: ls -l asks both of every file) from, without a round trip; each such call is still told to the
  * master in a note, which has no reply, written to the connection's note ring (struct lcf_ring,
  * below).
  */
@@ -156,7 +157,7 @@ enum lcf_kind {
     X(MOUNT,          42, mount,             FS,    PATH,        STATUS,      CHANGES,  0) \
     X(STATFS,         43, statfs,            FS,    PATH,        STATFS,      READS,    0) \
     X(FSTATFS,        44, fstatfs,           FILE,  FILE,        STATFS,      READS,    0) \
-    X(GETXATTR,       45, getxattr,          FS,    PATH,        BYTES,       READS,    0) \
+    X(GETXATTR,       45, getxattr,          FS,    PATH,        BYTES,       READS,    1) \
     X(LISTXATTR,      46, listxattr,         FS,    PATH,        BYTES,       READS,    0) \
     X(FGETXATTR,      47, fgetxattr,         FILE,  FILE,        BYTES,       READS,    0) \
     X(FLISTXATTR,     48, flistxattr,        FILE,  FILE,        BYTES,       READS,    0)
@@ -339,8 +340,8 @@ struct lcf_statfs {                /* the payload of a successful statfs or fsta
 struct lcf_note {                  /* a call the shim answered from the snapshot, for the journal */
     struct lcf_header header;      /* kind LCF_NOTE; seq as for a call */
     uint32_t function;             /* LCF_STAT, LCF_LSTAT, LCF_FSTAT (of a shadow directory),
-                                    * LCF_ACCESS, LCF_EACCESS, LCF_READLINK, or LCF_OPEN and
-                                    * LCF_OPENAT of a listed directory */
+                                    * LCF_ACCESS, LCF_EACCESS, LCF_READLINK, LCF_GETXATTR, or
+                                    * LCF_OPEN and LCF_OPENAT of a listed directory */
     char symbol[LCF_SYMBOL_SIZE];  /* the libc entry point the program called, NUL-padded */
     int32_t flags;                 /* access: amode; open: its flags */
     int32_t result;                /* what the program got: 0, or -1 with error; readlink: bytes of
@@ -348,7 +349,8 @@ struct lcf_note {                  /* a call the shim answered from the snapshot
     uint32_t mode;                 /* the answered entry's st_mode */
     int64_t size;                  /* and st_size */
     int32_t length;                /* bytes of the virtual path that follow */
-    int32_t error;                 /* when result is -1: ENOENT (a name a complete directory lacks);
+    int32_t error;                 /* when result is -1: ENOENT (a name a complete directory lacks),
+                                    * or ENODATA (getxattr of a name the model keeps none of);
                                     * else 0 */
 };
 
