@@ -26,8 +26,7 @@ libcfake's extensions, for programs living in a virtual filesystem::
     getnameinfo           (ip_address, port, ni_flags)     answered with a host name
     res_query             (name, rdclass, rdtype)          answered with a DNS message (bytes)
     mknod                 (path, mode, device)     mode holds the file type (S_IF*)
-    setxattr              (path, name, value, flags)   fsetxattr (name, value, flags)
-                          flags XATTR_*; value bytes, None when too large to come along
+    setxattr              (path, name, flags)      fsetxattr (name, flags)   flags XATTR_*
     removexattr           (path, name)             fremovexattr (name,)
     getxattr              (path, name, size)       fgetxattr (name, size)   size: the buffer's
     listxattr             (path, size)             flistxattr (size,)
@@ -205,9 +204,7 @@ class Call(NamedTuple):
         elif function == "mknod":
             args = (raw.mode, raw.values[0])
         elif function in ("setxattr", "fsetxattr"):
-            name, _, value = (raw.string2 or b"").partition(b"\0")
-            carried = len(name) + 1 + raw.values[0] == len(raw.string2 or b"")
-            args = (_text(name), value if carried else None, raw.mode)
+            args = (_text((raw.string2 or b"").partition(b"\0")[0]), raw.mode)  # (not the value)
         elif function in ("removexattr", "fremovexattr"):
             args = (_text(raw.string2),)
         elif function in ("getxattr", "fgetxattr"):

@@ -80,7 +80,7 @@ def test_the_journal_shows_the_calls() -> None:
         assert _python(sb, code) == "b'v\\x00w' ['user.k']\n"
         entries = [(e.call, e.arguments, e.answer) for e in sb.journal if "xattr" in e.call]
         path = entries[0][1][0]
-        assert entries[0] == ("setxattr", (path, "user.k", b"v\0w", os.XATTR_CREATE), "0")
+        assert entries[0] == ("setxattr", (path, "user.k", os.XATTR_CREATE), "0")
         assert str(path) == "/srv/f"
         # CPython asks with a buffer of 128 bytes first
         assert ("getxattr", (path, "user.k", 128), "3 bytes") in entries
@@ -102,7 +102,6 @@ def test_a_value_larger_than_a_call_carries_is_a_violation() -> None:
         assert out.split("\n")[:4] == ["3839 ok", "3840 ENOSPC", "65536 ENOSPC", "65537 E2BIG"]
         assert len(sb.violations) == 2
         assert "at most 3839 bytes are modelled" in sb.violations[0].reason
-        assert sb.violations[0].arguments[2] is None  # the value did not come along
         sb.violations.clear()
 
 
