@@ -28,6 +28,8 @@ libcfake's extensions, for programs living in a virtual filesystem::
     mknod                 (path, mode, device)     mode holds the file type (S_IF*)
     setxattr              (path, name, flags)      fsetxattr (name, flags)   flags XATTR_*
     removexattr           (path, name)             fremovexattr (name,)
+    getxattr              (path, name, size)       fgetxattr (name, size)   size: the buffer's
+    listxattr             (path, size)             flistxattr (size,)
     fsioctl               (request, value)         an ioctl changing a file's attributes
     open_by_handle_at     (flags,)                 the mount_fd is in descriptors()
     mount                 (target, source, flags)  also umount, umount2, chroot (see symbol)
@@ -206,9 +208,13 @@ class Call(NamedTuple):
         elif function == "mknod":
             args = (raw.mode, raw.values[0])
         elif function in ("setxattr", "fsetxattr"):
-            args = (_text(raw.string2), raw.mode)
+            args = (_text((raw.string2 or b"").partition(b"\0")[0]), raw.mode)  # (not the value)
         elif function in ("removexattr", "fremovexattr"):
             args = (_text(raw.string2),)
+        elif function in ("getxattr", "fgetxattr"):
+            args = (_text(raw.string2), raw.values[0])
+        elif function in ("listxattr", "flistxattr"):
+            args = (raw.values[0],)
         elif function == "fsioctl":
             args = (raw.values[0], raw.values[1])
         else:  # readlink, chdir, getcwd, realpath, exec: a path; fstat: nothing

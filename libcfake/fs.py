@@ -44,7 +44,7 @@ from pyfakefs.fake_file import (
 from pyfakefs.fake_filesystem import FakeFilesystem
 from pyfakefs.fake_os import FakeOsModule
 
-from .protocol import PackedStat, pack_stat_ns
+from .protocol import MAX_BYTES, MAX_XATTR_VALUE, PackedStat, pack_stat_ns
 from .snapshot import RECORD
 from .stat import FsStats, StatResult
 
@@ -374,6 +374,89 @@ class FileSystem:
                     file.detach()
             self._memfds.clear()
             self._by_inode.clear()
+
+    # -- extended attributes --------------------------------------------------------------
+
+    def setxattr(
+        self,
+        path: AnyPath,
+        name: str | bytes,
+        value: bytes,
+        flags: int = 0,
+        *,
+        follow_symlinks: bool = True,
+    ) -> None:
+        """Give the model object at ``path`` the extended attribute ``name`` ("user.origin")
+        with ``value``, as root's setxattr would: ``flags`` ``os.XATTR_CREATE`` (FileExistsError
+        if it has one) or ``os.XATTR_REPLACE`` (OSError ENODATA if not). Programs see it with
+        getxattr, listxattr (``getfattr``, ``os.getxattr``). ValueError for a name outside the
+        modelled namespaces (user., trusted.) or a value over ``MAX_XATTR_VALUE`` bytes."""
+        key = _xattr_key(name)
+        data = bytes(value)
+        if not _in_namespace(key, _MODELLED_NAMESPACES):
+            raise ValueError(f"{key!r}: the model keeps user. and trusted. attributes")
+        with self.lock:
+            obj = self.resolve(_absolute(path), follow=follow_symlinks)
+            self._changing()
+            self.set_xattr(obj, key, data, flags, path)
+
+    def getxattr(self, path: AnyPath, name: str | bytes, *, follow_symlinks: bool = True) -> bytes:
+        """The value of the extended attribute ``name`` of ``path`` (OSError ENODATA if none),
+        including what programs set."""
+        key = _xattr_key(name)
+        with self.lock:
+            value = self.xattrs(self.resolve(_absolute(path), follow=follow_symlinks)).get(key)
+            if value is None:
+                raise _error(errno.ENODATA, path)
+            return value
+
+    def listxattr(self, path: AnyPath, *, follow_symlinks: bool = True) -> list[str]:
+        """The names of the extended attributes of ``path``, in the order Linux's tmpfs lists
+        them."""
+        with self.lock:
+            return _xattr_order(self.xattrs(self.resolve(_absolute(path), follow=follow_symlinks)))
+
+    def removexattr(
+        self, path: AnyPath, name: str | bytes, *, follow_symlinks: bool = True
+    ) -> None:
+        """Remove the extended attribute ``name`` of ``path`` (OSError ENODATA if none)."""
+        key = _xattr_key(name)
+        with self.lock:
+            obj = self.resolve(_absolute(path), follow=follow_symlinks)
+            self._changing()
+            self.set_xattr(obj, key, None, 0, path)
+
+    @staticmethod
+    def xattrs(obj: FakeFile) -> dict[str, bytes]:
+        """A model object's extended attributes, name -> value (pyfakefs's own store, which
+        ``fs.os.getxattr`` reads too). Change them through :meth:`set_xattr`."""
+        return cast("dict[str, bytes]", obj.xattr)
+
+    def set_xattr(
+        self, obj: FakeFile, name: str, value: bytes | None, flags: int, path: object
+    ) -> None:
+        """Set (``value`` None: remove) an attribute of ``obj`` as tmpfs does, with no permission
+        checks (see :meth:`CallerView.setxattr`): ``flags`` XATTR_CREATE (EEXIST if it exists),
+        XATTR_REPLACE (ENODATA if not); removing a missing one is ENODATA; its ctime becomes
+        now. ValueError for a value over ``MAX_XATTR_VALUE`` bytes, or names whose list would
+        not fit in a reply (``MAX_BYTES``)."""
+        store = self.xattrs(obj)
+        exists = name in store
+        if value is None:
+            if not exists:
+                raise _error(errno.ENODATA, path)
+            del store[name]
+        else:
+            if len(value) > MAX_XATTR_VALUE:
+                raise ValueError(f"values of at most {MAX_XATTR_VALUE} bytes are modelled")
+            if exists and flags & os.XATTR_CREATE:
+                raise _error(errno.EEXIST, path)
+            if not exists and flags & os.XATTR_REPLACE:
+                raise _error(errno.ENODATA, path)
+            if not exists and _list_bytes([*store, name]) > MAX_BYTES:
+                raise ValueError(f"the names of a file's attributes fit in {MAX_BYTES} bytes")
+            store[name] = value
+        obj.st_ctime = time.time()
 
     # -- namespace -----------------------------------------------------------------------
 
@@ -1002,6 +1085,84 @@ class CallerView:
         self.fs._fake.link(old_canonical, self.join(where, name), follow_symlinks=False)
         self.fs.entries_changed(directory)
 
+    # -- extended attributes: the kernel's xattr_permission and tmpfs's handlers --
+
+    def getxattr(self, obj: FakeFile, name: str, path: object) -> bytes:
+        """The value of the attribute ``name`` of ``obj`` as the caller may read it (ENODATA,
+        EACCES, EOPNOTSUPP, EINVAL as Linux's tmpfs; see :meth:`_xattr_allowed`)."""
+        if not self._xattr_allowed(obj, name, False, path):
+            raise _error(errno.ENODATA, path)
+        value = self.fs.xattrs(obj).get(name)
+        if value is None:
+            raise _error(errno.ENODATA, path)
+        return value
+
+    def listxattr(self, obj: FakeFile) -> bytes:
+        """The names of ``obj``'s attributes the caller may see, each ending in a NUL, as
+        tmpfs lists them (trusted. only to root; no permission needed on the file)."""
+        names = _xattr_order(self.fs.xattrs(obj))
+        if not self.caller.is_root:
+            names = [name for name in names if not name.startswith("trusted.")]
+        return b"".join(os.fsencode(name) + b"\0" for name in names)
+
+    def setxattr(
+        self, obj: FakeFile, name: str, value: bytes | None, flags: int, path: object
+    ) -> bool:
+        """Set (``value`` None: remove) the attribute ``name`` of ``obj`` as the caller may;
+        False: the kernel would succeed without storing anything (removing or emptying a POSIX
+        ACL the model has none of). ValueError for what the model does not keep (a POSIX ACL
+        beyond the mode bits, root's security. attributes, a value over ``MAX_XATTR_VALUE``
+        bytes)."""
+        if not self._xattr_allowed(obj, name, True, path):
+            if name.startswith("security."):
+                if value is None:
+                    raise _error(errno.ENODATA, path)
+                raise ValueError(f"{name}: security. attributes are not modelled")
+            if not value:  # removing or emptying an ACL: the model has none
+                return False
+            bits = _acl_mode(value, path)
+            if name != "system.posix_acl_access" or bits is None:
+                raise ValueError(f"{name}: POSIX ACLs beyond the mode bits are not modelled")
+            # an ACL the mode bits say all of (cp -a sets one): the kernel sets the mode
+            meta = obj.stat_result
+            meta.st_mode = (meta.st_mode & ~0o777) | bits
+            obj.st_ctime = time.time()
+            return True
+        self.fs.set_xattr(obj, name, value, flags, path)
+        return True
+
+    def _xattr_allowed(self, obj: FakeFile, name: str, write: bool, path: object) -> bool:
+        """The kernel's checks of an attribute call, in its order (xattr_permission, the
+        security hook, the filesystem's handler for the name): an OSError, or True when the
+        model keeps the name, False for a name of which it keeps none, POSIX ACLs and security.
+        attributes (reading is ENODATA: the shim answers ls -l's lgetxattr of security.selinux
+        and getxattr of system.posix_acl_access so from the snapshot; see :meth:`setxattr`)."""
+        caller, mode = self.caller, obj.stat_result.st_mode
+        owner = caller.is_root or caller.uid == obj.stat_result.st_uid
+        if name.startswith(("security.", "system.")):  # no VFS permission check
+            if name.startswith("security."):
+                if write and not caller.is_root:
+                    raise _error(errno.EPERM, path)  # cap_inode_setxattr
+                if name == "security.":
+                    raise _error(errno.EINVAL, path)
+                return False
+            if name not in _POSIX_ACLS or stat.S_ISLNK(mode):
+                raise _error(errno.EOPNOTSUPP, path)
+            if write and not owner:
+                raise _error(errno.EPERM, path)
+            return False
+        if name.startswith("trusted.") and not caller.is_root:
+            raise _error(errno.EPERM if write else errno.ENODATA, path)
+        if name.startswith("user."):
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise _error(errno.EPERM if write else errno.ENODATA, path)
+            if write and stat.S_ISDIR(mode) and mode & stat.S_ISVTX and not owner:
+                raise _error(errno.EPERM, path)
+        self.check(obj, os.W_OK if write else os.R_OK, path)
+        if not _in_namespace(name, _MODELLED_NAMESPACES):
+            raise _error(errno.EINVAL if name in _MODELLED_NAMESPACES else errno.EOPNOTSUPP, path)
+        return True
+
     def _may_hardlink(self, obj: FakeFile) -> bool:
         """The kernel's may_linkat under fs.protected_hardlinks (as the host has it): the caller
         owns the file, or it is a regular file it may read and write, not setuid nor setgid."""
@@ -1025,6 +1186,70 @@ def _protected_hardlinks() -> bool:
             return file.read().strip() == "1"
     except OSError:
         return False
+
+
+#: The attribute namespaces the model keeps (as tmpfs: user. for everyone, trusted. for root);
+#: it keeps no security. attributes (only root may set one; the shim answers reads of them from
+#: the snapshot) and no POSIX ACLs (system.).
+_MODELLED_NAMESPACES = ("user.", "trusted.")
+_POSIX_ACLS = frozenset({"system.posix_acl_access", "system.posix_acl_default"})
+
+
+_ACL_VERSION = 2
+_ACL_ENTRY = struct.Struct("<HHI")  # tag, permissions, id: one entry of a POSIX ACL's xattr
+_ACL_USER_OBJ, _ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP = 0x01, 0x02, 0x04, 0x08
+_ACL_MASK, _ACL_OTHER = 0x10, 0x20
+_ACL_TAGS = frozenset({_ACL_USER_OBJ, _ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP, _ACL_MASK, _ACL_OTHER})
+
+
+def _acl_mode(value: bytes, path: object) -> int | None:
+    """The permission bits a POSIX ACL's xattr value says all of (the kernel's
+    posix_acl_equiv_mode: owner, group or mask, and other entries only), None if it names users
+    or groups; EINVAL for a malformed value or an invalid ACL (posix_acl_valid: one entry of
+    each kind, a mask beside named entries), EOPNOTSUPP for another version (as Linux)."""
+    if len(value) < 4 or (len(value) - 4) % _ACL_ENTRY.size:
+        raise _error(errno.EINVAL, path)
+    if struct.unpack_from("<I", value)[0] != _ACL_VERSION:
+        raise _error(errno.EOPNOTSUPP, path)
+    perms: dict[int, int] = {}
+    named = False
+    for tag, perm, _ in _ACL_ENTRY.iter_unpack(value[4:]):
+        if tag not in _ACL_TAGS or perm & ~7 or tag in perms:
+            raise _error(errno.EINVAL, path)
+        if tag in (_ACL_USER, _ACL_GROUP):
+            named = True
+        else:
+            perms[tag] = perm
+    required = {_ACL_USER_OBJ, _ACL_GROUP_OBJ, _ACL_OTHER} | ({_ACL_MASK} if named else set())
+    if not required <= perms.keys():
+        raise _error(errno.EINVAL, path)
+    if named:
+        return None
+    group = perms.get(_ACL_MASK, perms[_ACL_GROUP_OBJ])
+    return perms[_ACL_USER_OBJ] << 6 | group << 3 | perms[_ACL_OTHER]
+
+
+def _xattr_key(name: str | bytes) -> str:
+    """An attribute name as the model keeps it (pyfakefs's keys: str)."""
+    text = os.fsdecode(name)
+    if not 0 < len(os.fsencode(text)) <= 255:
+        raise ValueError(f"attribute name {text!r}: 1 to 255 bytes")
+    return text
+
+
+def _in_namespace(name: str, namespaces: tuple[str, ...]) -> bool:
+    """Whether ``name`` is a name of one of ``namespaces`` (not the bare prefix)."""
+    return name.startswith(namespaces) and name not in namespaces
+
+
+def _xattr_order(store: dict[str, bytes]) -> list[str]:
+    """Attribute names in the order tmpfs lists them: by their bytes, last first."""
+    return sorted(store, key=os.fsencode, reverse=True)
+
+
+def _list_bytes(names: Iterable[str]) -> int:
+    """listxattr's length for these names: each and its NUL."""
+    return sum(len(os.fsencode(name)) + 1 for name in names)
 
 
 def _nothing() -> None:

@@ -27,7 +27,7 @@ from ._shadow import ShadowTree
 from .faults import DATA_CALLS, FaultRule
 from .fs import CallerView, FileSystem
 from .outcomes import PASSTHROUGH, Descriptor, Refused
-from .protocol import WATCH_CLOSE, WATCH_READS, WATCH_WRITES, PackedStat
+from .protocol import MAX_XATTR_VALUE, WATCH_CLOSE, WATCH_READS, WATCH_WRITES, PackedStat
 from .publish import Publisher
 from .request import Request
 from .routes import HostRoutes
@@ -46,6 +46,8 @@ _WATCHED_BY = (
     (WATCH_WRITES, frozenset({"write", "fsync", "fdatasync", "ftruncate"})),
     (WATCH_CLOSE, frozenset({"close"})),
 )
+#: The calls on a host file's descriptor that read it: the program's real call.
+_HOST_FILE_READS = frozenset({"fstat", "fgetxattr", "flistxattr"})
 
 
 class FsAnswers:
@@ -402,8 +404,13 @@ class FsAnswers:
             return self._chmod(obj, request, path)
         if function == "fchown":
             return self._chown(obj, request, path)
-        if function in ("fsetxattr", "fremovexattr"):  # the model's files have no attributes
-            raise OSError(errno.ENOTSUP, os.strerror(errno.ENOTSUP), path)
+        if function in ("fgetxattr", "flistxattr"):
+            return self._xattr_read(request.view(), obj, request, path)
+        if function in ("fsetxattr", "fremovexattr"):
+            protection = self._fs.protection_of(path)
+            if protection is not None:
+                raise Refused(errno.EROFS, f"{function} of {path}, in {protection}")
+            return self._xattr_change(request.view(), obj, request, path)
         if function == "fsioctl":  # nor attribute flags (chattr)
             raise OSError(errno.ENOTTY, os.strerror(errno.ENOTTY), path)
         return self._utimens(obj, request)
@@ -443,7 +450,11 @@ class FsAnswers:
         (a host file: a mount's, a device, a redirection) is refused; the rest (fstat, the
         program's own memfds) is the program's real call."""
         target = os.readlink(f"/proc/self/fd/{fd}")
-        if request.name == "fstat" or not target.startswith("/") or target.startswith("/memfd:"):
+        if (
+            request.name in _HOST_FILE_READS
+            or not target.startswith("/")
+            or target.startswith("/memfd:")
+        ):
             return PASSTHROUGH
         raise Refused(errno.EROFS, f"{request.name} of the host file {target}")
 
@@ -472,15 +483,63 @@ class FsAnswers:
         _, canonical = request.view().lookup(path)
         return self._fs.statfs(canonical)
 
+    def _fs_getxattr(self, request: Request, path: str) -> Any:
+        """getxattr, listxattr (and the l-forms) on a model path."""
+        view = request.view()
+        obj = view.resolve(path, follow=not request.call.raw.flags & AT_SYMLINK_NOFOLLOW)
+        return self._xattr_read(view, obj, request, path)
+
+    _fs_listxattr = _fs_getxattr
+
+    @staticmethod
+    def _xattr_read(view: CallerView, obj: FakeFile, request: Request, path: str) -> Any:
+        """An attribute's value (getxattr) or the names (listxattr) of ``obj``, sized as Linux
+        does: the length alone for a buffer of 0 bytes (``values[0]``), ERANGE for too small a
+        buffer."""
+        raw = request.call.raw
+        if request.name.endswith("getxattr"):
+            data = view.getxattr(obj, os.fsdecode(raw.string2 or b""), path)
+        else:
+            data = view.listxattr(obj)
+        asked = raw.values[0]
+        if asked == 0:
+            return len(data)
+        if len(data) > asked:
+            raise OSError(errno.ERANGE, os.strerror(errno.ERANGE), path)
+        return data
+
     def _fs_setxattr(self, request: Request, path: str) -> int:
-        """setxattr, removexattr (and the l-forms) on a model path: the model's files have no
-        extended attributes (ENOTSUP, as a filesystem without them)."""
-        request.view().resolve(
-            path, follow=not request.call.raw.flags & AT_SYMLINK_NOFOLLOW
-        )  # ENOENT
-        raise OSError(errno.ENOTSUP, os.strerror(errno.ENOTSUP), path)
+        """setxattr, removexattr (and the l-forms) on a model path."""
+        view = request.view()
+        obj = view.resolve(path, follow=not request.call.raw.flags & AT_SYMLINK_NOFOLLOW)
+        return self._xattr_change(view, obj, request, path)
 
     _fs_removexattr = _fs_setxattr
+
+    @staticmethod
+    def _xattr_change(view: CallerView, obj: FakeFile, request: Request, path: str) -> int:
+        """Set or remove an attribute of ``obj``. The shim sends the name, a NUL and the value
+        as the second string, values[0] being the value's size; a value larger than one string
+        carries (``MAX_XATTR_VALUE``) comes without it, and is refused, as is what the model
+        does not keep (POSIX ACLs)."""
+        raw = request.call.raw
+        setting = request.name.endswith("setxattr")
+        name, _, value = (raw.string2 or b"").partition(b"\0")
+        size = raw.values[0]
+        if setting and len(name) + 1 + size != len(raw.string2 or b""):
+            why = (
+                f"a value of {size} bytes (attribute values of at most {MAX_XATTR_VALUE} bytes "
+                "are modelled)"
+                if size > MAX_XATTR_VALUE
+                else "the value did not come with the call"
+            )
+            raise Refused(errno.ENOSPC, f"{request.name} of {path}: {why}")
+        try:
+            view.setxattr(obj, os.fsdecode(name), value if setting else None, raw.mode, path)
+        except ValueError as error:  # too much for the model, a POSIX ACL, a security. name
+            code = errno.ENOSPC if name.startswith((b"user.", b"trusted.")) else errno.EOPNOTSUPP
+            raise Refused(code, f"{request.name} of {path}: {error}") from None
+        return 0
 
 
 def _entries(directory: FakeDirectory) -> list[tuple[str, int]]:

@@ -65,8 +65,8 @@ def describe(outcome: Any) -> tuple[str, int]:
         return f"stat {outcome.type} {outcome.mode:o} {outcome.size}", 0
     if outcome is PASSTHROUGH:
         return "passthrough", 0
-    if isinstance(outcome, bytes):  # a res_query answer
-        return f"DNS message of {len(outcome)} bytes", 0
+    if isinstance(outcome, bytes):  # a res_query answer, an attribute's value, its names
+        return f"{len(outcome)} bytes", 0
     if isinstance(outcome, str):  # a getaddrinfo error name, or getnameinfo's host name
         return (f"EAI {outcome}" if outcome in GAI_ERRORS else outcome), 0
     if isinstance(outcome, OSError):

@@ -29,6 +29,8 @@ VERSION: int = lib.LCF_VERSION
 MAX_MESSAGE: int = lib.LCF_MAX_MESSAGE
 MAX_FDS: int = lib.LCF_MAX_FDS
 MAX_PATH: int = lib.LCF_MAX_PATH
+MAX_BYTES: int = lib.LCF_MAX_BYTES  # most bytes a BYTES reply carries
+MAX_XATTR_VALUE: int = lib.LCF_MAX_XATTR_VALUE  # largest attribute value setxattr carries
 
 FD_DIR1: int = lib.LCF_FD_DIR1
 FD_DIR2: int = lib.LCF_FD_DIR2
@@ -76,6 +78,7 @@ class ReplyKind(enum.IntEnum):
     STAT = lib.LCF_REPLY_STAT  # 0 and a stat table
     STATFS = lib.LCF_REPLY_STATFS  # 0 and a filesystem's statfs
     LINK_TEXT = lib.LCF_REPLY_LINK_TEXT  # a symlink's target; the result is its length
+    BYTES = lib.LCF_REPLY_BYTES  # bytes (NULs allowed); the result is their length
     PATH_TEXT = lib.LCF_REPLY_PATH_TEXT  # 0 and an absolute path
     HOST_TEXT = lib.LCF_REPLY_HOST_TEXT  # 0 and a host name, or an EAI_* code
     DNS_MESSAGE = lib.LCF_REPLY_DNS_MESSAGE  # a DNS message; the result is its length
@@ -122,7 +125,7 @@ class Function(enum.IntEnum):
     seed's name of the call, which :class:`RawCall` carries::
 
         >>> Function.of("stat").reply, Function.of("stat").noted
-        (<ReplyKind.STAT: 4>, True)
+        (<ReplyKind.STAT: 11>, True)
     """
 
     _ignore_ = "number"
@@ -448,12 +451,18 @@ class Note(NamedTuple):
     size: int
     path: str  # the virtual path
     target: str | None  # readlink: the target the program got
-    error: int = 0  # ENOENT: a name missing from a complete directory
+    error: int = 0  # ENOENT: a name missing from a complete directory; getxattr: ENODATA
 
 
 def is_note(data: bytes) -> bool:
     """Whether a message (from a welcomed program) is a note rather than a call."""
     return data[_KIND_SLICE] == _NOTE_KIND
+
+
+#: What a noted call may have failed with: a name a complete directory lacks; and getxattr, a
+#: name the model keeps none of.
+_NOTED_FAILURES = frozenset({(-1, errno.ENOENT)})
+_NOTED_FAILURES_OF_GETXATTR = frozenset({(-1, errno.ENOENT), (-1, errno.ENODATA)})
 
 
 def decode_note(data: bytes) -> Note:
@@ -463,7 +472,8 @@ def decode_note(data: bytes) -> Note:
     function = FUNCTIONS.get(number)
     if function not in NOTED_FUNCTIONS and function not in NOTED_OPENS:
         raise ProtocolError(f"note: function number {number} is not answered from a snapshot")
-    if (result, error) != (-1, errno.ENOENT) and (error or result < 0):
+    failures = _NOTED_FAILURES_OF_GETXATTR if function == "getxattr" else _NOTED_FAILURES
+    if (result, error) not in failures and (error or result < 0):
         raise ProtocolError(f"note {function}: result {result} with errno {error}")
     if result > 0 and function != "readlink":
         raise ProtocolError(f"note {function}: result {result}")
@@ -612,6 +622,16 @@ def encode_statfs_reply(seq: int, stats: FsStats) -> bytes:
     payload = _STATFS.pack(*stats)
     return _REPLY.pack(MAGIC, VERSION, lib.LCF_REPLY, _REPLY_SIZE + len(payload), seq,
                        lib.LCF_ANSWER, 0, 0, 1, -1, 0) + payload  # fmt: skip
+
+
+def encode_bytes_reply(seq: int, data: bytes | None, length: int) -> bytes:
+    """A successful reply of the BYTES kind: ``data`` (its length the result), or, when the
+    program asked the size alone, no bytes and ``length``."""
+    if data is None:
+        return _REPLY.pack(MAGIC, VERSION, lib.LCF_REPLY, _REPLY_SIZE, seq, lib.LCF_ANSWER,
+                           length, 0, 0, -1, 0)  # fmt: skip
+    return _REPLY.pack(MAGIC, VERSION, lib.LCF_REPLY, _REPLY_SIZE + len(data), seq,
+                       lib.LCF_ANSWER, len(data), 0, 0, len(data), 0) + data  # fmt: skip
 
 
 def encode_result(seq: int, result: int, error: int = 0, flags: int = 0) -> bytes:

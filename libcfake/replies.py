@@ -46,6 +46,9 @@ _TEXT_FUNCTIONS: dict[str, Callable[[bytes], int]] = {
 _MAYBE_FD_FUNCTIONS = _named(ReplyKind.SOCKET, ReplyKind.PROGRAM)
 _STAT_FUNCTIONS = _named(ReplyKind.STAT)
 _STATFS_FUNCTIONS = _named(ReplyKind.STATFS)
+#: Calls whose success carries bytes (NULs allowed) whose length is the result: getxattr's value,
+#: listxattr's names.
+_BYTES_FUNCTIONS = _named(ReplyKind.BYTES)
 #: Calls whose success is a plain integer >= 0, with nothing else in the reply.
 _PLAIN_FUNCTIONS = _named(ReplyKind.STATUS, ReplyKind.SOCKET, ReplyKind.PROGRAM, ReplyKind.COUNT)
 _OPEN_FUNCTIONS = _named(ReplyKind.DESCRIPTOR)
@@ -114,6 +117,8 @@ def encode_answer(
         return protocol.encode_reply(seq, protocol.ANSWER, -1, error)
     if error:
         raise ValueError(f"errno {error} given with a successful {function} result {result!r}")
+    if function in _BYTES_FUNCTIONS:
+        return _encode_bytes(call, result)
     if function in _STATFS_FUNCTIONS:
         if not isinstance(result, FsStats):
             raise TypeError(f"{function} answers an FsStats or -1, not {result!r}")
@@ -130,6 +135,30 @@ def encode_answer(
     if function in _FD_FUNCTIONS and not fds:
         raise ValueError(f"a successful {function} needs the file: use send_with_fds(0, [fd])")
     return protocol.encode_reply(seq, protocol.ANSWER, result, 0)
+
+
+def _encode_bytes(call: Call, result: Any) -> bytes:
+    """A BYTES answer: ``bytes`` (the program's buffer, ``values[0]`` bytes, must hold them: the
+    answer decides ERANGE), sent as the length alone when the program asked the size (0); or an
+    int >= 0, that length alone."""
+    raw = call.raw
+    asked = raw.values[0]
+    if isinstance(result, (bytes, bytearray, memoryview)):
+        data = bytes(result)
+        if len(data) > protocol.MAX_BYTES:
+            raise ValueError(f"{raw.function} answers at most {protocol.MAX_BYTES} bytes")
+        if asked == 0:
+            return protocol.encode_bytes_reply(raw.seq, None, len(data))
+        if len(data) > asked:
+            raise ValueError(
+                f"{raw.function} answers {len(data)} bytes to a buffer of {asked}: answer ERANGE"
+            )
+        return protocol.encode_bytes_reply(raw.seq, data, len(data))
+    if _is_int(result) and 0 <= result <= protocol.MAX_BYTES and asked == 0:
+        return protocol.encode_bytes_reply(raw.seq, None, result)
+    raise TypeError(
+        f"{raw.function} answers bytes, a length (to a size asked) or -1; not {result!r}"
+    )
 
 
 def _text_bytes(function: str, value: Any) -> bytes:

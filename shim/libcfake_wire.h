@@ -11,8 +11,9 @@
  *
  * A master may also share a metadata snapshot (struct lcf_snapshot, below): a memfd the shim maps
  * read-only and answers stat, lstat, access (F_OK) and readlink of unchanged virtual entries (and
- * fstat of a shadow directory, read-only opens of a listed directory, and ENOENT for a name a
- * complete directory lacks) from, without a round trip; each such call is still told to the
+ * fstat of a shadow directory, read-only opens of a listed directory, ENOENT for a name a
+ * complete directory lacks, and ENODATA for getxattr of a POSIX ACL or a security. name, which
+ * the model keeps none of: ls -l asks both of every file) from, without a round trip; each such call is still told to the
  * master in a note, which has no reply, written to the connection's note ring (struct lcf_ring,
  * below).
  */
@@ -22,11 +23,15 @@
 #include <stdint.h>
 
 #define LCF_MAGIC 0x3146434c       /* "LCF1" in memory order on little-endian machines */
-#define LCF_VERSION 9              /* bumped on any incompatible change */
+#define LCF_VERSION 10             /* bumped on any incompatible change */
 #define LCF_MAX_MESSAGE 16384      /* no packet is larger */
 #define LCF_MAX_FDS 4              /* no packet carries more descriptors */
 #define LCF_MAX_PATH 4095          /* longest path (bytes, no terminator), like PATH_MAX - 1 */
 #define LCF_SYMBOL_SIZE 24         /* bytes of struct lcf_call.symbol */
+#define LCF_MAX_BYTES 16320        /* most bytes a BYTES reply carries (a packet's room after
+                                    * struct lcf_reply, rounded down) */
+#define LCF_MAX_XATTR_VALUE 3839   /* largest attribute value setxattr carries: the name
+                                    * (<= 255 bytes), a NUL and the value in one string */
 
 /* Bits of struct lcf_call.fds: which descriptors travel with a call, in this order. A directory
  * descriptor travels with any path call (open, stat, access, mkdir, unlink, rename ...) that the
@@ -89,9 +94,18 @@ enum lcf_kind {
  *                      (wire format), which is the reply's text; or -1 with error = the
  *                      resolver's h_errno (HOST_NOT_FOUND, TRY_AGAIN...)
  *   mknod              path; mode = the file type (S_IF*) and permissions; values[0] = device
- *   setxattr           path, attribute name; mode = XATTR_CREATE/REPLACE; flags =
- *                      AT_SYMLINK_NOFOLLOW (lsetxattr); removexattr: path, attribute name
- *   fsetxattr, fremovexattr   FILE; attribute name (second string); mode as for setxattr
+ *   setxattr           path, then the attribute name, a NUL and the value as one string
+ *                      when the value is at most LCF_MAX_XATTR_VALUE bytes (else the name
+ *                      alone: the master refuses it); values[0] = the value's size; mode =
+ *                      XATTR_CREATE/REPLACE; flags = AT_SYMLINK_NOFOLLOW (lsetxattr)
+ *   removexattr        path, attribute name; flags = AT_SYMLINK_NOFOLLOW (lremovexattr)
+ *   fsetxattr, fremovexattr   FILE; the second string and the rest as for setxattr, removexattr
+ *   getxattr           path, attribute name; flags = AT_SYMLINK_NOFOLLOW (lgetxattr);
+ *                      values[0] = the size of the program's buffer -> result: the value's
+ *                      length, with the value as the reply's bytes (size 0: the length alone)
+ *   listxattr          path; flags and values[0] as for getxattr -> the names, each ending
+ *                      in a NUL, as the reply's bytes
+ *   fgetxattr, flistxattr   FILE; the rest as for getxattr, listxattr
  *   fsioctl            FILE; values[0] = an ioctl request that changes the file's attributes
  *                      (FS_IOC_SETFLAGS ...), values[1] = the int it sets
  *   open_by_handle_at  FILE (the mount_fd); flags = O_* -> -1 with errno (a file handle names
@@ -155,6 +169,10 @@ enum lcf_kind {
     X(MOUNT,          42, mount,             FS,    PATH,        STATUS,      CHANGES,  0) \
     X(STATFS,         43, statfs,            FS,    PATH,        STATFS,      READS,    0) \
     X(FSTATFS,        44, fstatfs,           FILE,  FILE,        STATFS,      READS,    0) \
+    X(GETXATTR,       45, getxattr,          FS,    PATH,        BYTES,       READS,    1) \
+    X(LISTXATTR,      46, listxattr,         FS,    PATH,        BYTES,       READS,    0) \
+    X(FGETXATTR,      47, fgetxattr,         FILE,  FILE,        BYTES,       READS,    0) \
+    X(FLISTXATTR,     48, flistxattr,        FILE,  FILE,        BYTES,       READS,    0) \
     X(READ,           50, read,              FILE,  FILE,        COUNT,       READS,    0) \
     X(WRITE,          51, write,             FILE,  FILE,        COUNT,       READS,    0) \
     X(FSYNC,          52, fsync,             FILE,  FILE,        STATUS,      READS,    0) \
@@ -188,21 +206,24 @@ enum lcf_subject {
 
 /* What a successful answer carries, besides the result. (Numbered so that each group the shim's
  * checks ask about is one range, tested with one comparison: descriptors 3-4, a result that
- * counts 4-6, texts 5-8, EAI_* results 8-9.) */
+ * counts 4-7, binary bytes whose length is the result 6-7, texts 5-9, EAI_* results 9-10.) */
 enum lcf_reply_kind {
     LCF_REPLY_STATUS = 1,          /* 0, or -1 with errno */
     LCF_REPLY_SOCKET = 2,          /* 0 or -1; may carry a socket that replaces the program's */
     LCF_REPLY_DIRECTORY = 3,       /* result 0 and one directory descriptor */
     LCF_REPLY_DESCRIPTOR = 4,      /* one descriptor, which the program gets as the result */
     LCF_REPLY_LINK_TEXT = 5,       /* text; the result is its length */
-    LCF_REPLY_DNS_MESSAGE = 6,     /* a DNS message as text; the result is its length; or -1
+    LCF_REPLY_BYTES = 6,           /* bytes (NULs allowed, at most LCF_MAX_BYTES) as text; the
+                                    * result is their length; or text_length -1 and the result
+                                    * a length alone (the program asked the size) */
+    LCF_REPLY_DNS_MESSAGE = 7,     /* a DNS message as text; the result is its length; or -1
                                     * with error an h_errno */
-    LCF_REPLY_PATH_TEXT = 7,       /* result 0 and an absolute path as text */
-    LCF_REPLY_HOST_TEXT = 8,       /* result 0 and a host name as text, or result an EAI_* code */
-    LCF_REPLY_ADDRESSES = 9,       /* result 0 and count struct lcf_address, or an EAI_* code */
-    LCF_REPLY_STAT = 10,           /* result 0 and one struct lcf_stat */
-    LCF_REPLY_STATFS = 11,         /* result 0 and one struct lcf_statfs */
-    LCF_REPLY_PROGRAM = 12,        /* 0 or -1; a 0 may carry the regular file to run instead of
+    LCF_REPLY_PATH_TEXT = 8,       /* result 0 and an absolute path as text */
+    LCF_REPLY_HOST_TEXT = 9,       /* result 0 and a host name as text, or result an EAI_* code */
+    LCF_REPLY_ADDRESSES = 10,      /* result 0 and count struct lcf_address, or an EAI_* code */
+    LCF_REPLY_STAT = 11,           /* result 0 and one struct lcf_stat */
+    LCF_REPLY_STATFS = 12,         /* result 0 and one struct lcf_statfs */
+    LCF_REPLY_PROGRAM = 13,        /* 0 or -1; a 0 may carry the regular file to run instead of
                                     * the one named (exec of a program of the model) */
     LCF_REPLY_COUNT = 14           /* a count of bytes the call may move (>= 0), or -1 with errno */
 };
@@ -358,8 +379,8 @@ struct lcf_statfs {                /* the payload of a successful statfs or fsta
 struct lcf_note {                  /* a call the shim answered from the snapshot, for the journal */
     struct lcf_header header;      /* kind LCF_NOTE; seq as for a call */
     uint32_t function;             /* LCF_STAT, LCF_LSTAT, LCF_FSTAT (of a shadow directory),
-                                    * LCF_ACCESS, LCF_EACCESS, LCF_READLINK, or LCF_OPEN and
-                                    * LCF_OPENAT of a listed directory */
+                                    * LCF_ACCESS, LCF_EACCESS, LCF_READLINK, LCF_GETXATTR, or
+                                    * LCF_OPEN and LCF_OPENAT of a listed directory */
     char symbol[LCF_SYMBOL_SIZE];  /* the libc entry point the program called, NUL-padded */
     int32_t flags;                 /* access: amode; open: its flags */
     int32_t result;                /* what the program got: 0, or -1 with error; readlink: bytes of
@@ -367,7 +388,8 @@ struct lcf_note {                  /* a call the shim answered from the snapshot
     uint32_t mode;                 /* the answered entry's st_mode */
     int64_t size;                  /* and st_size */
     int32_t length;                /* bytes of the virtual path that follow */
-    int32_t error;                 /* when result is -1: ENOENT (a name a complete directory lacks);
+    int32_t error;                 /* when result is -1: ENOENT (a name a complete directory lacks),
+                                    * or ENODATA (getxattr of a name the model keeps none of);
                                     * else 0 */
 };
 

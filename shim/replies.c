@@ -13,6 +13,7 @@
 /* A DNS message: at least its header; at most what one reply carries. */
 #define LCF_DNS_MIN 12
 #define LCF_DNS_MAX ((int32_t)(LCF_MAX_MESSAGE - sizeof(struct lcf_reply)))
+_Static_assert(LCF_MAX_BYTES <= LCF_DNS_MAX, "a BYTES reply fits in one packet");
 
 /* Appends `invalid reply (WHAT)` to l and returns -1. */
 static int invalid(struct line *l, const char *what)
@@ -78,16 +79,21 @@ static bool valid_addresses(const struct lcf_address *a, uint32_t count)
 
 /* Checks text_length: getaddrinfo may carry a canonical name; a successful readlink, getcwd,
  * realpath or getnameinfo carries its text (at most a path's length), a successful res_query
- * its DNS message; everything else carries none. */
+ * its DNS message, a successful getxattr or listxattr its bytes (or none: a size asked);
+ * everything else carries none. */
 static int check_text_length(uint32_t kind, const struct lcf_reply *r, struct line *l)
 {
     bool answer = r->action == LCF_ANSWER;
     int32_t n = r->text_length;
     if (answer && kind == LCF_REPLY_ADDRESSES)
         return n < -1 ? invalid_value(l, "text_length", n, -1) : 0;
-    if (answer && kind == LCF_REPLY_DNS_MESSAGE && r->result >= 0)
+    if (answer && kind_is_binary(kind) && r->result >= 0) {
+        if (kind == LCF_REPLY_BYTES) /* -1: the program asked the size alone */
+            return n < -1 || n > LCF_MAX_BYTES ? invalid_value(l, "text_length", n, LCF_MAX_BYTES)
+                                               : 0;
         return n < LCF_DNS_MIN || n > LCF_DNS_MAX ? invalid_value(l, "text_length", n, LCF_DNS_MAX)
                                                   : 0;
+    }
     if (answer && kind == LCF_REPLY_HOST_TEXT && r->result != 0)
         return n != -1 ? invalid_value(l, "text_length", n, -1) : 0;
     if (answer && kind_has_text(kind) && r->result >= 0)
@@ -95,15 +101,20 @@ static int check_text_length(uint32_t kind, const struct lcf_reply *r, struct li
     return n < -1 || n > 0 ? invalid_value(l, "text_length", n, -1) : 0;
 }
 
-/* Checks a successful call's text (n bytes): res_query's DNS message is binary and its length is
- * the result; the others have no NUL byte; readlink returns its length, getnameinfo 0 with a
- * host name, getcwd and realpath 0 with an absolute path. */
+/* Checks a successful call's text (n bytes): res_query's DNS message and the attribute calls'
+ * bytes are binary and their length is the result (or, bytes only, none came and the result is a
+ * size asked, at most LCF_MAX_BYTES); the others have no NUL byte; readlink returns its length,
+ * getnameinfo 0 with a host name, getcwd and realpath 0 with an absolute path. */
 static int check_text(uint32_t kind, const struct lcf_reply *r, const char *text, size_t n,
                       struct line *l)
 {
-    if (kind == LCF_REPLY_DNS_MESSAGE)
+    if (kind_is_binary(kind)) {
+        if (kind == LCF_REPLY_BYTES && r->text_length == -1)
+            return r->result > LCF_MAX_BYTES ? invalid_value(l, "result", r->result, LCF_MAX_BYTES)
+                                             : 0;
         return r->result != r->text_length ? invalid_value(l, "result", r->result, r->text_length)
                                            : 0;
+    }
     if (memchr(text, '\0', n) != NULL)
         return invalid(l, "text with a NUL byte");
     if (kind == LCF_REPLY_HOST_TEXT)
@@ -150,9 +161,10 @@ static int check_payload(uint32_t kind, const struct lcf_reply *r, size_t payloa
         return -1;
     if (answer && !kind_is_eai(kind) && r->result < 0 && r->error <= 0)
         return invalid_value(l, "error", r->error, EIO);
-    /* open returns its descriptor, readlink and res_query a count (checked above); getaddrinfo
-     * and getnameinfo 0 or an EAI_* code; every other call 0 or -1 */
-    bool counts = kind_counts(kind) || kind == LCF_REPLY_COUNT; /* (a read's or write's bytes) */
+    /* open returns its descriptor, readlink, res_query and the attribute reads a count (checked
+     * above), read and write the bytes they may move; getaddrinfo and getnameinfo 0 or an EAI_*
+     * code; every other call 0 or -1 */
+    bool counts = kind_counts(kind) || kind == LCF_REPLY_COUNT;
     if (answer && !kind_is_eai(kind) && !counts && r->result != 0 && r->result != -1)
         return invalid_value(l, "result", r->result, 0);
     if (answer && counts && r->result < -1)

@@ -20,9 +20,9 @@ static inline bool is_open(uint32_t function)
     return lcf_reply_kind(function) == LCF_REPLY_DESCRIPTOR;
 }
 
-/* The reply kinds whose successful answer is a text: readlink's target, res_query's DNS
- * message, getcwd's and realpath's path, getnameinfo's host name. (Each of these tests is one
- * range of enum lcf_reply_kind.) */
+/* The reply kinds whose successful answer is a text: readlink's target, an attribute's bytes,
+ * res_query's DNS message, getcwd's and realpath's path, getnameinfo's host name. (Each of these
+ * tests is one range of enum lcf_reply_kind.) */
 static inline bool kind_has_text(uint32_t kind)
 {
     return kind - LCF_REPLY_LINK_TEXT <= LCF_REPLY_HOST_TEXT - LCF_REPLY_LINK_TEXT;
@@ -40,11 +40,18 @@ static inline bool kind_has_descriptor(uint32_t kind)
     return kind - LCF_REPLY_DIRECTORY <= LCF_REPLY_DESCRIPTOR - LCF_REPLY_DIRECTORY;
 }
 
-/* The reply kinds whose result is a count: open's descriptor, readlink's and res_query's
- * length. */
+/* The reply kinds whose result is a count: open's descriptor, readlink's, the attribute calls'
+ * and res_query's length. */
 static inline bool kind_counts(uint32_t kind)
 {
     return kind - LCF_REPLY_DESCRIPTOR <= LCF_REPLY_DNS_MESSAGE - LCF_REPLY_DESCRIPTOR;
+}
+
+/* The reply kinds whose text is binary (NULs allowed) and whose result is its length: the
+ * attribute calls' bytes, res_query's DNS message. */
+static inline bool kind_is_binary(uint32_t kind)
+{
+    return kind - LCF_REPLY_BYTES <= LCF_REPLY_DNS_MESSAGE - LCF_REPLY_BYTES;
 }
 
 /* Checks the reply r (with its payload, as received in p) to a call of `function` sent with

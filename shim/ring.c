@@ -107,11 +107,14 @@ int64_t lcf_notes_check(const void *records, uint64_t n)
         memcpy(&note, bytes + at, sizeof note);
         bool readlink = note.function == LCF_READLINK;
         int32_t text = readlink && note.result > 0 ? note.result : 0;
-        bool failed = note.result == -1; /* only ever with ENOENT */
+        bool failed = note.result == -1; /* only ever with ENOENT, or getxattr's ENODATA */
+        int32_t error = failed && note.function == LCF_GETXATTR && note.error == ENODATA ? ENODATA
+                        : failed                                                        ? ENOENT
+                                                                                        : 0;
         if (note.header.magic != LCF_MAGIC || note.header.version != LCF_VERSION ||
             note.header.kind != LCF_NOTE || !lcf_noted(note.function) || note.length <= 0 ||
             note.result < -1 || (note.result > 0 && !readlink) ||
-            note.error != (failed ? ENOENT : 0) ||
+            note.error != error ||
             note.length > LCF_MAX_PATH || text < 0 || text > LCF_MAX_PATH ||
             note.header.length != sizeof note + (uint64_t)note.length + (uint64_t)text ||
             padded(note.header.length) > n - at || bytes[at + sizeof note] != '/')

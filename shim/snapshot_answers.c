@@ -98,7 +98,7 @@ static ssize_t snapshot_path(const struct lcf_request *req, char *out)
  * takes the ring, so the notes keep their order and the ring is empty again. (Never a message:
  * the master would take notes appended after it before reading it.) */
 static bool send_note(struct conn *c, const struct lcf_request *req, const struct lcf_stat *st,
-                      const char *path, size_t n, const char *target, int32_t result)
+                      const char *path, size_t n, const char *target, int32_t result, int32_t error)
 {
     struct lcf_note note = {
         .function = req->call.function,
@@ -107,7 +107,7 @@ static bool send_note(struct conn *c, const struct lcf_request *req, const struc
         .mode = st->mode,
         .size = st->size,
         .length = (int32_t)n,
-        .error = result < 0 ? ENOENT : 0, /* the only failure answered from the snapshot */
+        .error = error, /* ENOENT, ENODATA (getxattr): the failures answered from the snapshot */
     };
     memcpy(note.symbol, req->call.symbol, sizeof note.symbol);
     size_t text = req->call.function == LCF_READLINK && result > 0 ? (size_t)result : 0;
@@ -177,7 +177,7 @@ static bool snapshot_missing(struct conn *c, const struct lcf_request *req, stru
                              const char *path, size_t n)
 {
     static const struct lcf_stat none;
-    if (!send_note(c, req, &none, path, n, NULL, -1))
+    if (!send_note(c, req, &none, path, n, NULL, -1, ENOENT))
         return false;
     snapshot_reply(reply, -1, ENOENT);
     return true;
@@ -215,7 +215,7 @@ static bool snapshot_open(struct conn *c, const struct lcf_request *req, struct 
     real[k] = '\0';
     int saved = errno;
     int dir = lcf_real_openat(AT_FDCWD, real, open_flags | O_DIRECTORY | O_CLOEXEC);
-    if (dir >= 0 && !send_note(c, req, &st, path, n, target, 0)) {
+    if (dir >= 0 && !send_note(c, req, &st, path, n, target, 0, 0)) {
         close(dir);
         dir = -1;
     }
@@ -227,12 +227,51 @@ static bool snapshot_open(struct conn *c, const struct lcf_request *req, struct 
     return true;
 }
 
+/* Whether getxattr's name (n bytes) is one the model keeps none of, whoever asks: a POSIX ACL
+ * (ENOTSUP on a symlink, which the caller leaves to the master) or a security. name other than
+ * the bare prefix. The kernel checks no permission on these, so a published entry is ENODATA. */
+static bool never_kept(const char *name, int32_t n)
+{
+    static const char acl[] = "system.posix_acl_", sec[] = "security.";
+    size_t k = n > 0 ? (size_t)n : 0;
+    if (k > sizeof sec - 1 && memcmp(name, sec, sizeof sec - 1) == 0)
+        return true;
+    return k > sizeof acl - 1 && memcmp(name, acl, sizeof acl - 1) == 0 &&
+           ((k == sizeof acl - 1 + 6 && memcmp(name + sizeof acl - 1, "access", 6) == 0) ||
+            (k == sizeof acl - 1 + 7 && memcmp(name + sizeof acl - 1, "default", 7) == 0));
+}
+
+/* Answers getxattr of a name the model keeps none of on a published entry (ENODATA), and of
+ * any name on a name a complete directory lacks (ENOENT); ls -l asks of every file. */
+static bool snapshot_getxattr(struct conn *c, const struct lcf_request *req,
+                              struct lcf_reply *reply)
+{
+    if (req->call.length1 <= 0 || (req->call.fds & LCF_FD_DIR1))
+        return false;
+    char path[LCF_MAX_PATH + 1], target[LCF_MAX_PATH + 1];
+    struct lcf_stat st;
+    uint32_t flags;
+    int32_t target_length;
+    size_t n;
+    enum snapshot_says says = snapshot_entry(req, path, &n, &st, &flags, target, &target_length);
+    if (says == MISSING)
+        return snapshot_missing(c, req, reply, path, n);
+    if (says != FOUND || S_ISLNK(st.mode) || !never_kept(req->str2, req->call.length2))
+        return false; /* (a symlink: followed, or ENOTSUP for an ACL; the master's) */
+    if (!send_note(c, req, &st, path, n, NULL, -1, ENODATA))
+        return false;
+    snapshot_reply(reply, -1, ENODATA);
+    return true;
+}
+
 bool snapshot_answer(struct conn *c, const struct lcf_request *req, struct lcf_reply *reply,
                      int *fd, void *payload, size_t payload_size)
 {
     uint32_t f = req->call.function;
     if (snapshot_mapped && is_open(f))
         return snapshot_open(c, req, reply, fd);
+    if (snapshot_mapped && f == LCF_GETXATTR)
+        return snapshot_getxattr(c, req, reply);
     bool stat = is_stat(f);
     bool access = f == LCF_ACCESS || f == LCF_EACCESS;
     if (!snapshot_mapped || !(stat || access || f == LCF_READLINK) ||
@@ -255,7 +294,7 @@ bool snapshot_answer(struct conn *c, const struct lcf_request *req, struct lcf_r
     if (stat && payload_size < sizeof st)
         return false;
     int32_t result = f == LCF_READLINK ? target_length : 0;
-    if (!send_note(c, req, &st, path, n, target, result))
+    if (!send_note(c, req, &st, path, n, target, result, 0))
         return false;
     snapshot_reply(reply, result, 0);
     if (stat) {

@@ -288,7 +288,24 @@ SCRIPTS: dict[str, str] = {
     "times to the nanosecond": "touch -d '2001-01-01 00:00:00.123456789' $R/t && stat -c '%y %x' $R/t && python3 -c \"import os; s = os.stat('$R/t'); print(s.st_mtime_ns, s.st_atime_ns)\"",
     "times of a written file to the nanosecond": "echo data > $R/w && touch -d '2001-01-01 00:00:00.987654321' $R/w && stat -c %y $R/w && ls -l --time-style=full-iso $R/w | cut -d' ' -f6-",
     "a 255-byte name": "N=$(printf '%0255d' 0); mkdir $R/$N && ls $R | grep -c 000",
+    # extended attributes (setfattr, getfattr: Debian's attr; relative names, as getfattr
+    # prints absolute ones without their leading slash)
+    "setfattr and getfattr": "cd $R && setfattr -n user.color -v blue a.txt && getfattr -n user.color --only-values a.txt && echo && setfattr -n user.empty dir && getfattr -d a.txt dir",
+    "setfattr -x, and of a missing attribute": "cd $R && setfattr -n user.k -v 1 a.txt && setfattr -x user.k a.txt && getfattr -d a.txt; setfattr -x user.k a.txt; getfattr -n user.none a.txt; echo $?",
+    "setfattr on a symlink itself, and through it": "cd $R && setfattr -h -n user.k -v 1 link; echo $?; setfattr -n user.k -v 1 link && getfattr -h -d link; getfattr -d link",
+    "setfattr in other namespaces": "cd $R && setfattr -n trusted.t -v 1 a.txt; setfattr -n foo.bar -v 1 a.txt; getfattr -n system.posix_acl_access a.txt; getfattr -d -m - a.txt",
+    "setfattr on root's files": "cd $R && setfattr -n user.k -v 1 root644.txt root600.txt; getfattr -n user.k root644.txt root600.txt root700/secret.txt; getfattr -d root600.txt; echo $?",
+    "cp -a keeps user attributes": "cd $R && setfattr -n user.k -v 'v w' a.txt && setfattr -n user.d -v 1 dir && cp -a a.txt copy.txt && cp -a dir dcopy && getfattr -d copy.txt dcopy && stat -c %a copy.txt dcopy",
+    "ls -l of files with and without attributes": "cd $R && setfattr -n user.k -v 1 a.txt && ls -l > /dev/null && ls -l a.txt b.txt dir link | cut -c1-10 && getfattr -n security.selinux a.txt; getfattr -h -n system.posix_acl_access link; getfattr -n system.posix_acl_access missing; echo $?",
+    "cp --preserve=xattr, and cp without it": "cd $R && setfattr -n user.k -v 1 b.txt && cp --preserve=xattr b.txt p.txt && cp b.txt q.txt && getfattr -d p.txt q.txt && stat -c %a p.txt",
 }
+
+#: What every row of PYTHON may use: T(call, *args) prints what the call gives, or the name of
+#: its errno.
+TRY = (
+    "import errno\ndef T(f, *a, **k):\n  try: print(f.__name__, f(*a, **k))\n"
+    "  except OSError as e: print(f.__name__, errno.errorcode[e.errno])\n"
+)
 
 PYTHON: dict[str, str] = {
     "os.listdir": "print(sorted(os.listdir(R)))",
@@ -410,6 +427,17 @@ PYTHON: dict[str, str] = {
     "shutil.move across dirs": "import shutil; shutil.move(R + '/a.txt', R + '/empty/'); print(os.listdir(R + '/empty'))",
     "tempfile in a virtual dir": "import tempfile; f = tempfile.NamedTemporaryFile(dir=R, delete=False); f.write(b'x'); f.close(); print(os.path.getsize(f.name)); os.rename(f.name, R + '/kept')",
     "tempfile.TemporaryDirectory": "import tempfile\nwith tempfile.TemporaryDirectory(dir=R) as d:\n  open(d + '/f', 'w').write('x'); print(os.listdir(d))",
+    # extended attributes: every call and its errors
+    "xattr set, get, list, remove": "f = R + '/a.txt'; os.setxattr(f, 'user.a', b'1\\0two'); os.setxattr(f, 'user.b', b''); os.setxattr(f, 'user.a', b'3', os.XATTR_REPLACE); print(os.getxattr(f, 'user.a'), os.getxattr(f, 'user.b'), sorted(os.listxattr(f))); os.removexattr(f, 'user.a'); print(os.listxattr(f)); os.setxattr(R + '/dir', 'user.d', b'x' * 3000); print(len(os.getxattr(R + '/dirlink', 'user.d')))",
+    "xattr errors": "f = R + '/a.txt'; os.setxattr(f, 'user.a', b'1'); T(os.setxattr, f, 'user.a', b'x', os.XATTR_CREATE); T(os.setxattr, f, 'user.n', b'x', os.XATTR_REPLACE); T(os.setxattr, f, 'user.n', b'x', 3); T(os.setxattr, f, 'user.n', b'x', 4); T(os.getxattr, f, 'user.n'); T(os.removexattr, f, 'user.n'); T(os.setxattr, f, 'user.' + 'n' * 251, b''); T(os.setxattr, f, 'user.' + 'n' * 250, b''); T(os.getxattr, f, ''); T(os.setxattr, f, 'user.big', b'x' * 65537); T(os.setxattr, f, 'user.', b''); T(os.getxattr, f, 'user.'); T(os.setxattr, f, 'user', b''); T(os.setxattr, f, 'foo.bar', b''); T(os.getxattr, f, 'system.foo'); T(os.getxattr, f, 'system.posix_acl_access'); T(os.getxattr, R + '/dir', 'system.posix_acl_default'); T(os.getxattr, f, 'security.none'); T(os.getxattr, f, 'trusted.none'); T(os.setxattr, f, 'trusted.t', b'1'); T(os.removexattr, f, 'trusted.none'); T(os.removexattr, f, 'security.none'); print(sorted(os.listxattr(f)))",
+    "xattr errors of the path": "T(os.getxattr, R + '/missing', 'user.a'); T(os.listxattr, R + '/missing'); T(os.setxattr, R + '/missing', 'user.a', b''); T(os.removexattr, R + '/missing', 'user.a'); T(os.getxattr, R + '/a.txt/x', 'user.a'); T(os.setxattr, R + '/broken', 'user.a', b''); T(os.listxattr, R + '/broken'); T(os.listxattr, R + '/broken', follow_symlinks=False)",
+    "xattr on symlinks": "T(os.setxattr, R + '/link', 'user.a', b'1', follow_symlinks=False); T(os.getxattr, R + '/link', 'user.a', follow_symlinks=False); T(os.removexattr, R + '/link', 'user.a', follow_symlinks=False); T(os.listxattr, R + '/link', follow_symlinks=False); os.setxattr(R + '/link', 'user.a', b'2'); T(os.getxattr, R + '/a.txt', 'user.a'); T(os.listxattr, R + '/link', follow_symlinks=False); T(os.getxattr, R + '/link', 'system.posix_acl_access', follow_symlinks=False); T(os.getxattr, R + '/link', 'security.selinux', follow_symlinks=False); T(os.getxattr, R + '/link', 'system.posix_acl_access')",
+    "xattr on root's files": "for p in ('root644.txt', 'root600.txt', 'root700/secret.txt', 'root755', 'root711/f644.txt'):\n  T(os.setxattr, R + '/' + p, 'user.a', b'1'); T(os.getxattr, R + '/' + p, 'user.a'); T(os.listxattr, R + '/' + p); T(os.removexattr, R + '/' + p, 'user.a'); T(os.getxattr, R + '/' + p, 'foo.bar')",
+    "xattr on a read-only file of one's own, and a 0700 directory": "T(os.setxattr, R + '/dir/sub/d.txt', 'user.a', b'1'); T(os.getxattr, R + '/dir/sub/d.txt', 'user.a'); T(os.setxattr, R + '/empty', 'user.a', b'1'); T(os.listxattr, R + '/empty')",
+    "xattr sizes as libc takes them": "import ctypes; libc = ctypes.CDLL(None, use_errno=True); f = (R + '/a.txt').encode(); os.setxattr(f, 'user.v', b'hello'); os.setxattr(f, 'user.w', b''); b = ctypes.create_string_buffer(64)\nfor n in (0, 1, 4, 5, 64):\n  r = libc.getxattr(f, b'user.v', b if n else None, n); print(n, r, b.raw[:max(r, 0)] if n else b'', os.strerror(ctypes.get_errno()) if r < 0 else '')\nfor n in (0, 6, 7, 14, 64):\n  r = libc.listxattr(f, b if n else None, n); print(n, r, sorted(b.raw[:r].split(b'\\0')) if n and r > 0 else '', os.strerror(ctypes.get_errno()) if r < 0 else '')\nprint(libc.getxattr(f, b'user.w', None, 0), libc.getxattr(f, b'user.w', b, 64))",
+    "xattr on descriptors": "fd = os.open(R + '/a.txt', os.O_RDONLY); os.setxattr(fd, 'user.f', b'fd'); print(os.getxattr(fd, 'user.f'), os.listxattr(fd)); os.removexattr(fd, 'user.f'); T(os.getxattr, fd, 'user.f'); T(os.removexattr, fd, 'user.f'); d = os.open(R + '/dir', os.O_RDONLY); os.setxattr(d, 'user.d', b'1'); print(os.listxattr(R + '/dir')); w = os.open(R + '/new', os.O_CREAT | os.O_WRONLY, 0o600); os.setxattr(w, 'user.n', b'2'); print(os.getxattr(R + '/new', 'user.n'))",
+    "xattr survives rename and hard link, not copy": "import shutil; os.setxattr(R + '/a.txt', 'user.k', b'v'); os.rename(R + '/a.txt', R + '/moved'); os.link(R + '/moved', R + '/hard'); shutil.copy(R + '/moved', R + '/copied'); shutil.copy2(R + '/moved', R + '/copied2'); print([os.listxattr(R + '/' + n) for n in ('moved', 'hard', 'copied', 'copied2')])",
+    "xattr on a FIFO": "os.mkfifo(R + '/fifo'); T(os.setxattr, R + '/fifo', 'user.a', b''); T(os.getxattr, R + '/fifo', 'user.a'); T(os.listxattr, R + '/fifo')",
 }
 
 
@@ -506,9 +534,8 @@ def _walk(fake, top):  # type: ignore[no-untyped-def]
 
 
 def describe(relative: str, info: os.stat_result, path: str, readlink) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
-    kind = {stat.S_IFREG: "regular", stat.S_IFDIR: "directory", stat.S_IFLNK: "symlink"}.get(
-        stat.S_IFMT(info.st_mode), "other"
-    )
+    kinds = {stat.S_IFREG: "regular", stat.S_IFDIR: "directory", stat.S_IFLNK: "symlink"}
+    kind = {**kinds, stat.S_IFIFO: "fifo"}.get(stat.S_IFMT(info.st_mode), "other")
     return (
         relative,
         kind,
@@ -577,5 +604,5 @@ def test_shell_script_agrees_with_a_real_directory(worlds: Worlds, script: str) 
 
 @pytest.mark.parametrize("program", sorted(PYTHON))
 def test_python_os_calls_agree_with_a_real_directory(worlds: Worlds, program: str) -> None:
-    code = f"import os, sys\nR = os.environ['R']\n{PYTHON[program]}"
+    code = f"import os, sys\nR = os.environ['R']\n{TRY}{PYTHON[program]}"
     run_both(worlds, [sys.executable, "-c", code])

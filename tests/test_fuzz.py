@@ -254,6 +254,10 @@ def seeds(directory: Path) -> list[Path]:
         (lib.LCF_BIND_UNIX, 0, {"action": answer, "result": -1, "error": 98}),
         (lib.LCF_EXEC, 0, {"action": through}),
         (lib.LCF_MKDIR, 0, {"action": answer, "result": -1, "error": 17}),
+        (lib.LCF_GETXATTR, 0, {"action": answer, "result": 3, "text": b"a\0b"}),
+        (lib.LCF_LISTXATTR, 0, {"action": answer, "result": 17}),  # a size asked: no bytes
+        (lib.LCF_FGETXATTR, 0, {"action": answer, "result": -1, "error": 61}),
+        (lib.LCF_FLISTXATTR, 0, {"action": answer, "result": 0, "text": b""}),
     ]
     inputs = [
         bytes([0, function, bits]) + protocol.encode_reply(7, **fields)

@@ -168,7 +168,7 @@ def _clean_shared() -> Iterator[None]:
 
 def test_metadata_of_a_model_file_is_the_models(sb: Sandbox, world: World, doors: Path) -> None:
     sb.fs.create_file("/data/f", contents="model\n", st_mode=stat.S_IFREG | 0o644)
-    for call, expected in [("fchmod", "OK"), ("futimens", "OK"), ("fsetxattr", "EOPNOTSUPP"),
+    for call, expected in [("fchmod", "OK"), ("futimens", "OK"), ("fsetxattr", "OK"),
                            ("chattr", "ENOTTY"), ("linkat-empty", "OK")]:  # fmt: skip
         outcome = attempt(sb, world, [str(doors), call, "/data/f", "/data/hard"])
         assert outcome.result == expected, (call, outcome)
@@ -178,10 +178,11 @@ def test_metadata_of_a_model_file_is_the_models(sb: Sandbox, world: World, doors
     assert not sb.violations, sb.violations
 
 
-def test_setxattr_of_a_model_path_is_enotsup(sb: Sandbox, world: World, doors: Path) -> None:
+def test_setxattr_of_a_model_path_is_the_models(sb: Sandbox, world: World, doors: Path) -> None:
     sb.fs.create_file("/data/f", contents="model\n")
     outcome = attempt(sb, world, [str(doors), "setxattr", "/data/f"])
-    assert outcome.result == "EOPNOTSUPP", outcome
+    assert outcome.result == "OK", outcome
+    assert sb.fs.getxattr("/data/f", "user.libcfake") == b"x"
     outcome = attempt(sb, world, [str(doors), "setxattr", "/data/missing"])
     assert outcome.result == "ENOENT", outcome
     assert not sb.violations, sb.violations

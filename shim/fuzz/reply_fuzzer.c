@@ -66,6 +66,12 @@ static bool eai_call(uint32_t f)
     return f == LCF_GETADDRINFO || f == LCF_GETNAMEINFO;
 }
 
+/* The attribute reads: bytes received straight into the program's buffer (xattr.c). */
+static bool bytes_call(uint32_t f)
+{
+    return f == LCF_GETXATTR || f == LCF_LISTXATTR || f == LCF_FGETXATTR || f == LCF_FLISTXATTR;
+}
+
 /* The payload buffer each caller hands lcf_forward (fs.c, dir.c, dns.c, resolv.c). */
 static size_t payload_capacity(uint32_t function)
 {
@@ -76,6 +82,8 @@ static size_t payload_capacity(uint32_t function)
         return LCF_MAX_PATH;
     if (function == LCF_GETADDRINFO || function == LCF_RES_QUERY)
         return LCF_MAX_MESSAGE - sizeof(struct lcf_reply);
+    if (bytes_call(function)) /* a program's buffer of any size: the largest the shim takes */
+        return LCF_MAX_BYTES;
     return 0;
 }
 
@@ -123,6 +131,13 @@ static void accepted_reply_is_usable(uint32_t function, const struct lcf_reply *
     }
     if (function == LCF_READ || function == LCF_WRITE) /* bytes allowed, clamped by the caller */
         assert(r->result >= -1 && p->nfds == 0 && payload_size == 0);
+    if (bytes_call(function) && r->result >= 0) {
+        /* the bytes came whole (their length the result), or none and a size asked */
+        if (r->text_length == -1)
+            assert(payload_size == 0 && r->result <= LCF_MAX_BYTES);
+        else
+            assert(r->result == r->text_length && (size_t)r->text_length == payload_size);
+    }
     if (!eai_call(function) && r->result < 0)
         assert(r->result == -1 && r->error > 0);
 }
@@ -338,7 +353,7 @@ static size_t mutate(uint8_t *buf, size_t n, size_t cap)
             break;
         default: /* the first bytes pick the function and descriptors */
             if (n > 2)
-                buf[1 + rnd(2)] = (uint8_t)rnd(48);
+                buf[1 + rnd(2)] = (uint8_t)rnd(52);
         }
     }
     return n;
