@@ -96,6 +96,19 @@ _STATX_DEVS = struct.Struct("=IIII")
 _OPEN_HOW = struct.Struct("=QQQ")
 _TIMESPECS = struct.Struct("=qqqq")
 _STATFS_SIZE = 120  # x86_64 struct statfs
+_MSGHDR = struct.Struct("=QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
+_IOVEC = struct.Struct("=QQ")
+_CMSG_HEAD = struct.Struct("=Qii")  # len, level, type
+_MAX_DATAGRAM = 1 << 20
+_MSG_FASTOPEN = 0x20000000  # what the master copies of a datagram a program sends
+
+
+class _Continue:
+    """What :meth:`_Decoder.decode` returns for a call that goes on in the kernel as made:
+    nothing in the program's memory decides its outcome."""
+
+
+CONTINUE = _Continue()
 assert _KSTAT.size == 144 and _STATX_HEAD.size == 64
 
 _SYS = _seccomp.SYSCALLS
@@ -280,6 +293,9 @@ class _Decoded:
     socket_copy: int = -1  # connect/bind: the master's copy of the program's socket
     cwd: int = -1  # connect/bind of a relative unix path: the program's working directory
     backlog: int = 0  # listen
+    payload: bytes = b""  # sendto/sendmsg of a datagram: what is sent
+    control: bytes = b""  # sendmsg: its control messages (descriptors: the master's copies)
+    send_flags: int = 0
     #: a call on a descriptor: the call itself on the master's copy (passthrough)
     perform: Callable[[], Any] | None = None
 
@@ -300,7 +316,7 @@ SERVED: frozenset[str] = frozenset(
      "futimesat", "truncate", "mknod", "mknodat", "chdir", "execve", "execveat", "connect",
      "bind", "listen", "fstat", "fchmod", "fchown", "statfs", "getxattr", "lgetxattr",
      "listxattr", "llistxattr", "setxattr", "lsetxattr", "fsetxattr", "removexattr",
-     "lremovexattr", "fremovexattr"}
+     "lremovexattr", "fremovexattr", "sendto", "sendmsg"}
 )  # fmt: skip
 
 
@@ -311,7 +327,7 @@ class _Decoder:
         self._seq = itertools.count(1)
         self.file_devices = frozenset(file_devices)
 
-    def decode(self, note: Notification) -> _Decoded | Callable[[], tuple[int, int]]:
+    def decode(self, note: Notification) -> _Decoded | Callable[[], tuple[int, int]] | _Continue:
         """The decoded call, or for a call the adapter answers by itself (an fstat of a program's
         descriptor), a function that performs it (returning (value, errno))."""
         name = note.name
@@ -859,6 +875,11 @@ class _Decoder:
         if fd < 0:
             raise _Refusal(_errno.EBADF)
         sockaddr = d.memory.read(address, length)
+        copy, domain, socktype, proto = self._socket(d, fd)
+        return self._asking(d, verb, d.note.name, fd, copy, sockaddr, domain, socktype, proto)
+
+    def _socket(self, d: _Decoded, fd: int) -> tuple[int, int, int, int]:
+        """The master's copy of the program's socket ``fd``, its domain, type and protocol."""
         copy = self._pidfd_getfd(d, fd)
         try:
             domain = _sockopt(copy, socket.SO_DOMAIN)
@@ -866,6 +887,13 @@ class _Decoder:
             proto = _sockopt(copy, socket.SO_PROTOCOL)
         except OSError as error:
             raise _Refusal(error.errno or _errno.ENOTSOCK) from None
+        return copy, domain, socktype, proto
+
+    def _asking(self, d: _Decoded, verb: str, symbol: str, fd: int, copy: int, sockaddr: bytes,
+                domain: int, socktype: int, proto: int) -> Any:  # fmt: skip
+        """connect or bind (or a send with a destination, asked as a connect named ``symbol``)
+        as the shim asks it: the address decoded, the program's socket in FD_SOCKET."""
+        length = len(sockaddr)
         d.socket_number, d.sockaddr, d.socket_copy = fd, sockaddr, copy
         d.cloexec = _descriptor_cloexec(d.note.pid, fd)
         family = struct.unpack_from("=H", sockaddr)[0] if length >= 2 else -1
@@ -899,7 +927,7 @@ class _Decoder:
             return self._as_given(d, verb)
         d.descriptors.append(os.dup(copy))
         d.raw = RawCall(
-            next(self._seq) & 0xFFFFFFFF, function, d.note.name, 0, 0, 0, FD_SOCKET, domain,
+            next(self._seq) & 0xFFFFFFFF, function, symbol, 0, 0, 0, FD_SOCKET, domain,
             socktype, proto, fields.get("port", 0), fields.get("flowinfo", 0),
             fields.get("scope_id", 0), fields.get("address", bytes(16)), string1, None,
             (0, 0, 0, 0),
@@ -947,6 +975,99 @@ class _Decoder:
         )  # fmt: skip
         d.kind = "listen"
         return None
+
+    def _sendto(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        length = min(a[2], _MAX_DATAGRAM)
+        return self._sending(d, a[0], a[3], a[4], a[5], lambda: d.memory.read(a[1], length), 0, 0)
+
+    def _sendmsg(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        if a[1] == 0:
+            raise _Refusal(_errno.EFAULT)
+        name, namelen, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(
+            d.memory.read(a[1], _MSGHDR.size)
+        )
+
+        def data() -> bytes:
+            if iovlen > 1024:
+                raise _Refusal(_errno.EMSGSIZE)
+            chunks, total = [], 0
+            for index in range(iovlen):
+                base, size = _IOVEC.unpack(d.memory.read(iov + index * _IOVEC.size, _IOVEC.size))
+                size = min(size, _MAX_DATAGRAM - total)
+                chunks.append(d.memory.read(base, size))
+                total += size
+            return b"".join(chunks)
+
+        return self._sending(d, a[0], a[2], name, namelen, data, control, controllen)
+
+    def _sending(self, d: _Decoded, fd: int, flags: int, address: int, length: int,
+                 data: Callable[[], bytes], control: int, control_length: int) -> Any:  # fmt: skip
+        """sendto and sendmsg. On a stream or seqpacket socket the kernel ignores or refuses a
+        destination (connected or not), so the call goes on as made (MSG_FASTOPEN aside, which
+        connects: refused). A datagram's destination is asked as a connect named after the call
+        (the shim's way); the master sends the datagram itself from its copy of the socket, on
+        what it read, so a racing thread changes nothing."""
+        fd = ctypes.c_int(fd & 0xFFFFFFFF).value
+        flags &= 0xFFFFFFFF
+        length = ctypes.c_int(length & 0xFFFFFFFF).value
+        if fd < 0:
+            raise _Refusal(_errno.EBADF)
+        copy, domain, socktype, proto = self._socket(d, fd)
+        if socktype in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET):
+            if flags & _MSG_FASTOPEN and address and length:
+                raise _Refusal(_errno.EOPNOTSUPP, "sendto with MSG_FASTOPEN", report=True)
+            return CONTINUE
+        d.payload = data()
+        if control and control_length:
+            if control_length > 4096:
+                raise _Refusal(_errno.ENOBUFS)
+            d.control = self._ancillary(d, d.memory.read(control, control_length))
+        d.send_flags = flags & ~_MSG_FASTOPEN
+        if address == 0 or length <= 0:  # connected (decided at its connect), or EDESTADDRREQ
+            return self._send_as_given(d, copy, None)
+        if length > 128:
+            raise _Refusal(_errno.EINVAL)
+        sockaddr = d.memory.read(address, length)
+        asked = self._asking(d, "connect", d.note.name, fd, copy, sockaddr, domain, socktype, proto)
+        if asked is None:
+            d.kind = "send"
+            return None
+        d.owned.append(copy)  # an address the shim leaves to libc (AF_UNSPEC...): sent as given
+        return self._send_as_given(d, copy, sockaddr)
+
+    def _ancillary(self, d: _Decoded, control: bytes) -> bytes:
+        """Control messages as the program gave them, its descriptors (SCM_RIGHTS) replaced by
+        the master's copies."""
+        out, offset = [], 0
+        while offset + _CMSG_HEAD.size <= len(control):
+            size, level, kind = _CMSG_HEAD.unpack_from(control, offset)
+            if size < _CMSG_HEAD.size or offset + size > len(control):
+                raise _Refusal(_errno.EINVAL)
+            body = control[offset + _CMSG_HEAD.size : offset + size]
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                numbers = struct.unpack(f"={len(body) // 4}i", body[: len(body) // 4 * 4])
+                body = struct.pack(f"={len(numbers)}i",
+                                   *(self._pidfd_getfd(d, n) for n in numbers))  # fmt: skip
+            item = _CMSG_HEAD.pack(_CMSG_HEAD.size + len(body), level, kind) + body
+            out.append(item + bytes(-len(item) % 8))
+            offset += (size + 7) & ~7
+        return b"".join(out)
+
+    def _send_as_given(self, d: _Decoded, copy: int, sockaddr: bytes | None) -> Any:
+        payload, control, flags = d.payload, d.control, d.send_flags
+        keep = list(d.owned)  # the SCM_RIGHTS copies and the socket: closed after the send
+        d.owned = []
+
+        def perform() -> tuple[int, int]:
+            try:
+                return _send_message(copy, payload, control, flags, sockaddr), 0
+            except OSError as error:
+                return -1, error.errno or _errno.EIO
+            finally:
+                for fd in keep:
+                    os.close(fd)
+
+        return perform
 
     def _as_given(self, d: _Decoded, verb: str) -> Callable[[], tuple[int, int]]:
         copy, sockaddr, credentials = d.socket_copy, d.sockaddr, d.credentials
@@ -1029,6 +1150,44 @@ def _socket_call(verb: str, fd: int, sockaddr: bytes) -> int:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
     return 0
+
+
+class _MsgHdr(ctypes.Structure):
+    _fields_ = (("name", ctypes.c_void_p), ("namelen", ctypes.c_uint), ("iov", ctypes.c_void_p),
+                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p),
+                ("controllen", ctypes.c_size_t), ("flags", ctypes.c_int))  # fmt: skip
+
+
+_libc.sendmsg.restype = ctypes.c_ssize_t
+
+
+def _send_message(fd: int, data: bytes, control: bytes, flags: int, sockaddr: bytes | None) -> int:
+    """sendmsg on the master's copy of a socket, the destination as raw sockaddr bytes."""
+    payload = ctypes.create_string_buffer(data, len(data))
+    iov = _IoVec(ctypes.cast(payload, ctypes.c_void_p), len(data))
+    name = ctypes.create_string_buffer(sockaddr, len(sockaddr)) if sockaddr else None
+    ancillary = ctypes.create_string_buffer(control, len(control)) if control else None
+    header = _MsgHdr(
+        ctypes.cast(name, ctypes.c_void_p) if name is not None else None,
+        len(sockaddr) if sockaddr else 0, ctypes.cast(ctypes.byref(iov), ctypes.c_void_p), 1,
+        ctypes.cast(ancillary, ctypes.c_void_p) if ancillary is not None else None,
+        len(control), 0,
+    )  # fmt: skip
+    sent = _libc.sendmsg(fd, ctypes.byref(header), flags | socket.MSG_NOSIGNAL)
+    if sent < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return int(sent)
+
+
+def _peer_address(fd: int) -> bytes:
+    """A socket's peer address as raw sockaddr bytes."""
+    buffer = ctypes.create_string_buffer(128)
+    size = ctypes.c_uint(128)
+    if _libc.getpeername(fd, buffer, ctypes.byref(size)) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return buffer.raw[: size.value]
 
 
 def _host_stat(dirfd: int | None, path: bytes, flags: int, statx: tuple[int, int] | None) -> bytes:
@@ -1274,7 +1433,7 @@ class _Pending:
             return lambda: self._reply(-1, error)
         if error:
             raise ValueError(f"errno {error} given with a successful {function} result {result!r}")
-        if len(fds) > 1 or (fds and d.kind not in ("open", "socket", "listen", "chdir")):
+        if len(fds) > 1 or (fds and d.kind not in ("open", "socket", "listen", "chdir", "send")):
             raise ValueError(
                 f"{function} replies carry at most one descriptor, and only "
                 "open, openat, chdir, connect and bind take one"
@@ -1303,6 +1462,10 @@ class _Pending:
             return write_link
         if not is_int or result < 0:
             raise TypeError(f"{function} answers an integer >= 0 or -1, not {result!r}")
+        if d.kind == "send":  # a probe connected to where the datagram goes, or as given
+            return lambda: self._send(_peer_address(fds[0]) if fds else d.sockaddr)
+        if d.kind == "chdir" and fds:
+            return lambda: self._enter(fds[0])
         if d.kind == "chdir":
             raise NotImplementedError(
                 "a supervised program's working directory cannot be changed from the master: "
@@ -1322,11 +1485,46 @@ class _Pending:
             return lambda: self.supervisor.listener.reply_continue(d.note.id)
         return lambda: self._reply(result)
 
+    def _send(self, sockaddr: bytes) -> bool:
+        """A datagram sent by the master from its copy of the program's socket."""
+        d = self.decoded
+        if not self._valid():
+            return False
+        try:
+            sent = _send_message(d.socket_copy, d.payload, d.control, d.send_flags, sockaddr)
+        except OSError as error:
+            return self._reply(-1, error.errno or _errno.EIO)
+        return self._reply(sent)
+
+    def _enter(self, fd: int) -> bool:
+        """chdir answered with a directory: only the kernel can change a process's working
+        directory, so the call goes on when the path, resolved as the kernel will (from the
+        program's working directory), is that very directory (a shadow directory entered by a
+        relative path, a host directory); otherwise it fails with ENOSYS, reported (a static
+        program cannot enter a model directory by its virtual name: start it there, cwd=)."""
+        d = self.decoded
+        p = d.paths[0]
+        try:
+            reached = os.stat(p.text, dir_fd=p.dirfd)
+            wanted = os.fstat(fd)
+            same = (reached.st_dev, reached.st_ino) == (wanted.st_dev, wanted.st_ino)
+        except OSError:
+            same = False
+        if same:
+            return self.supervisor.listener.reply_continue(d.note.id)
+        self.supervisor.report(
+            d.note, f"chdir {os.fsdecode(p.text)!r}: a supervised program's working directory "
+            "can be a model directory only if it started there (cwd=) or enters it relatively",
+        )  # fmt: skip
+        return self._reply(-1, _errno.ENOSYS)
+
     def _perform(self) -> bool:
         """Passthrough: the master makes the call, as the program, on what it read."""
         d = self.decoded
         raw = d.raw
         function = raw.function
+        if d.kind == "send":
+            return self._send(d.sockaddr)
         if d.kind == "exec":  # only the kernel can: see the module's docstring for the race
             return self.supervisor.listener.reply_continue(d.note.id)
         if d.kind == "chdir":
@@ -1568,6 +1766,9 @@ class Supervisor:
     ``file_devices``: the st_dev of the descriptors the handler hands out (memfds, shadow
     directories); calls on those descriptors are asked, calls on others performed.
 
+    ``intercept(notification)``: asked first about every trapped call; True when it answered
+    the call itself (on ``listener``), so the adapter does nothing more with it.
+
     ``chdir_continues``: a passed-through chdir goes on in the kernel (only the kernel can change
     a process's working directory) instead of failing with ENOSYS. Off by default: it is a
     second exception to "never go on with a path the master read". It grants nothing, as every
@@ -1583,8 +1784,10 @@ class Supervisor:
         on_error: Callable[[SupervisorError], object] | None = None,
         file_devices: Sequence[int] = (),
         chdir_continues: bool = False,
+        intercept: Callable[[Notification], bool] | None = None,
     ) -> None:
         self.listener = listener
+        self.intercept = intercept
         self.chdir_continues = chdir_continues
         self.handler = handler
         self.on_error = on_error
@@ -1648,6 +1851,15 @@ class Supervisor:
 
     def dispatch(self, note: Notification) -> None:
         """Decode one notification and answer it through the handler (or refuse it)."""
+        if self.intercept is not None:
+            try:
+                if self.intercept(note):
+                    return
+            except Exception as error:
+                self.report(note, f"deciding failed: {error!r}")
+                if self.listener.is_valid(note.id):
+                    self.listener.reply(note.id, error=_errno.EIO)
+                return
         try:
             decoded = self._decoder.decode(note)
         except _Refusal as refusal:
@@ -1667,6 +1879,9 @@ class Supervisor:
             self.report(note, f"decoding failed: {error!r}")
             if self.listener.is_valid(note.id):
                 self.listener.reply(note.id, error=_errno.EIO)
+            return
+        if isinstance(decoded, _Continue):
+            self.listener.reply_continue(note.id)
             return
         if not isinstance(decoded, _Decoded):  # answered by the adapter itself
             if self.listener.is_valid(note.id):
@@ -1702,7 +1917,8 @@ class Supervisor:
     def stop(self) -> None:
         """Make :meth:`serve` return (from any thread)."""
         self._stopped = True
-        os.eventfd_write(self._wakeup, 1)
+        if self._wakeup >= 0:
+            os.eventfd_write(self._wakeup, 1)
 
     def close(self) -> None:
         """Stop, and close the listener: every trapped call fails with ENOSYS from now on."""

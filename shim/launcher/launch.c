@@ -2,11 +2,17 @@
  * whose user-notification listener the master holds. Built static, so it needs nothing.
  *
  *     LIBCFAKE_SUPERVISOR_FD=N libcfake-launch PROGRAM [ARGS...]
+ *     LIBCFAKE_SUPERVISOR_FD=N libcfake-launch --probe
  *
  * Descriptor N is a socket to the master. The launcher sets no_new_privs (so it works for any
  * user), installs the filter with SECCOMP_FILTER_FLAG_NEW_LISTENER, writes the listener's number
- * on N (an int32), waits for the byte 'T' (the master took a copy with pidfd_getfd), closes
- * both, and executes PROGRAM (looked up on PATH). Filters
+ * and whether signals leave a waiting call alone (two int32: the number, and 1 if the kernel
+ * took SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) on N, waits for the byte 'T' (the master took a
+ * copy with pidfd_getfd), closes both, and executes PROGRAM (looked up on PATH), or the file
+ * LIBCFAKE_LAUNCH_EXECUTABLE names if set (PROGRAM is then only argv[0]; Popen's executable=).
+ * With --probe it exits 0 instead: the master learns whether this kernel, under whatever
+ * filters this process already has, can give it a listener (a second listener in one filter
+ * chain fails with EBUSY). Filters
  * are inherited across fork and exec and cannot be removed, so a static binary, a Go program, a
  * child started without LD_PRELOAD, or libc reached through dlsym are all under it. When the
  * listener closes (the master is gone), every trapped call fails with ENOSYS: fail closed.
@@ -197,9 +203,9 @@ static void die(const char *what) {
 /* Tell the master the listener's number, and wait until it has taken a copy of it (with
  * pidfd_getfd: sending it with SCM_RIGHTS would take a sendmsg, which the filter now traps, to
  * a master that cannot answer it before it has the listener). Only read and write: allowed. */
-static void hand_over(int channel, int listener) {
-    int32_t number = listener;
-    if (write(channel, &number, sizeof number) != (ssize_t)sizeof number)
+static void hand_over(int channel, int listener, int killable) {
+    int32_t message[2] = {listener, killable};
+    if (write(channel, message, sizeof message) != (ssize_t)sizeof message)
         die("telling the master the listener's number");
     char taken = 0;
     if (read(channel, &taken, 1) != 1 || taken != 'T') {
@@ -237,11 +243,22 @@ int main(int argc, char **argv) {
     }
     if (listener < 0)
         die("installing the seccomp filter");
-    hand_over((int)channel, (int)listener);
+    int killable = (flags & SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) != 0;
+    hand_over((int)channel, (int)listener, killable);
     close((int)listener);
     close((int)channel);
     unsetenv("LIBCFAKE_SUPERVISOR_FD");
-    execvp(argv[1], argv + 1);
+    if (strcmp(argv[1], "--probe") == 0)
+        return 0;
+    const char *executable = getenv("LIBCFAKE_LAUNCH_EXECUTABLE");
+    if (executable != NULL && *executable != '\0') {
+        static char copy[4096];
+        snprintf(copy, sizeof copy, "%s", executable);
+        unsetenv("LIBCFAKE_LAUNCH_EXECUTABLE");
+        execv(copy, argv + 1);
+    } else {
+        execvp(argv[1], argv + 1);
+    }
     fprintf(stderr, "libcfake-launch: %s: %s\n", argv[1], strerror(errno));
     return errno == ENOENT ? 127 : 126;
 }
