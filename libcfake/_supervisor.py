@@ -86,6 +86,7 @@ _AT_EACCESS = 0x200
 _UTIME_NOW = (1 << 30) - 1
 _STATX_BASIC_STATS = 0x7FF
 _O_TMPFILE = os.O_TMPFILE
+_O_PATH = os.O_PATH
 
 # x86_64 struct stat, struct statx, struct open_how, struct timespec/timeval pairs
 _KSTAT = struct.Struct("=QQQIIIiQqqqqqqqqq24x")
@@ -99,8 +100,9 @@ _STATFS_SIZE = 120  # x86_64 struct statfs
 _MSGHDR = struct.Struct("=QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
 _IOVEC = struct.Struct("=QQ")
 _CMSG_HEAD = struct.Struct("=Qii")  # len, level, type
-_MAX_DATAGRAM = 1 << 20
-_MSG_FASTOPEN = 0x20000000  # what the master copies of a datagram a program sends
+_MAX_DATAGRAM = 1 << 20  # what the master copies of a datagram a program sends
+_MSG_FASTOPEN = 0x20000000
+_MMSGHDR_SIZE = 64  # struct mmsghdr: a msghdr, msg_len, padding
 
 
 class _Continue:
@@ -296,6 +298,7 @@ class _Decoded:
     payload: bytes = b""  # sendto/sendmsg of a datagram: what is sent
     control: bytes = b""  # sendmsg: its control messages (descriptors: the master's copies)
     send_flags: int = 0
+    count_at: int = 0  # sendmmsg: where the message's msg_len goes (the call then returns 1)
     #: a call on a descriptor: the call itself on the master's copy (passthrough)
     perform: Callable[[], Any] | None = None
 
@@ -316,7 +319,7 @@ SERVED: frozenset[str] = frozenset(
      "futimesat", "truncate", "mknod", "mknodat", "chdir", "execve", "execveat", "connect",
      "bind", "listen", "fstat", "fchmod", "fchown", "statfs", "getxattr", "lgetxattr",
      "listxattr", "llistxattr", "setxattr", "lsetxattr", "fsetxattr", "removexattr",
-     "lremovexattr", "fremovexattr", "sendto", "sendmsg"}
+     "lremovexattr", "fremovexattr", "sendto", "sendmsg", "sendmmsg"}
 )  # fmt: skip
 
 
@@ -987,18 +990,72 @@ class _Decoder:
             d.memory.read(a[1], _MSGHDR.size)
         )
 
-        def data() -> bytes:
-            if iovlen > 1024:
-                raise _Refusal(_errno.EMSGSIZE)
-            chunks, total = [], 0
-            for index in range(iovlen):
-                base, size = _IOVEC.unpack(d.memory.read(iov + index * _IOVEC.size, _IOVEC.size))
-                size = min(size, _MAX_DATAGRAM - total)
-                chunks.append(d.memory.read(base, size))
-                total += size
-            return b"".join(chunks)
+        return self._sending(d, a[0], a[2], name, namelen, lambda: self._gather(d, iov, iovlen),
+                             control, controllen)  # fmt: skip
 
-        return self._sending(d, a[0], a[2], name, namelen, data, control, controllen)
+    def _sendmmsg(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        """sendmmsg: on a stream socket as sendmsg; of datagrams, those without a destination
+        (a connected socket's: glibc's resolver) are all sent by the master, else the first one
+        alone as sendmsg (the call returns 1, which callers handle as a partial send)."""
+        vector, count = a[1], min(a[2] & 0xFFFFFFFF, 1024)
+        if count == 0:
+            return lambda: (0, 0)
+        headers = [
+            _MSGHDR.unpack(d.memory.read(vector + i * _MMSGHDR_SIZE, _MSGHDR.size))
+            for i in range(count)
+        ]
+        d.count_at = vector + _MSGHDR.size  # the first message's msg_len
+        if (headers[0][0] and headers[0][1]) or any(not h[0] or not h[1] for h in headers):
+            count = 1
+        if count == 1:
+            name, namelen, iov, iovlen, control, controllen, _ = headers[0]
+            return self._sending(d, a[0], a[3], name, namelen,
+                                 lambda: self._gather(d, iov, iovlen), control,
+                                 controllen)  # fmt: skip
+        fd = ctypes.c_int(a[0] & 0xFFFFFFFF).value
+        if fd < 0:
+            raise _Refusal(_errno.EBADF)
+        copy, _, socktype, _ = self._socket(d, fd)
+        if socktype in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET):
+            return CONTINUE
+        flags = a[3] & 0xFFFFFFFF & ~_MSG_FASTOPEN
+        messages = [
+            (self._gather(d, h[2], h[3]),
+             self._ancillary(d, d.memory.read(h[4], min(h[5], 4096))) if h[4] and h[5] else b"")
+            for h in headers
+        ]  # fmt: skip
+        keep, d.owned = d.owned, []
+        memory = d.memory
+
+        def perform() -> tuple[int, int]:
+            sent = 0
+            try:
+                for index, (payload, control) in enumerate(messages):
+                    n = _send_message(copy, payload, control, flags, None)
+                    memory.write(vector + index * _MMSGHDR_SIZE + _MSGHDR.size,
+                                 struct.pack("=I", n))  # fmt: skip
+                    sent += 1
+            except OSError as error:
+                if not sent:
+                    return -1, error.errno or _errno.EIO
+            finally:
+                for owned in keep:
+                    os.close(owned)
+            return sent, 0
+
+        return perform
+
+    def _gather(self, d: _Decoded, iov: int, iovlen: int) -> bytes:
+        """The bytes of an iovec array in the program's memory (at most _MAX_DATAGRAM)."""
+        if iovlen > 1024:
+            raise _Refusal(_errno.EMSGSIZE)
+        chunks, total = [], 0
+        for index in range(iovlen):
+            base, size = _IOVEC.unpack(d.memory.read(iov + index * _IOVEC.size, _IOVEC.size))
+            size = min(size, _MAX_DATAGRAM - total)
+            chunks.append(d.memory.read(base, size))
+            total += size
+        return b"".join(chunks)
 
     def _sending(self, d: _Decoded, fd: int, flags: int, address: int, length: int,
                  data: Callable[[], bytes], control: int, control_length: int) -> Any:  # fmt: skip
@@ -1057,10 +1114,15 @@ class _Decoder:
         payload, control, flags = d.payload, d.control, d.send_flags
         keep = list(d.owned)  # the SCM_RIGHTS copies and the socket: closed after the send
         d.owned = []
+        memory, count_at = d.memory, d.count_at
 
         def perform() -> tuple[int, int]:
             try:
-                return _send_message(copy, payload, control, flags, sockaddr), 0
+                sent = _send_message(copy, payload, control, flags, sockaddr)
+                if count_at:
+                    memory.write(count_at, struct.pack("=I", sent))
+                    return 1, 0
+                return sent, 0
             except OSError as error:
                 return -1, error.errno or _errno.EIO
             finally:
@@ -1492,6 +1554,9 @@ class _Pending:
             return False
         try:
             sent = _send_message(d.socket_copy, d.payload, d.control, d.send_flags, sockaddr)
+            if d.count_at:
+                d.memory.write(d.count_at, struct.pack("=I", sent))
+                sent = 1
         except OSError as error:
             return self._reply(-1, error.errno or _errno.EIO)
         return self._reply(sent)
@@ -1544,11 +1609,33 @@ class _Pending:
         if d.kind == "readlink":
             return self._write_text(value)
         if d.kind == "open":
+            if raw.flags & _O_PATH:  # the kernel puts no O_PATH file in another process
+                value = self._without_o_path(value, who)
+                if value < 0:
+                    return self._reply(-1, -value) if self._valid() else False
             try:
                 return self._add_fd(value)
             finally:
                 os.close(value)
         return self._reply(value) if self._valid() else False
+
+    def _without_o_path(self, fd: int, who: _Credentials) -> int:
+        """An O_PATH descriptor opened again for reading, as the caller (SECCOMP_IOCTL_NOTIF_ADDFD
+        refuses O_PATH files with EBADF): a directory or file the caller may read gets a
+        descriptor of the same file (which, unlike O_PATH, could read it: the caller may);
+        anything else (a symlink, a file it may not read) -errno, as before."""
+        try:
+            info = os.fstat(fd)
+            flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+            if stat_module.S_ISDIR(info.st_mode):
+                flags |= os.O_DIRECTORY
+            elif not stat_module.S_ISREG(info.st_mode):
+                return -_errno.EBADF
+            return int(_WORKER.run(lambda: os.open(f"/proc/self/fd/{fd}", flags), who))
+        except OSError as error:
+            return -(error.errno or _errno.EBADF)
+        finally:
+            os.close(fd)
 
     def _write_text(self, text: bytes) -> bool:
         d = self.decoded

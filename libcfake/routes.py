@@ -114,8 +114,10 @@ class HostRoutes:
         return PASSTHROUGH
 
     def _proc(self, request: Request, path: str) -> Any:
-        if request.name == "readlink" and OWN_EXE.match(path):
-            return PASSTHROUGH  # its text only (static glibc's start-up asks it): nothing opened
+        if request.name in ("readlink", "exec") and OWN_EXE.match(path):
+            # the text of the link (static glibc's start-up asks it), or the program running
+            # itself again (busybox's applets): nothing else is reached through it
+            return PASSTHROUGH
         if "/../" in path + "/" or MAGIC_LINK.search(where(path)):
             raise Refused(errno.EACCES, f"{path} leads through a /proc magic link to the host")
         other = PROC_OTHER.match(where(path))

@@ -68,6 +68,8 @@ _TYPE_NAMES = {bits: name for name, bits in FILE_TYPES.items()}
 #: entries by name. Not fstat: a program that fstats the file it opened (cp -r, after creating
 #: the last one, which emptied the snapshot) is not about to stat its neighbours.
 _STATS_OF_ENTRIES = NOTED_FUNCTIONS - {"fstat"}
+#: glibc's name service cache, which static programs ask first: none runs here (ENOENT).
+_NSCD_SOCKETS = ("/var/run/nscd/socket", "/run/nscd/socket")
 
 
 class Sandbox:
@@ -594,6 +596,8 @@ class Sandbox:
             else name if name.startswith(b"\0")
             else self._requests.join(None, name, request.process)
         )  # fmt: skip
+        if kind == "connect" and destination in _NSCD_SOCKETS:
+            raise FileNotFoundError(errno.ENOENT, "no nscd runs in a sandbox")  # glibc asks it
         caller = request.caller(with_umask=kind == "bind")
         socket_request = SocketRequest(fd, raw.family, raw.socktype, destination, caller,
                                        raw.protocol, raw.symbol or kind)  # fmt: skip
