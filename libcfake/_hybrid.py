@@ -13,6 +13,8 @@ trapped call to the same pipeline as the shim's (``Sandbox._answer``) through th
   that holds others), they are refused with EPERM and a violation;
 - io_uring is refused (EPERM, a violation): the kernel would perform the queued operations
   itself, where no model answers them;
+- the launcher's exec of the test's command goes on, as Popen's own exec would under the
+  preload backend (the command may live anywhere on the host); what it then executes is asked;
 - the shim's own connection to its master (a connect to the master's socket) goes on in the
   kernel, so that the master sees the program as its peer. Until the shim makes its real calls
   through the gate (shim/gate.h), its calls trap like the program's: its connect is the one
@@ -128,6 +130,7 @@ class Hybrid:
         self._answer = answer
         self._file_devices = tuple(file_devices)
         self._socket_path = os.fsencode(socket_path)
+        self._launcher = str(_seccomp.launcher_path())
         self._violation = violation
         self._members: dict[int, int] = {}  # pid -> start time: the trees' processes seen
         self._seen: set[int] = set()  # thread ids that trapped (their process is a member)
@@ -281,6 +284,8 @@ class Hybrid:
         """The calls decided here (see the module's text); False: the adapter's."""
         self._note_member(note.pid)
         name = note.name
+        if name == "execve" and _exe(note.pid) == self._launcher:
+            return self._go_on(listener, note)  # the test's own command, as Popen would run it
         if name == "connect":
             return self._master_connect(listener, note)
         if name in _URING:

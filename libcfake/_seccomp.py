@@ -236,9 +236,11 @@ def spawn(
         theirs.close()
         try:
             listener = take_listener(ours, proc.pid)
-        except OSError:
-            proc.wait()
-            raise
+        except OSError as error:
+            _, stderr = proc.communicate()  # (closes the pipes Popen made)
+            said = stderr.decode(errors="replace").strip() if isinstance(stderr, bytes) else ""
+            said = said or (stderr.strip() if isinstance(stderr, str) else "")
+            raise OSError(error.errno, f"{error.strerror}{': ' + said if said else ''}") from None
     return proc, listener
 
 

@@ -126,9 +126,11 @@ int main(int argc, char **argv) {
         } else if (!strcmp(cmd, "kill-child")) {
             pid_t child = fork();
             if (child == 0) {
+                signal(SIGTERM, SIG_DFL); /* (kill-group ignored it) */
                 pause();
                 _exit(0);
             }
+            usleep(50000);
             int rc = kill(child, SIGTERM), status = 0;
             waitpid(child, &status, 0);
             printf("kill-child: %s signal=%d\n", rc == 0 ? "ok" : name(errno),
