@@ -11,6 +11,8 @@ trapped call to the same pipeline as the shim's (``Sandbox._answer``) through th
   trees go on in the kernel (``SECCOMP_USER_NOTIF_FLAG_CONTINUE``: their target is a register,
   nothing in memory decides); aimed anywhere else (the test process, a process group or ``-1``
   that holds others), they are refused with EPERM and a violation;
+- ``unshare`` of a thread's own descriptor table or filesystem context goes on; of namespaces,
+  refused (EPERM, a violation);
 - io_uring is refused (EPERM, a violation): the kernel would perform the queued operations
   itself, where no model answers them;
 - the launcher's exec of the test's command goes on, as Popen's own exec would under the
@@ -110,6 +112,17 @@ _TARGETS: dict[str, tuple[int, str]] = {
 }  # fmt: skip
 _URING = frozenset({"io_uring_setup", "io_uring_enter", "io_uring_register"})
 _PTRACE_TRACEME = 0
+#: CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
+_NEW_NAMESPACES = (
+    0x00020000
+    | 0x02000000
+    | 0x04000000
+    | 0x08000000
+    | 0x10000000
+    | 0x20000000
+    | 0x40000000
+    | 0x00000080
+)
 
 
 class Hybrid:
@@ -294,6 +307,11 @@ class Hybrid:
             return self._refuse(listener, note, errno.EPERM, why)
         if name in _TARGETS:
             return self._aimed(listener, note, *_TARGETS[name])
+        if name == "unshare":  # a thread's own descriptor table or fs context: its own business
+            if note.args[0] & _NEW_NAMESPACES:
+                why = "unshare of namespaces: the host's mounts, network and ids are not modelled"
+                return self._refuse(listener, note, errno.EPERM, why)
+            return self._go_on(listener, note)
         return False
 
     def _refuse(self, listener: Listener, note: Notification, code: int, reason: str) -> bool:

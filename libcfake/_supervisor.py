@@ -353,7 +353,7 @@ class _Decoder:
     # -- helpers -----------------------------------------------------------------------------
 
     def _pidfd_getfd(self, d: _Decoded, number: int) -> int:
-        pidfd = os.pidfd_open(d.process.pid)
+        pidfd = _thread_pidfd(d.note.pid, d.process.pid)
         try:
             fd = _syscall(_seccomp._SYS_PIDFD_GETFD, pidfd, number, 0)
         except OSError as error:
@@ -1148,6 +1148,21 @@ class _Decoder:
 
 
 _EMPTY = RawCall(0, "", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, bytes(16), None, None, (0, 0, 0, 0))
+
+
+_PIDFD_THREAD = os.O_EXCL  # Linux 6.9: a pidfd of one thread
+
+
+def _thread_pidfd(tid: int, pid: int) -> int:
+    """A pidfd of the calling thread, whose descriptor table is the one its call uses (a thread
+    may have its own, after unshare(CLONE_FILES)); of its process before Linux 6.9."""
+    try:
+        return int(_syscall(_SYS_PIDFD_OPEN, tid, _PIDFD_THREAD))
+    except OSError:
+        return os.pidfd_open(pid)
+
+
+_SYS_PIDFD_OPEN = 434
 
 
 def _attribute_call(

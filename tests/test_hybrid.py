@@ -31,6 +31,8 @@ import libcfake
 from libcfake import LibcfakeBackendWarning, Sandbox, _hybrid, _seccomp
 from libcfake.fs import DEFAULT_MOUNTS
 
+pytest_plugins = ["pytester"]
+
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 BUSYBOX = "/bin/busybox"
 GO_SOURCE = """\
@@ -460,6 +462,25 @@ def test_hybrid_is_a_sandbox_option_of_the_command_line(tool: Path, bin_dir: Pat
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert done.stdout.strip() == "raw-read: from the cli", done
+
+
+def test_the_plugin_takes_the_backend_from_the_ini_and_the_marker(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\nlibcfake_backend = hybrid\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_ini(libcfake):
+            assert libcfake.backend == "hybrid"
+
+        @pytest.mark.libcfake(backend="preload")
+        def test_marker(libcfake):
+            assert libcfake.backend == "preload"
+        """
+    )
+    pytester.runpytest_subprocess().assert_outcomes(passed=2)
 
 
 def test_warning_is_exported() -> None:
