@@ -311,6 +311,8 @@ SYSCALLS: dict[str, int] = {
     "name_to_handle_at": 303, "open_by_handle_at": 304, "io_uring_setup": 425,
     "io_uring_enter": 426, "io_uring_register": 427, "pidfd_send_signal": 424, "pidfd_open": 434,
     "clone3": 435, "openat2": 437, "pidfd_getfd": 438, "faccessat2": 439, "fchmodat2": 452,
-    "prlimit64": 302, "shmget": 29, "semget": 64, "msgget": 68,
+    "prlimit64": 302, "shmget": 29, "semget": 64, "msgget": 68, "umask": 95, "setuid": 105,
+    "setgid": 106, "setreuid": 113, "setregid": 114, "setgroups": 116, "setresuid": 117,
+    "setresgid": 119, "setfsuid": 122, "setfsgid": 123,
 }  # fmt: skip
 SYSCALL_NAMES: dict[int, str] = {number: name for name, number in SYSCALLS.items()}

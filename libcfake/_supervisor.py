@@ -168,27 +168,34 @@ class _Credentials:
 
 
 def _status(tid: int) -> tuple[ProcessInfo, _Credentials]:
-    fields: dict[str, str] = {}
-    with open(f"/proc/{tid}/status", "rb") as file:
-        for line in file.read().decode("ascii", "replace").splitlines():
-            key, _, value = line.partition(":")
+    fd = os.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        text = os.read(fd, 16384)
+    finally:
+        os.close(fd)
+    fields: dict[bytes, bytes] = {}
+    for line in text.split(b"\n"):
+        key, _, value = line.partition(b":")
+        if key in _STATUS_KEYS:
             fields[key] = value.strip()
-    uids = [int(v) for v in fields["Uid"].split()]
-    gids = [int(v) for v in fields["Gid"].split()]
-    pid = int(fields["Tgid"])
+    uids = [int(v) for v in fields[b"Uid"].split()]
+    gids = [int(v) for v in fields[b"Gid"].split()]
+    pid = int(fields[b"Tgid"])
     try:
         exe = os.readlink(f"/proc/{pid}/exe")
     except OSError:
         exe = ""
-    info = ProcessInfo(
-        protocol.VERSION, pid, int(fields["PPid"]), tid, uids[0], gids[0], uids[1], gids[1], 0, exe
-    )
+    info = ProcessInfo(protocol.VERSION, pid, int(fields[b"PPid"]), tid, uids[0], gids[0],
+                       uids[1], gids[1], 0, exe)  # fmt: skip
     credentials = _Credentials(
         uids[0], gids[0], uids[1], gids[1], uids[3], gids[3],
-        tuple(int(g) for g in fields.get("Groups", "").split()),
-        int(fields.get("Umask", "022"), 8),
+        tuple(int(g) for g in fields.get(b"Groups", b"").split()),
+        int(fields.get(b"Umask", b"022"), 8),
     )  # fmt: skip
     return info, credentials
+
+
+_STATUS_KEYS = frozenset({b"Uid", b"Gid", b"Tgid", b"PPid", b"Groups", b"Umask"})
 
 
 class _IoVec(ctypes.Structure):
@@ -310,6 +317,12 @@ class _Decoded:
         self.memory.close()
 
 
+#: Calls that change a caller's credentials: trapped to forget what was kept, then let go on.
+_CREDENTIAL_CALLS = frozenset(
+    {"setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid",
+     "setfsgid", "setgroups", "umask"}
+)  # fmt: skip
+
 #: The system calls the adapter decodes (by their x86_64 names); any other is refused.
 SERVED: frozenset[str] = frozenset(
     {"open", "creat", "openat", "openat2", "stat", "lstat", "newfstatat", "statx", "access",
@@ -327,6 +340,9 @@ class _Decoder:
     """Reads one notification into a :class:`_Decoded`."""
 
     def __init__(self, file_devices: Sequence[int] = ()) -> None:
+        #: each thread's ProcessInfo and credentials, read from /proc once (it costs 100 us) and
+        #: forgotten when any thread of the tree changes its ids or umask, or executes
+        self._who: dict[int, tuple[ProcessInfo, _Credentials]] = {}
         self._seq = itertools.count(1)
         self.file_devices = frozenset(file_devices)
 
@@ -334,10 +350,20 @@ class _Decoder:
         """The decoded call, or for a call the adapter answers by itself (an fstat of a program's
         descriptor), a function that performs it (returning (value, errno))."""
         name = note.name
+        if name in _CREDENTIAL_CALLS:  # trapped only to know their callers' ids changed
+            self._who.clear()
+            return CONTINUE
         method = getattr(self, f"_{name}", None) if name in SERVED else None
         if method is None:
             raise _Refusal(_errno.ENOSYS, f"the supervisor does not serve {name}", report=True)
-        info, credentials = _status(note.pid)
+        if name in _CREDENTIAL_CALLS or name in ("execve", "execveat"):
+            self._who.clear()  # what was kept is stale (umask is the whole process's)
+        who = self._who.get(note.pid)
+        if who is None:
+            if len(self._who) > 4096:
+                self._who.clear()
+            who = self._who[note.pid] = _status(note.pid)
+        info, credentials = who
         memory = _Memory(note.pid)
         decoded = _Decoded(note, _EMPTY, info, credentials, memory, [], [], [])
         try:

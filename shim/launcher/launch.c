@@ -24,6 +24,9 @@
  *   - the calls in the allow list below, which name no path, no address and no other process,
  *     are allowed; a few only with harmless arguments (socket of a family the network model
  *     serves, sendto without an address, ioctl other than changing inode flags...);
+ *   - the calls that change a thread's ids or the process's umask (set*id, setgroups, umask)
+ *     trap, so that the master knows when what it keeps of a caller's credentials is stale;
+ *     it lets them go on (their outcome is the kernel's to decide);
  *   - clone3 fails with ENOSYS (its flags are in memory the filter cannot read; libc falls
  *     back to clone, whose flags it can);
  *   - everything else traps to the master, which answers it (from the models), lets it go on
@@ -82,9 +85,8 @@ static const int allowed[] = {
     SYS_clock_nanosleep, SYS_clock_gettime, SYS_clock_getres, SYS_gettimeofday, SYS_time,
     SYS_getitimer, SYS_setitimer, SYS_alarm, SYS_pause, SYS_getpid, SYS_gettid, SYS_getppid,
     SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid, SYS_getresuid, SYS_getresgid,
-    SYS_getgroups, SYS_setuid, SYS_setgid, SYS_setreuid, SYS_setregid, SYS_setresuid,
-    SYS_setresgid, SYS_setfsuid, SYS_setfsgid, SYS_setgroups, SYS_getpgid, SYS_setpgid,
-    SYS_getpgrp, SYS_setsid, SYS_getsid, SYS_capget, SYS_capset, SYS_umask, SYS_uname,
+    SYS_getgroups, SYS_getpgid, SYS_setpgid,
+    SYS_getpgrp, SYS_setsid, SYS_getsid, SYS_capget, SYS_capset, SYS_uname,
     SYS_getrlimit, SYS_setrlimit, SYS_getrusage, SYS_sysinfo, SYS_times, SYS_getcpu,
     SYS_getrandom, SYS_getcwd, SYS_fchdir, SYS_flock, SYS_fsync, SYS_fdatasync, SYS_ftruncate,
     SYS_fallocate, SYS_fadvise64, SYS_readahead, SYS_sync_file_range, SYS_syncfs, SYS_sync,
