@@ -28,9 +28,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *name(int e) {
-    const char *n = strerrorname_np(e);
-    return n != NULL ? n : "E?";
+static const char *name(int e) { /* (strerrorname_np is glibc's: musl builds this too) */
+    static const struct {
+        int e;
+        const char *name;
+    } names[] = {{ENOENT, "ENOENT"}, {EACCES, "EACCES"}, {EPERM, "EPERM"}, {EROFS, "EROFS"},
+                 {ECONNREFUSED, "ECONNREFUSED"}, {EINTR, "EINTR"}, {EIO, "EIO"},
+                 {ENOSYS, "ENOSYS"}, {ENETUNREACH, "ENETUNREACH"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].e == e)
+            return names[i].name;
+    return "E?";
 }
 
 static void slurp(const char *what, int fd) {
