@@ -14,7 +14,6 @@ import asyncio
 import errno
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -536,5 +535,3 @@ def test_warning_is_exported() -> None:
         warnings.simplefilter("error")
         assert issubclass(LibcfakeBackendWarning, UserWarning)
 
-
-_ = signal  # (SIGSTOP is what kill-parent sends)
