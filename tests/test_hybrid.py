@@ -534,4 +534,3 @@ def test_warning_is_exported() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert issubclass(LibcfakeBackendWarning, UserWarning)
-
