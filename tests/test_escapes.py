@@ -1295,6 +1295,32 @@ def test_hybrid_a_signal_to_the_test_process_is_refused(hybrid_sb: Sandbox, worl
     assert [v.call for v in hybrid_sb.violations] == ["kill"]
 
 
+@pytest.mark.parametrize(
+    ("call", "code"),
+    [
+        ("ptrace", "report(lambda: check(libc.ptrace(16, os.getppid(), 0, 0)))"),
+        ("process_vm_readv",
+         "report(lambda: check(libc.process_vm_readv(os.getppid(), None, 0, None, 0, 0)))"),
+        ("pidfd_open", "report(lambda: os.pidfd_open(os.getppid()))"),
+        ("tgkill", "report(lambda: check(libc.tgkill(os.getppid(), os.getppid(), 19)))"),
+    ],
+)  # fmt: skip
+def test_hybrid_calls_aimed_at_the_test_process_are_refused(
+    call: str, code: str, hybrid_sb: Sandbox, world: World
+) -> None:
+    """ptrace, process_vm_*, pidfd_* and signals at the test process: refused, violations (their
+    target is a register: aimed inside the sandbox's tree, they go on)."""
+    prelude = (
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "def check(r):\n    if r == -1:\n        e = ctypes.get_errno()\n"
+        "        raise OSError(e, os.strerror(e))\n    return r\n"
+    )
+    args = [sys.executable, "-c", PYTHON_PRELUDE + prelude + code, world.argument()]
+    outcome = attempt(hybrid_sb, world, args)
+    assert outcome.result == "EPERM", outcome
+    assert [v.call for v in hybrid_sb.violations] == [call]
+
+
 #: Children started without LD_PRELOAD, each printing RESULT OK if it read the canary.
 WITHOUT_PRELOAD = {
     "system-after-unsetenv": py(
