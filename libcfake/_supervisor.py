@@ -1545,6 +1545,15 @@ class _Pending:
             return lambda: self._reply(-1, error)
         if error:
             raise ValueError(f"errno {error} given with a successful {function} result {result!r}")
+        if d.kind == "exec" and fds and not error:  # a program that exists only in the model
+
+            def unexecutable() -> bool:
+                self.supervisor.report(d.note, f"{os.fsdecode(d.paths[0].text)!r} exists only in "
+                                       "the model: only the shim can execute it (the kernel of "
+                                       "a trapped exec needs a real file)")  # fmt: skip
+                return self._reply(-1, _errno.ENOEXEC)
+
+            return unexecutable
         if len(fds) > 1 or (fds and d.kind not in ("open", "socket", "listen", "chdir", "send")):
             raise ValueError(
                 f"{function} replies carry at most one descriptor, and only "

@@ -8,8 +8,10 @@
 and stderr, then prints a summary of violations on stderr. It exits with the command's status,
 or with 86 when the command made calls that nothing covered (``--violations-ok`` keeps the
 command's status). ``trace`` runs the command against the real host — reads go through, writes
-and connections are refused unless allowed — and prints every forwarded call and its answer,
-like strace at the libc level, so you can see what a program touches before writing a test.
+and connections are refused unless allowed — and prints every forwarded call and its outcome
+(a descriptor, a stat, an errno, the addresses a name resolved to), like strace at the libc
+level, then a summary (files missing, names resolved, connections), so you can see what a
+program touches before writing a test.
 """
 
 from __future__ import annotations
@@ -17,18 +19,23 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import socket
+import stat as stat_module
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from ._hybrid import BACKENDS, DEFAULT_BACKEND
 from .calls import Call
+from .fs import DEVICES
 from .gai import GAI_ERRORS
 from .journal import errno_number, format_report
 from .protocol import SEED_FUNCTIONS
 from .sandbox import Sandbox
 from .service import LibcService
+from .stat import StatResult
 
 #: The exit status of ``libcfake run`` when the command made calls that nothing covered.
 VIOLATION_STATUS = 86
@@ -115,26 +122,149 @@ def run(args: argparse.Namespace) -> int:
     return result.returncode if result.returncode >= 0 else 128 - result.returncode
 
 
-def _trace_handler(args: argparse.Namespace, out: object):  # type: ignore[no-untyped-def]
-    def handler(svc: LibcService) -> None:
-        call: Call = svc.call
-        refuse = 0
-        if call.function.startswith(("connect", "bind")) and not args.allow_network:
-            refuse = errno.ECONNREFUSED if call.function.startswith("connect") else errno.EACCES
-        elif call.changes_filesystem and not args.allow_writes:
-            refuse = errno.EROFS
-        for fd in svc.descriptors():
-            os.close(fd)
-        if refuse:
-            svc.send(-1, refuse)
-            answer = f"-1 {errno.errorcode[refuse]} (refused)"
-        else:
-            svc.use_slave_credentials()
-            answer = "real call"
-        marker = "" if call.function in SEED_FUNCTIONS else "  [extension]"
-        print(f"{call.describe()} = {answer}{marker}", file=out, flush=True)  # type: ignore[call-overload]
+class _Tracer:
+    """``libcfake trace``'s handler: answers each call as the host would, and prints it with its
+    outcome, like strace at the libc level. Reads (opens without writing, stat, lstat, access,
+    readlink, getaddrinfo) are made by the master itself, so their result can be shown; writes
+    and connections are refused unless allowed, then made by the program (shown as "real call").
+    Keeps what the summary at the end lists: files missing, names resolved, connections."""
 
-    return handler
+    def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
+        self.args = args
+        self.out = out
+        self.missing: dict[str, None] = {}  # ordered sets
+        self.resolved: dict[str, str] = {}
+        self.connections: dict[str, None] = {}
+
+    def __call__(self, svc: LibcService) -> None:
+        call: Call = svc.call
+        function = call.function
+        fds = svc.descriptors()
+        try:
+            answer = self._answer(svc, call, fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        marker = "" if function in SEED_FUNCTIONS else "  [extension]"
+        print(f"{call.describe()} = {answer}{marker}", file=self.out, flush=True)
+
+    def _answer(self, svc: LibcService, call: Call, fds: list[int]) -> str:
+        function = call.function
+        args = self.args
+        if function.startswith(("connect", "bind")):
+            if function.startswith("connect"):
+                self.connections[_address(call)] = None
+            if not args.allow_network:
+                code = errno.ECONNREFUSED if function.startswith("connect") else errno.EACCES
+                svc.send(-1, code)
+                return f"-1 {errno.errorcode[code]} (refused)"
+        elif call.changes_filesystem and not args.allow_writes and not _device(call):
+            svc.send(-1, errno.EROFS)
+            return "-1 EROFS (refused)"
+        elif not fds:  # (a relative path with a directory descriptor: the program's to resolve)
+            try:
+                shown = self._perform(svc, call)
+            except OSError as error:
+                code = error.errno or errno.EIO
+                if code == errno.ENOENT and function in _LOOKS:
+                    self.missing[os.fsdecode(call.raw.string1 or b"")] = None
+                svc.send(-1, code)
+                return f"-1 {errno.errorcode.get(code, code)}"
+            if shown is not None:
+                return shown
+        svc.use_slave_credentials()
+        return "real call"
+
+    def _perform(self, svc: LibcService, call: Call) -> str | None:
+        """Make a read-only call as the host would and answer it; what to show, or None when
+        the program is to make the call itself."""
+        raw, function = call.raw, call.function
+        path = os.fsdecode(raw.string1 or b"")
+        if function in ("stat", "lstat"):
+            info = os.stat(path, follow_symlinks=function == "stat")
+            self._found(path)
+            svc.send(StatResult.from_os(info))
+            return f"0 ({stat_module.filemode(info.st_mode)} {info.st_size} bytes)"
+        if function in ("access", "eaccess"):
+            os.lstat(path)  # ENOENT, ENOTDIR, ELOOP... before EACCES, as the kernel
+            if not os.access(path, raw.flags, effective_ids=function == "eaccess"):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+            self._found(path)
+            svc.send(0)
+            return "0"
+        if function == "readlink":
+            target = os.readlink(path)
+            svc.send(target)
+            return repr(target)
+        if function == "getaddrinfo" and raw.string1 is not None:
+            return self._getaddrinfo(svc, call)
+        if function in ("open", "openat") and not call.changes_filesystem and not raw.resolve:
+            fd = os.open(path, raw.flags | os.O_CLOEXEC)
+            self._found(path)
+            try:
+                svc.send_with_fds(0, [fd])
+            finally:
+                os.close(fd)
+            return "fd"
+        return None
+
+    def _getaddrinfo(self, svc: LibcService, call: Call) -> str:
+        raw = call.raw
+        node = os.fsdecode(raw.string1 or b"")
+        service = None if raw.string2 is None else os.fsdecode(raw.string2)
+        try:
+            found = socket.getaddrinfo(node, service, raw.family, raw.socktype, raw.protocol,
+                                       raw.flags)  # fmt: skip
+        except socket.gaierror as error:
+            name = next((n for n, code in GAI_ERRORS.items() if code == error.errno), "fail")
+            svc.send(name)
+            self.resolved[node] = f"EAI {name}"
+            return f"EAI {name}"
+        entries = [(info[4][0], info[4][1], info[1], info[2]) for info in found]
+        svc.send(entries)
+        addresses = ", ".join(dict.fromkeys(str(entry[0]) for entry in entries))
+        self.resolved[node] = addresses
+        return addresses
+
+    def _found(self, path: str) -> None:
+        """A file found: a name the program looked for in other directories first (a PATH or
+        sys.path search) was not missing after all."""
+        name = "/" + path.rpartition("/")[2]
+        for missed in [m for m in self.missing if m.endswith(name)]:
+            del self.missing[missed]
+
+    def summary(self) -> str:
+        lines = []
+        if self.missing:
+            lines.append("files missing: " + ", ".join(self.missing))
+        if self.resolved:
+            lines.append(
+                "names resolved: " + ", ".join(f"{n} = {a}" for n, a in self.resolved.items())
+            )
+        if self.connections:
+            lines.append("connections: " + ", ".join(self.connections))
+        return "\n".join(lines)
+
+
+#: The calls whose ENOENT says a program looked for a file that is not there.
+_LOOKS = frozenset({"open", "openat", "stat", "lstat", "access", "eaccess", "readlink"})
+
+
+def _device(call: Call) -> bool:
+    """Whether a call opens a device or one of the program's own descriptors (``2>/dev/null``),
+    which writes no file."""
+    path = os.fsdecode(call.raw.string1 or b"")
+    return call.function in ("open", "openat") and (
+        path in DEVICES or path.startswith(("/dev/fd/", "/dev/std", "/proc/self/fd/"))
+    )
+
+
+def _address(call: Call) -> str:
+    arguments = call.arguments()
+    if call.function.endswith("unix"):
+        name = arguments[0]
+        return "@" + name[1:].decode(errors="replace") if isinstance(name, bytes) else str(name)
+    return f"{arguments[0]}:{arguments[1]}"
 
 
 def trace(args: argparse.Namespace) -> int:
@@ -145,7 +275,11 @@ def trace(args: argparse.Namespace) -> int:
                 proc = svc.spawn(args.command)
             except OSError as error:
                 raise _Usage(f"cannot run {args.command[0]}: {error.strerror}") from error
-            status = svc.serve(_trace_handler(args, out), until=proc)
+            tracer = _Tracer(args, out)
+            status = svc.serve(tracer, until=proc)
+        summary = tracer.summary()
+        if summary:
+            print(summary, file=out, flush=True)
     finally:
         if out is not sys.stderr:
             out.close()

@@ -41,7 +41,7 @@ from pyfakefs.fake_os import FakeOsModule
 
 from .protocol import PackedStat, pack_stat_ns
 from .snapshot import RECORD
-from .stat import StatResult
+from .stat import FsStats, StatResult
 
 #: Host paths mounted read-only by default: what programs need to start.
 DEFAULT_MOUNTS: tuple[str, ...] = (
@@ -137,6 +137,10 @@ class FileSystem:
         #: its snapshot. (Moving a file into a memfd changes no answer about it, as a rule; when
         #: it does, this is called right after, before anyone could see the new answer.)
         self.on_change: Callable[[], None] = _nothing
+        #: Called (with ``lock`` held) when a program may now write a file unseen (see
+        #: :meth:`written_unseen`), before it can: the Sandbox withdraws what it published of
+        #: that file. By default, the same as a change of the whole model.
+        self.on_written: Callable[[FakeFile], None] = lambda file: self.on_change()
         #: Subdirectories counted per directory, for its link count: id -> (directory, count).
         #: Emptied by :meth:`model_changed`; not used once pyfakefs was handed out.
         self._subdirectories: dict[int, tuple[FakeDirectory, int]] = {}
@@ -367,6 +371,21 @@ class FileSystem:
 
     # -- namespace -----------------------------------------------------------------------
 
+    def set_disk_usage(self, total_size: int, path: AnyPath | None = None) -> None:
+        """The size of the model's disk (of the pyfakefs mount point at ``path``), which statfs
+        and statvfs answer with; 1 TiB unless set."""
+        with self.lock:
+            self._fake.set_disk_usage(total_size, None if path is None else _absolute(path))
+
+    def statfs(self, path: str) -> FsStats:
+        """What statfs says of the model's filesystem at ``path``: an in-memory filesystem (as
+        tmpfs), read-only (ST_RDONLY) for a read-only host copy."""
+        total, _, free_bytes = self._fake.get_disk_usage(path)
+        flags = _ST_VALID | (_ST_RDONLY if self.protection_of(path) is not None else 0)
+        free = free_bytes // _BLOCK
+        return FsStats(_TMPFS_MAGIC, _BLOCK, total // _BLOCK, free, free, _INODES, _INODES,
+                       0, _NAME_MAX, _BLOCK, flags)  # fmt: skip
+
     def mount_of(self, path: str) -> str | None:
         """The mount a (normalized, absolute) path lies in, if any."""
         return _prefix_of(path, self.mounts)
@@ -570,7 +589,8 @@ class FileSystem:
         access, from the master or behind it (reopening its own read-only one through
         /proc/self/fd, say). What was published of it is withdrawn first."""
         if isinstance(file, _MemfdBacked) and not file.memfd_writable:
-            self._changing()
+            self.model_changed()
+            self.on_written(file)
             object.__setattr__(file, "memfd_writable", True)
 
     def file_of_memfd(self, inode: int) -> FakeFile | None:
@@ -1149,6 +1169,11 @@ def _prefix_of(path: str, prefixes: tuple[str, ...]) -> str | None:
 
 _MAX_SYMLINKS = 40  # as Linux
 _NAME_MAX = 255  # bytes of one name, as Linux
+# what statfs answers of the model (see FileSystem.statfs)
+_TMPFS_MAGIC = 0x01021994  # linux/magic.h: an in-memory filesystem, as the model is
+_BLOCK = 4096
+_INODES = 1 << 20  # the model has no inode limit: a count programs take as plenty
+_ST_RDONLY, _ST_VALID = 0x0001, 0x0020
 
 
 def _too_long(name: str) -> bool:

@@ -29,7 +29,7 @@ from .protocol import PackedStat
 from .publish import Publisher
 from .request import Request
 from .routes import HostRoutes
-from .stat import FILE_TYPES
+from .stat import FILE_TYPES, FsStats
 
 _TYPE_NAMES = {bits: name for name, bits in FILE_TYPES.items()}
 _UTIME_NOW = (1 << 30) - 1
@@ -305,15 +305,46 @@ class FsAnswers:
         return 0
 
     def _fs_exec(self, request: Request, path: str) -> Any:
+        """exec of a path the model knows: the file to run, as a descriptor the shim executes
+        (``execveat(fd, "", AT_EMPTY_PATH)``; a script's ``#!`` line it reads from the
+        descriptor, and asks about the interpreter in turn). That is the model's file (its
+        memfd, read-only), or the host file in a mount a model symlink leads to (a venv's
+        ``bin/python``). A path the model does not know is the host's program: passed through.
+        """
+        view = request.view()
         try:
-            in_model = request.view().entry(path) is not None
-        except OSError as error:  # not in the model: the host's program, passed through
-            if error.errno == errno.EACCES:
-                raise
-            in_model = False
-        if in_model and self._routes.route(path) is None:
-            raise Refused(errno.EACCES, "running a program that exists only in the model")
-        return PASSTHROUGH
+            known = view.entry(path) is not None
+        except FileNotFoundError:  # a directory on the way is not the model's either
+            known = False
+        if not known:  # not in the model: the host's program, passed through
+            return PASSTHROUGH
+        obj, canonical = view.lookup(path)  # its symlinks followed (ENOENT, ELOOP, EACCES)
+        mode = obj.stat_result.st_mode
+        if not stat.S_ISREG(mode):  # a directory, a FIFO...: what Linux answers
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        view.check(obj, os.X_OK, path)
+        in_mount = self._fs.mount_of(canonical) is not None
+        if mode & (stat.S_ISUID | stat.S_ISGID):
+            raise Refused(errno.EPERM, f"{path} is setuid/setgid: " + (
+                "setuid/setgid programs run without the shim (LD_PRELOAD)" if in_mount else
+                "a program of the model runs with the caller's ids, not those its mode gives"
+            ))  # fmt: skip
+        if in_mount:
+            return Descriptor(self._host_program(path, canonical))
+        memfd = self._fs.memfd(obj, writable=False)
+        return Descriptor(os.open(f"/proc/self/fd/{memfd}", os.O_RDONLY | os.O_CLOEXEC))
+
+    def _host_program(self, path: str, canonical: str) -> int:
+        """A descriptor of the host program in a mount that the model's ``path`` leads to (at
+        ``canonical``): readable when the master may read it (the shim reads a script's ``#!``
+        line), else O_PATH (enough to run a binary)."""
+        real = os.path.realpath(canonical)
+        if not any(real == m or real.startswith(m.rstrip("/") + "/") for m in self._fs.real_mounts):
+            raise Refused(errno.EACCES, f"{path} leads to {canonical}, out of every host mount")
+        try:
+            return os.open(real, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except PermissionError:
+            return os.open(real, os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW)
 
     def file_call(self, request: Request) -> Any:
         """fstat, fchmod, fchown, futimens, fsetxattr, fremovexattr and the attribute ioctls on
@@ -337,6 +368,8 @@ class FsAnswers:
         if function == "fstat":
             return self._fs.packed_stat(obj)
         path = virtual or self._fs.path_of(obj)
+        if function == "fstatfs":
+            return self._fs.statfs(path)
         if function == "fchmod":
             return self._chmod(obj, request, path)
         if function == "fchown":
@@ -375,6 +408,11 @@ class FsAnswers:
         mode = kind | (stat.S_IMODE(request.call.raw.mode) & ~view.caller.umask)
         self._fs.add_entry(directory, name, mode, view.caller)
         return 0
+
+    def _fs_statfs(self, request: Request, path: str) -> FsStats:
+        """statfs, statvfs: the model's filesystem, once the path resolves (ENOENT, EACCES)."""
+        _, canonical = request.view().lookup(path)
+        return self._fs.statfs(canonical)
 
     def _fs_setxattr(self, request: Request, path: str) -> int:
         """setxattr, removexattr (and the l-forms) on a model path: the model's files have no

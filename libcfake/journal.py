@@ -256,8 +256,10 @@ def _hint(violation: Violation, sb: str) -> str:
             f"write where the model owns the path ({sb}.fs.create_dir(...)), or copy the host "
             f"tree in writable: {sb}.fs.add_real_directory(src, target, read_only=False)"
         )
+    if call == "exec" and "setuid" in violation.reason:
+        return "run a program without the setuid/setgid bits (they cannot apply under the shim)"
     if call == "exec":
-        return "run host programs; programs that exist only in the model cannot be executed yet"
+        return f"put the program in the model: {sb}.fs.add_real_file(host_path, {subject!r})"
     return (
         f"model it in {sb}.fs, or inject the answer: {sb}.fail({call!r}, {subject!r}, errno.E...)"
     )

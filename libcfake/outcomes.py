@@ -26,6 +26,7 @@ from .dns import Answer
 from .gai import GAI_ERRORS
 from .journal import describe_error
 from .protocol import PackedStat
+from .stat import FsStats
 
 
 class _Passthrough:
@@ -74,6 +75,8 @@ def describe(outcome: Any) -> tuple[str, int]:
         return "fd", 0
     if isinstance(outcome, Answer):
         return " ".join(sorted({str(entry[0]) for entry in outcome.entries})), 0
+    if isinstance(outcome, FsStats):
+        return f"statfs {outcome.bfree * outcome.bsize} bytes free", 0
     return str(outcome), 0
 
 

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from ._wire import ffi, lib
 from .errors import ProtocolError
-from .stat import FILE_TYPES, StatResult, split_time
+from .stat import FILE_TYPES, FsStats, StatResult, split_time
 
 MAGIC: int = lib.LCF_MAGIC
 VERSION: int = lib.LCF_VERSION
@@ -68,12 +68,14 @@ class ReplyKind(enum.IntEnum):
     DESCRIPTOR = lib.LCF_REPLY_DESCRIPTOR  # the descriptor the program gets
     DIRECTORY = lib.LCF_REPLY_DIRECTORY  # 0 and a directory descriptor to enter
     STAT = lib.LCF_REPLY_STAT  # 0 and a stat table
+    STATFS = lib.LCF_REPLY_STATFS  # 0 and a filesystem's statfs
     LINK_TEXT = lib.LCF_REPLY_LINK_TEXT  # a symlink's target; the result is its length
     PATH_TEXT = lib.LCF_REPLY_PATH_TEXT  # 0 and an absolute path
     HOST_TEXT = lib.LCF_REPLY_HOST_TEXT  # 0 and a host name, or an EAI_* code
     DNS_MESSAGE = lib.LCF_REPLY_DNS_MESSAGE  # a DNS message; the result is its length
     ADDRESSES = lib.LCF_REPLY_ADDRESSES  # 0 and addresses, or an EAI_* code
     SOCKET = lib.LCF_REPLY_SOCKET  # 0 or -1, maybe with a socket replacing the program's
+    PROGRAM = lib.LCF_REPLY_PROGRAM  # 0 or -1, maybe with the file to run instead (exec)
 
 
 class Effect(enum.IntEnum):
@@ -275,6 +277,9 @@ _STAT = _packer(
     "mtime_sec mtime_nsec ctime_sec ctime_nsec",
 )
 _NOTE = _packer("lcf_note", f"{_HEADER_FIELDS} function symbol flags result mode size length error")
+_STATFS = _packer(
+    "lcf_statfs", "type bsize blocks bfree bavail files ffree fsid namelen frsize flags"
+)
 _VALUES = struct.Struct("=4q")  # struct lcf_call.values
 assert _VALUES.size == ffi.sizeof(dict(ffi.typeof("struct lcf_call").fields)["values"].type)
 _ADDRESS = _packer("lcf_address", "family socktype protocol port flowinfo scope_id address")
@@ -593,6 +598,13 @@ def pack_addresses(addresses: Iterable[tuple[int, int, int, Any, int]]) -> bytes
         scope_id = int(scope) if scope and scope.isdigit() else 0
         parts.append(_ADDRESS.pack(family, socktype, protocol, port, 0, scope_id, ip.packed))
     return b"".join(parts)
+
+
+def encode_statfs_reply(seq: int, stats: FsStats) -> bytes:
+    """A successful statfs or fstatfs reply: result 0 and one struct lcf_statfs."""
+    payload = _STATFS.pack(*stats)
+    return _REPLY.pack(MAGIC, VERSION, lib.LCF_REPLY, _REPLY_SIZE + len(payload), seq,
+                       lib.LCF_ANSWER, 0, 0, 1, -1, 0) + payload  # fmt: skip
 
 
 def encode_result(seq: int, result: int, error: int = 0) -> bytes:

@@ -1,10 +1,11 @@
 """Publishing the model to the metadata snapshot, which the shim answers stat-like calls from
 without a round trip (see ``struct lcf_snapshot`` in ``shim/libcfake_wire.h``).
 
-An entry is published only while it is exact: every change to the model empties the snapshot
-first (:meth:`Publisher.unpublish`); entries under fault rules on the calls the shim answers,
-under host routes, files a program may write (their memfd's size and times change unseen) and
-directories not searchable by everyone are never published.
+An entry is published only while it is exact: before each change a program makes, the entries
+it may make wrong are withdrawn (:meth:`Publisher.before_change`), and a change the test makes
+empties the snapshot (:meth:`Publisher.unpublish`). Entries under fault rules on the calls the
+shim answers, under host routes, files a program may write (their memfd's size and times change
+unseen) and directories not searchable by everyone are never published.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from collections.abc import Callable, Sequence
 
 from pyfakefs.fake_file import FakeDirectory, FakeFile
 
+from ._paths import follows_last_link
 from .faults import FaultRule
 from .fs import DEVICES, FileSystem, lstat_records
 from .protocol import NOTED_FUNCTIONS, NOTED_OPENS
+from .request import Request
 from .snapshot import COMPLETE, LISTED, Snapshot
 
 
@@ -81,6 +84,62 @@ class Publisher:
         # one batch (when full, until the next change): complete if every name is in
         return snapshot.put_many(lstat_records(entries)) and not special
 
+    def before_change(self, request: Request) -> None:
+        """Before a call that may change files is answered (with ``fs.lock`` held): withdraw what
+        it may make wrong. For a change bounded by one path (a create, a removal, new times,
+        owner or mode of a file with one name, an open for writing) that is the path's entry and
+        its directory's (whose times, link count and list of names change); anything else (a
+        rename, which moves every path under it; a file with other hard links, whose other names
+        change too; a directory's permissions, which decide what may be published below it; a
+        call on a descriptor) empties the snapshot."""
+        self._fs.model_changed()
+        if self.snapshot is None or not self.snapshot.published:
+            return  # nothing to take back (most calls of a program that only writes)
+        path = request.path
+        if request.name not in _BOUNDED_CHANGES or path is None or self.snapshot.crowded:
+            self.unpublish()
+            return
+        follow = request.name != "symlink" and follows_last_link(request.call)
+        try:
+            obj, canonical = self._fs.locate(path, follow)  # (None: a name to create)
+        except OSError:  # a call that will fail: nothing changes, nothing to withdraw
+            return
+        canonical = canonical.rstrip("/") or "/"
+        shared = obj is not None and not isinstance(obj, FakeDirectory) and obj.st_nlink > 1
+        permissions = isinstance(obj, FakeDirectory) and request.name == "chmod"
+        if shared or permissions:
+            self.unpublish()
+            return
+        self._withdraw(canonical)
+
+    def written(self, file: FakeFile) -> None:
+        """A program may now write ``file`` unseen (it got a descriptor with write access):
+        withdraw its entry, or everything for a file of several names."""
+        if self.snapshot is None or not self.snapshot.published:
+            return
+        if file.st_nlink > 1:
+            self.unpublish()
+            return
+        self._withdraw(self._fs.path_of(file))
+
+    def _withdraw(self, path: str) -> None:
+        """Withdraw a path's entry and its directory's (whose times and names may change with
+        it), and take the grandparent's mark of complete: a directory marked complete that
+        lacked an entry would make the shim answer ENOENT for it. Those directories are
+        published again on their next stats."""
+        snapshot = self.snapshot
+        assert snapshot is not None
+        parent = posixpath.dirname(path) or "/"
+        grandparent = posixpath.dirname(parent) or "/"
+        for entry in (path, parent):
+            snapshot.withdraw(entry)
+        if parent != "/":
+            snapshot.unmark(grandparent, COMPLETE)
+        for directory in (path, parent, grandparent):
+            if directory in self._published:
+                self._published.discard(directory)
+                self._stats_in.pop(directory, None)
+
     def unpublish(self) -> None:
         """Empty the snapshot; call with ``fs.lock`` held, before a change becomes visible."""
         self._fs.model_changed()
@@ -109,6 +168,13 @@ class Publisher:
     def close(self) -> None:
         if self.snapshot is not None:
             self.snapshot.close()
+
+
+#: The changes one path bounds (see Publisher.before_change): its entry and its directory's.
+_BOUNDED_CHANGES = frozenset(
+    {"open", "openat", "mkdir", "mknod", "symlink", "unlink", "rmdir", "truncate", "utimens",
+     "chmod", "chown"}
+)  # fmt: skip
 
 
 @functools.lru_cache(maxsize=4)

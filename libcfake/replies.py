@@ -18,7 +18,7 @@ from . import protocol
 from .calls import Call
 from .gai import GAI_ERRORS, socket_types
 from .protocol import Function, ReplyKind
-from .stat import StatResult
+from .stat import FsStats, StatResult
 
 _AI_CANONNAME = int(socket.AI_CANONNAME)  # an int: "&" on the IntFlag costs a microsecond
 
@@ -41,10 +41,13 @@ _TEXT_FUNCTIONS: dict[str, Callable[[bytes], int]] = {
     for function in Function
     if function.reply in _TEXT_RESULTS
 }
-_SOCKET_FUNCTIONS = _named(ReplyKind.SOCKET)
+#: Calls whose success may carry a descriptor: connect and bind the socket that replaces the
+#: program's, exec the file to run instead of the one named (a program of the model).
+_MAYBE_FD_FUNCTIONS = _named(ReplyKind.SOCKET, ReplyKind.PROGRAM)
 _STAT_FUNCTIONS = _named(ReplyKind.STAT)
+_STATFS_FUNCTIONS = _named(ReplyKind.STATFS)
 #: Calls whose success is a plain integer >= 0, with nothing else in the reply.
-_PLAIN_FUNCTIONS = _named(ReplyKind.STATUS, ReplyKind.SOCKET)
+_PLAIN_FUNCTIONS = _named(ReplyKind.STATUS, ReplyKind.SOCKET, ReplyKind.PROGRAM)
 _EAI_FUNCTIONS = _named(ReplyKind.ADDRESSES, ReplyKind.HOST_TEXT)
 _ADDRESS_FUNCTIONS = _named(ReplyKind.ADDRESSES)
 
@@ -75,7 +78,7 @@ def encode_answer(
         ):
             return protocol.encode_result(seq, result, error)
     elif kind is int and len(fds) == 1 and result >= 0 and not error:
-        if function in _FD_FUNCTIONS or function in _SOCKET_FUNCTIONS:
+        if function in _FD_FUNCTIONS or function in _MAYBE_FD_FUNCTIONS:
             return protocol.encode_result(seq, result)
     elif (
         (kind is protocol.PackedStat or kind is StatResult)
@@ -83,10 +86,10 @@ def encode_answer(
         and function in _STAT_FUNCTIONS
     ):
         return protocol.encode_stat_reply(seq, result)
-    if len(fds) > 1 or (fds and function not in _FD_FUNCTIONS | _SOCKET_FUNCTIONS):
+    if len(fds) > 1 or (fds and function not in _FD_FUNCTIONS | _MAYBE_FD_FUNCTIONS):
         raise ValueError(
             f"{function} replies carry at most one descriptor, and only "
-            "open, openat, chdir, connect and bind take one"
+            "open, openat, chdir, connect, bind and exec take one"
         )
     if function in _ADDRESS_FUNCTIONS:
         return _encode_getaddrinfo(call, result, error, canonical)
@@ -101,6 +104,10 @@ def encode_answer(
         return protocol.encode_reply(seq, protocol.ANSWER, -1, error)
     if error:
         raise ValueError(f"errno {error} given with a successful {function} result {result!r}")
+    if function in _STATFS_FUNCTIONS:
+        if not isinstance(result, FsStats):
+            raise TypeError(f"{function} answers an FsStats or -1, not {result!r}")
+        return protocol.encode_statfs_reply(seq, result)
     if function in _STAT_FUNCTIONS:
         table = result if isinstance(result, protocol.PackedStat) else StatResult.coerce(result)
         return protocol.encode_reply(seq, protocol.ANSWER, 0, 0, stat=table)

@@ -34,7 +34,7 @@ OWN_EXE = re.compile(r"^/proc/(self|thread-self)/exe$")
 
 #: What a program may do with a device or one of its own descriptors, reopened.
 _DEVICE_CALLS = frozenset(
-    {"open", "openat", "stat", "lstat", "access", "eaccess", "readlink", "realpath"}
+    {"open", "openat", "stat", "lstat", "access", "eaccess", "readlink", "realpath", "statfs"}
 )
 
 

@@ -156,6 +156,7 @@ class Sandbox:
         self._requests = Requests(self.fs, self._shadow, memfd_device, self._routes.route)
         self._publisher = Publisher(snapshot, self.fs, self._faults, self._routes.route)
         self.fs.on_change = self._publisher.unpublish
+        self.fs.on_written = self._publisher.written
         self._fs_answers = FsAnswers(
             self.fs, self._shadow, self._fifos, self._routes, self._publisher, memfd_device
         )
@@ -424,7 +425,7 @@ class Sandbox:
             if outcome is None:
                 with self.fs.lock:
                     if request.call.changes_filesystem:
-                        self._publisher.unpublish()  # before the change can be seen
+                        self._publisher.before_change(request)  # before it can be seen
                     outcome = self._route(request)
                     if request.name in _STATS_OF_ENTRIES and request.path is not None:
                         self._publisher.publish_parent(request.path)

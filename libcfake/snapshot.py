@@ -15,8 +15,9 @@ keeps the layout and its counts in the master's own memory (``struct lcf_snapsho
 besides, and checks every offset it reads back from the shared table.
 
 Whoever publishes keeps the snapshot exact: an entry may be published only while nothing can
-change it unseen, and :meth:`Snapshot.clear` must run before any change to what was published
-becomes visible. A missing entry is always safe: the call then goes to the master.
+change it unseen, and it must be withdrawn (:meth:`Snapshot.withdraw`, or all of them with
+:meth:`Snapshot.clear`) before a change to it becomes visible. A missing entry is always safe: the
+call then goes to the master.
 """
 
 from __future__ import annotations
@@ -124,6 +125,22 @@ class Snapshot:
             raise ValueError("not a sequence of snapshot records")
         return bool(done == 0)
 
+    @property
+    def crowded(self) -> bool:
+        """Whether most of the room of this epoch is taken (withdrawn entries keep theirs until
+        the snapshot is emptied): time to empty it rather than withdraw one more entry."""
+        writer = self._writer
+        return bool(
+            writer.live >= writer.slot_count * 3 // 8
+            or writer.pool_used >= writer.pool_bytes * 3 // 4
+        )
+
+    def withdraw(self, path: str) -> bool:
+        """Take one entry back (the others stay): from now on the shim asks the master about
+        ``path``. False when it is not published."""
+        encoded = os.fsencode(path)
+        return bool(lib.lcf_snapshot_withdraw(self._writer, encoded, len(encoded)))
+
     def mark(self, directory: str, flags: int) -> bool:
         """Add flags to a published directory's entry: :data:`LISTED` (its shadow directory lists
         exactly its entries, so the shim may open it for a program) or :data:`COMPLETE` (every
@@ -131,6 +148,12 @@ class Snapshot:
         ``directory`` is not published."""
         encoded = os.fsencode(directory)
         return bool(lib.lcf_snapshot_mark(self._writer, encoded, len(encoded), flags))
+
+    def unmark(self, directory: str, flags: int) -> bool:
+        """Take flags off a published directory's entry (see :meth:`mark`). False when
+        ``directory`` is not published."""
+        encoded = os.fsencode(directory)
+        return bool(lib.lcf_snapshot_unmark(self._writer, encoded, len(encoded), flags))
 
     def close(self) -> None:
         ffi.release(self._base)

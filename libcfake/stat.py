@@ -18,7 +18,7 @@ import os
 import stat as _stat
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 Time = int | float | datetime
 
@@ -154,3 +154,20 @@ def split_time(name: str, value: object) -> tuple[int, int]:
     seconds = math.floor(value)
     nanoseconds = min(round((value - seconds) * 1e9), 999_999_999)
     return seconds, nanoseconds
+
+
+class FsStats(NamedTuple):
+    """What statfs(2) says of a filesystem: the fields of ``struct statfs`` without their ``f_``
+    (``fsid`` as one number; ``flags`` the ST_* mount flags, ST_VALID among them)."""
+
+    type: int
+    bsize: int
+    blocks: int
+    bfree: int
+    bavail: int
+    files: int
+    ffree: int
+    fsid: int
+    namelen: int
+    frsize: int
+    flags: int

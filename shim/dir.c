@@ -6,6 +6,7 @@
  * are resolved against it and mapped back by the master, and only getcwd asks for its name. */
 
 #include "shim.h"
+#include "real.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,6 +23,9 @@ typedef int (*scandir_compar)(const struct dirent **, const struct dirent **);
 typedef int (*glob_errfunc)(const char *, int);
 
 /* ==================================================================== real functions ===== */
+/* libc's own functions: for the calls made under lcf_in_real, and for those whose system calls
+ * happen inside libc (realpath, scandirat). A passthrough of a single system call goes through
+ * the gate instead (lcf_real_*, real.h). */
 
 static ssize_t real_readlinkat(int dirfd, const char *path, char *buf, size_t size)
 {
@@ -146,7 +150,7 @@ static ssize_t fs_readlinkat(const char *symbol, int dirfd, const char *path, ch
     char text[LCF_MAX_PATH + 1];
     int n = text_call(&req, text);
     if (n == -2)
-        return real_readlinkat(fs_real_dirfd(&p), p.str, buf, size);
+        return lcf_real_readlinkat(fs_real_dirfd(&p), p.str, buf, size);
     if (n < 0)
         return -1;
     size_t copied = (size_t)n < size ? (size_t)n : size;
@@ -195,7 +199,7 @@ LCF_EXPORT int chdir(const char *path)
     int fd;
     int action = lcf_forward(&req, &reply, &fd, NULL, 0);
     if (action == LCF_PASSTHROUGH)
-        return real_chdir(p.str);
+        return lcf_real_chdir(p.str);
     if (action < 0)
         return -1;
     if (reply.result < 0)
@@ -335,16 +339,18 @@ LCF_EXPORT char *__realpath_chk(const char *path, char *resolved, size_t resolve
 
 /* =========================================================================== opendir ===== */
 
+#define DIR_OPEN_FLAGS (O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK) /* glibc's opendir's */
+
 /* Forwards the open behind opendir and scandir. Returns a directory descriptor, -1 with errno,
  * or -2 when the caller must do the real call (passthrough) on the copy in *p. */
 static int dir_open(const char *symbol, int dirfd, const char *path, struct fs_path *p)
 {
     uint32_t function = dirfd == AT_FDCWD ? LCF_OPEN : LCF_OPENAT;
-    int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK; /* glibc's opendir's */
-    return fs_open_forward(symbol, function, dirfd, path, flags, 0, p);
+    return fs_open_forward(symbol, function, dirfd, path, DIR_OPEN_FLAGS, 0, p);
 }
 
-/* opendir: the master's descriptor (a shadow directory) goes to the real fdopendir. */
+/* opendir: the master's descriptor (a shadow directory) goes to the real fdopendir; a passthrough
+ * opens the directory as glibc's opendir does, through the gate, and gives fdopendir that. */
 static DIR *dir_opendir(const char *symbol, const char *path)
 {
     if (lcf_in_real)
@@ -352,7 +358,7 @@ static DIR *dir_opendir(const char *symbol, const char *path)
     FS_PATH(p);
     int fd = dir_open(symbol, AT_FDCWD, path, &p);
     if (fd == -2)
-        return real_opendir(p.str);
+        fd = lcf_real_openat(AT_FDCWD, p.str, DIR_OPEN_FLAGS);
     if (fd < 0)
         return NULL;
     int saved = errno;

@@ -14,11 +14,22 @@
  * cannot be read), so the master sees S_ISUID/S_ISGID and decides — the master reports it as a
  * violation, or refuses the exec.
  *
+ * Programs of the model (a script or binary a test wrote, a model symlink to a host binary such
+ * as a venv's bin/python) have no file the kernel could open by their path: the master answers
+ * their exec with a descriptor of the file to run (the model's memfd, or the host file the
+ * symlink leads to), and the shim runs it as fexecve does, execveat(fd, "", AT_EMPTY_PATH). A
+ * script is not handed to the kernel so: its name would be /dev/fd/N, closed by then. The shim
+ * reads its "#!" line as Linux's binfmt_script does, and the exec becomes one of the interpreter
+ * (asked about in turn: the model's or the host's) with the script's own name as its argument,
+ * which the interpreter then opens through the shim. posix_spawn runs the descriptor as
+ * /proc/self/fd/N (glibc's child makes the exec itself).
+ *
  * Not reached: glibc's system() and popen() spawn /bin/sh through its internal posix_spawn; their
  * children keep the program's environment (so they are served unless it was scrubbed) but the
  * master is not asked about the exec. */
 
 #include "shim.h"
+#include "real.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -36,16 +47,30 @@
 #define EXEC_STACK_TEXT 8192       /* bytes for the repaired LD_PRELOAD= and LIBCFAKE_SOCKET= */
 #define EXEC_FIRST_SIZE 1024       /* bytes of the preload entries that precede the shim */
 #define EXEC_DEFAULT_PATH "/bin:/usr/bin" /* glibc's search path when PATH is unset */
+#define EXEC_LINE 256              /* bytes of a script's "#!" line Linux reads (BINPRM_BUF_SIZE) */
+#define EXEC_SCRIPTS 5             /* scripts one exec may go through; a sixth is ELOOP, as Linux */
+#define EXEC_HIGH_FD 900           /* posix_spawn's program descriptor moves to this or above */
+#define EXEC_SHELL "/bin/sh"       /* glibc's shell for execvp's files the kernel cannot run */
 
 static const char preload_name[] = "LD_PRELOAD=";
 static const char socket_name[] = "LIBCFAKE_SOCKET=";
 
 /* ==================================================================== real functions ===== */
+/* The exec itself stays libc's: under libcfake-launch it traps, so the master sees every new
+ * image (one trap per exec). The shim's own lookups before it (the target's mode, the $PATH
+ * search, /proc/self/fd links) go through the gate (lcf_real_*, real.h). */
 
 static int real_execve(const char *path, char *const argv[], char *const envp[])
 {
     LCF_REAL(execve, int, const char *, char *const *, char *const *);
     return libc_execve(path, argv, envp);
+}
+
+static int real_execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+                         int flags)
+{
+    LCF_REAL(execveat, int, int, const char *, char *const *, char *const *, int);
+    return libc_execveat(dirfd, path, argv, envp, flags);
 }
 
 static int real_execvpe(const char *file, char *const argv[], char *const envp[])
@@ -76,17 +101,6 @@ static int real_posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fil
     return libc_posix_spawnp(pid, file, actions, attr, argv, envp);
 }
 
-static int real_faccessat(int dirfd, const char *path, int amode, int flags)
-{
-    LCF_REAL(faccessat, int, int, const char *, int, int);
-    return libc_faccessat(dirfd, path, amode, flags);
-}
-
-static ssize_t real_readlink(const char *path, char *buf, size_t size)
-{
-    LCF_REAL(readlink, ssize_t, const char *, char *, size_t);
-    return libc_readlink(path, buf, size);
-}
 
 /* ========================================================================== the shim ===== */
 
@@ -217,16 +231,31 @@ static void target_path(struct exec_target *t, const char *path)
     target_mode(t);
 }
 
+/* Whether a $PATH candidate is a regular file the program may execute: on the host (the shim's
+ * own look, through the gate), or else as the program sees it (the shim's stat and access
+ * wrappers: the model's programs, a venv's bin/ on PATH). */
+static bool executable(const char *candidate)
+{
+    struct stat st;
+    if (lcf_real_fstatat(AT_FDCWD, candidate, &st, 0) == 0 && S_ISREG(st.st_mode) &&
+        lcf_real_faccessat(AT_FDCWD, candidate, X_OK, 0) == 0)
+        return true;
+    return !lcf_in_real && fstatat(AT_FDCWD, candidate, &st, 0) == 0 && S_ISREG(st.st_mode) &&
+           faccessat(AT_FDCWD, candidate, X_OK, AT_EACCESS) == 0;
+}
+
 /* A file name as execvp and posix_spawnp find it: through $PATH (of the caller's environment,
  * as glibc does) unless it has a slash; the first regular, executable file wins. A name that is
- * not found is reported as given. */
-static void target_search(struct exec_target *t, const char *file)
+ * not found is reported as given. `found` (LCF_MAX_PATH + 1 bytes) gets the name glibc gives the
+ * kernel: "dir/file" as written in $PATH, or the file as given. */
+static void target_search(struct exec_target *t, const char *file, char *found)
 {
+    size_t file_len = strnlen(file, LCF_MAX_PATH + 1);
+    memcpy(found, file, file_len + 1); /* (the caller's copy: at most LCF_MAX_PATH bytes) */
     if (strchr(file, '/') != NULL) {
         target_path(t, file);
         return;
     }
-    size_t file_len = strnlen(file, LCF_MAX_PATH + 1);
     const char *search = getenv("PATH");
     if (search == NULL)
         search = EXEC_DEFAULT_PATH;
@@ -241,9 +270,8 @@ static void target_search(struct exec_target *t, const char *file)
                 candidate[n++] = '/';
             memcpy(candidate + n, file, file_len);
             candidate[n + file_len] = '\0';
-            struct stat st;
-            if (lcf_real_fstatat(AT_FDCWD, candidate, &st, 0) == 0 && S_ISREG(st.st_mode) &&
-                real_faccessat(AT_FDCWD, candidate, X_OK, 0) == 0) {
+            if (executable(candidate)) {
+                memcpy(found, candidate, n + file_len + 1);
                 target_path(t, candidate); /* a relative entry is resolved into t->buf */
                 if (t->path == candidate) {
                     memcpy(t->buf, candidate, t->len + 1);
@@ -265,9 +293,11 @@ static void target_search(struct exec_target *t, const char *file)
 
 /* Asks the master whether the exec may go ahead. Returns 0, or the errno the exec fails with:
  * the master's, EIO when it cannot be asked (fail closed), ENAMETOOLONG for a path too long to
- * send. errno is left as it was. */
-static int exec_ask(const char *symbol, const struct exec_target *t)
+ * send. *program is the file to run instead (a program of the model: the caller closes it), or
+ * -1. errno is left as it was. */
+static int exec_ask(const char *symbol, const struct exec_target *t, int *program)
 {
+    *program = -1;
     if (lcf_in_real)
         return 0;
     if (t->len > LCF_MAX_PATH)
@@ -282,6 +312,10 @@ static int exec_ask(const char *symbol, const struct exec_target *t)
     int fd;
     int action = lcf_forward(&req, &reply, &fd, NULL, 0);
     int err = action < 0 ? EIO : action == LCF_ANSWER && reply.result < 0 ? reply.error : 0;
+    if (fd >= 0 && err == 0 && action == LCF_ANSWER)
+        *program = fd;
+    else if (fd >= 0)
+        close(fd);
     errno = saved;
     return err;
 }
@@ -406,19 +440,278 @@ static void env_release(struct exec_env *env)
 }
 
 /* What every exec does before the real call: ask the master about t, then prepare the
- * environment the new image gets. 0, or an errno; after 0 the caller runs the program and then
- * calls env_release. */
+ * environment the new image gets. 0, or an errno; after 0 the caller runs the program (*program
+ * when it is not -1: a program of the model, see exec_model) and then calls env_release. */
 static int exec_prepare(const char *symbol, const struct exec_target *t, struct exec_env *env,
-                        char *const envp[])
+                        char *const envp[], int *program)
 {
-    int err = exec_ask(symbol, t);
-    return err != 0 ? err : env_prepare(env, envp);
+    int err = exec_ask(symbol, t, program);
+    if (err == 0)
+        err = env_prepare(env, envp);
+    if (err != 0 && *program >= 0) {
+        close(*program);
+        *program = -1;
+    }
+    return err;
 }
 
 static int fail(int err)
 {
     errno = err;
     return -1;
+}
+
+/* ==================================================================== model programs ===== */
+
+/* A program of the model as it will run, its scripts' "#!" lines followed: the file to execute
+ * (the master's descriptor) or the host's interpreter (by its path), and the argument vector. */
+struct exec_run {
+    int fd;                        /* the file to run, or -1: run path */
+    const char *path;              /* the host program to run when fd is -1 */
+    char *const *argv;             /* what the program runs with: its own argv, or in vec */
+    char **vec;                    /* the argument vector scripts make: stack, or the map */
+    void *map;                     /* the mmap holding a long vector, or NULL */
+    size_t map_size;
+    char *stack[EXEC_STACK_ARGS];
+    char lines[EXEC_SCRIPTS + 1][EXEC_LINE + 1]; /* each script's "#!" line, cut into names */
+};
+
+static void run_release(struct exec_run *r)
+{
+    int saved = errno;
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+    if (r->map != NULL)
+        munmap(r->map, r->map_size);
+    r->map = NULL;
+    errno = saved;
+}
+
+static bool spacetab(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* The first of [first, last] that is no space or tab, or NULL. */
+static char *next_non_spacetab(char *first, const char *last)
+{
+    for (; first <= last; first++)
+        if (!spacetab(*first))
+            return first;
+    return NULL;
+}
+
+/* The first of [first, last] that is a space, a tab or a NUL, or NULL. */
+static char *next_terminator(char *first, const char *last)
+{
+    for (; first <= last; first++)
+        if (spacetab(*first) || *first == '\0')
+            return first;
+    return NULL;
+}
+
+/* Reads the first EXEC_LINE bytes of the file fd into buf (EXEC_LINE + 1 bytes) and parses its
+ * "#!" line as Linux's load_script (fs/binfmt_script.c) does: the interpreter is the first word,
+ * the optional argument all the rest of the line (one argument, spaces inside kept, spaces and
+ * tabs around it trimmed); a line longer than the buffer keeps its start if the interpreter's
+ * name ends inside it. Returns 1 for a script (*interp, *arg: NUL-terminated in buf, arg NULL if
+ * none), 0 for a file that is none (the kernel decides what it is; a descriptor that cannot be
+ * read is left to it too), or -ENOEXEC for a "#!" line without a (whole) interpreter name. */
+static int read_script(int fd, char *buf, const char **interp, const char **arg)
+{
+    memset(buf, 0, EXEC_LINE + 1); /* the kernel's buffer is zeroed past a short file's end */
+    if (pread(fd, buf, EXEC_LINE, 0) < 2 || buf[0] != '#' || buf[1] != '!')
+        return 0;
+    const char *buf_end = buf + EXEC_LINE - 1;
+    char *end = memchr(buf, '\n', EXEC_LINE);
+    if (end == NULL) {
+        end = next_non_spacetab(buf + 2, buf_end);
+        if (end == NULL || next_terminator(end, buf_end) == NULL)
+            return -ENOEXEC; /* all blanks, or an interpreter's name cut short */
+        end = buf + EXEC_LINE - 1;
+    }
+    while (spacetab(end[-1]))
+        end--;
+    char *name = next_non_spacetab(buf + 2, end);
+    if (name == NULL || name == end)
+        return -ENOEXEC;
+    char *sep = next_terminator(name, end);
+    char *optional = sep != NULL && *sep != '\0' ? next_non_spacetab(sep, end) : NULL;
+    *end = '\0';
+    if (optional != NULL)
+        *sep = '\0';
+    *interp = name;
+    *arg = optional;
+    return 1;
+}
+
+static size_t count_args(char *const argv[])
+{
+    size_t argc = 0;
+    while (argv != NULL && argv[argc] != NULL)
+        argc++;
+    return argc;
+}
+
+/* Makes r->vec: the program's argv with room in front for what scripts put there (each takes
+ * argv[0] away and puts up to three names before the rest); an empty argv is [""], as Linux
+ * makes it. *start is where the vector begins. Returns 0 or ENOMEM. */
+static int run_vector(struct exec_run *r, char *const argv[], size_t *start)
+{
+    size_t argc = count_args(argv);
+    size_t head = 2 * (EXEC_SCRIPTS + 1);
+    size_t slots = head + (argc > 0 ? argc : 1) + 1;
+    r->vec = r->stack;
+    if (slots > EXEC_STACK_ARGS) {
+        r->map_size = (slots * sizeof(char *) + 4095) / 4096 * 4096;
+        void *map = mmap(NULL, r->map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                         -1, 0);
+        if (map == MAP_FAILED)
+            return ENOMEM;
+        r->map = r->vec = map;
+    }
+    static char empty[] = "";
+    r->vec[head] = empty;
+    for (size_t i = 0; i < argc; i++)
+        r->vec[head + i] = argv[i];
+    r->vec[head + (argc > 0 ? argc : 1)] = NULL;
+    *start = head;
+    return 0;
+}
+
+/* The master answered an exec of `name` (the path as the program gave it) with the file to run,
+ * fd. Follows the "#!" lines of scripts as Linux does: the exec becomes one of the interpreter
+ * with [interpreter, its optional argument, the script's name, argv[1]...], the interpreter is
+ * asked about in turn (the model's, or the host's), and a sixth script is ELOOP. A NULL name is
+ * one the interpreter could not open (a close-on-exec directory descriptor's): ENOENT for a
+ * script, as Linux. Leaves in r what to run: r->fd (the model's binary) or r->path (the host's
+ * interpreter) with r->argv. Returns 0, or the errno the exec fails with (r released). */
+static int run_resolve(struct exec_run *r, const char *symbol, int fd, const char *name,
+                       char *const argv[])
+{
+    r->fd = fd;
+    r->path = NULL;
+    r->argv = argv;
+    r->vec = NULL;
+    r->map = NULL;
+    size_t start = 0;
+    for (int scripts = 0;; scripts++) {
+        const char *interp, *arg;
+        int script = read_script(r->fd, r->lines[scripts], &interp, &arg);
+        if (script == 0)
+            return 0;
+        close(r->fd);
+        r->fd = -1;
+        int err = script < 0 ? -script : r->vec == NULL ? run_vector(r, argv, &start) : 0;
+        if (err == 0 && interp[0] == '\0')
+            err = EACCES; /* "#!" and no name: Linux opens "", the current directory */
+        if (err == 0 && name == NULL)
+            err = ENOENT; /* see above */
+        if (err != 0) {
+            run_release(r);
+            return err;
+        }
+        start++; /* argv[0] goes: the interpreter, its argument and the script come first */
+        r->vec[--start] = (char *)name;
+        if (arg != NULL)
+            r->vec[--start] = (char *)arg;
+        r->vec[--start] = (char *)interp;
+        r->argv = r->vec + start;
+        struct exec_target t;
+        target_path(&t, interp);
+        err = exec_ask(symbol, &t, &r->fd);
+        if (err == 0 && scripts == EXEC_SCRIPTS)
+            err = ELOOP;
+        if (err != 0) {
+            run_release(r);
+            return err;
+        }
+        if (r->fd < 0) {
+            r->path = interp; /* the host's: the kernel runs it (and its own "#!" line) */
+            return 0;
+        }
+        name = interp;
+    }
+}
+
+/* Runs the program of the model the master answered an exec of `name` with (fd; see
+ * run_resolve), with envp already prepared. Returns only when it cannot: -1 and errno. With
+ * `search` (execvp and its kin), a file the kernel does not recognize (ENOEXEC) runs as a
+ * shell script, as glibc does: [EXEC_SHELL, name, argv[1]...]. */
+static int exec_model(const char *symbol, bool search, int fd, const char *name,
+                      char *const argv[], char *const envp[])
+{
+    struct exec_run r;
+    int err = run_resolve(&r, symbol, fd, name, argv);
+    if (err != 0)
+        return fail(err);
+    if (r.fd >= 0)
+        real_execveat(r.fd, "", r.argv, envp, AT_EMPTY_PATH);
+    else
+        real_execve(r.path, r.argv, envp);
+    err = errno;
+    run_release(&r);
+    if (!search || err != ENOEXEC)
+        return fail(err);
+    /* glibc's maybe_script_execute: the shell reads the file, through the shim */
+    size_t argc = count_args(argv);
+    size_t slots = (argc > 1 ? argc : 1) + 2;
+    char *stack[EXEC_STACK_ARGS];
+    char **vec = stack;
+    size_t size = (slots * sizeof(char *) + 4095) / 4096 * 4096;
+    if (slots > EXEC_STACK_ARGS) {
+        void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (map == MAP_FAILED)
+            return fail(E2BIG);
+        vec = map;
+    }
+    static char shell[] = EXEC_SHELL;
+    vec[0] = shell;
+    vec[1] = (char *)name;
+    for (size_t i = 1; i < argc; i++)
+        vec[i + 1] = argv[i];
+    vec[argc > 1 ? argc + 1 : 2] = NULL;
+    struct exec_target t;
+    target_path(&t, EXEC_SHELL);
+    int program;
+    err = exec_ask(symbol, &t, &program);
+    int ret = err != 0       ? fail(err)
+              : program >= 0 ? exec_model(symbol, false, program, EXEC_SHELL, vec, envp)
+                             : real_execve(EXEC_SHELL, vec, envp);
+    if (vec != stack) {
+        int saved = errno;
+        munmap(vec, size);
+        errno = saved;
+    }
+    return ret;
+}
+
+/* posix_spawn of a program of the model (see exec_model): glibc's child makes the exec itself,
+ * so the file is named by /proc/self/fd/N (close-on-exec: the kernel opens it by that name
+ * first), N out of the way of the file actions. Returns 0 or the error, as posix_spawn. */
+static int spawn_model(const char *symbol, pid_t *pid, int fd, const char *name,
+                       const posix_spawn_file_actions_t *actions, const posix_spawnattr_t *attr,
+                       char *const argv[], char *const envp[])
+{
+    struct exec_run r;
+    int err = run_resolve(&r, symbol, fd, name, argv);
+    if (err != 0)
+        return err;
+    if (r.fd < 0) {
+        err = real_posix_spawn(pid, r.path, actions, attr, r.argv, envp);
+    } else {
+        int high = fcntl(r.fd, F_DUPFD_CLOEXEC, EXEC_HIGH_FD);
+        if (high >= 0) {
+            close(r.fd);
+            r.fd = high;
+        }
+        char proc[32];
+        lcf_proc_fd_path(proc, r.fd);
+        err = real_posix_spawn(pid, proc, actions, attr, r.argv, envp);
+    }
+    run_release(&r);
+    return err;
 }
 
 /* ============================================================================ execve ===== */
@@ -443,19 +736,23 @@ static int exec_common(const char *symbol, bool search, const char *program, cha
     if (program == NULL || program[0] == '\0') /* the kernel's EFAULT or ENOENT: nothing to ask */
         return search ? real_execvpe(program, argv, envp) : real_execve(program, argv, envp);
     char file[LCF_MAX_PATH + 1];
+    char found[LCF_MAX_PATH + 1]; /* the name the kernel is given: a $PATH entry's, for search */
     int copied = copy_given(file, program);
     if (copied != 0)
         return fail(copied);
     struct exec_target t;
     if (search)
-        target_search(&t, file);
+        target_search(&t, file, found);
     else
         target_path(&t, file);
     struct exec_env env;
-    int err = exec_prepare(symbol, &t, &env, envp);
+    int model;
+    int err = exec_prepare(symbol, &t, &env, envp, &model);
     if (err != 0)
         return fail(err);
-    int ret = search ? real_execvpe(file, argv, env.envp) : real_execve(file, argv, env.envp);
+    int ret = model >= 0 ? exec_model(symbol, search, model, search ? found : file, argv, env.envp)
+              : search   ? real_execvpe(file, argv, env.envp)
+                         : real_execve(file, argv, env.envp);
     env_release(&env);
     return ret;
 }
@@ -489,7 +786,7 @@ static int target_fd(struct exec_target *t, int fd)
         return EBADF;
     char proc[32];
     lcf_proc_fd_path(proc, fd);
-    ssize_t len = real_readlink(proc, t->buf, LCF_MAX_PATH);
+    ssize_t len = lcf_real_readlink(proc, t->buf, LCF_MAX_PATH);
     t->path = t->buf;
     t->len = len > 0 ? (size_t)len : 0;
     t->buf[t->len] = '\0';
@@ -502,21 +799,37 @@ LCF_EXPORT int fexecve(int given, char *const argv[], char *const envp[])
     struct exec_target t;
     FD_PIN(fd, given); /* the file asked about is the file run */
     struct exec_env env;
+    int model = -1;
     int err = target_fd(&t, fd);
     if (err == 0)
-        err = exec_prepare("fexecve", &t, &env, envp);
+        err = exec_prepare("fexecve", &t, &env, envp, &model);
     if (err != 0)
         return fail(err);
-    int ret = real_fexecve(fd, argv, env.envp);
+    int ret = model >= 0 ? exec_model("fexecve", false, model, t.path, argv, env.envp)
+                         : real_fexecve(fd, argv, env.envp);
     env_release(&env);
     return ret;
 }
 
-static int real_execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
-                         int flags)
+/* Writes "/dev/fd/N/file" ("/dev/fd/N" for an empty file) into buf (LCF_MAX_PATH + 32 bytes;
+ * file is at most LCF_MAX_PATH), async-signal-safely. Returns buf. */
+static char *fd_name(char *buf, int fd, const char *file)
 {
-    LCF_REAL(execveat, int, int, const char *, char *const *, char *const *, int);
-    return libc_execveat(dirfd, path, argv, envp, flags);
+    char digits[16];
+    size_t k = 0;
+    unsigned int v = (unsigned int)fd;
+    do
+        digits[k++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    char *at = put(buf, "/dev/fd/", 8);
+    while (k > 0)
+        *at++ = digits[--k];
+    if (file[0] != '\0') {
+        *at++ = '/';
+        at = put(at, file, strlen(file));
+    }
+    *at = '\0';
+    return buf;
 }
 
 /* execveat: a descriptor's file (AT_EMPTY_PATH and ""), or a path from a directory descriptor
@@ -541,7 +854,7 @@ LCF_EXPORT int execveat(int dirfd, const char *program, char *const argv[], char
         } else { /* the directory's path, "/", the name */
             char proc[32];
             lcf_proc_fd_path(proc, dir);
-            ssize_t k = real_readlink(proc, t.buf, LCF_MAX_PATH);
+            ssize_t k = lcf_real_readlink(proc, t.buf, LCF_MAX_PATH);
             size_t n = strlen(file);
             if (k <= 0 || (size_t)k + 1 + n > LCF_MAX_PATH)
                 return fail(k <= 0 ? EBADF : ENAMETOOLONG);
@@ -555,11 +868,21 @@ LCF_EXPORT int execveat(int dirfd, const char *program, char *const argv[], char
                                                                                     : 0;
     }
     struct exec_env env;
+    int model = -1;
     if (err == 0)
-        err = exec_prepare("execveat", &t, &env, envp);
+        err = exec_prepare("execveat", &t, &env, envp, &model);
     if (err != 0)
         return fail(err);
-    int ret = real_execveat(dir, file, argv, env.envp, flags);
+    /* a model's script gets its name as the kernel makes it: as given, or /dev/fd/N/NAME from
+     * the program's directory descriptor N, which the interpreter can open only if it stays */
+    char named[LCF_MAX_PATH + 32];
+    const char *name = file;
+    if (file[0] != '/' && dirfd != AT_FDCWD) {
+        int fd_flags = fcntl(dirfd, F_GETFD);
+        name = fd_flags >= 0 && !(fd_flags & FD_CLOEXEC) ? fd_name(named, dirfd, file) : NULL;
+    }
+    int ret = model >= 0 ? exec_model("execveat", false, model, name, argv, env.envp)
+                         : real_execveat(dir, file, argv, env.envp, flags);
     env_release(&env);
     return ret;
 }
@@ -625,15 +948,20 @@ static int spawn_common(const char *symbol, bool search, pid_t *pid, const char 
     int err = 0;
     struct exec_env env = {.envp = envp, .map = NULL};
     char given[LCF_MAX_PATH + 1];
+    char found[LCF_MAX_PATH + 1]; /* the name the kernel is given: a $PATH entry's, for search */
+    int model = -1;
     if (file != NULL && file[0] != '\0' && (err = copy_given(given, file)) == 0) {
         file = given;
         if (search)
-            target_search(&t, file);
+            target_search(&t, file, found);
         else
             target_path(&t, file);
-        err = exec_prepare(symbol, &t, &env, envp);
+        err = exec_prepare(symbol, &t, &env, envp, &model);
     }
-    if (err == 0)
+    if (err == 0 && model >= 0)
+        err = spawn_model(symbol, pid, model, search ? found : file, actions, attr, argv,
+                          env.envp);
+    else if (err == 0)
         err = search ? real_posix_spawnp(pid, file, actions, attr, argv, env.envp)
                      : real_posix_spawn(pid, file, actions, attr, argv, env.envp);
     env_release(&env);

@@ -5,6 +5,7 @@
  * the libc entry points that share it: plain, 64, fortified and legacy. */
 
 #include "shim.h"
+#include "real.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,12 +18,21 @@
 #include <unistd.h>
 
 /* ==================================================================== real functions ===== */
-/* Every passthrough does the real *at form of its family, with the program's own arguments. */
+/* libc's own functions, for the calls made under lcf_in_real (libc calling wrapped functions back:
+ * the shim decides nothing there, and under libcfake-launch they trap). A passthrough does the
+ * real *at form of its family through the gate (lcf_real_*, real.h), on the shim's copy of the
+ * path. */
 
 static int real_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
     LCF_REAL(openat, int, int, const char *, int, ...);
     return libc_openat(dirfd, path, flags, mode);
+}
+
+static int real_fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+    LCF_REAL(fstatat, int, int, const char *, struct stat *, int);
+    return libc_fstatat(dirfd, path, st, flags);
 }
 
 static FILE *real_fopen(const char *path, const char *mode)
@@ -264,7 +274,7 @@ static int fs_openat(const char *symbol, uint32_t function, int dirfd, const cha
         return real_openat(dirfd, path, flags, mode);
     FS_PATH(p);
     int fd = fs_open_forward(symbol, function, dirfd, path, flags, mode, &p);
-    return fd == -2 ? real_openat(fs_real_dirfd(&p), p.str, flags, mode) : fd;
+    return fd == -2 ? lcf_real_openat(fs_real_dirfd(&p), p.str, flags, mode) : fd;
 }
 
 /* The fortified variants are the plain ones without a mode: like glibc, refuse a call that needs one. */
@@ -375,8 +385,10 @@ static FILE *fs_fopen(const char *symbol, const char *path, const char *mode)
         return NULL;
     FS_PATH(p);
     int fd = fs_open_forward(symbol, LCF_OPEN, AT_FDCWD, path, flags, 0666, &p);
-    if (fd == -2)
+    if (fd == -2 && strchr(mode, ',') != NULL) /* ",ccs=": only fopen sets up the conversion */
         return real_fopen(p.str, mode);
+    if (fd == -2) /* as glibc's fopen opens, through the gate, and the same stream around it */
+        fd = lcf_real_openat(AT_FDCWD, p.str, flags, 0666);
     if (fd < 0)
         return NULL;
     FILE *f = lcf_fdopen(fd, fdmode);
@@ -455,7 +467,7 @@ static int fs_unlinkat(const char *symbol, int dirfd, const char *path, int flag
     fs_request(&req, (flags & AT_REMOVEDIR) ? LCF_RMDIR : LCF_UNLINK, symbol, &p, NULL);
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_unlinkat(fs_real_dirfd(&p), p.str, flags);
+        return lcf_real_unlinkat(fs_real_dirfd(&p), p.str, flags);
     return ret;
 }
 
@@ -502,7 +514,8 @@ static int fs_renameat2(const char *symbol, int olddirfd, const char *oldpath, i
     req.call.flags = (int32_t)flags;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_renameat2(fs_real_dirfd(&from), from.str, fs_real_dirfd(&to), to.str, flags);
+        return lcf_real_renameat2(fs_real_dirfd(&from), from.str, fs_real_dirfd(&to), to.str,
+                                  flags);
     return ret;
 }
 
@@ -617,7 +630,7 @@ static int fs_fstat(const char *symbol, int fd, struct stat *st)
 /* statx on the descriptor itself (AT_EMPTY_PATH and ""), like fs_fstat. */
 static int fs_fstatx(int fd, int flags, unsigned int mask, struct statx *stx)
 {
-    int ret = real_statx(fd, "", flags, mask, stx);
+    int ret = lcf_real_statx(fd, "", flags, mask, stx);
     if (ret < 0 || lcf_in_real ||
         !lcf_is_master_dev(makedev(stx->stx_dev_major, stx->stx_dev_minor)))
         return ret;
@@ -631,7 +644,7 @@ static int fs_fstatx(int fd, int flags, unsigned int mask, struct statx *stx)
 static int fs_fstatat(const char *symbol, int dirfd, const char *path, struct stat *st, int flags)
 {
     if (lcf_in_real)
-        return lcf_real_fstatat(dirfd, path, st, flags);
+        return real_fstatat(dirfd, path, st, flags);
     if (fs_is_fd_operation(path, flags) && dirfd != AT_FDCWD)
         return fs_fstat(symbol, dirfd, st);
     if (fs_is_fd_operation(path, flags))
@@ -659,7 +672,7 @@ LCF_EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, 
     FS_PATH(p);
     int got = fs_stat_forward("statx", dirfd, path, flags, &s, &p);
     if (got == 0)
-        return real_statx(fs_real_dirfd(&p), p.str, flags & ~AT_EMPTY_PATH, mask, stx);
+        return lcf_real_statx(fs_real_dirfd(&p), p.str, flags & ~AT_EMPTY_PATH, mask, stx);
     if (got < 0)
         return -1;
     fill_statx(stx, &s);
@@ -742,7 +755,7 @@ static int fs_faccessat(const char *symbol, int dirfd, const char *path, int amo
     req.readonly = !(amode & W_OK);
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_faccessat(fs_real_dirfd(&p), p.str, amode, flags);
+        return lcf_real_faccessat(fs_real_dirfd(&p), p.str, amode, flags);
     return ret;
 }
 
@@ -780,7 +793,7 @@ static int fs_mkdirat(const char *symbol, int dirfd, const char *path, mode_t mo
     req.call.mode = mode;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_mkdirat(fs_real_dirfd(&p), p.str, mode);
+        return lcf_real_mkdirat(fs_real_dirfd(&p), p.str, mode);
     return ret;
 }
 
@@ -817,7 +830,7 @@ static int fs_mknodat(const char *symbol, int dirfd, const char *path, mode_t mo
     req.call.values[0] = (int64_t)dev;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_mknodat(fs_real_dirfd(&p), p.str, mode, dev);
+        return lcf_real_mknodat(fs_real_dirfd(&p), p.str, mode, dev);
     return ret;
 }
 

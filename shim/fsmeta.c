@@ -3,6 +3,7 @@
  * for the master's own descriptors (any other descriptor gets the real call, no round trip). */
 
 #include "shim.h"
+#include "real.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +16,9 @@
 #include <utime.h>
 
 /* ==================================================================== real functions ===== */
-/* Every passthrough does the real *at form of its family (the f-form for a descriptor). */
+/* libc's own functions, for the calls made under lcf_in_real. Every passthrough does the real *at
+ * form of its family (the f-form for a descriptor) through the gate (lcf_real_*, real.h), as do
+ * the real calls on anonymous descriptors. */
 
 static int real_symlinkat(const char *target, int dirfd, const char *path)
 {
@@ -72,12 +75,6 @@ static int real_futimens(int fd, const struct timespec times[2])
     return libc_futimens(fd, times);
 }
 
-static ssize_t real_readlink(const char *path, char *buf, size_t size)
-{
-    LCF_REAL(readlink, ssize_t, const char *, char *, size_t);
-    return libc_readlink(path, buf, size);
-}
-
 /* =========================================================================== helpers ===== */
 
 bool lcf_fd_to_master(int fd)
@@ -90,7 +87,7 @@ bool lcf_fd_to_master(int fd)
     if (!bad)
         lcf_proc_fd_path(proc, fd);
     /* "pipe:[12]", "socket:[34]", "anon_inode:[eventfd]"; a file has its path ("/...") */
-    bool anonymous = !bad && real_readlink(proc, first, sizeof first) == 1 && first[0] != '/';
+    bool anonymous = !bad && lcf_real_readlink(proc, first, sizeof first) == 1 && first[0] != '/';
     errno = saved;
     return !bad && !anonymous; /* (no /proc: asked, the master decides) */
 }
@@ -182,7 +179,7 @@ static int fs_symlinkat(const char *symbol, const char *target, int dirfd, const
     fs_request(&req, LCF_SYMLINK, symbol, &to, &link);
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_symlinkat(to.str, fs_real_dirfd(&link), link.str);
+        return lcf_real_symlinkat(to.str, fs_real_dirfd(&link), link.str);
     return ret;
 }
 
@@ -224,7 +221,7 @@ static int fs_linkat(const char *symbol, int olddirfd, const char *oldpath, int 
         return real_linkat(olddirfd, oldpath, newdirfd, newpath, flags);
     FD_PIN(file, empty && olddirfd != AT_FDCWD ? olddirfd : -1); /* checked, then linked */
     if (empty && olddirfd != AT_FDCWD && !lcf_fd_to_master(file))
-        return real_linkat(file, oldpath, newdirfd, newpath, flags); /* an anonymous file */
+        return lcf_real_linkat(file, oldpath, newdirfd, newpath, flags); /* an anonymous file */
     if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH))
         return fs_fail(EINVAL);
     FS_PATH(from);
@@ -238,7 +235,8 @@ static int fs_linkat(const char *symbol, int olddirfd, const char *oldpath, int 
     req.call.flags = flags & AT_SYMLINK_FOLLOW;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH) /* "" with AT_EMPTY_PATH: the descriptor's */
-        return real_linkat(fs_real_dirfd(&from), from.str, fs_real_dirfd(&to), to.str, flags);
+        return lcf_real_linkat(fs_real_dirfd(&from), from.str, fs_real_dirfd(&to), to.str,
+                               flags);
     return ret;
 }
 
@@ -270,7 +268,7 @@ static int fs_fchmodat(const char *symbol, int dirfd, const char *path, mode_t m
     req.call.flags = flags;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_fchmodat(fs_real_dirfd(&p), p.str, mode, flags);
+        return lcf_real_fchmodat(fs_real_dirfd(&p), p.str, mode, flags);
     return ret;
 }
 
@@ -295,13 +293,13 @@ LCF_EXPORT int fchmod(int given, mode_t mode)
         return real_fchmod(given, mode);
     FD_PIN(fd, given); /* the file checked is the one changed */
     if (!lcf_fd_to_master(fd))
-        return real_fchmod(fd, mode);
+        return lcf_real_fchmod(fd, mode);
     struct lcf_request req;
     file_request(&req, LCF_FCHMOD, "fchmod", fd);
     req.call.mode = mode;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_fchmod(fd, mode);
+        return lcf_real_fchmod(fd, mode);
     return ret;
 }
 
@@ -314,14 +312,14 @@ static int fs_fchown(const char *symbol, int given, uid_t uid, gid_t gid)
         return real_fchown(given, uid, gid);
     FD_PIN(fd, given); /* the file checked is the one changed */
     if (!lcf_fd_to_master(fd))
-        return real_fchown(fd, uid, gid);
+        return lcf_real_fchown(fd, uid, gid);
     struct lcf_request req;
     file_request(&req, LCF_FCHOWN, symbol, fd);
     req.call.values[0] = id_value(uid);
     req.call.values[1] = id_value(gid);
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_fchown(fd, uid, gid);
+        return lcf_real_fchown(fd, uid, gid);
     return ret;
 }
 
@@ -344,7 +342,7 @@ static int fs_fchownat(const char *symbol, int dirfd, const char *path, uid_t ui
     req.call.flags = flags & AT_SYMLINK_NOFOLLOW;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_fchownat(fs_real_dirfd(&p), p.str, uid, gid, flags & ~AT_EMPTY_PATH);
+        return lcf_real_fchownat(fs_real_dirfd(&p), p.str, uid, gid, flags & ~AT_EMPTY_PATH);
     return ret;
 }
 
@@ -377,7 +375,7 @@ static int fs_futimens(const char *symbol, int given, const struct timespec time
         return real_futimens(given, times);
     FD_PIN(fd, given); /* the file checked is the one changed */
     if (!lcf_fd_to_master(fd))
-        return real_futimens(fd, times);
+        return lcf_real_futimens(fd, times);
     if (!times_valid(times))
         return fs_fail(EINVAL);
     if (omits_both(times))
@@ -387,7 +385,7 @@ static int fs_futimens(const char *symbol, int given, const struct timespec time
     times_values(&req, times);
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_futimens(fd, times);
+        return lcf_real_futimens(fd, times);
     return ret;
 }
 
@@ -414,7 +412,7 @@ static int fs_utimensat(const char *symbol, int dirfd, const char *path,
     req.call.flags = flags & AT_SYMLINK_NOFOLLOW;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_utimensat(fs_real_dirfd(&p), p.str, times, flags & ~AT_EMPTY_PATH);
+        return lcf_real_utimensat(fs_real_dirfd(&p), p.str, times, flags & ~AT_EMPTY_PATH);
     return ret;
 }
 
@@ -481,7 +479,7 @@ static int fs_truncate(const char *symbol, const char *path, off_t length)
     req.call.values[0] = length;
     int ret = -1;
     if (fs_int_call(&req, &ret) == LCF_PASSTHROUGH)
-        return real_truncate(p.str, length);
+        return lcf_real_truncate(p.str, length);
     return ret;
 }
 

@@ -13,4 +13,13 @@
 #define LCF_GATE_ADDRESS 0x6cf000000000ULL /* a fixed, page-aligned address programs rarely use */
 #define LCF_GATE_RETURN 2                  /* bytes of the syscall instruction (0f 05) */
 
+/* The shim's side (gate.c); the launcher needs only the two numbers above. */
+
+/* The system call nr with its six arguments, made from the gate when the shim mapped it (the
+ * first call or the shim's constructor does, unless $LIBCFAKE_NO_GATE is set to anything but ""
+ * or "0"), else from the shim's own copy of the same two instructions, which the filter traps
+ * like any other code. Returns like syscall(2): the kernel's result, or -1 with errno. Not a
+ * cancellation point. */
+long lcf_gate_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+
 #endif

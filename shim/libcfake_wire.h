@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define LCF_MAGIC 0x3146434c       /* "LCF1" in memory order on little-endian machines */
-#define LCF_VERSION 6              /* bumped on any incompatible change */
+#define LCF_VERSION 8              /* bumped on any incompatible change */
 #define LCF_MAX_MESSAGE 16384      /* no packet is larger */
 #define LCF_MAX_FDS 4              /* no packet carries more descriptors */
 #define LCF_MAX_PATH 4095          /* longest path (bytes, no terminator), like PATH_MAX - 1 */
@@ -79,7 +79,10 @@ enum lcf_kind {
  *   truncate           values[0] = the new length
  *   fstat, f*          FILE: a descriptor of the master's devices
  *   exec               path of the program about to be executed; mode = its st_mode (0 if
- *                      unknown) -> 0 to go ahead, or -1 with errno
+ *                      unknown) -> 0 to go ahead; or 0 and a descriptor of the file to run
+ *                      instead (a program of the model, which the shim runs with
+ *                      execveat(fd, "", AT_EMPTY_PATH), a script's "#!" line read from it);
+ *                      or -1 with errno
  *   getnameinfo        address, port, family; flags = NI_* -> text: the host name (result 0),
  *                      or result an EAI_* code
  *   res_query          name; mode = class, flags = type -> result: bytes of the DNS answer
@@ -96,6 +99,7 @@ enum lcf_kind {
  *   mount              mount, umount, umount2, chroot (the symbol says which): the target
  *                      path; mount's source (second string, as given); flags = mount's or
  *                      umount2's flags -> -1 with errno, or passthrough
+ *   statfs, fstatfs    path (statfs, statvfs); FILE (fstatfs, fstatvfs) -> a struct lcf_statfs
  */
 #define LCF_CALLS(X)                                                                       \
     X(OPEN,           1,  open,              FS,    PATH,        DESCRIPTOR,  BY_FLAGS, 1) \
@@ -129,7 +133,7 @@ enum lcf_kind {
     X(FCHMOD,         29, fchmod,            FILE,  FILE,        STATUS,      CHANGES,  0) \
     X(FCHOWN,         30, fchown,            FILE,  FILE,        STATUS,      CHANGES,  0) \
     X(FUTIMENS,       31, futimens,          FILE,  FILE,        STATUS,      CHANGES,  0) \
-    X(EXEC,           32, exec,              FS,    PATH,        STATUS,      READS,    0) \
+    X(EXEC,           32, exec,              FS,    PATH,        PROGRAM,     READS,    0) \
     X(GETNAMEINFO,    33, getnameinfo,       NAMES, IP,          HOST_TEXT,   READS,    0) \
     X(RES_QUERY,      34, res_query,         NAMES, HOST,        DNS_MESSAGE, READS,    0) \
     X(MKNOD,          35, mknod,             FS,    PATH,        STATUS,      CHANGES,  0) \
@@ -139,7 +143,9 @@ enum lcf_kind {
     X(FREMOVEXATTR,   39, fremovexattr,      FILE,  FILE,        STATUS,      CHANGES,  0) \
     X(FSIOCTL,        40, fsioctl,           FILE,  FILE,        STATUS,      CHANGES,  0) \
     X(OPEN_BY_HANDLE, 41, open_by_handle_at, FILE,  FILE,        STATUS,      READS,    0) \
-    X(MOUNT,          42, mount,             FS,    PATH,        STATUS,      CHANGES,  0)
+    X(MOUNT,          42, mount,             FS,    PATH,        STATUS,      CHANGES,  0) \
+    X(STATFS,         43, statfs,            FS,    PATH,        STATFS,      READS,    0) \
+    X(FSTATFS,        44, fstatfs,           FILE,  FILE,        STATFS,      READS,    0)
 
 #define LCF_FUNCTION_ENUMERATOR(NAME, number, name, family, subject, reply, effect, noted) \
     LCF_##NAME = number,
@@ -165,19 +171,24 @@ enum lcf_subject {
     LCF_SUBJECT_CWD = 8            /* the working directory the first string names */
 };
 
-/* What a successful answer carries, besides the result. */
+/* What a successful answer carries, besides the result. (Numbered so that each group the shim's
+ * checks ask about is one range, tested with one comparison: descriptors 3-4, a result that
+ * counts 4-6, texts 5-8, EAI_* results 8-9.) */
 enum lcf_reply_kind {
     LCF_REPLY_STATUS = 1,          /* 0, or -1 with errno */
-    LCF_REPLY_DESCRIPTOR = 2,      /* one descriptor, which the program gets as the result */
+    LCF_REPLY_SOCKET = 2,          /* 0 or -1; may carry a socket that replaces the program's */
     LCF_REPLY_DIRECTORY = 3,       /* result 0 and one directory descriptor */
-    LCF_REPLY_STAT = 4,            /* result 0 and one struct lcf_stat */
+    LCF_REPLY_DESCRIPTOR = 4,      /* one descriptor, which the program gets as the result */
     LCF_REPLY_LINK_TEXT = 5,       /* text; the result is its length */
-    LCF_REPLY_PATH_TEXT = 6,       /* result 0 and an absolute path as text */
-    LCF_REPLY_HOST_TEXT = 7,       /* result 0 and a host name as text, or result an EAI_* code */
-    LCF_REPLY_DNS_MESSAGE = 8,     /* a DNS message as text; the result is its length; or -1
+    LCF_REPLY_DNS_MESSAGE = 6,     /* a DNS message as text; the result is its length; or -1
                                     * with error an h_errno */
+    LCF_REPLY_PATH_TEXT = 7,       /* result 0 and an absolute path as text */
+    LCF_REPLY_HOST_TEXT = 8,       /* result 0 and a host name as text, or result an EAI_* code */
     LCF_REPLY_ADDRESSES = 9,       /* result 0 and count struct lcf_address, or an EAI_* code */
-    LCF_REPLY_SOCKET = 10          /* 0 or -1; may carry a socket that replaces the program's */
+    LCF_REPLY_STAT = 10,           /* result 0 and one struct lcf_stat */
+    LCF_REPLY_STATFS = 11,         /* result 0 and one struct lcf_statfs */
+    LCF_REPLY_PROGRAM = 12         /* 0 or -1; a 0 may carry the regular file to run instead of
+                                    * the one named (exec of a program of the model) */
 };
 
 /* Whether a call may change files. */
@@ -296,6 +307,20 @@ struct lcf_stat {                  /* the payload of a successful stat or lstat 
     int64_t ctime_nsec;
 };
 
+struct lcf_statfs {                /* the payload of a successful statfs or fstatfs reply */
+    uint64_t type;                 /* f_type: the filesystem's magic number */
+    uint64_t bsize;                /* f_bsize: the optimal transfer block size */
+    uint64_t blocks;               /* f_blocks: the size in f_frsize units */
+    uint64_t bfree;                /* f_bfree: free blocks */
+    uint64_t bavail;               /* f_bavail: free blocks an unprivileged user may use */
+    uint64_t files;                /* f_files: inodes */
+    uint64_t ffree;                /* f_ffree: free inodes */
+    uint64_t fsid;                 /* f_fsid, its two ints as one */
+    uint64_t namelen;              /* f_namelen: the longest name */
+    uint64_t frsize;               /* f_frsize: the fragment size */
+    uint64_t flags;                /* f_flags: ST_* mount flags, ST_VALID among them */
+};
+
 struct lcf_note {                  /* a call the shim answered from the snapshot, for the journal */
     struct lcf_header header;      /* kind LCF_NOTE; seq as for a call */
     uint32_t function;             /* LCF_STAT, LCF_LSTAT, LCF_FSTAT (of a shadow directory),
@@ -325,7 +350,9 @@ struct lcf_address {               /* one entry of a successful getaddrinfo repl
 /* The metadata snapshot: one memfd per master, shared with every program it serves, filled by the
  * master only. It maps virtual absolute paths (no "." or ".." components, no repeated or trailing
  * slashes) to what lstat says of them, and symlinks to their targets. The master publishes an
- * entry only while it is exact: every change to the filesystem empties the snapshot first, and
+ * entry only while it is exact: before a change to the filesystem it withdraws the entries the
+ * change makes wrong (the changed path and its directory; the whole snapshot for a change it
+ * cannot bound: a rename, a file with other hard links, a directory's permissions), and
  * entries under fault rules, host mounts, files a program may write (their memfd's size and
  * times change unseen), or directories not searchable by everyone are never published. An absent
  * entry says nothing: the call goes to the master as usual; neither does an entry of mode 0,
@@ -342,11 +369,15 @@ struct lcf_address {               /* one entry of a successful getaddrinfo repl
  * Layout: struct lcf_snapshot at offset 0; slot_count struct lcf_snapshot_slot at slots_offset
  * (an open-addressing hash table, linear probing on lcf_path_hash); path and target bytes in
  * the pool at pool_offset. Emptying is one increment of epoch: a slot counts only when its epoch
- * equals the header's. A reader copies a slot, then checks that the header's epoch has not moved
- * (a seqlock): the master writes a slot's fields first and its epoch last. */
+ * equals the header's. A reader copies a slot, then checks that neither the header's epoch nor
+ * the slot's has moved (a seqlock): the master writes a slot's fields first and its epoch last.
+ * Withdrawing one entry sets its slot's epoch to the header's with LCF_SNAPSHOT_WITHDRAWN added,
+ * a tombstone: a lookup passes over it (the entries after it on the probe stay reachable) and
+ * finds the path absent; the slot is reused only in a later epoch. */
 #define LCF_SNAPSHOT_MAGIC 0x3150534c /* "LSP1" in memory order on little-endian machines */
 #define LCF_SNAPSHOT_LISTED 1         /* a directory whose shadow lists exactly its entries */
 #define LCF_SNAPSHOT_COMPLETE 2       /* a directory all of whose entries are published */
+#define LCF_SNAPSHOT_WITHDRAWN 0x8000000000000000 /* in a slot's epoch: a withdrawn entry */
 
 struct lcf_snapshot {
     uint32_t magic;                /* LCF_SNAPSHOT_MAGIC */
@@ -363,7 +394,8 @@ struct lcf_snapshot {
 };
 
 struct lcf_snapshot_slot {
-    uint64_t epoch;                /* the epoch this slot was filled in, written last */
+    uint64_t epoch;                /* the epoch this slot was filled in, written last (with
+                                    * LCF_SNAPSHOT_WITHDRAWN: withdrawn in that epoch) */
     uint64_t hash;                 /* lcf_path_hash of the path */
     uint64_t path_offset;          /* in the pool */
     uint32_t path_length;

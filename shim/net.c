@@ -24,6 +24,7 @@
  * answered), per socket, and getsockname, getpeername and accept report those. */
 
 #include "shim.h"
+#include "real.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +39,10 @@
 #include <unistd.h>
 
 /* ==================================================================== real functions ===== */
+/* libc's own functions: for lcf_in_real, and for the calls the shim hands to libc undecided
+ * (families it does not model, malformed addresses: under libcfake-launch they trap, and the
+ * master decides). A call the master let through (PASSED), or one whose destination it gave
+ * (SEND_TO, SEND_CONNECTED), goes through the gate (lcf_real_*, real.h). */
 
 static int real_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
@@ -315,8 +320,12 @@ static int adopt_socket(int newfd, int fd, int fd_flags, int status_flags)
     return 0;
 }
 
+/* What net_forward returns besides the program's result (0, or -1 with errno). */
+#define UNDECIDED 1                /* libc makes the call: the shim does not model it */
+#define PASSED 2                   /* the master let the call through: made through the gate */
+
 /* Forwards a connect or bind of fd to addr, made through symbol, and applies the answer. Returns
- * the program's result (0, or -1 with errno), or 1 when libc should make the call. */
+ * the program's result (0, or -1 with errno), UNDECIDED or PASSED. */
 static int net_forward(bool is_bind, const char *symbol, int fd, const struct sockaddr *addr,
                        socklen_t len)
 {
@@ -325,11 +334,11 @@ static int net_forward(bool is_bind, const char *symbol, int fd, const struct so
     int sock[3];
     int described = describe(&req, is_bind, symbol, addr, len, path);
     if (described <= 0)
-        return described < 0 ? -1 : 1;
+        return described < 0 ? -1 : UNDECIDED;
     int saved = errno;
     if (query_socket(fd, sock) < 0) {
         errno = saved;
-        return 1;
+        return UNDECIDED;
     }
     int fd_flags = fcntl(fd, F_GETFD);
     int status_flags = fcntl(fd, F_GETFL);
@@ -338,7 +347,7 @@ static int net_forward(bool is_bind, const char *symbol, int fd, const struct so
     int newfd;
     int action = lcf_forward(&req, &reply, &newfd, NULL, 0);
     if (action == LCF_PASSTHROUGH)
-        return 1;
+        return PASSED;
     if (action < 0)
         return -1;
     if (newfd >= 0 && adopt_socket(newfd, fd, fd_flags, status_flags) < 0)
@@ -387,7 +396,9 @@ static int net_call(bool is_bind, int fd, const struct sockaddr *addr, socklen_t
         bind_unspec(fd, &copy, len);
     const struct sockaddr *own = (const struct sockaddr *)&copy;
     int ret = net_forward(is_bind, is_bind ? "bind" : "connect", fd, own, len);
-    return ret == 1 ? real_call(is_bind, fd, own, len) : ret;
+    if (ret == PASSED)
+        return is_bind ? lcf_real_bind(fd, own, len) : lcf_real_connect(fd, own, len);
+    return ret == UNDECIDED ? real_call(is_bind, fd, own, len) : ret;
 }
 
 LCF_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
@@ -418,7 +429,8 @@ static bool unbound_inet(int fd)
 
 /* listen on an unbound inet stream (or SCTP seqpacket) socket binds it first, to a port of every
  * interface: asked of the network model as the bind of the wildcard address and port 0 that it
- * is. Returns 0 (bound, or nothing to bind), 1 (libc decides), or -1 with errno (refused). */
+ * is. Returns 0 (the master bound it), PASSED (the listen binds it), UNDECIDED (nothing the
+ * network model decides), or -1 with errno (refused). */
 static int listen_bind(int fd)
 {
     int saved = errno;
@@ -426,7 +438,7 @@ static int listen_bind(int fd)
     if (query_socket(fd, sock) < 0 || (sock[1] != SOCK_STREAM && sock[1] != SOCK_SEQPACKET) ||
         (sock[0] != AF_INET && sock[0] != AF_INET6) || !unbound_inet(fd)) {
         errno = saved;
-        return 1;
+        return UNDECIDED;
     }
     struct sockaddr_storage any;
     memset(&any, 0, sizeof any);
@@ -435,12 +447,17 @@ static int listen_bind(int fd)
     return net_forward(true, "listen", fd, (const struct sockaddr *)&any, len);
 }
 
+/* The listen goes through the gate when the network model decided the bind it makes (the master
+ * bound the socket, or let the listen bind it); otherwise it is libc's. */
 LCF_EXPORT int listen(int fd, int backlog)
 {
     LCF_REAL(listen, int, int, int);
-    if (!lcf_in_real && listen_bind(fd) < 0)
+    if (lcf_in_real)
+        return libc_listen(fd, backlog);
+    int bound = listen_bind(fd);
+    if (bound < 0)
         return -1;
-    return libc_listen(fd, backlog);
+    return bound == UNDECIDED ? libc_listen(fd, backlog) : lcf_real_listen(fd, backlog);
 }
 
 /* ============================================================================== send ===== */
@@ -448,6 +465,7 @@ LCF_EXPORT int listen(int fd, int backlog)
 /* What becomes of a send with a destination address. */
 enum send_plan {
     SEND_AS_IS,                    /* libc makes the call as the program asked */
+    SEND_PASSED,                   /* the master let it through: as asked, through the gate */
     SEND_TO,                       /* send to the real destination the master gave */
     SEND_CONNECTED,                /* MSG_FASTOPEN: the master connected the socket; send without
                                     * the address (and the flag) */
@@ -530,7 +548,7 @@ static int bind_loopback(int fd, const int sock[3], const struct sockaddr_storag
         len = sizeof *in6;
     }
     int saved = errno;
-    if (real_bind(fd, (struct sockaddr *)&local, len) == 0 || !unbound_inet(fd)) {
+    if (lcf_real_bind(fd, (struct sockaddr *)&local, len) == 0 || !unbound_inet(fd)) {
         errno = saved; /* (or another thread bound it meanwhile) */
         return 0;
     }
@@ -552,7 +570,7 @@ static enum send_plan ask_datagram(const char *symbol, int fd, const int sock[3]
     int probe;
     int action = lcf_forward(&req, &reply, &probe, NULL, 0);
     if (action == LCF_PASSTHROUGH)
-        return SEND_AS_IS;
+        return SEND_PASSED;
     if (action < 0)
         return SEND_FAILED;
     if (reply.result < 0) {
@@ -593,7 +611,10 @@ static enum send_plan plan_send(const char *symbol, int fd, const struct sockadd
         if (tcp && !(flags & MSG_FASTOPEN)) /* the kernel ignores the address */
             return SEND_AS_IS;
         int ret = net_forward(false, symbol, fd, addr, len); /* connect, then send */
-        return ret == 1 ? SEND_AS_IS : ret == 0 ? SEND_CONNECTED : SEND_FAILED;
+        return ret == UNDECIDED ? SEND_AS_IS
+               : ret == PASSED  ? SEND_PASSED
+               : ret == 0       ? SEND_CONNECTED
+                                : SEND_FAILED;
     }
     if (domain == AF_UNIX && type != SOCK_DGRAM) /* stream: refused; seqpacket: ignored */
         return SEND_AS_IS;
@@ -624,10 +645,13 @@ LCF_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, __CONST_
         return (ssize_t)n;
     case SEND_CONNECTED:
         errno = saved;
-        return real_sendto(fd, buf, n, flags & ~MSG_FASTOPEN, NULL, 0);
+        return lcf_real_sendto(fd, buf, n, flags & ~MSG_FASTOPEN, NULL, 0);
     case SEND_TO:
         errno = saved;
-        return real_sendto(fd, buf, n, flags, (const struct sockaddr *)&real, real_len);
+        return lcf_real_sendto(fd, buf, n, flags, (const struct sockaddr *)&real, real_len);
+    case SEND_PASSED:
+        errno = saved;
+        return lcf_real_sendto(fd, buf, n, flags, addr, len);
     case SEND_AS_IS:
         break;
     }
@@ -651,8 +675,8 @@ static ssize_t send_message(const char *symbol, int fd, const struct msghdr *msg
     if (lcf_in_real || msg == NULL)
         return real_sendmsg(fd, msg, flags);
     struct msghdr copy = *msg; /* read once: the name is decided on and sent from the copy */
-    if (copy.msg_name == NULL || (int)copy.msg_namelen <= 0)
-        return real_sendmsg(fd, &copy, flags);
+    if (copy.msg_name == NULL || (int)copy.msg_namelen <= 0) /* no destination: send(2) */
+        return lcf_real_sendmsg(fd, &copy, flags);
     socklen_t len = copy.msg_namelen;
     if (len > sizeof(struct sockaddr_storage))
         len = sizeof(struct sockaddr_storage);
@@ -677,11 +701,14 @@ static ssize_t send_message(const char *symbol, int fd, const struct msghdr *msg
         copy.msg_name = &real;
         copy.msg_namelen = real_len;
         break;
-    case SEND_AS_IS:
+    case SEND_PASSED:
         break;
+    case SEND_AS_IS:
+        errno = saved;
+        return real_sendmsg(fd, &copy, flags);
     }
     errno = saved;
-    return real_sendmsg(fd, &copy, flags);
+    return lcf_real_sendmsg(fd, &copy, flags);
 }
 
 LCF_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)

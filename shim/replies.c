@@ -79,10 +79,9 @@ static bool valid_addresses(const struct lcf_address *a, uint32_t count)
 /* Checks text_length: getaddrinfo may carry a canonical name; a successful readlink, getcwd,
  * realpath or getnameinfo carries its text (at most a path's length), a successful res_query
  * its DNS message; everything else carries none. */
-static int check_text_length(uint32_t function, const struct lcf_reply *r, struct line *l)
+static int check_text_length(uint32_t kind, const struct lcf_reply *r, struct line *l)
 {
     bool answer = r->action == LCF_ANSWER;
-    uint32_t kind = lcf_reply_kind(function);
     int32_t n = r->text_length;
     if (answer && kind == LCF_REPLY_ADDRESSES)
         return n < -1 ? invalid_value(l, "text_length", n, -1) : 0;
@@ -91,7 +90,7 @@ static int check_text_length(uint32_t function, const struct lcf_reply *r, struc
                                                   : 0;
     if (answer && kind == LCF_REPLY_HOST_TEXT && r->result != 0)
         return n != -1 ? invalid_value(l, "text_length", n, -1) : 0;
-    if (answer && has_text(function) && r->result >= 0)
+    if (answer && kind_has_text(kind) && r->result >= 0)
         return n < 0 || n > LCF_MAX_PATH ? invalid_value(l, "text_length", n, LCF_MAX_PATH) : 0;
     return n < -1 || n > 0 ? invalid_value(l, "text_length", n, -1) : 0;
 }
@@ -99,10 +98,9 @@ static int check_text_length(uint32_t function, const struct lcf_reply *r, struc
 /* Checks a successful call's text (n bytes): res_query's DNS message is binary and its length is
  * the result; the others have no NUL byte; readlink returns its length, getnameinfo 0 with a
  * host name, getcwd and realpath 0 with an absolute path. */
-static int check_text(uint32_t function, const struct lcf_reply *r, const char *text, size_t n,
+static int check_text(uint32_t kind, const struct lcf_reply *r, const char *text, size_t n,
                       struct line *l)
 {
-    uint32_t kind = lcf_reply_kind(function);
     if (kind == LCF_REPLY_DNS_MESSAGE)
         return r->result != r->text_length ? invalid_value(l, "result", r->result, r->text_length)
                                            : 0;
@@ -117,25 +115,27 @@ static int check_text(uint32_t function, const struct lcf_reply *r, const char *
     return 0;
 }
 
-/* Checks the payload sizes and contents of a reply for function. */
-static int check_payload(uint32_t function, const struct lcf_reply *r, size_t payload_size,
+/* Checks the payload sizes and contents of a reply for a call of this reply kind. */
+static int check_payload(uint32_t kind, const struct lcf_reply *r, size_t payload_size,
                          const void *payload, struct line *l)
 {
     bool answer = r->action == LCF_ANSWER;
-    uint32_t kind = lcf_reply_kind(function);
     bool gai = answer && kind == LCF_REPLY_ADDRESSES;
     uint32_t count = 0; /* entries this reply must carry */
     size_t entry = 0;
-    if (answer && is_stat(function)) {
+    if (answer && kind == LCF_REPLY_STAT) {
         count = r->result == 0;
         entry = sizeof(struct lcf_stat);
+    } else if (answer && kind == LCF_REPLY_STATFS) {
+        count = r->result == 0;
+        entry = sizeof(struct lcf_statfs);
     } else if (gai) {
         count = r->result == 0 ? r->count : 0;
         entry = sizeof(struct lcf_address);
     }
     if (r->count != count)
         return invalid_value(l, "count", r->count, count);
-    if (check_text_length(function, r, l) < 0)
+    if (check_text_length(kind, r, l) < 0)
         return -1;
     size_t text = r->text_length > 0 ? (size_t)r->text_length : 0;
     uint64_t expected = (uint64_t)count * entry + text;
@@ -145,22 +145,21 @@ static int check_payload(uint32_t function, const struct lcf_reply *r, size_t pa
         return invalid(l, "stat mode without a file type");
     if (count > 0 && gai && !valid_addresses(payload, count))
         return invalid(l, "address with an unknown family or port");
-    bool has_answer_text = answer && has_text(function) && r->result >= 0;
-    if (has_answer_text && check_text(function, r, payload, text, l) < 0)
+    bool has_answer_text = answer && kind_has_text(kind) && r->result >= 0;
+    if (has_answer_text && check_text(kind, r, payload, text, l) < 0)
         return -1;
-    if (answer && !is_eai(function) && r->result < 0 && r->error <= 0)
+    if (answer && !kind_is_eai(kind) && r->result < 0 && r->error <= 0)
         return invalid_value(l, "error", r->error, EIO);
     /* open returns its descriptor, readlink and res_query a count (checked above); getaddrinfo
      * and getnameinfo 0 or an EAI_* code; every other call 0 or -1 */
-    bool counts = kind == LCF_REPLY_DESCRIPTOR || kind == LCF_REPLY_LINK_TEXT ||
-                  kind == LCF_REPLY_DNS_MESSAGE;
-    if (answer && !is_eai(function) && !counts && r->result != 0 && r->result != -1)
+    bool counts = kind_counts(kind);
+    if (answer && !kind_is_eai(kind) && !counts && r->result != 0 && r->result != -1)
         return invalid_value(l, "result", r->result, 0);
     if (answer && counts && r->result < -1)
         return invalid_value(l, "result", r->result, -1);
     if (answer && kind == LCF_REPLY_HOST_TEXT && r->result > 0)
         return invalid_value(l, "result", r->result, 0);
-    if (answer && is_eai(function) && r->result == EAI_SYSTEM && r->error <= 0)
+    if (answer && kind_is_eai(kind) && r->result == EAI_SYSTEM && r->error <= 0)
         return invalid_value(l, "error", r->error, EIO);
     /* a failed res_query's error is the resolver's h_errno */
     if (answer && kind == LCF_REPLY_DNS_MESSAGE && r->result == -1 && r->error > NO_DATA)
@@ -174,23 +173,32 @@ bool is_directory(int fd)
     return lcf_real_fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+static bool is_regular(int fd)
+{
+    struct stat st;
+    return lcf_real_fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 /* Checks the descriptors a reply carries: a successful open brings exactly one, a successful
- * chdir exactly one directory, connect and bind may bring a replacement socket, nothing else
- * brings any. */
-static int check_fds(uint32_t function, const struct lcf_reply *r, const struct packet *p,
+ * chdir exactly one directory, connect and bind may bring a replacement socket, a successful
+ * exec may bring the regular file to run, nothing else brings any. */
+static int check_fds(uint32_t kind, const struct lcf_reply *r, const struct packet *p,
                      struct line *l)
 {
     bool answer = r->action == LCF_ANSWER;
     int least = 0, most = 0;
-    uint32_t kind = lcf_reply_kind(function);
-    if (answer && (kind == LCF_REPLY_DESCRIPTOR || kind == LCF_REPLY_DIRECTORY) && r->result >= 0)
+    if (answer && kind_has_descriptor(kind) && r->result >= 0)
         least = most = 1;
     else if (answer && kind == LCF_REPLY_SOCKET)
+        most = 1;
+    else if (answer && kind == LCF_REPLY_PROGRAM && r->result == 0)
         most = 1;
     if (p->nfds < least || p->nfds > most)
         return invalid_value(l, "descriptors", p->nfds, least);
     if (kind == LCF_REPLY_DIRECTORY && p->nfds == 1 && !is_directory(p->fds[0]))
         return invalid(l, "chdir descriptor is not a directory");
+    if (kind == LCF_REPLY_PROGRAM && p->nfds == 1 && !is_regular(p->fds[0]))
+        return invalid(l, "exec descriptor is not a regular file");
     return 0;
 }
 
@@ -201,7 +209,8 @@ int check_reply(uint32_t function, uint32_t seq, const struct lcf_reply *r,
         return -1;
     if (r->action != LCF_ANSWER && r->action != LCF_PASSTHROUGH)
         return invalid_value(l, "action", r->action, LCF_ANSWER);
-    if (check_payload(function, r, p->size - sizeof *r, payload, l) < 0)
+    uint32_t kind = lcf_reply_kind(function); /* (0 for a function of no row: no payload) */
+    if (check_payload(kind, r, p->size - sizeof *r, payload, l) < 0)
         return -1;
-    return check_fds(function, r, p, l);
+    return check_fds(kind, r, p, l);
 }

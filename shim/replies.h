@@ -20,25 +20,31 @@ static inline bool is_open(uint32_t function)
     return lcf_reply_kind(function) == LCF_REPLY_DESCRIPTOR;
 }
 
-static inline bool is_socket_call(uint32_t function)
+/* The reply kinds whose successful answer is a text: readlink's target, res_query's DNS
+ * message, getcwd's and realpath's path, getnameinfo's host name. (Each of these tests is one
+ * range of enum lcf_reply_kind.) */
+static inline bool kind_has_text(uint32_t kind)
 {
-    return lcf_reply_kind(function) == LCF_REPLY_SOCKET;
+    return kind - LCF_REPLY_LINK_TEXT <= LCF_REPLY_HOST_TEXT - LCF_REPLY_LINK_TEXT;
 }
 
-/* The calls whose successful answer is a text: readlink's target, getcwd's and realpath's path,
- * getnameinfo's host name, res_query's DNS message. */
-static inline bool has_text(uint32_t function)
+/* The reply kinds whose result is 0 or an EAI_* code rather than -1 with errno. */
+static inline bool kind_is_eai(uint32_t kind)
 {
-    uint32_t kind = lcf_reply_kind(function);
-    return kind == LCF_REPLY_LINK_TEXT || kind == LCF_REPLY_PATH_TEXT ||
-           kind == LCF_REPLY_HOST_TEXT || kind == LCF_REPLY_DNS_MESSAGE;
+    return kind - LCF_REPLY_HOST_TEXT <= LCF_REPLY_ADDRESSES - LCF_REPLY_HOST_TEXT;
 }
 
-/* The calls whose result is 0 or an EAI_* code rather than -1 with errno. */
-static inline bool is_eai(uint32_t function)
+/* The reply kinds that bring the program a descriptor on success: chdir's, open's. */
+static inline bool kind_has_descriptor(uint32_t kind)
 {
-    uint32_t kind = lcf_reply_kind(function);
-    return kind == LCF_REPLY_ADDRESSES || kind == LCF_REPLY_HOST_TEXT;
+    return kind - LCF_REPLY_DIRECTORY <= LCF_REPLY_DESCRIPTOR - LCF_REPLY_DIRECTORY;
+}
+
+/* The reply kinds whose result is a count: open's descriptor, readlink's and res_query's
+ * length. */
+static inline bool kind_counts(uint32_t kind)
+{
+    return kind - LCF_REPLY_DESCRIPTOR <= LCF_REPLY_DNS_MESSAGE - LCF_REPLY_DESCRIPTOR;
 }
 
 /* Checks the reply r (with its payload, as received in p) to a call of `function` sent with

@@ -75,6 +75,8 @@ static struct lcf_snapshot_slot *probe(const struct lcf_snapshot_writer *w, cons
     uint32_t i = (uint32_t)hash & mask;
     for (uint32_t probes = 0; probes < w->slot_count; probes++, i = (i + 1) & mask) {
         struct lcf_snapshot_slot *slot = &slots[i];
+        if (slot->epoch == (w->epoch | LCF_SNAPSHOT_WITHDRAWN))
+            continue; /* a tombstone: taken until the next epoch, the probe goes on */
         *found = slot->epoch == w->epoch;
         if (!*found)
             return slot;
@@ -127,6 +129,15 @@ int lcf_snapshot_put(struct lcf_snapshot_writer *w, const char *path, uint32_t l
     return put_entry(w, path, length, stat, target, target_length);
 }
 
+int lcf_snapshot_withdraw(struct lcf_snapshot_writer *w, const char *path, uint32_t length)
+{
+    bool found;
+    struct lcf_snapshot_slot *slot = probe(w, path, length, lcf_path_hash(path, length), &found);
+    if (found) /* one aligned word: a reader checks it again after copying the slot */
+        __atomic_store_n(&slot->epoch, w->epoch | LCF_SNAPSHOT_WITHDRAWN, __ATOMIC_RELEASE);
+    return found;
+}
+
 int lcf_snapshot_mark(struct lcf_snapshot_writer *w, const char *path, uint32_t length,
                       uint32_t flags)
 {
@@ -134,6 +145,16 @@ int lcf_snapshot_mark(struct lcf_snapshot_writer *w, const char *path, uint32_t 
     struct lcf_snapshot_slot *slot = probe(w, path, length, lcf_path_hash(path, length), &found);
     if (found) /* one aligned word: a reader copying the slot sees it before or after */
         __atomic_fetch_or(&slot->stat.reserved, flags, __ATOMIC_RELEASE);
+    return found;
+}
+
+int lcf_snapshot_unmark(struct lcf_snapshot_writer *w, const char *path, uint32_t length,
+                        uint32_t flags)
+{
+    bool found;
+    struct lcf_snapshot_slot *slot = probe(w, path, length, lcf_path_hash(path, length), &found);
+    if (found) /* as lcf_snapshot_mark */
+        __atomic_fetch_and(&slot->stat.reserved, ~flags, __ATOMIC_RELEASE);
     return found;
 }
 
@@ -234,7 +255,10 @@ int lcf_snapshot_get(const struct lcf_snapshot_view *view, const char *path, siz
     uint32_t i = (uint32_t)hash & mask;
     for (uint32_t probes = 0; probes < view->slot_count; probes++, i = (i + 1) & mask) {
         const struct lcf_snapshot_slot *slot = &slots[i];
-        if (__atomic_load_n(&slot->epoch, __ATOMIC_ACQUIRE) != epoch)
+        uint64_t slot_epoch = __atomic_load_n(&slot->epoch, __ATOMIC_ACQUIRE);
+        if (slot_epoch == (epoch | LCF_SNAPSHOT_WITHDRAWN))
+            continue; /* a withdrawn entry: the probe goes on past it */
+        if (slot_epoch != epoch)
             return 0; /* an empty slot ends the probe: not published */
         uint64_t offset = slot->path_offset;
         if (slot->hash != hash || slot->path_length != length || !in_pool(view, offset, length) ||
@@ -250,9 +274,11 @@ int lcf_snapshot_get(const struct lcf_snapshot_view *view, const char *path, siz
             target[n] = '\0';
         }
         *target_length = n;
-        /* a seqlock's reader: what was copied counts only if no new epoch began meanwhile */
+        /* a seqlock's reader: what was copied counts only if no new epoch began meanwhile and
+         * the entry was not withdrawn */
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        return __atomic_load_n(&s->epoch, __ATOMIC_RELAXED) == epoch;
+        return __atomic_load_n(&s->epoch, __ATOMIC_RELAXED) == epoch &&
+               __atomic_load_n(&slot->epoch, __ATOMIC_RELAXED) == epoch;
     }
     return 0;
 }

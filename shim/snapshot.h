@@ -53,10 +53,19 @@ void lcf_snapshot_clear(struct lcf_snapshot_writer *w);
 int lcf_snapshot_put(struct lcf_snapshot_writer *w, const char *path, uint32_t length,
                      const struct lcf_stat *stat, const char *target, int32_t target_length);
 
+/* Master: withdraws path's entry (a tombstone, see struct lcf_snapshot). Returns 1, or 0 when
+ * path is not published in this epoch. */
+int lcf_snapshot_withdraw(struct lcf_snapshot_writer *w, const char *path, uint32_t length);
+
 /* Master: adds flags (LCF_SNAPSHOT_*) to path's entry. Returns 1, or 0 when path is not
  * published in this epoch. */
 int lcf_snapshot_mark(struct lcf_snapshot_writer *w, const char *path, uint32_t length,
                       uint32_t flags);
+
+/* Master: takes flags (LCF_SNAPSHOT_*) off path's entry. Returns 1, or 0 when path is not
+ * published in this epoch. */
+int lcf_snapshot_unmark(struct lcf_snapshot_writer *w, const char *path, uint32_t length,
+                        uint32_t flags);
 
 /* One entry of lcf_snapshot_put_many's buffer, followed by path_length bytes of its path and,
  * for a symlink, target_length bytes of its target. The fields are struct lcf_stat's, but the

@@ -5,6 +5,7 @@
  * disk, find no such file, and print errors for every virtual entry.) */
 
 #include "shim.h"
+#include "real.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,9 +29,10 @@ static bool xattr_fd_on_host(int fd)
     return lcf_in_real || !lcf_is_master_fd(fd);
 }
 
-/* The body of a path wrapper: the real call on host paths (with the copy of the path, p.str),
- * ENOTSUP elsewhere. */
-#define XATTR_PATH(real, ...)                                                                    \
+/* The body of a path wrapper: the real call on host paths (with the copy of the path, p.str,
+ * through the gate: `gated` is its lcf_real_ form, `follow` its first argument), ENOTSUP
+ * elsewhere; libc's under lcf_in_real. */
+#define XATTR_PATH(real, gated, follow, ...)                                                     \
     if (lcf_in_real)                                                                             \
         return libc_##real(path, __VA_ARGS__);                                                   \
     FS_PATH(p);                                                                                  \
@@ -39,7 +41,7 @@ static bool xattr_fd_on_host(int fd)
         return -1;                                                                               \
     if (host == 0)                                                                               \
         return fs_fail(ENOTSUP);                                                                 \
-    return libc_##real(p.str, __VA_ARGS__)
+    return gated(follow, p.str, __VA_ARGS__)
 
 #define XATTR_FD(call)                                                                     \
     if (!xattr_fd_on_host(fd))                                                                   \
@@ -49,13 +51,13 @@ static bool xattr_fd_on_host(int fd)
 LCF_EXPORT ssize_t getxattr(const char *path, const char *name, void *value, size_t size)
 {
     LCF_REAL(getxattr, ssize_t, const char *, const char *, void *, size_t);
-    XATTR_PATH(getxattr, name, value, size);
+    XATTR_PATH(getxattr, lcf_real_getxattr, true, name, value, size);
 }
 
 LCF_EXPORT ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)
 {
     LCF_REAL(lgetxattr, ssize_t, const char *, const char *, void *, size_t);
-    XATTR_PATH(lgetxattr, name, value, size);
+    XATTR_PATH(lgetxattr, lcf_real_getxattr, false, name, value, size);
 }
 
 LCF_EXPORT ssize_t fgetxattr(int fd, const char *name, void *value, size_t size)
@@ -67,13 +69,13 @@ LCF_EXPORT ssize_t fgetxattr(int fd, const char *name, void *value, size_t size)
 LCF_EXPORT ssize_t listxattr(const char *path, char *list, size_t size)
 {
     LCF_REAL(listxattr, ssize_t, const char *, char *, size_t);
-    XATTR_PATH(listxattr, list, size);
+    XATTR_PATH(listxattr, lcf_real_listxattr, true, list, size);
 }
 
 LCF_EXPORT ssize_t llistxattr(const char *path, char *list, size_t size)
 {
     LCF_REAL(llistxattr, ssize_t, const char *, char *, size_t);
-    XATTR_PATH(llistxattr, list, size);
+    XATTR_PATH(llistxattr, lcf_real_listxattr, false, list, size);
 }
 
 LCF_EXPORT ssize_t flistxattr(int fd, char *list, size_t size)

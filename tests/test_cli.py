@@ -68,7 +68,26 @@ def test_trace_prints_every_forwarded_call(tmp_path: Path) -> None:
     target.write_text("traced\n")
     result = libcfake("trace", "--", "cat", str(target))
     assert result.stdout == "traced\n"
-    assert f"open('{target}', ['read_only']) = real call" in result.stderr
+    assert f"open('{target}', ['read_only']) = fd" in result.stderr
+
+
+def test_trace_shows_each_outcome_and_a_summary(tmp_path: Path) -> None:
+    """As strace would: the descriptor, the stat, the errno, the addresses; then what was
+    missing (a PATH search that found its program elsewhere is not), and the names resolved."""
+    target = tmp_path / "seen.txt"
+    target.write_text("abc")
+    missing = tmp_path / "missing.conf"
+    script = f"cat {missing} 2>/dev/null; stat -c %s {target}; getent hosts localhost"
+    result = libcfake("trace", "--", "sh", "-c", script)
+    assert result.stdout.splitlines()[0] == "3"
+    lines = result.stderr.splitlines()
+    assert any(line.endswith(f"open('{missing}', ['read_only']) = -1 ENOENT") for line in lines)
+    assert any(f"('{target}') = 0 (-rw-r--r-- 3 bytes)" in line for line in lines)
+    assert any("('localhost'" in line and line.endswith("= 127.0.0.1") for line in lines)
+    summary = {line.partition(": ")[0]: line.partition(": ")[2] for line in lines[-3:]}
+    assert str(missing) in summary["files missing"].split(", ")
+    assert not [m for m in summary["files missing"].split(", ") if m.endswith("/cat")]  # PATH
+    assert "localhost = 127.0.0.1" in summary["names resolved"]
 
 
 def test_trace_refuses_writes_unless_allowed(tmp_path: Path) -> None:

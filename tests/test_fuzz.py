@@ -45,7 +45,7 @@ HARNESS = ROOT / "shim" / "fuzz" / "reply_fuzzer.c"
 FUZZ_UNITS = [
     ROOT / "shim" / f"{unit}.c"
     for unit in ("replies", "passthrough", "snapshot_answers", "transport", "errline", "real",
-                 "ring", "snapshot")
+                 "gate", "ring", "snapshot")
 ]  # fmt: skip
 FUZZ_SECONDS = int(os.environ.get("LIBCFAKE_FUZZ_SECONDS", "10"))
 BOUNDED = settings(max_examples=300, deadline=None, derandomize=True)

@@ -45,3 +45,56 @@ def test_mypy_is_clean_on_the_package() -> None:
         [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _imports() -> dict[str, set[str]]:
+    """Each module of the package and the modules of the package it imports (any import, those
+    made for type checking or inside functions included)."""
+    import ast
+
+    graph: dict[str, set[str]] = {}
+    for path in (ROOT / "libcfake").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names = [node.module] if node.module else [alias.name for alias in node.names]
+                imported.update(name.split(".")[0] for name in names)
+        graph[path.stem] = imported - {path.stem}
+    return graph
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    """ARCHITECTURE.md's layers: every dependency points down, so none comes back round."""
+    graph = _imports()
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            pytest.fail("import cycle: " + " -> ".join([*path[path.index(module) :], module]))
+        if module in done:
+            return
+        for imported in sorted(graph.get(module, ())):
+            visit(imported, [*path, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+
+
+def test_no_module_uses_another_modules_private_names() -> None:
+    """A name with a leading underscore is its module's own: another module that imports one
+    (``from .fs import _walk``) depends on what may change without notice. The package's private
+    modules (``_paths``, ``_shadow``...) are modules, not names, and may be imported."""
+    import ast
+
+    offenders = []
+    for path in (ROOT / "libcfake").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                offenders += [
+                    f"{path.name}: from .{node.module} import {alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("_") and not alias.name.startswith("__")
+                ]
+    assert not offenders, "\n".join(offenders)

@@ -98,6 +98,75 @@ def test_a_change_made_by_a_program_is_seen_at_once(steps: Callable[..., list[st
     assert lines == ["5", "100644 10", "ok", "100600 10", "5", "100600 10"]
 
 
+def test_a_create_withdraws_its_directory_and_the_rest_stays_published(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    """cp -r, tar x, git add: a program that writes in one directory keeps reading another
+    from the snapshot; the directory it writes in is asked for again, and seen as it is."""
+    sb.fs.create_dir("/out")
+    lines = steps("list", "/d", "list", "/out", "create", "/out/new", "stat", "/d/f",
+                  "stat", "/out/new", "stat", "/d/sub", "list", "/out")  # fmt: skip
+    assert lines == ["5", "2", "ok", "100644 10", "100644 0", "40755 4096", "3"]
+    answered = [(e.path, e.from_snapshot) for e in sb.journal if e.call == "stat"]
+    # /d was untouched by the create: still answered in the shim; /out/new is new: the master's
+    assert answered == [("/d/f", True), ("/out/new", False), ("/d/sub", True)]
+
+
+def test_a_name_created_in_a_complete_directory_is_found_by_the_next_program(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    assert steps("list", "/d", "stat", "/d/nope") == ["5", "ENOENT"]  # complete: the shim's
+    assert steps("create", "/d/nope", "stat", "/d/nope", "list", "/d") == ["ok", "100644 0", "6"]
+    assert steps("stat", "/d/nope") == ["100644 0"]
+
+
+def test_a_change_to_one_of_several_hard_links_is_seen_through_the_others(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    sb.fs.os.link("/d/f", "/d/hard")
+    assert steps("list", "/d", "stat", "/d/hard", "chmod", "/d/f", "600", "stat", "/d/hard") == [
+        "6", "100644 10", "ok", "100600 10"
+    ]  # fmt: skip
+
+
+def test_a_withdrawn_entry_leaves_the_entries_after_it_reachable() -> None:
+    """Linear probing: an entry withdrawn from the middle of a probe chain (all in one slot
+    here: 8 slots, 4 paths) must not hide the ones placed after it."""
+    fs = FileSystem(mounts=())
+    paths = [f"/p{i}" for i in range(4)]
+    for path in paths:
+        fs.create_file(path, contents=path)
+    snapshot = _publish_all(fs, paths)
+    try:
+        assert snapshot.withdraw("/p1")
+        assert not snapshot.withdraw("/p1")  # (once)
+        assert _published(snapshot, "/p1") is None
+        assert all(_published(snapshot, p) is not None for p in ("/p0", "/p2", "/p3"))
+        entries = [(p, fs.resolve(p, follow=False)) for p in paths]
+        assert snapshot.put_many(lstat_records(entries))  # /p1 again, in a slot of its own
+        assert all(_published(snapshot, p) is not None for p in paths)
+    finally:
+        snapshot.close()
+
+
+def test_a_snapshot_crowded_with_withdrawn_entries_asks_to_be_emptied() -> None:
+    fs = FileSystem(mounts=())
+    paths = [f"/p{i}" for i in range(5)]
+    for path in paths:
+        fs.create_file(path)
+    snapshot = Snapshot("/shadow", slots=16, size=1 << 16)
+    try:
+        entries = [(path, fs.resolve(path, follow=False)) for path in paths]
+        assert snapshot.put_many(lstat_records(entries))
+        assert not snapshot.crowded  # 5 of 16 slots: under 3/8
+        assert snapshot.withdraw("/p0") and snapshot.put_many(lstat_records(entries[:1]))
+        assert snapshot.crowded  # 6 of 16 slots taken, one by a tombstone
+        snapshot.clear()
+        assert not snapshot.crowded
+    finally:
+        snapshot.close()
+
+
 def test_a_file_a_program_keeps_writing_shows_its_growing_size(
     steps: Callable[..., list[str]],
 ) -> None:
