@@ -46,7 +46,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import _seccomp
-from ._peer import _stat, _stat_fields
 from ._seccomp import Listener, Notification
 from ._supervisor import Supervisor, SupervisorError
 from .errors import ShimNotBuiltError
@@ -377,6 +376,25 @@ def _direct(args: Any, kwargs: dict[str, Any]) -> tuple[list[str], dict[str, Any
     if isinstance(args, (str, bytes, os.PathLike)):
         return [os.fsdecode(args)], kwargs
     return [os.fsdecode(arg) for arg in args], kwargs
+
+
+def _stat_fields(pid: int) -> list[bytes]:
+    """The fields of /proc/<pid>/stat after the name: state, ppid, pgrp, ... (OSError: gone)."""
+    fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        text = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    return text[text.rindex(b")") + 2 :].split()  # the name in parentheses may hold anything
+
+
+def _stat(pid: int) -> tuple[int, int]:
+    """(parent pid, start time) of a process; OSError if it is gone."""
+    fields = _stat_fields(pid)
+    try:
+        return int(fields[1]), int(fields[19])
+    except (IndexError, ValueError):
+        raise OSError(errno.ESRCH, f"/proc/{pid}/stat unreadable") from None
 
 
 def _tgid(pid: int) -> int | None:
