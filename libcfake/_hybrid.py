@@ -37,6 +37,7 @@ import ctypes
 import errno
 import functools
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -156,6 +157,12 @@ class Hybrid:
         self, args: Any, env: Mapping[str, str], cwd: str, **kwargs: Any
     ) -> subprocess.Popen[Any]:
         args, kwargs = _direct(args, kwargs)
+        if "executable" not in kwargs and args and "/" not in args[0]:
+            # the PATH search Popen would make, made here: the launcher's own (execvp) would
+            # trap once per directory tried
+            found = shutil.which(args[0], path=os.pathsep.join(os.get_exec_path(env)))
+            if found is not None:
+                kwargs["executable"] = found
         proc, listener = _seccomp.spawn(args, env=dict(env), cwd=cwd, **kwargs)
         self._serve(proc.pid, listener)
         return proc
