@@ -12,6 +12,7 @@ Emilua's ``libc_service.master``)::
                   else svc.use_slave_credentials(), until=proc)
 """
 
+from ._hybrid import LibcfakeBackendWarning
 from ._shim import shim_path
 from .calls import Call
 from .errors import LibcfakeError, ProtocolError, ShimNotBuiltError
@@ -34,6 +35,7 @@ __all__ = [
     "FileSystem",
     "JournalEntry",
     "LibcService",
+    "LibcfakeBackendWarning",
     "LibcfakeError",
     "Network",
     "NetworkViolation",

@@ -29,7 +29,7 @@ import fcntl
 import os
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,8 @@ from .errors import ShimNotBuiltError
 LAUNCHER_NAME = "libcfake-launch"
 #: The variable naming the descriptor the launcher sends the listener on.
 CHANNEL_VARIABLE = "LIBCFAKE_SUPERVISOR_FD"
+#: The variable naming the file the launcher executes, when it is not argv[0].
+EXECUTABLE_VARIABLE = "LIBCFAKE_LAUNCH_EXECUTABLE"
 
 # <linux/seccomp.h>: the ioctls on a listener, and the layouts they exchange
 _NOTIF = struct.Struct("=QIIiIQ6Q")  # id, pid, flags; data: nr, arch, instruction_pointer, args
@@ -79,8 +81,11 @@ class Notification:
 class Listener:
     """A seccomp user-notification listener: the master's end of one launched tree."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, *, killable: bool = True) -> None:
         self.fd = fd
+        #: whether the kernel took SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19): a signal
+        #: arriving while a call waits for the master does not interrupt it
+        self.killable = killable
 
     def fileno(self) -> int:
         return self.fd
@@ -222,30 +227,56 @@ def spawn(
     args: Sequence[str | os.PathLike[str]], *, env: dict[str, str] | None = None, **popen: Any
 ) -> tuple[_realos.Popen, Listener]:
     """Start ``args`` under the launcher; the process and its tree's listener. Popen's arguments
-    (``pass_fds`` is the launcher's)."""
+    (``pass_fds`` is added to; ``executable=`` is the file the launcher executes)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     with ours, theirs:
-        environment = dict(os.environ if env is None else env)
-        environment[CHANNEL_VARIABLE] = str(theirs.fileno())
-        proc = _realos.Popen(
-            [str(launcher_path()), *(os.fspath(arg) for arg in args)],
-            env=environment,
-            pass_fds=(theirs.fileno(),),
-            **popen,
-        )
+        environment = launch_environment(env, theirs.fileno(), popen.pop("executable", None))
+        pass_fds = (*popen.pop("pass_fds", ()), theirs.fileno())
+        proc = _realos.Popen(launch_arguments(args), env=environment, pass_fds=pass_fds, **popen)
         theirs.close()
-        message = ours.recv(4)
-        if len(message) != 4:
-            proc.wait()
-            status = proc.returncode
-            raise OSError(errno.EPROTO, f"libcfake-launch set up no filter (exit status {status})")
-        pidfd = os.pidfd_open(proc.pid)
         try:
-            listener = _pidfd_getfd(pidfd, struct.unpack("=i", message)[0])
-        finally:
-            os.close(pidfd)
-        ours.send(b"T")
-    return proc, Listener(listener)
+            listener = take_listener(ours, proc.pid)
+        except OSError as error:
+            _, stderr = proc.communicate()  # (closes the pipes Popen made)
+            said = stderr.decode(errors="replace").strip() if isinstance(stderr, bytes) else ""
+            said = said or (stderr.strip() if isinstance(stderr, str) else "")
+            raise OSError(error.errno, f"{error.strerror}{': ' + said if said else ''}") from None
+    return proc, listener
+
+
+def launch_arguments(args: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """The launcher's command line for ``args``."""
+    return [str(launcher_path()), *(os.fspath(arg) for arg in args)]
+
+
+def launch_environment(
+    env: Mapping[str, str] | None, channel: int, executable: str | os.PathLike[str] | None = None
+) -> dict[str, str]:
+    """``env`` (default: this process's) with what the launcher needs: the channel's number, and
+    the file to execute when it is not argv[0] (Popen's ``executable=``)."""
+    environment = dict(os.environ if env is None else env)
+    environment[CHANNEL_VARIABLE] = str(channel)
+    environment.pop(EXECUTABLE_VARIABLE, None)
+    if executable is not None:
+        environment[EXECUTABLE_VARIABLE] = os.fspath(executable)
+    return environment
+
+
+def take_listener(channel: socket.socket, pid: int) -> Listener:
+    """The listener the launcher ``pid`` reports on ``channel`` (a copy taken with
+    pidfd_getfd); OSError EPROTO if it set up no filter (its stderr says why)."""
+    message = channel.recv(8)
+    if len(message) < 4:
+        raise OSError(errno.EPROTO, "libcfake-launch set up no filter")
+    number = struct.unpack_from("=i", message)[0]
+    killable = len(message) >= 8 and struct.unpack_from("=i", message, 4)[0] == 1
+    pidfd = os.pidfd_open(pid)
+    try:
+        listener = _pidfd_getfd(pidfd, number)
+    finally:
+        os.close(pidfd)
+    channel.send(b"T")
+    return Listener(listener, killable=killable)
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -280,6 +311,8 @@ SYSCALLS: dict[str, int] = {
     "name_to_handle_at": 303, "open_by_handle_at": 304, "io_uring_setup": 425,
     "io_uring_enter": 426, "io_uring_register": 427, "pidfd_send_signal": 424, "pidfd_open": 434,
     "clone3": 435, "openat2": 437, "pidfd_getfd": 438, "faccessat2": 439, "fchmodat2": 452,
-    "prlimit64": 302, "shmget": 29, "semget": 64, "msgget": 68,
+    "prlimit64": 302, "shmget": 29, "semget": 64, "msgget": 68, "umask": 95, "setuid": 105,
+    "setgid": 106, "setreuid": 113, "setregid": 114, "setgroups": 116, "setresuid": 117,
+    "setresgid": 119, "setfsuid": 122, "setfsgid": 123,
 }  # fmt: skip
 SYSCALL_NAMES: dict[int, str] = {number: name for name, number in SYSCALLS.items()}

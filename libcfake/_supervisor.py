@@ -86,6 +86,7 @@ _AT_EACCESS = 0x200
 _UTIME_NOW = (1 << 30) - 1
 _STATX_BASIC_STATS = 0x7FF
 _O_TMPFILE = os.O_TMPFILE
+_O_PATH = os.O_PATH
 
 # x86_64 struct stat, struct statx, struct open_how, struct timespec/timeval pairs
 _KSTAT = struct.Struct("=QQQIIIiQqqqqqqqqq24x")
@@ -96,6 +97,20 @@ _STATX_DEVS = struct.Struct("=IIII")
 _OPEN_HOW = struct.Struct("=QQQ")
 _TIMESPECS = struct.Struct("=qqqq")
 _STATFS_SIZE = 120  # x86_64 struct statfs
+_MSGHDR = struct.Struct("=QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
+_IOVEC = struct.Struct("=QQ")
+_CMSG_HEAD = struct.Struct("=Qii")  # len, level, type
+_MAX_DATAGRAM = 1 << 20  # what the master copies of a datagram a program sends
+_MSG_FASTOPEN = 0x20000000
+_MMSGHDR_SIZE = 64  # struct mmsghdr: a msghdr, msg_len, padding
+
+
+class _Continue:
+    """What :meth:`_Decoder.decode` returns for a call that goes on in the kernel as made:
+    nothing in the program's memory decides its outcome."""
+
+
+CONTINUE = _Continue()
 assert _KSTAT.size == 144 and _STATX_HEAD.size == 64
 
 _SYS = _seccomp.SYSCALLS
@@ -153,27 +168,34 @@ class _Credentials:
 
 
 def _status(tid: int) -> tuple[ProcessInfo, _Credentials]:
-    fields: dict[str, str] = {}
-    with open(f"/proc/{tid}/status", "rb") as file:
-        for line in file.read().decode("ascii", "replace").splitlines():
-            key, _, value = line.partition(":")
+    fd = os.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        text = os.read(fd, 16384)
+    finally:
+        os.close(fd)
+    fields: dict[bytes, bytes] = {}
+    for line in text.split(b"\n"):
+        key, _, value = line.partition(b":")
+        if key in _STATUS_KEYS:
             fields[key] = value.strip()
-    uids = [int(v) for v in fields["Uid"].split()]
-    gids = [int(v) for v in fields["Gid"].split()]
-    pid = int(fields["Tgid"])
+    uids = [int(v) for v in fields[b"Uid"].split()]
+    gids = [int(v) for v in fields[b"Gid"].split()]
+    pid = int(fields[b"Tgid"])
     try:
         exe = os.readlink(f"/proc/{pid}/exe")
     except OSError:
         exe = ""
-    info = ProcessInfo(
-        protocol.VERSION, pid, int(fields["PPid"]), tid, uids[0], gids[0], uids[1], gids[1], 0, exe
-    )
+    info = ProcessInfo(protocol.VERSION, pid, int(fields[b"PPid"]), tid, uids[0], gids[0],
+                       uids[1], gids[1], 0, exe)  # fmt: skip
     credentials = _Credentials(
         uids[0], gids[0], uids[1], gids[1], uids[3], gids[3],
-        tuple(int(g) for g in fields.get("Groups", "").split()),
-        int(fields.get("Umask", "022"), 8),
+        tuple(int(g) for g in fields.get(b"Groups", b"").split()),
+        int(fields.get(b"Umask", b"022"), 8),
     )  # fmt: skip
     return info, credentials
+
+
+_STATUS_KEYS = frozenset({b"Uid", b"Gid", b"Tgid", b"PPid", b"Groups", b"Umask"})
 
 
 class _IoVec(ctypes.Structure):
@@ -280,6 +302,10 @@ class _Decoded:
     socket_copy: int = -1  # connect/bind: the master's copy of the program's socket
     cwd: int = -1  # connect/bind of a relative unix path: the program's working directory
     backlog: int = 0  # listen
+    payload: bytes = b""  # sendto/sendmsg of a datagram: what is sent
+    control: bytes = b""  # sendmsg: its control messages (descriptors: the master's copies)
+    send_flags: int = 0
+    count_at: int = 0  # sendmmsg: where the message's msg_len goes (the call then returns 1)
     #: a call on a descriptor: the call itself on the master's copy (passthrough)
     perform: Callable[[], Any] | None = None
 
@@ -291,6 +317,12 @@ class _Decoded:
         self.memory.close()
 
 
+#: Calls that change a caller's credentials: trapped to forget what was kept, then let go on.
+_CREDENTIAL_CALLS = frozenset(
+    {"setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid",
+     "setfsgid", "setgroups", "umask"}
+)  # fmt: skip
+
 #: The system calls the adapter decodes (by their x86_64 names); any other is refused.
 SERVED: frozenset[str] = frozenset(
     {"open", "creat", "openat", "openat2", "stat", "lstat", "newfstatat", "statx", "access",
@@ -300,7 +332,7 @@ SERVED: frozenset[str] = frozenset(
      "futimesat", "truncate", "mknod", "mknodat", "chdir", "execve", "execveat", "connect",
      "bind", "listen", "fstat", "fchmod", "fchown", "statfs", "getxattr", "lgetxattr",
      "listxattr", "llistxattr", "setxattr", "lsetxattr", "fsetxattr", "removexattr",
-     "lremovexattr", "fremovexattr"}
+     "lremovexattr", "fremovexattr", "sendto", "sendmsg", "sendmmsg"}
 )  # fmt: skip
 
 
@@ -308,17 +340,30 @@ class _Decoder:
     """Reads one notification into a :class:`_Decoded`."""
 
     def __init__(self, file_devices: Sequence[int] = ()) -> None:
+        #: each thread's ProcessInfo and credentials, read from /proc once (it costs 100 us) and
+        #: forgotten when any thread of the tree changes its ids or umask, or executes
+        self._who: dict[int, tuple[ProcessInfo, _Credentials]] = {}
         self._seq = itertools.count(1)
         self.file_devices = frozenset(file_devices)
 
-    def decode(self, note: Notification) -> _Decoded | Callable[[], tuple[int, int]]:
+    def decode(self, note: Notification) -> _Decoded | Callable[[], tuple[int, int]] | _Continue:
         """The decoded call, or for a call the adapter answers by itself (an fstat of a program's
         descriptor), a function that performs it (returning (value, errno))."""
         name = note.name
+        if name in _CREDENTIAL_CALLS:  # trapped only to know their callers' ids changed
+            self._who.clear()
+            return CONTINUE
         method = getattr(self, f"_{name}", None) if name in SERVED else None
         if method is None:
             raise _Refusal(_errno.ENOSYS, f"the supervisor does not serve {name}", report=True)
-        info, credentials = _status(note.pid)
+        if name in _CREDENTIAL_CALLS or name in ("execve", "execveat"):
+            self._who.clear()  # what was kept is stale (umask is the whole process's)
+        who = self._who.get(note.pid)
+        if who is None:
+            if len(self._who) > 4096:
+                self._who.clear()
+            who = self._who[note.pid] = _status(note.pid)
+        info, credentials = who
         memory = _Memory(note.pid)
         decoded = _Decoded(note, _EMPTY, info, credentials, memory, [], [], [])
         try:
@@ -334,7 +379,7 @@ class _Decoder:
     # -- helpers -----------------------------------------------------------------------------
 
     def _pidfd_getfd(self, d: _Decoded, number: int) -> int:
-        pidfd = os.pidfd_open(d.process.pid)
+        pidfd = _thread_pidfd(d.note.pid, d.process.pid)
         try:
             fd = _syscall(_seccomp._SYS_PIDFD_GETFD, pidfd, number, 0)
         except OSError as error:
@@ -859,6 +904,11 @@ class _Decoder:
         if fd < 0:
             raise _Refusal(_errno.EBADF)
         sockaddr = d.memory.read(address, length)
+        copy, domain, socktype, proto = self._socket(d, fd)
+        return self._asking(d, verb, d.note.name, fd, copy, sockaddr, domain, socktype, proto)
+
+    def _socket(self, d: _Decoded, fd: int) -> tuple[int, int, int, int]:
+        """The master's copy of the program's socket ``fd``, its domain, type and protocol."""
         copy = self._pidfd_getfd(d, fd)
         try:
             domain = _sockopt(copy, socket.SO_DOMAIN)
@@ -866,6 +916,13 @@ class _Decoder:
             proto = _sockopt(copy, socket.SO_PROTOCOL)
         except OSError as error:
             raise _Refusal(error.errno or _errno.ENOTSOCK) from None
+        return copy, domain, socktype, proto
+
+    def _asking(self, d: _Decoded, verb: str, symbol: str, fd: int, copy: int, sockaddr: bytes,
+                domain: int, socktype: int, proto: int) -> Any:  # fmt: skip
+        """connect or bind (or a send with a destination, asked as a connect named ``symbol``)
+        as the shim asks it: the address decoded, the program's socket in FD_SOCKET."""
+        length = len(sockaddr)
         d.socket_number, d.sockaddr, d.socket_copy = fd, sockaddr, copy
         d.cloexec = _descriptor_cloexec(d.note.pid, fd)
         family = struct.unpack_from("=H", sockaddr)[0] if length >= 2 else -1
@@ -899,7 +956,7 @@ class _Decoder:
             return self._as_given(d, verb)
         d.descriptors.append(os.dup(copy))
         d.raw = RawCall(
-            next(self._seq) & 0xFFFFFFFF, function, d.note.name, 0, 0, 0, FD_SOCKET, domain,
+            next(self._seq) & 0xFFFFFFFF, function, symbol, 0, 0, 0, FD_SOCKET, domain,
             socktype, proto, fields.get("port", 0), fields.get("flowinfo", 0),
             fields.get("scope_id", 0), fields.get("address", bytes(16)), string1, None,
             (0, 0, 0, 0),
@@ -948,6 +1005,158 @@ class _Decoder:
         d.kind = "listen"
         return None
 
+    def _sendto(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        length = min(a[2], _MAX_DATAGRAM)
+        return self._sending(d, a[0], a[3], a[4], a[5], lambda: d.memory.read(a[1], length), 0, 0)
+
+    def _sendmsg(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        if a[1] == 0:
+            raise _Refusal(_errno.EFAULT)
+        name, namelen, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(
+            d.memory.read(a[1], _MSGHDR.size)
+        )
+
+        return self._sending(d, a[0], a[2], name, namelen, lambda: self._gather(d, iov, iovlen),
+                             control, controllen)  # fmt: skip
+
+    def _sendmmsg(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        """sendmmsg: on a stream socket as sendmsg; of datagrams, those without a destination
+        (a connected socket's: glibc's resolver) are all sent by the master, else the first one
+        alone as sendmsg (the call returns 1, which callers handle as a partial send)."""
+        vector, count = a[1], min(a[2] & 0xFFFFFFFF, 1024)
+        if count == 0:
+            return lambda: (0, 0)
+        headers = [
+            _MSGHDR.unpack(d.memory.read(vector + i * _MMSGHDR_SIZE, _MSGHDR.size))
+            for i in range(count)
+        ]
+        d.count_at = vector + _MSGHDR.size  # the first message's msg_len
+        if (headers[0][0] and headers[0][1]) or any(not h[0] or not h[1] for h in headers):
+            count = 1
+        if count == 1:
+            name, namelen, iov, iovlen, control, controllen, _ = headers[0]
+            return self._sending(d, a[0], a[3], name, namelen,
+                                 lambda: self._gather(d, iov, iovlen), control,
+                                 controllen)  # fmt: skip
+        fd = ctypes.c_int(a[0] & 0xFFFFFFFF).value
+        if fd < 0:
+            raise _Refusal(_errno.EBADF)
+        copy, _, socktype, _ = self._socket(d, fd)
+        if socktype in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET):
+            return CONTINUE
+        flags = a[3] & 0xFFFFFFFF & ~_MSG_FASTOPEN
+        messages = [
+            (self._gather(d, h[2], h[3]),
+             self._ancillary(d, d.memory.read(h[4], min(h[5], 4096))) if h[4] and h[5] else b"")
+            for h in headers
+        ]  # fmt: skip
+        keep, d.owned = d.owned, []
+        memory = d.memory
+
+        def perform() -> tuple[int, int]:
+            sent = 0
+            try:
+                for index, (payload, control) in enumerate(messages):
+                    n = _send_message(copy, payload, control, flags, None)
+                    memory.write(vector + index * _MMSGHDR_SIZE + _MSGHDR.size,
+                                 struct.pack("=I", n))  # fmt: skip
+                    sent += 1
+            except OSError as error:
+                if not sent:
+                    return -1, error.errno or _errno.EIO
+            finally:
+                for owned in keep:
+                    os.close(owned)
+            return sent, 0
+
+        return perform
+
+    def _gather(self, d: _Decoded, iov: int, iovlen: int) -> bytes:
+        """The bytes of an iovec array in the program's memory (at most _MAX_DATAGRAM)."""
+        if iovlen > 1024:
+            raise _Refusal(_errno.EMSGSIZE)
+        chunks, total = [], 0
+        for index in range(iovlen):
+            base, size = _IOVEC.unpack(d.memory.read(iov + index * _IOVEC.size, _IOVEC.size))
+            size = min(size, _MAX_DATAGRAM - total)
+            chunks.append(d.memory.read(base, size))
+            total += size
+        return b"".join(chunks)
+
+    def _sending(self, d: _Decoded, fd: int, flags: int, address: int, length: int,
+                 data: Callable[[], bytes], control: int, control_length: int) -> Any:  # fmt: skip
+        """sendto and sendmsg. On a stream or seqpacket socket the kernel ignores or refuses a
+        destination (connected or not), so the call goes on as made (MSG_FASTOPEN aside, which
+        connects: refused). A datagram's destination is asked as a connect named after the call
+        (the shim's way); the master sends the datagram itself from its copy of the socket, on
+        what it read, so a racing thread changes nothing."""
+        fd = ctypes.c_int(fd & 0xFFFFFFFF).value
+        flags &= 0xFFFFFFFF
+        length = ctypes.c_int(length & 0xFFFFFFFF).value
+        if fd < 0:
+            raise _Refusal(_errno.EBADF)
+        copy, domain, socktype, proto = self._socket(d, fd)
+        if socktype in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET):
+            if flags & _MSG_FASTOPEN and address and length:
+                raise _Refusal(_errno.EOPNOTSUPP, "sendto with MSG_FASTOPEN", report=True)
+            return CONTINUE
+        d.payload = data()
+        if control and control_length:
+            if control_length > 4096:
+                raise _Refusal(_errno.ENOBUFS)
+            d.control = self._ancillary(d, d.memory.read(control, control_length))
+        d.send_flags = flags & ~_MSG_FASTOPEN
+        if address == 0 or length <= 0:  # connected (decided at its connect), or EDESTADDRREQ
+            return self._send_as_given(d, copy, None)
+        if length > 128:
+            raise _Refusal(_errno.EINVAL)
+        sockaddr = d.memory.read(address, length)
+        asked = self._asking(d, "connect", d.note.name, fd, copy, sockaddr, domain, socktype, proto)
+        if asked is None:
+            d.kind = "send"
+            return None
+        d.owned.append(copy)  # an address the shim leaves to libc (AF_UNSPEC...): sent as given
+        return self._send_as_given(d, copy, sockaddr)
+
+    def _ancillary(self, d: _Decoded, control: bytes) -> bytes:
+        """Control messages as the program gave them, its descriptors (SCM_RIGHTS) replaced by
+        the master's copies."""
+        out, offset = [], 0
+        while offset + _CMSG_HEAD.size <= len(control):
+            size, level, kind = _CMSG_HEAD.unpack_from(control, offset)
+            if size < _CMSG_HEAD.size or offset + size > len(control):
+                raise _Refusal(_errno.EINVAL)
+            body = control[offset + _CMSG_HEAD.size : offset + size]
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                numbers = struct.unpack(f"={len(body) // 4}i", body[: len(body) // 4 * 4])
+                body = struct.pack(f"={len(numbers)}i",
+                                   *(self._pidfd_getfd(d, n) for n in numbers))  # fmt: skip
+            item = _CMSG_HEAD.pack(_CMSG_HEAD.size + len(body), level, kind) + body
+            out.append(item + bytes(-len(item) % 8))
+            offset += (size + 7) & ~7
+        return b"".join(out)
+
+    def _send_as_given(self, d: _Decoded, copy: int, sockaddr: bytes | None) -> Any:
+        payload, control, flags = d.payload, d.control, d.send_flags
+        keep = list(d.owned)  # the SCM_RIGHTS copies and the socket: closed after the send
+        d.owned = []
+        memory, count_at = d.memory, d.count_at
+
+        def perform() -> tuple[int, int]:
+            try:
+                sent = _send_message(copy, payload, control, flags, sockaddr)
+                if count_at:
+                    memory.write(count_at, struct.pack("=I", sent))
+                    return 1, 0
+                return sent, 0
+            except OSError as error:
+                return -1, error.errno or _errno.EIO
+            finally:
+                for fd in keep:
+                    os.close(fd)
+
+        return perform
+
     def _as_given(self, d: _Decoded, verb: str) -> Callable[[], tuple[int, int]]:
         copy, sockaddr, credentials = d.socket_copy, d.sockaddr, d.credentials
         d.owned.remove(copy)
@@ -965,6 +1174,21 @@ class _Decoder:
 
 
 _EMPTY = RawCall(0, "", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, bytes(16), None, None, (0, 0, 0, 0))
+
+
+_PIDFD_THREAD = os.O_EXCL  # Linux 6.9: a pidfd of one thread
+
+
+def _thread_pidfd(tid: int, pid: int) -> int:
+    """A pidfd of the calling thread, whose descriptor table is the one its call uses (a thread
+    may have its own, after unshare(CLONE_FILES)); of its process before Linux 6.9."""
+    try:
+        return int(_syscall(_SYS_PIDFD_OPEN, tid, _PIDFD_THREAD))
+    except OSError:
+        return os.pidfd_open(pid)
+
+
+_SYS_PIDFD_OPEN = 434
 
 
 def _attribute_call(
@@ -1031,6 +1255,44 @@ def _socket_call(verb: str, fd: int, sockaddr: bytes) -> int:
     return 0
 
 
+class _MsgHdr(ctypes.Structure):
+    _fields_ = (("name", ctypes.c_void_p), ("namelen", ctypes.c_uint), ("iov", ctypes.c_void_p),
+                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p),
+                ("controllen", ctypes.c_size_t), ("flags", ctypes.c_int))  # fmt: skip
+
+
+_libc.sendmsg.restype = ctypes.c_ssize_t
+
+
+def _send_message(fd: int, data: bytes, control: bytes, flags: int, sockaddr: bytes | None) -> int:
+    """sendmsg on the master's copy of a socket, the destination as raw sockaddr bytes."""
+    payload = ctypes.create_string_buffer(data, len(data))
+    iov = _IoVec(ctypes.cast(payload, ctypes.c_void_p), len(data))
+    name = ctypes.create_string_buffer(sockaddr, len(sockaddr)) if sockaddr else None
+    ancillary = ctypes.create_string_buffer(control, len(control)) if control else None
+    header = _MsgHdr(
+        ctypes.cast(name, ctypes.c_void_p) if name is not None else None,
+        len(sockaddr) if sockaddr else 0, ctypes.cast(ctypes.byref(iov), ctypes.c_void_p), 1,
+        ctypes.cast(ancillary, ctypes.c_void_p) if ancillary is not None else None,
+        len(control), 0,
+    )  # fmt: skip
+    sent = _libc.sendmsg(fd, ctypes.byref(header), flags | socket.MSG_NOSIGNAL)
+    if sent < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return int(sent)
+
+
+def _peer_address(fd: int) -> bytes:
+    """A socket's peer address as raw sockaddr bytes."""
+    buffer = ctypes.create_string_buffer(128)
+    size = ctypes.c_uint(128)
+    if _libc.getpeername(fd, buffer, ctypes.byref(size)) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return buffer.raw[: size.value]
+
+
 def _host_stat(dirfd: int | None, path: bytes, flags: int, statx: tuple[int, int] | None) -> bytes:
     """The kernel's own struct stat (or statx) of (dirfd, path), as the program would get it."""
     directory = _AT_FDCWD if dirfd is None else dirfd
@@ -1058,10 +1320,19 @@ class _Worker:
             tuple[Callable[[], Any], _Credentials, queue.SimpleQueue[Any]]
         ]
         self._jobs = queue.SimpleQueue()
+        self._own: tuple[int, int, frozenset[int]] | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def run(self, job: Callable[[], Any], credentials: _Credentials) -> Any:
+    def run(self, job: Callable[[], Any], credentials: _Credentials, inline: bool = False) -> Any:
+        """``job()`` as ``credentials``; ``inline``: a job that creates nothing (the umask does
+        not matter), which runs in the calling thread when the caller's filesystem ids and
+        groups are the master's own (no thread handoff: most calls of most tests)."""
+        if inline and self._own is None:
+            self._own = (os.geteuid(), os.getegid(), frozenset(os.getgroups()))
+        if inline and self._own == (credentials.fsuid, credentials.fsgid,
+                                    frozenset(credentials.groups)):  # fmt: skip
+            return job()
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="libcfake-as-caller",
@@ -1274,7 +1545,16 @@ class _Pending:
             return lambda: self._reply(-1, error)
         if error:
             raise ValueError(f"errno {error} given with a successful {function} result {result!r}")
-        if len(fds) > 1 or (fds and d.kind not in ("open", "socket", "listen", "chdir")):
+        if d.kind == "exec" and fds and not error:  # a program that exists only in the model
+
+            def unexecutable() -> bool:
+                self.supervisor.report(d.note, f"{os.fsdecode(d.paths[0].text)!r} exists only in "
+                                       "the model: only the shim can execute it (the kernel of "
+                                       "a trapped exec needs a real file)")  # fmt: skip
+                return self._reply(-1, _errno.ENOEXEC)
+
+            return unexecutable
+        if len(fds) > 1 or (fds and d.kind not in ("open", "socket", "listen", "chdir", "send")):
             raise ValueError(
                 f"{function} replies carry at most one descriptor, and only "
                 "open, openat, chdir, connect and bind take one"
@@ -1303,6 +1583,10 @@ class _Pending:
             return write_link
         if not is_int or result < 0:
             raise TypeError(f"{function} answers an integer >= 0 or -1, not {result!r}")
+        if d.kind == "send":  # a probe connected to where the datagram goes, or as given
+            return lambda: self._send(_peer_address(fds[0]) if fds else d.sockaddr)
+        if d.kind == "chdir" and fds:
+            return lambda: self._enter(fds[0])
         if d.kind == "chdir":
             raise NotImplementedError(
                 "a supervised program's working directory cannot be changed from the master: "
@@ -1322,11 +1606,49 @@ class _Pending:
             return lambda: self.supervisor.listener.reply_continue(d.note.id)
         return lambda: self._reply(result)
 
+    def _send(self, sockaddr: bytes) -> bool:
+        """A datagram sent by the master from its copy of the program's socket."""
+        d = self.decoded
+        if not self._valid():
+            return False
+        try:
+            sent = _send_message(d.socket_copy, d.payload, d.control, d.send_flags, sockaddr)
+            if d.count_at:
+                d.memory.write(d.count_at, struct.pack("=I", sent))
+                sent = 1
+        except OSError as error:
+            return self._reply(-1, error.errno or _errno.EIO)
+        return self._reply(sent)
+
+    def _enter(self, fd: int) -> bool:
+        """chdir answered with a directory: only the kernel can change a process's working
+        directory, so the call goes on when the path, resolved as the kernel will (from the
+        program's working directory), is that very directory (a shadow directory entered by a
+        relative path, a host directory); otherwise it fails with ENOSYS, reported (a static
+        program cannot enter a model directory by its virtual name: start it there, cwd=)."""
+        d = self.decoded
+        p = d.paths[0]
+        try:
+            reached = os.stat(p.text, dir_fd=p.dirfd)
+            wanted = os.fstat(fd)
+            same = (reached.st_dev, reached.st_ino) == (wanted.st_dev, wanted.st_ino)
+        except OSError:
+            same = False
+        if same:
+            return self.supervisor.listener.reply_continue(d.note.id)
+        self.supervisor.report(
+            d.note, f"chdir {os.fsdecode(p.text)!r}: a supervised program's working directory "
+            "can be a model directory only if it started there (cwd=) or enters it relatively",
+        )  # fmt: skip
+        return self._reply(-1, _errno.ENOSYS)
+
     def _perform(self) -> bool:
         """Passthrough: the master makes the call, as the program, on what it read."""
         d = self.decoded
         raw = d.raw
         function = raw.function
+        if d.kind == "send":
+            return self._send(d.sockaddr)
         if d.kind == "exec":  # only the kernel can: see the module's docstring for the race
             return self.supervisor.listener.reply_continue(d.note.id)
         if d.kind == "chdir":
@@ -1338,7 +1660,9 @@ class _Pending:
         if function == "access":  # access checks with the real ids, eaccess with the fs ids
             who = dataclasses.replace(who, fsuid=who.uid, fsgid=who.gid)
         try:
-            value = _WORKER.run(lambda: self._host_call(), who)
+            reads = d.kind in ("stat", "statx", "readlink") or function in ("access", "eaccess")
+            reads = reads or (d.kind == "open" and not raw.flags & (os.O_CREAT | _O_TMPFILE))
+            value = _WORKER.run(lambda: self._host_call(), who, inline=reads)
         except OSError as error:
             return self._reply(-1, error.errno or _errno.EIO) if self._valid() else False
         if d.kind in ("stat", "statx"):
@@ -1346,11 +1670,33 @@ class _Pending:
         if d.kind == "readlink":
             return self._write_text(value)
         if d.kind == "open":
+            if raw.flags & _O_PATH:  # the kernel puts no O_PATH file in another process
+                value = self._without_o_path(value, who)
+                if value < 0:
+                    return self._reply(-1, -value) if self._valid() else False
             try:
                 return self._add_fd(value)
             finally:
                 os.close(value)
         return self._reply(value) if self._valid() else False
+
+    def _without_o_path(self, fd: int, who: _Credentials) -> int:
+        """An O_PATH descriptor opened again for reading, as the caller (SECCOMP_IOCTL_NOTIF_ADDFD
+        refuses O_PATH files with EBADF): a directory or file the caller may read gets a
+        descriptor of the same file (which, unlike O_PATH, could read it: the caller may);
+        anything else (a symlink, a file it may not read) -errno, as before."""
+        try:
+            info = os.fstat(fd)
+            flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+            if stat_module.S_ISDIR(info.st_mode):
+                flags |= os.O_DIRECTORY
+            elif not stat_module.S_ISREG(info.st_mode):
+                return -_errno.EBADF
+            return int(_WORKER.run(lambda: os.open(f"/proc/self/fd/{fd}", flags), who))
+        except OSError as error:
+            return -(error.errno or _errno.EBADF)
+        finally:
+            os.close(fd)
 
     def _write_text(self, text: bytes) -> bool:
         d = self.decoded
@@ -1568,6 +1914,9 @@ class Supervisor:
     ``file_devices``: the st_dev of the descriptors the handler hands out (memfds, shadow
     directories); calls on those descriptors are asked, calls on others performed.
 
+    ``intercept(notification)``: asked first about every trapped call; True when it answered
+    the call itself (on ``listener``), so the adapter does nothing more with it.
+
     ``chdir_continues``: a passed-through chdir goes on in the kernel (only the kernel can change
     a process's working directory) instead of failing with ENOSYS. Off by default: it is a
     second exception to "never go on with a path the master read". It grants nothing, as every
@@ -1583,8 +1932,10 @@ class Supervisor:
         on_error: Callable[[SupervisorError], object] | None = None,
         file_devices: Sequence[int] = (),
         chdir_continues: bool = False,
+        intercept: Callable[[Notification], bool] | None = None,
     ) -> None:
         self.listener = listener
+        self.intercept = intercept
         self.chdir_continues = chdir_continues
         self.handler = handler
         self.on_error = on_error
@@ -1648,6 +1999,15 @@ class Supervisor:
 
     def dispatch(self, note: Notification) -> None:
         """Decode one notification and answer it through the handler (or refuse it)."""
+        if self.intercept is not None:
+            try:
+                if self.intercept(note):
+                    return
+            except Exception as error:
+                self.report(note, f"deciding failed: {error!r}")
+                if self.listener.is_valid(note.id):
+                    self.listener.reply(note.id, error=_errno.EIO)
+                return
         try:
             decoded = self._decoder.decode(note)
         except _Refusal as refusal:
@@ -1667,6 +2027,9 @@ class Supervisor:
             self.report(note, f"decoding failed: {error!r}")
             if self.listener.is_valid(note.id):
                 self.listener.reply(note.id, error=_errno.EIO)
+            return
+        if isinstance(decoded, _Continue):
+            self.listener.reply_continue(note.id)
             return
         if not isinstance(decoded, _Decoded):  # answered by the adapter itself
             if self.listener.is_valid(note.id):
@@ -1702,7 +2065,8 @@ class Supervisor:
     def stop(self) -> None:
         """Make :meth:`serve` return (from any thread)."""
         self._stopped = True
-        os.eventfd_write(self._wakeup, 1)
+        if self._wakeup >= 0:
+            os.eventfd_write(self._wakeup, 1)
 
     def close(self) -> None:
         """Stop, and close the listener: every trapped call fails with ENOSYS from now on."""

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from ._hybrid import BACKENDS, DEFAULT_BACKEND
 from .calls import Call
 from .fs import DEVICES
 from .gai import GAI_ERRORS
@@ -99,7 +100,7 @@ def _target(text: str) -> object:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        with Sandbox(cwd=args.cwd) as sandbox:
+        with Sandbox(cwd=args.cwd, backend=args.backend) as sandbox:
             _build(sandbox, args)
             result = sandbox.run(args.command)
             violations = list(sandbox.violations)
@@ -305,6 +306,9 @@ def parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--fail", action="append", default=[], metavar="CALL:PATTERN:ERRNO",
                             help="fail matching calls, e.g. open:/etc/*:EACCES")  # fmt: skip
     run_parser.add_argument("--cwd", default="/", help="the virtual directory to start in")
+    run_parser.add_argument("--backend", choices=BACKENDS, default=None,
+                            help="preload: the shim alone; hybrid: and every program under the "
+                            f"seccomp supervisor (default: {DEFAULT_BACKEND})")  # fmt: skip
     run_parser.add_argument("--violations-ok", action="store_true",
                             help="exit with the command's status despite violations")  # fmt: skip
     run_parser.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
+from .calls import Call
 from .dns import Answer
 from .gai import GAI_ERRORS
 from .journal import describe_error
 from .protocol import PackedStat
-from .service import Deferred, LibcService
 from .stat import FsStats
 
 
@@ -81,7 +82,34 @@ def describe(outcome: Any) -> tuple[str, int]:
     return str(outcome), 0
 
 
-def deliver(svc: LibcService | Deferred, outcome: Any) -> None:
+class Served(Protocol):
+    """A call to answer: a :class:`~libcfake.LibcService` serving one, a trapped call of the
+    seccomp supervisor (:class:`~libcfake._supervisor.TrappedCall`), or either one set aside
+    (their ``Deferred``)."""
+
+    def send(
+        self, result: Any, errno: int | OSError = 0, *, canonical_name: str | None = None
+    ) -> bool: ...
+
+    def send_with_fds(
+        self, result: Any, fds: Sequence[int | Any], errno: int | OSError = 0
+    ) -> bool: ...
+
+    def use_slave_credentials(self) -> bool: ...
+
+
+class Serving(Served, Protocol):
+    """A call being served, as the Sandbox's pipeline sees it, whichever backend brought it."""
+
+    @property
+    def call(self) -> Call: ...
+
+    def descriptors(self) -> list[int]: ...
+
+    def defer(self) -> Served: ...
+
+
+def deliver(svc: Served, outcome: Any) -> None:
     """Send the outcome of the call being served (or set aside) to the program."""
     if outcome is PASSTHROUGH:
         svc.use_slave_credentials()

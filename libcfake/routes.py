@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,9 @@ from ._shadow import ShadowTree
 from .fs import DEVICES, FileSystem
 from .outcomes import PASSTHROUGH, Refused
 from .request import Request
+
+#: A process's own executable's link (/proc/self/exe in its one spelling): readlink may read it.
+OWN_EXE = re.compile(r"^/proc/(self|thread-self)/exe$")
 
 #: What a program may do with a device or one of its own descriptors, reopened.
 _DEVICE_CALLS = frozenset(
@@ -110,6 +114,10 @@ class HostRoutes:
         return PASSTHROUGH
 
     def _proc(self, request: Request, path: str) -> Any:
+        if request.name in ("readlink", "exec") and OWN_EXE.match(path):
+            # the text of the link (static glibc's start-up asks it), or the program running
+            # itself again (busybox's applets): nothing else is reached through it
+            return PASSTHROUGH
         if "/../" in path + "/" or MAGIC_LINK.search(where(path)):
             raise Refused(errno.EACCES, f"{path} leads through a /proc magic link to the host")
         other = PROC_OTHER.match(where(path))

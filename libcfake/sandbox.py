@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 from pyfakefs.fake_file import FakeDirectory
 from pyfakefs.fake_filesystem import FakeFilesystem
 
-from . import _realos
+from . import _hybrid, _realos
 from ._fifos import Fifos, Later
 from ._nameserver import ADDRESS as NAMESERVER_ADDRESS
 from ._nameserver import RESOLV_CONF, NameServer
@@ -47,7 +47,7 @@ from .fs_answers import FsAnswers
 from .gai import GAI_ERRORS
 from .journal import Journal, JournalEntry, Violation, ViolationError, describe_error, format_report
 from .net import NETWORK_CALLS, NetFaultRule, Network, NetworkViolation, Replacement, SocketRequest
-from .outcomes import PASSTHROUGH, Descriptor, Refused, deliver, describe
+from .outcomes import PASSTHROUGH, Descriptor, Refused, Serving, deliver, describe
 from .protocol import (
     NOTED_FUNCTIONS,
     NOTED_OPENS,
@@ -68,6 +68,8 @@ _TYPE_NAMES = {bits: name for name, bits in FILE_TYPES.items()}
 #: entries by name. Not fstat: a program that fstats the file it opened (cp -r, after creating
 #: the last one, which emptied the snapshot) is not about to stat its neighbours.
 _STATS_OF_ENTRIES = NOTED_FUNCTIONS - {"fstat"}
+#: glibc's name service cache, which static programs ask first: none runs here (ENOENT).
+_NSCD_SOCKETS = ("/var/run/nscd/socket", "/run/nscd/socket")
 
 
 class Sandbox:
@@ -83,6 +85,10 @@ class Sandbox:
     (by default each says what it is: EROFS, ECONNREFUSED, EACCES...). With ``strict``, leaving
     the ``with`` block raises :class:`~libcfake.ViolationError` if programs made calls nothing
     covered (what the pytest fixture does by default); :meth:`check` does it at any time.
+    ``backend``: "preload" (the shim alone) or "hybrid" (the shim, and every program under the
+    seccomp supervisor from its first instruction: see :mod:`libcfake._hybrid`); by default
+    :data:`~libcfake._hybrid.DEFAULT_BACKEND`. Where hybrid cannot run, preload, with a
+    :class:`~libcfake.LibcfakeBackendWarning`; ``sb.backend`` says which runs.
     """
 
     def __init__(
@@ -95,7 +101,9 @@ class Sandbox:
         fake_filesystem: FakeFilesystem | None = None,
         violation_errno: int | None = None,
         strict: bool = False,
+        backend: str | None = None,
     ) -> None:
+        self.backend = _hybrid.choose(backend)
         if isinstance(mounts, str) or isinstance(base_mounts, str):
             raise TypeError("mounts and base_mounts are lists of paths, not one path")
         if base_mounts is None:
@@ -139,8 +147,12 @@ class Sandbox:
             on_note=self._noted,
             on_error=self._service_error,
         )
+        self._hybrid = None if self.backend == "preload" else _hybrid.Hybrid(
+            self._answer, file_devices=devices, socket_path=self._service.socket_path,
+            violation=self._add_violation,
+        )  # fmt: skip
         # the stages of a call (see _answer), each in its module
-        self._routes = HostRoutes(self.fs, self._shadow, self._service.serves)
+        self._routes = HostRoutes(self.fs, self._shadow, self.serves)
         self._requests = Requests(self.fs, self._shadow, memfd_device, self._routes.route)
         self._publisher = Publisher(snapshot, self.fs, self._faults, self._routes.route)
         self.fs.on_change = self._publisher.unpublish
@@ -176,6 +188,8 @@ class Sandbox:
         if self._closed:
             return
         self._closed = True
+        if self._hybrid is not None:
+            self._hybrid.close()
         self._service.stop()
         self._thread.join()
         self._fifos.close()
@@ -234,6 +248,8 @@ class Sandbox:
         """Start a program in the sandbox; ``cwd`` is a virtual directory. Popen's arguments."""
         real_cwd = self._enter(cwd or self.cwd)
         self._find_program(args, cwd or self.cwd, kwargs)
+        if self._hybrid is not None:
+            return self._hybrid.popen(args, self.environment(env), real_cwd, **kwargs)
         return _realos.Popen(args, env=self.environment(env), cwd=real_cwd, **kwargs)
 
     def run(
@@ -247,6 +263,8 @@ class Sandbox:
         """Run a program in the sandbox to completion; ``subprocess.run``'s arguments."""
         real_cwd = self._enter(cwd or self.cwd)
         self._find_program(args, cwd or self.cwd, kwargs)
+        if self._hybrid is not None:
+            return self._hybrid.run(args, self.environment(env), real_cwd, **kwargs)
         return _realos.run(args, env=self.environment(env), cwd=real_cwd, **kwargs)
 
     async def create_subprocess_exec(
@@ -260,6 +278,11 @@ class Sandbox:
         """``asyncio.create_subprocess_exec`` for a program in the sandbox (asyncio tests)."""
         real_cwd = self._enter(cwd or self.cwd)
         self._find_program([program], cwd or self.cwd, kwargs)
+        if self._hybrid is not None:
+            return await self._hybrid.create_subprocess_exec(
+                [os.fsdecode(program), *map(os.fsdecode, args)], self.environment(env), real_cwd,
+                **kwargs,
+            )  # fmt: skip
         return await asyncio.create_subprocess_exec(
             program, *args, env=self.environment(env), cwd=real_cwd, **kwargs
         )
@@ -364,10 +387,17 @@ class Sandbox:
 
     # -- serving ---------------------------------------------------------------------------
 
+    def serves(self, pid: int) -> bool:
+        """Whether ``pid`` (a process or thread) is a program of this sandbox."""
+        if self._service.serves(pid):
+            return True
+        return self._hybrid is not None and self._hybrid.contains(pid)
+
     def _serve(self) -> None:
+        handler = self._answer if self._hybrid is None else self._hybrid.serve_call
         while True:
             try:
-                self._service.serve(self._answer)
+                self._service.serve(handler)
                 return  # stopped by close()
             except ProtocolError as error:  # one program's garbage: record it, serve the rest
                 with self._record_lock:
@@ -377,13 +407,16 @@ class Sandbox:
 
     def _service_error(self, error: ServiceError) -> None:
         """The master refused or closed a connection (see LibcService.errors): a violation."""
-        with self._record_lock:
-            self.violations.append(
-                Violation(error.pid, error.exe, error.stage, error.stage, (),
-                          "closed" if error.stage == "receive" else "refused", error.message)
-            )  # fmt: skip
+        self._add_violation(
+            Violation(error.pid, error.exe, error.stage, error.stage, (),
+                      "closed" if error.stage == "receive" else "refused", error.message)
+        )  # fmt: skip
 
-    def _answer(self, svc: LibcService) -> None:
+    def _add_violation(self, violation: Violation) -> None:
+        with self._record_lock:
+            self.violations.append(violation)
+
+    def _answer(self, svc: Serving) -> None:
         """Serve one call: request -> fault -> route -> answer -> publish -> journal -> deliver."""
         fds = svc.descriptors()
         request: Request | None = None
@@ -571,6 +604,8 @@ class Sandbox:
             else name if name.startswith(b"\0")
             else self._requests.join(None, name, request.process)
         )  # fmt: skip
+        if kind == "connect" and destination in _NSCD_SOCKETS:
+            raise FileNotFoundError(errno.ENOENT, "no nscd runs in a sandbox")  # glibc asks it
         caller = request.caller(with_umask=kind == "bind")
         socket_request = SocketRequest(fd, raw.family, raw.socktype, destination, caller,
                                        raw.protocol, raw.symbol or kind)  # fmt: skip

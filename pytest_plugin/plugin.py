@@ -42,14 +42,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   help="fault rules and routes nothing used: warn, error or ignore")  # fmt: skip
     parser.addini("libcfake_violation_errno", default="",
                   help="answer every violation with this errno (e.g. EACCES)")  # fmt: skip
+    parser.addini("libcfake_backend", default="",
+                  help="preload (the shim alone) or hybrid (and every program under the seccomp "
+                  "supervisor); libcfake's default if empty")  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "libcfake(**options): Sandbox options for this test (mounts added to the defaults, "
-        "base_mounts replacing them, cwd, reply_timeout), and strict=False to report its "
-        "violations as warnings",
+        "base_mounts replacing them, cwd, reply_timeout, backend), and strict=False to report "
+        "its violations as warnings",
     )
 
 
@@ -63,6 +66,9 @@ def _options(request: pytest.FixtureRequest) -> tuple[dict[str, Any], bool]:
         if code is None:
             raise pytest.UsageError(f"libcfake_violation_errno: unknown errno {violation_errno!r}")
         options["violation_errno"] = code
+    backend = str(config.getini("libcfake_backend")).strip()
+    if backend:
+        options["backend"] = backend
     mounts = [str(path) for path in config.getini("libcfake_mounts")]
     if config.getini("libcfake_mount_rootdir"):
         mounts.append(str(config.rootpath))

@@ -32,8 +32,11 @@ What a preload cannot reach (README "Limits"): a test each below, first in this 
   wrapped now: a FIFO is made in the model and nothing reaches the disk (the ``mkstemp``
   family and ``tmpfile`` are wrapped too, rows in the corpus).
 
-The first three *do* reach the host; they are ``xfail(strict=True)`` as documented limits, so the
-suite shows them. They write only into the test's own tmp_path.
+The first three *do* reach the host under the preload backend; they are ``xfail(strict=True)``
+as documented limits, so the suite shows them. They write only into the test's own tmp_path.
+Under the hybrid backend (``Sandbox(backend="hybrid")``, the seccomp supervisor) each is a pass,
+tested below them, with children that run without ``LD_PRELOAD`` and a signal aimed at the test
+process; ``test_escape_under_hybrid`` runs the whole corpus under it.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ from typing import Any
 
 import pytest
 
-from libcfake import Sandbox
+from libcfake import Sandbox, _hybrid
 from libcfake.fs import DEFAULT_MOUNTS
 
 #: Names of anything an escape might create outside tmp_path: unique to this test run.
@@ -1115,6 +1118,17 @@ def _args(row: Row, world: World, binaries: dict[str, Path]) -> list[str]:
 
 @pytest.mark.parametrize("row", CORPUS)
 def test_escape(row: Row, sb: Sandbox, world: World, binaries: dict[str, Path]) -> None:
+    _escape(row, sb, world, binaries)
+
+
+@pytest.mark.parametrize("row", CORPUS)
+def test_escape_under_hybrid(
+    row: Row, hybrid_sb: Sandbox, world: World, binaries: dict[str, Path]
+) -> None:
+    _escape(row, hybrid_sb, world, binaries)
+
+
+def _escape(row: Row, sb: Sandbox, world: World, binaries: dict[str, Path]) -> None:
     if row.setup is not None:
         row.setup(sb, world)
     outcome = attempt(sb, world, _args(row, world, binaries))
@@ -1166,7 +1180,9 @@ def test_the_corpus_is_large_enough() -> None:
 
 
 @pytest.mark.xfail(
-    strict=True, reason="DOCUMENTED LIMIT: raw syscall(2) bypasses libc and the shim"
+    strict=True,
+    reason="DOCUMENTED LIMIT: raw syscall(2) bypasses libc and the shim (preload backend; "
+    "the hybrid backend answers it: test_hybrid_raw_syscall_is_answered_by_the_model)",
 )
 def test_limit_raw_syscall_reaches_the_host(
     sb: Sandbox, world: World, binaries: dict[str, Path]
@@ -1177,9 +1193,9 @@ def test_limit_raw_syscall_reaches_the_host(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="DOCUMENTED LIMIT: a static binary has no ld.so and no LD_PRELOAD (Go programs too); "
-    "proposed detection: Sandbox._fs_exec could read the ELF program headers of the host file "
-    "and refuse (a violation) an executable without PT_INTERP",
+    reason="DOCUMENTED LIMIT: a static binary has no ld.so and no LD_PRELOAD (Go programs too) "
+    "(preload backend; the hybrid backend serves it: "
+    "test_hybrid_static_binary_is_answered_by_the_model)",
 )
 def test_limit_static_binary_reaches_the_host(
     sb: Sandbox, world: World, binaries: dict[str, Path]
@@ -1192,7 +1208,9 @@ def test_limit_static_binary_reaches_the_host(
 
 
 @pytest.mark.xfail(
-    strict=True, reason="DOCUMENTED LIMIT: io_uring operations are done by the kernel"
+    strict=True,
+    reason="DOCUMENTED LIMIT: io_uring operations are done by the kernel (preload "
+    "backend; the hybrid backend refuses io_uring: test_hybrid_io_uring_is_refused_as_a_violation)",
 )
 def test_limit_io_uring_reaches_the_host(
     sb: Sandbox, world: World, binaries: dict[str, Path]
@@ -1225,3 +1243,111 @@ def test_limit_mkfifo_reaches_the_host(
     sb: Sandbox, world: World, binaries: dict[str, Path]
 ) -> None:
     attempt(sb, world, [str(binaries["escape"]), "mkfifo", str(world.host), str(world.mount)])
+
+
+# -- under the hybrid backend: the kernel's filter closes what the preload cannot reach ------
+
+
+@pytest.fixture
+def hybrid_sb(world: World) -> Iterator[Sandbox]:
+    why = _hybrid.unavailable()
+    if why is not None:
+        pytest.skip(f"no hybrid backend here: {why}")
+    mounts = (*DEFAULT_MOUNTS, str(world.mount))
+    with Sandbox(mounts=mounts, reply_timeout=20, backend="hybrid") as sandbox:
+        yield sandbox
+
+
+def test_hybrid_raw_syscall_is_answered_by_the_model(
+    hybrid_sb: Sandbox, world: World, binaries: dict[str, Path]
+) -> None:
+    args = [str(binaries["escape"]), "syscall-openat", str(world.host), str(world.mount)]
+    assert attempt(hybrid_sb, world, args).result == "ENOENT"  # the model has no such file
+    assert any(e.symbol == "openat" for e in hybrid_sb.journal)
+
+
+def test_hybrid_static_binary_is_answered_by_the_model(
+    hybrid_sb: Sandbox, world: World, binaries: dict[str, Path]
+) -> None:
+    if "escape-static" not in binaries:
+        pytest.skip("no static libc to link against")
+    args = ["sh", "-c", f"{binaries['escape-static']} open {world.host} {world.mount}"]
+    assert attempt(hybrid_sb, world, args).result == "ENOENT"
+
+
+def test_hybrid_io_uring_is_refused_as_a_violation(
+    hybrid_sb: Sandbox, world: World, binaries: dict[str, Path]
+) -> None:
+    if "uring" not in binaries:
+        pytest.skip("cannot build the io_uring program")
+    outcome = attempt(hybrid_sb, world, [str(binaries["uring"]), str(world.host / "created")])
+    assert outcome.stdout.strip() == "RESULT UNAVAILABLE EPERM", outcome
+    assert [v.call for v in hybrid_sb.violations] == ["io_uring_setup"]
+    assert "io_uring" in hybrid_sb.violations[0].reason
+
+
+def test_hybrid_a_signal_to_the_test_process_is_refused(hybrid_sb: Sandbox, world: World) -> None:
+    """kill(getppid(), SIGSTOP) would stop the test (under the preload it does: not run)."""
+    code = "import signal\nreport(lambda: os.kill(os.getppid(), signal.SIGSTOP))"
+    outcome = attempt(hybrid_sb, world, [sys.executable, "-c", PYTHON_PRELUDE + code,
+                                         world.argument()])  # fmt: skip
+    assert outcome.result == "EPERM", outcome
+    assert [v.call for v in hybrid_sb.violations] == ["kill"]
+
+
+@pytest.mark.parametrize(
+    ("call", "code"),
+    [
+        ("ptrace", "report(lambda: check(libc.ptrace(16, os.getppid(), 0, 0)))"),
+        ("process_vm_readv",
+         "report(lambda: check(libc.process_vm_readv(os.getppid(), None, 0, None, 0, 0)))"),
+        ("pidfd_open", "report(lambda: os.pidfd_open(os.getppid()))"),
+        ("tgkill", "report(lambda: check(libc.tgkill(os.getppid(), os.getppid(), 19)))"),
+    ],
+)  # fmt: skip
+def test_hybrid_calls_aimed_at_the_test_process_are_refused(
+    call: str, code: str, hybrid_sb: Sandbox, world: World
+) -> None:
+    """ptrace, process_vm_*, pidfd_* and signals at the test process: refused, violations (their
+    target is a register: aimed inside the sandbox's tree, they go on)."""
+    prelude = (
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "def check(r):\n    if r == -1:\n        e = ctypes.get_errno()\n"
+        "        raise OSError(e, os.strerror(e))\n    return r\n"
+    )
+    args = [sys.executable, "-c", PYTHON_PRELUDE + prelude + code, world.argument()]
+    outcome = attempt(hybrid_sb, world, args)
+    assert outcome.result == "EPERM", outcome
+    assert [v.call for v in hybrid_sb.violations] == [call]
+
+
+#: Children started without LD_PRELOAD, each printing RESULT OK if it read the canary.
+WITHOUT_PRELOAD = {
+    "system-after-unsetenv": py(
+        "import ctypes\nlibc = ctypes.CDLL(None)\nlibc.unsetenv(b'LD_PRELOAD')\n"
+        "rc = libc.system(('cat ' + CANARY).encode())\nprint('RESULT', 'OK' if rc == 0 else 'FAIL')"
+    ),
+    "env-i": sh('env -i /bin/cat "$1/canary"'),
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "backend"),
+    [
+        pytest.param("system-after-unsetenv", "preload", marks=pytest.mark.xfail(
+            strict=True, reason="DOCUMENTED LIMIT: system() after unsetenv runs without the "
+            "shim (closed by the hybrid backend)")),
+        ("system-after-unsetenv", "hybrid"),
+        ("env-i", "preload"),  # the exec family keeps LD_PRELOAD in a scrubbed environment
+        ("env-i", "hybrid"),
+    ],
+)  # fmt: skip
+def test_children_without_ld_preload_stay_served(
+    name: str, backend: str, world: World, binaries: dict[str, Path]
+) -> None:
+    if backend == "hybrid" and _hybrid.unavailable() is not None:
+        pytest.skip(f"no hybrid backend here: {_hybrid.unavailable()}")
+    mounts = (*DEFAULT_MOUNTS, str(world.mount))
+    with Sandbox(mounts=mounts, reply_timeout=20, backend=backend) as sandbox:
+        outcome = attempt(sandbox, world, _args(WITHOUT_PRELOAD[name], world, binaries))
+    assert outcome.result == "FAIL", outcome

@@ -2,11 +2,17 @@
  * whose user-notification listener the master holds. Built static, so it needs nothing.
  *
  *     LIBCFAKE_SUPERVISOR_FD=N libcfake-launch PROGRAM [ARGS...]
+ *     LIBCFAKE_SUPERVISOR_FD=N libcfake-launch --probe
  *
  * Descriptor N is a socket to the master. The launcher sets no_new_privs (so it works for any
  * user), installs the filter with SECCOMP_FILTER_FLAG_NEW_LISTENER, writes the listener's number
- * on N (an int32), waits for the byte 'T' (the master took a copy with pidfd_getfd), closes
- * both, and executes PROGRAM (looked up on PATH). Filters
+ * and whether signals leave a waiting call alone (two int32: the number, and 1 if the kernel
+ * took SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) on N, waits for the byte 'T' (the master took a
+ * copy with pidfd_getfd), closes both, and executes PROGRAM (looked up on PATH), or the file
+ * LIBCFAKE_LAUNCH_EXECUTABLE names if set (PROGRAM is then only argv[0]; Popen's executable=).
+ * With --probe it exits 0 instead: the master learns whether this kernel, under whatever
+ * filters this process already has, can give it a listener (a second listener in one filter
+ * chain fails with EBUSY). Filters
  * are inherited across fork and exec and cannot be removed, so a static binary, a Go program, a
  * child started without LD_PRELOAD, or libc reached through dlsym are all under it. When the
  * listener closes (the master is gone), every trapped call fails with ENOSYS: fail closed.
@@ -18,6 +24,9 @@
  *   - the calls in the allow list below, which name no path, no address and no other process,
  *     are allowed; a few only with harmless arguments (socket of a family the network model
  *     serves, sendto without an address, ioctl other than changing inode flags...);
+ *   - the calls that change a thread's ids or the process's umask (set*id, setgroups, umask)
+ *     trap, so that the master knows when what it keeps of a caller's credentials is stale;
+ *     it lets them go on (their outcome is the kernel's to decide);
  *   - clone3 fails with ENOSYS (its flags are in memory the filter cannot read; libc falls
  *     back to clone, whose flags it can);
  *   - everything else traps to the master, which answers it (from the models), lets it go on
@@ -76,9 +85,8 @@ static const int allowed[] = {
     SYS_clock_nanosleep, SYS_clock_gettime, SYS_clock_getres, SYS_gettimeofday, SYS_time,
     SYS_getitimer, SYS_setitimer, SYS_alarm, SYS_pause, SYS_getpid, SYS_gettid, SYS_getppid,
     SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid, SYS_getresuid, SYS_getresgid,
-    SYS_getgroups, SYS_setuid, SYS_setgid, SYS_setreuid, SYS_setregid, SYS_setresuid,
-    SYS_setresgid, SYS_setfsuid, SYS_setfsgid, SYS_setgroups, SYS_getpgid, SYS_setpgid,
-    SYS_getpgrp, SYS_setsid, SYS_getsid, SYS_capget, SYS_capset, SYS_umask, SYS_uname,
+    SYS_getgroups, SYS_getpgid, SYS_setpgid,
+    SYS_getpgrp, SYS_setsid, SYS_getsid, SYS_capget, SYS_capset, SYS_uname,
     SYS_getrlimit, SYS_setrlimit, SYS_getrusage, SYS_sysinfo, SYS_times, SYS_getcpu,
     SYS_getrandom, SYS_getcwd, SYS_fchdir, SYS_flock, SYS_fsync, SYS_fdatasync, SYS_ftruncate,
     SYS_fallocate, SYS_fadvise64, SYS_readahead, SYS_sync_file_range, SYS_syncfs, SYS_sync,
@@ -197,9 +205,9 @@ static void die(const char *what) {
 /* Tell the master the listener's number, and wait until it has taken a copy of it (with
  * pidfd_getfd: sending it with SCM_RIGHTS would take a sendmsg, which the filter now traps, to
  * a master that cannot answer it before it has the listener). Only read and write: allowed. */
-static void hand_over(int channel, int listener) {
-    int32_t number = listener;
-    if (write(channel, &number, sizeof number) != (ssize_t)sizeof number)
+static void hand_over(int channel, int listener, int killable) {
+    int32_t message[2] = {listener, killable};
+    if (write(channel, message, sizeof message) != (ssize_t)sizeof message)
         die("telling the master the listener's number");
     char taken = 0;
     if (read(channel, &taken, 1) != 1 || taken != 'T') {
@@ -237,11 +245,22 @@ int main(int argc, char **argv) {
     }
     if (listener < 0)
         die("installing the seccomp filter");
-    hand_over((int)channel, (int)listener);
+    int killable = (flags & SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) != 0;
+    hand_over((int)channel, (int)listener, killable);
     close((int)listener);
     close((int)channel);
     unsetenv("LIBCFAKE_SUPERVISOR_FD");
-    execvp(argv[1], argv + 1);
+    if (strcmp(argv[1], "--probe") == 0)
+        return 0;
+    const char *executable = getenv("LIBCFAKE_LAUNCH_EXECUTABLE");
+    if (executable != NULL && *executable != '\0') {
+        static char copy[4096];
+        snprintf(copy, sizeof copy, "%s", executable);
+        unsetenv("LIBCFAKE_LAUNCH_EXECUTABLE");
+        execv(copy, argv + 1);
+    } else {
+        execvp(argv[1], argv + 1);
+    }
     fprintf(stderr, "libcfake-launch: %s: %s\n", argv[1], strerror(errno));
     return errno == ENOENT ? 127 : 126;
 }
