@@ -26,6 +26,7 @@ from .dns import Answer
 from .gai import GAI_ERRORS
 from .journal import describe_error
 from .protocol import PackedStat
+from .service import Deferred, LibcService
 from .stat import FsStats
 
 
