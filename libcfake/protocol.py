@@ -46,6 +46,9 @@ WATCH_ALL: int = lib.LCF_WATCH_ALL
 ANSWER: int = lib.LCF_ANSWER
 PASSTHROUGH: int = lib.LCF_PASSTHROUGH
 
+#: In a call's or a hello's umask: the low 9 bits are the program's umask (0: not said).
+UMASK_KNOWN: int = lib.LCF_UMASK_KNOWN
+
 
 class Family(enum.IntEnum):
     """What a call works on (enum lcf_family)."""
@@ -221,6 +224,9 @@ class ProcessInfo:
     egid: int
     level: int
     exe: str
+    #: the process's umask when it connected (its calls each say theirs: ``RawCall.umask``);
+    #: None when its hello did not say it
+    umask: int | None = None
 
 
 _FD_BITS = FD_DIR1 | FD_DIR2 | FD_SOCKET | FD_FILE
@@ -278,7 +284,7 @@ _HEADER = _packer("lcf_header", _HEADER_FIELDS.replace("header.", ""))
 _CALL = _packer(
     "lcf_call",
     f"{_HEADER_FIELDS} function symbol flags mode reserved1 resolve fds family socktype "
-    "protocol port flowinfo scope_id address length1 length2 reserved2 values",
+    "protocol port flowinfo scope_id address length1 length2 umask values",
 )
 _REPLY = _packer("lcf_reply", f"{_HEADER_FIELDS} action result error count text_length flags")
 _STAT = _packer(
@@ -315,6 +321,14 @@ class RawCall(NamedTuple):
     string1: bytes | None
     string2: bytes | None
     values: tuple[int, int, int, int]
+    #: ``UMASK_KNOWN | the umask`` when the program made the call, as the shim says it in every
+    #: call; 0 when the call does not say it (the seccomp supervisor's: see :meth:`said_umask`)
+    umask: int = 0
+
+    @property
+    def said_umask(self) -> int | None:
+        """The program's umask when it made the call, if the call says it."""
+        return self.umask & 0o777 if self.umask & UMASK_KNOWN else None
 
     @property
     def descriptor_count(self) -> int:
@@ -372,6 +386,7 @@ def decode_hello(data: bytes) -> ProcessInfo:
         hello.egid,
         hello.level,
         exe,
+        hello.umask & 0o777 if hello.umask & UMASK_KNOWN else None,
     )
 
 
@@ -389,7 +404,7 @@ def decode_call(data: bytes, received_fds: int) -> RawCall:
     if size < _CALL_SIZE:
         _check_header(data, _KIND_CALL, _CALL_SIZE, "call")  # raises, saying what is wrong
     (magic, version, kind, length, seq, number, symbol, flags, mode, _, resolve, fds, family,
-     socktype, proto, port, flowinfo, scope_id, address, length1, length2, _,
+     socktype, proto, port, flowinfo, scope_id, address, length1, length2, umask,
      values) = _CALL.unpack_from(data)  # fmt: skip
     if magic != MAGIC or version != VERSION or kind != _KIND_CALL or length != size:
         _check_header(data, _KIND_CALL, _CALL_SIZE, "call")  # raises, saying what is wrong
@@ -412,7 +427,7 @@ def decode_call(data: bytes, received_fds: int) -> RawCall:
     return _new_tuple(RawCall, (
         seq, function, name, flags, mode, resolve, fds, family, socktype, proto, port, flowinfo,
         scope_id, address, None if length1 < 0 else data[_CALL_SIZE:end1],
-        None if length2 < 0 else data[end1:], _VALUES.unpack(values),
+        None if length2 < 0 else data[end1:], _VALUES.unpack(values), umask,
     ))  # fmt: skip
 
 
@@ -725,12 +740,15 @@ def _pack_stat(
 # -- the shim's side, in Python: for tests and fuzzers that play a program -----------------
 
 
-def encode_hello(pid: int = 1, exe: str = "/test", version: int = VERSION, seq: int = 0) -> bytes:
-    """A hello as the shim sends it."""
+def encode_hello(
+    pid: int = 1, exe: str = "/test", version: int = VERSION, seq: int = 0, umask: int | None = None
+) -> bytes:
+    """A hello as the shim sends it (``umask``: the one it says, if any)."""
     payload = exe.encode()
     hello = _header(lib.LCF_HELLO, "lcf_hello", _HELLO_SIZE + len(payload), seq)
     hello.header.version = version
     hello.pid = pid
+    hello.umask = 0 if umask is None else UMASK_KNOWN | umask
     hello.exe_length = len(payload)
     return bytes(ffi.buffer(hello)) + payload
 
