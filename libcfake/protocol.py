@@ -48,6 +48,7 @@ PASSTHROUGH: int = lib.LCF_PASSTHROUGH
 
 #: In a call's or a hello's umask: the low 9 bits are the program's umask (0: not said).
 UMASK_KNOWN: int = lib.LCF_UMASK_KNOWN
+_NOT_UMASK = ~(UMASK_KNOWN | 0o777)  # bits no umask field has
 
 
 class Family(enum.IntEnum):
@@ -375,6 +376,8 @@ def decode_hello(data: bytes) -> ProcessInfo:
     if hello.exe_length < 0 or _HELLO_SIZE + hello.exe_length != len(data):
         raise ProtocolError(f"hello: executable length {hello.exe_length} does not fit the packet")
     exe = bytes(data[_HELLO_SIZE:]).decode("utf-8", "surrogateescape")
+    if hello.umask & _NOT_UMASK:
+        raise ProtocolError(f"hello: umask field {hello.umask:#x} is not a umask")
     return ProcessInfo(
         VERSION,
         hello.pid,
@@ -416,9 +419,9 @@ def decode_call(data: bytes, received_fds: int) -> RawCall:
     if (
         length1 > MAX_PATH or length2 > MAX_PATH or length1 < -1 or length2 < -1
         or (end1 + length2 if length2 > 0 else end1) != size
-        or fds > _FD_BITS or _FD_COUNTS[fds] != received_fds
+        or fds > _FD_BITS or _FD_COUNTS[fds] != received_fds or umask & _NOT_UMASK
     ):  # fmt: skip
-        _check_call(function, length1, length2, end1, size, fds, received_fds)
+        _check_call(function, length1, length2, end1, size, fds, received_fds, umask)
     name = _SYMBOLS.get(symbol)
     if name is None:
         name = symbol.split(b"\0", 1)[0].decode("ascii", "replace")
@@ -432,9 +435,12 @@ def decode_call(data: bytes, received_fds: int) -> RawCall:
 
 
 def _check_call(
-    function: str, length1: int, length2: int, end1: int, size: int, fds: int, received_fds: int
-) -> None:
+    function: str, length1: int, length2: int, end1: int, size: int, fds: int, received_fds: int,
+    umask: int,
+) -> None:  # fmt: skip
     """Raise the ProtocolError saying what is wrong with a call that failed decode_call's test."""
+    if umask & _NOT_UMASK:
+        raise ProtocolError(f"call {function}: umask field {umask:#x} is not a umask")
     if not (-1 <= length1 <= MAX_PATH and -1 <= length2 <= MAX_PATH):
         raise ProtocolError(f"call {function}: string lengths {length1}, {length2} out of range")
     if end1 + max(length2, 0) != size:

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from libcfake import LibcService, Sandbox, request
-from libcfake.protocol import UMASK_KNOWN, decode_hello, encode_hello
+from libcfake.errors import ProtocolError
+from libcfake.protocol import UMASK_KNOWN, decode_call, decode_hello, encode_call, encode_hello
 
 from .conftest import run_served
 
@@ -197,6 +198,13 @@ def test_the_umask_on_the_wire() -> None:
     assert decode_hello(encode_hello(umask=0)).umask == 0
     assert decode_hello(encode_hello()).umask is None  # not said: the master reads /proc
     assert UMASK_KNOWN & 0o777 == 0
+    with pytest.raises(ProtocolError, match="not a umask"):
+        decode_hello(encode_hello(umask=0o1000))
+    call = encode_call("mkdir", b"/d", mode=0o777, umask=UMASK_KNOWN | 0o027)
+    assert decode_call(call, 0).said_umask == 0o027
+    assert decode_call(encode_call("mkdir", b"/d"), 0).said_umask is None
+    with pytest.raises(ProtocolError, match="not a umask"):
+        decode_call(encode_call("mkdir", b"/d", umask=UMASK_KNOWN | 0o1000), 0)
 
 
 def test_a_call_that_does_not_say_its_umask_has_it_read_from_proc(sb: Sandbox) -> None:
