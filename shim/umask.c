@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define VALUE 0xffffffffULL         /* what calls copy: LCF_UMASK_KNOWN | umask, or 0 */
@@ -85,9 +86,11 @@ void lcf_umask_forked(void)
         __atomic_store_n(&lcf_umask_state, s & GEN, __ATOMIC_RELAXED);
 }
 
+/* The system call itself, as glibc's umask makes it: no dlsym on first use, which takes the
+ * loader's lock that a fork child of a threaded program may find held (subprocess's umask= runs
+ * umask() in the child, before exec). */
 LCF_EXPORT mode_t umask(mode_t mask)
 {
-    LCF_REAL(umask, mode_t, mode_t);
     uint64_t s = __atomic_load_n(&lcf_umask_state, __ATOMIC_RELAXED);
     uint64_t begun;
     do { /* one more in progress, a new generation, the value to be read */
@@ -95,7 +98,7 @@ LCF_EXPORT mode_t umask(mode_t mask)
     } while (!__atomic_compare_exchange_n(&lcf_umask_state, &s, begun, false, __ATOMIC_RELAXED,
                                           __ATOMIC_RELAXED));
     bool alone = (s & BUSY) == 0;
-    mode_t old = libc_umask(mask);
+    mode_t old = (mode_t)syscall(SYS_umask, mask);
     uint32_t word = alone && !lcf_shares_parent_memory() ? LCF_UMASK_KNOWN | (mask & 0777) : 0;
     uint64_t now = __atomic_load_n(&lcf_umask_state, __ATOMIC_RELAXED);
     uint64_t done;
