@@ -46,6 +46,10 @@ WATCH_ALL: int = lib.LCF_WATCH_ALL
 ANSWER: int = lib.LCF_ANSWER
 PASSTHROUGH: int = lib.LCF_PASSTHROUGH
 
+#: In a call's or a hello's umask: the low 9 bits are the program's umask (0: not said).
+UMASK_KNOWN: int = lib.LCF_UMASK_KNOWN
+_NOT_UMASK = ~(UMASK_KNOWN | 0o777)  # bits no umask field has
+
 
 class Family(enum.IntEnum):
     """What a call works on (enum lcf_family)."""
@@ -221,6 +225,9 @@ class ProcessInfo:
     egid: int
     level: int
     exe: str
+    #: the process's umask when it connected (its calls each say theirs: ``RawCall.umask``);
+    #: None when its hello did not say it
+    umask: int | None = None
 
 
 _FD_BITS = FD_DIR1 | FD_DIR2 | FD_SOCKET | FD_FILE
@@ -278,7 +285,7 @@ _HEADER = _packer("lcf_header", _HEADER_FIELDS.replace("header.", ""))
 _CALL = _packer(
     "lcf_call",
     f"{_HEADER_FIELDS} function symbol flags mode reserved1 resolve fds family socktype "
-    "protocol port flowinfo scope_id address length1 length2 reserved2 values",
+    "protocol port flowinfo scope_id address length1 length2 umask values",
 )
 _REPLY = _packer("lcf_reply", f"{_HEADER_FIELDS} action result error count text_length flags")
 _STAT = _packer(
@@ -315,6 +322,14 @@ class RawCall(NamedTuple):
     string1: bytes | None
     string2: bytes | None
     values: tuple[int, int, int, int]
+    #: ``UMASK_KNOWN | the umask`` when the program made the call, as the shim says it in every
+    #: call; 0 when the call does not say it (the seccomp supervisor's: see :meth:`said_umask`)
+    umask: int = 0
+
+    @property
+    def said_umask(self) -> int | None:
+        """The program's umask when it made the call, if the call says it."""
+        return self.umask & 0o777 if self.umask & UMASK_KNOWN else None
 
     @property
     def descriptor_count(self) -> int:
@@ -361,6 +376,8 @@ def decode_hello(data: bytes) -> ProcessInfo:
     if hello.exe_length < 0 or _HELLO_SIZE + hello.exe_length != len(data):
         raise ProtocolError(f"hello: executable length {hello.exe_length} does not fit the packet")
     exe = bytes(data[_HELLO_SIZE:]).decode("utf-8", "surrogateescape")
+    if hello.umask & _NOT_UMASK:
+        raise ProtocolError(f"hello: umask field {hello.umask:#x} is not a umask")
     return ProcessInfo(
         VERSION,
         hello.pid,
@@ -372,6 +389,7 @@ def decode_hello(data: bytes) -> ProcessInfo:
         hello.egid,
         hello.level,
         exe,
+        hello.umask & 0o777 if hello.umask & UMASK_KNOWN else None,
     )
 
 
@@ -389,7 +407,7 @@ def decode_call(data: bytes, received_fds: int) -> RawCall:
     if size < _CALL_SIZE:
         _check_header(data, _KIND_CALL, _CALL_SIZE, "call")  # raises, saying what is wrong
     (magic, version, kind, length, seq, number, symbol, flags, mode, _, resolve, fds, family,
-     socktype, proto, port, flowinfo, scope_id, address, length1, length2, _,
+     socktype, proto, port, flowinfo, scope_id, address, length1, length2, umask,
      values) = _CALL.unpack_from(data)  # fmt: skip
     if magic != MAGIC or version != VERSION or kind != _KIND_CALL or length != size:
         _check_header(data, _KIND_CALL, _CALL_SIZE, "call")  # raises, saying what is wrong
@@ -401,9 +419,9 @@ def decode_call(data: bytes, received_fds: int) -> RawCall:
     if (
         length1 > MAX_PATH or length2 > MAX_PATH or length1 < -1 or length2 < -1
         or (end1 + length2 if length2 > 0 else end1) != size
-        or fds > _FD_BITS or _FD_COUNTS[fds] != received_fds
+        or fds > _FD_BITS or _FD_COUNTS[fds] != received_fds or umask & _NOT_UMASK
     ):  # fmt: skip
-        _check_call(function, length1, length2, end1, size, fds, received_fds)
+        _check_call(function, length1, length2, end1, size, fds, received_fds, umask)
     name = _SYMBOLS.get(symbol)
     if name is None:
         name = symbol.split(b"\0", 1)[0].decode("ascii", "replace")
@@ -412,14 +430,17 @@ def decode_call(data: bytes, received_fds: int) -> RawCall:
     return _new_tuple(RawCall, (
         seq, function, name, flags, mode, resolve, fds, family, socktype, proto, port, flowinfo,
         scope_id, address, None if length1 < 0 else data[_CALL_SIZE:end1],
-        None if length2 < 0 else data[end1:], _VALUES.unpack(values),
+        None if length2 < 0 else data[end1:], _VALUES.unpack(values), umask,
     ))  # fmt: skip
 
 
 def _check_call(
-    function: str, length1: int, length2: int, end1: int, size: int, fds: int, received_fds: int
-) -> None:
+    function: str, length1: int, length2: int, end1: int, size: int, fds: int, received_fds: int,
+    umask: int,
+) -> None:  # fmt: skip
     """Raise the ProtocolError saying what is wrong with a call that failed decode_call's test."""
+    if umask & _NOT_UMASK:
+        raise ProtocolError(f"call {function}: umask field {umask:#x} is not a umask")
     if not (-1 <= length1 <= MAX_PATH and -1 <= length2 <= MAX_PATH):
         raise ProtocolError(f"call {function}: string lengths {length1}, {length2} out of range")
     if end1 + max(length2, 0) != size:
@@ -725,12 +746,15 @@ def _pack_stat(
 # -- the shim's side, in Python: for tests and fuzzers that play a program -----------------
 
 
-def encode_hello(pid: int = 1, exe: str = "/test", version: int = VERSION, seq: int = 0) -> bytes:
-    """A hello as the shim sends it."""
+def encode_hello(
+    pid: int = 1, exe: str = "/test", version: int = VERSION, seq: int = 0, umask: int | None = None
+) -> bytes:
+    """A hello as the shim sends it (``umask``: the one it says, if any)."""
     payload = exe.encode()
     hello = _header(lib.LCF_HELLO, "lcf_hello", _HELLO_SIZE + len(payload), seq)
     hello.header.version = version
     hello.pid = pid
+    hello.umask = 0 if umask is None else UMASK_KNOWN | umask
     hello.exe_length = len(payload)
     return bytes(ffi.buffer(hello)) + payload
 

@@ -4,9 +4,9 @@ A :class:`Request` holds the :class:`~libcfake.calls.Call`, its :class:`~libcfak
 (the row of the call table), the descriptors that came with it by role, its *subject* (what
 fault rules and the journal name it by, decided by the table's subject column: the resolved
 virtual path of a path call, a link's own path for symlink, ``ip:port`` for connect...), and
-who made it (the caller's ids; the umask when the call creates something). Fault matching,
-the host routes, the answers and the journal all read the same request, so a rule cannot be
-applied to one spelling of a path and missed for another.
+who made it (the caller's ids; the umask, as the call says it, when the call creates something).
+Fault matching, the host routes, the answers and the journal all read the same request, so a
+rule cannot be applied to one spelling of a path and missed for another.
 
 :class:`Requests` makes them: it knows the master's descriptors (shadow directories, memfds)
 and turns each back into the virtual path it stands for.
@@ -59,13 +59,19 @@ class Request:
     def caller(self, *, with_umask: bool = False, real_ids: bool = False) -> Caller:
         """Whose permissions the call has: the process's effective ids, or its ``real_ids``
         (access); ``with_umask`` for calls that create something."""
-        return self._maker.views.caller(self.process, with_umask=with_umask, real_ids=real_ids)
+        if with_umask:  # the umask the call says, if it does
+            said = self.call.raw.said_umask
+            return self._maker.views.caller(self.process, with_umask=True, said=said)
+        return self._maker.views.caller(self.process, real_ids=real_ids)
 
     def view(self, *, with_umask: bool = False, real_ids: bool = False) -> CallerView:
         """The model as the caller sees it (:meth:`caller`'s ids): every filesystem answer walks
         its paths through this, so the kernel's permission checks on the way (search permission
         on every directory) are made for every call."""
-        return self._maker.views.view(self.process, with_umask=with_umask, real_ids=real_ids)
+        if with_umask:  # the umask the call says, if it does
+            said = self.call.raw.said_umask
+            return self._maker.views.view(self.process, with_umask=True, said=said)
+        return self._maker.views.view(self.process, real_ids=real_ids)
 
 
 def _by_role(bits: int, fds: list[int]) -> list[int | None]:
@@ -76,18 +82,32 @@ def _by_role(bits: int, fds: list[int]) -> list[int | None]:
 
 class Views:
     """The model as each caller sees it: one :class:`~libcfake.fs.CallerView` per pair of ids,
-    made once (nearly every call asks); with the umask, made afresh (a program may change it)."""
+    made once (nearly every call asks); with the umask, one per ids and umask.
+
+    The umask is the one the call says (``said``: the shim puts the program's umask in every
+    call); only a call that does not say it (the seccomp supervisor's) has it read from
+    ``/proc/PID/status``, as it is at that moment."""
 
     def __init__(self, fs: FileSystem) -> None:
         self._fs = fs
         self._callers: dict[tuple[int, int], Caller] = {}  # (uid, gid) -> Caller, default umask
         self._views: dict[tuple[int, int], CallerView] = {}
+        self._umasked: dict[tuple[int, int, int], Caller] = {}  # (euid, egid, umask) -> Caller
 
     def caller(
-        self, process: ProcessInfo, *, with_umask: bool = False, real_ids: bool = False
+        self,
+        process: ProcessInfo,
+        *,
+        with_umask: bool = False,
+        real_ids: bool = False,
+        said: int | None = None,
     ) -> Caller:
         if with_umask:
-            return Caller(process.euid, process.egid, _umask(process.pid))
+            key = (process.euid, process.egid, _umask(process.pid) if said is None else said)
+            caller = self._umasked.get(key)
+            if caller is None:  # at most 512 per pair of ids
+                caller = self._umasked[key] = Caller(*key)
+            return caller
         ids = (process.uid, process.gid) if real_ids else (process.euid, process.egid)
         caller = self._callers.get(ids)
         if caller is None:
@@ -95,10 +115,15 @@ class Views:
         return caller
 
     def view(
-        self, process: ProcessInfo, *, with_umask: bool = False, real_ids: bool = False
+        self,
+        process: ProcessInfo,
+        *,
+        with_umask: bool = False,
+        real_ids: bool = False,
+        said: int | None = None,
     ) -> CallerView:
         if with_umask:
-            return self._fs.as_caller(self.caller(process, with_umask=True))
+            return self._fs.as_caller(self.caller(process, with_umask=True, said=said))
         ids = (process.uid, process.gid) if real_ids else (process.euid, process.egid)
         view = self._views.get(ids)
         if view is None:
@@ -213,7 +238,8 @@ class Requests:
 def _umask(pid: int) -> int:
     """A process's umask as it is now (the Umask line of /proc/PID/status; 022 if unreadable).
 
-    Read afresh for each call that creates something, since a program may change it any time.
+    For a call that does not say its umask (the seccomp supervisor's): read afresh for each
+    call that creates something, since a program may change it any time.
     """
     try:
         fd = os.open(f"/proc/{pid}/status", os.O_RDONLY | os.O_CLOEXEC)

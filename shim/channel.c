@@ -150,6 +150,7 @@ void lcf_request_init(struct lcf_request *req, uint32_t function, const char *sy
     memcpy(req->call.symbol, symbol, strnlen(symbol, LCF_SYMBOL_SIZE));
     req->call.length1 = -1;
     req->call.length2 = -1;
+    req->call.umask = lcf_umask();
 }
 
 void lcf_request_fd(struct lcf_request *req, uint32_t bit, int fd)

@@ -173,6 +173,7 @@ static int send_hello(int fd, int level, long long deadline, struct line *l)
         .euid = geteuid(),
         .egid = getegid(),
         .level = level,
+        .umask = lcf_umask(),
         .exe_length = (int32_t)exe_length,
     };
     header_init(&hello.header, LCF_HELLO, sizeof hello + (size_t)exe_length, 0);
@@ -274,12 +275,18 @@ static void forked(void)
     /* of the threads waiting for a reply, only this one came along (if fork ran in a signal
      * handler that interrupted its wait) */
     __atomic_store_n(&waiting, waits_here, __ATOMIC_RELAXED);
+    lcf_umask_forked();
 }
 
 static bool shares_parent_memory(pid_t pid)
 {
     pid_t owner = __atomic_load_n(&owner_pid, __ATOMIC_RELAXED);
     return owner != 0 && owner != pid;
+}
+
+bool lcf_shares_parent_memory(void)
+{
+    return shares_parent_memory(getpid());
 }
 
 /* Lets recvmsg itself wait for the replies on c (see recv_packet): clears O_NONBLOCK, which dial

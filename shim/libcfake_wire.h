@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #define LCF_MAGIC 0x3146434c       /* "LCF1" in memory order on little-endian machines */
-#define LCF_VERSION 10             /* bumped on any incompatible change */
+#define LCF_VERSION 11             /* bumped on any incompatible change */
 #define LCF_MAX_MESSAGE 16384      /* no packet is larger */
 #define LCF_MAX_FDS 4              /* no packet carries more descriptors */
 #define LCF_MAX_PATH 4095          /* longest path (bytes, no terminator), like PATH_MAX - 1 */
@@ -32,6 +32,9 @@
                                     * struct lcf_reply, rounded down) */
 #define LCF_MAX_XATTR_VALUE 3839   /* largest attribute value setxattr carries: the name
                                     * (<= 255 bytes), a NUL and the value in one string */
+#define LCF_UMASK_KNOWN 0x10000    /* in struct lcf_hello.umask and lcf_call.umask: the low 9 bits
+                                    * are the program's umask; without it (0) the shim could not
+                                    * tell, and the master reads it from /proc itself */
 
 /* Bits of struct lcf_call.fds: which descriptors travel with a call, in this order. A directory
  * descriptor travels with any path call (open, stat, access, mkdir, unlink, rename ...) that the
@@ -270,6 +273,7 @@ struct lcf_hello {                 /* first message on a connection */
     uint32_t euid;                 /* effective user id */
     uint32_t egid;                 /* effective group id */
     int32_t level;                 /* 0, or how deep in nested calls (a signal handler's call) */
+    uint32_t umask;                /* LCF_UMASK_KNOWN | the process's umask now, or 0 */
     int32_t exe_length;            /* bytes of the executable's path that follow */
 };
 
@@ -309,7 +313,8 @@ struct lcf_call {                  /* one forwarded libc call */
     uint8_t address[16];           /* connect/bind inet: 4 bytes used; inet6: all 16 */
     int32_t length1;               /* bytes of the first string: path, unix name or node; -1 absent */
     int32_t length2;               /* bytes of the second string: new path or service; -1 absent */
-    uint32_t reserved2;            /* zero */
+    uint32_t umask;                /* LCF_UMASK_KNOWN | the umask when the program made the call (each
+                                    * call says it: a change on any thread is seen), or 0 */
     int64_t values[4];             /* chown: uid, gid; truncate: length; utimens: atime s, ns, mtime s, ns */
 };
 

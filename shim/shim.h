@@ -70,7 +70,25 @@ struct lcf_request {
     bool directory;                /* fstat: of a directory (only those are in the snapshot) */
 };
 
-/* Zeroes *req and sets the function, the symbol the program called, and both strings absent. */
+/* The program's umask as calls carry it (umask.c): LCF_UMASK_KNOWN | umask, or 0 when /proc
+ * cannot tell. One load and a test while the shim knows it (umask() keeps it); else it is read. */
+extern uint64_t lcf_umask_state;
+uint32_t lcf_umask_read(uint64_t seen);
+
+static inline uint32_t lcf_umask(void)
+{
+    uint64_t s = __atomic_load_n(&lcf_umask_state, __ATOMIC_RELAXED);
+    return __builtin_expect((uint32_t)s != 0, 1) ? (uint32_t)s : lcf_umask_read(s);
+}
+
+/* In a fork() child: forgets what the parent's threads were doing to the umask (umask.c). */
+void lcf_umask_forked(void);
+
+/* Whether this is a vfork child, which shares its parent's memory (connection.c). A system call. */
+bool lcf_shares_parent_memory(void);
+
+/* Zeroes *req, sets the function, the symbol the program called, both strings absent, and the
+ * umask the call says (lcf_umask). */
 void lcf_request_init(struct lcf_request *req, uint32_t function, const char *symbol);
 
 /* Adds a descriptor under one LCF_FD_* bit; call in bit order. */

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-_Static_assert(sizeof(struct lcf_hello) == 52, "wire layout");
+_Static_assert(sizeof(struct lcf_hello) == 56, "wire layout");
 _Static_assert(sizeof(struct lcf_welcome) == 64, "wire layout");
 _Static_assert(sizeof(struct lcf_ring) == 64, "wire layout");
 _Static_assert(sizeof(struct lcf_call) == 152, "wire layout");
