@@ -1941,6 +1941,7 @@ class Supervisor:
         self.on_error = on_error
         self._decoder = _Decoder(file_devices)
         self._wakeup = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self._wakeup_lock = threading.Lock()  # stop() from one thread, close() from another
         self._stopped = False
 
     def __enter__(self) -> Supervisor:
@@ -2065,13 +2066,15 @@ class Supervisor:
     def stop(self) -> None:
         """Make :meth:`serve` return (from any thread)."""
         self._stopped = True
-        if self._wakeup >= 0:
-            os.eventfd_write(self._wakeup, 1)
+        with self._wakeup_lock:  # (never a descriptor close() gave back, which may be reused)
+            if self._wakeup >= 0:
+                os.eventfd_write(self._wakeup, 1)
 
     def close(self) -> None:
         """Stop, and close the listener: every trapped call fails with ENOSYS from now on."""
         self.stop()
         self.listener.close()
-        if self._wakeup >= 0:
-            os.close(self._wakeup)
-            self._wakeup = -1
+        with self._wakeup_lock:
+            if self._wakeup >= 0:
+                os.close(self._wakeup)
+                self._wakeup = -1

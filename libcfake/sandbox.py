@@ -188,17 +188,19 @@ class Sandbox:
         if self._closed:
             return
         self._closed = True
-        if self._hybrid is not None:
-            self._hybrid.close()
-        self._service.stop()
-        self._thread.join()
-        self._fifos.close()
-        self._service.close()
-        self._publisher.close()
-        self.net.close()
-        self._nameserver.close()
-        self.fs.close()
-        self._shadow.close()
+        try:
+            if self._hybrid is not None:
+                self._hybrid.close()
+        finally:  # the master's own protection (_guard) is released whatever happened above
+            self._service.stop()
+            self._thread.join()
+            self._fifos.close()
+            self._service.close()
+            self._publisher.close()
+            self.net.close()
+            self._nameserver.close()
+            self.fs.close()
+            self._shadow.close()
 
     @property
     def journal(self) -> Journal:
