@@ -38,6 +38,7 @@ from ._nameserver import ADDRESS as NAMESERVER_ADDRESS
 from ._nameserver import RESOLV_CONF, NameServer
 from ._pythonpaths import python_mounts
 from ._shadow import ShadowTree
+from ._shim import shim_path
 from .calls import Call, access_mode_names, open_flag_names
 from .dns import HOST_NOT_FOUND, Dns, Hints, LookupRefused
 from .errors import ProtocolError
@@ -108,6 +109,8 @@ class Sandbox:
             raise TypeError("mounts and base_mounts are lists of paths, not one path")
         if base_mounts is None:
             base_mounts = (*DEFAULT_MOUNTS, *python_mounts())
+        if self.backend == "hybrid":  # the loader's open of the shim is trapped and asked too
+            mounts = (*mounts, str(shim_path().parent))
         # parents first: a mount inside another one is already visible through it
         every_mount = sorted(dict.fromkeys((*base_mounts, *mounts)), key=_depth)
         self.fs = FileSystem(every_mount, fake=fake_filesystem)
