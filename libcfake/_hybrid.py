@@ -18,10 +18,11 @@ trapped call to the same pipeline as the shim's (``Sandbox._answer``) through th
 - the launcher's exec of the test's command goes on, as Popen's own exec would under the
   preload backend (the command may live anywhere on the host); what it then executes is asked;
 - the shim's own connection to its master (a connect to the master's socket) goes on in the
-  kernel, so that the master sees the program as its peer. Until the shim makes its real calls
-  through the gate (shim/gate.h), its calls trap like the program's: its connect is the one
-  call that goes on after the master read a path (a racing thread could redirect it: hostile
-  code, outside the promise); its packets are sends on a connected socket, which go on.
+  kernel, so that the master sees the program as its peer, when it traps: the shim makes its
+  real calls through the gate (shim/gate.h), which the filter lets through, but a program whose
+  gate could not be mapped traps them like its own. That connect is the one call that goes on
+  after the master read a path (a racing thread could redirect it: hostile code, outside the
+  promise); the shim's packets are sends on a connected socket, which go on.
 
 Where the kernel lacks what this needs (user notification, a second listener in one filter
 chain: under another supervisor or another Sandbox's filter, EBUSY) a Sandbox falls back to the
