@@ -1851,10 +1851,12 @@ class TrappedCall:
         return self._active().answer(result, (), _errno_number(errno))
 
     def send_with_fds(
-        self, result: Any, fds: Sequence[int | Any], errno: int | OSError = 0
+        self, result: Any, fds: Sequence[int | Any], errno: int | OSError = 0, *, watch: int = 0
     ) -> bool:
         """As :meth:`LibcService.send_with_fds`: an open returns a copy of ``fds[0]``; a
-        connect or bind's socket is replaced by it. The descriptors stay yours."""
+        connect or bind's socket is replaced by it. The descriptors stay yours. ``watch`` is
+        accepted and has no effect: only the shim watches a descriptor's reads and writes; a
+        trapped program's are the kernel's."""
         numbers = [fd if isinstance(fd, int) else fd.fileno() for fd in fds]
         return self._active().answer(result, numbers, _errno_number(errno))
 
@@ -1892,7 +1894,7 @@ class Deferred:
         return self._pending.answer(result, (), _errno_number(errno))
 
     def send_with_fds(
-        self, result: Any, fds: Sequence[int | Any], errno: int | OSError = 0
+        self, result: Any, fds: Sequence[int | Any], errno: int | OSError = 0, *, watch: int = 0
     ) -> bool:
         numbers = [fd if isinstance(fd, int) else fd.fileno() for fd in fds]
         return self._pending.answer(result, numbers, _errno_number(errno))

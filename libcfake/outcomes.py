@@ -26,7 +26,6 @@ from .dns import Answer
 from .gai import GAI_ERRORS
 from .journal import describe_error
 from .protocol import PackedStat
-from .service import Deferred, LibcService
 from .stat import FsStats
 
 
@@ -93,7 +92,7 @@ class Served(Protocol):
     ) -> bool: ...
 
     def send_with_fds(
-        self, result: Any, fds: Sequence[int | Any], errno: int | OSError = 0
+        self, result: Any, fds: Sequence[int | Any], errno: int | OSError = 0, *, watch: int = 0
     ) -> bool: ...
 
     def use_slave_credentials(self) -> bool: ...
@@ -118,10 +117,7 @@ def deliver(svc: Served, outcome: Any) -> None:
         svc.send(-1, outcome.errno or errno.EIO)
     elif isinstance(outcome, Descriptor):
         try:
-            if outcome.watch and isinstance(svc, (LibcService, Deferred)):  # the shim's, not a trap
-                svc.send_with_fds(0, [outcome.fd], watch=outcome.watch)
-            else:
-                svc.send_with_fds(0, [outcome.fd])
+            svc.send_with_fds(0, [outcome.fd], watch=outcome.watch)
         finally:
             os.close(outcome.fd)
     elif isinstance(outcome, Answer):
