@@ -138,8 +138,10 @@ class Hybrid:
         file_devices: Sequence[int],
         socket_path: str,
         violation: Callable[[Violation], None],
+        passthrough: Callable[[], Sequence[str]] = tuple,
     ) -> None:
         self._pipeline = threading.Lock()  # one call at a time through the pipeline
+        self._passthrough = passthrough  # the mounts when a tree starts (see Supervisor)
         self.lock = threading.Lock()
         self._answer = answer
         self._file_devices = tuple(file_devices)
@@ -220,6 +222,7 @@ class Hybrid:
         supervisor = Supervisor(
             listener, self.serve_call, on_error=self._refused, file_devices=self._file_devices,
             chdir_continues=True, intercept=functools.partial(self._intercept, listener),
+            passthrough=self._passthrough(), root=pid,
         )  # fmt: skip
         thread = threading.Thread(target=self._loop, args=(supervisor,), daemon=True,
                                   name=f"libcfake-supervisor-{pid}")  # fmt: skip
