@@ -52,6 +52,7 @@ from ._seccomp import Listener, Notification
 from ._supervisor import Supervisor, SupervisorError
 from .errors import ShimNotBuiltError
 from .journal import Violation
+from .snapshot import Snapshot
 
 #: The backend a Sandbox uses unless told: the one constant to change.
 DEFAULT_BACKEND = "preload"
@@ -139,9 +140,11 @@ class Hybrid:
         socket_path: str,
         violation: Callable[[Violation], None],
         passthrough: Callable[[], Sequence[str]] = tuple,
+        snapshot: Snapshot | None = None,
     ) -> None:
         self._pipeline = threading.Lock()  # one call at a time through the pipeline
         self._passthrough = passthrough  # the mounts when a tree starts (see Supervisor)
+        self._snapshot = snapshot
         self.lock = threading.Lock()
         self._answer = answer
         self._file_devices = tuple(file_devices)
@@ -222,7 +225,7 @@ class Hybrid:
         supervisor = Supervisor(
             listener, self.serve_call, on_error=self._refused, file_devices=self._file_devices,
             chdir_continues=True, intercept=functools.partial(self._intercept, listener),
-            passthrough=self._passthrough(), root=pid,
+            passthrough=self._passthrough(), root=pid, snapshot=self._snapshot,
         )  # fmt: skip
         thread = threading.Thread(target=self._loop, args=(supervisor,), daemon=True,
                                   name=f"libcfake-supervisor-{pid}")  # fmt: skip

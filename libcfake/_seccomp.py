@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import mmap
 import os
 import socket
 import struct
@@ -37,6 +38,7 @@ from typing import Any
 from . import _realos
 from ._wire import ffi, lib
 from .errors import ShimNotBuiltError
+from .snapshot import Snapshot
 
 #: The launcher, built beside the shim by the install.
 LAUNCHER_NAME = "libcfake-launch"
@@ -169,17 +171,31 @@ class FastPath:
     back from :meth:`wait` as a :class:`Notification` for the caller to answer.
 
     ``devices``: the st_dev of the master's own files (never passed through); ``root``: the
-    tree's first process, whose ids are read once (0: every caller's are read).
+    tree's first process, whose ids are read once (0: every caller's are read); ``snapshot``:
+    the model's metadata snapshot, mapped here again (read-only, for as long as this lives),
+    from which a stat of a shadow directory's descriptor is answered.
     """
 
-    def __init__(self, passthrough: Sequence[str], devices: Sequence[int], root: int = 0) -> None:
+    def __init__(
+        self,
+        passthrough: Sequence[str],
+        devices: Sequence[int],
+        root: int = 0,
+        snapshot: Snapshot | None = None,
+    ) -> None:
         self._state = ffi.new("struct lcf_fast *")
         self._note = ffi.new("struct lcf_fast_note *")
         prefixes = b"".join(os.fsencode(prefix) + b"\0" for prefix in passthrough)
         numbers = ffi.new("uint64_t[]", list(devices)[: lib.LCF_FAST_DEVICES] or [0])
         count = min(len(devices), lib.LCF_FAST_DEVICES)
+        self._map: mmap.mmap | None = None
+        view, size = ffi.NULL, 0
+        if snapshot is not None and snapshot.reader_fd >= 0:
+            self._map = mmap.mmap(snapshot.reader_fd, snapshot.size, prot=mmap.PROT_READ)
+            view, size = ffi.from_buffer(self._map), snapshot.size
         # -1 (the table does not fit, the master's ids differ): enabled stays 0, all go to Python
-        lib.lcf_fast_init(self._state, prefixes, len(passthrough), numbers, count, root)
+        lib.lcf_fast_init(self._state, prefixes, len(passthrough), numbers, count, root, view, size)
+        self._view = view  # (kept alive with the mapping it points into)
 
     @property
     def answered(self) -> int:

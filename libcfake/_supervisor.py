@@ -72,6 +72,7 @@ from ._seccomp import FastPath, Listener, Notification
 from ._wire import ffi
 from .calls import Call
 from .protocol import FD_DIR1, FD_DIR2, FD_FILE, FD_SOCKET, PackedStat, ProcessInfo, RawCall
+from .snapshot import Snapshot
 from .stat import StatResult
 
 __all__ = ["Deferred", "Supervisor", "SupervisorError", "TrappedCall"]
@@ -1921,7 +1922,8 @@ class Supervisor:
     ``passthrough``: the mounts, host path prefixes whose read-only calls the loop answers
     without the handler and unjournaled, as the shim passes them through itself
     (:class:`~libcfake._seccomp.FastPath`); ``root``: the tree's first process (its ids are read
-    once for that).
+    once for that); ``snapshot``: the model's metadata snapshot, which answers stats of shadow
+    directories' descriptors there.
 
     ``chdir_continues``: a passed-through chdir goes on in the kernel (only the kernel can change
     a process's working directory) instead of failing with ENOSYS. Off by default: it is a
@@ -1941,9 +1943,10 @@ class Supervisor:
         intercept: Callable[[Notification], bool] | None = None,
         passthrough: Sequence[str] = (),
         root: int = 0,
+        snapshot: Snapshot | None = None,
     ) -> None:
         self.listener = listener
-        self.fast = FastPath(passthrough, file_devices, root)
+        self.fast = FastPath(passthrough, file_devices, root, snapshot)
         self.intercept = intercept
         self.chdir_continues = chdir_continues
         self.handler = handler

@@ -152,7 +152,7 @@ class Sandbox:
         )
         self._hybrid = None if self.backend == "preload" else _hybrid.Hybrid(
             self._answer, file_devices=devices, socket_path=self._service.socket_path,
-            violation=self._add_violation, passthrough=lambda: self.fs.mounts,
+            violation=self._add_violation, passthrough=lambda: self.fs.mounts, snapshot=snapshot,
         )  # fmt: skip
         # the stages of a call (see _answer), each in its module
         self._routes = HostRoutes(self.fs, self._shadow, self.serves)

@@ -24,7 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from libcfake import Sandbox, _hybrid
+from libcfake import Sandbox, _hybrid, _seccomp, protocol
+from libcfake._supervisor import Supervisor, TrappedCall
+from libcfake.snapshot import Snapshot
+from libcfake.stat import StatResult
 
 from .conftest import as_nobody
 
@@ -143,3 +146,51 @@ def test_a_dynamic_programs_start_is_not_journaled() -> None:
     assert done.returncode == 0, done.stderr
     assert "bin" in done.stdout.split()
     assert not entries, [(e.call, e.path) for e in entries]
+
+
+def test_a_shadow_directorys_descriptor_is_stated_from_the_snapshot(
+    places: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """glibc's fstat of a shadow directory (the master's stand-in for a model directory, which
+    opendir makes inside libc) is answered from the snapshot when its virtual directory is
+    published there, with the snapshot's metadata and without asking the handler; and asked of
+    the handler when it is not."""
+    probe = places[0]
+    shadow = tmp_path / "shadow"
+    (shadow / "published").mkdir(parents=True)
+    (shadow / "unpublished").mkdir()
+    snapshot = Snapshot(str(shadow))
+    published = StatResult("directory", 0o711, size=77, ino=4242, nlink=7)
+    assert snapshot.put("/published", protocol.encode_stat(published))
+    asked: list[str] = []
+
+    def handler(trapped: TrappedCall) -> None:  # the opens: the real (shadow) directory
+        asked.append(trapped.function_)
+        if trapped.function_ == "fstat":
+            trapped.send(StatResult("directory", 0o755, ino=99))
+        else:
+            trapped.use_slave_credentials()
+
+    paths = [str(shadow / "published"), str(shadow / "unpublished")]
+    proc, listener = _seccomp.spawn([str(probe), *paths], stdout=subprocess.PIPE, text=True)
+    try:
+        with Supervisor(listener, handler, file_devices=[shadow.stat().st_dev],
+                        snapshot=snapshot) as supervisor:  # fmt: skip
+            assert supervisor.serve(until=proc, timeout=60) == 0
+            answered = supervisor.fast.answered
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        snapshot.close()
+    lines = _lines(stdout)
+    assert (
+        f"open {paths[0]}: 0 directory getdents=some mode=40711 size=77 nlink=7 ino=4242"
+        in (lines[paths[0]])
+    )
+    assert (
+        f"open {paths[1]}: 0 directory getdents=some mode=40755 size=0 nlink=1 ino=99"
+        in (lines[paths[1]])
+    )
+    assert asked.count("fstat") == 4, asked  # the unpublished one's four opens
+    assert answered >= 4  # the published one's

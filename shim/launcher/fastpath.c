@@ -2,6 +2,7 @@
  * mounts answered on the master's side without Python. */
 #define _GNU_SOURCE
 #include "fastpath.h"
+#include "../stat_fill.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -85,7 +86,8 @@ static ssize_t fd_path(int fd, char *buf, size_t size)
 static bool has_masters_ids(const struct lcf_fast *f, uint32_t tid);
 
 int lcf_fast_init(struct lcf_fast *f, const char *prefixes, uint32_t count,
-                  const uint64_t *devices, uint32_t device_count, uint32_t root)
+                  const uint64_t *devices, uint32_t device_count, uint32_t root,
+                  const void *snapshot, uint64_t snapshot_bytes)
 {
     memset(f, 0, sizeof *f);
     uid_t ruid, euid, suid;
@@ -121,6 +123,8 @@ int lcf_fast_init(struct lcf_fast *f, const char *prefixes, uint32_t count,
     memcpy(f->devices, devices, sizeof devices[0] * device_count);
     f->device_count = device_count;
     f->mixed_ids = root == 0 || !has_masters_ids(f, root); /* its children inherit them */
+    f->has_snapshot =
+        snapshot != NULL && lcf_snapshot_view_init(&f->snapshot, snapshot, snapshot_bytes) == 0;
     f->enabled = 1;
     return 0;
 }
@@ -449,6 +453,38 @@ static bool perform(int listener, const struct seccomp_notif *n, const struct ca
     return false;
 }
 
+/* A stat of a shadow directory's descriptor, from the snapshot's entry of the virtual directory
+ * it stands for (the snapshot is exact: an entry is there only while nothing can change it);
+ * false when there is none (the pipeline answers, and may publish it). */
+static bool answer_published(const struct lcf_fast *f, int listener,
+                             const struct seccomp_notif *n, const struct call *c, int fd)
+{
+    char real[4096], target[LCF_MAX_PATH + 1];
+    ssize_t length = fd_path(fd, real, sizeof real);
+    size_t k = f->snapshot.root_length;
+    if (!f->has_snapshot || length < 0 || (size_t)length < k ||
+        memcmp(real, f->snapshot.root, k) != 0 || (real[k] != '/' && real[k] != '\0'))
+        return false;
+    const char *virtual = (size_t)length == k ? "/" : real + k;
+    struct lcf_stat s;
+    int32_t target_length;
+    if (lcf_snapshot_get(&f->snapshot, virtual, strlen(virtual), &s, target, &target_length) != 1 ||
+        !S_ISDIR(s.mode))
+        return false;
+    if (c->kind == STATX) {
+        struct statx stx;
+        lcf_fill_statx(&stx, &s);
+        if (write_memory(n->pid, c->buffer, &stx, sizeof stx) != 0)
+            return reply(listener, n->id, 0, EFAULT);
+    } else {
+        struct stat st;
+        lcf_fill_stat(&st, &s);
+        if (write_memory(n->pid, c->buffer, &st, sizeof st) != 0)
+            return reply(listener, n->id, 0, EFAULT);
+    }
+    return reply(listener, n->id, 0, 0);
+}
+
 /* A stat of one of the program's own descriptors (newfstatat or statx with an empty path and
  * AT_EMPTY_PATH: glibc's fstat; the loader's, of each library it opened): answered from the
  * master's look at that descriptor unless it is a file of the master's (the model's). */
@@ -464,8 +500,12 @@ static bool answer_descriptor(const struct lcf_fast *f, int listener,
         return false;
     struct stat st;
     bool answered = false;
-    if (fstat(fd, &st) == 0 && !masters(f, &st) && valid(listener, n->id))
-        answered = perform(listener, n, c, fd, &st);
+    if (fstat(fd, &st) == 0 && valid(listener, n->id)) {
+        if (!masters(f, &st))
+            answered = perform(listener, n, c, fd, &st);
+        else if (S_ISDIR(st.st_mode))
+            answered = answer_published(f, listener, n, c, fd);
+    }
     close(fd);
     return answered;
 }

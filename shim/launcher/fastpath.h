@@ -22,6 +22,9 @@
  *   - the caller has the master's ids. A tree starts with them unless lcf_fast_init was told
  *     otherwise; once any of its threads changes ids (set*id and setgroups trap), each caller's
  *     /proc/<tid>/status is read and compared before its call is answered here.
+ * Besides: a stat of one of the program's own descriptors (glibc's fstat, made inside libc by
+ * the loader and opendir) is answered from the master's look at it, or for a shadow directory
+ * (the master's stand-in for a model directory) from the metadata snapshot.
  * The master makes the call itself on the descriptor it checked (never the program's path read
  * again: a racing thread cannot redirect it) and answers: a regular file's or directory's
  * descriptor injected (SECCOMP_ADDFD_FLAG_SEND), a stat written into the program's memory, a
@@ -31,6 +34,8 @@
 #define LIBCFAKE_FASTPATH_H
 
 #include <stdint.h>
+
+#include "../snapshot.h"
 
 #define LCF_FAST_PREFIXES 64   /* prefixes kept, as named and where each really is */
 #define LCF_FAST_BYTES 16384   /* bytes of their text */
@@ -67,6 +72,8 @@ struct lcf_fast {
     uint32_t uid, gid;                      /* the master's (real, effective, saved, fs alike) */
     uint32_t groups[LCF_FAST_GROUPS];
     uint32_t group_count;
+    struct lcf_snapshot_view snapshot;      /* the model's published metadata */
+    int has_snapshot;
     int enabled;                            /* 0: every call goes to Python */
     int mixed_ids;                          /* a thread of the tree may have other ids */
     uint64_t answered;                      /* calls answered here */
@@ -75,11 +82,14 @@ struct lcf_fast {
 
 /* Fills *fast: `prefixes` holds `count` NUL-terminated absolute paths (the mounts); `devices`
  * the st_dev of the master's own files; `root` the tree's first process (0: unknown), whose ids
- * are read once: if they are the master's, so are every later process's until one changes them.
- * Returns 0, or -1 when the fast path cannot be used (the master's own ids differ from each
- * other, the table does not fit): every call then goes to Python. */
+ * are read once: if they are the master's, so are every later process's until one changes them;
+ * `snapshot` the master's mapping of the metadata snapshot (NULL: none), from which a stat of a
+ * shadow directory's descriptor (opendir's, inside libc) is answered when its virtual directory
+ * is published there. Returns 0, or -1 when the fast path cannot be used (the master's own ids
+ * differ from each other, the table does not fit): every call then goes to Python. */
 int lcf_fast_init(struct lcf_fast *fast, const char *prefixes, uint32_t count,
-                  const uint64_t *devices, uint32_t device_count, uint32_t root);
+                  const uint64_t *devices, uint32_t device_count, uint32_t root,
+                  const void *snapshot, uint64_t snapshot_bytes);
 
 /* Waits (poll) on the listener, `wakeup` and `pidfd` (-1: none) for up to timeout_ms (-1:
  * forever), answering the calls the fast path covers, until one is left to Python or another
