@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import errno
 import functools
 import os
@@ -51,11 +52,25 @@ from . import _seccomp
 from ._seccomp import Listener, Notification
 from ._supervisor import Supervisor, SupervisorError
 from .errors import ShimNotBuiltError
-from .journal import Violation
+from .snapshot import Snapshot
 
 #: The backend a Sandbox uses unless told: the one constant to change.
 DEFAULT_BACKEND = "preload"
 BACKENDS = ("preload", "hybrid")
+
+
+@dataclasses.dataclass(frozen=True)
+class Refusal:
+    """A call the hybrid backend refused by itself (its own rules, or a call the supervisor
+    cannot serve): the program saw it fail. The Sandbox makes each a violation; a LibcService,
+    a :class:`~libcfake.service.ServiceError`."""
+
+    pid: int
+    exe: str
+    call: str
+    arguments: tuple[Any, ...]
+    answer: str
+    reason: str
 
 
 class LibcfakeBackendWarning(UserWarning):
@@ -137,15 +152,19 @@ class Hybrid:
         *,
         file_devices: Sequence[int],
         socket_path: str,
-        violation: Callable[[Violation], None],
+        refused: Callable[[Refusal], None],
+        passthrough: Callable[[], Sequence[str]] = tuple,
+        snapshot: Snapshot | None = None,
     ) -> None:
         self._pipeline = threading.Lock()  # one call at a time through the pipeline
+        self._passthrough = passthrough  # the mounts when a tree starts (see Supervisor)
+        self._snapshot = snapshot
         self.lock = threading.Lock()
         self._answer = answer
         self._file_devices = tuple(file_devices)
         self._socket_path = os.fsencode(socket_path)
         self._launcher = str(_seccomp.launcher_path())
-        self._violation = violation
+        self._refusal = refused
         self._members: dict[int, int] = {}  # pid -> start time: the trees' processes seen
         self._seen: set[int] = set()  # thread ids that trapped (their process is a member)
         self._supervisors: list[Supervisor] = []
@@ -220,6 +239,7 @@ class Hybrid:
         supervisor = Supervisor(
             listener, self.serve_call, on_error=self._refused, file_devices=self._file_devices,
             chdir_continues=True, intercept=functools.partial(self._intercept, listener),
+            passthrough=self._passthrough(), root=pid, snapshot=self._snapshot,
         )  # fmt: skip
         thread = threading.Thread(target=self._loop, args=(supervisor,), daemon=True,
                                   name=f"libcfake-supervisor-{pid}")  # fmt: skip
@@ -235,8 +255,8 @@ class Hybrid:
                     supervisor.serve()
                     return  # every process of the tree is gone, or close()
                 except Exception as error:  # a bug of ours: fail the test, keep serving
-                    self._violation(Violation(0, "", "supervisor", "supervisor", (), "EIO",
-                                              f"libcfake internal error: {error!r}"))  # fmt: skip
+                    self._refusal(Refusal(0, "", "supervisor", (), "EIO",
+                                          f"libcfake internal error: {error!r}"))  # fmt: skip
         finally:
             supervisor.close()
             with self.lock:
@@ -297,8 +317,8 @@ class Hybrid:
             self._answer(served)
 
     def _refused(self, error: SupervisorError) -> None:
-        self._violation(Violation(error.pid, _exe(error.pid), error.syscall, error.syscall, (),
-                                  "refused", error.message))  # fmt: skip
+        self._refusal(Refusal(error.pid, _exe(error.pid), error.syscall, (), "refused",
+                              error.message))  # fmt: skip
 
     def _intercept(self, listener: Listener, note: Notification) -> bool:
         """The calls decided here (see the module's text); False: the adapter's."""
@@ -323,9 +343,8 @@ class Hybrid:
 
     def _refuse(self, listener: Listener, note: Notification, code: int, reason: str) -> bool:
         if listener.is_valid(note.id):
-            self._violation(Violation(note.pid, _exe(note.pid), note.name, note.name,
-                                      note.args[:3], f"-1 {errno.errorcode.get(code, code)}",
-                                      reason))  # fmt: skip
+            self._refusal(Refusal(note.pid, _exe(note.pid), note.name, note.args[:3],
+                                  f"-1 {errno.errorcode.get(code, code)}", reason))  # fmt: skip
             listener.reply(note.id, error=code)
         return True
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import mmap
 import os
 import socket
 import struct
@@ -35,7 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from . import _realos
+from ._wire import ffi, lib
 from .errors import ShimNotBuiltError
+from .snapshot import Snapshot
 
 #: The launcher, built beside the shim by the install.
 LAUNCHER_NAME = "libcfake-launch"
@@ -159,6 +162,76 @@ class Listener:
                 return False
             raise
         return True
+
+
+class FastPath:
+    """Waits for a listener's trapped calls without the GIL, and answers the read-only calls
+    under ``passthrough`` (the mounts) itself, by the shim's passthrough rule, unjournaled as
+    the shim's are (``shim/launcher/fastpath.h`` says which and how); every other call comes
+    back from :meth:`wait` as a :class:`Notification` for the caller to answer.
+
+    ``devices``: the st_dev of the master's own files (never passed through); ``root``: the
+    tree's first process, whose ids are read once (0: every caller's are read); ``snapshot``:
+    the model's metadata snapshot, mapped here again (read-only, for as long as this lives),
+    from which a stat of a shadow directory's descriptor is answered.
+    """
+
+    def __init__(
+        self,
+        passthrough: Sequence[str],
+        devices: Sequence[int],
+        root: int = 0,
+        snapshot: Snapshot | None = None,
+    ) -> None:
+        self._state = ffi.new("struct lcf_fast *")
+        self._note = ffi.new("struct lcf_fast_note *")
+        prefixes = b"".join(os.fsencode(prefix) + b"\0" for prefix in passthrough)
+        numbers = ffi.new("uint64_t[]", list(devices)[: lib.LCF_FAST_DEVICES] or [0])
+        count = min(len(devices), lib.LCF_FAST_DEVICES)
+        self._map: mmap.mmap | None = None
+        view, size = ffi.NULL, 0
+        if snapshot is not None and snapshot.reader_fd >= 0:
+            self._map = mmap.mmap(snapshot.reader_fd, snapshot.size, prot=mmap.PROT_READ)
+            view, size = ffi.from_buffer(self._map), snapshot.size
+        # -1 (the table does not fit, the master's ids differ): enabled stays 0, all go to Python
+        lib.lcf_fast_init(self._state, prefixes, len(passthrough), numbers, count, root, view, size)
+        self._view = view  # (kept alive with the mapping it points into)
+
+    @property
+    def answered(self) -> int:
+        """Calls answered here."""
+        return int(self._state.answered)
+
+    @property
+    def passed_on(self) -> int:
+        """Calls returned by :meth:`wait`."""
+        return int(self._state.passed_on)
+
+    def wait(
+        self, listener: int, wakeup: int, pidfd: int, timeout: float | None
+    ) -> Notification | str:
+        """The next call to answer, or why the wait ended: "wakeup" (``wakeup`` is readable),
+        "exited" (``pidfd`` is: -1 for none), "hangup" (every process of the tree is gone),
+        "timeout" (``timeout`` seconds passed; None: never)."""
+        milliseconds = -1 if timeout is None else int(timeout * 1000) + 1
+        event = lib.lcf_fast_serve(self._state, listener, wakeup, pidfd, milliseconds, self._note)
+        if event == lib.LCF_FAST_NOTE:
+            n = self._note
+            return Notification(
+                int(n.id), int(n.pid), int(n.nr), int(n.arch), int(n.instruction_pointer),
+                tuple(int(argument) for argument in n.args),
+            )  # fmt: skip
+        if event < 0:
+            raise OSError(-event, os.strerror(-event))
+        return _FAST_EVENTS[event]
+
+
+_FAST_EVENTS = {
+    lib.LCF_FAST_WAKEUP: "wakeup",
+    lib.LCF_FAST_EXITED: "exited",
+    lib.LCF_FAST_HANGUP: "hangup",
+    lib.LCF_FAST_TIMEOUT: "timeout",
+}
 
 
 def read_memory(pid: int, address: int, length: int) -> bytes:

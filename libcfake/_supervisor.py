@@ -58,7 +58,6 @@ import functools
 import itertools
 import os
 import queue
-import select
 import socket
 import stat as stat_module
 import struct
@@ -69,10 +68,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import _seccomp, protocol
-from ._seccomp import Listener, Notification
+from ._seccomp import FastPath, Listener, Notification
 from ._wire import ffi
 from .calls import Call
 from .protocol import FD_DIR1, FD_DIR2, FD_FILE, FD_SOCKET, PackedStat, ProcessInfo, RawCall
+from .snapshot import Snapshot
 from .stat import StatResult
 
 __all__ = ["Deferred", "Supervisor", "SupervisorError", "TrappedCall"]
@@ -1919,6 +1919,12 @@ class Supervisor:
     ``intercept(notification)``: asked first about every trapped call; True when it answered
     the call itself (on ``listener``), so the adapter does nothing more with it.
 
+    ``passthrough``: the mounts, host path prefixes whose read-only calls the loop answers
+    without the handler and unjournaled, as the shim passes them through itself
+    (:class:`~libcfake._seccomp.FastPath`); ``root``: the tree's first process (its ids are read
+    once for that); ``snapshot``: the model's metadata snapshot, which answers stats of shadow
+    directories' descriptors there.
+
     ``chdir_continues``: a passed-through chdir goes on in the kernel (only the kernel can change
     a process's working directory) instead of failing with ENOSYS. Off by default: it is a
     second exception to "never go on with a path the master read". It grants nothing, as every
@@ -1935,8 +1941,12 @@ class Supervisor:
         file_devices: Sequence[int] = (),
         chdir_continues: bool = False,
         intercept: Callable[[Notification], bool] | None = None,
+        passthrough: Sequence[str] = (),
+        root: int = 0,
+        snapshot: Snapshot | None = None,
     ) -> None:
         self.listener = listener
+        self.fast = FastPath(passthrough, file_devices, root, snapshot)
         self.intercept = intercept
         self.chdir_continues = chdir_continues
         self.handler = handler
@@ -1960,30 +1970,19 @@ class Supervisor:
         deadline = None if timeout is None else time.monotonic() + timeout
         pidfd = os.pidfd_open(until.pid) if until is not None else -1
         try:
-            poller = select.poll()
-            poller.register(self.listener.fileno(), select.POLLIN)
-            poller.register(self._wakeup, select.POLLIN)
-            if pidfd >= 0:
-                poller.register(pidfd, select.POLLIN)
-            while not self._stopped:
+            while not self._stopped and self.listener.fileno() >= 0:
                 wait = None if deadline is None else max(0.0, deadline - time.monotonic())
                 if wait == 0.0:
                     if until is not None:
                         until.kill()
                         until.wait()
                     raise TimeoutError(f"still running after {timeout} s")
-                events = dict(poller.poll(None if wait is None else int(wait * 1000) + 1))
-                if self.listener.fileno() < 0:
-                    break
-                if events.get(self.listener.fileno(), 0) & select.POLLIN:
-                    self.serve_one()
-                    continue
-                if events.get(self.listener.fileno(), 0) & (select.POLLHUP | select.POLLERR):
-                    break  # every process of the tree is gone
-                if pidfd >= 0 and pidfd in events:
-                    break
-                if self._wakeup in events:
-                    break
+                # the fast path answers the mounts' reads meanwhile, without the GIL
+                event = self.fast.wait(self.listener.fileno(), self._wakeup, pidfd, wait)
+                if isinstance(event, Notification):
+                    self.dispatch(event)
+                elif event != "timeout":
+                    break  # woken by stop(), the process exited, or every process is gone
             if until is None:
                 return None
             return until.poll() if self._stopped else until.wait()

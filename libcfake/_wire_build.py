@@ -9,7 +9,8 @@ The module is compiled against the same header, so the C compiler checks every s
 and every number both ends use.
 It also carries the metadata snapshot's writer and the note ring's taker and checker, compiled
 from the same ``shim/snapshot.c`` and ``shim/ring.c`` the shim reads the snapshot and appends
-to the ring with.
+to the ring with, and the seccomp supervisor's fast path (``shim/launcher/fastpath.c``), which
+waits for trapped calls and answers the read-only ones under the mounts without the GIL.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ SHIM = Path(__file__).resolve().parent.parent / "shim"
 HEADER = SHIM / "libcfake_wire.h"
 SNAPSHOT_HEADER = SHIM / "snapshot.h"
 RING_HEADER = SHIM / "ring.h"
+FASTPATH_HEADER = SHIM / "launcher" / "fastpath.h"
 _INTEGER_DEFINE = re.compile(r"#define\s+LCF_\w+\s+(0x[0-9a-fA-F]+|\d+)\b")
 
 
@@ -67,13 +69,15 @@ ffibuilder = FFI()
 ffibuilder.cdef(declarations(HEADER.read_text()))
 ffibuilder.cdef(declarations(SNAPSHOT_HEADER.read_text()))
 ffibuilder.cdef(declarations(RING_HEADER.read_text()))
+ffibuilder.cdef(declarations(FASTPATH_HEADER.read_text()))
 ffibuilder.cdef(
     "extern const struct lcf_call_info lcf_call_table[];\nstatic const int lcf_call_count;"
 )
 ffibuilder.set_source(
     "libcfake._wire",
-    '#include "libcfake_wire.h"\n#include "snapshot.h"\n#include "ring.h"\n' + _TABLE_SOURCE,
-    sources=[str(SHIM / "snapshot.c"), str(SHIM / "ring.c")],
+    '#include "libcfake_wire.h"\n#include "snapshot.h"\n#include "ring.h"\n'
+    '#include "launcher/fastpath.h"\n' + _TABLE_SOURCE,
+    sources=[str(SHIM / "snapshot.c"), str(SHIM / "ring.c"), str(SHIM / "launcher" / "fastpath.c")],
     include_dirs=[str(SHIM)],
 )
 

@@ -152,7 +152,7 @@ class Sandbox:
         )
         self._hybrid = None if self.backend == "preload" else _hybrid.Hybrid(
             self._answer, file_devices=devices, socket_path=self._service.socket_path,
-            violation=self._add_violation,
+            refused=self._refused, passthrough=lambda: self.fs.mounts, snapshot=snapshot,
         )  # fmt: skip
         # the stages of a call (see _answer), each in its module
         self._routes = HostRoutes(self.fs, self._shadow, self.serves)
@@ -420,6 +420,12 @@ class Sandbox:
     def _add_violation(self, violation: Violation) -> None:
         with self._record_lock:
             self.violations.append(violation)
+
+    def _refused(self, refusal: _hybrid.Refusal) -> None:
+        """What the hybrid backend refused by itself is a violation too."""
+        r = refusal
+        violation = Violation(r.pid, r.exe, r.call, r.call, r.arguments, r.answer, r.reason)
+        self._add_violation(violation)
 
     def _answer(self, svc: Serving) -> None:
         """Serve one call: request -> fault -> route -> answer -> publish -> journal -> deliver."""

@@ -40,9 +40,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from . import _guard, _realos, protocol
+from . import _guard, _hybrid, _realos, protocol
 from ._peer import NotServed, Tree, exe_of, identify, is_thread, peer_pid
 from ._shim import preload_environment
+from ._supervisor import Deferred as TrappedDeferred
+from ._supervisor import TrappedCall
 from .calls import Call
 from .errors import ProtocolError
 from .protocol import Notes, ProcessInfo
@@ -112,6 +114,23 @@ class _Pending:
         self.fds = []
 
 
+class _Trapped:
+    """A call the hybrid backend's supervisor trapped, set aside to be served as a forwarded
+    call is: received in turn, answered through its :class:`TrappedDeferred`."""
+
+    __slots__ = ("call", "deferred", "fds")
+
+    def __init__(self, trapped: TrappedCall) -> None:
+        self.call = trapped.call
+        self.fds = trapped.descriptors()
+        self.deferred = trapped.defer()
+
+    def close_fds(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+
+
 class LibcService:
     """The master: listens for programs behind the shim and arbitrates their calls.
 
@@ -138,6 +157,15 @@ class LibcService:
 
     Besides the seed's 17 calls, ``function_`` may be one of libcfake's extensions (see
     ``libcfake.calls``); a handler that does not know one can ``use_slave_credentials()``.
+
+    ``backend="hybrid"`` starts every program of :meth:`spawn` under the seccomp supervisor
+    too (see :mod:`libcfake._hybrid`): what the shim cannot reach (a static or Go program, a
+    child without ``LD_PRELOAD``, a raw system call) traps, and comes to :meth:`receive` as the
+    same calls, answered with the same methods; read-only calls under ``passthrough`` are
+    answered without the handler, as the shim answers them. Where the kernel cannot, the
+    preload backend runs with one :class:`~libcfake.LibcfakeBackendWarning`; :attr:`backend`
+    says which runs. The default is ``"preload"``: a handler written for the shim's calls alone
+    meets many more under the supervisor (a dynamic program's loader, libc's own files).
     """
 
     def __init__(
@@ -149,7 +177,9 @@ class LibcService:
         snapshot: Snapshot | None = None,
         on_note: Callable[[ProcessInfo, Notes], object] | None = None,
         on_error: Callable[[ServiceError], object] | None = None,
+        backend: str = "preload",
     ) -> None:
+        self.backend = _hybrid.choose(backend)
         if reply_timeout <= 0:
             raise ValueError("reply_timeout must be positive")
         if len(file_devices) > 2:
@@ -185,13 +215,21 @@ class LibcService:
         self._drain_wakeup = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)  # see drain()
         self._epoll.register(self._drain_wakeup, select.EPOLLIN)
         self._connections: dict[int, _Connection] = {}
-        self._queue: collections.deque[_Pending] = collections.deque()
-        self._current: _Pending | None = None
+        self._queue: collections.deque[_Pending | _Trapped] = collections.deque()
+        self._current: _Pending | _Trapped | None = None
         self._closed = False
         # one descriptor kept free: out of descriptors, the master closes it to accept and
         # refuse a connection with a reason, rather than leave it waiting in the backlog
         self._reserve = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
         self._tree = Tree()  # the processes served: this one's descendants (see _peer)
+        # the hybrid backend's trapped calls, put here by its supervisor threads
+        self._trapped: collections.deque[_Trapped] = collections.deque()
+        self._trap_wakeup = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self._epoll.register(self._trap_wakeup, select.EPOLLIN)
+        self._hybrid = None if self.backend == "preload" else _hybrid.Hybrid(
+            self._trap, file_devices=self._devices, socket_path=self.socket_path,
+            refused=self._refused, passthrough=lambda: self._passthrough, snapshot=snapshot,
+        )  # fmt: skip
         _guard.enter()  # not dumpable, and the reaper of orphans, while serving
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -207,17 +245,23 @@ class LibcService:
         if self._closed:
             return
         self._closed = True
+        if self._hybrid is not None:  # its calls still trapped fail (ENOSYS)
+            self._hybrid.close()
         for connection in list(self._connections.values()):
             self._drop(connection)  # with the notes still in its ring
         for pending in self._queue:
             pending.close_fds()
         self._queue.clear()
+        for trapped in self._trapped:
+            trapped.close_fds()
+        self._trapped.clear()
         if self._current is not None:
             self._current.close_fds()
             self._current = None
         self._epoll.close()
         os.close(self._wakeup)
         os.close(self._drain_wakeup)
+        os.close(self._trap_wakeup)
         self._listener.close()
         if self._reserve >= 0:
             os.close(self._reserve)
@@ -233,7 +277,8 @@ class LibcService:
         """Whether ``pid`` (a process or thread) belongs to the programs this master serves:
         a descendant of the test process or of a program admitted before (its parent may have
         exited), never the test process itself."""
-        return self._tree.contains(pid)
+        trapped = self._hybrid is not None and self._hybrid.contains(pid)
+        return self._tree.contains(pid) or trapped
 
     # -- starting programs -----------------------------------------------------------------
 
@@ -248,8 +293,23 @@ class LibcService:
         env: Mapping[str, str] | None = None,
         **popen_kwargs: Any,
     ) -> subprocess.Popen[Any]:
-        """Start ``args`` behind the shim; other arguments are those of ``subprocess.Popen``."""
+        """Start ``args`` behind the shim (and under the supervisor: ``backend="hybrid"``);
+        other arguments are those of ``subprocess.Popen``."""
+        if self._hybrid is not None:
+            cwd = popen_kwargs.pop("cwd", None)
+            cwd = os.fspath(cwd) if cwd is not None else os.getcwd()
+            return self._hybrid.popen(list(args), self.environment(env), cwd, **popen_kwargs)
         return _realos.Popen(args, env=self.environment(env), **popen_kwargs)
+
+    def _trap(self, trapped: TrappedCall) -> None:
+        """From a supervisor thread: a trapped call, for :meth:`receive` to hand out in turn."""
+        self._trapped.append(_Trapped(trapped))
+        os.eventfd_write(self._trap_wakeup, 1)
+
+    def _refused(self, refusal: _hybrid.Refusal) -> None:
+        """A call the hybrid backend refused by itself (io_uring, a signal aimed outside...)."""
+        message = f"{refusal.call} refused ({refusal.answer}): {refusal.reason}"
+        self._report("supervisor", _ProcessName(refusal.pid, refusal.exe), message)
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -404,6 +464,10 @@ class LibcService:
                     os.eventfd_read(self._wakeup)
                 elif fd == self._drain_wakeup:
                     os.eventfd_read(self._drain_wakeup)
+                elif fd == self._trap_wakeup:
+                    os.eventfd_read(self._trap_wakeup)
+                    while self._trapped:
+                        self._queue.append(self._trapped.popleft())
                 if fd == stop_fd:
                     return None
                 if fd == self._listener_fd:
@@ -659,25 +723,30 @@ class LibcService:
     def use_slave_credentials(self) -> bool:
         """Let the program perform the real call itself."""
         pending = self._take()
+        if isinstance(pending, _Trapped):  # the master performs it, as the program
+            return pending.deferred.use_slave_credentials()
         reply = protocol.encode_reply(pending.call.raw.seq, protocol.PASSTHROUGH)
         return self._deliver(pending, reply, [])
 
-    def defer(self) -> Deferred:
+    def defer(self) -> Deferred | TrappedDeferred:
         """Set the call being served aside, to answer it later from any thread.
 
         The program's thread keeps waiting for that answer; :meth:`receive` goes on serving
         every other thread and process. Unlike Emilua, a slow answer (a simulated timeout, a
         test that waits for something) need not hold up the whole tree.
         """
-        return Deferred(self._take())
+        pending = self._take()
+        if isinstance(pending, _Trapped):
+            return pending.deferred
+        return Deferred(pending)
 
-    def _served(self) -> _Pending:
+    def _served(self) -> _Pending | _Trapped:
         pending = self._current
         if pending is None:
             raise RuntimeError("no call is being served: call receive() first")
         return pending
 
-    def _take(self) -> _Pending:
+    def _take(self) -> _Pending | _Trapped:
         pending = self._served()
         self._current = None
         return pending
@@ -692,6 +761,11 @@ class LibcService:
     ) -> bool:
         error = errno if type(errno) is int and errno >= 0 else errno_number(errno)
         pending = self._served()
+        if isinstance(pending, _Trapped):  # written into the program, or a descriptor placed
+            self._current = None
+            if fds:
+                return pending.deferred.send_with_fds(result, fds, error)
+            return pending.deferred.send(result, error)
         reply = encode_answer(pending.call, result, fds, error, canonical, watch)  # may raise
         self._current = None
         return self._deliver(pending, reply, fds)

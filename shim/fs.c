@@ -7,6 +7,7 @@
 #include "shim.h"
 #include "data.h"
 #include "real.h"
+#include "stat_fill.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -579,45 +580,6 @@ static int fs_fstat_forward(const char *symbol, int fd, mode_t mode, struct lcf_
     return fs_stat_call(&req, out);
 }
 
-static void fill_stat(struct stat *st, const struct lcf_stat *s)
-{
-    memset(st, 0, sizeof *st);
-    st->st_dev = s->dev;
-    st->st_ino = s->ino;
-    st->st_nlink = s->nlink;
-    st->st_mode = s->mode;
-    st->st_uid = s->uid;
-    st->st_gid = s->gid;
-    st->st_rdev = s->rdev;
-    st->st_size = s->size;
-    st->st_blksize = s->blksize;
-    st->st_blocks = s->blocks;
-    st->st_atim = (struct timespec){s->atime_sec, s->atime_nsec};
-    st->st_mtim = (struct timespec){s->mtime_sec, s->mtime_nsec};
-    st->st_ctim = (struct timespec){s->ctime_sec, s->ctime_nsec};
-}
-
-static void fill_statx(struct statx *stx, const struct lcf_stat *s)
-{
-    memset(stx, 0, sizeof *stx);
-    stx->stx_mask = STATX_BASIC_STATS;
-    stx->stx_blksize = (uint32_t)s->blksize;
-    stx->stx_nlink = (uint32_t)s->nlink;
-    stx->stx_uid = s->uid;
-    stx->stx_gid = s->gid;
-    stx->stx_mode = (uint16_t)s->mode;
-    stx->stx_ino = s->ino;
-    stx->stx_size = (uint64_t)s->size;
-    stx->stx_blocks = (uint64_t)s->blocks;
-    stx->stx_atime = (struct statx_timestamp){.tv_sec = s->atime_sec, .tv_nsec = (uint32_t)s->atime_nsec};
-    stx->stx_mtime = (struct statx_timestamp){.tv_sec = s->mtime_sec, .tv_nsec = (uint32_t)s->mtime_nsec};
-    stx->stx_ctime = (struct statx_timestamp){.tv_sec = s->ctime_sec, .tv_nsec = (uint32_t)s->ctime_nsec};
-    stx->stx_rdev_major = major(s->rdev);
-    stx->stx_rdev_minor = minor(s->rdev);
-    stx->stx_dev_major = major(s->dev);
-    stx->stx_dev_minor = minor(s->dev);
-}
-
 /* fstat & co.: the real call first; when its st_dev says fd is one of the master's descriptors,
  * the master's answer replaces it (a passthrough keeps the real one). */
 static int fs_fstat(const char *symbol, int fd, struct stat *st)
@@ -628,7 +590,7 @@ static int fs_fstat(const char *symbol, int fd, struct stat *st)
     struct lcf_stat s;
     int got = fs_fstat_forward(symbol, fd, st->st_mode, &s);
     if (got > 0)
-        fill_stat(st, &s);
+        lcf_fill_stat(st, &s);
     return got < 0 ? -1 : 0;
 }
 
@@ -642,7 +604,7 @@ static int fs_fstatx(int fd, int flags, unsigned int mask, struct statx *stx)
     struct lcf_stat s;
     int got = fs_fstat_forward("statx", fd, stx->stx_mode, &s);
     if (got > 0)
-        fill_statx(stx, &s);
+        lcf_fill_statx(stx, &s);
     return got < 0 ? -1 : 0;
 }
 
@@ -661,7 +623,7 @@ static int fs_fstatat(const char *symbol, int dirfd, const char *path, struct st
         return lcf_real_fstatat(fs_real_dirfd(&p), p.str, st, flags & ~AT_EMPTY_PATH);
     if (got < 0)
         return -1;
-    fill_stat(st, &s);
+    lcf_fill_stat(st, &s);
     return 0;
 }
 
@@ -680,7 +642,7 @@ LCF_EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, 
         return lcf_real_statx(fs_real_dirfd(&p), p.str, flags & ~AT_EMPTY_PATH, mask, stx);
     if (got < 0)
         return -1;
-    fill_statx(stx, &s);
+    lcf_fill_statx(stx, &s);
     return 0;
 }
 

@@ -25,6 +25,16 @@ def test_the_shim_builds_with_warnings_as_errors(tmp_path: Path, sanitize: bool)
     assert output.is_file()
 
 
+@pytest.mark.parametrize("source", ["launcher/fastpath.c", "snapshot.c", "ring.c"])
+def test_the_masters_c_builds_with_warnings_as_errors(tmp_path: Path, source: str) -> None:
+    """The C compiled into libcfake._wire (by cffi, with its own flags) meets the shim's rule."""
+    command = ["gcc", *shim_build.WARNINGS, "-O2", "-I", str(ROOT / "shim"), "-c",
+               str(ROOT / "shim" / source), "-o", str(tmp_path / "object.o")]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
 def _tool(module: str) -> None:
     if importlib.util.find_spec(module) is None:
         pytest.skip(f"{module} is not installed (pip install -e '.[test]')")
