@@ -74,6 +74,12 @@ def test_a_service_that_answers_is_up_and_logged(world, run_pingcheck):
     assert world.journal.connections() == ["10.0.0.5:5432"]
 
 
+def test_its_version_is_read_from_the_installed_metadata(run_pingcheck):
+    result = run_pingcheck("--version")
+
+    assert (result.returncode, result.stdout) == (0, "0.1.0\n"), result.stderr
+
+
 def test_a_short_dns_outage_is_retried(world, run_pingcheck):
     world.net.route(("db.internal", 5432), to=pong)
     world.dns.fail("db.internal", "again", times=2)  # EAI_AGAIN twice, then the answer

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import importlib.metadata
 import socket
 import sys
 import time
@@ -26,6 +27,8 @@ DEFAULT_CONFIG = "/etc/pingcheck.ini"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pingcheck", description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=DEFAULT_CONFIG)
+    parser.add_argument("--version", action="version",
+                        version=importlib.metadata.version("pingcheck"))  # fmt: skip
     args = parser.parse_args(argv)
 
     config = configparser.ConfigParser()
