@@ -12,6 +12,12 @@ Three kinds of path are the host's, not the model's (:meth:`HostRoutes.route`):
   when the descriptor is one of the model's files.
 - **/proc**: the program's own processes' entries, read-only; magic links that lead to other
   host files (``root``, ``cwd``, ``exe``, ``fd/N`` in a path) and other processes are refused.
+
+One change under a mount is not a violation: Python's bytecode cache. An interpreter that
+imports a module whose ``__pycache__`` is missing or stale (the user's own code, edited since
+it last ran, or never imported by the test process) tries to write it next to the source, and
+ignores the EROFS a read-only filesystem answers. It gets that answer, journaled, and the test
+is not failed for what the program never asked for.
 """
 
 from __future__ import annotations
@@ -31,6 +37,12 @@ from .request import Request
 
 #: A process's own executable's link (/proc/self/exe in its one spelling): readlink may read it.
 OWN_EXE = re.compile(r"^/proc/(self|thread-self)/exe$")
+
+#: Python's bytecode cache: importlib's mkdir of ``__pycache__``, and the temporary file it
+#: writes a ``.pyc`` through (``name.cpython-311.pyc.<id>``, O_CREAT|O_EXCL, then renamed).
+_PYCACHE_DIR = re.compile(r"/__pycache__\Z")
+_PYC_TEMPORARY = re.compile(r"/__pycache__/[^/]+\.pyc\.[0-9]+\Z")
+_BYTECODE_CACHE = {"mkdir": _PYCACHE_DIR, "open": _PYC_TEMPORARY, "openat": _PYC_TEMPORARY}
 
 #: What a program may do with a device or one of its own descriptors, reopened.
 _DEVICE_CALLS = frozenset(
@@ -81,6 +93,9 @@ class HostRoutes:
             return self._proc(request, path)
         if request.call.changes_filesystem:  # the path's own errors come first, as the kernel
             request.view().parent(path)  # resolves it before it asks the mount (ENOENT...)
+            cache = _BYTECODE_CACHE.get(request.name)
+            if cache is not None and cache.search(path):  # not a violation (see the module)
+                return OSError(errno.EROFS, os.strerror(errno.EROFS))
             raise Refused(
                 errno.EROFS, f"{request.name} writes under the read-only host mount {route}"
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Generator, Iterator
@@ -177,7 +178,8 @@ _SANDBOX = pytest.StashKey[Sandbox]()
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Any, None]:
-    """On a failed test, name the host paths its programs looked for and did not find."""
+    """On a failed test, name the host paths its programs looked for and did not find, and the
+    relative paths they did not find that exist where pytest runs."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
     sandbox = item.stash.get(_SANDBOX, None)
@@ -191,6 +193,31 @@ def pytest_runtest_makereport(
                 f"sandbox:\n{listed}give them with @pytest.mark.libcfake(mounts={hidden[:3]!r}) "
                 "(read-only) or libcfake.fs.add_real_file(...)",
             ))  # fmt: skip
+        here = item.config.invocation_params.dir
+        relative = _relative_to(here, sandbox)
+        if relative:
+            listed = "".join(f"  {path}\n" for path in relative[:20])
+            report.sections.append((
+                "libcfake: relative paths, looked for in the sandbox's working directory",
+                f"programs start in the sandbox's working directory, {sandbox.cwd} (the "
+                f"model's), not where pytest runs; they looked there for these paths, which "
+                f"exist in {here}:\n{listed}run them there with run(..., cwd={str(here)!r}) "
+                "(the project is mounted read-only), or give the paths absolute",
+            ))  # fmt: skip
+
+
+def _relative_to(here: Path, sandbox: Sandbox) -> list[str]:
+    """Paths programs looked for relative to the sandbox's working directory and did not find,
+    which exist relative to ``here`` (``scripts/app.py``, run from the project's root)."""
+    found: list[str] = []
+    for path in sandbox.journal.files_missing():
+        relative = os.path.relpath(path, sandbox.cwd)
+        if os.path.lexists(path) or relative.startswith(".."):
+            continue  # a host path (missing_host_paths), or not under the working directory
+        if os.path.lexists(here / relative):
+            found.append(relative)
+    # scripts/app.py, not also the directory scripts, which the program looked up on its way
+    return [p for p in found if not any(other.startswith(p + "/") for other in found)]
 
 
 def _unused_policy(config: pytest.Config) -> str:

@@ -261,3 +261,33 @@ def test_a_failing_test_names_host_files_its_program_did_not_find(
     result.stdout.fnmatch_lines(["*libcfake: missing in the sandbox, present on the host*"])
     assert f"\n  {config}\n" in result.stdout.str()
     assert f"@pytest.mark.libcfake(mounts=['{config}'])" in result.stdout.str()
+
+
+def test_a_failing_test_names_relative_paths_that_exist_where_pytest_runs(
+    pytester: pytest.Pytester,
+) -> None:
+    (pytester.path / "scripts").mkdir()
+    (pytester.path / "scripts" / "app.py").write_text("print('app')\n")
+    pytester.makepyfile(
+        """
+        import sys
+
+        def test_the_script_by_its_relative_path(libcfake):
+            result = libcfake.run([sys.executable, "scripts/app.py"], capture_output=True)
+            assert result.returncode == 0
+
+        def test_the_script_run_where_the_hint_says(libcfake, request):
+            result = libcfake.run([sys.executable, "scripts/app.py"], capture_output=True,
+                                  text=True, cwd=str(request.config.invocation_params.dir))
+            assert result.stdout == "app\\n", result.stderr
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines([
+        "*libcfake: relative paths, looked for in the sandbox's working directory*",
+        "*programs start in the sandbox's working directory, / (the model's)*",
+    ])  # fmt: skip
+    shown = result.stdout.str()
+    assert "\n  scripts/app.py\n" in shown and "\n  scripts\n" not in shown
+    assert f"run(..., cwd={str(pytester.path)!r})" in shown

@@ -1,0 +1,1 @@
+"""pingcheck: asks a service whether it is up, and logs the answer."""

@@ -1,0 +1,5 @@
+import sys
+
+from pingcheck.cli import main
+
+sys.exit(main())
