@@ -197,6 +197,16 @@ class FastPath:
         lib.lcf_fast_init(self._state, prefixes, len(passthrough), numbers, count, root, view, size)
         self._view = view  # (kept alive with the mapping it points into)
 
+    def close(self) -> None:
+        """Release the snapshot's mapping (and the descriptor mmap keeps); call only while no
+        :meth:`wait` runs. Every call goes to the caller from then on."""
+        self._state.enabled = 0
+        self._state.has_snapshot = 0
+        if self._map is not None:
+            ffi.release(self._view)
+            self._map.close()
+            self._map, self._view = None, ffi.NULL
+
     @property
     def answered(self) -> int:
         """Calls answered here."""

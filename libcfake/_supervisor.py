@@ -1955,6 +1955,8 @@ class Supervisor:
         self._wakeup = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self._wakeup_lock = threading.Lock()  # stop() from one thread, close() from another
         self._stopped = False
+        self._closed = False
+        self._serving = 0  # serve() calls running: the fast path is released after the last
 
     def __enter__(self) -> Supervisor:
         return self
@@ -1969,6 +1971,8 @@ class Supervisor:
         :meth:`stop`; after ``timeout`` seconds, TimeoutError (the process is killed)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         pidfd = os.pidfd_open(until.pid) if until is not None else -1
+        with self._wakeup_lock:
+            self._serving += 1
         try:
             while not self._stopped and self.listener.fileno() >= 0:
                 wait = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -1989,6 +1993,10 @@ class Supervisor:
         finally:
             if pidfd >= 0:
                 os.close(pidfd)
+            with self._wakeup_lock:
+                self._serving -= 1
+                if self._closed and not self._serving:
+                    self.fast.close()
 
     def serve_one(self) -> bool:
         """Receive and answer one trapped call (blocks until there is one). False when the
@@ -2076,6 +2084,9 @@ class Supervisor:
         self.stop()
         self.listener.close()
         with self._wakeup_lock:
+            self._closed = True
+            if not self._serving:  # else the last serve() releases it, its C wait over
+                self.fast.close()
             if self._wakeup >= 0:
                 os.close(self._wakeup)
                 self._wakeup = -1

@@ -15,10 +15,13 @@ pipeline do, so the journal shows which path took them.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -194,3 +197,32 @@ def test_a_shadow_directorys_descriptor_is_stated_from_the_snapshot(
     )
     assert asked.count("fstat") == 4, asked  # the unpublished one's four opens
     assert answered >= 4  # the published one's
+
+
+def _trees_done() -> None:
+    """Wait until every supervisor thread is gone (each closes its tree as the tree ends)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(
+        thread.name.startswith("libcfake-supervisor-") for thread in threading.enumerate()
+    ):
+        time.sleep(0.02)
+
+
+def test_a_finished_tree_leaves_the_master_no_descriptor() -> None:
+    """Each tree's fast path maps the snapshot again (mmap keeps a descriptor of its own): the
+    mapping is released when the tree's supervisor closes, not whenever the garbage collector
+    comes by."""
+    with Sandbox(backend="hybrid") as sb:
+        sb.fs.create_file("/data/file")
+        sb.run(["true"], check=True)
+        gc.disable()
+        try:
+            _trees_done()
+            before = sorted(os.listdir("/proc/self/fd"))
+            for _ in range(5):
+                sb.run(["ls", "/data"], capture_output=True, check=True)
+            _trees_done()
+            after = sorted(os.listdir("/proc/self/fd"))
+        finally:
+            gc.enable()
+    assert after == before
