@@ -50,7 +50,7 @@ from typing import Any
 
 from . import _seccomp
 from ._seccomp import Listener, Notification
-from ._supervisor import Supervisor, SupervisorError
+from ._supervisor import DatagramSources, Supervisor, SupervisorError
 from .errors import ShimNotBuiltError
 from .snapshot import Snapshot
 
@@ -155,10 +155,12 @@ class Hybrid:
         refused: Callable[[Refusal], None],
         passthrough: Callable[[], Sequence[str]] = tuple,
         snapshot: Snapshot | None = None,
+        datagram_sources: DatagramSources | None = None,
     ) -> None:
         self._pipeline = threading.Lock()  # one call at a time through the pipeline
         self._passthrough = passthrough  # the mounts when a tree starts (see Supervisor)
         self._snapshot = snapshot
+        self._datagram_sources = datagram_sources
         self.lock = threading.Lock()
         self._answer = answer
         self._file_devices = tuple(file_devices)
@@ -240,6 +242,7 @@ class Hybrid:
             listener, self.serve_call, on_error=self._refused, file_devices=self._file_devices,
             chdir_continues=True, intercept=functools.partial(self._intercept, listener),
             passthrough=self._passthrough(), root=pid, snapshot=self._snapshot,
+            datagram_sources=self._datagram_sources,
         )  # fmt: skip
         thread = threading.Thread(target=self._loop, args=(supervisor,), daemon=True,
                                   name=f"libcfake-supervisor-{pid}")  # fmt: skip

@@ -378,7 +378,8 @@ def _pidfd_getfd(pidfd: int, target: int) -> int:
 #: x86_64 system call numbers by name, for the calls the supervisor meets (reports name them).
 SYSCALLS: dict[str, int] = {
     "read": 0, "write": 1, "open": 2, "close": 3, "stat": 4, "fstat": 5, "lstat": 6,
-    "ioctl": 16, "access": 21, "sendto": 44, "sendmsg": 46, "socket": 41, "connect": 42,
+    "ioctl": 16, "access": 21, "sendto": 44, "recvfrom": 45, "sendmsg": 46, "socket": 41,
+    "connect": 42,
     "bind": 49, "listen": 50, "clone": 56, "execve": 59, "kill": 62, "truncate": 76,
     "chdir": 80, "rename": 82, "mkdir": 83, "rmdir": 84, "creat": 85, "link": 86, "unlink": 87,
     "symlink": 88, "readlink": 89, "chmod": 90, "fchmod": 91, "chown": 92, "fchown": 93,

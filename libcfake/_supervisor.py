@@ -58,6 +58,7 @@ import functools
 import itertools
 import os
 import queue
+import select
 import socket
 import stat as stat_module
 import struct
@@ -111,6 +112,10 @@ class _Continue:
 
 
 CONTINUE = _Continue()
+
+#: For a datagram socket (by inode), the addresses the programs named in their sends to it,
+#: by the real address each was sent to: ``{(real ip, port): (virtual ip, port)}``, or None.
+DatagramSources = Callable[[int], Mapping[tuple[str, int], tuple[str, int]] | None]
 assert _KSTAT.size == 144 and _STATX_HEAD.size == 64
 
 _SYS = _seccomp.SYSCALLS
@@ -252,16 +257,8 @@ class _Memory:
         return collected
 
     def write(self, address: int, data: bytes) -> None:
-        """Write an answer into the caller's buffer, as the kernel would: EFAULT for memory the
-        program may not write (/proc/<pid>/mem would force the write into read-only pages).
-        The caller checked the call still waits: its thread, hence its id, is alive."""
-        local = _IoVec(ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p), len(data))
-        remote = _IoVec(ctypes.c_void_p(address), len(data))
-        written = _libc.process_vm_writev(
-            self.tid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0
-        )
-        if written != len(data):
-            raise OSError(_errno.EFAULT, os.strerror(_errno.EFAULT))
+        """Write an answer into the caller's buffer (see _write_memory)."""
+        _write_memory(self.tid, address, data)
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -332,21 +329,26 @@ SERVED: frozenset[str] = frozenset(
      "futimesat", "truncate", "mknod", "mknodat", "chdir", "execve", "execveat", "connect",
      "bind", "listen", "fstat", "fchmod", "fchown", "statfs", "getxattr", "lgetxattr",
      "listxattr", "llistxattr", "setxattr", "lsetxattr", "fsetxattr", "removexattr",
-     "lremovexattr", "fremovexattr", "sendto", "sendmsg", "sendmmsg"}
+     "lremovexattr", "fremovexattr", "sendto", "sendmsg", "sendmmsg", "recvfrom"}
 )  # fmt: skip
 
 
 class _Decoder:
     """Reads one notification into a :class:`_Decoded`."""
 
-    def __init__(self, file_devices: Sequence[int] = ()) -> None:
+    def __init__(
+        self, file_devices: Sequence[int] = (), datagram_sources: DatagramSources | None = None
+    ) -> None:
         #: each thread's ProcessInfo and credentials, read from /proc once (it costs 100 us) and
         #: forgotten when any thread of the tree changes its ids or umask, or executes
         self._who: dict[int, tuple[ProcessInfo, _Credentials]] = {}
         self._seq = itertools.count(1)
         self.file_devices = frozenset(file_devices)
+        self.datagram_sources = datagram_sources
 
-    def decode(self, note: Notification) -> _Decoded | Callable[[], tuple[int, int]] | _Continue:
+    def decode(
+        self, note: Notification
+    ) -> _Decoded | Callable[[], tuple[int, int]] | _Continue | _Received:
         """The decoded call, or for a call the adapter answers by itself (an fstat of a program's
         descriptor), a function that performs it (returning (value, errno))."""
         name = note.name
@@ -1071,6 +1073,33 @@ class _Decoder:
 
         return perform
 
+    def _recvfrom(self, d: _Decoded, a: tuple[int, ...]) -> Any:
+        """recvfrom with a source buffer (the filter lets the others go on): on a datagram socket
+        that sent to a routed address (``datagram_sources`` knows it), the master receives the
+        datagram itself, so that its source reads as the address the program sent to, not the
+        real one behind it (a resolver that checks where its answer came from, musl's or
+        dnspython's, accepts it). Any other goes on in the kernel: nothing in memory decides."""
+        fd = ctypes.c_int(a[0] & 0xFFFFFFFF).value
+        buffer, size, flags, source, length_at = a[1], a[2], a[3] & 0xFFFFFFFF, a[4], a[5]
+        if fd < 0 or length_at == 0:
+            return CONTINUE
+        if self.datagram_sources is None:
+            return CONTINUE
+        copy, domain, socktype, _ = self._socket(d, fd)
+        d.owned.append(copy)
+        if socktype != socket.SOCK_DGRAM or domain not in (socket.AF_INET, socket.AF_INET6):
+            return CONTINUE
+        sources = self.datagram_sources(os.fstat(copy).st_ino)
+        if not sources:
+            return CONTINUE
+        room = struct.unpack("=i", d.memory.read(length_at, 4))[0]
+        if room < 0:
+            raise _Refusal(_errno.EINVAL)
+        wait = not flags & socket.MSG_DONTWAIT and not os.get_blocking(copy)
+        received = _Received(os.dup(copy), sources, d.memory.tid, buffer, min(size, 1 << 16),
+                             flags, source, length_at, room, wait)  # fmt: skip
+        return received
+
     def _gather(self, d: _Decoded, iov: int, iovlen: int) -> bytes:
         """The bytes of an iovec array in the program's memory (at most _MAX_DATAGRAM)."""
         if iovlen > 1024:
@@ -1306,6 +1335,61 @@ def _host_stat(dirfd: int | None, path: bytes, flags: int, statx: tuple[int, int
 
 
 # -- the master's calls made as the program ---------------------------------------------------
+
+
+def _write_memory(tid: int, address: int, data: bytes) -> None:
+    """Write an answer into thread tid's buffer, as the kernel would: EFAULT for memory the
+    program may not write (/proc/<pid>/mem would force the write into read-only pages). The
+    caller checked the call still waits: its thread, hence its id, is alive."""
+    local = _IoVec(ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p), len(data))
+    remote = _IoVec(ctypes.c_void_p(address), len(data))
+    written = _libc.process_vm_writev(tid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+    if written != len(data):
+        raise OSError(_errno.EFAULT, os.strerror(_errno.EFAULT))
+
+
+class _Received:
+    """A recvfrom the master performs on its copy of the program's socket: the datagram into
+    the program's buffer, its source as the program named it when it sent there."""
+
+    def __init__(self, copy: int, sources: Mapping[tuple[str, int], tuple[str, int]], tid: int,
+                 buffer: int, size: int, flags: int, source: int, length_at: int, room: int,
+                 wait: bool) -> None:  # fmt: skip
+        self.copy, self.sources, self.tid, self.wait = copy, sources, tid, wait
+        self.buffer, self.size, self.flags = buffer, size, flags
+        self.source, self.length_at, self.room = source, length_at, room
+
+    def perform(self) -> tuple[int, int]:
+        """(value, errno) of the call, its results written into the program."""
+        sock = socket.socket(fileno=os.dup(self.copy))
+        family, data = sock.family, bytearray(self.size)
+        try:
+            count, address = sock.recvfrom_into(data, self.size, self.flags | socket.MSG_DONTWAIT)
+        except OSError as error:
+            return -1, error.errno or _errno.EIO
+        finally:
+            sock.close()
+        virtual = self.sources.get((address[0], address[1]))
+        if virtual is not None:
+            address = (virtual[0], virtual[1], *address[2:])
+        named = _inet_sockaddr(family, address)
+        try:
+            _write_memory(self.tid, self.buffer, bytes(data[: min(count, self.size)]))
+            _write_memory(self.tid, self.source, named[: self.room])
+            _write_memory(self.tid, self.length_at, struct.pack("=i", len(named)))
+        except OSError:
+            return -1, _errno.EFAULT
+        return count, 0
+
+
+def _inet_sockaddr(family: int, address: tuple[Any, ...]) -> bytes:
+    """The sockaddr bytes of a Python AF_INET or AF_INET6 address tuple."""
+    head = struct.pack("=H", family) + struct.pack("!H", address[1])
+    if family == socket.AF_INET:
+        return head + socket.inet_pton(family, address[0]) + bytes(8)
+    flowinfo, scope = (address[2], address[3]) if len(address) >= 4 else (0, 0)
+    ip = socket.inet_pton(family, address[0].split("%")[0])
+    return head + struct.pack("!I", flowinfo) + ip + struct.pack("=I", scope)
 
 
 class _Worker:
@@ -1923,7 +2007,8 @@ class Supervisor:
     without the handler and unjournaled, as the shim passes them through itself
     (:class:`~libcfake._seccomp.FastPath`); ``root``: the tree's first process (its ids are read
     once for that); ``snapshot``: the model's metadata snapshot, which answers stats of shadow
-    directories' descriptors there.
+    directories' descriptors there; ``datagram_sources``: where each datagram socket's sends
+    were routed (see :data:`DatagramSources`), for the sources its recvfrom reports.
 
     ``chdir_continues``: a passed-through chdir goes on in the kernel (only the kernel can change
     a process's working directory) instead of failing with ENOSYS. Off by default: it is a
@@ -1944,6 +2029,7 @@ class Supervisor:
         passthrough: Sequence[str] = (),
         root: int = 0,
         snapshot: Snapshot | None = None,
+        datagram_sources: DatagramSources | None = None,
     ) -> None:
         self.listener = listener
         self.fast = FastPath(passthrough, file_devices, root, snapshot)
@@ -1951,7 +2037,7 @@ class Supervisor:
         self.chdir_continues = chdir_continues
         self.handler = handler
         self.on_error = on_error
-        self._decoder = _Decoder(file_devices)
+        self._decoder = _Decoder(file_devices, datagram_sources)
         self._wakeup = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self._wakeup_lock = threading.Lock()  # stop() from one thread, close() from another
         self._stopped = False
@@ -2041,6 +2127,11 @@ class Supervisor:
         if isinstance(decoded, _Continue):
             self.listener.reply_continue(note.id)
             return
+        if isinstance(decoded, _Received):  # performed in a thread of its own: it may wait
+            thread = threading.Thread(target=self._receive, args=(note, decoded), daemon=True,
+                                      name=f"libcfake-recvfrom-{note.pid}")  # fmt: skip
+            thread.start()
+            return
         if not isinstance(decoded, _Decoded):  # answered by the adapter itself
             if self.listener.is_valid(note.id):
                 value, code = decoded()
@@ -2067,6 +2158,23 @@ class Supervisor:
         if trapped._pending is not None and not pending.answered:
             pending.refuse(_errno.EIO)
             self.report(note, f"the handler did not answer {trapped.call.describe()}")
+
+    def _receive(self, note: Notification, received: _Received) -> None:
+        """A recvfrom the master performs (see _Decoder._recvfrom): waits for a datagram (while
+        the call still waits and the supervisor serves), receives it, answers."""
+        try:
+            while received.wait and not self._stopped:
+                if select.select([received.copy], [], [], 0.2)[0]:
+                    break
+                if not self.listener.is_valid(note.id):
+                    return  # the program's thread is gone (killed)
+            value, code = received.perform()
+            if self.listener.fileno() >= 0 and self.listener.is_valid(note.id):
+                self.listener.reply(note.id, value=value, error=code)
+        except OSError:
+            pass  # the listener closed under it: the call failed with ENOSYS
+        finally:
+            os.close(received.copy)
 
     def report(self, note: Notification, message: str) -> None:
         if self.on_error is not None:

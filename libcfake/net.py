@@ -468,6 +468,8 @@ class Network:
         self._loop: _Loop | None = None
         self._dir = _realos.mkdtemp("libcfake-net-")
         self._lock = threading.RLock()
+        #: each datagram socket's sends (by inode): {(real ip, port): (virtual ip, port)}
+        self._datagram_sources: dict[int, dict[tuple[str, int], tuple[str, int]]] = {}
 
     # -- what a test arranges -------------------------------------------------------------
 
@@ -659,7 +661,26 @@ class Network:
                 if sock.getsockname()[1] == 0:  # the kernel's autobind, made here to know it,
                     sock.bind((_loopback_for(family, real), 0))  # on loopback, not everywhere
                 self._mark_own(socket.SOCK_DGRAM, sock.getsockname())
+            self._remember_source(request.fd, real, destination)
         return Replacement(probe.detach())
+
+    def _remember_source(self, fd: int, real: Any, destination: Destination) -> None:
+        """The program's datagram socket ``fd`` sent to ``destination``, really to ``real``."""
+        if not isinstance(destination, tuple):
+            return
+        with self._lock:
+            if len(self._datagram_sources) > 4096:
+                self._datagram_sources.clear()  # (sockets long closed, most of them)
+            sources = self._datagram_sources.setdefault(os.fstat(fd).st_ino, {})
+            sources[(str(real[0]), int(real[1]))] = (str(destination[0]), int(destination[1]))
+
+    def datagram_sources(self, inode: int) -> dict[tuple[str, int], tuple[str, int]] | None:
+        """For the datagram socket ``inode``: the addresses its sends named, by the real address
+        each went to, so that an answer from there reads as coming from the address named (the
+        hybrid backend's recvfrom). None if it sent to no routed address."""
+        with self._lock:
+            sources = self._datagram_sources.get(inode)
+            return dict(sources) if sources else None
 
     def program_bind(self, request: SocketRequest) -> int:
         """Bind the program's socket to a real address standing for its destination: 0, or

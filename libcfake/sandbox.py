@@ -153,6 +153,7 @@ class Sandbox:
         self._hybrid = None if self.backend == "preload" else _hybrid.Hybrid(
             self._answer, file_devices=devices, socket_path=self._service.socket_path,
             refused=self._refused, passthrough=lambda: self.fs.mounts, snapshot=snapshot,
+            datagram_sources=lambda inode: self.net.datagram_sources(inode),
         )  # fmt: skip
         # the stages of a call (see _answer), each in its module
         self._routes = HostRoutes(self.fs, self._shadow, self.serves)

@@ -371,13 +371,6 @@ def test_a_static_musl_program_is_served_by_the_models(
     assert sb.violations == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DOCUMENTED LIMIT: musl's resolver sends its query to 198.19.255.53 (the supervisor "
-    "delivers it) but ignores the answer, whose source is the nameserver's real loopback "
-    "address (recvfrom is not trapped); fix: trap recvfrom/recvmsg with a source buffer and "
-    "write the virtual address",
-)
 def test_a_static_musl_program_resolves_model_names(sb: Sandbox, musl_tool: Path) -> None:
     resolv = "nameserver 198.19.255.53\noptions timeout:1 attempts:1\n"  # (fail fast)
     sb.fs.create_file("/etc/resolv.conf", contents=resolv)

@@ -23,7 +23,8 @@
  *     maps, LCF_GATE_ADDRESS) is allowed: the shim's own real calls cost no trap;
  *   - the calls in the allow list below, which name no path, no address and no other process,
  *     are allowed; a few only with harmless arguments (socket of a family the network model
- *     serves, sendto without an address, ioctl other than changing inode flags...);
+ *     serves, sendto without an address, recvfrom without a source buffer, ioctl other than
+ *     changing inode flags...);
  *   - the calls that change a thread's ids or the process's umask (set*id, setgroups, umask)
  *     trap, so that the master knows when what it keeps of a caller's credentials is stale;
  *     it lets them go on (their outcome is the kernel's to decide);
@@ -91,7 +92,7 @@ static const int allowed[] = {
     SYS_getrandom, SYS_getcwd, SYS_fchdir, SYS_flock, SYS_fsync, SYS_fdatasync, SYS_ftruncate,
     SYS_fallocate, SYS_fadvise64, SYS_readahead, SYS_sync_file_range, SYS_syncfs, SYS_sync,
     SYS_fstatfs, SYS_sendfile, SYS_copy_file_range, SYS_splice, SYS_tee, SYS_vmsplice,
-    SYS_accept, SYS_accept4, SYS_recvfrom, SYS_recvmsg, SYS_recvmmsg, SYS_shutdown,
+    SYS_accept, SYS_accept4, SYS_recvmsg, SYS_recvmmsg, SYS_shutdown,
     SYS_getsockname, SYS_getpeername, SYS_socketpair, SYS_setsockopt, SYS_getsockopt,
     SYS_fork, SYS_vfork, SYS_exit, SYS_exit_group, SYS_wait4, SYS_waitid, SYS_set_tid_address, SYS_set_robust_list,
     SYS_get_robust_list, SYS_rseq, SYS_arch_prctl, SYS_prctl, SYS_sigaltstack,
@@ -184,9 +185,11 @@ static int build(struct program *p) {
     /* sockets of the families the network model serves; others (packet, netlink...) trap */
     static const unsigned families[] = {AF_UNIX, AF_INET, AF_INET6};
     failed |= by_argument(p, SYS_socket, 0, families, 3, ALLOW, TRAP, 0);
-    /* sendto without a destination (send() on a connected socket) */
+    /* sendto without a destination (send() on a connected socket); recvfrom without a source
+     * buffer (recv()): with one, the master gives the datagram the source the program sent to */
     static const unsigned null[] = {0};
     failed |= by_argument(p, SYS_sendto, 4, null, 1, ALLOW, TRAP, 1);
+    failed |= by_argument(p, SYS_recvfrom, 4, null, 1, ALLOW, TRAP, 1);
     /* prlimit64 of the process itself */
     failed |= by_argument(p, SYS_prlimit64, 0, null, 1, ALLOW, TRAP, 1);
     /* ioctl, but not the ones that change a file's inode flags or attributes (chattr) */
