@@ -52,7 +52,9 @@ from .outcomes import PASSTHROUGH, Descriptor, Refused, Serving, deliver, descri
 from .protocol import (
     NOTED_FUNCTIONS,
     NOTED_OPENS,
+    Effect,
     Family,
+    Function,
     Note,
     Notes,
     ProcessInfo,
@@ -144,7 +146,7 @@ class Sandbox:
         snapshot = Snapshot(self._shadow.root) if fake_filesystem is None else None
         self._service = LibcService(
             reply_timeout=reply_timeout,
-            passthrough=self.fs.mounts,
+            passthrough=self._passthrough(),
             file_devices=devices,
             snapshot=snapshot,
             on_note=self._noted,
@@ -152,7 +154,7 @@ class Sandbox:
         )
         self._hybrid = None if self.backend == "preload" else _hybrid.Hybrid(
             self._answer, file_devices=devices, socket_path=self._service.socket_path,
-            refused=self._refused, passthrough=lambda: self.fs.mounts, snapshot=snapshot,
+            refused=self._refused, passthrough=self._passthrough, snapshot=snapshot,
             datagram_sources=lambda inode: self.net.datagram_sources(inode),
         )  # fmt: skip
         # the stages of a call (see _answer), each in its module
@@ -362,7 +364,19 @@ class Sandbox:
             self._faults.append(rule)
             if rule.calls & (NOTED_FUNCTIONS | NOTED_OPENS):
                 self._publisher.unpublish()  # those calls must reach the rule
+            if rule.calls & _READ_ONLY_FS:  # and programs started from now on ask under mounts
+                self._service.set_passthrough(self._passthrough())
         return rule
+
+    def _passthrough(self) -> tuple[str, ...]:
+        """The mounts whose read-only calls programs make without asking (the shim's
+        passthrough, the supervisor's fast path): every mount but those a filesystem fault rule
+        may name, so that the rule fires there too."""
+        literals = [_literal(rule.pattern) for rule in self._faults if rule.calls & _READ_ONLY_FS]
+        return tuple(
+            mount for mount in self.fs.mounts
+            if not any(_overlap(mount, literal) for literal in literals)
+        )  # fmt: skip
 
     def unused_rules(self) -> list[str]:
         """The fault rules that never fired and the routes no connection used, as written on the
@@ -678,3 +692,24 @@ class _NotedArguments(NamedTuple):
 
 def _depth(path: str) -> int:
     return posixpath.normpath(path).count("/")
+
+
+#: The filesystem calls a mount's passthrough serves (read-only ones): a fault rule naming one
+#: must see them.
+_READ_ONLY_FS = frozenset(
+    function.text
+    for function in Function
+    if function.family is Family.FS and function.effect is not Effect.CHANGES
+)
+
+
+def _literal(pattern: str) -> str:
+    """A glob's text before its first wildcard: every path it matches starts with it."""
+    cut = min((i for i, c in enumerate(pattern) if c in "*?["), default=len(pattern))
+    return pattern[:cut]
+
+
+def _overlap(mount: str, literal: str) -> bool:
+    """Whether a path under ``mount`` may start with ``literal`` (a glob's fixed start)."""
+    mount = mount.rstrip("/")
+    return mount.startswith(literal) or literal.startswith(mount + "/") or literal == mount

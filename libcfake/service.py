@@ -280,6 +280,11 @@ class LibcService:
         trapped = self._hybrid is not None and self._hybrid.contains(pid)
         return self._tree.contains(pid) or trapped
 
+    def set_passthrough(self, prefixes: Iterable[str]) -> None:
+        """Replace the passthrough prefixes for the programs that start from now on (a process
+        takes the table once, with its first connection; one already running keeps its own)."""
+        self._passthrough = [_check_prefix(prefix) for prefix in prefixes]
+
     # -- starting programs -----------------------------------------------------------------
 
     def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
