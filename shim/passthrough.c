@@ -131,20 +131,6 @@ bool table_ready(void)
     return __atomic_load_n(&table_state, __ATOMIC_ACQUIRE) == TABLE_READY;
 }
 
-bool has_dot_component(const char *path, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        size_t j = i;
-        while (j < n && path[j] != '/')
-            j++;
-        size_t k = j - i;
-        if ((k == 1 && path[i] == '.') || (k == 2 && path[i] == '.' && path[i + 1] == '.'))
-            return true;
-        i = j + 1;
-    }
-    return false;
-}
-
 /* Whether path (n bytes) is one of the count prefixes of bytes (start, len) or lies under one. */
 static bool under(const char *path, size_t n, const char *bytes, const uint16_t *start,
                   const uint16_t *len, uint32_t count)

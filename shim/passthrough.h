@@ -7,6 +7,7 @@
 #define LIBCFAKE_PASSTHROUGH_H
 
 #include "errline.h"
+#include "path_text.h"
 
 #define LCF_TABLE_PREFIXES 64       /* the passthrough table holds at most this many prefixes */
 #define LCF_TABLE_BYTES 4096        /* and at most this many bytes */
@@ -36,9 +37,6 @@ bool passthrough_path(const char *path, size_t n);
 
 /* Whether dev is one of the welcome's devices (of the master's files); false before a welcome. */
 bool table_master_dev(uint64_t dev);
-
-/* Whether the absolute path has a "." or ".." component. */
-bool has_dot_component(const char *path, size_t n);
 
 /* Whether a read-only call on the path may be done locally as far as its text goes (the table
  * must be ready). */

@@ -218,11 +218,16 @@ def test_a_finished_tree_leaves_the_master_no_descriptor() -> None:
         gc.disable()
         try:
             _trees_done()
+            time.sleep(0.2)  # (and the shim connections of that run are closed)
             before = sorted(os.listdir("/proc/self/fd"))
             for _ in range(5):
                 sb.run(["ls", "/data"], capture_output=True, check=True)
             _trees_done()
-            after = sorted(os.listdir("/proc/self/fd"))
+            deadline = time.monotonic() + 5  # the master reads the shim connections' ends too
+            while (after := sorted(os.listdir("/proc/self/fd"))) != before:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
         finally:
             gc.enable()
     assert after == before

@@ -2,6 +2,7 @@
  * mounts answered on the master's side without Python. */
 #define _GNU_SOURCE
 #include "fastpath.h"
+#include "../path_text.h"
 #include "../stat_fill.h"
 
 #include <errno.h>
@@ -296,20 +297,6 @@ static bool decode(const struct seccomp_notif *n, struct call *c)
         return false;
     c->follow = !(c->flags & O_NOFOLLOW);
     return true;
-}
-
-static bool has_dot_component(const char *path, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        size_t j = i;
-        while (j < n && path[j] != '/')
-            j++;
-        size_t k = j - i;
-        if ((k == 1 && path[i] == '.') || (k == 2 && path[i] == '.' && path[i + 1] == '.'))
-            return true;
-        i = j + 1;
-    }
-    return false;
 }
 
 /* Whether the file is one of the master's own (a memfd, a shadow directory: the model's). */
