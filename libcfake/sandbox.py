@@ -24,6 +24,7 @@ import posixpath
 import resource
 import stat
 import subprocess
+import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
@@ -170,6 +171,7 @@ class Sandbox:
         self._record_lock = threading.Lock()
         self._protocol_errors: list[str] = []
         self._closed = False
+        _SWITCHES.lower()  # the master waits behind the test's busy threads less (see there)
         self._thread = threading.Thread(target=self._serve, name="libcfake-master", daemon=True)
         self._thread.start()
 
@@ -207,6 +209,7 @@ class Sandbox:
             self._nameserver.close()
             self.fs.close()
             self._shadow.close()
+            _SWITCHES.restore()
 
     @property
     def journal(self) -> Journal:
@@ -713,3 +716,40 @@ def _overlap(mount: str, literal: str) -> bool:
     """Whether a path under ``mount`` may start with ``literal`` (a glob's fixed start)."""
     mount = mount.rstrip("/")
     return mount.startswith(literal) or literal.startswith(mount + "/") or literal == mount
+
+
+#: The GIL switch interval while a Sandbox is open (seconds). The master is Python in the
+#: test's process: every forwarded call needs the GIL, and a thread of the test computing in
+#: Python gives it up only when asked, which CPython does after the switch interval (5 ms by
+#: default): each call then waited up to that (a forwarded access: 95 us alone, 12.7 ms beside
+#: a busy thread). The interval only matters while two threads want the GIL: a test thread
+#: computing alone, or a master waiting in epoll, never switches (benchmarks/gil.py).
+SWITCH_INTERVAL = 0.0005
+
+
+class _SwitchInterval:
+    """Lowers sys.setswitchinterval to SWITCH_INTERVAL while any Sandbox is open, and puts the
+    test's own value back when the last one closes (unless the test changed it meanwhile)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open = 0
+        self._saved = 0.0
+        self._set = 0.0
+
+    def lower(self) -> None:
+        with self._lock:
+            if self._open == 0:
+                self._saved = sys.getswitchinterval()
+                self._set = min(self._saved, SWITCH_INTERVAL)
+                sys.setswitchinterval(self._set)
+            self._open += 1
+
+    def restore(self) -> None:
+        with self._lock:
+            self._open -= 1
+            if self._open == 0 and sys.getswitchinterval() == self._set:
+                sys.setswitchinterval(self._saved)
+
+
+_SWITCHES = _SwitchInterval()
