@@ -73,9 +73,13 @@ class Publisher:
                 return False
             node = node.parent_dir() if node.parent_dir is not None else None
         prefix = directory.rstrip("/") + "/"
-        # a file a program may write is only named (its memfd's size and times change unseen)
-        changes_unseen = self._fs.changes_unseen
+        # the directory, its parent (".." in a listing: shim/listing.c) and its entries; a file
+        # a program may write is only named (its memfd's size and times change unseen)
         entries: list[tuple[str, FakeFile | None]] = [(directory, obj)]
+        parent = obj.parent_dir() if obj.parent_dir is not None else None  # (a weak reference)
+        if directory != "/" and parent is not None:
+            entries.append((posixpath.dirname(directory), parent))
+        changes_unseen = self._fs.changes_unseen
         entries += [(prefix + name, None if changes_unseen(child) else child)
                     for name, child in obj.entries.items()]  # fmt: skip
         special = prefix in _special_parents(self._fs.mounts)  # mounts, devices, /proc: the host's

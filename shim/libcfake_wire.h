@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #define LCF_MAGIC 0x3146434c       /* "LCF1" in memory order on little-endian machines */
-#define LCF_VERSION 11             /* bumped on any incompatible change */
+#define LCF_VERSION 12             /* bumped on any incompatible change */
 #define LCF_MAX_MESSAGE 16384      /* no packet is larger */
 #define LCF_MAX_FDS 4              /* no packet carries more descriptors */
 #define LCF_MAX_PATH 4095          /* longest path (bytes, no terminator), like PATH_MAX - 1 */
@@ -126,6 +126,11 @@ enum lcf_kind {
  *   ftruncate          FILE, watched; values[0] = the new length -> -1 with errno, or passthrough
  *   close              FILE, watched for close -> passthrough, or -1 with errno: the descriptor
  *                      is closed all the same, and the program sees the error (as with EIO)
+ *   readdir            DIR1: a shadow directory the program lists; an entry's name (".", ".."
+ *                      too) -> what lstat says of that entry, whose st_ino the shim puts in the
+ *                      entry's d_ino. No permission is checked: the descriptor is the program's
+ *                      right to read the names and their inode numbers. Asked only when the
+ *                      snapshot does not say (see shim/listing.c); never noted
  */
 #define LCF_CALLS(X)                                                                       \
     X(OPEN,           1,  open,              FS,    PATH,        DESCRIPTOR,  BY_FLAGS, 1) \
@@ -181,7 +186,8 @@ enum lcf_kind {
     X(FSYNC,          52, fsync,             FILE,  FILE,        STATUS,      READS,    0) \
     X(FDATASYNC,      53, fdatasync,         FILE,  FILE,        STATUS,      READS,    0) \
     X(FTRUNCATE,      54, ftruncate,         FILE,  FILE,        STATUS,      READS,    0) \
-    X(CLOSE,          55, close,             FILE,  FILE,        STATUS,      READS,    0)
+    X(CLOSE,          55, close,             FILE,  FILE,        STATUS,      READS,    0) \
+    X(READDIR,        56, readdir,           FS,    PATH,        STAT,        READS,    0)
 
 #define LCF_FUNCTION_ENUMERATOR(NAME, number, name, family, subject, reply, effect, noted) \
     LCF_##NAME = number,

@@ -7,7 +7,9 @@ listings, the ways a test or a program does, and check that ``ls`` sees the mode
 
 from __future__ import annotations
 
+import os
 import stat
+import sys
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -88,3 +90,43 @@ def test_entering_a_directory_does_not_leave_it_in_its_parents_listing(sb: Sandb
     sb.fs.remove("/e/a/b")
     sb.fs.remove("/e/a")
     assert listing(sb, "/e") == []
+
+
+# -- inode numbers (shim/listing.c): the model's in every listing ---------------------------
+
+#: Prints, for each entry os.scandir lists in a directory, its name and whether its inode
+#: number is the one lstat gives.
+SCANDIR_AGREES = (
+    "import os, sys\n"
+    "for d in sys.argv[1:]:\n"
+    "  print(sorted((e.name, e.inode() == os.lstat(e.path).st_ino) for e in os.scandir(d)))"
+)
+
+
+def scandir_agrees(sb: Sandbox, *directories: str) -> list[str]:
+    argv = [sys.executable, "-c", SCANDIR_AGREES, *directories]
+    result = sb.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def readdir_trips(sb: Sandbox) -> list[str | None]:
+    """The entries whose inode numbers the shim asked the master for (not in the snapshot)."""
+    return [entry.path for entry in sb.journal if entry.call == "readdir"]
+
+
+def test_a_listing_asks_the_master_what_the_snapshot_does_not_say(sb: Sandbox) -> None:
+    sb.fail("stat", "/nowhere")  # a fault rule on a call the shim answers: nothing is published
+    sb.fs.os.link("/d/keep.txt", "/d/sub/keep.txt")
+    assert scandir_agrees(sb, "/d/sub") == ["[('inner.txt', True), ('keep.txt', True)]"]
+    assert sorted(readdir_trips(sb)) == ["/d/sub/.", "/d/sub/..", "/d/sub/inner.txt",
+                                         "/d/sub/keep.txt"]  # fmt: skip
+
+
+def test_a_listing_shows_a_host_mount_by_the_hosts_inode_number() -> None:
+    with Sandbox(reply_timeout=20) as sb:
+        listed = sb.run(["ls", "-ai", "/"], capture_output=True, text=True, check=True).stdout
+        inodes = {name: int(ino) for ino, name in (line.split() for line in listed.splitlines())}
+        assert inodes["usr"] == os.lstat("/usr").st_ino  # a mount: the host's directory
+        assert inodes["etc"] == sb.fs.os.lstat("/etc").st_ino  # the model's, with mounts in it
+        assert not sb.violations
