@@ -79,14 +79,12 @@ class Publisher:
         parent = obj.parent_dir() if obj.parent_dir is not None else None  # (a weak reference)
         if directory != "/" and parent is not None:
             entries.append((posixpath.dirname(directory), parent))
-        changes_unseen = self._fs.changes_unseen
-        entries += [(prefix + name, None if changes_unseen(child) else child)
-                    for name, child in obj.entries.items()]  # fmt: skip
+        entries += [(prefix + name, child) for name, child in obj.entries.items()]
         special = prefix in _special_parents(self._fs.mounts)  # mounts, devices, /proc: the host's
         if special:
             entries = [(path, entry) for path, entry in entries if self._route(path) is None]
         # one batch (when full, until the next change): complete if every name is in
-        return snapshot.put_many(lstat_records(entries)) and not special
+        return snapshot.put_many(lstat_records(entries, self._fs.changes_unseen)) and not special
 
     def before_change(self, request: Request) -> None:
         """Before a call that may change files is answered (with ``fs.lock`` held): withdraw what

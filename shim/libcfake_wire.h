@@ -424,7 +424,8 @@ struct lcf_address {               /* one entry of a successful getaddrinfo repl
  * times change unseen), or directories not searchable by everyone are never published. An absent
  * entry says nothing: the call goes to the master as usual; neither does an entry of mode 0,
  * which only names a file the master answers for (one a program may write, or whose values a
- * stat answer cannot carry).
+ * stat answer cannot carry); its ino is still the file's (0: unknown), which no program can
+ * change: the d_ino of the name in a listing (shim/listing.c).
  *
  * A directory's entry may also carry flags (in stat.reserved). LCF_SNAPSHOT_LISTED: its shadow
  * directory (root followed by its path) lists exactly its entries, so a program that opens it

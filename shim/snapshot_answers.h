@@ -26,7 +26,8 @@ bool snapshot_answer(struct conn *c, const struct lcf_request *req, struct lcf_r
 ssize_t snapshot_directory(int fd, char out[LCF_MAX_PATH + 1]);
 
 /* The inode number the snapshot holds for path (n bytes, in the snapshot's form): a published
- * entry's st_ino; 0 when it holds none. */
+ * entry's st_ino, or that of a file it only names (its inode number is known even when its
+ * size and times are not); 0 when it holds none. */
 uint64_t snapshot_inode(const char *path, size_t n);
 
 #endif

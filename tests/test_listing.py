@@ -115,6 +115,22 @@ def readdir_trips(sb: Sandbox) -> list[str | None]:
     return [entry.path for entry in sb.journal if entry.call == "readdir"]
 
 
+def test_a_listing_takes_inode_numbers_from_the_snapshot(sb: Sandbox) -> None:
+    written = "for n in 1 2 3; do echo $n > /d/w$n; done; ln /d/w1 /d/sub/w1"
+    sb.run(["sh", "-c", written], check=True)
+    sb.fs.create_file("/d/sub/made.txt")
+    sb.fs.os.link("/d/keep.txt", "/d/sub/keep.txt")
+    before = len(readdir_trips(sb))
+    assert scandir_agrees(sb, "/d", "/d/sub") == [
+        "[('gone.txt', True), ('keep.txt', True), ('sub', True), "
+        "('w1', True), ('w2', True), ('w3', True)]",
+        "[('inner.txt', True), ('keep.txt', True), ('made.txt', True), ('w1', True)]",
+    ]
+    # files programs wrote are published by name and inode number only: no round trip for
+    # them (nor for "." and "..": a listed directory's parent is published with it)
+    assert readdir_trips(sb)[before:] == []
+
+
 def test_a_listing_asks_the_master_what_the_snapshot_does_not_say(sb: Sandbox) -> None:
     sb.fail("stat", "/nowhere")  # a fault rule on a call the shim answers: nothing is published
     sb.fs.os.link("/d/keep.txt", "/d/sub/keep.txt")
