@@ -420,12 +420,12 @@ struct lcf_address {               /* one entry of a successful getaddrinfo repl
  * entry only while it is exact: before a change to the filesystem it withdraws the entries the
  * change makes wrong (the changed path and its directory; the whole snapshot for a change it
  * cannot bound: a rename, a file with other hard links, a directory's permissions), and
- * entries under fault rules, host mounts, files a program may write (their memfd's size and
- * times change unseen), or directories not searchable by everyone are never published. An absent
- * entry says nothing: the call goes to the master as usual; neither does an entry of mode 0,
- * which only names a file the master answers for (one a program may write, or whose values a
- * stat answer cannot carry); its ino is still the file's (0: unknown), which no program can
- * change: the d_ino of the name in a listing (shim/listing.c).
+ * entries under host mounts, or directories not searchable by everyone are never published. An
+ * absent entry says nothing: the call goes to the master as usual; neither does an entry of mode
+ * 0, which only names a file the master answers for (one a program may write: its memfd's size
+ * and times change unseen; every entry while a fault rule covers a call the shim answers; one
+ * whose values a stat answer cannot carry); its ino is still the file's (0: unknown), which no
+ * program can change: the d_ino of the name in a listing (shim/listing.c).
  *
  * A directory's entry may also carry flags (in stat.reserved). LCF_SNAPSHOT_LISTED: its shadow
  * directory (root followed by its path) lists exactly its entries, so a program that opens it

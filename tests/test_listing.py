@@ -7,6 +7,7 @@ listings, the ways a test or a program does, and check that ``ls`` sees the mode
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import sys
@@ -132,11 +133,22 @@ def test_a_listing_takes_inode_numbers_from_the_snapshot(sb: Sandbox) -> None:
 
 
 def test_a_listing_asks_the_master_what_the_snapshot_does_not_say(sb: Sandbox) -> None:
-    sb.fail("stat", "/nowhere")  # a fault rule on a call the shim answers: nothing is published
+    sb.fs.os.chmod("/d/sub", 0o750)  # not searchable by all: not published
     sb.fs.os.link("/d/keep.txt", "/d/sub/keep.txt")
     assert scandir_agrees(sb, "/d/sub") == ["[('inner.txt', True), ('keep.txt', True)]"]
     assert sorted(readdir_trips(sb)) == ["/d/sub/.", "/d/sub/..", "/d/sub/inner.txt",
                                          "/d/sub/keep.txt"]  # fmt: skip
+
+
+def test_under_a_fault_rule_on_stat_a_listing_still_needs_no_round_trip(sb: Sandbox) -> None:
+    sb.fail("lstat", "/d/keep.txt", errno.EIO)
+    assert scandir_agrees(sb, "/d/sub") == ["[('inner.txt', True)]"]
+    assert readdir_trips(sb) == []  # entries named with their inode numbers only
+    listed = sb.run(["ls", "-l", "/d"], capture_output=True, text=True)
+    assert "'/d/keep.txt': Input/output error" in listed.stderr  # every stat still the master's
+    assert [
+        e.from_snapshot for e in sb.journal if e.call == "lstat" and e.path == "/d/sub/inner.txt"
+    ] == [False]
 
 
 def test_a_listing_shows_a_host_mount_by_the_hosts_inode_number() -> None:
