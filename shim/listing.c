@@ -4,10 +4,11 @@
  * the kernel reads the names, and each entry's d_ino is the shadow placeholder's inode number,
  * not the model's that stat reports. ls -i, find -inum, os.scandir's inode(), du's and rsync's
  * hard-link detection compare the two. So the readdir family (readdir, readdir64, readdir_r,
- * readdir64_r) and glibc's getdents64 read the kernel's entries and then, for a directory of
- * the master's, put the model's inode number of each name in d_ino: from the snapshot when it
- * holds the entry (a listed directory's entries are published as its shadow is opened: no round
- * trip), else from the master (a readdir call). A name neither knows keeps the kernel's number.
+ * readdir64_r), glibc's getdents64 and getdirentries read the kernel's entries and then, for a
+ * directory of the master's, put the model's inode number of each name in d_ino: from the
+ * snapshot when it holds the entry (a listed directory's entries, and its parent, are published
+ * as its shadow is opened: no round trip), else from the master (a readdir call). A name
+ * neither knows keeps the kernel's number.
  *
  * Each entry is looked up by its name when it is read, so the number is the model's at that
  * moment: hard links share one, a name replaced since the directory was opened has its new one,
@@ -176,23 +177,47 @@ LCF_EXPORT int readdir64_r(DIR *dir, struct dirent64 *entry, struct dirent64 **r
     return ret;
 }
 
-/* glibc's wrapper of the system call (a program that makes the system call itself is the
- * hybrid backend's): each record of the buffer, by the directory's path read once per call. */
-LCF_EXPORT ssize_t getdents64(int fd, void *buffer, size_t length)
+/* The got bytes of records a getdents64-like call read from fd into buffer: each record's
+ * d_ino, by the directory's path read once per call. */
+static void records_fix(int fd, void *buffer, ssize_t got, const char *symbol)
 {
-    LCF_REAL(getdents64, ssize_t, int, void *, size_t);
-    ssize_t got = libc_getdents64(fd, buffer, length);
     if (got <= 0 || lcf_in_real)
-        return got;
+        return;
     struct listing l;
     listing_init(&l, fd);
     for (size_t at = 0; l.shadow && at < (size_t)got;) {
         struct dirent64 *entry = (struct dirent64 *)((char *)buffer + at);
         if (entry->d_reclen == 0)
             break;
-        entry_inode(&l, fd, entry->d_name, &entry->d_ino, "getdents64");
+        entry_inode(&l, fd, entry->d_name, &entry->d_ino, symbol);
         at += entry->d_reclen;
     }
+}
+
+/* glibc's wrapper of the system call (a program that makes the system call itself is the
+ * hybrid backend's). */
+LCF_EXPORT ssize_t getdents64(int fd, void *buffer, size_t length)
+{
+    LCF_REAL(getdents64, ssize_t, int, void *, size_t);
+    ssize_t got = libc_getdents64(fd, buffer, length);
+    records_fix(fd, buffer, got, "getdents64");
+    return got;
+}
+
+/* BSD's getdents with a position; on x86_64 both names read struct dirent64 records. */
+LCF_EXPORT ssize_t getdirentries64(int fd, char *buffer, size_t length, off64_t *base)
+{
+    LCF_REAL(getdirentries64, ssize_t, int, char *, size_t, off64_t *);
+    ssize_t got = libc_getdirentries64(fd, buffer, length, base);
+    records_fix(fd, buffer, got, "getdirentries64");
+    return got;
+}
+
+LCF_EXPORT ssize_t getdirentries(int fd, char *buffer, size_t length, off_t *base)
+{
+    LCF_REAL(getdirentries, ssize_t, int, char *, size_t, off_t *);
+    ssize_t got = libc_getdirentries(fd, buffer, length, base);
+    records_fix(fd, buffer, got, "getdirentries");
     return got;
 }
 

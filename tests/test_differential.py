@@ -313,7 +313,7 @@ TRY = (
     "  except OSError as e: print(f.__name__, errno.errorcode[e.errno])\n"
 )
 
-#: The readdir family, getdents64 and scandir through libc (ctypes): each entry's d_ino against
+#: The readdir family, getdents64, getdirentries64 and scandir through libc (ctypes): each entry's d_ino against
 #: lstat's st_ino, again after rewinddir and seekdir, and the same numbers from every call.
 LIBC_LISTING = """
 import ctypes
@@ -325,6 +325,7 @@ for name, restype, argtypes in (('opendir', P, [ctypes.c_char_p]), ('readdir', P
                                 ('closedir', ctypes.c_int, [P]),
                                 ('readdir_r', ctypes.c_int, [P, P, ctypes.POINTER(P)]),
                                 ('getdents64', ctypes.c_ssize_t, [ctypes.c_int, P, ctypes.c_size_t]),
+                                ('getdirentries64', ctypes.c_ssize_t, [ctypes.c_int, P, ctypes.c_size_t, P]),
                                 ('scandir', ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.POINTER(P)), P, P])):
   getattr(libc, name).restype = restype; getattr(libc, name).argtypes = argtypes
 def entry(address): return ctypes.string_at(address + 19).decode(), ctypes.c_uint64.from_address(address).value
@@ -344,12 +345,17 @@ libc.rewinddir(d); buf = ctypes.create_string_buffer(512); result = P(); by_r = 
 while libc.readdir_r(d, ctypes.addressof(buf), ctypes.byref(result)) == 0 and result.value: by_r.append(entry(result.value))
 print('readdir_r', by_r == first)
 libc.closedir(d)
-fd = os.open(D, os.O_RDONLY | os.O_DIRECTORY); buf = ctypes.create_string_buffer(8192); by_getdents = []
-while (n := libc.getdents64(fd, ctypes.addressof(buf), len(buf))) > 0:
-  at = 0
-  while at < n:
-    by_getdents.append(entry(ctypes.addressof(buf) + at)); at += ctypes.c_ushort.from_buffer(buf, at + 16).value
-print('getdents64', sorted(by_getdents) == sorted(first))
+def records(read):
+  fd = os.open(D, os.O_RDONLY | os.O_DIRECTORY); buf = ctypes.create_string_buffer(8192); found = []
+  while (n := read(fd, buf)) > 0:
+    at = 0
+    while at < n:
+      found.append(entry(ctypes.addressof(buf) + at)); at += ctypes.c_ushort.from_buffer(buf, at + 16).value
+  os.close(fd)
+  return sorted(found)
+print('getdents64', records(lambda fd, buf: libc.getdents64(fd, ctypes.addressof(buf), len(buf))) == sorted(first))
+base = ctypes.c_int64()
+print('getdirentries64', records(lambda fd, buf: libc.getdirentries64(fd, ctypes.addressof(buf), len(buf), ctypes.addressof(base))) == sorted(first))
 names = ctypes.POINTER(P)(); n = libc.scandir(D.encode(), ctypes.byref(names), None, None)
 print('scandir', sorted(entry(names[i]) for i in range(n)) == sorted(first))
 """
