@@ -498,6 +498,7 @@ PYTHON: dict[str, str] = {
     "os.scandir of a directory one may read, not search": "os.mkdir(R + '/ronly'); open(R + '/ronly/f', 'w').close(); os.mkdir(R + '/ronly/d'); ino = {n: os.lstat(R + '/ronly/' + n).st_ino for n in ('f', 'd')}; os.chmod(R + '/ronly', 0o644)\nprint(sorted((e.name, e.inode() == ino[e.name]) for e in os.scandir(R + '/ronly'))); T(os.listdir, R + '/ronly/d'); os.chmod(R + '/ronly', 0o755)",
     "os.scandir across fork": "import sys; it = os.scandir(R + '/dir'); first = next(it); pid = os.fork()\nif pid == 0:\n  print('child', sorted((e.name, e.inode() == os.lstat(e.path).st_ino) for e in it)); sys.stdout.flush(); os._exit(0)\nos.waitpid(pid, 0); print('parent', sorted((e.name, e.inode() == os.lstat(e.path).st_ino) for e in it))",
     "readdir family through libc": LIBC_LISTING,
+    "os.scandir interleaved, and in threads": "import itertools, threading\nagree = lambda e: (e.name, e.inode() == os.lstat(e.path).st_ino)\na, b = os.scandir(R), os.scandir(R + '/dir'); seen = []\nfor x, y in itertools.zip_longest(a, b):\n  os.scandir(R + '/empty').close(); seen += [agree(e) for e in (x, y) if e is not None]\nprint(sorted(seen)); res = {}\ndef scan(d): res[d] = all(agree(e)[1] for _ in range(20) for e in os.scandir(R + '/' + d))\nts = [threading.Thread(target=scan, args=(d,)) for d in ('.', 'dir', 'dir/sub', 'empty')]\n[t.start() for t in ts]; [t.join() for t in ts]; print(sorted(res.items()))",
 }
 
 
