@@ -1294,26 +1294,39 @@ def _subdirectories(directory: FakeDirectory) -> int:
     return sum(isinstance(child, FakeDirectory) for child in directory.entries.values())
 
 
-def lstat_records(entries: Iterable[tuple[str, FakeFile | None]]) -> bytes:
+def lstat_records(
+    entries: Iterable[tuple[str, FakeFile | None]],
+    unseen: Callable[[FakeFile], bool] | None = None,
+) -> bytes:
     """What :meth:`FileSystem.packed_stat` says of each (path, object) that is not followed,
     as snapshot records for :meth:`Snapshot.put_many <libcfake.snapshot.Snapshot.put_many>`.
 
-    An object of None (a file a program may change unseen), or whose values a stat answer cannot
-    carry (no file type, a uid of 2**32, ...), gets a record of mode 0: the name exists, and the
-    master answers for it. This runs for every entry of every directory published, so it packs
+    An object of None, one ``unseen`` says a program may change unseen (its size and times), or
+    one whose values a stat answer cannot carry (no file type, a uid of 2**32, ...), gets a
+    record of mode 0: the name exists, and the master answers for it. Such a record still
+    carries the object's inode number (0 for None), which no program can change: a listing's
+    d_ino (shim/listing.c). This runs for every entry of every directory published, so it packs
     straight from pyfakefs's values; the times stay nanoseconds, which the C writer makes into
     the seconds and nanoseconds ``packed_stat`` would send.
     """
     parts: list[bytes] = []
     for path, obj in entries:
         encoded = _fsencode(path)
-        entry = _record_of(obj, encoded) if obj is not None else None
-        if entry is None:  # mode 0 and no target: the name only
+        named_only = obj is None or (unseen is not None and unseen(obj))
+        entry = _record_of(obj, encoded) if obj is not None and not named_only else None
+        if entry is None:  # mode 0 and no target: the name (and its inode number) only
+            ino = _record_ino(obj) if obj is not None else 0
             entry = (
-                RECORD.pack(0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, len(encoded), 0) + encoded
+                RECORD.pack(0, ino, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, len(encoded), 0) + encoded
             )
         parts.append(entry)
     return b"".join(parts)
+
+
+def _record_ino(obj: FakeFile) -> int:
+    """The inode number a record carries: the object's, if it fits (else 0: not known)."""
+    ino = obj.stat_result.st_ino
+    return ino if isinstance(ino, int) and 0 < ino < 2**64 else 0
 
 
 def _record_of(obj: FakeFile, encoded_path: bytes) -> bytes | None:

@@ -185,6 +185,13 @@ class FsAnswers:
 
     _fs_lstat = _fs_stat
 
+    def _fs_readdir(self, request: Request, path: str) -> PackedStat:
+        """What lstat says of an entry of a shadow directory a program lists, for its d_ino
+        (shim/listing.c asks when the snapshot does not say). No permission is checked: the
+        program's descriptor of the directory is its right to read the names and their inode
+        numbers, as getdents shows them (a directory it may read but not search included)."""
+        return self._fs.packed_stat(self._fs.resolve(path, follow=False))
+
     def _fs_access(self, request: Request, path: str) -> int:
         # access asks with the real ids (the hello carries them beside the effective ones),
         # its walk too

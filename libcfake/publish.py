@@ -3,9 +3,10 @@ without a round trip (see ``struct lcf_snapshot`` in ``shim/libcfake_wire.h``).
 
 An entry is published only while it is exact: before each change a program makes, the entries
 it may make wrong are withdrawn (:meth:`Publisher.before_change`), and a change the test makes
-empties the snapshot (:meth:`Publisher.unpublish`). Entries under fault rules on the calls the
-shim answers, under host routes, files a program may write (their memfd's size and times change
-unseen) and directories not searchable by everyone are never published.
+empties the snapshot (:meth:`Publisher.unpublish`). Entries under host routes and directories
+not searchable by everyone are never published; files a program may write (their memfd's size
+and times change unseen), and every entry while a fault rule covers a call the shim answers, are
+only named, with their inode numbers (a listing's d_ino: shim/listing.c).
 """
 
 from __future__ import annotations
@@ -63,8 +64,10 @@ class Publisher:
 
     def _put(self, snapshot: Snapshot, directory: str, obj: FakeDirectory) -> bool:
         """Put a directory and its entries in the snapshot, unless it is not to be published.
-        Whether every entry is in."""
-        if any(rule.calls & NOTED_FUNCTIONS for rule in self._faults) or self._route(directory):
+        Whether every entry is in, and answers: under a fault rule on a call the shim answers,
+        entries are only named, with their inode numbers (a listing's, shim/listing.c), so that
+        the master answers every such call and the rule sees it; nothing is then complete."""
+        if self._route(directory):
             return False
         # the shim answers for any caller: every directory on the way must be searchable by all
         node: FakeDirectory | None = obj  # the directory is canonical: its parents are the way
@@ -73,16 +76,21 @@ class Publisher:
                 return False
             node = node.parent_dir() if node.parent_dir is not None else None
         prefix = directory.rstrip("/") + "/"
-        # a file a program may write is only named (its memfd's size and times change unseen)
-        changes_unseen = self._fs.changes_unseen
+        # the directory, its parent (".." in a listing: shim/listing.c) and its entries; a file
+        # a program may write is only named (its memfd's size and times change unseen)
         entries: list[tuple[str, FakeFile | None]] = [(directory, obj)]
-        entries += [(prefix + name, None if changes_unseen(child) else child)
-                    for name, child in obj.entries.items()]  # fmt: skip
+        parent = obj.parent_dir() if obj.parent_dir is not None else None  # (a weak reference)
+        if directory != "/" and parent is not None:
+            entries.append((posixpath.dirname(directory), parent))
+        entries += [(prefix + name, child) for name, child in obj.entries.items()]
         special = prefix in _special_parents(self._fs.mounts)  # mounts, devices, /proc: the host's
         if special:
             entries = [(path, entry) for path, entry in entries if self._route(path) is None]
+        stats_faulted = any(rule.calls & NOTED_FUNCTIONS for rule in self._faults)
+        unseen = _named_only if stats_faulted else self._fs.changes_unseen
         # one batch (when full, until the next change): complete if every name is in
-        return snapshot.put_many(lstat_records(entries)) and not special
+        in_full = snapshot.put_many(lstat_records(entries, unseen))
+        return in_full and not special and not stats_faulted
 
     def before_change(self, request: Request) -> None:
         """Before a call that may change files is answered (with ``fs.lock`` held): withdraw what
@@ -170,6 +178,11 @@ class Publisher:
     def close(self) -> None:
         if self.snapshot is not None:
             self.snapshot.close()
+
+
+def _named_only(obj: FakeFile) -> bool:
+    """Every entry is only named (see Publisher._put)."""
+    return True
 
 
 #: The changes one path bounds (see Publisher.before_change): its entry and its directory's.

@@ -33,6 +33,7 @@ from ._paths import MAGIC_LINK, OWN_DESCRIPTOR, PROC_OTHER, descriptor_entry, on
 from ._shadow import ShadowTree
 from .fs import DEVICES, FileSystem
 from .outcomes import PASSTHROUGH, Refused
+from .protocol import PackedStat, pack_stat_ns
 from .request import Request
 
 #: A process's own executable's link (/proc/self/exe in its one spelling): readlink may read it.
@@ -87,6 +88,8 @@ class HostRoutes:
         mount)."""
         path = request.path
         assert path is not None
+        if request.name == "readdir":  # a mount or a device the model lists: the host's inode
+            return _host_lstat(path)
         if route == "device":
             return self._device(request, path)
         if route == "proc":
@@ -187,6 +190,14 @@ class HostRoutes:
         if file is not None:  # the kernel checks the memfd's mode (0777): the model's counts
             self.fs.check(file, request.caller(), os.W_OK, path)
             self.fs.written_unseen(file)
+
+
+def _host_lstat(path: str) -> PackedStat:
+    """What lstat says of a host path (readdir's answer for a mount point or a device that a
+    shadow directory lists: its d_ino is then the host's)."""
+    st = os.lstat(path)
+    return pack_stat_ns(st.st_mode, st.st_size, st.st_dev, st.st_ino, st.st_nlink, st.st_uid,
+                        st.st_gid, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)  # fmt: skip
 
 
 def _host_realpath(request: Request, path: str) -> str:

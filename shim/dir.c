@@ -1,9 +1,10 @@
 /* dir.c — directories and names: readlink, chdir, getcwd, realpath, opendir, scandir and glob.
  * The master hands out a virtual directory as a real "shadow" directory, so reading one (readdir,
- * fdopendir, fchdir) is the kernel's job; what is forwarded is naming: which directory a path
- * opens or enters, what a link says, and what the working directory is called. The working
- * directory itself stays real (a shadow directory after chdir into a virtual one): relative paths
- * are resolved against it and mapped back by the master, and only getcwd asks for its name. */
+ * fdopendir, fchdir) is the kernel's job, but for the entries' inode numbers (listing.c); what is
+ * forwarded is naming: which directory a path opens or enters, what a link says, and what the
+ * working directory is called. The working directory itself stays real (a shadow directory after
+ * chdir into a virtual one): relative paths are resolved against it and mapped back by the
+ * master, and only getcwd asks for its name. */
 
 #include "shim.h"
 #include "real.h"
@@ -377,7 +378,9 @@ LCF_EXPORT DIR *opendir(const char *path)
 
 /* =========================================================================== scandir ===== */
 
-/* scandirat: the master's descriptor is scanned as ".", then closed. */
+/* scandirat: the master's descriptor is scanned as ".", then closed. glibc's scandirat reads it
+ * with its own readdir, so the entries get the model's inode numbers afterwards: the filter sees
+ * the kernel's d_ino (filters look at names and types). */
 static int dir_scandirat(const char *symbol, int dirfd, const char *path,
                          struct dirent ***namelist, scandir_filter filter, scandir_compar compar)
 {
@@ -391,6 +394,8 @@ static int dir_scandirat(const char *symbol, int dirfd, const char *path,
         return -1;
     int n = real_scandirat(fd, ".", namelist, filter, compar);
     int err = errno;
+    if (n > 0)
+        lcf_listing_fix(fd, (struct dirent64 **)*namelist, n, symbol);
     close(fd);
     errno = err;
     return n;

@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #define LCF_MAGIC 0x3146434c       /* "LCF1" in memory order on little-endian machines */
-#define LCF_VERSION 11             /* bumped on any incompatible change */
+#define LCF_VERSION 12             /* bumped on any incompatible change */
 #define LCF_MAX_MESSAGE 16384      /* no packet is larger */
 #define LCF_MAX_FDS 4              /* no packet carries more descriptors */
 #define LCF_MAX_PATH 4095          /* longest path (bytes, no terminator), like PATH_MAX - 1 */
@@ -126,6 +126,11 @@ enum lcf_kind {
  *   ftruncate          FILE, watched; values[0] = the new length -> -1 with errno, or passthrough
  *   close              FILE, watched for close -> passthrough, or -1 with errno: the descriptor
  *                      is closed all the same, and the program sees the error (as with EIO)
+ *   readdir            DIR1: a shadow directory the program lists; an entry's name (".", ".."
+ *                      too) -> what lstat says of that entry, whose st_ino the shim puts in the
+ *                      entry's d_ino. No permission is checked: the descriptor is the program's
+ *                      right to read the names and their inode numbers. Asked only when the
+ *                      snapshot does not say (see shim/listing.c); never noted
  */
 #define LCF_CALLS(X)                                                                       \
     X(OPEN,           1,  open,              FS,    PATH,        DESCRIPTOR,  BY_FLAGS, 1) \
@@ -181,7 +186,8 @@ enum lcf_kind {
     X(FSYNC,          52, fsync,             FILE,  FILE,        STATUS,      READS,    0) \
     X(FDATASYNC,      53, fdatasync,         FILE,  FILE,        STATUS,      READS,    0) \
     X(FTRUNCATE,      54, ftruncate,         FILE,  FILE,        STATUS,      READS,    0) \
-    X(CLOSE,          55, close,             FILE,  FILE,        STATUS,      READS,    0)
+    X(CLOSE,          55, close,             FILE,  FILE,        STATUS,      READS,    0) \
+    X(READDIR,        56, readdir,           FS,    PATH,        STAT,        READS,    0)
 
 #define LCF_FUNCTION_ENUMERATOR(NAME, number, name, family, subject, reply, effect, noted) \
     LCF_##NAME = number,
@@ -414,11 +420,12 @@ struct lcf_address {               /* one entry of a successful getaddrinfo repl
  * entry only while it is exact: before a change to the filesystem it withdraws the entries the
  * change makes wrong (the changed path and its directory; the whole snapshot for a change it
  * cannot bound: a rename, a file with other hard links, a directory's permissions), and
- * entries under fault rules, host mounts, files a program may write (their memfd's size and
- * times change unseen), or directories not searchable by everyone are never published. An absent
- * entry says nothing: the call goes to the master as usual; neither does an entry of mode 0,
- * which only names a file the master answers for (one a program may write, or whose values a
- * stat answer cannot carry).
+ * entries under host mounts, or directories not searchable by everyone are never published. An
+ * absent entry says nothing: the call goes to the master as usual; neither does an entry of mode
+ * 0, which only names a file the master answers for (one a program may write: its memfd's size
+ * and times change unseen; every entry while a fault rule covers a call the shim answers; one
+ * whose values a stat answer cannot carry); its ino is still the file's (0: unknown), which no
+ * program can change: the d_ino of the name in a listing (shim/listing.c).
  *
  * A directory's entry may also carry flags (in stat.reserved). LCF_SNAPSHOT_LISTED: its shadow
  * directory (root followed by its path) lists exactly its entries, so a program that opens it

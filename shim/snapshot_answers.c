@@ -268,6 +268,8 @@ bool snapshot_answer(struct conn *c, const struct lcf_request *req, struct lcf_r
                      int *fd, void *payload, size_t payload_size)
 {
     uint32_t f = req->call.function;
+    if (!lcf_noted(f))
+        return false; /* (readdir: a stat reply, but the master takes no note of it) */
     if (snapshot_mapped && is_open(f))
         return snapshot_open(c, req, reply, fd);
     if (snapshot_mapped && f == LCF_GETXATTR)
@@ -305,4 +307,33 @@ bool snapshot_answer(struct conn *c, const struct lcf_request *req, struct lcf_r
         memcpy(payload, target, (size_t)target_length);
     }
     return true;
+}
+
+/* ====================================================================== listings ===== */
+
+ssize_t snapshot_directory(int fd, char out[LCF_MAX_PATH + 1])
+{
+    if (!snapshot_mapped)
+        return -1;
+    int saved = errno;
+    ssize_t k = lcf_fd_path(fd, out);
+    errno = saved;
+    if (k < 0 || !in_shadow_tree(out, (size_t)k))
+        return -1;
+    size_t n = (size_t)k - snapshot.root_length;
+    memmove(out, out + snapshot.root_length, n);
+    if (n == 0) /* the shadow tree's root: "/" */
+        out[n++] = '/';
+    out[n] = '\0';
+    return snapshot_form(out, n) ? (ssize_t)n : -1;
+}
+
+uint64_t snapshot_inode(const char *path, size_t n)
+{
+    struct lcf_stat st;
+    char target[LCF_MAX_PATH + 1];
+    int32_t target_length;
+    if (!snapshot_mapped || !lcf_snapshot_get(&snapshot, path, n, &st, target, &target_length))
+        return 0;
+    return st.ino;
 }

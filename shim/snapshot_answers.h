@@ -20,4 +20,14 @@ int snapshot_map(int fd, uint64_t bytes, struct line *l);
 bool snapshot_answer(struct conn *c, const struct lcf_request *req, struct lcf_reply *reply,
                      int *fd, void *payload, size_t payload_size);
 
+/* For listings of shadow directories (listing.c), without a note: the virtual path of the
+ * directory descriptor fd into out, and its length; -1 when it is no shadow directory, or there
+ * is no snapshot to say where the shadow tree is. errno is left as it was. */
+ssize_t snapshot_directory(int fd, char out[LCF_MAX_PATH + 1]);
+
+/* The inode number the snapshot holds for path (n bytes, in the snapshot's form): a published
+ * entry's st_ino, or that of a file it only names (its inode number is known even when its
+ * size and times are not); 0 when it holds none. */
+uint64_t snapshot_inode(const char *path, size_t n);
+
 #endif

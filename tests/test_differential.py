@@ -298,6 +298,12 @@ SCRIPTS: dict[str, str] = {
     "cp -a keeps user attributes": "cd $R && setfattr -n user.k -v 'v w' a.txt && setfattr -n user.d -v 1 dir && cp -a a.txt copy.txt && cp -a dir dcopy && getfattr -d copy.txt dcopy && stat -c %a copy.txt dcopy",
     "ls -l of files with and without attributes": "cd $R && setfattr -n user.k -v 1 a.txt && ls -l > /dev/null && ls -l a.txt b.txt dir link | cut -c1-10 && getfattr -n security.selinux a.txt; getfattr -h -n system.posix_acl_access link; getfattr -n system.posix_acl_access missing; echo $?",
     "cp --preserve=xattr, and cp without it": "cd $R && setfattr -n user.k -v 1 b.txt && cp --preserve=xattr b.txt p.txt && cp b.txt q.txt && getfattr -d p.txt q.txt && stat -c %a p.txt",
+    # inode numbers: a listing's (readdir's d_ino) are stat's (shim/listing.c)
+    "ls -i agrees with stat": 'cd $R && ln a.txt hard && for d in . dir dir/sub empty; do ls -ai $d | while read -r i n; do test "$i" = "$(stat -c %i $d/$n)" && echo "$d/$n same" || echo "$d/$n differs"; done; done',
+    "ls -i shows hard links as one inode": "ln $R/a.txt $R/hard && ln $R/a.txt $R/dir/hard2 && ln -s a.txt $R/soft && ls -i $R $R/dir | awk 'NF == 2 {n[$1] = n[$1] \" \" $2} END {for (i in n) print n[i]}' | sort",
+    "find -inum finds every hard link": "ln $R/a.txt $R/dir/h && ln $R/a.txt $R/dir/sub/h2 && find $R -inum $(stat -c %i $R/a.txt) | sort",
+    "find -printf %i agrees with stat": 'ln $R/b.txt $R/dir/h; find $R -printf \'%i %p\\n\' | while read -r i p; do test "$i" = "$(stat -c %i "$p")" || echo "differs: $p"; done; echo checked',
+    "ls -i of files a program wrote": "for n in 1 2 3; do echo $n > $R/w$n; done && ln $R/w1 $R/dir/w1 && ls -i $R $R/dir | awk 'NF == 2 {n[$1] = n[$1] \" \" $2} END {for (i in n) print n[i]}' | sort",
 }
 
 #: What every row of PYTHON may use: T(call, *args) prints what the call gives, or the name of
@@ -306,6 +312,53 @@ TRY = (
     "import errno\ndef T(f, *a, **k):\n  try: print(f.__name__, f(*a, **k))\n"
     "  except OSError as e: print(f.__name__, errno.errorcode[e.errno])\n"
 )
+
+#: The readdir family, getdents64, getdirentries64 and scandir through libc (ctypes): each entry's d_ino against
+#: lstat's st_ino, again after rewinddir and seekdir, and the same numbers from every call.
+LIBC_LISTING = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+P = ctypes.c_void_p
+for name, restype, argtypes in (('opendir', P, [ctypes.c_char_p]), ('readdir', P, [P]),
+                                ('readdir64', P, [P]), ('telldir', ctypes.c_long, [P]),
+                                ('seekdir', None, [P, ctypes.c_long]), ('rewinddir', None, [P]),
+                                ('closedir', ctypes.c_int, [P]),
+                                ('readdir_r', ctypes.c_int, [P, P, ctypes.POINTER(P)]),
+                                ('getdents64', ctypes.c_ssize_t, [ctypes.c_int, P, ctypes.c_size_t]),
+                                ('getdirentries64', ctypes.c_ssize_t, [ctypes.c_int, P, ctypes.c_size_t, P]),
+                                ('scandir', ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.POINTER(P)), P, P])):
+  getattr(libc, name).restype = restype; getattr(libc, name).argtypes = argtypes
+def entry(address): return ctypes.string_at(address + 19).decode(), ctypes.c_uint64.from_address(address).value
+def read_all(d, call=libc.readdir):
+  out = []
+  while (p := call(d)): out.append(entry(p))
+  return out
+def agree(entries, base): return sorted((n, i == os.lstat(base + '/' + n).st_ino) for n, i in entries)
+os.link(R + '/a.txt', R + '/dir/hard')
+D = R + '/dir'
+d = libc.opendir(D.encode())
+first = read_all(d); print('readdir', agree(first, D))
+libc.rewinddir(d); print('after rewinddir', read_all(d, libc.readdir64) == first)
+libc.rewinddir(d); libc.readdir(d); at = libc.telldir(d); rest = read_all(d)
+libc.seekdir(d, at); print('after seekdir', read_all(d) == rest, len(rest) == len(first) - 1)
+libc.rewinddir(d); buf = ctypes.create_string_buffer(512); result = P(); by_r = []
+while libc.readdir_r(d, ctypes.addressof(buf), ctypes.byref(result)) == 0 and result.value: by_r.append(entry(result.value))
+print('readdir_r', by_r == first)
+libc.closedir(d)
+def records(read):
+  fd = os.open(D, os.O_RDONLY | os.O_DIRECTORY); buf = ctypes.create_string_buffer(8192); found = []
+  while (n := read(fd, buf)) > 0:
+    at = 0
+    while at < n:
+      found.append(entry(ctypes.addressof(buf) + at)); at += ctypes.c_ushort.from_buffer(buf, at + 16).value
+  os.close(fd)
+  return sorted(found)
+print('getdents64', records(lambda fd, buf: libc.getdents64(fd, ctypes.addressof(buf), len(buf))) == sorted(first))
+base = ctypes.c_int64()
+print('getdirentries64', records(lambda fd, buf: libc.getdirentries64(fd, ctypes.addressof(buf), len(buf), ctypes.addressof(base))) == sorted(first))
+names = ctypes.POINTER(P)(); n = libc.scandir(D.encode(), ctypes.byref(names), None, None)
+print('scandir', sorted(entry(names[i]) for i in range(n)) == sorted(first))
+"""
 
 PYTHON: dict[str, str] = {
     "os.listdir": "print(sorted(os.listdir(R)))",
@@ -438,6 +491,14 @@ PYTHON: dict[str, str] = {
     "xattr on descriptors": "fd = os.open(R + '/a.txt', os.O_RDONLY); os.setxattr(fd, 'user.f', b'fd'); print(os.getxattr(fd, 'user.f'), os.listxattr(fd)); os.removexattr(fd, 'user.f'); T(os.getxattr, fd, 'user.f'); T(os.removexattr, fd, 'user.f'); d = os.open(R + '/dir', os.O_RDONLY); os.setxattr(d, 'user.d', b'1'); print(os.listxattr(R + '/dir')); w = os.open(R + '/new', os.O_CREAT | os.O_WRONLY, 0o600); os.setxattr(w, 'user.n', b'2'); print(os.getxattr(R + '/new', 'user.n'))",
     "xattr survives rename and hard link, not copy": "import shutil; os.setxattr(R + '/a.txt', 'user.k', b'v'); os.rename(R + '/a.txt', R + '/moved'); os.link(R + '/moved', R + '/hard'); shutil.copy(R + '/moved', R + '/copied'); shutil.copy2(R + '/moved', R + '/copied2'); print([os.listxattr(R + '/' + n) for n in ('moved', 'hard', 'copied', 'copied2')])",
     "xattr on a FIFO": "os.mkfifo(R + '/fifo'); T(os.setxattr, R + '/fifo', 'user.a', b''); T(os.getxattr, R + '/fifo', 'user.a'); T(os.listxattr, R + '/fifo')",
+    # inode numbers: a listing's (readdir's d_ino) are stat's (shim/listing.c)
+    "os.scandir inode() is lstat's st_ino": "os.link(R + '/a.txt', R + '/hard'); os.symlink('dir', R + '/soft')\nfor d in (R, R + '/dir', R + '/dir/sub', R + '/empty'):\n  print(sorted((e.name, e.inode() == os.lstat(e.path).st_ino) for e in os.scandir(d)))\nfd = os.open(R + '/dir', os.O_RDONLY); print(sorted((e.name, e.inode() == os.lstat(e.name, dir_fd=fd).st_ino) for e in os.scandir(fd)))\nprint(len({e.inode() for e in os.scandir(R) if e.name in ('a.txt', 'hard')}))",
+    "os.scandir of names replaced after opening": "it = os.scandir(R); os.unlink(R + '/a.txt'); open(R + '/a.txt', 'w').close(); os.rename(R + '/b.txt', R + '/exec.sh'); os.link(R + '/dir/c.txt', R + '/dir/d.txt'); os.replace(R + '/dir/d.txt', R + '/link')\nprint(sorted((e.name, e.inode() == os.lstat(e.path).st_ino) for e in it if e.name != 'b.txt'))",
+    "os.scandir of files a program wrote": "[open(R + f'/w{i}', 'w').write('x') for i in range(3)]; os.link(R + '/w0', R + '/dir/w0')\nfor d in (R, R + '/dir'): print(sorted((e.name, e.inode() == os.lstat(e.path).st_ino) for e in os.scandir(d)))",
+    "os.scandir of a directory one may read, not search": "os.mkdir(R + '/ronly'); open(R + '/ronly/f', 'w').close(); os.mkdir(R + '/ronly/d'); ino = {n: os.lstat(R + '/ronly/' + n).st_ino for n in ('f', 'd')}; os.chmod(R + '/ronly', 0o644)\nprint(sorted((e.name, e.inode() == ino[e.name]) for e in os.scandir(R + '/ronly'))); T(os.listdir, R + '/ronly/d'); os.chmod(R + '/ronly', 0o755)",
+    "os.scandir across fork": "import sys; it = os.scandir(R + '/dir'); first = next(it); pid = os.fork()\nif pid == 0:\n  print('child', sorted((e.name, e.inode() == os.lstat(e.path).st_ino) for e in it)); sys.stdout.flush(); os._exit(0)\nos.waitpid(pid, 0); print('parent', sorted((e.name, e.inode() == os.lstat(e.path).st_ino) for e in it))",
+    "readdir family through libc": LIBC_LISTING,
+    "os.scandir interleaved, and in threads": "import itertools, threading\nagree = lambda e: (e.name, e.inode() == os.lstat(e.path).st_ino)\na, b = os.scandir(R), os.scandir(R + '/dir'); seen = []\nfor x, y in itertools.zip_longest(a, b):\n  os.scandir(R + '/empty').close(); seen += [agree(e) for e in (x, y) if e is not None]\nprint(sorted(seen)); res = {}\ndef scan(d): res[d] = all(agree(e)[1] for _ in range(20) for e in os.scandir(R + '/' + d))\nts = [threading.Thread(target=scan, args=(d,)) for d in ('.', 'dir', 'dir/sub', 'empty')]\n[t.start() for t in ts]; [t.join() for t in ts]; print(sorted(res.items()))",
 }
 
 

@@ -7,7 +7,10 @@ listings, the ways a test or a program does, and check that ``ls`` sees the mode
 
 from __future__ import annotations
 
+import errno
+import os
 import stat
+import sys
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -88,3 +91,70 @@ def test_entering_a_directory_does_not_leave_it_in_its_parents_listing(sb: Sandb
     sb.fs.remove("/e/a/b")
     sb.fs.remove("/e/a")
     assert listing(sb, "/e") == []
+
+
+# -- inode numbers (shim/listing.c): the model's in every listing ---------------------------
+
+#: Prints, for each entry os.scandir lists in a directory, its name and whether its inode
+#: number is the one lstat gives.
+SCANDIR_AGREES = (
+    "import os, sys\n"
+    "for d in sys.argv[1:]:\n"
+    "  print(sorted((e.name, e.inode() == os.lstat(e.path).st_ino) for e in os.scandir(d)))"
+)
+
+
+def scandir_agrees(sb: Sandbox, *directories: str) -> list[str]:
+    argv = [sys.executable, "-c", SCANDIR_AGREES, *directories]
+    result = sb.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def readdir_trips(sb: Sandbox) -> list[str | None]:
+    """The entries whose inode numbers the shim asked the master for (not in the snapshot)."""
+    return [entry.path for entry in sb.journal if entry.call == "readdir"]
+
+
+def test_a_listing_takes_inode_numbers_from_the_snapshot(sb: Sandbox) -> None:
+    written = "for n in 1 2 3; do echo $n > /d/w$n; done; ln /d/w1 /d/sub/w1"
+    sb.run(["sh", "-c", written], check=True)
+    sb.fs.create_file("/d/sub/made.txt")
+    sb.fs.os.link("/d/keep.txt", "/d/sub/keep.txt")
+    before = len(readdir_trips(sb))
+    assert scandir_agrees(sb, "/d", "/d/sub") == [
+        "[('gone.txt', True), ('keep.txt', True), ('sub', True), "
+        "('w1', True), ('w2', True), ('w3', True)]",
+        "[('inner.txt', True), ('keep.txt', True), ('made.txt', True), ('w1', True)]",
+    ]
+    # files programs wrote are published by name and inode number only: no round trip for
+    # them (nor for "." and "..": a listed directory's parent is published with it)
+    assert readdir_trips(sb)[before:] == []
+
+
+def test_a_listing_asks_the_master_what_the_snapshot_does_not_say(sb: Sandbox) -> None:
+    sb.fs.os.chmod("/d/sub", 0o750)  # not searchable by all: not published
+    sb.fs.os.link("/d/keep.txt", "/d/sub/keep.txt")
+    assert scandir_agrees(sb, "/d/sub") == ["[('inner.txt', True), ('keep.txt', True)]"]
+    assert sorted(readdir_trips(sb)) == ["/d/sub/.", "/d/sub/..", "/d/sub/inner.txt",
+                                         "/d/sub/keep.txt"]  # fmt: skip
+
+
+def test_under_a_fault_rule_on_stat_a_listing_still_needs_no_round_trip(sb: Sandbox) -> None:
+    sb.fail("lstat", "/d/keep.txt", errno.EIO)
+    assert scandir_agrees(sb, "/d/sub") == ["[('inner.txt', True)]"]
+    assert readdir_trips(sb) == []  # entries named with their inode numbers only
+    listed = sb.run(["ls", "-l", "/d"], capture_output=True, text=True)
+    assert "'/d/keep.txt': Input/output error" in listed.stderr  # every stat still the master's
+    assert [
+        e.from_snapshot for e in sb.journal if e.call == "lstat" and e.path == "/d/sub/inner.txt"
+    ] == [False]
+
+
+def test_a_listing_shows_a_host_mount_by_the_hosts_inode_number() -> None:
+    with Sandbox(reply_timeout=20) as sb:
+        listed = sb.run(["ls", "-ai", "/"], capture_output=True, text=True, check=True).stdout
+        inodes = {name: int(ino) for ino, name in (line.split() for line in listed.splitlines())}
+        assert inodes["usr"] == os.lstat("/usr").st_ino  # a mount: the host's directory
+        assert inodes["etc"] == sb.fs.os.lstat("/etc").st_ino  # the model's, with mounts in it
+        assert not sb.violations

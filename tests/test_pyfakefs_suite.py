@@ -6,7 +6,9 @@ in a fresh ``tempfile.mkdtemp()`` (so under ``TMPDIR``). Here they run twice, th
 ``pyfakefs_realfs_runner.py``: natively, with ``TMPDIR`` a real directory, and as a program in a
 Sandbox, with ``TMPDIR`` a directory of the model that has the same path as an empty directory on
 the host. Every test id must have the same outcome (pass, fail, error, skip) in both worlds, but
-for KNOWN_DIFFERENCES; and the host's directory must stay empty.
+for KNOWN_DIFFERENCES; and the host's directory must stay empty. The cases pyfakefs skips inside
+Docker (its scandir inode tests) run too when the native filesystem gives directory entries the
+inode numbers stat gives (not always so on overlayfs, why pyfakefs skips them).
 
 The modules are the four the issue names, ``fake_os_test``, ``fake_open_test``,
 ``fake_pathlib_test`` and ``fake_filesystem_shutil_test``, and the two others that have
@@ -57,17 +59,10 @@ DOCKERENV = "/.dockerenv"
 
 #: Test ids (without the ``pyfakefs.tests.`` prefix) whose outcome in the Sandbox is known to
 #: differ from the native one, each with its cause (the same as this user and as nobody). One
-#: that does not pass natively here (a skip) does not apply, and is not checked.
-KNOWN_DIFFERENCES: dict[str, str] = {
-    # C. skipped in both worlds inside a Docker container (pyfakefs's IN_DOCKER), so they
-    #    apply only outside one
-    "fake_os_test.RealScandirTest.test_inode": (
-        "DirEntry.inode() is the shadow directory's d_ino, not the model's st_ino (cause C)"
-    ),
-    "fake_os_test.RealScandirRelTest.test_inode": "as RealScandirTest.test_inode (cause C)",
-    "fake_os_test.RealScandirFdTest.test_inode": "as RealScandirTest.test_inode (cause C)",
-    "fake_os_test.RealScandirFdRelTest.test_inode": "as RealScandirTest.test_inode (cause C)",
-}
+#: that does not pass natively here (a skip) does not apply, and is not checked. None now: the
+#: last ones, the scandir inode tests (a listing's d_ino was the shadow directory's), agree
+#: since the shim puts the model's inode numbers in listings (shim/listing.c).
+KNOWN_DIFFERENCES: dict[str, str] = {}
 
 PREFIX = "pyfakefs.tests."
 
@@ -122,12 +117,27 @@ def searchable_dir() -> Iterator[Path]:
         shutil.rmtree(top, ignore_errors=True)
 
 
+def _entries_agree_with_stat(base: Path) -> bool:
+    """Whether a directory entry's inode number is the one stat gives, on ``base``'s filesystem
+    (pyfakefs skips its scandir inode tests inside Docker, where overlayfs may disagree; both
+    worlds run them when the native one agrees: ``--not-in-docker``)."""
+    probe = base / "inode-probe"
+    probe.mkdir()
+    try:
+        (probe / "file").touch()
+        return all(entry.inode() == os.lstat(entry.path).st_ino for entry in os.scandir(probe))
+    finally:
+        shutil.rmtree(probe)
+
+
 @pytest.mark.timeout(600)  # two runs of up to 300 s each; they take about 10 s together
 def test_pyfakefs_real_fs_tests_agree_in_a_sandbox(
     user: tuple[list[str], tuple[int, int] | None], searchable_dir: Path
 ) -> None:
     prefix, owner = user
-    argv = [*prefix, sys.executable, str(RUNNER), *MODULES]
+    # the cases pyfakefs skips in Docker run too where the native filesystem agrees with itself
+    docker_cases = ["--not-in-docker"] if _entries_agree_with_stat(searchable_dir) else []
+    argv = [*prefix, sys.executable, str(RUNNER), *docker_cases, *MODULES]
 
     native_base = searchable_dir / "native"
     native_base.mkdir()
@@ -177,3 +187,8 @@ def test_pyfakefs_real_fs_tests_agree_in_a_sandbox(
     assert not gone, "these known differences are gone: remove them from KNOWN_DIFFERENCES:\n" + (
         "\n".join(f"  {name}" for name in gone)
     )
+    if docker_cases:  # the scandir inode tests ran in both worlds, and passed
+        inode_tests = {name: (native[name], in_sandbox[name]) for name in native
+                       if "Scandir" in name and name.endswith(".test_inode")}  # fmt: skip
+        assert len(inode_tests) == 4, inode_tests
+        assert all(outcomes == ("pass", "pass") for outcomes in inode_tests.values()), inode_tests

@@ -4,6 +4,7 @@
  *   read PATH            "read: <contents>"            or "read: <errno name>"
  *   write PATH TEXT      "write: ok"
  *   list DIR             "list: a b c" (sorted by the test, readdir order here)
+ *   inodes DIR           "inodes: a=same b=differs": each entry's d_ino against lstat's st_ino
  *   resolve NAME         "resolve: <first IPv4 address>"  (getaddrinfo)
  *   connect HOST PORT    "connect: <first line the server sent>"
  *   raw-read PATH        as read, through syscall(SYS_openat): no libc wrapper at all
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -93,6 +95,26 @@ int main(int argc, char **argv) {
             while ((e = readdir(d)) != NULL)
                 if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
                     printf(" %s", e->d_name);
+            printf("\n");
+            closedir(d);
+        } else if (!strcmp(cmd, "inodes") && i + 1 < argc) {
+            const char *dir = argv[++i];
+            DIR *d = opendir(dir);
+            if (d == NULL) {
+                printf("inodes: %s\n", name(errno));
+                continue;
+            }
+            printf("inodes:");
+            struct dirent *e;
+            while ((e = readdir(d)) != NULL) {
+                char path[4096];
+                struct stat st;
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                    continue;
+                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                int same = lstat(path, &st) == 0 && st.st_ino == e->d_ino;
+                printf(" %s=%s", e->d_name, same ? "same" : "differs");
+            }
             printf("\n");
             closedir(d);
         } else if (!strcmp(cmd, "resolve") && i + 1 < argc) {
