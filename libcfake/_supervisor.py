@@ -35,7 +35,11 @@ The one exception is exec (``execve``, ``execveat``): only the kernel can replac
 image, so an allowed exec goes on (``SECCOMP_USER_NOTIF_FLAG_CONTINUE``). That is a race: a
 second thread of the program may change the path between the master's check and the kernel's
 read of it, and execute another file than the one allowed. The new image stays under the
-filter, so what it does is still trapped; only the choice of the file is not enforced.
+filter, so what it does is still trapped; only the choice of the file is not enforced. An exec
+of a descriptor (``execveat(fd, "", AT_EMPTY_PATH)``, or its ``/proc/self/fd/N``) goes on
+without asking when the file is one of the handler's memfds (the shim runs a program of the
+model so, after the handler answered its exec with it); any other descriptor's file is asked
+about as an exec of the path /proc gives it, as the shim's fexecve asks.
 
 Calls on a descriptor (fstat, which static glibc makes as ``newfstatat(fd, "", AT_EMPTY_PATH)``,
 fchmod, fchown, futimens and the empty-path forms of their ``*at`` calls) reach the handler, as
@@ -58,6 +62,7 @@ import functools
 import itertools
 import os
 import queue
+import re
 import select
 import socket
 import stat as stat_module
@@ -103,6 +108,8 @@ _CMSG_HEAD = struct.Struct("=Qii")  # len, level, type
 _MAX_DATAGRAM = 1 << 20  # what the master copies of a datagram a program sends
 _MSG_FASTOPEN = 0x20000000
 _MMSGHDR_SIZE = 64  # struct mmsghdr: a msghdr, msg_len, padding
+#: a program's own descriptor by name, once _own_proc spelled /proc/self by number
+_OWN_DESCRIPTOR = re.compile(rb"/(?:dev|proc/(?P<pid>\d+)(?:/task/\d+)?)/fd/(?P<fd>\d+)")
 
 
 class _Continue:
@@ -872,23 +879,48 @@ class _Decoder:
                                       not nofollow)  # fmt: skip
         return None
 
-    def _execve(self, d: _Decoded, a: tuple[int, ...]) -> None:
-        self._executing(d, _AT_FDCWD, a[0], 0)
+    def _execve(self, d: _Decoded, a: tuple[int, ...]) -> _Continue | None:
+        return self._executing(d, _AT_FDCWD, a[0], 0)
 
-    def _execveat(self, d: _Decoded, a: tuple[int, ...]) -> None:
+    def _execveat(self, d: _Decoded, a: tuple[int, ...]) -> _Continue | None:
         flags = a[4] & 0xFFFFFFFF
-        if flags & _AT_EMPTY_PATH:
-            raise _Refusal(_errno.ENOSYS, "execveat of a descriptor (fexecve)", report=True)
-        self._executing(d, a[0], a[1], flags)
+        if self._empty_path(d, a[1], flags):
+            return self._executing_descriptor(d, a[0])
+        return self._executing(d, a[0], a[1], flags)
 
-    def _executing(self, d: _Decoded, dirfd: int, address: int, flags: int) -> None:
+    def _executing_descriptor(self, d: _Decoded, fd: int) -> _Continue | None:
+        """fexecve: ``execveat(fd, "", AT_EMPTY_PATH)``. The kernel runs the open file the
+        descriptor is, read from the program's descriptor table, not from its memory. A memfd
+        of the master's (the shim runs a program of the model so, after the master answered its
+        exec with that memfd) goes on: the master already decided. Any other file is asked as
+        the shim's fexecve asks it: an exec of the path /proc gives the descriptor, with its
+        mode. (A racing thread may dup2 another file over the number before the kernel reads
+        it, as it may swap a path: the new image is still under the filter.)"""
+        copy = self._pidfd_getfd(d, fd)
+        info = os.fstat(copy)
+        link = os.fsencode(os.readlink(f"/proc/self/fd/{copy}"))
+        if (stat_module.S_ISREG(info.st_mode) and info.st_dev in self.file_devices
+                and link.startswith(b"/memfd:")):  # fmt: skip
+            return CONTINUE
+        d.paths = [_Path(link, None)]
+        self._request(d, "exec", "exec", d.paths[0], mode=info.st_mode)
+        d.at_flags = _AT_EMPTY_PATH
+        return None
+
+    def _executing(self, d: _Decoded, dirfd: int, address: int, flags: int) -> _Continue | None:
         p = self._path(d, dirfd, address)
-        try:
-            mode = os.stat(p.text, dir_fd=p.dirfd).st_mode
+        own = _OWN_DESCRIPTOR.fullmatch(_own_proc(p.text, d.process)) if p.dirfd is None else None
+        if own is not None and int(own["pid"] or d.process.pid) == d.process.pid:
+            # its own descriptor by name (glibc's posix_spawn of the shim's model program, and
+            # fexecve without execveat): the kernel follows the magic link to that open file
+            return self._executing_descriptor(d, int(own["fd"]))
+        try:  # (/proc/self: the program's, not the master's)
+            mode = os.stat(_own_proc(p.text, d.process), dir_fd=p.dirfd).st_mode
         except OSError:
             mode = 0
         self._request(d, "exec", "exec", p, mode=mode)
         d.at_flags = flags
+        return None
 
     def _connect(self, d: _Decoded, a: tuple[int, ...]) -> Any:
         return self._addressing(d, "connect", a[0], a[1], a[2])

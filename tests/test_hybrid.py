@@ -418,6 +418,23 @@ def test_a_child_without_ld_preload_stays_served(sb: Sandbox, host_dir: Path) ->
     assert any(e.symbol == "openat" and e.path == "/data/app.conf" for e in sb.journal)
 
 
+def test_a_program_of_the_model_runs_from_its_descriptor(sb: Sandbox, tool: Path) -> None:
+    """A program that exists only in the model runs from the memfd the master answers its exec
+    with: the shim's execveat(fd, "", AT_EMPTY_PATH) (sh), its posix_spawn of /proc/self/fd/N
+    (Python), and a static program's own fexecve of a model file it opened."""
+    sb.fs.create_file("/data/tool", contents=tool.read_bytes(), st_mode=0o755)
+    read = "/data/tool read /data/app.conf"
+    spawn = ("import os, sys; pid = os.posix_spawn('/data/tool', ['tool', 'read', "
+             "'/data/b.txt'], os.environ); sys.exit(os.waitpid(pid, 0)[1])")  # fmt: skip
+    done = sb.run(["sh", "-c", f"{read}; {sys.executable} -c \"{spawn}\""],
+                  capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.stdout.splitlines() == ["read: port = 8080", "read: b"], done
+    done = sb.run([str(tool), "fexecve", "/data/tool", "raw-read", "/data/app.conf"],
+                  capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.stdout.splitlines() == ["raw-read: port = 8080"], done
+    assert not sb.violations, [str(v) for v in sb.violations]
+
+
 def test_asyncio_programs_are_supervised_too(sb: Sandbox, tool: Path) -> None:
     async def main() -> bytes:
         proc = await sb.create_subprocess_exec(str(tool), "raw-read", "/data/app.conf",
