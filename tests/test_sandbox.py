@@ -442,3 +442,27 @@ def test_a_write_to_an_existing_directory_of_a_mount_is_erofs_and_a_violation(sb
     result = sb.run(["touch", "/usr/new-file"], capture_output=True, text=True)
     assert "Read-only file system" in result.stderr
     assert [v.call for v in sb.violations][:1] == ["open"]  # (then touch tries utimensat)
+
+
+@pytest.mark.parametrize("backend", ["preload", "hybrid"])
+def test_a_program_names_its_own_threads(backend: str) -> None:
+    """/proc/self/comm and its threads' are a program's own to write: Python's open of it goes
+    through the shim, glibc's pthread_setname_np of another thread opens it with libc's internal
+    open (trapped under the hybrid backend: bind's dig names its workers so)."""
+    code = (
+        "import ctypes, threading\n"
+        "done = threading.Event()\n"
+        "t = threading.Thread(target=done.wait)\n"
+        "t.start()\n"
+        "rc = ctypes.CDLL(None).pthread_setname_np(ctypes.c_ulong(t.ident), b'worker')\n"
+        "print(rc, open(f'/proc/self/task/{t.native_id}/comm').read().strip())\n"
+        "done.set()\n"
+        "t.join()\n"
+        "with open('/proc/self/comm', 'w') as f:\n"
+        "    f.write('renamed')\n"
+        "print(open('/proc/self/comm').read().strip())\n"
+    )
+    with Sandbox(reply_timeout=20, backend=backend) as sb:
+        done = python(sb, code)
+        assert done.stdout.splitlines() == ["0 worker", "renamed"], done
+        assert not sb.violations, [str(v) for v in sb.violations]
