@@ -453,6 +453,29 @@ def test_popen_with_a_shell_and_an_executable(sb: Sandbox) -> None:
     assert done.stdout.strip() == "-c", done
 
 
+def test_a_program_that_cannot_start_raises_as_popen_does(sb: Sandbox, tmp_path: Path) -> None:
+    """The launcher makes the first exec under the hybrid backend; what Popen would raise for a
+    program that is not there or not executable is raised all the same (libcfake run says so)."""
+    (tmp_path / "text").write_text("not a program\n")
+    for args, kind in [
+        (["/no/such/program"], FileNotFoundError),
+        (["no-such-program-anywhere"], FileNotFoundError),
+        ([str(tmp_path / "text")], PermissionError),
+        ([str(tmp_path)], PermissionError),
+    ]:
+        with pytest.raises(kind) as native:
+            subprocess.run(args)
+        with pytest.raises(kind) as served:
+            sb.run(args)
+        assert served.value.errno == native.value.errno, args
+
+        async def start(args: list[str] = args) -> None:
+            await sb.create_subprocess_exec(*args)
+
+        with pytest.raises(kind):
+            asyncio.run(start())
+
+
 def test_without_the_kernel_support_it_falls_back_with_one_warning(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
