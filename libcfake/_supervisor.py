@@ -339,7 +339,8 @@ SERVED: frozenset[str] = frozenset(
      "futimesat", "truncate", "mknod", "mknodat", "chdir", "execve", "execveat", "connect",
      "bind", "listen", "fstat", "fchmod", "fchown", "statfs", "getxattr", "lgetxattr",
      "listxattr", "llistxattr", "setxattr", "lsetxattr", "fsetxattr", "removexattr",
-     "lremovexattr", "fremovexattr", "sendto", "sendmsg", "sendmmsg"}
+     "lremovexattr", "fremovexattr", "sendto", "sendmsg", "sendmmsg", "name_to_handle_at",
+     "open_by_handle_at"}
 )  # fmt: skip
 
 
@@ -878,6 +879,26 @@ class _Decoder:
         d.perform = functools.partial(_attribute_call, path, name, value, xflags, setting,
                                       not nofollow)  # fmt: skip
         return None
+
+    def _name_to_handle_at(self, d: _Decoded, a: tuple[int, ...]) -> None:
+        """A file handle names a file whatever path leads to it, and only the kernel's
+        filesystems make them: the model's have none, as a filesystem without export
+        operations (/proc, FUSE) answers. Programs that use them (systemd's mount checks) fall
+        back to paths then."""
+        raise _Refusal(_errno.EOPNOTSUPP)
+
+    def _open_by_handle_at(self, d: _Decoded, a: tuple[int, ...]) -> None:
+        """Asked as the shim asks it: the mount descriptor in FD_FILE, the flags (a handle,
+        forged or not, is no path to decide on: the Sandbox refuses it)."""
+        fd = ctypes.c_int(a[0] & 0xFFFFFFFF).value
+        if fd < 0:
+            raise _Refusal(_errno.EBADF)
+        d.descriptors.append(os.dup(self._pidfd_getfd(d, fd)))
+        d.raw = RawCall(
+            next(self._seq) & 0xFFFFFFFF, "open_by_handle_at", d.note.name, a[2] & 0xFFFFFFFF, 0,
+            0, FD_FILE, 0, 0, 0, 0, 0, 0, bytes(16), None, None, (0, 0, 0, 0),
+        )  # fmt: skip
+        d.kind = "plain"
 
     def _execve(self, d: _Decoded, a: tuple[int, ...]) -> _Continue | None:
         return self._executing(d, _AT_FDCWD, a[0], 0)
@@ -1577,6 +1598,8 @@ class _Pending:
             return lambda: self._reply(-1, error)
         if error:
             raise ValueError(f"errno {error} given with a successful {function} result {result!r}")
+        if function == "open_by_handle_at":  # (as the shim: an answer is a refusal)
+            return lambda: self._reply(-1, _errno.EPERM)
         if d.kind == "exec" and fds and not error:  # a program that exists only in the model
 
             def unexecutable() -> bool:
