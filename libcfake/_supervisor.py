@@ -63,6 +63,7 @@ import itertools
 import os
 import queue
 import re
+import resource
 import select
 import socket
 import stat as stat_module
@@ -366,6 +367,20 @@ class _Decoder:
             raise _Refusal(_errno.ENOSYS, f"the supervisor does not serve {name}", report=True)
         if name in _CREDENTIAL_CALLS or name in ("execve", "execveat"):
             self._who.clear()  # what was kept is stale (umask is the whole process's)
+        try:
+            return self._decode(note, method)
+        except OSError as error:
+            if error.errno not in (_errno.EMFILE, _errno.ENFILE):
+                raise
+            # the master's own limit, not the program's or the model's answer: said as such
+            # (a memfd per virtual file programs opened is what usually exhausts it)
+            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            why = f"the master ran out of file descriptors (ulimit -n is {limit}) reading the call"
+            raise _Refusal(error.errno, why, report=True) from None
+
+    def _decode(
+        self, note: Notification, method: Callable[[_Decoded, tuple[int, ...]], Any]
+    ) -> _Decoded | Callable[[], tuple[int, int]] | _Continue:
         who = self._who.get(note.pid)
         if who is None:
             if len(self._who) > 4096:
