@@ -1430,10 +1430,18 @@ class _Worker:
                 answer.put((False, error))
 
     @staticmethod
+    def _set_groups(groups: Sequence[int]) -> None:
+        """The thread's supplementary groups, set only when they differ: root of a user
+        namespace (``unshare -r``) may not call setgroups at all (/proc/self/setgroups says
+        "deny"), and its programs mostly keep its groups."""
+        if set(groups) != set(os.getgroups()):  # (getgroups(2): this thread's)
+            array = (ctypes.c_uint * max(1, len(groups)))(*groups)
+            _syscall(_NR_SETGROUPS, len(groups), array)
+
+    @staticmethod
     def _become(who: _Credentials, own_uid: int) -> None:
         if own_uid == 0:
-            groups = (ctypes.c_uint * max(1, len(who.groups)))(*who.groups)
-            _syscall(_NR_SETGROUPS, len(who.groups), groups)
+            _Worker._set_groups(who.groups)
         _libc.syscall(ctypes.c_long(_NR_SETFSGID), ctypes.c_long(who.fsgid))
         _libc.syscall(ctypes.c_long(_NR_SETFSUID), ctypes.c_long(who.fsuid))
         # setfsuid answers the previous id whether or not it changed: ask again to know
@@ -1454,8 +1462,7 @@ class _Worker:
         _libc.syscall(ctypes.c_long(_NR_SETFSUID), ctypes.c_long(uid))
         _libc.syscall(ctypes.c_long(_NR_SETFSGID), ctypes.c_long(gid))
         if uid == 0:
-            array = (ctypes.c_uint * max(1, len(groups)))(*groups)
-            _syscall(_NR_SETGROUPS, len(groups), array)
+            _Worker._set_groups(groups)
 
 
 _WORKER = _Worker()

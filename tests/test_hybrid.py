@@ -476,6 +476,32 @@ def test_a_program_that_cannot_start_raises_as_popen_does(sb: Sandbox, tmp_path:
             asyncio.run(start())
 
 
+def test_the_master_serves_as_the_caller_in_a_user_namespace() -> None:
+    """Under ``unshare -r`` the master is root of a user namespace where setgroups is denied:
+    a call it performs as the program (a unix socket's autobind, a file made in a host
+    directory's copy...) must not fail for that when the groups are already the program's."""
+    if (
+        shutil.which("unshare") is None
+        or subprocess.run(["unshare", "-r", "true"], capture_output=True).returncode != 0
+    ):
+        pytest.skip("no unprivileged user namespaces (unshare -r) here")
+    program = (
+        "import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(''); "
+        "print('autobound', s.getsockname()[:1] == b'\\0')"
+    )
+    master = (
+        "import sys\n"
+        "from libcfake import Sandbox\n"
+        "with Sandbox(backend='hybrid', reply_timeout=20) as sb:\n"
+        f"    done = sb.run([sys.executable, '-c', {program!r}], capture_output=True, text=True)\n"
+        "    print(sb.backend, done.stdout.strip(), sb.violations, done.stderr[-300:])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run(["unshare", "-r", sys.executable, "-c", master], capture_output=True,
+                          text=True, timeout=120, env=env)  # fmt: skip
+    assert done.stdout == "hybrid autobound True [] \n", done
+
+
 def test_without_the_kernel_support_it_falls_back_with_one_warning(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
