@@ -329,6 +329,22 @@ def test_busybox_static_lists_finds_changes_and_resolves(
     assert [v.call for v in sb.violations] == ["openat"], sb.violations  # the /usr write
 
 
+def test_a_static_shell_changes_directory_relatively_but_not_by_a_virtual_absolute_path(
+    sb: Sandbox, busybox: str
+) -> None:
+    """DOCUMENTED LIMIT (README): only the kernel changes a working directory, and a chdir that
+    goes on resolves the program's own text on the host. Relative to a shadow directory (the
+    program started in the model, cwd=) that text leads to the model directory's shadow, so it
+    goes on; an absolute virtual path leads elsewhere on the host: ENOSYS and a violation."""
+    sb.fs.create_file("/data/sub/f", contents="in sub\n")
+    script = "cd sub && busybox cat f && cd .. && busybox cat app.conf; cd /data || echo refused"
+    done = sb.run([busybox, "sh", "-c", script], cwd="/data", capture_output=True, text=True,
+                  timeout=60)  # fmt: skip
+    assert done.stdout.splitlines() == ["in sub", "port = 8080", "refused"], done
+    assert "Function not implemented" in done.stderr
+    assert [v.call for v in sb.violations] == ["chdir"], sb.violations
+
+
 def test_a_go_program_is_served_by_the_models(
     sb: Sandbox, go_program: Path, host_dir: Path, server: Server
 ) -> None:
