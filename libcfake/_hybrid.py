@@ -54,7 +54,7 @@ from .errors import ShimNotBuiltError
 from .journal import Violation
 
 #: The backend a Sandbox uses unless told: the one constant to change.
-DEFAULT_BACKEND = "preload"
+DEFAULT_BACKEND = "hybrid"
 BACKENDS = ("preload", "hybrid")
 
 

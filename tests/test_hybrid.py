@@ -259,7 +259,7 @@ def _unchanged(host_dir: Path) -> None:
 
 
 def test_the_default_backend_is_one_constant() -> None:
-    assert _hybrid.DEFAULT_BACKEND == "preload"
+    assert _hybrid.DEFAULT_BACKEND == "hybrid"
     with Sandbox() as sandbox:
         assert sandbox.backend == _hybrid.DEFAULT_BACKEND
     with pytest.raises(ValueError, match="backend"):
