@@ -55,7 +55,7 @@ from .errors import ShimNotBuiltError
 from .snapshot import Snapshot
 
 #: The backend a Sandbox uses unless told: the one constant to change.
-DEFAULT_BACKEND = "preload"
+DEFAULT_BACKEND = "hybrid"
 BACKENDS = ("preload", "hybrid")
 
 
@@ -179,12 +179,7 @@ class Hybrid:
         self, args: Any, env: Mapping[str, str], cwd: str, **kwargs: Any
     ) -> subprocess.Popen[Any]:
         args, kwargs = _direct(args, kwargs)
-        if "executable" not in kwargs and args and "/" not in args[0]:
-            # the PATH search Popen would make, made here: the launcher's own (execvp) would
-            # trap once per directory tried
-            found = shutil.which(args[0], path=os.pathsep.join(os.get_exec_path(env)))
-            if found is not None:
-                kwargs["executable"] = found
+        _find_program(args, kwargs, env, cwd)
         proc, listener = _seccomp.spawn(args, env=dict(env), cwd=cwd, **kwargs)
         self._serve(proc.pid, listener)
         return proc
@@ -218,6 +213,7 @@ class Hybrid:
     async def create_subprocess_exec(
         self, args: Sequence[str], env: Mapping[str, str], cwd: str, **kwargs: Any
     ) -> asyncio.subprocess.Process:
+        _find_program(args, kwargs, env, cwd)
         kind = socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
         ours, theirs = socket.socketpair(socket.AF_UNIX, kind)
         with ours, theirs:
@@ -395,6 +391,28 @@ class Hybrid:
             what = ", ".join("an unknown process" if t is None else f"pid {t}" for t in outside)
         why = f"{name} aimed at {what}, outside the sandbox's processes (the test's, or another's)"
         return self._refuse(listener, note, errno.EPERM, why)
+
+
+def _find_program(
+    args: Sequence[str], kwargs: dict[str, Any], env: Mapping[str, str], cwd: str
+) -> None:
+    """The file the launcher is to execute (``executable=``), found as Popen finds it, or what
+    Popen raises when its exec would fail (FileNotFoundError, PermissionError), raised here in
+    the test's process: the launcher, which makes that exec under the hybrid backend, can only
+    exit 127 and say why on stderr. (A file the kernel cannot run, ENOEXEC, still fails there.)
+    The PATH search is made here too: the launcher's own (execvp) would trap once per directory
+    tried."""
+    program = os.fsdecode(kwargs.get("executable") or (args[0] if args else ""))
+    if "executable" not in kwargs and program and "/" not in program:
+        found = shutil.which(program, path=os.pathsep.join(os.get_exec_path(env)))
+        if found is None:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+        kwargs["executable"] = program = found
+    path = os.path.join(cwd, program)
+    if not program or not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+    if os.path.isdir(path) or not os.access(path, os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
 
 
 def _direct(args: Any, kwargs: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:

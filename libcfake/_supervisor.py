@@ -35,7 +35,11 @@ The one exception is exec (``execve``, ``execveat``): only the kernel can replac
 image, so an allowed exec goes on (``SECCOMP_USER_NOTIF_FLAG_CONTINUE``). That is a race: a
 second thread of the program may change the path between the master's check and the kernel's
 read of it, and execute another file than the one allowed. The new image stays under the
-filter, so what it does is still trapped; only the choice of the file is not enforced.
+filter, so what it does is still trapped; only the choice of the file is not enforced. An exec
+of a descriptor (``execveat(fd, "", AT_EMPTY_PATH)``, or its ``/proc/self/fd/N``) goes on
+without asking when the file is one of the handler's memfds (the shim runs a program of the
+model so, after the handler answered its exec with it); any other descriptor's file is asked
+about as an exec of the path /proc gives it, as the shim's fexecve asks.
 
 Calls on a descriptor (fstat, which static glibc makes as ``newfstatat(fd, "", AT_EMPTY_PATH)``,
 fchmod, fchown, futimens and the empty-path forms of their ``*at`` calls) reach the handler, as
@@ -58,6 +62,8 @@ import functools
 import itertools
 import os
 import queue
+import re
+import resource
 import select
 import socket
 import stat as stat_module
@@ -104,6 +110,8 @@ _CMSG_HEAD = struct.Struct("=Qii")  # len, level, type
 _MAX_DATAGRAM = 1 << 20  # what the master copies of a datagram a program sends
 _MSG_FASTOPEN = 0x20000000
 _MMSGHDR_SIZE = 64  # struct mmsghdr: a msghdr, msg_len, padding
+#: a program's own descriptor by name, once _own_proc spelled /proc/self by number
+_OWN_DESCRIPTOR = re.compile(rb"/(?:dev|proc/(?P<pid>\d+)(?:/task/\d+)?)/fd/(?P<fd>\d+)")
 
 
 class _Continue:
@@ -329,7 +337,8 @@ SERVED: frozenset[str] = frozenset(
      "futimesat", "truncate", "mknod", "mknodat", "chdir", "execve", "execveat", "connect",
      "bind", "listen", "fstat", "fchmod", "fchown", "statfs", "getxattr", "lgetxattr",
      "listxattr", "llistxattr", "setxattr", "lsetxattr", "fsetxattr", "removexattr",
-     "lremovexattr", "fremovexattr", "sendto", "sendmsg", "sendmmsg", "recvfrom"}
+     "lremovexattr", "fremovexattr", "sendto", "sendmsg", "sendmmsg", "recvfrom",
+     "name_to_handle_at", "open_by_handle_at"}
 )  # fmt: skip
 
 
@@ -360,6 +369,20 @@ class _Decoder:
             raise _Refusal(_errno.ENOSYS, f"the supervisor does not serve {name}", report=True)
         if name in _CREDENTIAL_CALLS or name in ("execve", "execveat"):
             self._who.clear()  # what was kept is stale (umask is the whole process's)
+        try:
+            return self._decode(note, method)
+        except OSError as error:
+            if error.errno not in (_errno.EMFILE, _errno.ENFILE):
+                raise
+            # the master's own limit, not the program's or the model's answer: said as such
+            # (a memfd per virtual file programs opened is what usually exhausts it)
+            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            why = f"the master ran out of file descriptors (ulimit -n is {limit}) reading the call"
+            raise _Refusal(error.errno, why, report=True) from None
+
+    def _decode(
+        self, note: Notification, method: Callable[[_Decoded, tuple[int, ...]], Any]
+    ) -> _Decoded | Callable[[], tuple[int, int]] | _Continue:
         who = self._who.get(note.pid)
         if who is None:
             if len(self._who) > 4096:
@@ -874,23 +897,68 @@ class _Decoder:
                                       not nofollow)  # fmt: skip
         return None
 
-    def _execve(self, d: _Decoded, a: tuple[int, ...]) -> None:
-        self._executing(d, _AT_FDCWD, a[0], 0)
+    def _name_to_handle_at(self, d: _Decoded, a: tuple[int, ...]) -> None:
+        """A file handle names a file whatever path leads to it, and only the kernel's
+        filesystems make them: the model's have none, as a filesystem without export
+        operations (/proc, FUSE) answers. Programs that use them (systemd's mount checks) fall
+        back to paths then."""
+        raise _Refusal(_errno.EOPNOTSUPP)
 
-    def _execveat(self, d: _Decoded, a: tuple[int, ...]) -> None:
+    def _open_by_handle_at(self, d: _Decoded, a: tuple[int, ...]) -> None:
+        """Asked as the shim asks it: the mount descriptor in FD_FILE, the flags (a handle,
+        forged or not, is no path to decide on: the Sandbox refuses it)."""
+        fd = ctypes.c_int(a[0] & 0xFFFFFFFF).value
+        if fd < 0:
+            raise _Refusal(_errno.EBADF)
+        d.descriptors.append(os.dup(self._pidfd_getfd(d, fd)))
+        d.raw = RawCall(
+            next(self._seq) & 0xFFFFFFFF, "open_by_handle_at", d.note.name, a[2] & 0xFFFFFFFF, 0,
+            0, FD_FILE, 0, 0, 0, 0, 0, 0, bytes(16), None, None, (0, 0, 0, 0),
+        )  # fmt: skip
+        d.kind = "plain"
+
+    def _execve(self, d: _Decoded, a: tuple[int, ...]) -> _Continue | None:
+        return self._executing(d, _AT_FDCWD, a[0], 0)
+
+    def _execveat(self, d: _Decoded, a: tuple[int, ...]) -> _Continue | None:
         flags = a[4] & 0xFFFFFFFF
-        if flags & _AT_EMPTY_PATH:
-            raise _Refusal(_errno.ENOSYS, "execveat of a descriptor (fexecve)", report=True)
-        self._executing(d, a[0], a[1], flags)
+        if self._empty_path(d, a[1], flags):
+            return self._executing_descriptor(d, a[0])
+        return self._executing(d, a[0], a[1], flags)
 
-    def _executing(self, d: _Decoded, dirfd: int, address: int, flags: int) -> None:
+    def _executing_descriptor(self, d: _Decoded, fd: int) -> _Continue | None:
+        """fexecve: ``execveat(fd, "", AT_EMPTY_PATH)``. The kernel runs the open file the
+        descriptor is, read from the program's descriptor table, not from its memory. A memfd
+        of the master's (the shim runs a program of the model so, after the master answered its
+        exec with that memfd) goes on: the master already decided. Any other file is asked as
+        the shim's fexecve asks it: an exec of the path /proc gives the descriptor, with its
+        mode. (A racing thread may dup2 another file over the number before the kernel reads
+        it, as it may swap a path: the new image is still under the filter.)"""
+        copy = self._pidfd_getfd(d, fd)
+        info = os.fstat(copy)
+        link = os.fsencode(os.readlink(f"/proc/self/fd/{copy}"))
+        if (stat_module.S_ISREG(info.st_mode) and info.st_dev in self.file_devices
+                and link.startswith(b"/memfd:")):  # fmt: skip
+            return CONTINUE
+        d.paths = [_Path(link, None)]
+        self._request(d, "exec", "exec", d.paths[0], mode=info.st_mode)
+        d.at_flags = _AT_EMPTY_PATH
+        return None
+
+    def _executing(self, d: _Decoded, dirfd: int, address: int, flags: int) -> _Continue | None:
         p = self._path(d, dirfd, address)
-        try:
-            mode = os.stat(p.text, dir_fd=p.dirfd).st_mode
+        own = _OWN_DESCRIPTOR.fullmatch(_own_proc(p.text, d.process)) if p.dirfd is None else None
+        if own is not None and int(own["pid"] or d.process.pid) == d.process.pid:
+            # its own descriptor by name (glibc's posix_spawn of the shim's model program, and
+            # fexecve without execveat): the kernel follows the magic link to that open file
+            return self._executing_descriptor(d, int(own["fd"]))
+        try:  # (/proc/self: the program's, not the master's)
+            mode = os.stat(_own_proc(p.text, d.process), dir_fd=p.dirfd).st_mode
         except OSError:
             mode = 0
         self._request(d, "exec", "exec", p, mode=mode)
         d.at_flags = flags
+        return None
 
     def _connect(self, d: _Decoded, a: tuple[int, ...]) -> Any:
         return self._addressing(d, "connect", a[0], a[1], a[2])
@@ -1446,10 +1514,18 @@ class _Worker:
                 answer.put((False, error))
 
     @staticmethod
+    def _set_groups(groups: Sequence[int]) -> None:
+        """The thread's supplementary groups, set only when they differ: root of a user
+        namespace (``unshare -r``) may not call setgroups at all (/proc/self/setgroups says
+        "deny"), and its programs mostly keep its groups."""
+        if set(groups) != set(os.getgroups()):  # (getgroups(2): this thread's)
+            array = (ctypes.c_uint * max(1, len(groups)))(*groups)
+            _syscall(_NR_SETGROUPS, len(groups), array)
+
+    @staticmethod
     def _become(who: _Credentials, own_uid: int) -> None:
         if own_uid == 0:
-            groups = (ctypes.c_uint * max(1, len(who.groups)))(*who.groups)
-            _syscall(_NR_SETGROUPS, len(who.groups), groups)
+            _Worker._set_groups(who.groups)
         _libc.syscall(ctypes.c_long(_NR_SETFSGID), ctypes.c_long(who.fsgid))
         _libc.syscall(ctypes.c_long(_NR_SETFSUID), ctypes.c_long(who.fsuid))
         # setfsuid answers the previous id whether or not it changed: ask again to know
@@ -1470,8 +1546,7 @@ class _Worker:
         _libc.syscall(ctypes.c_long(_NR_SETFSUID), ctypes.c_long(uid))
         _libc.syscall(ctypes.c_long(_NR_SETFSGID), ctypes.c_long(gid))
         if uid == 0:
-            array = (ctypes.c_uint * max(1, len(groups)))(*groups)
-            _syscall(_NR_SETGROUPS, len(groups), array)
+            _Worker._set_groups(groups)
 
 
 _WORKER = _Worker()
@@ -1629,6 +1704,8 @@ class _Pending:
             return lambda: self._reply(-1, error)
         if error:
             raise ValueError(f"errno {error} given with a successful {function} result {result!r}")
+        if function == "open_by_handle_at":  # (as the shim: an answer is a refusal)
+            return lambda: self._reply(-1, _errno.EPERM)
         if d.kind == "exec" and fds and not error:  # a program that exists only in the model
 
             def unexecutable() -> bool:

@@ -259,7 +259,7 @@ def _unchanged(host_dir: Path) -> None:
 
 
 def test_the_default_backend_is_one_constant() -> None:
-    assert _hybrid.DEFAULT_BACKEND == "preload"
+    assert _hybrid.DEFAULT_BACKEND == "hybrid"
     with Sandbox() as sandbox:
         assert sandbox.backend == _hybrid.DEFAULT_BACKEND
     with pytest.raises(ValueError, match="backend"):
@@ -327,6 +327,22 @@ def test_busybox_static_lists_finds_changes_and_resolves(
     assert not sb.fs.exists("/data/b.txt")
     _unchanged(host_dir)
     assert [v.call for v in sb.violations] == ["openat"], sb.violations  # the /usr write
+
+
+def test_a_static_shell_changes_directory_relatively_but_not_by_a_virtual_absolute_path(
+    sb: Sandbox, busybox: str
+) -> None:
+    """DOCUMENTED LIMIT (README): only the kernel changes a working directory, and a chdir that
+    goes on resolves the program's own text on the host. Relative to a shadow directory (the
+    program started in the model, cwd=) that text leads to the model directory's shadow, so it
+    goes on; an absolute virtual path leads elsewhere on the host: ENOSYS and a violation."""
+    sb.fs.create_file("/data/sub/f", contents="in sub\n")
+    script = "cd sub && busybox cat f && cd .. && busybox cat app.conf; cd /data || echo refused"
+    done = sb.run([busybox, "sh", "-c", script], cwd="/data", capture_output=True, text=True,
+                  timeout=60)  # fmt: skip
+    assert done.stdout.splitlines() == ["in sub", "port = 8080", "refused"], done
+    assert "Function not implemented" in done.stderr
+    assert [v.call for v in sb.violations] == ["chdir"], sb.violations
 
 
 def test_a_go_program_is_served_by_the_models(
@@ -423,6 +439,23 @@ def test_a_child_without_ld_preload_stays_served(sb: Sandbox, host_dir: Path) ->
     assert any(e.symbol == "openat" and e.path == "/data/app.conf" for e in sb.journal)
 
 
+def test_a_program_of_the_model_runs_from_its_descriptor(sb: Sandbox, tool: Path) -> None:
+    """A program that exists only in the model runs from the memfd the master answers its exec
+    with: the shim's execveat(fd, "", AT_EMPTY_PATH) (sh), its posix_spawn of /proc/self/fd/N
+    (Python), and a static program's own fexecve of a model file it opened."""
+    sb.fs.create_file("/data/tool", contents=tool.read_bytes(), st_mode=0o755)
+    read = "/data/tool read /data/app.conf"
+    spawn = ("import os, sys; pid = os.posix_spawn('/data/tool', ['tool', 'read', "
+             "'/data/b.txt'], os.environ); sys.exit(os.waitpid(pid, 0)[1])")  # fmt: skip
+    done = sb.run(["sh", "-c", f"{read}; {sys.executable} -c \"{spawn}\""],
+                  capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.stdout.splitlines() == ["read: port = 8080", "read: b"], done
+    done = sb.run([str(tool), "fexecve", "/data/tool", "raw-read", "/data/app.conf"],
+                  capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.stdout.splitlines() == ["raw-read: port = 8080"], done
+    assert not sb.violations, [str(v) for v in sb.violations]
+
+
 def test_asyncio_programs_are_supervised_too(sb: Sandbox, tool: Path) -> None:
     async def main() -> bytes:
         proc = await sb.create_subprocess_exec(str(tool), "raw-read", "/data/app.conf",
@@ -439,6 +472,55 @@ def test_popen_with_a_shell_and_an_executable(sb: Sandbox) -> None:
     argv = ["name-for-argv0", "-c", "import sys; print(sys.argv[0])"]
     done = sb.run(argv, executable=sys.executable, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "-c", done
+
+
+def test_a_program_that_cannot_start_raises_as_popen_does(sb: Sandbox, tmp_path: Path) -> None:
+    """The launcher makes the first exec under the hybrid backend; what Popen would raise for a
+    program that is not there or not executable is raised all the same (libcfake run says so)."""
+    (tmp_path / "text").write_text("not a program\n")
+    for args, kind in [
+        (["/no/such/program"], FileNotFoundError),
+        (["no-such-program-anywhere"], FileNotFoundError),
+        ([str(tmp_path / "text")], PermissionError),
+        ([str(tmp_path)], PermissionError),
+    ]:
+        with pytest.raises(kind) as native:
+            subprocess.run(args)
+        with pytest.raises(kind) as served:
+            sb.run(args)
+        assert served.value.errno == native.value.errno, args
+
+        async def start(args: list[str] = args) -> None:
+            await sb.create_subprocess_exec(*args)
+
+        with pytest.raises(kind):
+            asyncio.run(start())
+
+
+def test_the_master_serves_as_the_caller_in_a_user_namespace() -> None:
+    """Under ``unshare -r`` the master is root of a user namespace where setgroups is denied:
+    a call it performs as the program (a unix socket's autobind, a file made in a host
+    directory's copy...) must not fail for that when the groups are already the program's."""
+    if (
+        shutil.which("unshare") is None
+        or subprocess.run(["unshare", "-r", "true"], capture_output=True).returncode != 0
+    ):
+        pytest.skip("no unprivileged user namespaces (unshare -r) here")
+    program = (
+        "import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(''); "
+        "print('autobound', s.getsockname()[:1] == b'\\0')"
+    )
+    master = (
+        "import sys\n"
+        "from libcfake import Sandbox\n"
+        "with Sandbox(backend='hybrid', reply_timeout=20) as sb:\n"
+        f"    done = sb.run([sys.executable, '-c', {program!r}], capture_output=True, text=True)\n"
+        "    print(sb.backend, done.stdout.strip(), sb.violations, done.stderr[-300:])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run(["unshare", "-r", sys.executable, "-c", master], capture_output=True,
+                          text=True, timeout=120, env=env)  # fmt: skip
+    assert done.stdout == "hybrid autobound True [] \n", done
 
 
 def test_without_the_kernel_support_it_falls_back_with_one_warning(

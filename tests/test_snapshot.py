@@ -78,8 +78,11 @@ def test_the_snapshot_answers_without_a_round_trip_and_the_journal_sees_every_ca
     lines = steps("stat", "/d/f", "list", "/d", "stat", "/d/f", "lstat", "/d/link", "readlink",
                   "/d/link", "access", "/d/f", "stat", "/d/link", "fstat", "/d/sub")  # fmt: skip
     assert lines[-1] == "40755 4096"
+    # (under the hybrid backend the fstat glibc's opendir makes inside libc, which the shim
+    # does not see, traps and is journaled too, by its system call's name)
     journal = [(e.call, e.path, e.answer, e.from_snapshot) for e in sb.journal
-               if e.path is not None and e.path.startswith("/d/")]  # fmt: skip
+               if e.path is not None and e.path.startswith("/d/")
+               and e.symbol != "newfstatat"]  # fmt: skip
     assert journal == [
         ("stat", "/d/f", "stat regular 644 10", False),  # not published yet
         ("stat", "/d/f", "stat regular 644 10", True),

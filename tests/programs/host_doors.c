@@ -300,8 +300,20 @@ static int by_handle(const char *path, const char *dir)
     } fh;
     fh.h.handle_bytes = MAX_HANDLE_SZ;
     int mount_id;
-    if (name_to_handle_at(AT_FDCWD, path, &fh.h, &mount_id, 0) < 0)
-        return result(0, NULL);
+    if (name_to_handle_at(AT_FDCWD, path, &fh.h, &mount_id, 0) < 0) {
+        if (errno != EOPNOTSUPP)
+            return result(0, NULL);
+        /* (the hybrid backend's answer) a handle is bytes: forge the one of ext4's and tmpfs's
+         * kind (FILEID_INO32_GEN: inode, generation) for the file's inode, as hostile code
+         * would, from a stat */
+        struct stat st;
+        if (stat(path, &st) < 0)
+            st.st_ino = 2;
+        unsigned int ino_gen[2] = {(unsigned int)st.st_ino, 0};
+        fh.h.handle_type = 1;
+        fh.h.handle_bytes = sizeof ino_gen;
+        memcpy(fh.h.f_handle, ino_gen, sizeof ino_gen);
+    }
     int mount_fd = open(dir, O_RDONLY | O_DIRECTORY);
     if (mount_fd < 0)
         return result(0, NULL);

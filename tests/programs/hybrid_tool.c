@@ -13,6 +13,9 @@
  *   kill-child           "kill-child: <status>": a child of its own, killed with SIGTERM
  *   eintr PATH           a raw openat that waits in the master while SIGALRM (no SA_RESTART)
  *                        arrives: "eintr: <errno name> handled=<n>"
+ *   fexecve PATH ARG...  opens PATH and runs it by descriptor, argv [PATH, ARG...] (the rest):
+ *                        "fexecve: <errno name>" only if it cannot
+ *   exec PATH ARG...     execv(PATH, [PATH, ARG...]): "exec: <errno name>" only if it cannot
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -36,7 +39,7 @@ static const char *name(int e) { /* (strerrorname_np is glibc's: musl builds thi
         const char *name;
     } names[] = {{ENOENT, "ENOENT"}, {EACCES, "EACCES"}, {EPERM, "EPERM"}, {EROFS, "EROFS"},
                  {ECONNREFUSED, "ECONNREFUSED"}, {EINTR, "EINTR"}, {EIO, "EIO"},
-                 {ENOSYS, "ENOSYS"}, {ENETUNREACH, "ENETUNREACH"}};
+                 {ENOSYS, "ENOSYS"}, {ENETUNREACH, "ENETUNREACH"}, {ENOEXEC, "ENOEXEC"}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i].e == e)
             return names[i].name;
@@ -173,6 +176,17 @@ int main(int argc, char **argv) {
             int e = errno;
             usleep(10000);
             printf("eintr: %s handled=%d\n", fd >= 0 ? "ok" : name(e), (int)handled);
+        } else if ((!strcmp(cmd, "fexecve") || !strcmp(cmd, "exec")) && i + 1 < argc) {
+            char **args = argv + i + 1; /* the program, then its arguments */
+            if (!strcmp(cmd, "exec")) {
+                execv(args[0], args);
+            } else {
+                int fd = open(args[0], O_RDONLY | O_CLOEXEC);
+                if (fd >= 0)
+                    fexecve(fd, args, environ);
+            }
+            printf("%s: %s\n", cmd, name(errno));
+            return 1;
         } else {
             printf("%s: unknown command\n", cmd);
             return 2;
