@@ -1439,7 +1439,10 @@ class _Received:
             sock.close()
         virtual = self.sources.get((address[0], address[1]))
         if virtual is not None:
-            address = (virtual[0], virtual[1], *address[2:])
+            ip = virtual[0]
+            if family == socket.AF_INET6 and ":" not in ip:
+                ip = "::ffff:" + ip  # an IPv6 socket's view of an IPv4 address
+            address = (ip, virtual[1], *address[2:])
         named = _inet_sockaddr(family, address)
         try:
             _write_memory(self.tid, self.buffer, bytes(data[: min(count, self.size)]))
@@ -2240,12 +2243,16 @@ class Supervisor:
         """A recvfrom the master performs (see _Decoder._recvfrom): waits for a datagram (while
         the call still waits and the supervisor serves), receives it, answers."""
         try:
-            while received.wait and not self._stopped:
-                if select.select([received.copy], [], [], 0.2)[0]:
-                    break
+            readable = select.poll()
+            readable.register(received.copy, select.POLLIN)
+            while received.wait and not self._stopped and not readable.poll(200):
                 if not self.listener.is_valid(note.id):
                     return  # the program's thread is gone (killed)
-            value, code = received.perform()
+            try:
+                value, code = received.perform()
+            except Exception as error:  # a bug of ours: the call fails, never hangs
+                self.report(note, f"receiving failed: {error!r}")
+                value, code = -1, _errno.EIO
             if self.listener.fileno() >= 0 and self.listener.is_valid(note.id):
                 self.listener.reply(note.id, value=value, error=code)
         except OSError:
