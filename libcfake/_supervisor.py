@@ -1163,7 +1163,7 @@ class _Decoder:
         room = struct.unpack("=i", d.memory.read(length_at, 4))[0]
         if room < 0:
             raise _Refusal(_errno.EINVAL)
-        wait = not flags & socket.MSG_DONTWAIT and not os.get_blocking(copy)
+        wait = not flags & socket.MSG_DONTWAIT and os.get_blocking(copy)
         received = _Received(os.dup(copy), sources, d.memory.tid, buffer, min(size, 1 << 16),
                              flags, source, length_at, room, wait)  # fmt: skip
         return received
@@ -2245,14 +2245,17 @@ class Supervisor:
         try:
             readable = select.poll()
             readable.register(received.copy, select.POLLIN)
-            while received.wait and not self._stopped and not readable.poll(200):
-                if not self.listener.is_valid(note.id):
-                    return  # the program's thread is gone (killed)
-            try:
-                value, code = received.perform()
-            except Exception as error:  # a bug of ours: the call fails, never hangs
-                self.report(note, f"receiving failed: {error!r}")
-                value, code = -1, _errno.EIO
+            while True:
+                while received.wait and not self._stopped and not readable.poll(200):
+                    if not self.listener.is_valid(note.id):
+                        return  # the program's thread is gone (killed)
+                try:
+                    value, code = received.perform()
+                except Exception as error:  # a bug of ours: the call fails, never hangs
+                    self.report(note, f"receiving failed: {error!r}")
+                    value, code = -1, _errno.EIO
+                if not (code == _errno.EAGAIN and received.wait and not self._stopped):
+                    break  # (EAGAIN: another thread took the datagram; a blocking call waits on)
             if self.listener.fileno() >= 0 and self.listener.is_valid(note.id):
                 self.listener.reply(note.id, value=value, error=code)
         except OSError:
