@@ -101,6 +101,18 @@ def as_nobody() -> list[str]:
     return AS_NOBODY
 
 
+def build_static(name: str, directory: Path) -> Path:
+    """``tests/programs/NAME.c`` linked statically into ``directory`` (a program no preload
+    reaches); the test is skipped where the machine has no static libc."""
+    exe = directory / name
+    command = [os.environ.get("CC", "gcc"), "-static", "-O1", "-Wall", "-Werror", "-o",
+               str(exe), str(PROGRAMS / f"{name}.c")]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"no static libc here: {done.stderr.strip()[:200]}")
+    return exe
+
+
 def passthrough(svc: LibcService) -> None:
     """A handler that lets every call through to the real libc."""
     svc.use_slave_credentials()

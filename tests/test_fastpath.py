@@ -32,7 +32,7 @@ from libcfake._supervisor import Supervisor, TrappedCall
 from libcfake.snapshot import Snapshot
 from libcfake.stat import StatResult
 
-from .conftest import as_nobody
+from .conftest import as_nobody, build_static
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 SECRET = "host-secret-42"  # short enough for the probe to print whole
@@ -51,13 +51,11 @@ def places() -> Iterator[tuple[Path, Path, Path]]:
     for directory in (tree, tree / "d", outside, bin_dir):
         directory.mkdir()
         directory.chmod(0o755)
-    probe = bin_dir / "passthrough_probe"
-    command = ["gcc", "-static", "-O1", "-Wall", "-Werror", "-o", str(probe),
-               str(PROGRAMS / "passthrough_probe.c")]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
+    try:
+        probe = build_static("passthrough_probe", bin_dir)
+    except BaseException:  # (skipped: no static libc)
         shutil.rmtree(root)
-        pytest.skip(f"no static libc here: {done.stderr.strip()[:200]}")
+        raise
     (tree / "f").write_text("hello\nworld\n")
     (tree / "d" / "g").write_text("in d\n")
     (tree / "owner-only").write_text("only root reads this\n")

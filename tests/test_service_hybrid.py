@@ -20,6 +20,8 @@ import pytest
 
 from libcfake import LibcService, _hybrid
 
+from .conftest import build_static
+
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 VIRTUAL = "/virtual/app.conf"
 CONTENTS = b"port = 8080 (the handler's)\n"
@@ -32,15 +34,10 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def tool() -> Iterator[Path]:
     directory = Path(tempfile.mkdtemp(prefix="libcfake-service-hybrid-"))
-    exe = directory / "hybrid_tool"
-    command = ["gcc", "-static", "-O1", "-Wall", "-Werror", "-o", str(exe),
-               str(PROGRAMS / "hybrid_tool.c")]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
+    try:
+        yield build_static("hybrid_tool", directory)
+    finally:
         shutil.rmtree(directory)
-        pytest.skip(f"no static libc here: {done.stderr.strip()[:200]}")
-    yield exe
-    shutil.rmtree(directory)
 
 
 def serve_virtual_file(seen: list[tuple[str, object]]) -> object:
