@@ -11,6 +11,7 @@ printed, and that the test process is alive and not stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import shutil
@@ -214,12 +215,20 @@ class Server:
             with conn:
                 conn.sendall(b"hello from the routed server\n")
 
+    def close(self) -> None:
+        """Stop listening: shutdown wakes the thread's accept (close alone would leave it
+        blocked, holding the listening socket, for the rest of the session)."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=10)
+        self.sock.close()
+
 
 @pytest.fixture
 def server() -> Iterator[Server]:
     s = Server()
     yield s
-    s.sock.close()
+    s.close()
 
 
 @pytest.fixture
@@ -227,7 +236,7 @@ def stranger() -> Iterator[Server]:
     """A real listener no route leads to: nothing may reach it."""
     s = Server()
     yield s
-    s.sock.close()
+    s.close()
 
 
 @pytest.fixture
