@@ -496,35 +496,19 @@ class _Decoder:
         memory, credentials, call = d.memory, d.credentials, d.perform
 
         def performed() -> tuple[int, int]:
-            try:
-                value = _WORKER.run(call, credentials) if as_caller else call()
-                if kind in ("stat", "statx"):
-                    memory.write(buffer, value)
-                    return 0, 0
-                return int(value), 0
-            except OSError as error:
-                return -1, error.errno or _errno.EIO
-            finally:
-                for owned_fd in owned:
-                    os.close(owned_fd)
+            value = _WORKER.run(call, credentials) if as_caller else call()
+            if kind in ("stat", "statx"):
+                memory.write(buffer, value)
+                return 0, 0
+            return int(value), 0
 
-        return performed
+        return _answered_by(performed, owned)
 
     def _performed(self, d: _Decoded, perform: Callable[[], Any]) -> Callable[[], tuple[int, int]]:
         """A call the shim leaves to libc: the master performs it as the program, no handler."""
         owned, d.owned = d.owned, []
         credentials = d.credentials
-
-        def performed() -> tuple[int, int]:
-            try:
-                return int(_WORKER.run(perform, credentials)), 0
-            except OSError as error:
-                return -1, error.errno or _errno.EIO
-            finally:
-                for fd in owned:
-                    os.close(fd)
-
-        return performed
+        return _answered_by(lambda: (int(_WORKER.run(perform, credentials)), 0), owned)
 
     def _empty_path(self, d: _Decoded, address: int, flags: int) -> bool:
         """Whether (path, flags) names the descriptor itself: "" with AT_EMPTY_PATH."""
@@ -815,18 +799,12 @@ class _Decoder:
         memory, credentials, buffer = d.memory, d.credentials, a[1]
 
         def performed() -> tuple[int, int]:
-            try:
-                data = ctypes.create_string_buffer(_STATFS_SIZE)
-                _WORKER.run(lambda: _syscall(_SYS["statfs"], path, data), credentials)
-                memory.write(buffer, data.raw)
-                return 0, 0
-            except OSError as error:
-                return -1, error.errno or _errno.EIO
-            finally:
-                for fd in owned:
-                    os.close(fd)
+            data = ctypes.create_string_buffer(_STATFS_SIZE)
+            _WORKER.run(lambda: _syscall(_SYS["statfs"], path, data), credentials)
+            memory.write(buffer, data.raw)
+            return 0, 0
 
-        return performed
+        return _answered_by(performed, owned)
 
     def _getxattr(self, d: _Decoded, a: tuple[int, ...]) -> None:
         raise _Refusal(_errno.ENOTSUP)  # as the shim on the model's files: no attributes
@@ -1240,40 +1218,47 @@ class _Decoder:
         memory, count_at = d.memory, d.count_at
 
         def perform() -> tuple[int, int]:
-            try:
-                sent = _send_message(copy, payload, control, flags, sockaddr)
-                if count_at:
-                    memory.write(count_at, struct.pack("=I", sent))
-                    return 1, 0
-                return sent, 0
-            except OSError as error:
-                return -1, error.errno or _errno.EIO
-            finally:
-                for fd in keep:
-                    os.close(fd)
+            sent = _send_message(copy, payload, control, flags, sockaddr)
+            if count_at:
+                memory.write(count_at, struct.pack("=I", sent))
+                return 1, 0
+            return sent, 0
 
-        return perform
+        return _answered_by(perform, keep)
 
     def _as_given(self, d: _Decoded, verb: str) -> Callable[[], tuple[int, int]]:
         copy, sockaddr, credentials = d.socket_copy, d.sockaddr, d.credentials
         d.owned.remove(copy)
 
         def perform() -> tuple[int, int]:
-            try:
-                _WORKER.run(lambda: _socket_call(verb, copy, sockaddr), credentials)
-                return 0, 0
-            except OSError as error:
-                return -1, error.errno or _errno.EIO
-            finally:
-                os.close(copy)
+            _WORKER.run(lambda: _socket_call(verb, copy, sockaddr), credentials)
+            return 0, 0
 
-        return perform
+        return _answered_by(perform, [copy])
 
 
 _EMPTY = RawCall(0, "", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, bytes(16), None, None, (0, 0, 0, 0))
 
 
 _PIDFD_THREAD = os.O_EXCL  # Linux 6.9: a pidfd of one thread
+
+
+def _answered_by(
+    work: Callable[[], tuple[int, int]], owned: Sequence[int]
+) -> Callable[[], tuple[int, int]]:
+    """A call the adapter answers by itself: ``work``'s (value, errno), an OSError as its errno,
+    and the master's descriptors ``owned`` closed once it ran."""
+
+    def performed() -> tuple[int, int]:
+        try:
+            return work()
+        except OSError as error:
+            return -1, error.errno or _errno.EIO
+        finally:
+            for fd in owned:
+                os.close(fd)
+
+    return performed
 
 
 def _thread_pidfd(tid: int, pid: int) -> int:
