@@ -104,8 +104,11 @@ def as_nobody() -> list[str]:
 def build_static(name: str, directory: Path) -> Path:
     """``tests/programs/NAME.c`` linked statically into ``directory`` (a program no preload
     reaches); the test is skipped where the machine has no static libc."""
+    cc = os.environ.get("CC", "gcc")
+    if shutil.which(cc) is None:
+        pytest.skip("no C compiler")
     exe = directory / name
-    command = [os.environ.get("CC", "gcc"), "-static", "-O1", "-Wall", "-Werror", "-o",
+    command = [cc, "-static", "-O1", "-Wall", "-Werror", "-o",
                str(exe), str(PROGRAMS / f"{name}.c")]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:

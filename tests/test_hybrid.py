@@ -31,6 +31,8 @@ import libcfake
 from libcfake import LibcfakeBackendWarning, Sandbox, _hybrid, _seccomp
 from libcfake.fs import DEFAULT_MOUNTS
 
+from .conftest import build_static
+
 pytest_plugins = ["pytester"]
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
@@ -130,16 +132,7 @@ def bin_dir() -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def tool(bin_dir: Path) -> Path:
     """tests/programs/hybrid_tool.c, linked statically."""
-    cc = os.environ.get("CC", "gcc")
-    if shutil.which(cc) is None:
-        pytest.skip("no C compiler")
-    exe = bin_dir / "hybrid_tool"
-    command = [cc, "-static", "-O1", "-Wall", "-Werror", "-o", str(exe),
-               str(PROGRAMS / "hybrid_tool.c")]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"no static libc here: {done.stderr.strip()[:200]}")
-    return exe
+    return build_static("hybrid_tool", bin_dir)
 
 
 @pytest.fixture(scope="module")
