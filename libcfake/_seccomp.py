@@ -55,6 +55,8 @@ _IOCTL_RECV = 0xC0502100  # _IOWR('!', 0, struct seccomp_notif)
 _IOCTL_SEND = 0xC0182101  # _IOWR('!', 1, struct seccomp_notif_resp)
 _IOCTL_ID_VALID = 0x40082102  # _IOW('!', 2, __u64)
 _IOCTL_ADDFD = 0x40182103  # _IOW('!', 3, struct seccomp_notif_addfd)
+_IOCTL_SET_FLAGS = 0x40082104  # _IOW('!', 4, __u64): SECCOMP_IOCTL_NOTIF_SET_FLAGS (Linux 6.6)
+_FD_SYNC_WAKE_UP = 1  # SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
 _FLAG_CONTINUE = 1  # SECCOMP_USER_NOTIF_FLAG_CONTINUE
 _ADDFD_FLAG_SETFD = 1  # SECCOMP_ADDFD_FLAG_SETFD: at the number given (dup2-like)
 _ADDFD_FLAG_SEND = 2  # SECCOMP_ADDFD_FLAG_SEND: add the descriptor and answer with its number
@@ -92,6 +94,17 @@ class Listener:
 
     def fileno(self) -> int:
         return self.fd
+
+    def wake_synchronously(self) -> bool:
+        """Ask the kernel to hand each trapped call to the master, and its answer back to the
+        program, as a direct switch on one CPU (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, Linux
+        6.6): on an idle machine a round trip otherwise waits for a sleeping CPU to wake, 96
+        against 21 us. False where the kernel lacks it (every answer is the same, slower)."""
+        try:
+            fcntl.ioctl(self.fd, _IOCTL_SET_FLAGS, _FD_SYNC_WAKE_UP)
+        except OSError:
+            return False
+        return True
 
     def receive(self) -> Notification | None:
         """The next trapped call (blocks until there is one; poll :meth:`fileno` first to wait

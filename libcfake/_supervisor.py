@@ -2097,6 +2097,7 @@ class Supervisor:
         datagram_sources: DatagramSources | None = None,
     ) -> None:
         self.listener = listener
+        listener.wake_synchronously()  # master and program take turns: one CPU, no wake-ups
         self.fast = FastPath(passthrough, file_devices, root, snapshot)
         self.intercept = intercept
         self.chdir_continues = chdir_continues

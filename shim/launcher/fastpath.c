@@ -458,6 +458,8 @@ static bool answer_published(const struct lcf_fast *f, int listener,
     if (lcf_snapshot_get(&f->snapshot, virtual, strlen(virtual), &s, target, &target_length) != 1 ||
         !S_ISDIR(s.mode))
         return false;
+    if (!valid(listener, n->id))
+        return true; /* it vanished: nothing to answer, nothing to write */
     if (c->kind == STATX) {
         struct statx stx;
         lcf_fill_statx(&stx, &s);
@@ -487,7 +489,7 @@ static bool answer_descriptor(const struct lcf_fast *f, int listener,
         return false;
     struct stat st;
     bool answered = false;
-    if (fstat(fd, &st) == 0 && valid(listener, n->id)) {
+    if (fstat(fd, &st) == 0) { /* (the answers check the call still waits before they write) */
         if (!masters(f, &st))
             answered = perform(listener, n, c, fd, &st);
         else if (S_ISDIR(st.st_mode))
