@@ -14,6 +14,8 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <limits.h>
+#include <malloc.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -338,6 +340,124 @@ LCF_EXPORT char *__realpath_chk(const char *path, char *resolved, size_t resolve
     return fs_realpath("__realpath_chk", path, resolved);
 }
 
+/* ======================================================================= DIR streams ===== */
+/* glibc's opendir and fdopendir stat the descriptor inside libc (for st_blksize, and to check it
+ * is a directory), where the gate cannot reach: under the hybrid backend that is a trap per
+ * directory listed, 400 for `ls -lR` or `find` over 5,000 files. So the shim makes the DIR
+ * itself, its own stat through the gate, laid out as glibc's __alloc_dir lays it out
+ * (sysdeps/unix/sysv/linux/dirstream.h), and leaves all else to glibc: readdir, closedir, seekdir
+ * and the rest are glibc's own on either kind, and a DIR passed to libc through dlsym or ctypes
+ * works too. Before making any itself, a process checks that the first DIR glibc made for it has
+ * that layout, each field holding what __alloc_dir puts there; if one does not, every DIR stays
+ * glibc's. */
+
+/* glibc's struct __dirstream on Linux, where struct dirent is struct dirent64 (x86_64). */
+struct glibc_dirstream {
+    int fd;
+    int lock;                      /* __libc_lock_define: an int, 0 when free */
+    size_t allocation;             /* bytes of data */
+    size_t size;                   /* bytes of data holding entries */
+    size_t offset;                 /* the next entry's, in data */
+    off_t filepos;                 /* the position of the next entry to read */
+    int errcode;                   /* an error kept for the next readdir */
+    _Alignas(long double) char data[];
+};
+
+_Static_assert(offsetof(struct glibc_dirstream, data) == 48, "glibc's DIR header is 48 bytes");
+
+/* Zeroed bytes after the header, in case a glibc newer than the check's DIR had a field there
+ * that is 0 when the stream is new: the check below cannot see past errcode. */
+#define DIRSTREAM_SLACK 64
+
+/* 0: not checked yet; 1: glibc's DIR is a struct glibc_dirstream; -1: it is not. */
+static int dirstream_layout;
+
+/* __alloc_dir's buffer: st_blksize, but between 32 KiB and 1 MiB. */
+static size_t dirstream_allocation(blksize_t blksize)
+{
+    size_t size = (size_t)blksize;
+    return size < 32768 ? 32768 : size > 1048576 ? 1048576 : size;
+}
+
+/* Whether glibc's fdopendir, which just made dir for fd, laid it out as struct glibc_dirstream. */
+static bool dirstream_is_glibcs(DIR *dir, int fd)
+{
+    struct stat st;
+    const struct glibc_dirstream *d = (const struct glibc_dirstream *)dir;
+    if (lcf_real_fstat(fd, &st) != 0)
+        return false;
+    size_t allocation = dirstream_allocation(st.st_blksize);
+    return d->fd == fd && d->lock == 0 && d->allocation == allocation && d->size == 0 &&
+           d->offset == 0 && d->filepos == 0 && d->errcode == 0 &&
+           malloc_usable_size(dir) >= sizeof *d + allocation;
+}
+
+/* glibc's fdopendir, whose DIR decides, the first time, whether the shim may make DIRs. */
+static DIR *dirstream_glibcs(int fd)
+{
+    DIR *dir = real_fdopendir(fd);
+    if (dir != NULL && __atomic_load_n(&dirstream_layout, __ATOMIC_RELAXED) == 0) {
+        int saved = errno;
+        int layout = dirstream_is_glibcs(dir, fd) ? 1 : -1;
+        __atomic_store_n(&dirstream_layout, layout, __ATOMIC_RELAXED);
+        errno = saved;
+    }
+    return dir;
+}
+
+/* A DIR for the directory descriptor fd, made as glibc's fdopendir makes it (fd a directory, not
+ * open for writing only; made close-on-exec), or as its opendir does when `owned`: the shim
+ * opened fd itself, close-on-exec for reading. */
+static DIR *dirstream_make(int fd, bool owned)
+{
+    struct stat st;
+    if (lcf_real_fstat(fd, &st) != 0)
+        return NULL;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return NULL;
+    }
+    if (!owned) {
+        LCF_REAL(fcntl, int, int, int, ...);
+        int flags = libc_fcntl(fd, F_GETFL);
+        if (flags == -1)
+            return NULL;
+        if ((flags & O_ACCMODE) == O_WRONLY) {
+            errno = EINVAL;
+            return NULL;
+        }
+        if (libc_fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+            return NULL;
+    }
+    size_t allocation = dirstream_allocation(st.st_blksize);
+    struct glibc_dirstream *d = malloc(sizeof *d + allocation + DIRSTREAM_SLACK);
+    if (d == NULL)
+        return NULL;
+    memset(d, 0, sizeof *d + DIRSTREAM_SLACK);
+    d->fd = fd;
+    d->allocation = allocation;
+    return (DIR *)d;
+}
+
+/* fdopendir's DIR for fd, the shim's own once glibc's layout is known; `owned` (opendir's): fd is
+ * closed when no DIR comes of it. */
+static DIR *dirstream_open(int fd, bool owned)
+{
+    bool ours = __atomic_load_n(&dirstream_layout, __ATOMIC_RELAXED) > 0;
+    DIR *dir = ours ? dirstream_make(fd, owned) : dirstream_glibcs(fd);
+    if (dir == NULL && owned) {
+        int err = errno;
+        close(fd);
+        errno = err;
+    }
+    return dir;
+}
+
+LCF_EXPORT DIR *fdopendir(int fd)
+{
+    return lcf_in_real ? real_fdopendir(fd) : dirstream_open(fd, false);
+}
+
 /* =========================================================================== opendir ===== */
 
 #define DIR_OPEN_FLAGS (O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK) /* glibc's opendir's */
@@ -350,8 +470,8 @@ static int dir_open(const char *symbol, int dirfd, const char *path, struct fs_p
     return fs_open_forward(symbol, function, dirfd, path, DIR_OPEN_FLAGS, 0, p);
 }
 
-/* opendir: the master's descriptor (a shadow directory) goes to the real fdopendir; a passthrough
- * opens the directory as glibc's opendir does, through the gate, and gives fdopendir that. */
+/* opendir: the master's descriptor (a shadow directory), or for a passthrough the directory
+ * opened as glibc's opendir opens it (through the gate), made a DIR as above. */
 static DIR *dir_opendir(const char *symbol, const char *path)
 {
     if (lcf_in_real)
@@ -363,11 +483,9 @@ static DIR *dir_opendir(const char *symbol, const char *path)
     if (fd < 0)
         return NULL;
     int saved = errno;
-    DIR *dir = real_fdopendir(fd);
-    int err = errno;
-    if (dir == NULL)
-        close(fd);
-    errno = dir != NULL ? saved : err;
+    DIR *dir = dirstream_open(fd, true);
+    if (dir != NULL)
+        errno = saved;
     return dir;
 }
 

@@ -185,3 +185,22 @@ def test_a_raw_syscall_from_the_program_still_traps(sb: Sandbox) -> None:
     # passthrough table let it through, and its real call went through the gate
     assert named == [("libc", "openat")], result.summary()
     assert result.by_origin()["shim"] == 0
+
+
+@pytest.mark.parametrize("lister", [["/bin/ls", "-R"], ["find"]])
+def test_listing_directories_pays_no_trap_per_directory(sb: Sandbox, lister: list[str]) -> None:
+    # glibc's opendir (ls) and fdopendir (find's fts) stat their descriptor inside libc; the
+    # shim makes the streams itself (shim/dir.c) after checking glibc's layout on the first.
+    # libc's other descriptor stats (of locale files, say) are the same for both trees.
+    for index in range(30):
+        sb.fs.create_file(f"/tree/d{index}/f")
+    sb.fs.create_file("/small/d0/f")
+
+    def descriptor_stats(tree: str) -> int:
+        result = traced(sb, [*lister, tree])
+        assert result.returncode == 0, result.stderr
+        assert f"{tree}/d0" in result.stdout, result.stdout
+        return sum(t[:2] == ("libc", "newfstatat") and t[2] == b"" for t in result.traps)
+
+    small, large = descriptor_stats("/small"), descriptor_stats("/tree")
+    assert large <= small + 1, (small, large)  # (29 more directories: 29 more traps before)
