@@ -496,9 +496,58 @@ LCF_EXPORT DIR *opendir(const char *path)
 
 /* =========================================================================== scandir ===== */
 
-/* scandirat: the master's descriptor is scanned as ".", then closed. glibc's scandirat reads it
- * with its own readdir, so the entries get the model's inode numbers afterwards: the filter sees
- * the kernel's d_ino (filters look at names and types). */
+/* Reads a stream as glibc's scandirat does: each entry the filter keeps is copied (its d_reclen
+ * bytes), the list sorted with compar. The entries come from the shim's readdir64 (listing.c), so
+ * the filter already sees the model's inode numbers. Returns how many, or -1 with errno (nothing
+ * kept). */
+static int scan_stream(DIR *dir, struct dirent64 ***namelist, scandir_filter filter,
+                       scandir_compar compar)
+{
+    struct dirent64 **list = NULL;
+    size_t count = 0, room = 0;
+    int saved = errno, err = 0;
+    for (;;) {
+        errno = 0;
+        struct dirent64 *entry = readdir64(dir);
+        if (entry == NULL) {
+            err = errno;
+            break;
+        }
+        if (filter != NULL && !filter((const struct dirent *)entry))
+            continue;
+        if (count == room) {
+            room = room == 0 ? 16 : 2 * room;
+            struct dirent64 **grown = room <= INT_MAX ? realloc(list, room * sizeof *list) : NULL;
+            if (grown == NULL) {
+                err = room <= INT_MAX ? ENOMEM : EOVERFLOW;
+                break;
+            }
+            list = grown;
+        }
+        struct dirent64 *copy = malloc(entry->d_reclen);
+        if (copy == NULL) {
+            err = ENOMEM;
+            break;
+        }
+        list[count++] = memcpy(copy, entry, entry->d_reclen);
+    }
+    if (err != 0) {
+        while (count > 0)
+            free(list[--count]);
+        free(list);
+        errno = err;
+        return -1;
+    }
+    if (compar != NULL && count > 1)
+        qsort(list, count, sizeof *list, (int (*)(const void *, const void *))compar);
+    *namelist = list;
+    errno = saved;
+    return (int)count;
+}
+
+/* scandirat: the directory (the master's descriptor, or for a passthrough the directory opened as
+ * glibc's scandirat opens it) read through a stream of the shim's: no trap under the hybrid
+ * backend. */
 static int dir_scandirat(const char *symbol, int dirfd, const char *path,
                          struct dirent ***namelist, scandir_filter filter, scandir_compar compar)
 {
@@ -507,14 +556,15 @@ static int dir_scandirat(const char *symbol, int dirfd, const char *path,
     FS_PATH(p);
     int fd = dir_open(symbol, dirfd, path, &p);
     if (fd == -2)
-        return real_scandirat(fs_real_dirfd(&p), p.str, namelist, filter, compar);
+        fd = lcf_real_openat(fs_real_dirfd(&p), p.str, DIR_OPEN_FLAGS);
     if (fd < 0)
         return -1;
-    int n = real_scandirat(fd, ".", namelist, filter, compar);
+    DIR *dir = dirstream_open(fd, true);
+    if (dir == NULL)
+        return -1;
+    int n = scan_stream(dir, (struct dirent64 ***)namelist, filter, compar);
     int err = errno;
-    if (n > 0)
-        lcf_listing_fix(fd, (struct dirent64 **)*namelist, n, symbol);
-    close(fd);
+    closedir(dir);
     errno = err;
     return n;
 }

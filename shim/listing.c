@@ -220,11 +220,3 @@ LCF_EXPORT ssize_t getdirentries(int fd, char *buffer, size_t length, off_t *bas
     records_fix(fd, buffer, got, "getdirentries");
     return got;
 }
-
-void lcf_listing_fix(int fd, struct dirent64 **entries, int count, const char *symbol)
-{
-    struct listing l;
-    listing_init(&l, fd);
-    for (int i = 0; l.shadow && i < count; i++)
-        entry_inode(&l, fd, entries[i]->d_name, &entries[i]->d_ino, symbol);
-}

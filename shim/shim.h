@@ -130,11 +130,6 @@ bool lcf_fd_to_master(int fd);
  * mounts); false when no master can be reached. */
 bool lcf_in_passthrough(const char *path);
 
-/* Puts the model's inode numbers in the d_ino of count entries read from the directory fd, when
- * it is a shadow directory (listing.c; scandir's list). errno is left as it was. */
-struct dirent64;
-void lcf_listing_fix(int fd, struct dirent64 **entries, int count, const char *symbol);
-
 /* ============================================================ filesystem helpers (fs.c) ===== */
 /* Shared by the filesystem wrappers in fs.c, fsmeta.c and dir.c. */
 

@@ -33,6 +33,9 @@ fdopendir of a file: Not a directory
 the file's descriptor stays open: yes
 fdopendir of a closed descriptor: Bad file descriptor
 opendir of a file: Not a directory
+scandir: alpha.txt delta gamma.conf
+scandir's inode numbers: the files'
+scandir of a file: Not a directory
 """
 
 

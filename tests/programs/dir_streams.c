@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The names of a stream, sorted into one line (readdir order is the file system's). */
@@ -34,6 +35,20 @@ static void names(const char *label, DIR *dir, struct dirent *(*next)(DIR *))
         free(seen[i]);
     }
     printf("\n");
+}
+
+/* scandir's filter: checks each entry's d_ino against lstat's, keeps all but dot files and beta */
+static const char *scanned;
+static int inodes_agree = 1;
+
+static int keep(const struct dirent *entry)
+{
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", scanned, entry->d_name);
+    if (lstat(path, &st) != 0 || st.st_ino != entry->d_ino)
+        inodes_agree = 0;
+    return entry->d_name[0] != '.' && strcmp(entry->d_name, "beta") != 0;
 }
 
 int main(int argc, char **argv)
@@ -101,5 +116,21 @@ int main(int argc, char **argv)
     errno = 0;
     dir = opendir(file);
     printf("opendir of a file: %s\n", dir == NULL ? strerror(errno) : "a stream");
+
+    /* scandir: filtered, sorted, each entry's d_ino the file's already in the filter */
+    struct dirent **list;
+    scanned = path;
+    int n = scandir(path, &list, keep, alphasort);
+    printf("scandir:");
+    for (int i = 0; i < n; i++) {
+        printf(" %s", list[i]->d_name);
+        free(list[i]);
+    }
+    printf("%s\n", n < 0 ? strerror(errno) : "");
+    free(n >= 0 ? list : NULL);
+    printf("scandir's inode numbers: %s\n", inodes_agree ? "the files'" : "others");
+    errno = 0;
+    n = scandir(file, &list, NULL, NULL);
+    printf("scandir of a file: %s\n", n < 0 ? strerror(errno) : "a list");
     return 0;
 }
