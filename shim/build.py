@@ -48,14 +48,14 @@ def build(output: Path, sanitize: bool = False) -> Path:
     return output
 
 
-LAUNCHER_SOURCE = SHIM_DIR / "launcher" / "launch.c"
+LAUNCHER_SOURCES = [SHIM_DIR / "launcher" / "launch.c", SHIM_DIR / "gate.c"]
 
 
 def launcher_command(output: Path, static: bool = True) -> list[str]:
     """The compiler command line that builds ``libcfake-launch`` (static unless told not)."""
     cc = shlex.split(os.environ.get("CC", "gcc"))
     flags = ["-std=gnu11", "-O2", *WARNINGS] + (["-static"] if static else [])
-    return [*cc, *flags, "-o", str(output), str(LAUNCHER_SOURCE)]
+    return [*cc, *flags, "-o", str(output), *map(str, LAUNCHER_SOURCES)]
 
 
 def build_launcher(output: Path) -> Path:

@@ -13,7 +13,7 @@
 #define LCF_GATE_ADDRESS 0x6cf000000000ULL /* a fixed, page-aligned address programs rarely use */
 #define LCF_GATE_RETURN 2                  /* bytes of the syscall instruction (0f 05) */
 
-/* The shim's side (gate.c); the launcher needs only the two numbers above. */
+/* gate.c: the shim's side, and the launcher's (its exec of the test's command). */
 
 /* The system call nr with its six arguments, made from the gate when the shim mapped it (the
  * first call or the shim's constructor does, unless $LIBCFAKE_NO_GATE is set to anything but ""

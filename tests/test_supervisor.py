@@ -128,7 +128,8 @@ def test_a_child_started_without_ld_preload_stays_under_the_filter(canary: Path)
     result, seen = supervise(["/bin/sh", "-c", script], refuse_canary)
     assert "Permission denied" in result.stderr
     assert "written" not in result.stdout
-    assert sum(1 for name, _ in seen if name == "execve") >= 3  # the launcher's, sh, env's sh
+    # sh's exec of env and env's of sh (the launcher's own goes through the shim's gate)
+    assert sum(1 for name, _ in seen if name == "execve") >= 2
     assert not canary.exists()
 
 
@@ -162,12 +163,15 @@ def test_a_closed_listener_fails_every_trapped_call(static_open: Path, canary: P
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        note = None
-        while note is None or note.name != "execve":  # the launcher's exec of the program
-            ready, _, _ = select.select([listener], [], [], 10)
-            assert ready, "the launcher's execve never trapped"
-            note = listener.receive()
-        listener.reply_continue(note.id)
+        # the launcher executes the program (through the shim's gate: no trap); calls that
+        # trap meanwhile go on
+        deadline = time.monotonic() + 10
+        while os.readlink(f"/proc/{proc.pid}/exe") != os.path.realpath(static_open):
+            assert time.monotonic() < deadline, "the launcher never executed the program"
+            if select.select([listener], [], [], 0.01)[0]:
+                note = listener.receive()
+                if note is not None:
+                    listener.reply_continue(note.id)
         listener.close()  # the master is gone
         stdout, _ = proc.communicate("go\n", timeout=30)
     finally:

@@ -173,8 +173,9 @@ def test_the_program_reads_stats_and_readlinks_the_model(program: Path, scratch:
     assert errors == []
     assert not (scratch / "app.conf").exists()
     symbols = {(symbol, function) for symbol, function, _ in model.calls}
+    # (the launcher's exec of the program goes through the shim's gate: not asked)
     assert {("openat", "openat"), ("newfstatat", "stat"), ("statx", "stat"),
-            ("readlink", "readlink"), ("execve", "exec")} <= symbols  # fmt: skip
+            ("readlink", "readlink")} <= symbols  # fmt: skip
 
 
 def test_changes_are_answered_by_the_model_and_nothing_reaches_the_disk(
