@@ -468,6 +468,30 @@ def test_asyncio_programs_are_supervised_too(sb: Sandbox, tool: Path) -> None:
     assert asyncio.run(main()) == b"raw-read: port = 8080\n"
 
 
+def test_trees_are_served_by_threads_kept_from_one_program_to_the_next(tool: Path) -> None:
+    def supervising() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith("libcfake-supervisor")]
+
+    before = len(supervising())
+    with Sandbox(backend="hybrid", reply_timeout=60) as sb:
+        if sb.backend != "hybrid":
+            pytest.skip("the hybrid backend cannot run here")
+        sb.fs.create_file("/data/app.conf", contents="port = 8080\n")
+        for _ in range(4):  # one after another: one thread
+            done = sb.run([str(tool), "raw-read", "/data/app.conf"], capture_output=True)
+            assert done.stdout == b"raw-read: port = 8080\n", done.stderr
+        assert len(supervising()) == before + 1
+        # two trees at once: two threads, each serving its own
+        sleeping = sb.popen(["sh", "-c", "read line; cat /data/app.conf"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)  # fmt: skip
+        done = sb.run([str(tool), "raw-read", "/data/app.conf"], capture_output=True, timeout=60)
+        assert done.stdout == b"raw-read: port = 8080\n", done.stderr
+        assert sleeping.communicate(b"go\n", timeout=60)[0] == b"port = 8080\n"
+        assert len(supervising()) == before + 2
+        assert not sb.violations
+    assert len(supervising()) == before  # close() ends them
+
+
 def test_popen_with_a_shell_and_an_executable(sb: Sandbox) -> None:
     proc = sb.popen("cat /data/app.conf | wc -l", shell=True, stdout=subprocess.PIPE, text=True)
     assert proc.communicate(timeout=60)[0].strip() == "1"
