@@ -51,7 +51,8 @@ from typing import Any
 
 from . import _seccomp
 from ._seccomp import Listener, Notification
-from ._supervisor import DatagramSources, Supervisor, SupervisorError
+from ._supervisor import Supervisor, SupervisorError
+from ._syscalls import DatagramSources
 from .errors import ShimNotBuiltError
 from .snapshot import Snapshot
 

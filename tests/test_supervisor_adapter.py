@@ -434,7 +434,7 @@ def test_a_handler_that_fails_or_does_not_answer_fails_the_call(program: Path) -
 
 
 def test_every_served_call_has_a_name_the_listener_knows() -> None:
-    from libcfake._supervisor import SERVED
+    from libcfake._syscalls import SERVED
 
     assert not SERVED - _seccomp.SYSCALLS.keys()
 
