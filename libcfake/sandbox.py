@@ -121,8 +121,11 @@ class Sandbox:
         self.violation_errno = violation_errno
         self.dns = Dns()
         self.cwd = cwd
-        self._journal = Journal()  # JournalEntry, or (process, notes) until sb.journal is read
-        self._notes_waiting = 0
+        self._journal = Journal()  # the entries made so far
+        #: what the master recorded since sb.journal was last read, in order: a call it served
+        #: (_Served), the notes of calls the shim answered ((process, notes)), a violation's
+        #: entry. The entries are made when the journal is read: most never are.
+        self._unread: list[_Served | tuple[ProcessInfo, Notes] | JournalEntry] = []
         self.violations: list[Violation] = []
         self._faults: list[FaultRule] = []
         self.net = Network(self.dns, self.fs, self._faults)
@@ -216,16 +219,15 @@ class Sandbox:
         """Every call programs made, in order (the calls answered from the snapshot included)."""
         self._catch_up()
         with self._record_lock:
-            if self._notes_waiting:  # made into entries here, off the master's busy path
-                entries: list[JournalEntry] = []
-                for item in self._journal:
-                    if isinstance(item, tuple):
-                        process, notes = item
-                        entries.extend(_noted_entry(process, note) for note in notes)
-                    else:
-                        entries.append(item)
-                self._journal[:] = entries
-                self._notes_waiting = 0
+            unread, self._unread = self._unread, []
+            for item in unread:  # made into entries here, off the master's busy path
+                if isinstance(item, _Served):
+                    self._journal.append(_served_entry(item))
+                elif isinstance(item, JournalEntry):
+                    self._journal.append(item)
+                else:
+                    process, notes = item
+                    self._journal.extend(_noted_entry(process, note) for note in notes)
         return self._journal
 
     @property
@@ -505,28 +507,25 @@ class Sandbox:
         violation: bool,
         reason: str | None,
     ) -> None:
-        """Journal a call (and its violation), before the program can see the answer."""
-        answer, code = describe(outcome)
-        entry = JournalEntry.deferred(
-            call,  # whose arguments are made when someone reads them: most entries never are
-            pid=call.process.pid,
-            tid=call.process.tid,
-            exe=call.process.exe,
-            call=call.function,
-            symbol=call.raw.symbol,
+        """Journal a call (and its violation), before the program can see the answer. Its entry
+        is made when the journal is read (:func:`_served_entry`); a violation's, now."""
+        if isinstance(outcome, OSError):  # its errno is all it says (not its traceback's frames)
+            error = outcome.errno or errno.EIO
+            served = _new_tuple(_Served, (call, subject, None, error, fault, violation))
+        else:
+            served = _new_tuple(_Served, (call, subject, outcome, 0, fault, violation))
+        if reason is None:
+            with self._record_lock:
+                self._unread.append(served)
+            return
+        entry = _served_entry(served)
+        violation_record = Violation(
+            entry.pid, entry.exe, entry.call, entry.symbol, entry.arguments, entry.answer, reason,
             path=subject,
-            answer=answer,
-            errno=code,
-            fault=fault,
-            violation=violation,
-        )
+        )  # fmt: skip
         with self._record_lock:
-            self._journal.append(entry)
-            if reason is not None:
-                self.violations.append(
-                    Violation(entry.pid, entry.exe, entry.call, entry.symbol, entry.arguments,
-                              answer, reason, path=subject)
-                )  # fmt: skip
+            self._unread.append(entry)
+            self.violations.append(violation_record)
 
     def _refused_query(self, name: str, reason: str) -> None:
         """A query to the nameserver for a name in no zone of the model: a violation."""
@@ -561,8 +560,7 @@ class Sandbox:
     def _noted(self, process: ProcessInfo, notes: Notes) -> None:
         """Journal calls the shim answered from the snapshot (their entries are made when read)."""
         with self._record_lock:
-            self._journal.append((process, notes))  # type: ignore[arg-type]
-            self._notes_waiting += 1
+            self._unread.append((process, notes))
 
     # -- the router --------------------------------------------------------------------------
 
@@ -655,6 +653,35 @@ def _refuse_setuid(call: Call) -> None:
     shim sends), wherever it lives: the loader runs it in secure mode, without LD_PRELOAD."""
     if call.raw.mode & (stat.S_ISUID | stat.S_ISGID):
         raise Refused(errno.EPERM, "setuid/setgid programs run without the shim (LD_PRELOAD)")
+
+
+class _Served(NamedTuple):
+    """A call the master served, as recorded (see Sandbox._record): its outcome, or for an
+    OSError only its errno (``error``)."""
+
+    call: Call
+    subject: str | None
+    outcome: Any
+    error: int
+    fault: bool
+    violation: bool
+
+
+#: Builds a NamedTuple from a tuple of all its fields without the generated __new__'s overhead.
+_new_tuple = tuple.__new__
+
+
+def _served_entry(served: _Served) -> JournalEntry:
+    """The journal entry of a call the master served."""
+    call, subject, outcome, error, fault, violation = served
+    answer, code = (describe_error(error), error) if error else describe(outcome)
+    process = call.process
+    return JournalEntry.deferred(
+        call,  # whose arguments are made when someone reads them: most entries never are
+        pid=process.pid, tid=process.tid, exe=process.exe, call=call.function,
+        symbol=call.raw.symbol, path=subject, answer=answer, errno=code, fault=fault,
+        violation=violation,
+    )  # fmt: skip
 
 
 def _noted_entry(process: ProcessInfo, note: Note) -> JournalEntry:
