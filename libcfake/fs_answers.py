@@ -46,6 +46,8 @@ _WATCHED_BY = (
     (WATCH_WRITES, frozenset({"write", "fsync", "fdatasync", "ftruncate"})),
     (WATCH_CLOSE, frozenset({"close"})),
 )
+#: The opens: they check that they change no host file after their walk (FsAnswers._fs_open).
+_OPENS = frozenset({"open", "openat"})
 #: The calls on a host file's descriptor that read it: the program's real call.
 _HOST_FILE_READS = frozenset({"fstat", "fgetxattr", "flistxattr"})
 
@@ -80,7 +82,8 @@ class FsAnswers:
         """The outcome of a call on a path of the model (``request.path``)."""
         name, path = request.name, request.path
         assert path is not None
-        if request.call.changes_filesystem:  # nothing that resolves into a mount changes
+        # nothing that resolves into a mount changes (an open checks it after its walk)
+        if request.call.changes_filesystem and name not in _OPENS:
             follow = name != "symlink" and follows_last_link(request.call)
             self._routes.check_writable(path, follow)
             if name in ("rename", "link"):
@@ -94,11 +97,24 @@ class FsAnswers:
         flags = request.call.raw.flags
         view = request.view()
         fs = self._fs
+        follow = follows_last_link(request.call)
+        writes = request.call.changes_filesystem  # then nothing that resolves into a mount
         if flags & os.O_CREAT and flags & os.O_DIRECTORY:  # O_TMPFILE holds O_DIRECTORY too
+            if writes:
+                self._routes.check_writable(path, follow)
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)  # as Linux since 6.4
         if flags & os.O_TMPFILE == os.O_TMPFILE:
+            if writes:
+                self._routes.check_writable(path, follow)
             return self._tmpfile(path, flags, view)
-        found, canonical, directory = view.locate(path, follow=follows_last_link(request.call))
+        try:
+            found, canonical, directory = view.locate(path, follow=follow)
+        except OSError:
+            if writes:  # the answer the test's walk (no permission checked) leads to comes first
+                self._routes.check_writable(path, follow)
+            raise
+        if writes:  # where the walk led: the canonical path the test's walk finds too
+            self._routes.check_canonical(path, canonical)
         if found is None:
             if not flags & os.O_CREAT:
                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)

@@ -93,6 +93,7 @@ class Views:
         self._callers: dict[tuple[int, int], Caller] = {}  # (uid, gid) -> Caller, default umask
         self._views: dict[tuple[int, int], CallerView] = {}
         self._umasked: dict[tuple[int, int, int], Caller] = {}  # (euid, egid, umask) -> Caller
+        self._umasked_views: dict[tuple[int, int, int], CallerView] = {}  # the same -> its view
 
     def caller(
         self,
@@ -123,7 +124,12 @@ class Views:
         said: int | None = None,
     ) -> CallerView:
         if with_umask:
-            return self._fs.as_caller(self.caller(process, with_umask=True, said=said))
+            key = (process.euid, process.egid, _umask(process.pid) if said is None else said)
+            view = self._umasked_views.get(key)
+            if view is None:  # at most 512 per pair of ids
+                caller = self.caller(process, with_umask=True, said=key[2])
+                view = self._umasked_views[key] = self._fs.as_caller(caller)
+            return view
         ids = (process.uid, process.gid) if real_ids else (process.euid, process.egid)
         view = self._views.get(ids)
         if view is None:

@@ -82,7 +82,11 @@ class HostRoutes:
     def check_writable(self, path: str, follow: bool) -> None:
         """Refuse (EROFS, a violation) a change to a path that resolves into the host's files;
         ``follow``: the change is made where a symlink at its end leads, not to the link."""
-        canonical = self.fs.canonical(path, follow)
+        self.check_canonical(path, self.fs.canonical(path, follow))
+
+    def check_canonical(self, path: str, canonical: str) -> None:
+        """:meth:`check_writable` of a path whose walk led to ``canonical`` (the model's
+        :meth:`~libcfake.fs.FileSystem.canonical` of it)."""
         protection = self.fs.protection_of(canonical)
         if protection is not None:
             where_to = path if canonical == path else f"{path} leads to {canonical}, which"
