@@ -83,7 +83,7 @@ class FsAnswers:
         name, path = request.name, request.path
         assert path is not None
         # nothing that resolves into a mount changes (an open checks it after its walk)
-        if request.call.changes_filesystem and name not in _OPENS:
+        if request.changes and name not in _OPENS:
             follow = name != "symlink" and follows_last_link(request.call)
             self._routes.check_writable(path, follow)
             if name in ("rename", "link"):
@@ -98,7 +98,7 @@ class FsAnswers:
         view = request.view()
         fs = self._fs
         follow = follows_last_link(request.call)
-        writes = request.call.changes_filesystem  # then nothing that resolves into a mount
+        writes = request.changes  # then nothing that resolves into a mount
         if flags & os.O_CREAT and flags & os.O_DIRECTORY:  # O_TMPFILE holds O_DIRECTORY too
             if writes:
                 self._routes.check_writable(path, follow)
@@ -212,10 +212,13 @@ class FsAnswers:
         # access asks with the real ids (the hello carries them beside the effective ones),
         # its walk too
         view = request.view(real_ids=request.name == "access")
-        obj, resolved = view.lookup(path)
         amode = request.call.raw.flags & (os.R_OK | os.W_OK | os.X_OK)
-        if amode & os.W_OK and self._fs.protection_of(resolved) is not None:
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)  # a question, not a change
+        if amode & os.W_OK:
+            obj, resolved = view.lookup(path)
+            if self._fs.protection_of(resolved) is not None:  # a question, not a change
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+        else:
+            obj = view.resolve(path)
         if amode:
             view.check(obj, amode, path)
         return 0

@@ -104,7 +104,7 @@ class HostRoutes:
             return self._device(request, path)
         if route == "proc":
             return self._proc(request, path)
-        if request.call.changes_filesystem:  # the path's own errors come first, as the kernel
+        if request.changes:  # the path's own errors come first, as the kernel
             request.view().parent(path)  # resolves it before it asks the mount (ENOENT...)
             cache = _BYTECODE_CACHE.get(request.name)
             if cache is not None and cache.search(path):  # not a violation (see the module)
@@ -131,7 +131,7 @@ class HostRoutes:
         """Reopening a device or one's own descriptor, in any mode: the real call."""
         if request.name not in _DEVICE_CALLS:
             raise Refused(errno.EACCES, f"{request.name} on the host device {path}")
-        writes = request.call.changes_filesystem
+        writes = request.changes
         target = self._descriptor_target(request, where(path))
         if target is not None and writes:
             mount = self.route(target)
@@ -154,7 +154,7 @@ class HostRoutes:
             raise Refused(errno.EACCES, f"{path}: {outside} (the test's, or another's)")
         if request.name in ("open", "openat") and OWN_COMM.match(path):
             return PASSTHROUGH  # its own thread's name, read or written
-        if request.call.changes_filesystem:
+        if request.changes:
             raise Refused(errno.EACCES, "writing under /proc is not modelled")
         return PASSTHROUGH
 

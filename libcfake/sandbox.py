@@ -128,6 +128,8 @@ class Sandbox:
         self._unread: list[_Served | tuple[ProcessInfo, Notes] | JournalEntry] = []
         self.violations: list[Violation] = []
         self._faults: list[FaultRule] = []
+        #: how many rules there were (in _faults and dns.faults) and the calls they name
+        self._rules_named: tuple[int, frozenset[str]] = (0, frozenset())
         self.net = Network(self.dns, self.fs, self._faults)
         # DNS on the wire, for resolvers that do their own lookups (dig, Go, musl, c-ares...)
         self._nameserver = NameServer(self.dns, self._refused_query)
@@ -449,45 +451,46 @@ class Sandbox:
 
     def _answer(self, svc: Serving) -> None:
         """Serve one call: request -> fault -> route -> answer -> publish -> journal -> deliver."""
+        call = svc.call
         fds = svc.descriptors()
-        request: Request | None = None
-        fault = violation = False
+        subject: str | None = None
+        fault = False
+        refused: Refused | None = None  # a violation: what no model covers
         outcome: Any = None
         delay = 0.0  # of the fault rule that answers this call, if one does
         try:
-            request = self._requests.make(svc.call, fds)
+            request = self._requests.make(call, fds)
+            subject = request.path
             outcome, delay = self._fault(request)
-            fault = outcome is not None
-            if outcome is None:
+            if outcome is not None:
+                fault = True
+            else:
                 with self.fs.lock:
-                    if request.call.changes_filesystem:
+                    if request.changes:
                         self._publisher.before_change(request)  # before it can be seen
                     outcome = self._route(request)
-                    if request.name in _STATS_OF_ENTRIES and request.path is not None:
-                        self._publisher.publish_parent(request.path)
-        except Refused as refused:
-            violation = True
-            outcome = refused
+                    if request.name in _STATS_OF_ENTRIES and subject is not None:
+                        self._publisher.publish_parent(subject)
+        except Refused as error:
+            refused = error
         except OSError as error:
             outcome = error
             if error.errno in (errno.EMFILE, errno.ENFILE):  # the master's own, not the model's
-                violation = True
-                outcome = Refused(error.errno, self._out_of_descriptors())
+                refused = Refused(error.errno, self._out_of_descriptors())
         except Exception as error:  # a bug of ours: fail the call and the test, keep serving
-            violation = True
-            outcome = Refused(errno.EIO, f"libcfake internal error: {error!r}")
+            refused = Refused(errno.EIO, f"libcfake internal error: {error!r}")
         finally:
             for fd in fds:
                 os.close(fd)
-        reason = outcome.reason if isinstance(outcome, Refused) else None
-        if isinstance(outcome, Refused):
-            outcome = outcome.error
+        if refused is None:
+            self._record(call, subject, outcome, fault, False, None)
+        else:
+            outcome = refused.error
             if isinstance(outcome, int) and self.violation_errno is not None:
                 outcome = self.violation_errno
             if isinstance(outcome, int):
                 outcome = OSError(outcome, os.strerror(outcome))
-        self._record(svc.call, request.path if request is not None else None, outcome,
-                     fault=fault, violation=violation, reason=reason)  # fmt: skip
+            self._record(call, subject, outcome, fault, True, refused.reason)
         if delay > 0:  # answer later; the master goes on serving everyone else
             timer = threading.Timer(delay, deliver, (svc.defer(), outcome))
             timer.daemon = True
@@ -502,7 +505,6 @@ class Sandbox:
         call: Call,
         subject: str | None,
         outcome: Any,
-        *,
         fault: bool,
         violation: bool,
         reason: str | None,
@@ -544,7 +546,13 @@ class Sandbox:
     def _fault(self, request: Request) -> tuple[Any, float]:
         """The outcome a fault rule gives the call (None: no rule), and the rule's delay."""
         name, subject = request.name, request.path
-        for rule in (*self._faults, *self.dns.faults):
+        faults, dns_faults = self._faults, self.dns.faults
+        if len(faults) + len(dns_faults) != self._rules_named[0]:  # rules are only ever added
+            rules = (*faults, *dns_faults)
+            self._rules_named = (len(rules), frozenset().union(*(rule.calls for rule in rules)))
+        if name not in self._rules_named[1]:  # (most calls: no rule names them)
+            return None, 0.0
+        for rule in (*faults, *dns_faults):
             if rule.applies(name, subject):
                 if rule.short is not None:  # a short read or write (FaultRule checks the call)
                     return rule.short, rule.delay
@@ -568,7 +576,7 @@ class Sandbox:
         """The outcome of a call no fault rule answered: by its family (the call table's), the
         network model, the DNS model, or the filesystem: the host's routes first, the model's
         answers then."""
-        family = request.function.family
+        family = request.family
         if family is Family.NET:
             return self._socket_call(request)
         if family is Family.NAMES:
