@@ -624,17 +624,20 @@ class FileSystem:
         current: FakeFile = root
         while pending:
             name = pending.pop()
-            is_dir = isinstance(current, FakeDirectory)
-            if search is not None and is_dir and not self.may(current, search, os.X_OK):
-                raise _error(errno.EACCES, path)  # looking a name up needs x, ".." too
+            directory = current if isinstance(current, FakeDirectory) else None
+            if search is not None and directory is not None and not self.may(directory, search, 1):
+                raise _error(errno.EACCES, path)  # looking a name up needs x (1), ".." too
             if name == "..":
                 if reached:
                     reached.pop()
                 current = reached[-1][1] if reached else root
                 continue
-            if not is_dir:
+            if directory is None:
                 raise _error(errno.ENOTDIR, path)
-            entry = current.entries.get(name)
+            # (a model directory's entries without the call of their property; a host
+            # directory's property loads them on first use)
+            entries = directory._entries if type(directory) is FakeDirectory else directory.entries
+            entry = entries.get(name)
             if entry is None:  # as the kernel's lookup says
                 if _too_long(name):
                     raise _error(errno.ENAMETOOLONG, path)
@@ -644,7 +647,9 @@ class FileSystem:
                 # answers EISDIR for it (the end of a dangling "target/" symlink too)
                 missing.append(name + "/" if must_be_dir else name)
                 return current, reached
-            if stat.S_ISLNK(entry.stat_result.st_mode) and (pending or follow or must_be_dir):
+            if entry.stat_result.st_mode & _S_IFMT == _S_IFLNK and (
+                pending or follow or must_be_dir
+            ):
                 links += 1
                 if links > _MAX_SYMLINKS:
                     raise _error(errno.ELOOP, path)
@@ -1526,6 +1531,7 @@ def _prefix_of(path: str, prefixes: tuple[str, ...]) -> str | None:
 
 
 _MAX_SYMLINKS = 40  # as Linux
+_S_IFMT, _S_IFLNK = 0o170000, stat.S_IFLNK
 _NAME_MAX = 255  # bytes of one name, as Linux
 # what statfs answers of the model (see FileSystem.statfs)
 _TMPFS_MAGIC = 0x01021994  # linux/magic.h: an in-memory filesystem, as the model is

@@ -46,6 +46,9 @@ _WATCHED_BY = (
     (WATCH_WRITES, frozenset({"write", "fsync", "fdatasync", "ftruncate"})),
     (WATCH_CLOSE, frozenset({"close"})),
 )
+_S_IFMT = 0o170000
+#: The permission an open's access mode needs (O_RDWR, and the invalid 3: both).
+_WANTED = {os.O_RDONLY: os.R_OK, os.O_WRONLY: os.W_OK}
 #: The opens: they check that they change no host file after their walk (FsAnswers._fs_open).
 _OPENS = frozenset({"open", "openat"})
 #: The calls on a host file's descriptor that read it: the program's real call.
@@ -127,7 +130,8 @@ class FsAnswers:
         else:
             obj = found
         mode = obj.stat_result.st_mode  # not obj.st_mode: see the note in libcfake.fs
-        if stat.S_ISLNK(mode):
+        kind = mode & _S_IFMT
+        if kind == stat.S_IFLNK:
             raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
         accmode = flags & os.O_ACCMODE
         if isinstance(obj, FakeDirectory):
@@ -141,14 +145,14 @@ class FsAnswers:
             return descriptor
         if flags & os.O_DIRECTORY:
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
-        if stat.S_ISFIFO(mode):
+        if kind == stat.S_IFIFO:
             return self._open_fifo(obj, flags, view, path)
-        if not stat.S_ISREG(mode):
+        if kind != stat.S_IFREG:
             raise Refused(errno.ENXIO, "opening fifos, sockets and devices of the model")
         if flags & os.O_PATH:  # names the file, reads and writes nothing: no access checked
             memfd = fs.memfd(obj, writable=False)
             return Descriptor(os.open(f"/proc/self/fd/{memfd}", os.O_PATH | os.O_CLOEXEC))
-        want = {os.O_RDONLY: os.R_OK, os.O_WRONLY: os.W_OK}.get(accmode, os.R_OK | os.W_OK)
+        want = _WANTED.get(accmode, os.R_OK | os.W_OK)
         if flags & os.O_TRUNC:  # Linux truncates with O_RDONLY too, if the caller may write
             want |= os.W_OK
         if found is not None:  # a file the call created may be written, whatever its mode
@@ -157,7 +161,9 @@ class FsAnswers:
         if flags & os.O_TRUNC:
             os.ftruncate(memfd, 0)
         reopen = accmode | (flags & os.O_APPEND) | os.O_CLOEXEC
-        watch = self._watch((path, canonical), accmode != os.O_RDONLY)
+        writable = accmode != os.O_RDONLY
+        watched = self.faults or (writable and self._fs.disk_limited)  # (else _watch says 0)
+        watch = self._watch((path, canonical), writable) if watched else 0
         if watch:  # (O_NOATIME: how a program that inherits it across exec knows it)
             reopen |= os.O_NOATIME
         return Descriptor(os.open(f"/proc/self/fd/{memfd}", reopen), watch)

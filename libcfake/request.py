@@ -162,6 +162,7 @@ class Requests:
         self.fs = fs
         self.views = Views(fs)
         self._shadow = shadow
+        self._shadow_root = shadow.root  # every shadow directory's path starts with it
         self._memfd_device = memfd_device
         self._route = route
 
@@ -208,6 +209,8 @@ class Requests:
             text = base + "/" + text if text else base
         if "//" in text or "/./" in text or text.startswith(("/dev/", "/proc/")):
             text = one_spelling(text, process)  # (the rest are in their one spelling already)
+        if not text.startswith(self._shadow_root):  # (most paths: no shadow directory's)
+            return text
         translated = self._shadow.virtual_path(text.rstrip("/") or "/")
         if translated is not None:
             text = translated + ("/" if text.endswith("/") and translated != "/" else "")
