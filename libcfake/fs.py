@@ -868,9 +868,10 @@ class FileSystem:
     def entries_changed(*directories: FakeDirectory) -> None:
         """Mark directories whose entries changed (a name made, removed or renamed): their
         mtime and ctime are now, as the kernel's. pyfakefs leaves them as they were."""
-        now = time.time()
+        now = int(time.time() * 1e9)  # as pyfakefs's setters of st_mtime and st_ctime keep it
         for directory in directories:
-            directory.st_mtime = directory.st_ctime = now
+            meta = directory.stat_result  # (not through FakeFile.__setattr__'s forwarding)
+            meta._st_mtime_ns = meta._st_ctime_ns = now
 
     def add_entry(self, parent: FakeDirectory, name: str, mode: int, caller: Caller) -> FakeFile:
         """A new, empty file (or directory, for S_IFDIR modes) in ``parent``, owned by ``caller``.
@@ -1038,7 +1039,7 @@ class CallerView:
         """A new regular file at ``path`` (canonical), in ``directory``, where the walk of
         :meth:`locate` that found it missing ended: a create walks its path once. ``mode`` as
         open(2)'s, the caller's umask applied."""
-        name = posixpath.basename(path)
+        name = path[path.rfind("/") + 1 :]  # posixpath.basename
         if _too_long(name):
             raise _error(errno.ENAMETOOLONG, path)
         if not isinstance(directory, FakeDirectory):
@@ -1542,8 +1543,8 @@ _ST_RDONLY, _ST_VALID = 0x0001, 0x0020
 
 
 def _too_long(name: str) -> bool:
-    """Whether ``name`` is too long to be one entry's."""
-    return len(_fsencode(name)) > _NAME_MAX
+    """Whether ``name`` is too long to be one entry's (a character is at most 4 bytes)."""
+    return len(name) > _NAME_MAX // 4 and len(_fsencode(name)) > _NAME_MAX
 
 
 def _components(path: str) -> list[str]:
