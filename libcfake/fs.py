@@ -698,9 +698,11 @@ class FileSystem:
         without the master seeing it, for good (see :meth:`changes_unseen`).
         """
         with self.lock:
-            if not isinstance(file, _MemfdBacked):
+            if isinstance(file, _MemfdBacked):
+                backed = file
+            else:
                 self._move_to_memfd(file)
-            backed = cast(_MemfdBacked, file)
+                backed = cast(_MemfdBacked, file)
             if writable:
                 self.written_unseen(backed)
             return backed.memfd_fd

@@ -196,7 +196,7 @@ class Requests:
     def resolve(self, request: Request, raw: bytes | None, fd: int | None) -> str:
         """A path the call names, from its directory descriptor when relative, in its one
         spelling, its ".." resolved by the model's walk (see :meth:`_dotdot`)."""
-        path = self.join(self.fd_path(fd), raw, request.process)
+        path = self.join(None if fd is None else self.fd_path(fd), raw, request.process)
         return path if "/.." not in path else self._dotdot(request, path)
 
     def join(self, base: str | None, raw: bytes | None, process: ProcessInfo | None) -> str:
