@@ -30,11 +30,13 @@ import struct
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from os import stat_result
 from typing import Any, NamedTuple, cast
 
+from pyfakefs import helpers
 from pyfakefs.fake_file import (
     FakeDirectory,
     FakeDirectoryFromRealDirectory,
@@ -43,6 +45,7 @@ from pyfakefs.fake_file import (
 )
 from pyfakefs.fake_filesystem import FakeFilesystem
 from pyfakefs.fake_os import FakeOsModule
+from pyfakefs.helpers import FakeStatResult
 
 from .protocol import MAX_BYTES, MAX_XATTR_VALUE, PackedStat, pack_stat_ns
 from .snapshot import RECORD
@@ -151,6 +154,7 @@ class FileSystem:
         #: Emptied by :meth:`model_changed`; not used once pyfakefs was handed out.
         self._subdirectories: dict[int, tuple[FakeDirectory, int]] = {}
         self._views: dict[Caller, CallerView] = {}  # see as_caller
+        self._prototype: FakeFile | None = None  # see _new_file
         self._fake.root.st_mode = stat.S_IFDIR | 0o755
         for path, bits in (("/tmp", 0o1777), ("/var/tmp", 0o1777), ("/root", 0o700)):
             if not self._fake.exists(path):
@@ -620,17 +624,20 @@ class FileSystem:
         current: FakeFile = root
         while pending:
             name = pending.pop()
-            is_dir = isinstance(current, FakeDirectory)
-            if search is not None and is_dir and not self.may(current, search, os.X_OK):
-                raise _error(errno.EACCES, path)  # looking a name up needs x, ".." too
+            directory = current if isinstance(current, FakeDirectory) else None
+            if search is not None and directory is not None and not self.may(directory, search, 1):
+                raise _error(errno.EACCES, path)  # looking a name up needs x (1), ".." too
             if name == "..":
                 if reached:
                     reached.pop()
                 current = reached[-1][1] if reached else root
                 continue
-            if not is_dir:
+            if directory is None:
                 raise _error(errno.ENOTDIR, path)
-            entry = current.entries.get(name)
+            # (a model directory's entries without the call of their property; a host
+            # directory's property loads them on first use)
+            entries = directory._entries if type(directory) is FakeDirectory else directory.entries
+            entry = entries.get(name)
             if entry is None:  # as the kernel's lookup says
                 if _too_long(name):
                     raise _error(errno.ENAMETOOLONG, path)
@@ -640,7 +647,9 @@ class FileSystem:
                 # answers EISDIR for it (the end of a dangling "target/" symlink too)
                 missing.append(name + "/" if must_be_dir else name)
                 return current, reached
-            if stat.S_ISLNK(entry.stat_result.st_mode) and (pending or follow or must_be_dir):
+            if entry.stat_result.st_mode & _S_IFMT == _S_IFLNK and (
+                pending or follow or must_be_dir
+            ):
                 links += 1
                 if links > _MAX_SYMLINKS:
                     raise _error(errno.ELOOP, path)
@@ -689,9 +698,11 @@ class FileSystem:
         without the master seeing it, for good (see :meth:`changes_unseen`).
         """
         with self.lock:
-            if not isinstance(file, _MemfdBacked):
+            if isinstance(file, _MemfdBacked):
+                backed = file
+            else:
                 self._move_to_memfd(file)
-            backed = cast(_MemfdBacked, file)
+                backed = cast(_MemfdBacked, file)
             if writable:
                 self.written_unseen(backed)
             return backed.memfd_fd
@@ -699,20 +710,24 @@ class FileSystem:
     def _move_to_memfd(self, file: FakeFile) -> None:
         """Make ``file`` a :class:`_MemfdBacked` one, with the same contents and stat answer."""
         before = _stat_ns(file)
-        data = file.byte_contents or b""  # (a file from the host is read now)
-        meta = file.stat_result
-        memfd = os.memfd_create(f"libcfake:{os.fsdecode(file.name)}", os.MFD_CLOEXEC)
-        _write_all(memfd, data)
-        os.utime(memfd, ns=(meta._st_atime_ns, meta._st_mtime_ns))  # to the nanosecond
-        file.__class__ = _memfd_class(type(file))
-        file.__dict__.pop("_byte_contents", None)
-        object.__setattr__(file, "memfd_fd", memfd)
-        info = os.fstat(memfd)
-        object.__setattr__(file, "memfd_made", info.st_ctime_ns)
-        self._memfds[id(file)] = (file, memfd)
-        self._by_inode[info.st_ino] = file
+        self._back_with_memfd(file, file.byte_contents or b"")  # (a host file is read now)
         if _stat_ns(file) != before:  # a pyfakefs "large file" of no contents, say
             self._changing()  # before the master answers anyone: no one saw the new answer yet
+
+    def _back_with_memfd(self, file: FakeFile, data: bytes) -> None:
+        """Make ``file`` a :class:`_MemfdBacked` one holding ``data``, its times the model's."""
+        meta = file.stat_result
+        memfd = os.memfd_create(f"libcfake:{os.fsdecode(file.name)}", os.MFD_CLOEXEC)
+        if data:
+            _write_all(memfd, data)
+        os.utime(memfd, ns=(meta._st_atime_ns, meta._st_mtime_ns))  # to the nanosecond
+        file.__class__ = _memfd_class(type(file))
+        fields = file.__dict__
+        fields.pop("_byte_contents", None)
+        info = os.fstat(memfd)
+        fields["memfd_fd"], fields["memfd_made"] = memfd, info.st_ctime_ns
+        self._memfds[id(file)] = (file, memfd)
+        self._by_inode[info.st_ino] = file
 
     @property
     def memfd_count(self) -> int:
@@ -855,24 +870,77 @@ class FileSystem:
     def entries_changed(*directories: FakeDirectory) -> None:
         """Mark directories whose entries changed (a name made, removed or renamed): their
         mtime and ctime are now, as the kernel's. pyfakefs leaves them as they were."""
-        now = time.time()
+        now = int(time.time() * 1e9)  # as pyfakefs's setters of st_mtime and st_ctime keep it
         for directory in directories:
-            directory.st_mtime = directory.st_ctime = now
+            meta = directory.stat_result  # (not through FakeFile.__setattr__'s forwarding)
+            meta._st_mtime_ns = meta._st_ctime_ns = now
 
     def add_entry(self, parent: FakeDirectory, name: str, mode: int, caller: Caller) -> FakeFile:
         """A new, empty file (or directory, for S_IFDIR modes) in ``parent``, owned by ``caller``.
 
         The fast path for programs creating files: the checks are the caller's business.
         """
-        if stat.S_ISDIR(mode):
-            made: FakeFile = FakeDirectory(
-                name, perm_bits=stat.S_IMODE(mode), filesystem=self._fake
+        if stat.S_ISDIR(mode) or not self._in_one_go(parent):
+            made: FakeFile = (
+                FakeDirectory(name, perm_bits=stat.S_IMODE(mode), filesystem=self._fake)
+                if stat.S_ISDIR(mode)
+                else FakeFile(name, st_mode=mode, filesystem=self._fake)
             )
+            parent.add_entry(made)
+            made.st_uid, made.st_gid = caller.uid, caller.gid
         else:
-            made = FakeFile(name, st_mode=mode, filesystem=self._fake)
-        parent.add_entry(made)
-        made.st_uid, made.st_gid = caller.uid, caller.gid
+            made = self._new_file(parent, name, mode, caller)
         self.entries_changed(parent)
+        return made
+
+    def new_file(self, parent: FakeDirectory, name: str, mode: int, caller: Caller) -> FakeFile:
+        """:meth:`add_entry` of a regular file that a program opens at once (open with O_CREAT):
+        its contents are a memfd from the start (see :meth:`memfd`)."""
+        made = self.add_entry(parent, name, mode, caller)
+        self._back_with_memfd(made, b"")
+        return made
+
+    def _in_one_go(self, parent: FakeDirectory) -> bool:
+        """Whether :meth:`_new_file` may make a file in ``parent``: pyfakefs was not handed out
+        (a test may have changed its settings), and its own add_entry's check passes (that its
+        user, the test process's, may write ``parent``: always for root)."""
+        return not self.edited_directly and (
+            helpers.is_root()
+            or self._fake.is_windows_fs
+            or parent.has_permission(helpers.PERM_WRITE)
+        )
+
+    def _new_file(self, parent: FakeDirectory, name: str, mode: int, caller: Caller) -> FakeFile:
+        """A new, empty, non-directory ``FakeFile`` of ``mode``, owned by ``caller``, named
+        ``name`` in ``parent``: what ``FakeFile(name, mode)``, ``parent.add_entry(file)`` and
+        setting its owner make, made in one go. pyfakefs sets two dozen attributes one at a time
+        there, each through ``FakeFile.__setattr__``, which looks its name up among the stat
+        fields it forwards: a third of a program's create. This copies the attributes of a file
+        pyfakefs made (:attr:`_prototype`) and sets those of the new one as pyfakefs would
+        (tests/test_fs_create.py checks the two are alike)."""
+        if name in parent.entries:  # as pyfakefs's add_entry (the callers checked already)
+            self._fake.raise_os_error(errno.EEXIST, parent.path)
+        prototype = self._prototype
+        if prototype is None:
+            prototype = self._prototype = FakeFile("prototype", filesystem=self._fake)
+        made = object.__new__(FakeFile)
+        fields = made.__dict__
+        fields.update(prototype.__dict__)
+        meta = object.__new__(FakeStatResult)
+        meta.__dict__.update(prototype.stat_result.__dict__)
+        fake = self._fake
+        fake.last_ino += 1
+        parent_meta = parent.stat_result
+        meta.st_mode = mode if mode >> 12 else mode | stat.S_IFREG
+        meta.st_ino, meta.st_dev, meta.st_nlink = fake.last_ino, parent_meta.st_dev, 1
+        meta.st_uid, meta.st_gid = caller.uid, caller.gid
+        now = int(time.time() * 1e9)  # pyfakefs's helpers.now(), in nanoseconds as it keeps it
+        meta._st_atime_ns = meta._st_mtime_ns = meta._st_ctime_ns = now
+        fields["name"], fields["stat_result"], fields["xattr"] = name, meta, {}
+        fields["parent_dir"] = weakref.ref(parent)
+        parent.entries[name] = made
+        parent_meta.st_nlink += 1
+        fake.change_disk_usage(0, name, parent_meta.st_dev)
         return made
 
 
@@ -973,14 +1041,14 @@ class CallerView:
         """A new regular file at ``path`` (canonical), in ``directory``, where the walk of
         :meth:`locate` that found it missing ended: a create walks its path once. ``mode`` as
         open(2)'s, the caller's umask applied."""
-        name = posixpath.basename(path)
+        name = path[path.rfind("/") + 1 :]  # posixpath.basename
         if _too_long(name):
             raise _error(errno.ENAMETOOLONG, path)
         if not isinstance(directory, FakeDirectory):
             raise _error(errno.ENOTDIR, path)
         self.may_change(directory, path)
         caller = self.caller
-        return self.fs.add_entry(
+        return self.fs.new_file(
             directory, name, stat.S_IFREG | (stat.S_IMODE(mode) & ~caller.umask), caller
         )
 
@@ -1466,6 +1534,7 @@ def _prefix_of(path: str, prefixes: tuple[str, ...]) -> str | None:
 
 
 _MAX_SYMLINKS = 40  # as Linux
+_S_IFMT, _S_IFLNK = 0o170000, stat.S_IFLNK
 _NAME_MAX = 255  # bytes of one name, as Linux
 # what statfs answers of the model (see FileSystem.statfs)
 _TMPFS_MAGIC = 0x01021994  # linux/magic.h: an in-memory filesystem, as the model is
@@ -1476,8 +1545,8 @@ _ST_RDONLY, _ST_VALID = 0x0001, 0x0020
 
 
 def _too_long(name: str) -> bool:
-    """Whether ``name`` is too long to be one entry's."""
-    return len(_fsencode(name)) > _NAME_MAX
+    """Whether ``name`` is too long to be one entry's (a character is at most 4 bytes)."""
+    return len(name) > _NAME_MAX // 4 and len(_fsencode(name)) > _NAME_MAX
 
 
 def _components(path: str) -> list[str]:

@@ -46,6 +46,11 @@ _WATCHED_BY = (
     (WATCH_WRITES, frozenset({"write", "fsync", "fdatasync", "ftruncate"})),
     (WATCH_CLOSE, frozenset({"close"})),
 )
+_S_IFMT = 0o170000
+#: The permission an open's access mode needs (O_RDWR, and the invalid 3: both).
+_WANTED = {os.O_RDONLY: os.R_OK, os.O_WRONLY: os.W_OK}
+#: The opens: they check that they change no host file after their walk (FsAnswers._fs_open).
+_OPENS = frozenset({"open", "openat"})
 #: The calls on a host file's descriptor that read it: the program's real call.
 _HOST_FILE_READS = frozenset({"fstat", "fgetxattr", "flistxattr"})
 
@@ -80,7 +85,8 @@ class FsAnswers:
         """The outcome of a call on a path of the model (``request.path``)."""
         name, path = request.name, request.path
         assert path is not None
-        if request.call.changes_filesystem:  # nothing that resolves into a mount changes
+        # nothing that resolves into a mount changes (an open checks it after its walk)
+        if request.changes and name not in _OPENS:
             follow = name != "symlink" and follows_last_link(request.call)
             self._routes.check_writable(path, follow)
             if name in ("rename", "link"):
@@ -94,11 +100,24 @@ class FsAnswers:
         flags = request.call.raw.flags
         view = request.view()
         fs = self._fs
+        follow = follows_last_link(request.call)
+        writes = request.changes  # then nothing that resolves into a mount
         if flags & os.O_CREAT and flags & os.O_DIRECTORY:  # O_TMPFILE holds O_DIRECTORY too
+            if writes:
+                self._routes.check_writable(path, follow)
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)  # as Linux since 6.4
         if flags & os.O_TMPFILE == os.O_TMPFILE:
+            if writes:
+                self._routes.check_writable(path, follow)
             return self._tmpfile(path, flags, view)
-        found, canonical, directory = view.locate(path, follow=follows_last_link(request.call))
+        try:
+            found, canonical, directory = view.locate(path, follow=follow)
+        except OSError:
+            if writes:  # the answer the test's walk (no permission checked) leads to comes first
+                self._routes.check_writable(path, follow)
+            raise
+        if writes:  # where the walk led: the canonical path the test's walk finds too
+            self._routes.check_canonical(path, canonical)
         if found is None:
             if not flags & os.O_CREAT:
                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
@@ -111,7 +130,8 @@ class FsAnswers:
         else:
             obj = found
         mode = obj.stat_result.st_mode  # not obj.st_mode: see the note in libcfake.fs
-        if stat.S_ISLNK(mode):
+        kind = mode & _S_IFMT
+        if kind == stat.S_IFLNK:
             raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
         accmode = flags & os.O_ACCMODE
         if isinstance(obj, FakeDirectory):
@@ -125,14 +145,14 @@ class FsAnswers:
             return descriptor
         if flags & os.O_DIRECTORY:
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
-        if stat.S_ISFIFO(mode):
+        if kind == stat.S_IFIFO:
             return self._open_fifo(obj, flags, view, path)
-        if not stat.S_ISREG(mode):
+        if kind != stat.S_IFREG:
             raise Refused(errno.ENXIO, "opening fifos, sockets and devices of the model")
         if flags & os.O_PATH:  # names the file, reads and writes nothing: no access checked
             memfd = fs.memfd(obj, writable=False)
             return Descriptor(os.open(f"/proc/self/fd/{memfd}", os.O_PATH | os.O_CLOEXEC))
-        want = {os.O_RDONLY: os.R_OK, os.O_WRONLY: os.W_OK}.get(accmode, os.R_OK | os.W_OK)
+        want = _WANTED.get(accmode, os.R_OK | os.W_OK)
         if flags & os.O_TRUNC:  # Linux truncates with O_RDONLY too, if the caller may write
             want |= os.W_OK
         if found is not None:  # a file the call created may be written, whatever its mode
@@ -141,7 +161,9 @@ class FsAnswers:
         if flags & os.O_TRUNC:
             os.ftruncate(memfd, 0)
         reopen = accmode | (flags & os.O_APPEND) | os.O_CLOEXEC
-        watch = self._watch((path, canonical), accmode != os.O_RDONLY)
+        writable = accmode != os.O_RDONLY
+        watched = self.faults or (writable and self._fs.disk_limited)  # (else _watch says 0)
+        watch = self._watch((path, canonical), writable) if watched else 0
         if watch:  # (O_NOATIME: how a program that inherits it across exec knows it)
             reopen |= os.O_NOATIME
         return Descriptor(os.open(f"/proc/self/fd/{memfd}", reopen), watch)
@@ -196,10 +218,13 @@ class FsAnswers:
         # access asks with the real ids (the hello carries them beside the effective ones),
         # its walk too
         view = request.view(real_ids=request.name == "access")
-        obj, resolved = view.lookup(path)
         amode = request.call.raw.flags & (os.R_OK | os.W_OK | os.X_OK)
-        if amode & os.W_OK and self._fs.protection_of(resolved) is not None:
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)  # a question, not a change
+        if amode & os.W_OK:
+            obj, resolved = view.lookup(path)
+            if self._fs.protection_of(resolved) is not None:  # a question, not a change
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+        else:
+            obj = view.resolve(path)
         if amode:
             view.check(obj, amode, path)
         return 0

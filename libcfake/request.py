@@ -15,26 +15,41 @@ and turns each back into the virtual path it stands for.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 
 from ._paths import one_spelling
 from ._shadow import ShadowTree
 from .calls import Call
 from .fs import Caller, CallerView, FileSystem
-from .protocol import FD_DIR1, FD_DIR2, FD_FILE, FD_SOCKET, Function, ProcessInfo, Subject
+from .protocol import FD_DIR1, FD_DIR2, FD_FILE, FD_SOCKET, Family, Function, ProcessInfo, Subject
 
 _FD_ORDER = (FD_DIR1, FD_DIR2, FD_SOCKET, FD_FILE)
+#: Each call's name -> its Function and the columns of its row every call reads (its family
+#: and subject), looked up once per call: an enum member's properties cost a call each.
+_ROWS: dict[str, tuple[Function, Family, Subject]] = {
+    function.text: (function, function.family, function.subject) for function in Function
+}
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
 
 
 class Request:
     """One call, with its descriptors by role, its subject and its caller (see the module)."""
 
-    __slots__ = ("_maker", "call", "dir1", "dir2", "fds", "file", "function", "path", "socket")
+    __slots__ = (
+        "_maker", "call", "changes", "dir1", "dir2", "family", "fds", "file", "function", "name",
+        "path", "socket", "subject",
+    )  # fmt: skip
 
     def __init__(self, maker: Requests, call: Call, fds: list[int]) -> None:
         self._maker = maker
         self.call = call
-        self.function = Function.of(call.raw.function)
+        #: the seed's name of the call ("open", "stat", ...)
+        self.name = call.raw.function
+        self.function, self.family, self.subject = _ROWS[self.name]
+        #: whether the call would change files (:attr:`Call.changes_filesystem`)
+        self.changes = call.changes_filesystem
         #: every descriptor that came with the call, in the wire's order; the master closes them
         self.fds = fds
         self.dir1 = self.dir2 = self.socket = self.file = None
@@ -42,11 +57,6 @@ class Request:
             self.dir1, self.dir2, self.socket, self.file = _by_role(call.raw.fds, fds)
         #: the subject (see the module); None when there is none (getaddrinfo of no node)
         self.path: str | None = None
-
-    @property
-    def name(self) -> str:
-        """The seed's name of the call ("open", "stat", ...)."""
-        return self.call.raw.function
 
     @property
     def process(self) -> ProcessInfo:
@@ -93,6 +103,7 @@ class Views:
         self._callers: dict[tuple[int, int], Caller] = {}  # (uid, gid) -> Caller, default umask
         self._views: dict[tuple[int, int], CallerView] = {}
         self._umasked: dict[tuple[int, int, int], Caller] = {}  # (euid, egid, umask) -> Caller
+        self._umasked_views: dict[tuple[int, int, int], CallerView] = {}  # the same -> its view
 
     def caller(
         self,
@@ -123,7 +134,12 @@ class Views:
         said: int | None = None,
     ) -> CallerView:
         if with_umask:
-            return self._fs.as_caller(self.caller(process, with_umask=True, said=said))
+            key = (process.euid, process.egid, _umask(process.pid) if said is None else said)
+            view = self._umasked_views.get(key)
+            if view is None:  # at most 512 per pair of ids
+                caller = self.caller(process, with_umask=True, said=key[2])
+                view = self._umasked_views[key] = self._fs.as_caller(caller)
+            return view
         ids = (process.uid, process.gid) if real_ids else (process.euid, process.egid)
         view = self._views.get(ids)
         if view is None:
@@ -146,6 +162,7 @@ class Requests:
         self.fs = fs
         self.views = Views(fs)
         self._shadow = shadow
+        self._shadow_root = shadow.root  # every shadow directory's path starts with it
         self._memfd_device = memfd_device
         self._route = route
 
@@ -156,7 +173,7 @@ class Requests:
 
     def _subject(self, request: Request) -> str | None:
         raw = request.call.raw
-        subject = request.function.subject
+        subject = request.subject
         if subject is Subject.PATH:
             return self.resolve(request, raw.string1, request.dir1)
         if subject is Subject.FILE:
@@ -179,7 +196,7 @@ class Requests:
     def resolve(self, request: Request, raw: bytes | None, fd: int | None) -> str:
         """A path the call names, from its directory descriptor when relative, in its one
         spelling, its ".." resolved by the model's walk (see :meth:`_dotdot`)."""
-        path = self.join(self.fd_path(fd), raw, request.process)
+        path = self.join(None if fd is None else self.fd_path(fd), raw, request.process)
         return path if "/.." not in path else self._dotdot(request, path)
 
     def join(self, base: str | None, raw: bytes | None, process: ProcessInfo | None) -> str:
@@ -187,11 +204,13 @@ class Requests:
         ``raw`` from the virtual or host path of its directory descriptor, ``base``, a shadow
         directory's path made the virtual path it stands for. Every decision about the call (the
         fault rules, the route, a magic link, the model's answer, the journal) is made on it."""
-        text = os.fsdecode(raw or b"")
+        text = raw.decode(_FS_ENCODING, _FS_ERRORS) if raw else ""  # os.fsdecode of bytes
         if base is not None and not text.startswith("/"):
             text = base + "/" + text if text else base
         if "//" in text or "/./" in text or text.startswith(("/dev/", "/proc/")):
             text = one_spelling(text, process)  # (the rest are in their one spelling already)
+        if not text.startswith(self._shadow_root):  # (most paths: no shadow directory's)
+            return text
         translated = self._shadow.virtual_path(text.rstrip("/") or "/")
         if translated is not None:
             text = translated + ("/" if text.endswith("/") and translated != "/" else "")

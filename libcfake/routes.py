@@ -82,7 +82,11 @@ class HostRoutes:
     def check_writable(self, path: str, follow: bool) -> None:
         """Refuse (EROFS, a violation) a change to a path that resolves into the host's files;
         ``follow``: the change is made where a symlink at its end leads, not to the link."""
-        canonical = self.fs.canonical(path, follow)
+        self.check_canonical(path, self.fs.canonical(path, follow))
+
+    def check_canonical(self, path: str, canonical: str) -> None:
+        """:meth:`check_writable` of a path whose walk led to ``canonical`` (the model's
+        :meth:`~libcfake.fs.FileSystem.canonical` of it)."""
         protection = self.fs.protection_of(canonical)
         if protection is not None:
             where_to = path if canonical == path else f"{path} leads to {canonical}, which"
@@ -100,7 +104,7 @@ class HostRoutes:
             return self._device(request, path)
         if route == "proc":
             return self._proc(request, path)
-        if request.call.changes_filesystem:  # the path's own errors come first, as the kernel
+        if request.changes:  # the path's own errors come first, as the kernel
             request.view().parent(path)  # resolves it before it asks the mount (ENOENT...)
             cache = _BYTECODE_CACHE.get(request.name)
             if cache is not None and cache.search(path):  # not a violation (see the module)
@@ -127,7 +131,7 @@ class HostRoutes:
         """Reopening a device or one's own descriptor, in any mode: the real call."""
         if request.name not in _DEVICE_CALLS:
             raise Refused(errno.EACCES, f"{request.name} on the host device {path}")
-        writes = request.call.changes_filesystem
+        writes = request.changes
         target = self._descriptor_target(request, where(path))
         if target is not None and writes:
             mount = self.route(target)
@@ -150,7 +154,7 @@ class HostRoutes:
             raise Refused(errno.EACCES, f"{path}: {outside} (the test's, or another's)")
         if request.name in ("open", "openat") and OWN_COMM.match(path):
             return PASSTHROUGH  # its own thread's name, read or written
-        if request.call.changes_filesystem:
+        if request.changes:
             raise Refused(errno.EACCES, "writing under /proc is not modelled")
         return PASSTHROUGH
 

@@ -121,10 +121,15 @@ class Sandbox:
         self.violation_errno = violation_errno
         self.dns = Dns()
         self.cwd = cwd
-        self._journal = Journal()  # JournalEntry, or (process, notes) until sb.journal is read
-        self._notes_waiting = 0
+        self._journal = Journal()  # the entries made so far
+        #: what the master recorded since sb.journal was last read, in order: a call it served
+        #: (_Served), the notes of calls the shim answered ((process, notes)), a violation's
+        #: entry. The entries are made when the journal is read: most never are.
+        self._unread: list[_Served | tuple[ProcessInfo, Notes] | JournalEntry] = []
         self.violations: list[Violation] = []
         self._faults: list[FaultRule] = []
+        #: how many rules there were (in _faults and dns.faults) and the calls they name
+        self._rules_named: tuple[int, frozenset[str]] = (0, frozenset())
         self.net = Network(self.dns, self.fs, self._faults)
         # DNS on the wire, for resolvers that do their own lookups (dig, Go, musl, c-ares...)
         self._nameserver = NameServer(self.dns, self._refused_query)
@@ -216,16 +221,15 @@ class Sandbox:
         """Every call programs made, in order (the calls answered from the snapshot included)."""
         self._catch_up()
         with self._record_lock:
-            if self._notes_waiting:  # made into entries here, off the master's busy path
-                entries: list[JournalEntry] = []
-                for item in self._journal:
-                    if isinstance(item, tuple):
-                        process, notes = item
-                        entries.extend(_noted_entry(process, note) for note in notes)
-                    else:
-                        entries.append(item)
-                self._journal[:] = entries
-                self._notes_waiting = 0
+            unread, self._unread = self._unread, []
+            for item in unread:  # made into entries here, off the master's busy path
+                if isinstance(item, _Served):
+                    self._journal.append(_served_entry(item))
+                elif isinstance(item, JournalEntry):
+                    self._journal.append(item)
+                else:
+                    process, notes = item
+                    self._journal.extend(_noted_entry(process, note) for note in notes)
         return self._journal
 
     @property
@@ -447,45 +451,46 @@ class Sandbox:
 
     def _answer(self, svc: Serving) -> None:
         """Serve one call: request -> fault -> route -> answer -> publish -> journal -> deliver."""
+        call = svc.call
         fds = svc.descriptors()
-        request: Request | None = None
-        fault = violation = False
+        subject: str | None = None
+        fault = False
+        refused: Refused | None = None  # a violation: what no model covers
         outcome: Any = None
         delay = 0.0  # of the fault rule that answers this call, if one does
         try:
-            request = self._requests.make(svc.call, fds)
+            request = self._requests.make(call, fds)
+            subject = request.path
             outcome, delay = self._fault(request)
-            fault = outcome is not None
-            if outcome is None:
+            if outcome is not None:
+                fault = True
+            else:
                 with self.fs.lock:
-                    if request.call.changes_filesystem:
+                    if request.changes:
                         self._publisher.before_change(request)  # before it can be seen
                     outcome = self._route(request)
-                    if request.name in _STATS_OF_ENTRIES and request.path is not None:
-                        self._publisher.publish_parent(request.path)
-        except Refused as refused:
-            violation = True
-            outcome = refused
+                    if request.name in _STATS_OF_ENTRIES and subject is not None:
+                        self._publisher.publish_parent(subject)
+        except Refused as error:
+            refused = error
         except OSError as error:
             outcome = error
             if error.errno in (errno.EMFILE, errno.ENFILE):  # the master's own, not the model's
-                violation = True
-                outcome = Refused(error.errno, self._out_of_descriptors())
+                refused = Refused(error.errno, self._out_of_descriptors())
         except Exception as error:  # a bug of ours: fail the call and the test, keep serving
-            violation = True
-            outcome = Refused(errno.EIO, f"libcfake internal error: {error!r}")
+            refused = Refused(errno.EIO, f"libcfake internal error: {error!r}")
         finally:
             for fd in fds:
                 os.close(fd)
-        reason = outcome.reason if isinstance(outcome, Refused) else None
-        if isinstance(outcome, Refused):
-            outcome = outcome.error
+        if refused is None:
+            self._record(call, subject, outcome, fault, False, None)
+        else:
+            outcome = refused.error
             if isinstance(outcome, int) and self.violation_errno is not None:
                 outcome = self.violation_errno
             if isinstance(outcome, int):
                 outcome = OSError(outcome, os.strerror(outcome))
-        self._record(svc.call, request.path if request is not None else None, outcome,
-                     fault=fault, violation=violation, reason=reason)  # fmt: skip
+            self._record(call, subject, outcome, fault, True, refused.reason)
         if delay > 0:  # answer later; the master goes on serving everyone else
             timer = threading.Timer(delay, deliver, (svc.defer(), outcome))
             timer.daemon = True
@@ -500,33 +505,29 @@ class Sandbox:
         call: Call,
         subject: str | None,
         outcome: Any,
-        *,
         fault: bool,
         violation: bool,
         reason: str | None,
     ) -> None:
-        """Journal a call (and its violation), before the program can see the answer."""
-        answer, code = describe(outcome)
-        entry = JournalEntry.deferred(
-            call,  # whose arguments are made when someone reads them: most entries never are
-            pid=call.process.pid,
-            tid=call.process.tid,
-            exe=call.process.exe,
-            call=call.function,
-            symbol=call.raw.symbol,
+        """Journal a call (and its violation), before the program can see the answer. Its entry
+        is made when the journal is read (:func:`_served_entry`); a violation's, now."""
+        if isinstance(outcome, OSError):  # its errno is all it says (not its traceback's frames)
+            error = outcome.errno or errno.EIO
+            served = _new_tuple(_Served, (call, subject, None, error, fault, violation))
+        else:
+            served = _new_tuple(_Served, (call, subject, outcome, 0, fault, violation))
+        if reason is None:
+            with self._record_lock:
+                self._unread.append(served)
+            return
+        entry = _served_entry(served)
+        violation_record = Violation(
+            entry.pid, entry.exe, entry.call, entry.symbol, entry.arguments, entry.answer, reason,
             path=subject,
-            answer=answer,
-            errno=code,
-            fault=fault,
-            violation=violation,
-        )
+        )  # fmt: skip
         with self._record_lock:
-            self._journal.append(entry)
-            if reason is not None:
-                self.violations.append(
-                    Violation(entry.pid, entry.exe, entry.call, entry.symbol, entry.arguments,
-                              answer, reason, path=subject)
-                )  # fmt: skip
+            self._unread.append(entry)
+            self.violations.append(violation_record)
 
     def _refused_query(self, name: str, reason: str) -> None:
         """A query to the nameserver for a name in no zone of the model: a violation."""
@@ -545,7 +546,13 @@ class Sandbox:
     def _fault(self, request: Request) -> tuple[Any, float]:
         """The outcome a fault rule gives the call (None: no rule), and the rule's delay."""
         name, subject = request.name, request.path
-        for rule in (*self._faults, *self.dns.faults):
+        faults, dns_faults = self._faults, self.dns.faults
+        if len(faults) + len(dns_faults) != self._rules_named[0]:  # rules are only ever added
+            rules = (*faults, *dns_faults)
+            self._rules_named = (len(rules), frozenset().union(*(rule.calls for rule in rules)))
+        if name not in self._rules_named[1]:  # (most calls: no rule names them)
+            return None, 0.0
+        for rule in (*faults, *dns_faults):
             if rule.applies(name, subject):
                 if rule.short is not None:  # a short read or write (FaultRule checks the call)
                     return rule.short, rule.delay
@@ -561,8 +568,7 @@ class Sandbox:
     def _noted(self, process: ProcessInfo, notes: Notes) -> None:
         """Journal calls the shim answered from the snapshot (their entries are made when read)."""
         with self._record_lock:
-            self._journal.append((process, notes))  # type: ignore[arg-type]
-            self._notes_waiting += 1
+            self._unread.append((process, notes))
 
     # -- the router --------------------------------------------------------------------------
 
@@ -570,7 +576,7 @@ class Sandbox:
         """The outcome of a call no fault rule answered: by its family (the call table's), the
         network model, the DNS model, or the filesystem: the host's routes first, the model's
         answers then."""
-        family = request.function.family
+        family = request.family
         if family is Family.NET:
             return self._socket_call(request)
         if family is Family.NAMES:
@@ -655,6 +661,35 @@ def _refuse_setuid(call: Call) -> None:
     shim sends), wherever it lives: the loader runs it in secure mode, without LD_PRELOAD."""
     if call.raw.mode & (stat.S_ISUID | stat.S_ISGID):
         raise Refused(errno.EPERM, "setuid/setgid programs run without the shim (LD_PRELOAD)")
+
+
+class _Served(NamedTuple):
+    """A call the master served, as recorded (see Sandbox._record): its outcome, or for an
+    OSError only its errno (``error``)."""
+
+    call: Call
+    subject: str | None
+    outcome: Any
+    error: int
+    fault: bool
+    violation: bool
+
+
+#: Builds a NamedTuple from a tuple of all its fields without the generated __new__'s overhead.
+_new_tuple = tuple.__new__
+
+
+def _served_entry(served: _Served) -> JournalEntry:
+    """The journal entry of a call the master served."""
+    call, subject, outcome, error, fault, violation = served
+    answer, code = (describe_error(error), error) if error else describe(outcome)
+    process = call.process
+    return JournalEntry.deferred(
+        call,  # whose arguments are made when someone reads them: most entries never are
+        pid=process.pid, tid=process.tid, exe=process.exe, call=call.function,
+        symbol=call.raw.symbol, path=subject, answer=answer, errno=code, fault=fault,
+        violation=violation,
+    )  # fmt: skip
 
 
 def _noted_entry(process: ProcessInfo, note: Note) -> JournalEntry:
