@@ -154,6 +154,7 @@ def main() -> int:
                 quiet(["fakeroot", "cp", "-r", str(native_root), str(cp_target)])
                 if fakeroot else None,
                 prepare=remove_copies)  # fmt: skip
+        remove_copies()  # (the master holds a memfd per file: keep the workloads' files few)
         tarball = base / "bench.tar"
         subprocess.run(["tar", "cf", str(tarball), "-C", str(base), "bench"], check=True)
         sb.fs.create_file("/bench.tar", contents=tarball.read_bytes())
@@ -170,6 +171,7 @@ def main() -> int:
                 quiet(["fakeroot", "tar", "xf", str(tarball), "-C", str(untar)])
                 if fakeroot else None,
                 prepare=empty_untar)  # fmt: skip
+        sb.run(["rm", "-rf", "/untar"], check=True)
         if shutil.which("git"):
             git = "git -c user.name=bench -c user.email=bench@example.test"
             commit = ["sh", "-c", f"{git} add -A && {git} commit -q -m files"]

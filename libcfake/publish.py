@@ -12,6 +12,7 @@ only named, with their inode numbers (a listing's d_ino: shim/listing.c).
 from __future__ import annotations
 
 import functools
+import os
 import posixpath
 from collections.abc import Callable, Sequence
 
@@ -41,6 +42,7 @@ class Publisher:
         self._route = route
         self._published: set[str] = set()  # directories published since the snapshot was emptied
         self._stats_in: dict[str, int] = {}  # stats the master answered per directory, since then
+        self._linked: dict[int, set[str]] = {}  # id of a file -> names programs gave it
 
     def publish(self, directory: str, obj: FakeDirectory, *, listed: bool = False) -> None:
         """Publish a directory (canonical path) and its entries: a program that lists a
@@ -94,43 +96,163 @@ class Publisher:
 
     def before_change(self, request: Request) -> None:
         """Before a call that may change files is answered (with ``fs.lock`` held): withdraw what
-        it may make wrong. For a change bounded by one path (a create, a removal, new times,
-        owner or mode of a file with one name, an open for writing) that is the path's entry and
-        its directory's (whose times, link count and list of names change); anything else (a
-        rename, which moves every path under it; a file with other hard links, whose other names
-        change too; a directory's permissions, which decide what may be published below it; a
-        call on a descriptor) empties the snapshot."""
+        it may make wrong. For a change bounded by the paths it names (a create, a removal, new
+        times, owner or mode, an open for writing, a rename or a hard link of a file that is not
+        a directory; the same calls on a descriptor) that is each path's entry, its directory's
+        (whose times, link count and list of names change), and each other name of a file with
+        hard links, when the master knows them all (:meth:`_names`). Anything else empties the
+        snapshot: a rename of a directory (which moves every path under it), a file with names
+        the master does not know, a directory's mode taking search permission from anyone (which
+        decides what may be published below it), a call on a descriptor of no model file."""
         self._fs.model_changed()
-        if self.snapshot is None or not self.snapshot.published:
+        snapshot = self.snapshot
+        if snapshot is None or not snapshot.published:
             return  # nothing to take back (most calls of a program that only writes)
         path = request.path
-        if request.name not in _BOUNDED_CHANGES or path is None or self.snapshot.crowded:
+        name = request.name
+        if path is None or snapshot.crowded:
             self.unpublish()
             return
-        if self._route(path) is not None:  # the host's (refused, or a device): not the model's
+        if name in _DESCRIPTOR_CHANGES:
+            paths = self._descriptor_change(request, path)
+        elif name in _BOUNDED_CHANGES:
+            if self._route(path) is not None:  # the host's (refused, or a device): not the model's
+                return
+            paths = self._path_change(request, path)
+        else:
+            paths = None
+        if paths is None:
+            self.unpublish()
             return
-        follow = request.name != "symlink" and follows_last_link(request.call)
+        for changed in paths:
+            self._withdraw(changed)
+
+    def _path_change(self, request: Request, path: str) -> list[str] | None:
+        """The canonical paths a change by path may make wrong (see :meth:`before_change`);
+        None: unbounded."""
+        name = request.name
+        follow = name != "symlink" and follows_last_link(request.call)
         try:
             obj, canonical = self._fs.locate(path, follow)  # (None: a name to create)
         except OSError:  # a call that will fail: nothing changes, nothing to withdraw
-            return
+            return []
         canonical = canonical.rstrip("/") or "/"
-        shared = obj is not None and not isinstance(obj, FakeDirectory) and obj.st_nlink > 1
-        permissions = isinstance(obj, FakeDirectory) and request.name == "chmod"
-        if shared or permissions:
-            self.unpublish()
-            return
-        self._withdraw(canonical)
+        if name in ("rename", "link"):
+            if obj is None:  # ENOENT: nothing changes
+                return []
+            if isinstance(obj, FakeDirectory):  # a rename moves all below; link: EPERM
+                return None if name == "rename" else []
+            new = request.second_path()
+            if self._route(new) is not None:  # refused (EXDEV, EROFS): nothing changes
+                return []
+            try:
+                replaced, target = self._fs.locate(new, follow=False)
+            except OSError:
+                return []
+            target = target.rstrip("/") or "/"
+            names = self._names(obj, canonical)
+            if names is None:
+                return None
+            paths = [*names, target]
+            if replaced is not None and replaced is not obj:  # loses the name (new path)
+                if isinstance(replaced, FakeDirectory):
+                    return paths  # EISDIR, or ENOTDIR: nothing changes
+                others = self._names(replaced, target)
+                if others is None:
+                    return None
+                paths += others
+            if name == "link" or obj.st_nlink > 1:  # a file of several names (from now on)
+                self._remember(obj, [*names, target])
+            return paths
+        if obj is None:
+            return [canonical]
+        if isinstance(obj, FakeDirectory):
+            if name == "chmod" and self._takes_search(obj, request):
+                return None
+            return [canonical]
+        return self._names(obj, canonical)
+
+    def _descriptor_change(self, request: Request, path: str) -> list[str] | None:
+        """The canonical paths a change by descriptor (fchmod, fchown, futimens, fsetxattr...)
+        may make wrong: the file's names (a model file's memfd), or a shadow directory's path;
+        None: unbounded (a descriptor of anything else)."""
+        if request.file is None:
+            return None
+        info = os.fstat(request.file)
+        obj = self._fs.file_of_descriptor(info)
+        if obj is not None:  # a model file's memfd: the names that still lead to it
+            name = self._fs.path_of(obj)
+            try:
+                found, _ = self._fs.locate(name, follow=False)
+            except OSError:
+                return None
+            return self._names(obj, name) if found is obj else None
+        assert self.snapshot is not None
+        if info.st_dev != self._shadow_device() or self._route(path) is not None:
+            return None  # a host file's (refused), a FIFO's, the program's own memfd
+        try:
+            directory, canonical = self._fs.lookup(path)  # (as the answer finds it)
+        except OSError:
+            return None
+        if not isinstance(directory, FakeDirectory):
+            return None
+        if request.name == "fchmod" and self._takes_search(directory, request):
+            return None
+        return [canonical.rstrip("/") or "/"]
+
+    @functools.cache  # noqa: B019 (one per Sandbox, as long as it)
+    def _shadow_device(self) -> int:
+        """The device of the shadow directories (the snapshot's root), -1 if none."""
+        assert self.snapshot is not None
+        try:
+            return os.stat(self.snapshot.root).st_dev
+        except OSError:
+            return -1
+
+    @staticmethod
+    def _takes_search(directory: FakeDirectory, request: Request) -> bool:
+        """Whether a chmod of a directory searchable by everyone takes that from anyone: what is
+        published below it would then be published no more (see :meth:`_put`)."""
+        searchable = directory.stat_result.st_mode & 0o111 == 0o111
+        return searchable and request.call.raw.mode & 0o111 != 0o111
+
+    def _names(self, obj: FakeFile, canonical: str) -> list[str] | None:
+        """Every canonical path of a file that is not a directory, ``canonical`` one of them:
+        that alone for a file of one name; for one of more, the names the master saw programs
+        give it (:meth:`_remember`) that still lead to it, when they are all of them. None when
+        the master does not know them all."""
+        if isinstance(obj, FakeDirectory) or obj.st_nlink <= 1:
+            return [canonical]
+        known = {canonical, *self._linked.get(id(obj), ())}
+        names = []
+        for name in known:
+            try:
+                found, _ = self._fs.locate(name, follow=False)
+            except OSError:
+                continue
+            if found is obj:
+                names.append(name)
+        return names if len(names) == obj.st_nlink else None
+
+    def _remember(self, obj: FakeFile, names: list[str]) -> None:
+        """Names a program gives a file by link or rename (checked again by :meth:`_names`
+        before they are used: an object's id may be reused, a name may be gone)."""
+        if len(self._linked) >= _MOST_LINKED:
+            self._linked.clear()
+        known = self._linked.setdefault(id(obj), set())
+        known.update(names)
 
     def written(self, file: FakeFile) -> None:
         """A program may now write ``file`` unseen (it got a descriptor with write access):
-        withdraw its entry, or everything for a file of several names."""
+        withdraw its entries, or everything for a file of names the master does not know."""
         if self.snapshot is None or not self.snapshot.published:
             return
-        if file.st_nlink > 1:
+        names = self._names(file, self._fs.path_of(file))
+        if names is None:
             self.unpublish()
             return
-        self._withdraw(self._fs.path_of(file))
+        for name in names:
+            self._withdraw(name)
 
     def _withdraw(self, path: str) -> None:
         """Withdraw a path's entry and its directory's (whose times and names may change with
@@ -185,11 +307,17 @@ def _named_only(obj: FakeFile) -> bool:
     return True
 
 
-#: The changes one path bounds (see Publisher.before_change): its entry and its directory's.
+#: The changes the paths they name bound (see Publisher.before_change): each path's entry,
+#: its directory's, and the other names of a file with hard links.
 _BOUNDED_CHANGES = frozenset(
     {"open", "openat", "mkdir", "mknod", "symlink", "unlink", "rmdir", "truncate", "utimens",
-     "chmod", "chown"}
+     "chmod", "chown", "rename", "link", "setxattr", "removexattr"}
 )  # fmt: skip
+#: The changes by descriptor that the file's names bound (a shadow directory's: its path).
+_DESCRIPTOR_CHANGES = frozenset({"fchmod", "fchown", "futimens", "fsetxattr", "fremovexattr"})
+#: The most files with hard links whose names the publisher remembers (then it forgets them all,
+#: and a change of one of those files empties the snapshot).
+_MOST_LINKED = 1 << 16
 
 
 @functools.lru_cache(maxsize=4)

@@ -91,6 +91,7 @@ class Snapshot:
             self.close()
             raise
         self.published = 0  # entries put in this epoch
+        self.root = root  # the real directory whose tree the paths stand for (the shadows')
 
     def clear(self) -> None:
         """Empty the snapshot: from now on the shim asks the master again."""

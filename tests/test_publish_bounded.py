@@ -1,0 +1,222 @@
+"""Changes the snapshot survives: renames, hard links and calls on descriptors withdraw only the
+entries they may make wrong (libcfake/publish.py, Publisher.before_change).
+
+Each test runs real programs (python3, coreutils, tar) in a Sandbox that first publish a tree
+(a listing, then two stats in each directory), then change it, then stat it again, in the same
+process where that matters: every answer must be the model's as it is after the change (the
+test compares them with ``sb.fs``), and what the change did not touch must still be answered in
+the shim (the snapshot was not emptied).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from libcfake import Sandbox
+from libcfake.stat import FILE_TYPES
+
+#: Publishes the directories it is given (a listing and a stat of each entry, twice), runs
+#: CHANGE (python source, with os imported), then prints the lstat of each path it is given,
+#: or the errno's name, as JSON.
+_PROGRAM = """
+import errno, json, os, sys
+directories, change, paths = json.loads(sys.argv[1])
+for directory in directories:
+    for _ in range(2):
+        for name in os.listdir(directory):
+            os.lstat(os.path.join(directory, name))
+exec(change)
+seen = {}
+for path in paths:
+    try:
+        s = os.lstat(path)
+        seen[path] = [s.st_mode, s.st_nlink, s.st_size, s.st_uid, s.st_gid, s.st_ino,
+                      s.st_mtime_ns, s.st_ctime_ns]
+    except OSError as error:
+        seen[path] = errno.errorcode[error.errno]
+print(json.dumps(seen))
+"""
+
+
+@pytest.fixture
+def sb() -> Iterator[Sandbox]:
+    with Sandbox() as sandbox:
+        for directory in ("/d", "/e", "/d/sub"):
+            for index in range(4):
+                sandbox.fs.create_file(f"{directory}/f{index}", contents="x" * index)
+        sandbox.fs.create_symlink("/d/link", "f1")
+        yield sandbox
+
+
+def model(sb: Sandbox, paths: list[str]) -> dict[str, object]:
+    """What the model says of each path now, as the program prints it."""
+    seen: dict[str, object] = {}
+    for path in paths:
+        try:
+            s = sb.fs.lstat(path)
+        except FileNotFoundError:
+            seen[path] = "ENOENT"
+            continue
+        seen[path] = [FILE_TYPES[s.type] | s.mode, s.nlink, s.size, s.uid, s.gid, s.ino,
+                      float(s.mtime), float(s.ctime)]  # fmt: skip
+    return seen
+
+
+def same(seen: dict[str, object], model: dict[str, object]) -> bool:
+    """Whether the program saw what the model says (its times in ns, the model's in seconds)."""
+    if seen.keys() != model.keys():
+        return False
+    for path, values in seen.items():
+        expected = model[path]
+        if not isinstance(values, list) or not isinstance(expected, list):
+            if values != expected:
+                return False
+            continue
+        if values[:6] != expected[:6]:
+            return False
+        if any(
+            abs(ns - seconds * 1e9) > 2000
+            for ns, seconds in zip(values[6:], expected[6:], strict=True)
+        ):
+            return False
+    return True
+
+
+def run(sb: Sandbox, change: str, paths: list[str], directories: tuple[str, ...] = ("/d", "/e",
+        "/d/sub")) -> dict[str, object]:  # fmt: skip
+    """Run _PROGRAM in the Sandbox; what it printed, checked against the model."""
+    done = sb.run([sys.executable, "-c", _PROGRAM, json.dumps([directories, change, paths])],
+                  capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    seen: dict[str, object] = json.loads(done.stdout)
+    expected = model(sb, paths)
+    assert same(seen, expected), (seen, expected)
+    return seen
+
+
+def from_snapshot(sb: Sandbox, path: str) -> list[bool]:
+    """Whether each lstat of ``path`` was answered in the shim, in order."""
+    return [e.from_snapshot for e in sb.journal if e.call == "lstat" and e.path == path]
+
+
+ALL = ["/d", "/e", "/d/sub", "/d/f0", "/d/f1", "/d/f2", "/d/f3", "/d/link", "/e/f0", "/e/f1",
+       "/e/f2", "/e/f3", "/d/sub/f0", "/d/sub/f1", "/d/new", "/e/new", "/e/moved"]  # fmt: skip
+
+
+def test_a_rename_of_a_file_withdraws_its_two_paths_and_keeps_the_rest(sb: Sandbox) -> None:
+    seen = run(sb, "os.rename('/d/f1', '/e/moved')", ALL)
+    assert seen["/d/f1"] == "ENOENT" and seen["/e/moved"] != "ENOENT"
+    assert from_snapshot(sb, "/d/sub/f0")[-1]  # untouched: still the shim's
+    assert from_snapshot(sb, "/d/f2")[-1]  # a neighbour: its entry is as it was
+    assert not from_snapshot(sb, "/e/moved")[-1]
+
+
+def test_a_rename_over_a_file_with_another_name_shows_its_link_count_drop(sb: Sandbox) -> None:
+    # the program gives /e/f2 a second name, then renames another file over that name
+    seen = run(sb, "os.link('/e/f2', '/e/new'); os.lstat('/e/f2'); os.lstat('/e/f2');"
+               "os.rename('/d/f3', '/e/new')", ALL)  # fmt: skip
+    assert isinstance(seen["/e/f2"], list) and seen["/e/f2"][1] == 1
+    assert isinstance(seen["/e/new"], list) and seen["/e/new"][2] == 3  # /d/f3's size
+
+
+def test_a_hard_link_shows_the_new_count_under_both_names(sb: Sandbox) -> None:
+    seen = run(sb, "os.link('/d/f2', '/e/new')", ALL)
+    assert isinstance(seen["/d/f2"], list) and seen["/d/f2"][1] == 2
+    assert from_snapshot(sb, "/d/sub/f1")[-1]
+
+
+def test_removing_one_of_two_names_a_program_made_is_seen_through_the_other(sb: Sandbox) -> None:
+    """git's loose objects: a temporary file linked to its name, then the temporary unlinked."""
+    change = (
+        "os.link('/d/f2', '/e/new'); os.chmod('/e/new', 0o600);"
+        "[os.lstat(p) for p in ('/d/f2', '/e/new') * 3]; os.unlink('/d/f2')"
+    )
+    seen = run(sb, change, ALL)
+    assert seen["/d/f2"] == "ENOENT"
+    assert isinstance(seen["/e/new"], list) and seen["/e/new"][1] == 1
+    assert stat.S_IMODE(seen["/e/new"][0]) == 0o600
+    assert from_snapshot(sb, "/d/sub/f1")[-1]
+
+
+def test_a_change_to_a_file_with_names_the_master_never_saw_empties_the_snapshot(
+    sb: Sandbox,
+) -> None:
+    sb.fs.os.link("/d/f2", "/d/sub/f9")  # a name given through pyfakefs, not by a program
+    seen = run(sb, "os.chmod('/d/f2', 0o600)", [*ALL, "/d/sub/f9"])
+    assert isinstance(seen["/d/sub/f9"], list) and stat.S_IMODE(seen["/d/sub/f9"][0]) == 0o600
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "fd = os.open('/d/f2', os.O_RDONLY); os.fchmod(fd, 0o640)",
+        "fd = os.open('/d/f2', os.O_RDONLY); os.utime(fd, ns=(5 * 10**9, 7 * 10**9))",
+        "fd = os.open('/d/f2', os.O_RDONLY); os.chown(fd, 123, 456)",
+        "fd = os.open('/d/sub', os.O_RDONLY); os.utime(fd, ns=(5 * 10**9, 7 * 10**9))",
+        "fd = os.open('/d/sub', os.O_RDONLY); os.fchmod(fd, 0o751)",
+        "os.link('/d/f2', '/e/new'); os.lstat('/e/new'); os.lstat('/e/new');"
+        "fd = os.open('/e/new', os.O_RDONLY); os.fchmod(fd, 0o600)",
+    ],
+)
+def test_a_change_by_descriptor_is_seen_by_path(sb: Sandbox, change: str) -> None:
+    """tar restores each file's mode, owner and times through its descriptor."""
+    run(sb, change, ALL)
+    assert from_snapshot(sb, "/e/f1")[-1]
+
+
+def test_a_directory_that_no_longer_lets_everyone_search_it_is_asked_about(sb: Sandbox) -> None:
+    for change in ("os.chmod('/d/sub', 0o700)",
+                   "fd = os.open('/d/sub', os.O_RDONLY); os.fchmod(fd, 0o750)"):  # fmt: skip
+        sb.fs.os.chmod("/d/sub", 0o755)
+        run(sb, change, ALL)
+        assert not from_snapshot(sb, "/d/sub/f0")[-1]
+
+
+def test_a_rename_of_a_directory_moves_everything_below_it(sb: Sandbox) -> None:
+    paths = [*ALL, "/e/moved/f0", "/e/moved/f3"]
+    seen = run(sb, "os.rename('/d/sub', '/e/moved')", paths)
+    assert seen["/d/sub/f0"] == "ENOENT" and isinstance(seen["/e/moved/f0"], list)
+
+
+def test_coreutils_changes_between_programs_are_seen(sb: Sandbox) -> None:
+    """Each program publishes for the next; each change is seen by the one after it."""
+    script = (
+        "ls -lR / >/dev/null; stat -c '%n %a %h %s' /d/* /e/* >/dev/null;"
+        "mv /d/f1 /e/f9; ln /d/f2 /e/f8; chmod 600 /e/f8; touch -d @1000 /d/f3; rm /d/f2;"
+        "ln -s f0 /e/l0; mv -f /e/f0 /e/f3"
+    )
+    done = sb.run(["sh", "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    names = sorted(sb.fs.listdir("/d") + [f"../e/{n}" for n in sb.fs.listdir("/e")])
+    listing = sb.run(["sh", "-c", "cd /d && stat -c '%n %f %h %s %Y %Z %i' " + " ".join(names)],
+                     capture_output=True, text=True)  # fmt: skip
+    assert listing.returncode == 0, listing.stderr
+    expected = []
+    for name in names:
+        s = sb.fs.lstat(os.path.normpath(f"/d/{name}"))
+        mode = FILE_TYPES[s.type] | s.mode
+        times = f"{int(float(s.mtime))} {int(float(s.ctime))}"
+        expected.append(f"{name} {mode:x} {s.nlink} {s.size} {times} {s.ino}")
+    assert listing.stdout.splitlines() == expected
+
+
+def test_tar_over_a_published_tree_leaves_what_the_model_says(sb: Sandbox, tmp_path: Path) -> None:
+    """tar xf over existing files: it unlinks, creates, then sets mode, owner and times by
+    descriptor, and a directory's at the end; the stats after it are the model's."""
+    source = subprocess.run(["sh", "-c", "mkdir -p t/d/sub && cd t && echo a > d/f1 && "
+                             "echo bb > d/new && chmod 600 d/f1 && touch -d @2000 d/f1 d/sub && "
+                             "tar cf - d"], capture_output=True, check=True, cwd=str(tmp_path)
+                            ).stdout  # fmt: skip
+    sb.fs.create_file("/t.tar", contents=source)
+    paths = ["/d", "/d/f0", "/d/f1", "/d/new", "/d/sub", "/d/sub/f0", "/e/f1"]
+    run(sb, "import subprocess; subprocess.run(['tar', 'xf', '/t.tar', '-C', '/'], check=True)",
+        paths)  # fmt: skip
+    assert from_snapshot(sb, "/e/f1")[-1]
