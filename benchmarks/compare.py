@@ -8,7 +8,8 @@ model tree, one with the old modules, one with these, interleaved; prints the me
 ranges and new/old. What is measured is what those two modules decide (what the snapshot keeps
 through changes, how a first listing is published and synced); the rest of the code is this
 tree's in both. Workloads: python's start, ``ls -lR`` and ``find`` a later program and after a
-change the test makes (the first listing), ``cp -r``, ``tar xf``, ``git add -A && git commit``.
+change the test makes, ``ls -lR`` in a fresh Sandbox (the first listing: shadow directories
+made), ``cp -r``, ``tar xf``, ``git add -A && git commit``. Each run has a Sandbox of its own.
 """
 
 from __future__ import annotations
@@ -126,6 +127,8 @@ def main() -> int:
          nothing, True),
         (f"ls -lR ({n}), after a change", [*ls, str(native_root)], None, [*ls, VIRTUAL], None,
          test_change, True),
+        (f"ls -lR ({n}), fresh Sandbox", [*ls, str(native_root)], None, [*ls, VIRTUAL], None,
+         nothing, False),
         (f"find ({n}), after a change", [*find, str(native_root)], None, [*find, VIRTUAL], None,
          test_change, True),
         (f"cp -r ({n})", ["cp", "-r", str(native_root), str(base / "copy")], None,

@@ -148,6 +148,13 @@ def main() -> int:
             print(f"changes bounded (entries withdrawn) {counts.bounded.total()}: "
                   f"{dict(counts.bounded)}")  # fmt: skip
             print(f"directories published {counts.publishes}")
+            where: Counter[str] = Counter()  # the forwarded calls by name and directory
+            for entry in sb.journal:
+                if not entry.from_snapshot and entry.path is not None:
+                    directory = "/".join(entry.path.split("/")[:3])  # (the first two levels)
+                    kind = "/x" if "/objects/" in entry.path else ""
+                    where[f"{entry.call} {directory}{kind}"] += 1
+            print(f"forwarded by call and place: {dict(where.most_common(12))}")
             if counts.profiles:
                 stats = pstats.Stats(counts.profiles[0])
                 for profile in counts.profiles[1:]:

@@ -11,6 +11,7 @@ only named, with their inode numbers (a listing's d_ino: shim/listing.c).
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 import posixpath
@@ -19,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pyfakefs.fake_file import FakeDirectory, FakeFile
 
 from ._paths import follows_last_link
+from ._shadow import shadow_tree_at
 from .faults import FaultRule
 from .fs import DEVICES, FileSystem, lstat_records
 from .protocol import NOTED_FUNCTIONS, NOTED_OPENS
@@ -43,6 +45,9 @@ class Publisher:
         self._published: set[str] = set()  # directories published since the snapshot was emptied
         self._stats_in: dict[str, int] = {}  # stats the master answered per directory, since then
         self._linked: dict[int, set[str]] = {}  # id of a file -> names programs gave it
+        self._listed: set[str] = set()  # directories published listed since it was emptied
+        # the shadow directories, synced for a directory listed ahead (see _list_ahead)
+        self._shadow = shadow_tree_at(snapshot.root) if snapshot is not None else None
 
     def publish(self, directory: str, obj: FakeDirectory, *, listed: bool = False) -> None:
         """Publish a directory (canonical path) and its entries: a program that lists a
@@ -63,6 +68,41 @@ class Publisher:
                 snapshot.mark(directory, COMPLETE)
         if listed and not opens_faulted:
             snapshot.mark(directory, LISTED)  # (unless it is not published)
+            parent = posixpath.dirname(directory)
+            if directory != "/" and parent in self._listed and self._shadow is not None:
+                self._list_ahead(parent, obj.parent_dir() if obj.parent_dir else None)
+            self._listed.add(directory)
+
+    def _list_ahead(self, top: str, obj: FakeDirectory | None) -> None:
+        """A program that lists a directory and then one in it (ls -R, find, cp -r, du, tar c)
+        will most likely list every directory below: publish them now, each listed (its shadow
+        synced), breadth first from ``top`` and up to LIST_AHEAD entries, so that the shim
+        opens them without asking. Only directories of the model the snapshot may hold: not
+        under the host's routes, each searchable by everyone on the way (:meth:`_put`)."""
+        assert self.snapshot is not None and self._shadow is not None
+        if not isinstance(obj, FakeDirectory):
+            return
+        budget, visits = LIST_AHEAD, 4 * LIST_AHEAD  # (a tree already listed costs visits)
+        queue = collections.deque([(top, obj)])
+        while queue and budget > 0 and visits > 0:
+            path, node = queue.popleft()
+            prefix = path.rstrip("/") + "/"
+            for name, child in node.entries.items():
+                visits -= 1
+                if not isinstance(child, FakeDirectory):
+                    continue
+                child_path = prefix + name
+                if child.stat_result.st_mode & 0o111 != 0o111 or self._route(child_path):
+                    continue  # (nothing below it is published)
+                queue.append((child_path, child))
+                if child_path in self._listed:
+                    continue
+                entries = child.entries
+                budget -= len(entries) + 1
+                self._shadow.sync(child_path, _kinds(entries))
+                self.publish(child_path, child)
+                self.snapshot.mark(child_path, LISTED)  # (after its shadow was synced)
+                self._listed.add(child_path)
 
     def _put(self, snapshot: Snapshot, directory: str, obj: FakeDirectory) -> bool:
         """Put a directory and its entries in the snapshot, unless it is not to be published.
@@ -124,8 +164,12 @@ class Publisher:
         if paths is None:
             self.unpublish()
             return
-        for changed in paths:
-            self._withdraw(changed)
+        if name in _METADATA_CHANGES:  # the entries alone: no name of a directory changes
+            for changed in paths:
+                self._withdraw_entry(changed)
+        else:
+            for changed in paths:
+                self._withdraw(changed)
 
     def _path_change(self, request: Request, path: str) -> list[str] | None:
         """The canonical paths a change by path may make wrong (see :meth:`before_change`);
@@ -181,6 +225,9 @@ class Publisher:
         info = os.fstat(request.file)
         obj = self._fs.file_of_descriptor(info)
         if obj is not None:  # a model file's memfd: the names that still lead to it
+            parent = obj.parent_dir() if obj.parent_dir is not None else None
+            if obj.st_nlink <= 1 and parent is not None and parent.entries.get(obj.name) is obj:
+                return [path]  # (its one name: the subject is its path, FileSystem.path_of)
             name = self._fs.path_of(obj)
             try:
                 found, _ = self._fs.locate(name, follow=False)
@@ -254,6 +301,20 @@ class Publisher:
         for name in names:
             self._withdraw(name)
 
+    def _withdraw_entry(self, path: str) -> None:
+        """Withdraw a path's entry alone (a change of its inode: mode, owner, times, size), and
+        take its directory's mark of complete (which would make the shim answer ENOENT for the
+        name): the directory is published again, complete, on its next stats."""
+        snapshot = self.snapshot
+        assert snapshot is not None
+        if not snapshot.withdraw(path):
+            return  # (not published: its directory is not complete, nothing depends on it)
+        self._forget(path)
+        if path != "/":
+            parent = posixpath.dirname(path) or "/"
+            snapshot.unmark(parent, COMPLETE)
+            self._forget(parent)
+
     def _withdraw(self, path: str) -> None:
         """Withdraw a path's entry and its directory's (whose times and names may change with
         it), and take the grandparent's mark of complete: a directory marked complete that
@@ -261,16 +322,24 @@ class Publisher:
         published again on their next stats."""
         snapshot = self.snapshot
         assert snapshot is not None
+        snapshot.withdraw(path)  # (a name to create: its directory's entry says complete)
+        self._forget(path)
         parent = posixpath.dirname(path) or "/"
-        grandparent = posixpath.dirname(parent) or "/"
-        for entry in (path, parent):
-            snapshot.withdraw(entry)
+        if not snapshot.withdraw(parent):
+            return  # (not published: its own directory is not complete for it)
+        self._forget(parent)
         if parent != "/":
+            grandparent = posixpath.dirname(parent) or "/"
             snapshot.unmark(grandparent, COMPLETE)
-        for directory in (path, parent, grandparent):
-            if directory in self._published:
-                self._published.discard(directory)
-                self._stats_in.pop(directory, None)
+            self._forget(grandparent)
+
+    def _forget(self, directory: str) -> None:
+        """A directory whose entry was withdrawn or unmarked is published again (listed,
+        complete) on its next stats or listing."""
+        self._listed.discard(directory)
+        if directory in self._published:
+            self._published.discard(directory)
+            self._stats_in.pop(directory, None)
 
     def unpublish(self) -> None:
         """Empty the snapshot; call with ``fs.lock`` held, before a change becomes visible."""
@@ -279,6 +348,7 @@ class Publisher:
             self.snapshot.clear()
             self._published.clear()
             self._stats_in.clear()
+            self._listed.clear()
 
     def publish_parent(self, path: str) -> None:
         """After the master answered a stat-like call: publish the directory the path is in, from
@@ -302,6 +372,11 @@ class Publisher:
             self.snapshot.close()
 
 
+def _kinds(entries: dict[str, FakeFile]) -> list[tuple[str, int]]:
+    """A directory's entries as its shadow lists them: (name, S_IF* type)."""
+    return [(name, obj.stat_result.st_mode & 0o170000) for name, obj in entries.items()]
+
+
 def _named_only(obj: FakeFile) -> bool:
     """Every entry is only named (see Publisher._put)."""
     return True
@@ -313,8 +388,16 @@ _BOUNDED_CHANGES = frozenset(
     {"open", "openat", "mkdir", "mknod", "symlink", "unlink", "rmdir", "truncate", "utimens",
      "chmod", "chown", "rename", "link", "setxattr", "removexattr"}
 )  # fmt: skip
+#: The changes of an inode alone, not of any directory's list of names: they withdraw the
+#: entries of the file's names, and not their directories'.
+_METADATA_CHANGES = frozenset(
+    {"chmod", "chown", "utimens", "truncate", "setxattr", "removexattr", "fchmod", "fchown",
+     "futimens", "fsetxattr", "fremovexattr"}
+)  # fmt: skip
 #: The changes by descriptor that the file's names bound (a shadow directory's: its path).
 _DESCRIPTOR_CHANGES = frozenset({"fchmod", "fchown", "futimens", "fsetxattr", "fremovexattr"})
+#: The most entries one program's listing publishes ahead of it (see Publisher._list_ahead).
+LIST_AHEAD = 4096
 #: The most files with hard links whose names the publisher remembers (then it forgets them all,
 #: and a change of one of those files empties the snapshot).
 _MOST_LINKED = 1 << 16

@@ -10,6 +10,7 @@ the shim (the snapshot was not emptied).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -220,3 +221,72 @@ def test_tar_over_a_published_tree_leaves_what_the_model_says(sb: Sandbox, tmp_p
     run(sb, "import subprocess; subprocess.run(['tar', 'xf', '/t.tar', '-C', '/'], check=True)",
         paths)  # fmt: skip
     assert from_snapshot(sb, "/e/f1")[-1]
+
+
+def tree(sb: Sandbox) -> None:
+    """A tree of nested directories, one only its owner may search, a symlink to one."""
+    for top in range(3):
+        for sub in range(4):
+            for index in range(3):
+                sb.fs.create_file(f"/t/a{top}/b{sub}/f{index}", contents="x" * index)
+    sb.fs.create_dir("/t/a1/b2/c/d/e")
+    sb.fs.create_file("/t/secret/inside/f", contents="s")
+    sb.fs.create_dir("/t/secret", perm_bits=0o700)  # (not through sb.fs.os: see edited_directly)
+    sb.fs.create_symlink("/t/a0/to-a1", "../a1")
+
+
+def find(sb: Sandbox, top: str = "/t") -> list[str]:
+    """What find prints of the tree in the Sandbox, sorted; checked against the model."""
+    done = sb.run(["find", top, "-printf", "%p %y %m %n %s\\n"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    seen = sorted(done.stdout.splitlines())
+    expected = []
+    walk = [top]
+    while walk:
+        path = walk.pop()
+        s = sb.fs.lstat(path)
+        kind = {"directory": "d", "regular": "f", "symlink": "l", "fifo": "p"}[s.type]
+        expected.append(f"{path} {kind} {s.mode:o} {s.nlink} {s.size}")
+        if kind == "d":
+            walk += [f"{path}/{name}" for name in sb.fs.listdir(path)]
+    assert seen == sorted(expected)
+    return seen
+
+
+def test_a_tree_is_listed_ahead_of_a_program_that_walks_it_and_as_the_model_says(
+    sb: Sandbox,
+) -> None:
+    tree(sb)
+    find(sb)
+    opens = [e for e in sb.journal if e.call in ("open", "openat") and e.path is not None]
+    opens = [e for e in opens if e.path.startswith("/t/")]
+    # /t and its first directory are the master's; the rest were published ahead, and opened
+    # by the shim (but the one only its owner may search, whose entries are never published)
+    assert sum(not e.from_snapshot for e in opens) <= 4, [e.path for e in opens]
+    sb.journal.clear()
+    find(sb)  # a later program: every directory opened by the shim
+    opens = [e for e in sb.journal if e.call in ("open", "openat") and e.path is not None]
+    asked = [e.path for e in opens if not e.from_snapshot and e.path.startswith("/t")]
+    # (not everyone may search /t/secret: the master's; ".." is a name the shim leaves to it)
+    assert set(asked) <= {"/t/secret", "/t/secret/inside", "/t/a1/.."}, asked
+
+
+def test_changes_after_a_listing_ahead_are_listed_by_the_next_program(sb: Sandbox) -> None:
+    tree(sb)
+    sb.run(["ls", "-lR", "/t"], stdout=subprocess.DEVNULL, check=True)
+    script = ("touch /t/a1/b2/c/d/e/new && mv /t/a2/b3/f1 /t/a0/b0/moved && rm /t/a1/b0/f0 &&"
+              "mkdir /t/a2/b1/dir && mkfifo /t/a2/fifo && chmod 700 /t/a0/b1 && find /t >/dev/null"
+              "&& ln /t/a0/b0/f2 /t/a2/b0/hard && rm -r /t/a1/b2/c/d")  # fmt: skip
+    done = sb.run(["sh", "-c", script], capture_output=True, text=True)
+    assert done.stderr == ""
+    find(sb)
+    sb.fs.create_file("/t/a1/b3/by-the-test")
+    find(sb)
+
+
+def test_nothing_is_listed_ahead_under_a_fault_rule_on_open(sb: Sandbox) -> None:
+    tree(sb)
+    sb.fail("open", "/t/a1/b1*", errno.EIO)
+    done = sb.run(["find", "/t"], capture_output=True, text=True)
+    assert done.returncode != 0 and "/t/a1/b1" in done.stderr
+    assert not any(e.from_snapshot for e in sb.journal if e.call == "open")
