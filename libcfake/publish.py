@@ -46,6 +46,10 @@ class Publisher:
         self._stats_in: dict[str, int] = {}  # stats the master answered per directory, since then
         self._linked: dict[int, set[str]] = {}  # id of a file -> names programs gave it
         self._listed: set[str] = set()  # directories published listed since it was emptied
+        # the directories whose entries were put since it was emptied, and their parents: what
+        # may be in the snapshot (see _may_hold)
+        self._holding: set[str] = set()
+        self._holding_parents: set[str] = set()
         # the shadow directories, synced for a directory listed ahead (see _list_ahead)
         self._shadow = shadow_tree_at(snapshot.root) if snapshot is not None else None
 
@@ -131,6 +135,8 @@ class Publisher:
         stats_faulted = any(rule.calls & NOTED_FUNCTIONS for rule in self._faults)
         unseen = _named_only if stats_faulted else self._fs.changes_unseen
         # one batch (when full, until the next change): complete if every name is in
+        self._holding.add(directory)  # (before: a batch may end half put)
+        self._holding_parents.add(posixpath.dirname(directory))
         in_full = snapshot.put_many(lstat_records(entries, unseen))
         return in_full and not special and not stats_faulted
 
@@ -301,17 +307,26 @@ class Publisher:
         for name in names:
             self._withdraw(name)
 
+    def _may_hold(self, path: str) -> bool:
+        """Whether the snapshot may hold an entry for ``path`` (canonical) in this epoch: a
+        directory's entries, its own and its parent's are put together (:meth:`_put`)."""
+        return (
+            path in self._holding
+            or path in self._holding_parents
+            or _dirname(path) in self._holding
+        )
+
     def _withdraw_entry(self, path: str) -> None:
         """Withdraw a path's entry alone (a change of its inode: mode, owner, times, size), and
         take its directory's mark of complete (which would make the shim answer ENOENT for the
         name): the directory is published again, complete, on its next stats."""
         snapshot = self.snapshot
         assert snapshot is not None
-        if not snapshot.withdraw(path):
-            return  # (not published: its directory is not complete, nothing depends on it)
         self._forget(path)
+        if not self._may_hold(path) or not snapshot.withdraw(path):
+            return  # (not published: its directory is not complete, nothing depends on it)
         if path != "/":
-            parent = posixpath.dirname(path) or "/"
+            parent = _dirname(path)
             snapshot.unmark(parent, COMPLETE)
             self._forget(parent)
 
@@ -322,14 +337,15 @@ class Publisher:
         published again on their next stats."""
         snapshot = self.snapshot
         assert snapshot is not None
-        snapshot.withdraw(path)  # (a name to create: its directory's entry says complete)
         self._forget(path)
-        parent = posixpath.dirname(path) or "/"
-        if not snapshot.withdraw(parent):
-            return  # (not published: its own directory is not complete for it)
+        if self._may_hold(path):
+            snapshot.withdraw(path)  # (a name to create: its directory's entry says complete)
+        parent = _dirname(path)
         self._forget(parent)
+        if not self._may_hold(parent) or not snapshot.withdraw(parent):
+            return  # (not published: its own directory is not complete for it)
         if parent != "/":
-            grandparent = posixpath.dirname(parent) or "/"
+            grandparent = _dirname(parent)
             snapshot.unmark(grandparent, COMPLETE)
             self._forget(grandparent)
 
@@ -349,6 +365,8 @@ class Publisher:
             self._published.clear()
             self._stats_in.clear()
             self._listed.clear()
+            self._holding.clear()
+            self._holding_parents.clear()
 
     def publish_parent(self, path: str) -> None:
         """After the master answered a stat-like call: publish the directory the path is in, from
@@ -370,6 +388,12 @@ class Publisher:
     def close(self) -> None:
         if self.snapshot is not None:
             self.snapshot.close()
+
+
+def _dirname(path: str) -> str:
+    """The directory of a canonical path (posixpath.dirname's, for the paths changes name)."""
+    end = path.rfind("/")
+    return path[:end] if end > 0 else "/"
 
 
 def _kinds(entries: dict[str, FakeFile]) -> list[tuple[str, int]]:
