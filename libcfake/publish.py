@@ -50,6 +50,10 @@ class Publisher:
         # may be in the snapshot (see _may_hold)
         self._holding: set[str] = set()
         self._holding_parents: set[str] = set()
+        # directories marked complete (every name in), and those a change took it from, with
+        # the names it withdrew: published again, complete, once the change is made
+        self._complete: set[str] = set()
+        self._pending: dict[str, list[str]] = {}
         # the shadow directories, synced for a directory listed ahead (see _list_ahead)
         self._shadow = shadow_tree_at(snapshot.root) if snapshot is not None else None
 
@@ -65,11 +69,14 @@ class Publisher:
         snapshot = self.snapshot
         if snapshot is None:
             return
+        if self._pending:
+            self._republish()
         opens_faulted = any(rule.calls & NOTED_OPENS for rule in self._faults)
         if directory not in self._published:
             self._published.add(directory)
-            if self._put(snapshot, directory, obj) and not opens_faulted:
-                snapshot.mark(directory, COMPLETE)
+            complete = self._put(snapshot, directory, obj) and not opens_faulted
+            if complete and snapshot.mark(directory, COMPLETE):
+                self._complete.add(directory)
         if listed and not opens_faulted:
             snapshot.mark(directory, LISTED)  # (unless it is not published)
             parent = posixpath.dirname(directory)
@@ -151,6 +158,8 @@ class Publisher:
         the master does not know, a directory's mode taking search permission from anyone (which
         decides what may be published below it), a call on a descriptor of no model file."""
         self._fs.model_changed()
+        if self._pending:  # (the last change is made: the master serves one call at a time)
+            self._republish()
         snapshot = self.snapshot
         if snapshot is None or not snapshot.published:
             return  # nothing to take back (most calls of a program that only writes)
@@ -327,6 +336,7 @@ class Publisher:
             return  # (not published: its directory is not complete, nothing depends on it)
         if path != "/":
             parent = _dirname(path)
+            self._taken_from(parent, path)
             snapshot.unmark(parent, COMPLETE)
             self._forget(parent)
 
@@ -341,21 +351,59 @@ class Publisher:
         if self._may_hold(path):
             snapshot.withdraw(path)  # (a name to create: its directory's entry says complete)
         parent = _dirname(path)
+        self._taken_from(parent, path)
         self._forget(parent)
         if not self._may_hold(parent) or not snapshot.withdraw(parent):
             return  # (not published: its own directory is not complete for it)
         if parent != "/":
             grandparent = _dirname(parent)
+            self._taken_from(grandparent, parent)
             snapshot.unmark(grandparent, COMPLETE)
             self._forget(grandparent)
+
+    def _taken_from(self, directory: str, path: str) -> None:
+        """``path``'s entry in ``directory`` is withdrawn, or the directory's mark of complete
+        taken: if it was complete (or is to be again), note the name, so that the directory
+        and the names withdrawn from it are published again, complete, once the change is made
+        (:meth:`_republish`): git's object directories keep answering ENOENT and stats in the
+        shim while it writes them."""
+        if path != directory and (directory in self._complete or directory in self._pending):
+            self._pending.setdefault(directory, []).append(path)
+
+    def _republish(self) -> None:
+        """Publish again each directory a change took the mark of complete from (every other
+        name in it was published then, and still is: any withdrawal since is noted too): its
+        own entry and the names withdrawn from it as they are now (a name gone: none), then
+        the mark. With ``fs.lock`` held, between two calls: the change is made."""
+        pending, self._pending = self._pending, {}
+        snapshot = self.snapshot
+        if snapshot is None or snapshot.crowded:
+            return
+        for directory, names in pending.items():
+            try:
+                obj, canonical = self._fs.lookup(directory, follow=False)
+            except OSError:
+                continue
+            if not isinstance(obj, FakeDirectory) or canonical != directory:
+                continue
+            entries: list[tuple[str, FakeFile | None]] = [(directory, obj)]
+            children = obj.entries
+            for name in dict.fromkeys(names):
+                child = children.get(name[name.rfind("/") + 1 :])
+                if child is not None:
+                    entries.append((name, child))
+            records = lstat_records(entries, self._fs.changes_unseen)
+            if snapshot.put_many(records) and snapshot.mark(directory, COMPLETE):
+                self._complete.add(directory)
+                self._published.add(directory)
 
     def _forget(self, directory: str) -> None:
         """A directory whose entry was withdrawn or unmarked is published again (listed,
         complete) on its next stats or listing."""
         self._listed.discard(directory)
-        if directory in self._published:
-            self._published.discard(directory)
-            self._stats_in.pop(directory, None)
+        self._complete.discard(directory)
+        self._published.discard(directory)  # (its count of stats stays: a directory stated
+        # twice is published again on its next stat, as git's object directories are)
 
     def unpublish(self) -> None:
         """Empty the snapshot; call with ``fs.lock`` held, before a change becomes visible."""
@@ -367,11 +415,15 @@ class Publisher:
             self._listed.clear()
             self._holding.clear()
             self._holding_parents.clear()
+            self._complete.clear()
+            self._pending.clear()
 
     def publish_parent(self, path: str) -> None:
         """After the master answered a stat-like call: publish the directory the path is in, from
         its second such stat on. Publishing costs the whole directory; a program that creates a
         file (which empties the snapshot) and stats one (cp -r) would pay it for every file."""
+        if self._pending:
+            self._republish()
         parent = posixpath.dirname(path.rstrip("/")) or "/"
         if parent in self._published:  # (most calls: the lookup below costs more than the rest)
             return

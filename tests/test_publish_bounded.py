@@ -117,7 +117,36 @@ def test_a_rename_of_a_file_withdraws_its_two_paths_and_keeps_the_rest(sb: Sandb
     assert seen["/d/f1"] == "ENOENT" and seen["/e/moved"] != "ENOENT"
     assert from_snapshot(sb, "/d/sub/f0")[-1]  # untouched: still the shim's
     assert from_snapshot(sb, "/d/f2")[-1]  # a neighbour: its entry is as it was
-    assert not from_snapshot(sb, "/e/moved")[-1]
+    assert from_snapshot(sb, "/e/moved")[-1]  # /e published again, complete, once it moved
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "os.rename('/d/f1', '/d/new')",
+        "os.rename('/d/f1', '/d/f2')",
+        "os.link('/d/f1', '/d/new'); os.unlink('/d/f1')",
+        "open('/d/new', 'w').close(); os.rename('/d/new', '/e/new'); os.lstat('/e/f0')",
+        "os.mkdir('/d/new'); os.rmdir('/d/sub/../new'); os.symlink('f0', '/e/new')",
+        # git's loose objects: a temporary file, linked to its name, the temporary unlinked,
+        # the name probed before and after, with stats between the steps
+        "for i in range(3):\n"
+        "    t = f'/e/tmp{i}'; n = f'/d/obj{i}'\n"
+        "    assert not os.access(n, os.F_OK)\n"
+        "    fd = os.open(t, os.O_CREAT | os.O_WRONLY, 0o644); os.write(fd, b'x' * i)\n"
+        "    os.fchmod(fd, 0o444); os.close(fd); os.lstat('/d/f0'); os.lstat('/e/f0')\n"
+        "    os.link(t, n); os.unlink(t); os.lstat(n); os.lstat('/d/f2')",
+    ],
+)
+def test_a_directory_changed_by_a_program_is_published_again_as_it_is_now(
+    sb: Sandbox, change: str
+) -> None:
+    """After a change, the directories it touched are published again, complete: the names
+    they now have are answered in the shim, and names they no longer have are ENOENT."""
+    paths = [*ALL, "/d/obj0", "/d/obj1", "/d/obj2", "/e/tmp0", "/e/tmp2", "/d/f9", "/e/f9"]
+    run(sb, change, paths)
+    answered = [e for e in sb.journal if e.call == "lstat" and e.path in ("/d/f9", "/e/f9")]
+    assert answered and all(e.from_snapshot for e in answered)  # ENOENT: complete again
 
 
 def test_a_rename_over_a_file_with_another_name_shows_its_link_count_drop(sb: Sandbox) -> None:
