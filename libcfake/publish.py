@@ -7,6 +7,14 @@ empties the snapshot (:meth:`Publisher.unpublish`). Entries under host routes an
 not searchable by everyone are never published; files a program may write (their memfd's size
 and times change unseen), and every entry while a fault rule covers a call the shim answers, are
 only named, with their inode numbers (a listing's d_ino: shim/listing.c).
+
+What is published: a directory a program lists (marked listed: the shim opens it for the next
+programs) or stats two entries of, with its entries; the directories below one a program walks
+into, listed ahead of it (:meth:`Publisher._list_ahead`); and a complete directory a change
+touched, again, complete, once the change is made (:meth:`Publisher._republish`). A change
+bounded by the paths it names (creates, removals, renames and links of files, new modes, owners
+and times, by path or descriptor) withdraws those paths' entries and their directories'; only a
+change the publisher cannot bound empties the snapshot (:meth:`Publisher.before_change`).
 """
 
 from __future__ import annotations
