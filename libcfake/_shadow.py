@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
+import weakref
 from collections.abc import Iterable
 
 from . import _realos
@@ -21,6 +22,16 @@ _DANGLING = "libcfake-placeholder-of-a-virtual-symlink"
 #: The entry types that have placeholders of their own type; the others (regular files, sockets,
 #: devices) are listed as plain files.
 _PLACEHOLDER_KINDS = {kind: kind for kind in (stat.S_IFDIR, stat.S_IFLNK, stat.S_IFIFO)}
+
+
+#: Every open shadow tree by its root (see :func:`shadow_tree_at`).
+_TREES: weakref.WeakValueDictionary[str, ShadowTree] = weakref.WeakValueDictionary()
+
+
+def shadow_tree_at(root: str) -> ShadowTree | None:
+    """The open shadow tree whose root is ``root`` (a snapshot's: the publisher syncs the
+    shadows of the directories it lists ahead of a program)."""
+    return _TREES.get(root)
 
 
 def _tree_root() -> str:
@@ -44,8 +55,10 @@ class ShadowTree:
         self._virtual_by_inode: dict[int, str] = {os.stat(self.root).st_ino: "/"}
         self._made: set[str] = {"/"}  # virtual directories whose shadow exists
         self._synced: dict[str, dict[str, int]] = {}  # virtual directory -> its entries, as synced
+        _TREES[self.root] = self
 
     def close(self) -> None:
+        _TREES.pop(self.root, None)
         _realos.rmtree(self.root)
 
     def real_path(self, virtual: str) -> str:
@@ -70,29 +83,32 @@ class ShadowTree:
         self._make_directories(virtual)
         self._virtual_by_inode[os.stat(real).st_ino] = virtual
         self._made.add(virtual)
-        # makedirs may have added directories to the shadows of ``virtual``'s ancestors
-        parent = virtual
-        while parent != "/":
-            parent = posixpath.dirname(parent.rstrip("/")) or "/"
-            self._synced.pop(parent, None)
         return real
 
     def _make_directories(self, virtual: str) -> None:
-        """mkdir -p of ``virtual``'s shadow. A placeholder of another type in the way (a name
-        listed as a file, since removed and made a directory) is replaced: only the master
-        makes entries here."""
-        path = self.root
-        for name in virtual.strip("/").split("/"):
-            if not name:
-                continue
+        """mkdir -p of ``virtual``'s shadow, from its nearest ancestor made. A placeholder of
+        another type in the way (a name listed as a file, since removed and made a directory)
+        is replaced: only the master makes entries here. A directory's shadow whose entries
+        this changed is synced again when next listed; one that lists the name as a directory
+        already (a parent listed before its child: ls -R, find) is left as it is."""
+        names = [name for name in virtual.strip("/").split("/") if name]
+        made = len(names)
+        while made and "/" + "/".join(names[:made]) not in self._made:
+            made -= 1
+        parent = "/" + "/".join(names[:made])
+        path = self.real_path(parent)
+        for name in names[made:]:
             path = f"{path}/{name}"
-            try:
-                os.mkdir(path, 0o755)
-            except FileExistsError:
-                if stat.S_ISDIR(os.lstat(path).st_mode):
-                    continue
-                os.unlink(path)
-                os.mkdir(path, 0o755)
+            listed = self._synced.get(parent)
+            if listed is None or listed.get(name) != stat.S_IFDIR:  # (else it is there)
+                try:
+                    os.mkdir(path, 0o755)
+                except FileExistsError:
+                    if not stat.S_ISDIR(os.lstat(path).st_mode):
+                        os.unlink(path)
+                        os.mkdir(path, 0o755)
+                self._synced.pop(parent, None)  # (it may list a name it did not)
+            parent = posixpath.join(parent, name)
 
     def sync(self, virtual: str, entries: Iterable[tuple[str, int]]) -> str:
         """Make the shadow of ``virtual`` hold exactly ``entries`` (name, S_IF* type)."""

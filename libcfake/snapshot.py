@@ -91,12 +91,15 @@ class Snapshot:
             self.close()
             raise
         self.published = 0  # entries put in this epoch
+        self.root = root  # the real directory whose tree the paths stand for (the shadows')
+        self._crowded = False
 
     def clear(self) -> None:
         """Empty the snapshot: from now on the shim asks the master again."""
         if self.published:
             lib.lcf_snapshot_clear(self._writer)
             self.published = 0
+            self._count_room()
 
     def put(self, path: str, stat: bytes, target: str | None = None) -> bool:
         """Publish ``stat`` (a ``struct lcf_stat``, as ``protocol.encode_stat`` packs it) for the
@@ -112,6 +115,7 @@ class Snapshot:
             len(link) if target is not None else -1,
         )
         self.published += done == 1
+        self._count_room()
         return bool(done >= 0)
 
     def put_many(self, records: bytes) -> bool:
@@ -121,6 +125,7 @@ class Snapshot:
         published = ffi.new("uint32_t *")
         done = lib.lcf_snapshot_put_many(self._writer, records, len(records), published)
         self.published += published[0]  # also when a broken record ends the batch: clear() counts
+        self._count_room()
         if done == -2:
             raise ValueError("not a sequence of snapshot records")
         return bool(done == 0)
@@ -128,9 +133,13 @@ class Snapshot:
     @property
     def crowded(self) -> bool:
         """Whether most of the room of this epoch is taken (withdrawn entries keep theirs until
-        the snapshot is emptied): time to empty it rather than withdraw one more entry."""
+        the snapshot is emptied): time to empty it rather than withdraw one more entry. (Kept
+        up to date by every call that takes room, as every change a program makes asks.)"""
+        return self._crowded
+
+    def _count_room(self) -> None:
         writer = self._writer
-        return bool(
+        self._crowded = bool(
             writer.live >= writer.slot_count * 3 // 8
             or writer.pool_used >= writer.pool_bytes * 3 // 4
         )
@@ -139,7 +148,7 @@ class Snapshot:
         """Take one entry back (the others stay): from now on the shim asks the master about
         ``path``. False when it is not published."""
         encoded = os.fsencode(path)
-        return bool(lib.lcf_snapshot_withdraw(self._writer, encoded, len(encoded)))
+        return bool(lib.lcf_snapshot_withdraw(self._writer, encoded, len(encoded)))  # (no room)
 
     def mark(self, directory: str, flags: int) -> bool:
         """Add flags to a published directory's entry: :data:`LISTED` (its shadow directory lists
