@@ -432,7 +432,8 @@ class Publisher:
         file (which empties the snapshot) and stats one (cp -r) would pay it for every file."""
         if self._pending:
             self._republish()
-        parent = posixpath.dirname(path.rstrip("/")) or "/"
+        head = path.rstrip("/")  # (paths in their one spelling: no "//")
+        parent = head[: head.rfind("/")] or "/"
         if parent in self._published:  # (most calls: the lookup below costs more than the rest)
             return
         seen = self._stats_in[parent] = self._stats_in.get(parent, 0) + 1
