@@ -468,9 +468,16 @@ class Sandbox:
                 with self.fs.lock:
                     if request.changes:
                         self._publisher.before_change(request)  # before it can be seen
-                    outcome = self._route(request)
+                    failed: OSError | None = None
+                    try:
+                        outcome = self._route(request)
+                    except OSError as error:
+                        failed = error
                     if request.name in _STATS_OF_ENTRIES and subject is not None:
+                        # a missing name too: git probes its object directories for names
                         self._publisher.publish_parent(subject)
+                    if failed is not None:
+                        raise failed
         except Refused as error:
             refused = error
         except OSError as error:

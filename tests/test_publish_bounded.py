@@ -319,3 +319,21 @@ def test_nothing_is_listed_ahead_under_a_fault_rule_on_open(sb: Sandbox) -> None
     done = sb.run(["find", "/t"], capture_output=True, text=True)
     assert done.returncode != 0 and "/t/a1/b1" in done.stderr
     assert not any(e.from_snapshot for e in sb.journal if e.call == "open")
+
+
+def test_names_a_program_finds_missing_publish_their_directory(sb: Sandbox) -> None:
+    # git probes its object directories for names that are not there: after the master
+    # answered two such lookups, the directory is published complete and the shim answers the
+    # others (ENOENT) itself
+    probe = (
+        "import os\n"
+        "for n in range(6):\n"
+        "    try:\n"
+        "        os.lstat(f'/e/missing{n}')\n"
+        "    except FileNotFoundError:\n"
+        "        print('ENOENT')\n"
+    )
+    done = sb.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["ENOENT"] * 6, done.stderr
+    asked = [e.from_snapshot for e in sb.journal if (e.path or "").startswith("/e/missing")]
+    assert asked[:2] == [False, False] and asked[2:] == [True] * 4, asked
