@@ -102,10 +102,6 @@ def main() -> int:
     parser.add_argument("--entries", type=int, default=5000)
     parser.add_argument("--only", action="append", default=[])
     parser.add_argument("--profile", type=int, default=0, help="print the N costliest functions")
-    parser.add_argument("--publish-on-enoent", action="store_true",
-                        help="an experiment: a stat of a missing name counts toward publishing "
-                        "its directory (Sandbox._answer skips publish_parent when the answer "
-                        "is an error)")  # fmt: skip
     args = parser.parse_args()
     files = make_tree(args.entries)
     base = Path(tempfile.mkdtemp(dir="/dev/shm"))
@@ -117,18 +113,6 @@ def main() -> int:
         return counts
 
     instrument(current)
-    if args.publish_on_enoent:
-        route = sandbox_module.Sandbox._route
-
-        def routed(self: Any, request: Any) -> Any:
-            try:
-                return route(self, request)
-            except FileNotFoundError:
-                if request.name in sandbox_module._STATS_OF_ENTRIES and request.path is not None:
-                    self._publisher.publish_parent(request.path)
-                raise
-
-        sandbox_module.Sandbox._route = routed  # type: ignore[method-assign]
     git = "git -c user.name=bench -c user.email=bench@example.test"
     workloads: list[tuple[str, list[str], list[str]]] = [  # (the master's memfds: one a file)
         ("cp -r", ["rm", "-rf", "/copy", "/untar"], ["cp", "-r", VIRTUAL, "/copy"]),
