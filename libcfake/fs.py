@@ -205,7 +205,7 @@ class FileSystem:
             if os.path.islink(path):
                 self._fake.add_real_symlink(path)
             elif os.path.isdir(path):
-                self._fake.add_real_directory(path, read_only=False, lazy_read=True)
+                _loaded_fast(self._fake.add_real_directory(path, read_only=False, lazy_read=True))
             else:
                 self._fake.add_real_file(path, read_only=False)
             self.mounts = (*self.mounts, path)
@@ -309,8 +309,10 @@ class FileSystem:
         target = _absolute(target_path if target_path is not None else source)
         with self.lock:
             self._changing()
-            self._fake.add_real_directory(
-                os.fspath(source), read_only=False, lazy_read=True, target_path=target
+            _loaded_fast(
+                self._fake.add_real_directory(
+                    os.fspath(source), read_only=False, lazy_read=True, target_path=target
+                )
             )
             self._protect(target, read_only)
 
@@ -1432,6 +1434,60 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def _read_all(fd: int) -> bytes:
     return os.pread(fd, os.fstat(fd).st_size, 0)
+
+
+class _HostDirectory(FakeDirectoryFromRealDirectory):
+    """A host directory shown in the model (a mount, ``add_real_directory``), whose entries are
+    made on first use as pyfakefs's own class makes them, but directly: pyfakefs resolves each
+    new entry's path three times over (whether it exists, its parent, the parent again), so the
+    first walk through a large host directory cost each Sandbox 100-350 ms (a program's locale
+    lookup through ``/usr/share/locale``: 315 entries, under the hybrid backend)."""
+
+    @property
+    def entries(self) -> dict[str, FakeFile]:
+        if not self.contents_read:
+            self.contents_read = True
+            _read_host_entries(self)
+        return self._entries
+
+
+def _read_host_entries(directory: _HostDirectory) -> None:
+    """What pyfakefs's ``add_real_symlink``, ``add_real_directory`` (lazily) and
+    ``add_real_file`` make of each entry of the host directory, in the host's order."""
+    fs = directory.filesystem
+    base = cast(str, directory.path).rstrip("/")
+    with os.scandir(directory.source_path) as listing:
+        for entry in listing:
+            source, target = entry.path, f"{base}/{entry.name}"
+            try:
+                if entry.is_symlink():
+                    link = FakeFile(entry.name, stat.S_IFLNK | helpers.PERM_DEF, filesystem=fs)
+                    directory.add_entry(link)
+                    link.set_initial_contents(os.readlink(source))
+                elif entry.is_dir():
+                    directory.add_entry(_HostDirectory(source, fs, directory.read_only, target))
+                else:
+                    real = os.stat(source)
+                    file = FakeFileFromRealFile(target, filesystem=fs)
+                    directory.add_entry(file)
+                    file.stat_result.set_from_stat_result(real)
+                    if directory.read_only:
+                        file.st_mode &= 0o777444  # as add_real_file: no write permission
+                    file.file_path = source
+                    fs.change_disk_usage(file.size, file.name, file.st_dev)
+            except FileNotFoundError:  # gone since the listing
+                continue
+
+
+def _loaded_fast(obj: object) -> None:
+    """Make a host directory pyfakefs just added (and, where it merged one into a directory of
+    the model, each host directory it added there) load its entries as :class:`_HostDirectory`."""
+    if type(obj) is FakeDirectoryFromRealDirectory and not obj.contents_read:
+        obj.__class__ = _HostDirectory
+    elif type(obj) is FakeDirectory:
+        for child in obj._entries.values():
+            if type(child) is FakeDirectoryFromRealDirectory and not child.contents_read:
+                child.__class__ = _HostDirectory
 
 
 class _MemfdBacked(FakeFile):
