@@ -377,12 +377,13 @@ class Sandbox:
 
     def _passthrough(self) -> tuple[str, ...]:
         """The mounts whose read-only calls programs make without asking (the shim's
-        passthrough, the supervisor's fast path): every mount but those a filesystem fault rule
-        may name, so that the rule fires there too."""
+        passthrough, the supervisor's fast path), and the host's devices a program reads without
+        harm (git opens /dev/urandom for every object it writes): every one but those a
+        filesystem fault rule may name, so that the rule fires there too."""
         literals = [_literal(rule.pattern) for rule in self._faults if rule.calls & _READ_ONLY_FS]
         return tuple(
-            mount for mount in self.fs.mounts
-            if not any(_overlap(mount, literal) for literal in literals)
+            prefix for prefix in (*self.fs.mounts, *_READ_DEVICES)
+            if not any(_overlap(prefix, literal) for literal in literals)
         )  # fmt: skip
 
     def unused_rules(self) -> list[str]:
@@ -741,6 +742,10 @@ def _depth(path: str) -> int:
 
 #: The filesystem calls a mount's passthrough serves (read-only ones): a fault rule naming one
 #: must see them.
+#: Devices whose read-only opens and stats the shim passes through (a terminal's open may make
+#: it the program's controlling terminal: not one of them).
+_READ_DEVICES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
+
 _READ_ONLY_FS = frozenset(
     function.text
     for function in Function

@@ -42,3 +42,18 @@ def test_a_glob_over_a_mounted_tree_fires(backend: str) -> None:
     assert "Input/output error" in done.stderr
     assert done.stdout.splitlines() == ["/usr/share/zoneinfo"]  # the second stat: times=1
     assert unused == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reads_of_devices_pass_through_and_their_rules_fire(backend: str) -> None:
+    # git opens /dev/urandom for every object it writes: read-only opens of the harmless
+    # devices are the shim's passthrough, unjournaled, until a rule names one
+    reads = "print(len(open('/dev/urandom', 'rb').read(16)), open('/dev/null').read() == '')"
+    with Sandbox(backend=backend, strict=True) as sb:
+        done = sb.run(["python3", "-c", reads], capture_output=True, text=True, timeout=60)
+        assert done.stdout.split() == ["16", "True"], done.stderr
+        assert not [e for e in sb.journal if (e.path or "").startswith("/dev/")]
+        sb.fail("open", "/dev/urandom", errno.EIO)
+        failed = sb.run(["python3", "-c", reads], capture_output=True, text=True, timeout=60)
+        assert "Input/output error: '/dev/urandom'" in failed.stderr, failed
+        assert sb.unused_rules() == []
