@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-import weakref
 from collections.abc import Iterable
 
 from . import _realos
@@ -22,16 +21,6 @@ _DANGLING = "libcfake-placeholder-of-a-virtual-symlink"
 #: The entry types that have placeholders of their own type; the others (regular files, sockets,
 #: devices) are listed as plain files.
 _PLACEHOLDER_KINDS = {kind: kind for kind in (stat.S_IFDIR, stat.S_IFLNK, stat.S_IFIFO)}
-
-
-#: Every open shadow tree by its root (see :func:`shadow_tree_at`).
-_TREES: weakref.WeakValueDictionary[str, ShadowTree] = weakref.WeakValueDictionary()
-
-
-def shadow_tree_at(root: str) -> ShadowTree | None:
-    """The open shadow tree whose root is ``root`` (a snapshot's: the publisher syncs the
-    shadows of the directories it lists ahead of a program)."""
-    return _TREES.get(root)
 
 
 def _tree_root() -> str:
@@ -55,10 +44,8 @@ class ShadowTree:
         self._virtual_by_inode: dict[int, str] = {os.stat(self.root).st_ino: "/"}
         self._made: set[str] = {"/"}  # virtual directories whose shadow exists
         self._synced: dict[str, dict[str, int]] = {}  # virtual directory -> its entries, as synced
-        _TREES[self.root] = self
 
     def close(self) -> None:
-        _TREES.pop(self.root, None)
         _realos.rmtree(self.root)
 
     def real_path(self, virtual: str) -> str:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pyfakefs.fake_file import FakeDirectory, FakeFile
 
 from ._paths import follows_last_link
-from ._shadow import shadow_tree_at
+from ._shadow import ShadowTree
 from .faults import FaultRule
 from .fs import DEVICES, FileSystem, lstat_records
 from .protocol import NOTED_FUNCTIONS, NOTED_OPENS
@@ -45,6 +45,7 @@ class Publisher:
         fs: FileSystem,
         faults: Sequence[FaultRule],
         route: Callable[[str], str | None],
+        shadow: ShadowTree | None = None,
     ) -> None:
         self.snapshot = snapshot
         self._fs = fs
@@ -63,7 +64,7 @@ class Publisher:
         self._complete: set[str] = set()
         self._pending: dict[str, list[str]] = {}
         # the shadow directories, synced for a directory listed ahead (see _list_ahead)
-        self._shadow = shadow_tree_at(snapshot.root) if snapshot is not None else None
+        self._shadow = shadow
 
     def publish(self, directory: str, obj: FakeDirectory, *, listed: bool = False) -> None:
         """Publish a directory (canonical path) and its entries: a program that lists a

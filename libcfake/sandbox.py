@@ -166,7 +166,9 @@ class Sandbox:
         # the stages of a call (see _answer), each in its module
         self._routes = HostRoutes(self.fs, self._shadow, self.serves)
         self._requests = Requests(self.fs, self._shadow, memfd_device, self._routes.route)
-        self._publisher = Publisher(snapshot, self.fs, self._faults, self._routes.route)
+        self._publisher = Publisher(
+            snapshot, self.fs, self._faults, self._routes.route, shadow=self._shadow
+        )
         self.fs.on_change = self._publisher.unpublish
         self.fs.on_written = self._publisher.written
         self._fs_answers = FsAnswers(
