@@ -646,24 +646,6 @@ class Decoder:
 
     _lgetxattr = _listxattr = _llistxattr = _getxattr
 
-    def _setxattr(self, d: Decoded, a: tuple[int, ...]) -> Any:
-        return self._changing_attribute(d, a, "setxattr", 0)
-
-    def _lsetxattr(self, d: Decoded, a: tuple[int, ...]) -> Any:
-        return self._changing_attribute(d, a, "setxattr", AT_SYMLINK_NOFOLLOW)
-
-    def _fsetxattr(self, d: Decoded, a: tuple[int, ...]) -> Any:
-        return self._changing_attribute(d, a, "fsetxattr", 0)
-
-    def _removexattr(self, d: Decoded, a: tuple[int, ...]) -> Any:
-        return self._changing_attribute(d, a, "removexattr", 0)
-
-    def _lremovexattr(self, d: Decoded, a: tuple[int, ...]) -> Any:
-        return self._changing_attribute(d, a, "removexattr", AT_SYMLINK_NOFOLLOW)
-
-    def _fremovexattr(self, d: Decoded, a: tuple[int, ...]) -> Any:
-        return self._changing_attribute(d, a, "fremovexattr", 0)
-
     def _changing_attribute(self, d: Decoded, a: tuple[int, ...], function: str,
                             nofollow: int) -> Any:  # fmt: skip
         """setxattr and removexattr, as the shim asks them: the name in string2, XATTR_* flags
@@ -709,6 +691,20 @@ class Decoder:
         d.perform = functools.partial(attribute_call, path, name, value, xflags, setting,
                                       not nofollow)  # fmt: skip
         return None
+
+    # the six calls, each the shim's function with or without AT_SYMLINK_NOFOLLOW
+    _setxattr = functools.partialmethod(_changing_attribute, function="setxattr", nofollow=0)
+    _lsetxattr = functools.partialmethod(
+        _changing_attribute, function="setxattr", nofollow=AT_SYMLINK_NOFOLLOW
+    )
+    _fsetxattr = functools.partialmethod(_changing_attribute, function="fsetxattr", nofollow=0)
+    _removexattr = functools.partialmethod(_changing_attribute, function="removexattr", nofollow=0)
+    _lremovexattr = functools.partialmethod(
+        _changing_attribute, function="removexattr", nofollow=AT_SYMLINK_NOFOLLOW
+    )
+    _fremovexattr = functools.partialmethod(
+        _changing_attribute, function="fremovexattr", nofollow=0
+    )
 
     def _name_to_handle_at(self, d: Decoded, a: tuple[int, ...]) -> None:
         """A file handle names a file whatever path leads to it, and only the kernel's
@@ -854,13 +850,7 @@ class Decoder:
         backlog = ctypes.c_int(a[1] & 0xFFFFFFFF).value
         if fd < 0:
             raise CallRefused(_errno.EBADF)
-        copy = self._pidfd_getfd(d, fd)
-        try:
-            domain = socket_option(copy, socket.SO_DOMAIN)
-            socktype = socket_option(copy, socket.SO_TYPE)
-            proto = socket_option(copy, socket.SO_PROTOCOL)
-        except OSError as error:
-            raise CallRefused(error.errno or _errno.ENOTSOCK) from None
+        copy, domain, socktype, proto = self._socket(d, fd)
         d.socket_number, d.socket_copy, d.backlog = fd, copy, backlog
         if not (
             domain in (socket.AF_INET, socket.AF_INET6)
