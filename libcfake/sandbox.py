@@ -742,12 +742,12 @@ def _depth(path: str) -> int:
     return posixpath.normpath(path).count("/")
 
 
-#: The filesystem calls a mount's passthrough serves (read-only ones): a fault rule naming one
-#: must see them.
 #: Devices whose read-only opens and stats the shim passes through (a terminal's open may make
 #: it the program's controlling terminal: not one of them).
 _READ_DEVICES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
 
+#: The filesystem calls a mount's passthrough serves (read-only ones): a fault rule naming one
+#: must see them.
 _READ_ONLY_FS = frozenset(
     function.text
     for function in Function
@@ -761,10 +761,11 @@ def _literal(pattern: str) -> str:
     return pattern[:cut]
 
 
-def _overlap(mount: str, literal: str) -> bool:
-    """Whether a path under ``mount`` may start with ``literal`` (a glob's fixed start)."""
-    mount = mount.rstrip("/")
-    return mount.startswith(literal) or literal.startswith(mount + "/") or literal == mount
+def _overlap(prefix: str, literal: str) -> bool:
+    """Whether a path under ``prefix`` (a mount, a device) may start with ``literal`` (a glob's
+    fixed start)."""
+    prefix = prefix.rstrip("/")
+    return prefix.startswith(literal) or literal.startswith(prefix + "/") or literal == prefix
 
 
 #: The GIL switch interval while a Sandbox is open (seconds). The master is Python in the
