@@ -258,8 +258,8 @@ class Publisher:
             except OSError:
                 return None
             return self._names(obj, name) if found is obj else None
-        assert self.snapshot is not None
-        if info.st_dev != self._shadow_device() or self._route(path) is not None:
+        shadow = self._shadow
+        if shadow is None or info.st_dev != shadow.device or self._route(path) is not None:
             return None  # a host file's (refused), a FIFO's, the program's own memfd
         try:
             directory, canonical = self._fs.lookup(path)  # (as the answer finds it)
@@ -270,15 +270,6 @@ class Publisher:
         if request.name == "fchmod" and self._takes_search(directory, request):
             return None
         return [canonical.rstrip("/") or "/"]
-
-    @functools.cache  # noqa: B019 (one per Sandbox, as long as it)
-    def _shadow_device(self) -> int:
-        """The device of the shadow directories (the snapshot's root), -1 if none."""
-        assert self.snapshot is not None
-        try:
-            return os.stat(self.snapshot.root).st_dev
-        except OSError:
-            return -1
 
     @staticmethod
     def _takes_search(directory: FakeDirectory, request: Request) -> bool:
