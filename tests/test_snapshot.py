@@ -16,6 +16,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
@@ -482,29 +483,38 @@ def test_stats_racing_with_changes_never_see_a_state_the_file_never_had(
     sb.fs.remove("/d/f")
     sb.fs.create_file("/d/f", contents="z" * 10)
     stop = threading.Event()
+    swaps = 0
 
     def swap() -> None:
+        nonlocal swaps
         big = False
         while not stop.is_set():
             big = not big
             sb.fs.remove("/d/f")
             sb.fs.create_file("/d/f", contents="z" * (20000 if big else 10),
                               st_mode=0o600 if big else 0o644)  # fmt: skip
+            swaps += 1
+            # A writer that never waits starves the master of the GIL: each call it answers then
+            # waits for the writer's switch interval, and the run took from 20 s to past 120 s
+            # by the machine's load. A pause this short still swaps the file about once a
+            # millisecond while the programs stat it, from the snapshot and from the master.
+            time.sleep(0.00002)
 
-    # The writer never waits, so the master gets the GIL only when the writer is made to give
-    # it up: every 5 ms by default, which would slow each call the master answers to that pace.
     interval = sys.getswitchinterval()
     sys.setswitchinterval(0.0002)
     writer = threading.Thread(target=swap)
     writer.start()
     try:
-        procs = [sb.popen([program, "race", "/d", "f", "300"], stdout=subprocess.PIPE, text=True)
+        procs = [sb.popen([program, "race", "/d", "f", "2000"], stdout=subprocess.PIPE, text=True)
                  for _ in range(2)]  # fmt: skip
         outputs = [proc.communicate(timeout=120)[0] for proc in procs]
     finally:
         stop.set()
         writer.join()
         sys.setswitchinterval(interval)
+    # the race happened: the file changed under the programs, who were answered both ways
+    answered = {entry.from_snapshot for entry in sb.journal if entry.path == "/d/f"}
+    assert swaps >= 20 and answered == {True, False}
     assert outputs == ["consistent\n", "consistent\n"]
 
 
