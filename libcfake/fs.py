@@ -142,6 +142,8 @@ class FileSystem:
         self._memfds: dict[int, tuple[FakeFile, int]] = {}  # id(file) -> (file, memfd)
         self._disk_sizes: dict[int, int] = {}  # set_disk_usage: pyfakefs device -> bytes
         self._by_inode: dict[int, FakeFile] = {}  # memfd inode -> file
+        # memfd inode -> (file, memfd_made) of a file that lost its last name (see forget)
+        self._nameless: dict[int, tuple[FakeFile, int]] = {}
         #: Called (with ``lock`` held) before this API changes the model: the Sandbox empties
         #: its snapshot. (Moving a file into a memfd changes no answer about it, as a rule; when
         #: it does, this is called right after, before anyone could see the new answer.)
@@ -380,6 +382,7 @@ class FileSystem:
                     file.detach()
             self._memfds.clear()
             self._by_inode.clear()
+            self._nameless.clear()
 
     # -- extended attributes --------------------------------------------------------------
 
@@ -835,8 +838,27 @@ class FileSystem:
             return
         entry = self._memfds.pop(id(file), None)
         if entry is not None and isinstance(file, _MemfdBacked):
-            self._by_inode.pop(os.fstat(entry[1]).st_ino, None)
+            inode = os.fstat(entry[1]).st_ino
+            self._by_inode.pop(inode, None)
+            self._nameless[inode] = (file, file.memfd_made)
             file.detach()
+
+    def nameless_stat(self, info: stat_result) -> PackedStat | None:
+        """fstat of a descriptor of a model file that lost its last name while a program held
+        it (mkstemp, then unlink), given the descriptor's own fstat: the model's values, with
+        the size and times of the memfd the program still writes (see :class:`_MemfdBacked`).
+        None for a descriptor of no such file."""
+        entry = self._nameless.get(info.st_ino)
+        if entry is None:
+            return None
+        file, made = entry
+        meta = file.stat_result
+        ctime = meta._st_ctime_ns
+        if info.st_ctime_ns != made:
+            ctime = max(ctime, info.st_ctime_ns)
+        return pack_stat_ns(meta.st_mode, info.st_size, meta.st_dev, cast(int, meta.st_ino),
+                            int(meta.st_nlink), meta.st_uid, meta.st_gid, meta._st_atime_ns,
+                            info.st_mtime_ns, ctime)  # fmt: skip
 
     # -- permissions -----------------------------------------------------------------------
 
@@ -1074,6 +1096,7 @@ class CallerView:
             raise _error(errno.EISDIR, path)
         self.fs._fake.remove(self.join(where, name) + ("/" if path.endswith("/") else ""))
         self.fs.entries_changed(directory)
+        obj.st_ctime = time.time()  # one link fewer: a change of the inode, as the kernel's
         return obj
 
     def rmdir(self, path: str) -> None:
@@ -1117,6 +1140,10 @@ class CallerView:
             self.join(new_where, new_name) + ("/" if new.endswith("/") else ""),
         )
         self.fs.entries_changed(old_directory, new_directory)
+        now = time.time()  # Linux's filesystems change the moved inode's ctime (and the
+        obj.st_ctime = now  # replaced one's: one link fewer), as tmpfs and ext4 do
+        if replaced is not None:
+            replaced.st_ctime = now
         return replaced
 
     def new_name(
@@ -1154,6 +1181,7 @@ class CallerView:
             raise _error(errno.EPERM, old)
         self.fs._fake.link(old_canonical, self.join(where, name), follow_symlinks=False)
         self.fs.entries_changed(directory)
+        obj.st_ctime = time.time()  # one link more: a change of the inode, as the kernel's
 
     # -- extended attributes: the kernel's xattr_permission and tmpfs's handlers --
 

@@ -417,6 +417,10 @@ class FsAnswers:
         obj: FakeFile | None = None
         if info.st_dev == self._memfd_device:
             obj = self._fs.file_of_memfd(info.st_ino)
+            if obj is None and request.name == "fstat":  # a file whose names are all gone?
+                nameless = self._fs.nameless_stat(info)
+                if nameless is not None:
+                    return nameless
         elif info.st_dev == self._shadow.device:
             virtual = self._shadow.virtual_of_inode(info.st_ino)
             obj = self._fs.resolve(virtual) if virtual is not None else None

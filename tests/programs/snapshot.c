@@ -21,7 +21,10 @@
  *   read               reads the current descriptor to its end: the number of bytes
  *   write N            writes N bytes to the current descriptor: "ok" or the errno's name
  *   full P | ffull     stat P, or fstat of the current descriptor: "<octal mode> <size> <nlink>
- *                      <atime> <mtime> <ctime>", each time as seconds.nanoseconds */
+ *                      <atime> <mtime> <ctime>", each time as seconds.nanoseconds
+ *   fxfull             statx of the current descriptor (AT_EMPTY_PATH), printed as ffull
+ *   fchmod MODE        of the current descriptor: "ok" or the errno's name
+ *   rename P Q | link P Q | unlink P    "ok" or the errno's name */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -194,6 +197,26 @@ int main(int argc, char **argv)
         } else if (strcmp(step, "ffull") == 0) {
             int ret = fstat(current, &st);
             show_full(ret, &st);
+        } else if (strcmp(step, "fxfull") == 0) {
+            struct statx stx;
+            int ret = statx(current, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx);
+            st.st_mode = stx.stx_mode;
+            st.st_size = (off_t)stx.stx_size;
+            st.st_nlink = stx.stx_nlink;
+            st.st_atim = (struct timespec){stx.stx_atime.tv_sec, stx.stx_atime.tv_nsec};
+            st.st_mtim = (struct timespec){stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec};
+            st.st_ctim = (struct timespec){stx.stx_ctime.tv_sec, stx.stx_ctime.tv_nsec};
+            show_full(ret, &st);
+        } else if (strcmp(step, "fchmod") == 0 && i + 1 < argc) {
+            ok_or_errno(fchmod(current, (mode_t)strtol(argv[++i], NULL, 8)));
+        } else if (strcmp(step, "rename") == 0 && i + 2 < argc) {
+            const char *from = argv[++i];
+            ok_or_errno(rename(from, argv[++i]));
+        } else if (strcmp(step, "link") == 0 && i + 2 < argc) {
+            const char *from = argv[++i];
+            ok_or_errno(link(from, argv[++i]));
+        } else if (strcmp(step, "unlink") == 0 && i + 1 < argc) {
+            ok_or_errno(unlink(argv[++i]));
         } else {
             fprintf(stderr, "snapshot: bad step %s\n", step);
             return 2;
