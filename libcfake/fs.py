@@ -48,7 +48,7 @@ from pyfakefs.fake_os import FakeOsModule
 from pyfakefs.helpers import FakeStatResult
 
 from .protocol import MAX_BYTES, MAX_XATTR_VALUE, PackedStat, pack_stat_ns
-from .snapshot import RECORD
+from .snapshot import DESCRIPTOR, RECORD
 from .stat import FsStats, StatResult
 
 #: Host paths mounted read-only by default: what programs need to start.
@@ -1419,6 +1419,31 @@ def lstat_records(
             )
         parts.append(entry)
     return b"".join(parts)
+
+
+def descriptor_record(obj: FakeFile, key: bytes, path: str) -> bytes | None:
+    """The snapshot's record that answers fstat of a model file's memfd under ``key``
+    (:func:`~libcfake.snapshot.descriptor_key`), ``path`` the file's canonical path; None for an
+    object that is not a regular file in a memfd, or of values a stat answer cannot carry.
+
+    The memfd is the file's contents: the shim takes its size and mtime from the memfd's own
+    fstat, and its ctime from there once the memfd changed (:meth:`_MemfdBacked.ctime_ns`), so
+    the record carries the model's ctime, and in its mtime the memfd's ctime when it was made."""
+    if not isinstance(obj, _MemfdBacked):
+        return None
+    meta = obj.stat_result
+    mode = meta.st_mode
+    if mode & 0o170000 != stat.S_IFREG:
+        return None
+    encoded = _fsencode(path)
+    try:
+        record = RECORD.pack(meta.st_dev, meta.st_ino, _nlink(obj), mode, meta.st_uid,
+                             meta.st_gid, len(encoded), 0, 0, 4096, 0, meta._st_atime_ns,
+                             obj.memfd_made, meta._st_ctime_ns, len(key),
+                             DESCRIPTOR)  # fmt: skip
+    except struct.error:
+        return None
+    return record + key + encoded
 
 
 def _record_ino(obj: FakeFile) -> int:

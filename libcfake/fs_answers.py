@@ -166,7 +166,10 @@ class FsAnswers:
         watch = self._watch((path, canonical), writable) if watched else 0
         if watch:  # (O_NOATIME: how a program that inherits it across exec knows it)
             reopen |= os.O_NOATIME
-        return Descriptor(os.open(f"/proc/self/fd/{memfd}", reopen), watch)
+        descriptor = Descriptor(os.open(f"/proc/self/fd/{memfd}", reopen), watch)
+        if not canonical.endswith("/"):
+            self._publisher.publish_descriptor(obj, canonical, memfd)
+        return descriptor
 
     def _watch(self, paths: tuple[str, str], writable: bool) -> int:
         """The LCF_WATCH_* bits of an open of a model file by these paths (as the program

@@ -30,10 +30,10 @@ from pyfakefs.fake_file import FakeDirectory, FakeFile
 from ._paths import follows_last_link
 from ._shadow import ShadowTree
 from .faults import FaultRule
-from .fs import DEVICES, FileSystem, lstat_records
+from .fs import DEVICES, FileSystem, descriptor_record, lstat_records
 from .protocol import NOTED_FUNCTIONS, NOTED_OPENS
 from .request import Request
-from .snapshot import COMPLETE, LISTED, Snapshot
+from .snapshot import COMPLETE, LISTED, Snapshot, descriptor_key
 
 
 class Publisher:
@@ -65,6 +65,8 @@ class Publisher:
         self._pending: dict[str, list[str]] = {}
         # the shadow directories, synced for a directory listed ahead (see _list_ahead)
         self._shadow = shadow
+        # canonical path of a file -> the key of its memfd's record (see publish_descriptor)
+        self._descriptors: dict[str, bytes] = {}
 
     def publish(self, directory: str, obj: FakeDirectory, *, listed: bool = False) -> None:
         """Publish a directory (canonical path) and its entries: a program that lists a
@@ -92,6 +94,30 @@ class Publisher:
             if directory != "/" and parent in self._listed and self._shadow is not None:
                 self._list_ahead(parent, obj.parent_dir() if obj.parent_dir else None)
             self._listed.add(directory)
+
+    def publish_descriptor(self, obj: FakeFile, path: str, memfd: int) -> None:
+        """After the master opened the model file at ``path`` (canonical) for a program, its
+        contents in ``memfd``: publish the memfd's record, so that the shim answers fstat of the
+        descriptor (cp fstats both ends of every copy). The record goes with the path's entry:
+        a change to the file, by path or descriptor, withdraws each of its names
+        (:meth:`before_change`), and so the record. Not while a fault rule covers a call the
+        shim answers (fstat among them)."""
+        snapshot = self.snapshot
+        if snapshot is None or snapshot.crowded or path in self._descriptors:
+            return
+        if any(rule.calls & NOTED_FUNCTIONS for rule in self._faults):
+            return
+        info = os.fstat(memfd)
+        key = descriptor_key(info.st_dev, info.st_ino)
+        record = descriptor_record(obj, key, path)
+        if record is not None and snapshot.put_many(record):
+            self._descriptors[path] = key
+
+    def _withdraw_descriptor(self, path: str) -> None:
+        """Withdraw the record of the memfd of the file at ``path``, if one is published."""
+        key = self._descriptors.pop(path, None)
+        if key is not None and self.snapshot is not None:
+            self.snapshot.withdraw_key(key)
 
     def _list_ahead(self, top: str, obj: FakeDirectory | None) -> None:
         """A program that lists a directory and then one in it (ls -R, find, cp -r, du, tar c)
@@ -332,6 +358,7 @@ class Publisher:
         snapshot = self.snapshot
         assert snapshot is not None
         self._forget(path)
+        self._withdraw_descriptor(path)
         if not self._may_hold(path) or not snapshot.withdraw(path):
             return  # (not published: its directory is not complete, nothing depends on it)
         if path != "/":
@@ -348,6 +375,7 @@ class Publisher:
         snapshot = self.snapshot
         assert snapshot is not None
         self._forget(path)
+        self._withdraw_descriptor(path)
         if self._may_hold(path):
             snapshot.withdraw(path)  # (a name to create: its directory's entry says complete)
         parent = _dirname(path)
@@ -417,6 +445,7 @@ class Publisher:
             self._holding_parents.clear()
             self._complete.clear()
             self._pending.clear()
+            self._descriptors.clear()
 
     def publish_parent(self, path: str) -> None:
         """After the master answered a stat-like call: publish the directory the path is in, from

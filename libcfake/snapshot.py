@@ -32,6 +32,8 @@ from ._wire import ffi, lib
 #: Flags of a directory's entry (see :meth:`Snapshot.mark`).
 LISTED: int = lib.LCF_SNAPSHOT_LISTED
 COMPLETE: int = lib.LCF_SNAPSHOT_COMPLETE
+#: The flag of a descriptor's record (see :func:`descriptor_key`).
+DESCRIPTOR: int = lib.LCF_SNAPSHOT_DESCRIPTOR
 #: Once laid out, the memfd may not change size, and only the master's own mapping (made before
 #: the seal) can write it: F_SEAL_FUTURE_WRITE, Linux 5.1.
 _SEALS = (
@@ -52,7 +54,7 @@ BYTES = 32 << 20
 RECORD = struct.Struct("=QQQIIIiQqqqqqqII")
 _FIELDS = [
     "dev", "ino", "nlink", "mode", "uid", "gid", "target_length", "rdev", "size", "blksize",
-    "blocks", "atime_ns", "mtime_ns", "ctime_ns", "path_length", "reserved",
+    "blocks", "atime_ns", "mtime_ns", "ctime_ns", "path_length", "flags",
 ]  # fmt: skip
 if (
     RECORD.size != ffi.sizeof("struct lcf_snapshot_record")
@@ -62,6 +64,12 @@ if (
         "struct lcf_snapshot_record in shim/snapshot.h and libcfake/snapshot.py disagree: "
         "update both together"
     )
+
+
+def descriptor_key(dev: int, ino: int) -> bytes:
+    """The key of the record that answers fstat of the memfd of st_dev ``dev``, st_ino ``ino``:
+    no path a call names has this form (``LCF_SNAPSHOT_DESCRIPTOR`` in shim/libcfake_wire.h)."""
+    return b"//memfd/%x/%x" % (dev, ino)
 
 
 class Snapshot:
@@ -149,6 +157,10 @@ class Snapshot:
         ``path``. False when it is not published."""
         encoded = os.fsencode(path)
         return bool(lib.lcf_snapshot_withdraw(self._writer, encoded, len(encoded)))  # (no room)
+
+    def withdraw_key(self, key: bytes) -> bool:
+        """:meth:`withdraw` of an entry by its key's bytes (a descriptor's record's)."""
+        return bool(lib.lcf_snapshot_withdraw(self._writer, key, len(key)))
 
     def mark(self, directory: str, flags: int) -> bool:
         """Add flags to a published directory's entry: :data:`LISTED` (its shadow directory lists

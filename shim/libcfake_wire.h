@@ -434,6 +434,14 @@ struct lcf_address {               /* one entry of a successful getaddrinfo repl
  * does not exist (ENOENT, for the calls answered from the snapshot and for an open that creates
  * nothing).
  *
+ * A descriptor's record (LCF_SNAPSHOT_DESCRIPTOR) answers fstat of a model file's memfd, which a
+ * program holds from an open the master answered. Its key is no path but "//memfd/DEV/INO", the
+ * memfd's st_dev and st_ino in lowercase hex (no path a call names has "//"); its target is the
+ * file's virtual path (for the note). The memfd is the file's contents, so its size, blocks and
+ * mtime come from the memfd's own fstat, and its ctime too once the memfd changed: the record's
+ * ctime is the model's, and its mtime the memfd's ctime when the master made it (then unchanged:
+ * the record's ctime; else the later of the two). Everything else is the record's.
+ *
  * Layout: struct lcf_snapshot at offset 0; slot_count struct lcf_snapshot_slot at slots_offset
  * (an open-addressing hash table, linear probing on lcf_path_hash); path and target bytes in
  * the pool at pool_offset. Emptying is one increment of epoch: a slot counts only when its epoch
@@ -445,6 +453,7 @@ struct lcf_address {               /* one entry of a successful getaddrinfo repl
 #define LCF_SNAPSHOT_MAGIC 0x3150534c /* "LSP1" in memory order on little-endian machines */
 #define LCF_SNAPSHOT_LISTED 1         /* a directory whose shadow lists exactly its entries */
 #define LCF_SNAPSHOT_COMPLETE 2       /* a directory all of whose entries are published */
+#define LCF_SNAPSHOT_DESCRIPTOR 4     /* a descriptor's record: see above */
 #define LCF_SNAPSHOT_WITHDRAWN 0x8000000000000000 /* in a slot's epoch: a withdrawn entry */
 
 struct lcf_snapshot {

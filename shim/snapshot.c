@@ -198,6 +198,7 @@ int lcf_snapshot_put_many(struct lcf_snapshot_writer *w, const char *records, ui
             .size = record.size,
             .blksize = record.blksize,
             .blocks = record.blocks,
+            .reserved = record.flags,
         };
         split_nanoseconds(record.atime_ns, &stat.atime_sec, &stat.atime_nsec);
         split_nanoseconds(record.mtime_ns, &stat.mtime_sec, &stat.mtime_nsec);

@@ -86,7 +86,7 @@ struct lcf_snapshot_record {
     int64_t mtime_ns;
     int64_t ctime_ns;
     uint32_t path_length;
-    uint32_t reserved;             /* zero */
+    uint32_t flags;                /* LCF_SNAPSHOT_* flags the entry starts with */
 };
 
 /* Master: publishes every record of the bytes at records, in order (one call for a directory's

@@ -264,6 +264,71 @@ static bool snapshot_getxattr(struct conn *c, const struct lcf_request *req,
     return true;
 }
 
+/* Appends v in lowercase hex to out; returns the bytes written (at most 16). */
+static size_t put_hex(char *out, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t n = 0;
+    do {
+        n++;
+    } while (n < 16 && (v >> (4 * n)) != 0);
+    for (size_t i = n; i-- > 0; v >>= 4)
+        out[i] = digits[v & 15];
+    return n;
+}
+
+/* Writes into key (at least 42 bytes) the key of the descriptor's record of the memfd st_dev
+ * dev, st_ino ino: "//memfd/DEV/INO"; returns its length. */
+static size_t descriptor_key(char *key, uint64_t dev, uint64_t ino)
+{
+    static const char prefix[] = "//memfd/";
+    size_t n = sizeof prefix - 1;
+    memcpy(key, prefix, n);
+    n += put_hex(key + n, dev);
+    key[n++] = '/';
+    return n + put_hex(key + n, ino);
+}
+
+/* Answers fstat of a model file's memfd from its descriptor's record (see LCF_SNAPSHOT_DESCRIPTOR
+ * in libcfake_wire.h): the memfd's own size and times where the memfd is the file, the record's
+ * values for the rest. False (errno as it was) when the master must answer. */
+static bool snapshot_fstat_file(struct conn *c, const struct lcf_request *req,
+                                struct lcf_reply *reply, void *payload, size_t payload_size)
+{
+    struct lcf_stat st;
+    struct stat real;
+    char key[64], path[LCF_MAX_PATH + 1];
+    int32_t path_length;
+    int saved = errno;
+    bool got = req->call.fds == LCF_FD_FILE && payload_size >= sizeof st &&
+               lcf_real_fstat(req->fds[0], &real) == 0 && S_ISREG(real.st_mode);
+    errno = saved;
+    if (!got)
+        return false;
+    size_t k = descriptor_key(key, real.st_dev, real.st_ino);
+    if (!lcf_snapshot_get(&snapshot, key, k, &st, path, &path_length) ||
+        !(st.reserved & LCF_SNAPSHOT_DESCRIPTOR) || !S_ISREG(st.mode) || path_length <= 0)
+        return false;
+    bool changed = real.st_ctim.tv_sec != st.mtime_sec || real.st_ctim.tv_nsec != st.mtime_nsec;
+    bool later = real.st_ctim.tv_sec > st.ctime_sec ||
+                 (real.st_ctim.tv_sec == st.ctime_sec && real.st_ctim.tv_nsec > st.ctime_nsec);
+    if (changed && later) {
+        st.ctime_sec = real.st_ctim.tv_sec;
+        st.ctime_nsec = real.st_ctim.tv_nsec;
+    }
+    st.size = real.st_size;
+    st.blocks = (real.st_size + 4095) / 4096 * 8; /* as the master's answer counts them */
+    st.mtime_sec = real.st_mtim.tv_sec;
+    st.mtime_nsec = real.st_mtim.tv_nsec;
+    st.reserved = 0;
+    if (!send_note(c, req, &st, path, (size_t)path_length, NULL, 0, 0))
+        return false;
+    snapshot_reply(reply, 0, 0);
+    reply->count = 1;
+    memcpy(payload, &st, sizeof st);
+    return true;
+}
+
 bool snapshot_answer(struct conn *c, const struct lcf_request *req, struct lcf_reply *reply,
                      int *fd, void *payload, size_t payload_size)
 {
@@ -274,11 +339,13 @@ bool snapshot_answer(struct conn *c, const struct lcf_request *req, struct lcf_r
         return snapshot_open(c, req, reply, fd);
     if (snapshot_mapped && f == LCF_GETXATTR)
         return snapshot_getxattr(c, req, reply);
+    if (snapshot_mapped && f == LCF_FSTAT && !req->directory) /* (a file's: a memfd) */
+        return snapshot_fstat_file(c, req, reply, payload, payload_size);
     bool stat = is_stat(f);
     bool access = f == LCF_ACCESS || f == LCF_EACCESS;
     if (!snapshot_mapped || !(stat || access || f == LCF_READLINK) ||
-        (f == LCF_FSTAT ? !req->directory : req->call.length1 <= 0))
-        return false; /* (a file's descriptor is a memfd: never published under its name) */
+        (f != LCF_FSTAT && req->call.length1 <= 0))
+        return false;
     char path[LCF_MAX_PATH + 1], target[LCF_MAX_PATH + 1];
     struct lcf_stat st;
     uint32_t flags;
