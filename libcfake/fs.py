@@ -48,7 +48,7 @@ from pyfakefs.fake_os import FakeOsModule
 from pyfakefs.helpers import FakeStatResult
 
 from .protocol import MAX_BYTES, MAX_XATTR_VALUE, PackedStat, pack_stat_ns
-from .snapshot import DESCRIPTOR, RECORD
+from .snapshot import DESCRIPTOR, RECORD, descriptor_key
 from .stat import FsStats, StatResult
 
 #: Host paths mounted read-only by default: what programs need to start.
@@ -731,6 +731,7 @@ class FileSystem:
         fields.pop("_byte_contents", None)
         info = os.fstat(memfd)
         fields["memfd_fd"], fields["memfd_made"] = memfd, info.st_ctime_ns
+        fields["memfd_key"] = descriptor_key(info.st_dev, info.st_ino)  # (its record's)
         self._memfds[id(file)] = (file, memfd)
         self._by_inode[info.st_ino] = file
 
@@ -1421,9 +1422,9 @@ def lstat_records(
     return b"".join(parts)
 
 
-def descriptor_record(obj: FakeFile, key: bytes, path: str) -> bytes | None:
-    """The snapshot's record that answers fstat of a model file's memfd under ``key``
-    (:func:`~libcfake.snapshot.descriptor_key`), ``path`` the file's canonical path; None for an
+def descriptor_record(obj: FakeFile, path: str) -> tuple[bytes, bytes] | None:
+    """The key (:func:`~libcfake.snapshot.descriptor_key`) and the record of the snapshot's entry
+    that answers fstat of a model file's memfd, ``path`` the file's canonical path; None for an
     object that is not a regular file in a memfd, or of values a stat answer cannot carry.
 
     The memfd is the file's contents: the shim takes its size and mtime from the memfd's own
@@ -1439,11 +1440,11 @@ def descriptor_record(obj: FakeFile, key: bytes, path: str) -> bytes | None:
     try:
         record = RECORD.pack(meta.st_dev, meta.st_ino, _nlink(obj), mode, meta.st_uid,
                              meta.st_gid, len(encoded), 0, 0, 4096, 0, meta._st_atime_ns,
-                             obj.memfd_made, meta._st_ctime_ns, len(key),
+                             obj.memfd_made, meta._st_ctime_ns, len(obj.memfd_key),
                              DESCRIPTOR)  # fmt: skip
     except struct.error:
         return None
-    return record + key + encoded
+    return obj.memfd_key, record + obj.memfd_key + encoded
 
 
 def _record_ino(obj: FakeFile) -> int:
@@ -1556,6 +1557,7 @@ class _MemfdBacked(FakeFile):
 
     memfd_fd: int
     memfd_made: int  # the memfd's ctime (ns) when it was made from the model's copy
+    memfd_key: bytes  # the key of its record in the snapshot (descriptor_record)
     memfd_writable = False  # see FileSystem.changes_unseen
 
     @property
@@ -1610,7 +1612,7 @@ class _MemfdBacked(FakeFile):
         data, info = _read_all(memfd), os.fstat(memfd)
         ctime = self.ctime_ns(info)
         self.__class__ = _ORIGINAL_CLASSES[type(self)]
-        for key in ("memfd_fd", "memfd_made", "memfd_writable"):
+        for key in ("memfd_fd", "memfd_made", "memfd_key", "memfd_writable"):
             self.__dict__.pop(key, None)
         FakeFile.__setattr__(self, "_byte_contents", data)
         meta = self.stat_result

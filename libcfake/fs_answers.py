@@ -168,7 +168,7 @@ class FsAnswers:
             reopen |= os.O_NOATIME
         descriptor = Descriptor(os.open(f"/proc/self/fd/{memfd}", reopen), watch)
         if not canonical.endswith("/"):
-            self._publisher.publish_descriptor(obj, canonical, memfd)
+            self._publisher.publish_descriptor(obj, canonical)
         return descriptor
 
     def _watch(self, paths: tuple[str, str], writable: bool) -> int:

@@ -33,7 +33,7 @@ from .faults import FaultRule
 from .fs import DEVICES, FileSystem, descriptor_record, lstat_records
 from .protocol import NOTED_FUNCTIONS, NOTED_OPENS
 from .request import Request
-from .snapshot import COMPLETE, LISTED, Snapshot, descriptor_key
+from .snapshot import COMPLETE, LISTED, Snapshot
 
 
 class Publisher:
@@ -95,23 +95,20 @@ class Publisher:
                 self._list_ahead(parent, obj.parent_dir() if obj.parent_dir else None)
             self._listed.add(directory)
 
-    def publish_descriptor(self, obj: FakeFile, path: str, memfd: int) -> None:
-        """After the master opened the model file at ``path`` (canonical) for a program, its
-        contents in ``memfd``: publish the memfd's record, so that the shim answers fstat of the
-        descriptor (cp fstats both ends of every copy). The record goes with the path's entry:
-        a change to the file, by path or descriptor, withdraws each of its names
-        (:meth:`before_change`), and so the record. Not while a fault rule covers a call the
-        shim answers (fstat among them)."""
+    def publish_descriptor(self, obj: FakeFile, path: str) -> None:
+        """After the master opened the model file at ``path`` (canonical) for a program: publish
+        the record of its memfd, so that the shim answers fstat of the descriptor (cp fstats
+        both ends of every copy). The record goes with the path's entry: a change to the file,
+        by path or descriptor, withdraws each of its names (:meth:`before_change`), and so the
+        record. Not while a fault rule covers a call the shim answers (fstat among them)."""
         snapshot = self.snapshot
         if snapshot is None or snapshot.crowded or path in self._descriptors:
             return
         if any(rule.calls & NOTED_FUNCTIONS for rule in self._faults):
             return
-        info = os.fstat(memfd)
-        key = descriptor_key(info.st_dev, info.st_ino)
-        record = descriptor_record(obj, key, path)
-        if record is not None and snapshot.put_many(record):
-            self._descriptors[path] = key
+        entry = descriptor_record(obj, path)
+        if entry is not None and snapshot.put_many(entry[1]):
+            self._descriptors[path] = entry[0]
 
     def _withdraw_descriptor(self, path: str) -> None:
         """Withdraw the record of the memfd of the file at ``path``, if one is published."""
@@ -200,6 +197,8 @@ class Publisher:
             return  # nothing to take back (most calls of a program that only writes)
         path = request.path
         name = request.name
+        if name in _CREATES and not self._holding:
+            return  # only files' descriptor records are in: a create changes none of them
         if path is None or snapshot.crowded:
             self.unpublish()
             return
@@ -494,6 +493,9 @@ _BOUNDED_CHANGES = frozenset(
     {"open", "openat", "mkdir", "mknod", "symlink", "unlink", "rmdir", "truncate", "utimens",
      "chmod", "chown", "rename", "link", "setxattr", "removexattr"}
 )  # fmt: skip
+#: The changes that make a name, or open a file for writing: of a file some descriptor's record
+#: stands for, they change only what the record leaves to the memfd (its size and times).
+_CREATES = frozenset({"open", "openat", "mkdir", "mknod", "symlink"})
 #: The changes of an inode alone, not of any directory's list of names: they withdraw the
 #: entries of the file's names, and not their directories'.
 _METADATA_CHANGES = frozenset(
