@@ -46,7 +46,7 @@ import struct
 import subprocess
 import threading
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from . import _seccomp
@@ -54,6 +54,7 @@ from ._seccomp import Listener, Notification
 from ._supervisor import Supervisor, SupervisorError
 from ._syscalls import DatagramSources
 from .errors import ShimNotBuiltError
+from .protocol import Note, ProcessInfo
 from .snapshot import Snapshot
 
 #: The backend a Sandbox uses unless told: the one constant to change.
@@ -146,7 +147,8 @@ _NEW_NAMESPACES = (
 class Hybrid:
     """Starts a Sandbox's programs under the launcher and serves each tree's trapped calls with
     ``answer`` (the Sandbox's pipeline). ``socket_path``: the shim's master, whose connections
-    go on; ``violation``: records what was refused here."""
+    go on; ``violation``: records what was refused here; ``on_note``: hears of the calls the
+    supervisors answered from the snapshot, as the master hears the shim's notes."""
 
     def __init__(
         self,
@@ -158,7 +160,9 @@ class Hybrid:
         passthrough: Callable[[], Sequence[str]] = tuple,
         snapshot: Snapshot | None = None,
         datagram_sources: DatagramSources | None = None,
+        on_note: Callable[[ProcessInfo, Iterable[Note]], object] | None = None,
     ) -> None:
+        self._on_note = on_note  # calls each tree's fast path answered from the snapshot
         self._pipeline = threading.Lock()  # one call at a time through the pipeline
         self._passthrough = passthrough  # the mounts when a tree starts (see Supervisor)
         self._snapshot = snapshot
@@ -276,7 +280,7 @@ class Hybrid:
                 file_devices=self._file_devices, chdir_continues=True,
                 intercept=functools.partial(self._intercept, listener),
                 passthrough=self._passthrough(), root=pid, snapshot=self._snapshot,
-                datagram_sources=self._datagram_sources,
+                datagram_sources=self._datagram_sources, on_note=self._on_note,
             )  # fmt: skip
         except Exception as error:  # a bug of ours: fail the test; the tree's calls fail
             listener.close()

@@ -83,6 +83,18 @@ class Notification:
         return SYSCALL_NAMES.get(self.nr, f"syscall_{self.nr}")
 
 
+@dataclass(frozen=True)
+class FastAnswer:
+    """A call the fast path answered from the model's metadata snapshot (a stat of a model
+    file's descriptor, made inside libc), for the journal: what the program got."""
+
+    pid: int  # the calling thread's id
+    name: str  # the system call's ("newfstatat", "statx")
+    mode: int  # the st_mode and st_size answered
+    size: int
+    path: str  # the file's virtual path
+
+
 class Listener:
     """A seccomp user-notification listener: the master's end of one launched tree."""
 
@@ -232,10 +244,11 @@ class FastPath:
 
     def wait(
         self, listener: int, wakeup: int, pidfd: int, timeout: float | None
-    ) -> Notification | str:
-        """The next call to answer, or why the wait ended: "wakeup" (``wakeup`` is readable),
-        "exited" (``pidfd`` is: -1 for none), "hangup" (every process of the tree is gone),
-        "timeout" (``timeout`` seconds passed; None: never)."""
+    ) -> Notification | FastAnswer | str:
+        """The next call to answer, a call answered here that the journal must see, or why the
+        wait ended: "wakeup" (``wakeup`` is readable), "exited" (``pidfd`` is: -1 for none),
+        "hangup" (every process of the tree is gone), "timeout" (``timeout`` seconds passed;
+        None: never)."""
         milliseconds = -1 if timeout is None else int(timeout * 1000) + 1
         event = lib.lcf_fast_serve(self._state, listener, wakeup, pidfd, milliseconds, self._note)
         if event == lib.LCF_FAST_NOTE:
@@ -244,6 +257,11 @@ class FastPath:
                 int(n.id), int(n.pid), int(n.nr), int(n.arch), int(n.instruction_pointer),
                 tuple(int(argument) for argument in n.args),
             )  # fmt: skip
+        if event == lib.LCF_FAST_ANSWERED:
+            j = self._state.journal
+            path = os.fsdecode(ffi.unpack(j.path, max(0, min(int(j.path_length), len(j.path)))))
+            name = SYSCALL_NAMES.get(int(j.nr), f"syscall_{int(j.nr)}")
+            return FastAnswer(int(j.pid), name, int(j.mode), int(j.size), path)
         if event < 0:
             raise OSError(-event, os.strerror(-event))
         return _FAST_EVENTS[event]

@@ -42,7 +42,7 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from . import protocol
@@ -71,7 +71,7 @@ from ._host import (
     send_message,
     socket_call,
 )
-from ._seccomp import FastPath, Listener, Notification
+from ._seccomp import FastAnswer, FastPath, Listener, Notification
 from ._syscalls import (
     CallRefused,
     Continue,
@@ -83,7 +83,7 @@ from ._syscalls import (
 )
 from ._wire import ffi
 from .calls import Call
-from .protocol import PackedStat, ProcessInfo
+from .protocol import VERSION, Note, PackedStat, ProcessInfo
 from .snapshot import Snapshot
 from .stat import StatResult
 
@@ -617,6 +617,9 @@ class Supervisor:
     directories' descriptors there; ``datagram_sources``: where each datagram socket's sends
     were routed (see :data:`DatagramSources`), for the sources its recvfrom reports.
 
+    ``on_note(process, notes)``: hears of the calls the loop answered from the snapshot (a stat
+    of a model file's descriptor, made inside libc), as a master hears the shim's notes.
+
     ``chdir_continues``: a passed-through chdir goes on in the kernel (only the kernel can change
     a process's working directory) instead of failing with ENOSYS. Off by default: it is a
     second exception to "never go on with a path the master read". It grants nothing, as every
@@ -637,8 +640,10 @@ class Supervisor:
         root: int = 0,
         snapshot: Snapshot | None = None,
         datagram_sources: DatagramSources | None = None,
+        on_note: Callable[[ProcessInfo, Iterable[Note]], object] | None = None,
     ) -> None:
         self.listener = listener
+        self.on_note = on_note
         listener.wake_synchronously()  # master and program take turns: one CPU, no wake-ups
         self.fast = FastPath(passthrough, file_devices, root, snapshot)
         self.intercept = intercept
@@ -679,6 +684,8 @@ class Supervisor:
                 event = self.fast.wait(self.listener.fileno(), self._wakeup, pidfd, wait)
                 if isinstance(event, Notification):
                     self.dispatch(event)
+                elif isinstance(event, FastAnswer):
+                    self._journal(event)
                 elif event != "timeout":
                     break  # woken by stop(), the process exited, or every process is gone
             if until is None:
@@ -691,6 +698,18 @@ class Supervisor:
                 self._serving -= 1
                 if self._closed and not self._serving:
                     self.fast.close()
+
+    def _journal(self, answer: FastAnswer) -> None:
+        """Tell ``on_note`` of a call the fast path answered from the snapshot, as the shim
+        tells the master of the calls it answers from there."""
+        if self.on_note is None:
+            return
+        try:
+            process = self._decoder.who(answer.pid)[0]
+        except OSError:  # the thread is gone already: what is known of it
+            process = ProcessInfo(VERSION, answer.pid, 0, answer.pid, 0, 0, 0, 0, 0, "")
+        note = Note("fstat", answer.name, 0, 0, answer.mode, answer.size, answer.path, None)
+        self.on_note(process, [note])
 
     def serve_one(self) -> bool:
         """Receive and answer one trapped call (blocks until there is one). False when the

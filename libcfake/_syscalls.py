@@ -213,15 +213,19 @@ class Decoder:
             why = f"the master ran out of file descriptors (ulimit -n is {limit}) reading the call"
             raise CallRefused(error.errno, why, report=True) from None
 
-    def _decode(
-        self, note: Notification, method: Callable[[Decoded, tuple[int, ...]], Any]
-    ) -> Decoded | Callable[[], tuple[int, int]] | Continue:
-        who = self._who.get(note.pid)
+    def who(self, tid: int) -> tuple[ProcessInfo, Credentials]:
+        """The thread's ProcessInfo and credentials (OSError when it is gone)."""
+        who = self._who.get(tid)
         if who is None:
             if len(self._who) > 4096:
                 self._who.clear()
-            who = self._who[note.pid] = process_status(note.pid)
-        info, credentials = who
+            who = self._who[tid] = process_status(tid)
+        return who
+
+    def _decode(
+        self, note: Notification, method: Callable[[Decoded, tuple[int, ...]], Any]
+    ) -> Decoded | Callable[[], tuple[int, int]] | Continue:
+        info, credentials = self.who(note.pid)
         memory = ProcessMemory(note.pid)
         decoded = Decoded(note, _EMPTY, info, credentials, memory, [], [], [])
         try:

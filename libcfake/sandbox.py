@@ -57,7 +57,6 @@ from .protocol import (
     Family,
     Function,
     Note,
-    Notes,
     ProcessInfo,
 )
 from .publish import Publisher
@@ -125,7 +124,7 @@ class Sandbox:
         #: what the master recorded since sb.journal was last read, in order: a call it served
         #: (_Served), the notes of calls the shim answered ((process, notes)), a violation's
         #: entry. The entries are made when the journal is read: most never are.
-        self._unread: list[_Served | tuple[ProcessInfo, Notes] | JournalEntry] = []
+        self._unread: list[_Served | tuple[ProcessInfo, Iterable[Note]] | JournalEntry] = []
         self.violations: list[Violation] = []
         self._faults: list[FaultRule] = []
         #: how many rules there were (in _faults and dns.faults) and the calls they name
@@ -161,7 +160,7 @@ class Sandbox:
         self._hybrid = None if self.backend == "preload" else _hybrid.Hybrid(
             self._answer, file_devices=devices, socket_path=self._service.socket_path,
             refused=self._refused, passthrough=self._passthrough, snapshot=snapshot,
-            datagram_sources=lambda inode: self.net.datagram_sources(inode),
+            datagram_sources=lambda inode: self.net.datagram_sources(inode), on_note=self._noted,
         )  # fmt: skip
         # the stages of a call (see _answer), each in its module
         self._routes = HostRoutes(self.fs, self._shadow, self.serves)
@@ -575,8 +574,9 @@ class Sandbox:
                 return outcome, rule.delay
         return None, 0.0
 
-    def _noted(self, process: ProcessInfo, notes: Notes) -> None:
-        """Journal calls the shim answered from the snapshot (their entries are made when read)."""
+    def _noted(self, process: ProcessInfo, notes: Iterable[Note]) -> None:
+        """Journal calls the shim (or a supervisor's fast path) answered from the snapshot (their
+        entries are made when read)."""
         with self._record_lock:
             self._unread.append((process, notes))
 

@@ -283,3 +283,53 @@ int lcf_snapshot_get(const struct lcf_snapshot_view *view, const char *path, siz
     }
     return 0;
 }
+
+/* Appends v in lowercase hex to out; returns the bytes written (at most 16). */
+static size_t put_hex(char *out, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t n = 0;
+    do {
+        n++;
+    } while (n < 16 && (v >> (4 * n)) != 0);
+    for (size_t i = n; i-- > 0; v >>= 4)
+        out[i] = digits[v & 15];
+    return n;
+}
+
+/* Whether the time sec.nsec is later than the other. */
+static int later(int64_t sec, int64_t nsec, int64_t other_sec, int64_t other_nsec)
+{
+    return sec > other_sec || (sec == other_sec && nsec > other_nsec);
+}
+
+int lcf_snapshot_descriptor(const struct lcf_snapshot_view *view, const struct stat *real,
+                            struct lcf_stat *out, char path[LCF_MAX_PATH + 1],
+                            int32_t *path_length)
+{
+    static const char prefix[] = "//memfd/"; /* the key: "//memfd/DEV/INO" */
+    char key[sizeof prefix + 2 * 16 + 1];
+    size_t n = sizeof prefix - 1;
+    memcpy(key, prefix, n);
+    n += put_hex(key + n, (uint64_t)real->st_dev);
+    key[n++] = '/';
+    n += put_hex(key + n, (uint64_t)real->st_ino);
+    struct lcf_stat s;
+    if (!S_ISREG(real->st_mode) || !lcf_snapshot_get(view, key, n, &s, path, path_length) ||
+        !(s.reserved & LCF_SNAPSHOT_DESCRIPTOR) || !S_ISREG(s.mode) || *path_length <= 0)
+        return 0;
+    /* the record's mtime is the memfd's ctime when it was made: since then unchanged, the
+     * file's ctime is the model's; else the later of the two */
+    int changed = real->st_ctim.tv_sec != s.mtime_sec || real->st_ctim.tv_nsec != s.mtime_nsec;
+    if (changed && later(real->st_ctim.tv_sec, real->st_ctim.tv_nsec, s.ctime_sec, s.ctime_nsec)) {
+        s.ctime_sec = real->st_ctim.tv_sec;
+        s.ctime_nsec = real->st_ctim.tv_nsec;
+    }
+    s.size = real->st_size; /* the memfd is the file's contents */
+    s.blocks = (real->st_size + 4095) / 4096 * 8; /* as the master's answers count them */
+    s.mtime_sec = real->st_mtim.tv_sec;
+    s.mtime_nsec = real->st_mtim.tv_nsec;
+    s.reserved = 0;
+    *out = s;
+    return 1;
+}

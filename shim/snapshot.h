@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "libcfake_wire.h"
 
@@ -105,5 +106,13 @@ int lcf_snapshot_view_init(struct lcf_snapshot_view *view, const void *map, uint
  * or 0 when the snapshot has no such entry now. */
 int lcf_snapshot_get(const struct lcf_snapshot_view *view, const char *path, size_t length,
                      struct lcf_stat *stat, char *target, int32_t *target_length);
+
+/* Reader: fstat of a model file's memfd, answered from the memfd's record (LCF_SNAPSHOT_DESCRIPTOR
+ * in libcfake_wire.h), given the memfd's own fstat in *real (what the program holds). Returns 1
+ * with the answer in *out and the file's virtual path in path (*path_length bytes, then a NUL),
+ * or 0 when no record is published for it. */
+int lcf_snapshot_descriptor(const struct lcf_snapshot_view *view, const struct stat *real,
+                            struct lcf_stat *out, char path[LCF_MAX_PATH + 1],
+                            int32_t *path_length);
 
 #endif

@@ -264,31 +264,6 @@ static bool snapshot_getxattr(struct conn *c, const struct lcf_request *req,
     return true;
 }
 
-/* Appends v in lowercase hex to out; returns the bytes written (at most 16). */
-static size_t put_hex(char *out, uint64_t v)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t n = 0;
-    do {
-        n++;
-    } while (n < 16 && (v >> (4 * n)) != 0);
-    for (size_t i = n; i-- > 0; v >>= 4)
-        out[i] = digits[v & 15];
-    return n;
-}
-
-/* Writes into key (at least 42 bytes) the key of the descriptor's record of the memfd st_dev
- * dev, st_ino ino: "//memfd/DEV/INO"; returns its length. */
-static size_t descriptor_key(char *key, uint64_t dev, uint64_t ino)
-{
-    static const char prefix[] = "//memfd/";
-    size_t n = sizeof prefix - 1;
-    memcpy(key, prefix, n);
-    n += put_hex(key + n, dev);
-    key[n++] = '/';
-    return n + put_hex(key + n, ino);
-}
-
 /* Answers fstat of a model file's memfd from its descriptor's record (see LCF_SNAPSHOT_DESCRIPTOR
  * in libcfake_wire.h): the memfd's own size and times where the memfd is the file, the record's
  * values for the rest. False (errno as it was) when the master must answer. */
@@ -297,31 +272,14 @@ static bool snapshot_fstat_file(struct conn *c, const struct lcf_request *req,
 {
     struct lcf_stat st;
     struct stat real;
-    char key[64], path[LCF_MAX_PATH + 1];
+    char path[LCF_MAX_PATH + 1];
     int32_t path_length;
     int saved = errno;
     bool got = req->call.fds == LCF_FD_FILE && payload_size >= sizeof st &&
-               lcf_real_fstat(req->fds[0], &real) == 0 && S_ISREG(real.st_mode);
+               lcf_real_fstat(req->fds[0], &real) == 0;
     errno = saved;
-    if (!got)
-        return false;
-    size_t k = descriptor_key(key, real.st_dev, real.st_ino);
-    if (!lcf_snapshot_get(&snapshot, key, k, &st, path, &path_length) ||
-        !(st.reserved & LCF_SNAPSHOT_DESCRIPTOR) || !S_ISREG(st.mode) || path_length <= 0)
-        return false;
-    bool changed = real.st_ctim.tv_sec != st.mtime_sec || real.st_ctim.tv_nsec != st.mtime_nsec;
-    bool later = real.st_ctim.tv_sec > st.ctime_sec ||
-                 (real.st_ctim.tv_sec == st.ctime_sec && real.st_ctim.tv_nsec > st.ctime_nsec);
-    if (changed && later) {
-        st.ctime_sec = real.st_ctim.tv_sec;
-        st.ctime_nsec = real.st_ctim.tv_nsec;
-    }
-    st.size = real.st_size;
-    st.blocks = (real.st_size + 4095) / 4096 * 8; /* as the master's answer counts them */
-    st.mtime_sec = real.st_mtim.tv_sec;
-    st.mtime_nsec = real.st_mtim.tv_nsec;
-    st.reserved = 0;
-    if (!send_note(c, req, &st, path, (size_t)path_length, NULL, 0, 0))
+    if (!got || !lcf_snapshot_descriptor(&snapshot, &real, &st, path, &path_length) ||
+        !send_note(c, req, &st, path, (size_t)path_length, NULL, 0, 0))
         return false;
     snapshot_reply(reply, 0, 0);
     reply->count = 1;

@@ -19,6 +19,8 @@ import pytest
 
 from libcfake import Sandbox, _hybrid
 
+from .conftest import build_static
+
 Compile = Callable[[str], Path]
 BACKENDS = ["preload"] + (["hybrid"] if _hybrid.unavailable() is None else [])
 
@@ -166,3 +168,56 @@ def test_a_file_written_after_its_last_name_is_gone_keeps_the_models_stat(
     assert lines[:4] == ["ok", "ok", "ok", "ok"]
     assert lines[4].startswith("100644 7 0 ") and lines[5] == lines[4]
     assert lines[6] == "ENOENT"
+
+
+# -- under the hybrid backend, a stat made inside libc or by a static program -----------------
+
+
+@pytest.fixture
+def hybrid() -> Iterator[Sandbox]:
+    if _hybrid.unavailable() is not None:
+        pytest.skip(f"no hybrid backend here: {_hybrid.unavailable()}")
+    with Sandbox(backend="hybrid") as sandbox:
+        sandbox.fs.create_file("/d/f", contents="0123456789")
+        yield sandbox
+
+
+def test_a_static_programs_fstat_is_answered_from_the_record_by_the_supervisor(
+    hybrid: Sandbox, compile_c: Compile, tmp_path: Path
+) -> None:
+    # no shim: each fstat traps, and the supervisor's fast path answers it from the record,
+    # with a note for the journal, as the shim answers a dynamic program's
+    static = str(build_static("snapshot", tmp_path))
+    dynamic = str(compile_c("snapshot"))
+    args = ["open", "/d/f", "r", "ffull", "fxfull", "write", "1", "open", "/d/f", "a", "write",
+            "4", "ffull", "fxfull"]  # fmt: skip
+    lines = hybrid.run([static, *args], capture_output=True, text=True).stdout.splitlines()
+    assert lines[0] == "ok" and lines[1] == lines[2] and lines[1].startswith("100644 10 1 ")
+    assert lines[3:6] == ["EBADF", "ok", "ok"] and lines[6] == lines[7]
+    assert lines[6].startswith("100644 14 1 ")  # the memfd's new size and times
+    again = hybrid.run([dynamic, "full", "/d/f"], capture_output=True, text=True).stdout
+    assert again == lines[6] + "\n"  # what the master says after the run
+    entries = [(e.symbol, e.from_snapshot) for e in hybrid.journal
+               if e.call == "fstat" and e.path == "/d/f"]  # fmt: skip
+    assert entries == [("newfstatat", True), ("statx", True)] * 2
+
+
+def test_stdio_fstat_inside_libc_is_answered_from_the_record_and_journaled(
+    hybrid: Sandbox,
+) -> None:
+    # glibc's stdio stats the descriptor it reads from inside libc, where the shim cannot see
+    hybrid.fs.create_file("/d/g", contents="line\n" * 3)
+    done = hybrid.run(["sed", "-n", "$=", "/d/f", "/d/g"], capture_output=True, text=True)
+    assert done.stdout == "4\n", done.stderr
+    noted = [(e.path, e.symbol, e.from_snapshot) for e in hybrid.journal if e.call == "fstat"]
+    assert noted == [("/d/f", "newfstatat", True), ("/d/g", "newfstatat", True)]
+
+
+def test_a_fault_rule_on_fstat_sees_a_static_programs_fstat(
+    hybrid: Sandbox, tmp_path: Path
+) -> None:
+    static = str(build_static("snapshot", tmp_path))
+    hybrid.fail("fstat", "/d/f", errno.EIO)
+    done = hybrid.run([static, "open", "/d/f", "r", "ffull", "fxfull"], capture_output=True,
+                      text=True)  # fmt: skip
+    assert done.stdout.splitlines() == ["ok", "EIO", "EIO"]

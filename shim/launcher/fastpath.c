@@ -474,11 +474,44 @@ static bool answer_published(const struct lcf_fast *f, int listener,
     return reply(listener, n->id, 0, 0);
 }
 
+/* A stat of a model file's memfd (glibc's fstat inside libc: stdio's, say), from the memfd's
+ * record in the snapshot (LCF_SNAPSHOT_DESCRIPTOR); false when there is none (the pipeline
+ * answers). What it answered goes to *journal. */
+static bool answer_record(const struct lcf_fast *f, int listener, const struct seccomp_notif *n,
+                          const struct call *c, const struct stat *real,
+                          struct lcf_fast_answer *journal)
+{
+    struct lcf_stat s;
+    if (!f->has_snapshot ||
+        !lcf_snapshot_descriptor(&f->snapshot, real, &s, journal->path, &journal->path_length))
+        return false;
+    if (!valid(listener, n->id))
+        return true; /* it vanished: nothing to answer, nothing to write */
+    if (c->kind == STATX) {
+        struct statx stx;
+        lcf_fill_statx(&stx, &s);
+        if (write_memory(n->pid, c->buffer, &stx, sizeof stx) != 0)
+            return reply(listener, n->id, 0, EFAULT);
+    } else {
+        struct stat st;
+        lcf_fill_stat(&st, &s);
+        if (write_memory(n->pid, c->buffer, &st, sizeof st) != 0)
+            return reply(listener, n->id, 0, EFAULT);
+    }
+    journal->pid = n->pid;
+    journal->nr = n->data.nr;
+    journal->mode = s.mode;
+    journal->size = s.size;
+    return reply(listener, n->id, 0, 0);
+}
+
 /* A stat of one of the program's own descriptors (newfstatat or statx with an empty path and
  * AT_EMPTY_PATH: glibc's fstat; the loader's, of each library it opened): answered from the
- * master's look at that descriptor unless it is a file of the master's (the model's). */
+ * master's look at that descriptor unless it is a file of the master's (the model's: then from
+ * the snapshot, a directory's entry or a file's record). */
 static bool answer_descriptor(const struct lcf_fast *f, int listener,
-                              const struct seccomp_notif *n, const struct call *c)
+                              const struct seccomp_notif *n, const struct call *c,
+                              struct lcf_fast_answer *journal)
 {
     if (!(c->flags & AT_EMPTY_PATH) || (c->kind != STAT && c->kind != STATX) || c->dirfd < 0)
         return false;
@@ -494,13 +527,17 @@ static bool answer_descriptor(const struct lcf_fast *f, int listener,
             answered = perform(listener, n, c, fd, &st);
         else if (S_ISDIR(st.st_mode))
             answered = answer_published(f, listener, n, c, fd);
+        else if (S_ISREG(st.st_mode))
+            answered = answer_record(f, listener, n, c, &st, journal);
     }
     close(fd);
     return answered;
 }
 
-/* Answers the call if the fast path covers it; false leaves it, unanswered, to Python. */
-static bool answer(const struct lcf_fast *f, int listener, const struct seccomp_notif *n)
+/* Answers the call if the fast path covers it; false leaves it, unanswered, to Python. An answer
+ * the journal must see is in *journal (its pid set). */
+static bool answer(const struct lcf_fast *f, int listener, const struct seccomp_notif *n,
+                   struct lcf_fast_answer *journal)
 {
     struct call c;
     char path[4096];
@@ -508,7 +545,7 @@ static bool answer(const struct lcf_fast *f, int listener, const struct seccomp_
         return false;
     ssize_t length = read_string(n->pid, c.path, path, sizeof path);
     if (length == 0)
-        return answer_descriptor(f, listener, n, &c);
+        return answer_descriptor(f, listener, n, &c, journal);
     if (length < 0 || path[0] != '/' || has_dot_component(path, (size_t)length) ||
         !under(f, path, (size_t)length, false) || !same_ids(f, n->pid))
         return false;
@@ -581,8 +618,11 @@ int lcf_fast_serve(struct lcf_fast *f, int listener, int wakeup, int pidfd, int 
             }
             if (changes_ids(n.data.nr))
                 f->mixed_ids = 1;
-            if (f->enabled && answer(f, listener, &n)) {
+            f->journal.pid = 0;
+            if (f->enabled && answer(f, listener, &n, &f->journal)) {
                 f->answered++;
+                if (f->journal.pid != 0)
+                    return LCF_FAST_ANSWERED;
                 continue;
             }
             f->passed_on++;

@@ -23,8 +23,9 @@
  *     otherwise; once any of its threads changes ids (set*id and setgroups trap), each caller's
  *     /proc/<tid>/status is read and compared before its call is answered here.
  * Besides: a stat of one of the program's own descriptors (glibc's fstat, made inside libc by
- * the loader and opendir) is answered from the master's look at it, or for a shadow directory
- * (the master's stand-in for a model directory) from the metadata snapshot.
+ * the loader, opendir and stdio) is answered from the master's look at it, or for a shadow
+ * directory (the master's stand-in for a model directory) or a model file's memfd from the
+ * metadata snapshot; the latter, a model file's, is journaled: lcf_fast_serve returns it.
  * The master makes the call itself on the descriptor it checked (never the program's path read
  * again: a racing thread cannot redirect it) and answers: a regular file's or directory's
  * descriptor injected (SECCOMP_ADDFD_FLAG_SEND), a stat written into the program's memory, a
@@ -48,6 +49,7 @@
 #define LCF_FAST_EXITED 3  /* the process descriptor is readable: that process exited */
 #define LCF_FAST_HANGUP 4  /* the listener hung up: every process of the tree is gone */
 #define LCF_FAST_TIMEOUT 5 /* timeout_ms passed */
+#define LCF_FAST_ANSWERED 6 /* a call answered from the model's snapshot: in fast->journal */
 
 /* struct seccomp_notif, as the kernel writes it. */
 struct lcf_fast_note {
@@ -58,6 +60,17 @@ struct lcf_fast_note {
     uint32_t arch;
     uint64_t instruction_pointer;
     uint64_t args[6];
+};
+
+/* A call the fast path answered from the model's snapshot (a stat of a model file's descriptor,
+ * glibc's fstat inside libc), for the master's journal. */
+struct lcf_fast_answer {
+    uint32_t pid;                           /* the calling thread */
+    int32_t nr;                             /* its system call */
+    uint32_t mode;                          /* what it got: st_mode and st_size */
+    int64_t size;
+    int32_t path_length;                    /* bytes of the file's virtual path */
+    char path[LCF_MAX_PATH + 1];
 };
 
 /* One listener's fast path: filled by lcf_fast_init, used by one thread at a time. */
@@ -76,6 +89,7 @@ struct lcf_fast {
     int has_snapshot;
     int enabled;                            /* 0: every call goes to Python */
     int mixed_ids;                          /* a thread of the tree may have other ids */
+    struct lcf_fast_answer journal;         /* the last call answered from the snapshot */
     uint64_t answered;                      /* calls answered here */
     uint64_t passed_on;                     /* calls left to Python */
 };
@@ -92,7 +106,8 @@ int lcf_fast_init(struct lcf_fast *fast, const char *prefixes, uint32_t count,
                   const void *snapshot, uint64_t snapshot_bytes);
 
 /* Waits (poll) on the listener, `wakeup` and `pidfd` (-1: none) for up to timeout_ms (-1:
- * forever), answering the calls the fast path covers, until one is left to Python or another
+ * forever), answering the calls the fast path covers, until one is left to Python, one was
+ * answered that the journal must see (LCF_FAST_ANSWERED, in fast->journal), or another
  * descriptor is readable. Returns one of LCF_FAST_*, or -errno. */
 int lcf_fast_serve(struct lcf_fast *fast, int listener, int wakeup, int pidfd, int timeout_ms,
                    struct lcf_fast_note *note);
