@@ -440,6 +440,30 @@ static bool perform(int listener, const struct seccomp_notif *n, const struct ca
     return false;
 }
 
+/* Answers a stat or statx with *s, written into the program's buffer (EFAULT when it cannot be);
+ * *given says whether the program got it. True: answered, or the call vanished. */
+static bool reply_stat(int listener, const struct seccomp_notif *n, const struct call *c,
+                       const struct lcf_stat *s, bool *given)
+{
+    *given = false;
+    if (!valid(listener, n->id))
+        return true; /* it vanished: nothing to answer, nothing to write */
+    int failed;
+    if (c->kind == STATX) {
+        struct statx stx;
+        lcf_fill_statx(&stx, s);
+        failed = write_memory(n->pid, c->buffer, &stx, sizeof stx);
+    } else {
+        struct stat st;
+        lcf_fill_stat(&st, s);
+        failed = write_memory(n->pid, c->buffer, &st, sizeof st);
+    }
+    if (failed != 0)
+        return reply(listener, n->id, 0, EFAULT);
+    *given = true;
+    return reply(listener, n->id, 0, 0);
+}
+
 /* A stat of a shadow directory's descriptor, from the snapshot's entry of the virtual directory
  * it stands for (the snapshot is exact: an entry is there only while nothing can change it);
  * false when there is none (the pipeline answers, and may publish it). */
@@ -458,20 +482,8 @@ static bool answer_published(const struct lcf_fast *f, int listener,
     if (lcf_snapshot_get(&f->snapshot, virtual, strlen(virtual), &s, target, &target_length) != 1 ||
         !S_ISDIR(s.mode))
         return false;
-    if (!valid(listener, n->id))
-        return true; /* it vanished: nothing to answer, nothing to write */
-    if (c->kind == STATX) {
-        struct statx stx;
-        lcf_fill_statx(&stx, &s);
-        if (write_memory(n->pid, c->buffer, &stx, sizeof stx) != 0)
-            return reply(listener, n->id, 0, EFAULT);
-    } else {
-        struct stat st;
-        lcf_fill_stat(&st, &s);
-        if (write_memory(n->pid, c->buffer, &st, sizeof st) != 0)
-            return reply(listener, n->id, 0, EFAULT);
-    }
-    return reply(listener, n->id, 0, 0);
+    bool given;
+    return reply_stat(listener, n, c, &s, &given);
 }
 
 /* A stat of a model file's memfd (glibc's fstat inside libc: stdio's, say), from the memfd's
@@ -485,24 +497,15 @@ static bool answer_record(const struct lcf_fast *f, int listener, const struct s
     if (!f->has_snapshot ||
         !lcf_snapshot_descriptor(&f->snapshot, real, &s, journal->path, &journal->path_length))
         return false;
-    if (!valid(listener, n->id))
-        return true; /* it vanished: nothing to answer, nothing to write */
-    if (c->kind == STATX) {
-        struct statx stx;
-        lcf_fill_statx(&stx, &s);
-        if (write_memory(n->pid, c->buffer, &stx, sizeof stx) != 0)
-            return reply(listener, n->id, 0, EFAULT);
-    } else {
-        struct stat st;
-        lcf_fill_stat(&st, &s);
-        if (write_memory(n->pid, c->buffer, &st, sizeof st) != 0)
-            return reply(listener, n->id, 0, EFAULT);
+    bool given;
+    bool answered = reply_stat(listener, n, c, &s, &given);
+    if (given) { /* (the journal hears of what the program got) */
+        journal->pid = n->pid;
+        journal->nr = n->data.nr;
+        journal->mode = s.mode;
+        journal->size = s.size;
     }
-    journal->pid = n->pid;
-    journal->nr = n->data.nr;
-    journal->mode = s.mode;
-    journal->size = s.size;
-    return reply(listener, n->id, 0, 0);
+    return answered;
 }
 
 /* A stat of one of the program's own descriptors (newfstatat or statx with an empty path and
