@@ -101,6 +101,10 @@ class Snapshot:
         self.published = 0  # entries put in this epoch
         self.root = root  # the real directory whose tree the paths stand for (the shadows')
         self._crowded = False
+        # (kept: put_many runs for every file a program opens)
+        self._published_out = ffi.new("uint32_t *")
+        self._most_live = self._writer.slot_count * 3 // 8
+        self._most_pool = self._writer.pool_bytes * 3 // 4
 
     def clear(self) -> None:
         """Empty the snapshot: from now on the shim asks the master again."""
@@ -130,7 +134,7 @@ class Snapshot:
         """Publish ``records`` (bytes: each a :data:`RECORD` followed by its path and a
         symlink's target), as many as fit; one call for a whole directory. False when the
         snapshot is full."""
-        published = ffi.new("uint32_t *")
+        published = self._published_out
         done = lib.lcf_snapshot_put_many(self._writer, records, len(records), published)
         self.published += published[0]  # also when a broken record ends the batch: clear() counts
         self._count_room()
@@ -147,10 +151,7 @@ class Snapshot:
 
     def _count_room(self) -> None:
         writer = self._writer
-        self._crowded = bool(
-            writer.live >= writer.slot_count * 3 // 8
-            or writer.pool_used >= writer.pool_bytes * 3 // 4
-        )
+        self._crowded = writer.live >= self._most_live or writer.pool_used >= self._most_pool
 
     def withdraw(self, path: str) -> bool:
         """Take one entry back (the others stay): from now on the shim asks the master about
