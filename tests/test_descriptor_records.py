@@ -98,6 +98,20 @@ def test_a_change_the_program_makes_is_seen_by_its_next_fstat(
     assert answered == [True, False]  # the change withdrew the record: the master's answer
 
 
+def test_a_renamed_directory_and_a_second_name_keep_the_answers_right(
+    sb: Sandbox, steps: Callable[..., list[str]]
+) -> None:
+    # a directory's rename empties the snapshot; a record published through the file's second
+    # name goes with a change made through its first
+    lines = steps("open", "/d/f", "r", "ffull", "rename", "/d", "/e", "ffull",
+                  "link", "/e/f", "/e/h", "open", "/e/h", "r", "ffull",
+                  "chmod", "/e/f", "600", "ffull")  # fmt: skip
+    assert lines[1] == lines[3] and lines[1].startswith("100644 10 1 ")
+    assert lines[6].startswith("100644 10 2 ") and lines[8].startswith("100600 10 2 ")
+    answered = [e.from_snapshot for e in sb.journal if e.call == "fstat"]
+    assert answered == [True, False, True, False]
+
+
 def test_a_change_by_another_program_or_the_test_is_seen_by_a_program_holding_the_file(
     sb: Sandbox, compile_c: Compile
 ) -> None:
