@@ -214,8 +214,12 @@ class Decoder:
             raise CallRefused(error.errno, why, report=True) from None
 
     def who(self, tid: int) -> tuple[ProcessInfo, Credentials]:
-        """The thread's ProcessInfo and credentials (OSError when it is gone)."""
+        """The thread's ProcessInfo and credentials (OSError when it is gone). What was kept is
+        read again after the process executed another program: a dynamic program's exec goes
+        through the shim's gate, untrapped, so only its /proc/TID/exe tells."""
         who = self._who.get(tid)
+        if who is not None and who[0].exe != _exe_of(tid):
+            who = None
         if who is None:
             if len(self._who) > 4096:
                 self._who.clear()
@@ -1122,6 +1126,14 @@ class Received:
         except OSError:
             return -1, _errno.EFAULT
         return count, 0
+
+
+def _exe_of(tid: int) -> str:
+    """The program a thread runs ("" when it is gone), as ProcessInfo.exe says it."""
+    try:
+        return os.readlink(f"/proc/{tid}/exe")
+    except OSError:
+        return ""
 
 
 def own_proc(path: bytes, process: ProcessInfo) -> bytes:
