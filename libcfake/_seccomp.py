@@ -38,6 +38,7 @@ from typing import Any
 from . import _realos
 from ._wire import ffi, lib
 from .errors import ShimNotBuiltError
+from .protocol import FUNCTIONS
 from .snapshot import Snapshot
 
 #: The launcher, built beside the shim by the install.
@@ -86,13 +87,18 @@ class Notification:
 @dataclass(frozen=True)
 class FastAnswer:
     """A call the fast path answered from the model's metadata snapshot (a stat of a model
-    file's descriptor, made inside libc), for the journal: what the program got."""
+    file's descriptor made inside libc, a static program's stat-like call of a model path), for
+    the journal: what the program got, as the shim's note says it."""
 
     pid: int  # the calling thread's id
     name: str  # the system call's ("newfstatat", "statx")
-    mode: int  # the st_mode and st_size answered
+    function: str  # the call's, as the shim's note names it ("fstat", "lstat", "access")
+    flags: int  # access: the amode
+    result: int  # 0, or -1 with error
+    error: int  # ENOENT: a name a complete directory lacks
+    mode: int  # the st_mode and st_size answered (0 for a missing name)
     size: int
-    path: str  # the file's virtual path
+    path: str  # the virtual path
 
 
 class Listener:
@@ -261,7 +267,9 @@ class FastPath:
             j = self._state.journal
             path = os.fsdecode(ffi.unpack(j.path, max(0, min(int(j.path_length), len(j.path)))))
             name = SYSCALL_NAMES.get(int(j.nr), f"syscall_{int(j.nr)}")
-            return FastAnswer(int(j.pid), name, int(j.mode), int(j.size), path)
+            function = FUNCTIONS.get(int(j.function), "fstat")
+            return FastAnswer(int(j.pid), name, function, int(j.flags), int(j.result),
+                              int(j.error), int(j.mode), int(j.size), path)  # fmt: skip
         if event < 0:
             raise OSError(-event, os.strerror(-event))
         return _FAST_EVENTS[event]

@@ -708,7 +708,8 @@ class Supervisor:
             process = self._decoder.who(answer.pid)[0]
         except OSError:  # the thread is gone already: what is known of it
             process = ProcessInfo(VERSION, answer.pid, 0, answer.pid, 0, 0, 0, 0, 0, "")
-        note = Note("fstat", answer.name, 0, 0, answer.mode, answer.size, answer.path, None)
+        note = Note(answer.function, answer.name, answer.flags, answer.result, answer.mode,
+                    answer.size, answer.path, None, answer.error)  # fmt: skip
         self.on_note(process, [note])
 
     def serve_one(self) -> bool:

@@ -47,7 +47,7 @@ from ._supervisor import Deferred as TrappedDeferred
 from ._supervisor import TrappedCall
 from .calls import Call
 from .errors import ProtocolError
-from .protocol import Notes, ProcessInfo
+from .protocol import Note, ProcessInfo
 from .replies import encode_answer, errno_number
 from .ring import NoteRing
 from .snapshot import Snapshot
@@ -148,7 +148,10 @@ class LibcService:
     batches, through each connection's note ring (see :mod:`libcfake.ring`):
     ``on_note(process, notes)`` gets a :class:`~libcfake.protocol.Notes` (iterate it for
     :class:`~libcfake.protocol.Note`) before any later call of that thread is received.
-    :meth:`drain` waits until every note made so far is in.
+    :meth:`drain` waits until every note made so far is in. Under ``backend="hybrid"`` the
+    supervisor answers the same calls of the programs no shim serves (static ones) from the
+    snapshot, and an ``fstat`` made inside libc of a descriptor whose memfd has a record there;
+    each comes to ``on_note`` too, one at a time, as a list of one ``Note``.
 
     No program can stop the master: when accepting, reading or welcoming a connection fails
     (the master out of descriptors, say), the connection is refused or closed and serving goes
@@ -175,7 +178,7 @@ class LibcService:
         passthrough: Iterable[str] = (),
         file_devices: Sequence[int] = (),
         snapshot: Snapshot | None = None,
-        on_note: Callable[[ProcessInfo, Notes], object] | None = None,
+        on_note: Callable[[ProcessInfo, Iterable[Note]], object] | None = None,
         on_error: Callable[[ServiceError], object] | None = None,
         backend: str = "preload",
     ) -> None:
@@ -229,6 +232,7 @@ class LibcService:
         self._hybrid = None if self.backend == "preload" else _hybrid.Hybrid(
             self._trap, file_devices=self._devices, socket_path=self.socket_path,
             refused=self._refused, passthrough=lambda: self._passthrough, snapshot=snapshot,
+            on_note=on_note,
         )  # fmt: skip
         _guard.enter()  # not dumpable, and the reaper of orphans, while serving
 

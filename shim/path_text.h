@@ -22,4 +22,20 @@ static inline bool has_dot_component(const char *path, size_t n)
     return false;
 }
 
+/* Whether path (n bytes) is in the metadata snapshot's form: absolute, without "." or ".."
+ * components, empty components (a repeated slash) or a trailing slash, unless it is "/". */
+static inline bool snapshot_form(const char *path, size_t n)
+{
+    if (n == 0 || path[0] != '/')
+        return false;
+    if (n == 1)
+        return true;
+    if (path[n - 1] == '/')
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (path[i] == '/' && path[i - 1] == '/')
+            return false;
+    return !has_dot_component(path, n);
+}
+
 #endif

@@ -2,6 +2,7 @@
  * See struct lcf_snapshot in libcfake_wire.h for the layout and the rules. */
 #include "snapshot.h"
 
+#include <limits.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -332,4 +333,40 @@ int lcf_snapshot_descriptor(const struct lcf_snapshot_view *view, const struct s
     s.reserved = 0;
     *out = s;
     return 1;
+}
+
+/* Whether the mode has a file type a stat answer may carry. */
+static int typed(uint32_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR: case S_IFBLK: case S_IFIFO:
+    case S_IFSOCK:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int lcf_snapshot_says(const struct lcf_snapshot_view *view, const char *path, size_t n,
+                      struct lcf_stat *st, uint32_t *flags, char target[LCF_MAX_PATH + 1],
+                      int32_t *target_length, int names_missing)
+{
+    if (lcf_snapshot_get(view, path, n, st, target, target_length)) {
+        if (!typed(st->mode))
+            return LCF_SNAPSHOT_UNKNOWN;
+        *flags = st->reserved;
+        st->reserved = 0;
+        return LCF_SNAPSHOT_FOUND;
+    }
+    size_t slash = n - 1; /* the snapshot's form: "/" or no trailing slash */
+    while (slash > 0 && path[slash] != '/')
+        slash--;
+    if (!names_missing || n <= 1 || n - slash - 1 > NAME_MAX)
+        return LCF_SNAPSHOT_UNKNOWN;
+    struct lcf_stat parent; /* the directory the name would be in ("/" for "/name") */
+    int32_t parent_target;
+    int complete = lcf_snapshot_get(view, path, slash > 0 ? slash : 1, &parent, target,
+                                    &parent_target) &&
+                   S_ISDIR(parent.mode) && (parent.reserved & LCF_SNAPSHOT_COMPLETE);
+    return complete ? LCF_SNAPSHOT_MISSING : LCF_SNAPSHOT_UNKNOWN;
 }

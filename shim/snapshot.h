@@ -107,6 +107,20 @@ int lcf_snapshot_view_init(struct lcf_snapshot_view *view, const void *map, uint
 int lcf_snapshot_get(const struct lcf_snapshot_view *view, const char *path, size_t length,
                      struct lcf_stat *stat, char *target, int32_t *target_length);
 
+/* What the snapshot says of a virtual path (see lcf_snapshot_says). */
+#define LCF_SNAPSHOT_UNKNOWN 0 /* nothing: ask the master */
+#define LCF_SNAPSHOT_FOUND 1   /* what lstat says of it */
+#define LCF_SNAPSHOT_MISSING 2 /* no such entry: its directory is complete, and lacks it */
+
+/* Reader: looks up the virtual path (n bytes, in the snapshot's form: path_text.h): FOUND with
+ * what lstat says of it in *st (its LCF_SNAPSHOT_* flags moved to *flags, a symlink's target in
+ * target), MISSING when `names_missing` and a directory marked complete lacks its name (not for
+ * "/", nor a name longer than NAME_MAX, which is ENAMETOOLONG), else UNKNOWN. An entry of mode 0
+ * (only named) or of a mode of no file type is UNKNOWN. */
+int lcf_snapshot_says(const struct lcf_snapshot_view *view, const char *path, size_t n,
+                      struct lcf_stat *st, uint32_t *flags, char target[LCF_MAX_PATH + 1],
+                      int32_t *target_length, int names_missing);
+
 /* Reader: fstat of a model file's memfd, answered from the memfd's record (LCF_SNAPSHOT_DESCRIPTOR
  * in libcfake_wire.h), given the memfd's own fstat in *real (what the program holds). Returns 1
  * with the answer in *out and the file's virtual path in path (*path_length bytes, then a NUL),

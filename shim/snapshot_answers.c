@@ -35,16 +35,6 @@ int snapshot_map(int fd, uint64_t bytes, struct line *l)
 }
 
 
-/* Whether path (n bytes) is in the snapshot's form: absolute, without "." or ".." components, empty
- * components (a repeated slash) or a trailing slash, unless it is "/". */
-static bool snapshot_form(const char *path, size_t n)
-{
-    if (n == 0 || path[0] != '/')
-        return false;
-    return n == 1 || (path[n - 1] != '/' && memmem(path, n, "//", 2) == NULL &&
-                      !has_dot_component(path, n));
-}
-
 /* Whether path (n bytes) is the shadow tree's root or lies under it. */
 static bool in_shadow_tree(const char *path, size_t n)
 {
@@ -142,24 +132,15 @@ static enum snapshot_says snapshot_entry(const struct lcf_request *req,
     if (k <= 0)
         return UNKNOWN;
     *n = (size_t)k;
-    if (lcf_snapshot_get(&snapshot, path, *n, st, target, target_length)) {
-        if (!valid_stat(st))
-            return UNKNOWN;
-        *flags = st->reserved;
-        st->reserved = 0;
+    switch (lcf_snapshot_says(&snapshot, path, *n, st, flags, target, target_length,
+                              req->call.function != LCF_FSTAT)) {
+    case LCF_SNAPSHOT_FOUND:
         return FOUND;
+    case LCF_SNAPSHOT_MISSING:
+        return MISSING;
+    default:
+        return UNKNOWN;
     }
-    size_t slash = *n - 1; /* the snapshot's form: "/" or no trailing slash */
-    while (slash > 0 && path[slash] != '/')
-        slash--;
-    if (*n == 1 || req->call.function == LCF_FSTAT || *n - slash - 1 > NAME_MAX)
-        return UNKNOWN; /* (a name too long is ENAMETOOLONG: the master's) */
-    struct lcf_stat parent; /* the directory the name would be in ("/" for "/name") */
-    int32_t parent_target;
-    bool complete = lcf_snapshot_get(&snapshot, path, slash > 0 ? slash : 1, &parent, target,
-                                     &parent_target) &&
-                    S_ISDIR(parent.mode) && (parent.reserved & LCF_SNAPSHOT_COMPLETE);
-    return complete ? MISSING : UNKNOWN;
 }
 
 /* Fills *reply as the master's answer would be: result (-1 with error), no payload yet. */

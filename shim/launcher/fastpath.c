@@ -486,6 +486,20 @@ static bool answer_published(const struct lcf_fast *f, int listener,
     return reply_stat(listener, n, c, &s, &given);
 }
 
+/* Fills *journal (its path already there) with what the program got. */
+static void note(struct lcf_fast_answer *journal, const struct seccomp_notif *n, int function,
+                 int flags, int result, int error, const struct lcf_stat *s)
+{
+    journal->pid = n->pid;
+    journal->nr = n->data.nr;
+    journal->function = function;
+    journal->flags = flags;
+    journal->result = result;
+    journal->error = error;
+    journal->mode = s->mode;
+    journal->size = s->size;
+}
+
 /* A stat of a model file's memfd (glibc's fstat inside libc: stdio's, say), from the memfd's
  * record in the snapshot (LCF_SNAPSHOT_DESCRIPTOR); false when there is none (the pipeline
  * answers). What it answered goes to *journal. */
@@ -499,12 +513,118 @@ static bool answer_record(const struct lcf_fast *f, int listener, const struct s
         return false;
     bool given;
     bool answered = reply_stat(listener, n, c, &s, &given);
-    if (given) { /* (the journal hears of what the program got) */
-        journal->pid = n->pid;
-        journal->nr = n->data.nr;
-        journal->mode = s.mode;
-        journal->size = s.size;
+    if (given) /* (the journal hears of what the program got) */
+        note(journal, n, LCF_FSTAT, 0, 0, 0, &s);
+    return answered;
+}
+
+/* Answers ENOENT for a name a complete directory lacks. */
+static bool missing(int listener, const struct seccomp_notif *n, struct lcf_fast_answer *journal,
+                    int function, int flags)
+{
+    static const struct lcf_stat none;
+    if (!valid(listener, n->id))
+        return true;
+    note(journal, n, function, flags, -1, ENOENT, &none);
+    return reply(listener, n->id, 0, ENOENT);
+}
+
+/* The open flags with which a listed directory is opened here, as the shim opens one
+ * (snapshot_answers.c): read-only, nothing the shadow directory could answer otherwise. */
+#define LISTED_OPEN_FLAGS (O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_LARGEFILE | O_NOCTTY)
+
+/* Opens a directory the snapshot says is listed (its shadow directory lists exactly its
+ * entries) and readable by everyone, as the master would: its shadow directory, placed in the
+ * program. False: the pipeline answers. */
+static bool open_listed(const struct lcf_fast *f, int listener, const struct seccomp_notif *n,
+                        const struct call *c, struct lcf_fast_answer *journal,
+                        const struct lcf_stat *s, uint32_t flags)
+{
+    if ((c->flags & ~LISTED_OPEN_FLAGS) != 0 || !(flags & LCF_SNAPSHOT_LISTED) ||
+        !S_ISDIR(s->mode) || (s->mode & 0444) != 0444)
+        return false;
+    char real[sizeof f->snapshot.root + LCF_MAX_PATH];
+    size_t k = f->snapshot.root_length, length = (size_t)journal->path_length;
+    memcpy(real, f->snapshot.root, k);
+    if (length > 1) { /* "/" is the root itself */
+        memcpy(real + k, journal->path, length);
+        k += length;
     }
+    real[k] = '\0';
+    int dir = open(real, (c->flags & ~O_CLOEXEC) | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return false;
+    if (valid(listener, n->id)) { /* (else it vanished: nothing to answer) */
+        struct seccomp_notif_addfd add = {
+            .id = n->id,
+            .flags = SECCOMP_ADDFD_FLAG_SEND,
+            .srcfd = (uint32_t)dir,
+            .newfd_flags = (uint32_t)(c->flags & O_CLOEXEC),
+        };
+        if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0)
+            note(journal, n, n->data.nr == SYS_open ? LCF_OPEN : LCF_OPENAT, c->flags, 0, 0, s);
+    }
+    close(dir);
+    return true;
+}
+
+/* stat, lstat, statx or access(F_OK) of a model path (absolute: a static program's; the shim
+ * answers a dynamic program's itself), from the snapshot as the shim answers it
+ * (snapshot_answers.c): what lstat says of a published entry that is not a symlink the call
+ * follows, or ENOENT for a name a complete directory lacks. A path in the shadow tree stands for
+ * the virtual path after its root. False: the pipeline answers. */
+static bool answer_snapshot(const struct lcf_fast *f, int listener, const struct seccomp_notif *n,
+                            const struct call *c, const char *path, size_t length,
+                            struct lcf_fast_answer *journal)
+{
+    bool stat_like = c->kind == STAT || c->kind == STATX;
+    if (!f->has_snapshot ||
+        !(stat_like || c->kind == OPEN || (c->kind == ACCESS && c->mode == F_OK)))
+        return false;
+    size_t k = f->snapshot.root_length;
+    if (length >= k && memcmp(path, f->snapshot.root, k) == 0 &&
+        (length == k || path[k] == '/')) { /* the shadow tree: its virtual path */
+        path += k;
+        length -= k;
+        if (length == 0) {
+            path = "/";
+            length = 1;
+        }
+    }
+    if (length > LCF_MAX_PATH || !snapshot_form(path, length))
+        return false;
+    memcpy(journal->path, path, length);
+    journal->path[length] = '\0';
+    journal->path_length = (int32_t)length;
+    struct lcf_stat s;
+    uint32_t flags;
+    char target[LCF_MAX_PATH + 1];
+    int32_t target_length;
+    int says = lcf_snapshot_says(&f->snapshot, journal->path, length, &s, &flags, target,
+                                 &target_length, 1);
+    bool follows = c->kind == ACCESS || c->follow;
+    if (says == LCF_SNAPSHOT_UNKNOWN || (says == LCF_SNAPSHOT_FOUND && S_ISLNK(s.mode) && follows))
+        return false; /* (the last symlink is followed: the master resolves it) */
+    if (c->kind == OPEN)
+        return says == LCF_SNAPSHOT_FOUND
+                   ? open_listed(f, listener, n, c, journal, &s, flags)
+                   : missing(listener, n, journal, n->data.nr == SYS_open ? LCF_OPEN : LCF_OPENAT,
+                             c->flags);
+    int function = c->kind == ACCESS ? ((c->flags & AT_EACCESS) ? LCF_EACCESS : LCF_ACCESS)
+                   : c->follow       ? LCF_STAT
+                                     : LCF_LSTAT;
+    if (!valid(listener, n->id))
+        return true; /* it vanished: nothing to answer, nothing to write */
+    if (says == LCF_SNAPSHOT_MISSING)
+        return missing(listener, n, journal, function, c->mode);
+    if (c->kind == ACCESS) {
+        note(journal, n, function, c->mode, 0, 0, &s);
+        return reply(listener, n->id, 0, 0);
+    }
+    bool given;
+    bool answered = reply_stat(listener, n, c, &s, &given);
+    if (given)
+        note(journal, n, function, 0, 0, 0, &s);
     return answered;
 }
 
@@ -549,9 +669,10 @@ static bool answer(const struct lcf_fast *f, int listener, const struct seccomp_
     ssize_t length = read_string(n->pid, c.path, path, sizeof path);
     if (length == 0)
         return answer_descriptor(f, listener, n, &c, journal);
-    if (length < 0 || path[0] != '/' || has_dot_component(path, (size_t)length) ||
-        !under(f, path, (size_t)length, false) || !same_ids(f, n->pid))
+    if (length < 0 || path[0] != '/' || has_dot_component(path, (size_t)length))
         return false;
+    if (!under(f, path, (size_t)length, false) || !same_ids(f, n->pid)) /* not the host's */
+        return answer_snapshot(f, listener, n, &c, path, (size_t)length, journal);
     if (!valid(listener, n->id))
         return true; /* it vanished (its thread was killed): nothing to answer */
     /* what was read is the call's: check where it leads, then answer on that descriptor */

@@ -25,7 +25,10 @@
  * Besides: a stat of one of the program's own descriptors (glibc's fstat, made inside libc by
  * the loader, opendir and stdio) is answered from the master's look at it, or for a shadow
  * directory (the master's stand-in for a model directory) or a model file's memfd from the
- * metadata snapshot; the latter, a model file's, is journaled: lcf_fast_serve returns it.
+ * metadata snapshot; and stat, lstat, statx and access(F_OK) of an absolute model path (a
+ * static program's: the shim answers a dynamic one's) from the snapshot, as the shim does
+ * (snapshot_answers.c). What it answers from the snapshot of the model's files is journaled:
+ * lcf_fast_serve returns it.
  * The master makes the call itself on the descriptor it checked (never the program's path read
  * again: a racing thread cannot redirect it) and answers: a regular file's or directory's
  * descriptor injected (SECCOMP_ADDFD_FLAG_SEND), a stat written into the program's memory, a
@@ -62,14 +65,19 @@ struct lcf_fast_note {
     uint64_t args[6];
 };
 
-/* A call the fast path answered from the model's snapshot (a stat of a model file's descriptor,
- * glibc's fstat inside libc), for the master's journal. */
+/* A call the fast path answered from the model's snapshot, for the master's journal, as the
+ * shim's note tells it (struct lcf_note): a stat of a model file's descriptor (glibc's fstat
+ * inside libc), or a stat-like call of a model path (a static program's). */
 struct lcf_fast_answer {
     uint32_t pid;                           /* the calling thread */
     int32_t nr;                             /* its system call */
+    int32_t function;                       /* enum lcf_function: LCF_FSTAT, LCF_STAT... */
+    int32_t flags;                          /* access: the amode */
+    int32_t result;                         /* 0, or -1 with error (ENOENT) */
+    int32_t error;
     uint32_t mode;                          /* what it got: st_mode and st_size */
     int64_t size;
-    int32_t path_length;                    /* bytes of the file's virtual path */
+    int32_t path_length;                    /* bytes of the virtual path */
     char path[LCF_MAX_PATH + 1];
 };
 
