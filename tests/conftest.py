@@ -116,6 +116,29 @@ def build_static(name: str, directory: Path) -> Path:
     return exe
 
 
+def program_steps(sb: Any, program: Path) -> Callable[..., list[str]]:
+    """Run ``program`` (tests/programs/snapshot.c, say) in the Sandbox ``sb`` with the given
+    steps, checking it exits 0 and writes nothing on stderr; its output lines."""
+
+    def run(*args: str) -> list[str]:
+        done = sb.run([str(program), *args], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == "", done.stderr
+        return list(done.stdout.splitlines())
+
+    return run
+
+
+def hybrid_sandbox() -> Any:
+    """A Sandbox of the hybrid backend (a context manager); the test is skipped where the kernel
+    cannot give one."""
+    from libcfake import Sandbox, _hybrid
+
+    if _hybrid.unavailable() is not None:
+        pytest.skip(f"no hybrid backend here: {_hybrid.unavailable()}")
+    return Sandbox(backend="hybrid")
+
+
 def passthrough(svc: LibcService) -> None:
     """A handler that lets every call through to the real libc."""
     svc.use_slave_credentials()

@@ -19,7 +19,7 @@ import pytest
 
 from libcfake import Sandbox, _hybrid
 
-from .conftest import build_static
+from .conftest import build_static, hybrid_sandbox, program_steps
 
 Compile = Callable[[str], Path]
 BACKENDS = ["preload"] + (["hybrid"] if _hybrid.unavailable() is None else [])
@@ -35,15 +35,7 @@ def sb(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
 @pytest.fixture
 def steps(compile_c: Compile, sb: Sandbox) -> Callable[..., list[str]]:
     """Run tests/programs/snapshot.c with the given steps; its output lines."""
-    program = str(compile_c("snapshot"))
-
-    def run(*args: str) -> list[str]:
-        done = sb.run([program, *args], capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        assert done.stderr == "", done.stderr
-        return list(done.stdout.splitlines())
-
-    return run
+    return program_steps(sb, compile_c("snapshot"))
 
 
 def fstats(sb: Sandbox, path: str = "/d/f") -> list[bool]:
@@ -189,9 +181,7 @@ def test_a_file_written_after_its_last_name_is_gone_keeps_the_models_stat(
 
 @pytest.fixture
 def hybrid() -> Iterator[Sandbox]:
-    if _hybrid.unavailable() is not None:
-        pytest.skip(f"no hybrid backend here: {_hybrid.unavailable()}")
-    with Sandbox(backend="hybrid") as sandbox:
+    with hybrid_sandbox() as sandbox:
         sandbox.fs.create_file("/d/f", contents="0123456789")
         yield sandbox
 

@@ -28,7 +28,7 @@ from libcfake import ProtocolError, Sandbox, protocol
 from libcfake.fs import FileSystem, lstat_records
 from libcfake.snapshot import RECORD, Snapshot
 
-from .conftest import as_nobody
+from .conftest import as_nobody, program_steps
 
 Compile = Callable[[str], Path]
 
@@ -45,15 +45,7 @@ def sb() -> Iterator[Sandbox]:
 @pytest.fixture
 def steps(compile_c: Compile, sb: Sandbox) -> Callable[..., list[str]]:
     """Run tests/programs/snapshot.c with the given steps; its output lines."""
-    program = str(compile_c("snapshot"))
-
-    def run(*args: str) -> list[str]:
-        done = sb.run([program, *args], capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        assert done.stderr == "", done.stderr
-        return list(done.stdout.splitlines())
-
-    return run
+    return program_steps(sb, compile_c("snapshot"))
 
 
 def noted(sb: Sandbox, call: str, path: str) -> int:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from libcfake import Sandbox, _hybrid
+from libcfake import Sandbox
 
-from .conftest import as_nobody, build_static
+from .conftest import as_nobody, build_static, hybrid_sandbox
 
 Compile = Callable[[str], Path]
 
@@ -41,9 +41,7 @@ def programs(compile_c: Compile) -> Iterator[tuple[str, str]]:
 
 @pytest.fixture
 def sb() -> Iterator[Sandbox]:
-    if _hybrid.unavailable() is not None:
-        pytest.skip(f"no hybrid backend here: {_hybrid.unavailable()}")
-    with Sandbox(backend="hybrid") as sandbox:
+    with hybrid_sandbox() as sandbox:
         sandbox.fs.create_file("/d/f", contents="0123456789")
         sandbox.fs.create_symlink("/d/link", "f")
         sandbox.fs.create_dir("/d/sub")
