@@ -618,7 +618,8 @@ class Supervisor:
     were routed (see :data:`DatagramSources`), for the sources its recvfrom reports.
 
     ``on_note(process, notes)``: hears of the calls the loop answered from the snapshot (a stat
-    of a model file's descriptor, made inside libc), as a master hears the shim's notes.
+    of a model file's descriptor made inside libc; a static program's stat-like calls of model
+    paths and opens of listed directories), as a master hears the shim's notes.
 
     ``chdir_continues``: a passed-through chdir goes on in the kernel (only the kernel can change
     a process's working directory) instead of failing with ENOSYS. Off by default: it is a
