@@ -228,6 +228,11 @@ class FastPath:
         lib.lcf_fast_init(self._state, prefixes, len(passthrough), numbers, count, root, view, size)
         self._view = view  # (kept alive with the mapping it points into)
 
+    def finish(self, listener: int) -> None:
+        """Give the program the answer a :class:`FastAnswer` was about, once it is journaled
+        (the pipeline's rule: a call is recorded before the program sees its answer)."""
+        lib.lcf_fast_finish(self._state, listener)
+
     def close(self) -> None:
         """Release the snapshot's mapping (and the descriptor mmap keeps); call only while no
         :meth:`wait` runs. Every call goes to the caller from then on."""
@@ -251,10 +256,10 @@ class FastPath:
     def wait(
         self, listener: int, wakeup: int, pidfd: int, timeout: float | None
     ) -> Notification | FastAnswer | str:
-        """The next call to answer, a call answered here that the journal must see, or why the
-        wait ended: "wakeup" (``wakeup`` is readable), "exited" (``pidfd`` is: -1 for none),
-        "hangup" (every process of the tree is gone), "timeout" (``timeout`` seconds passed;
-        None: never)."""
+        """The next call to answer, a call answered here that the journal must see (then call
+        :meth:`finish`: its program waits until then), or why the wait ended: "wakeup"
+        (``wakeup`` is readable), "exited" (``pidfd`` is: -1 for none), "hangup" (every process
+        of the tree is gone), "timeout" (``timeout`` seconds passed; None: never)."""
         milliseconds = -1 if timeout is None else int(timeout * 1000) + 1
         event = lib.lcf_fast_serve(self._state, listener, wakeup, pidfd, milliseconds, self._note)
         if event == lib.LCF_FAST_NOTE:

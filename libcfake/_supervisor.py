@@ -686,7 +686,10 @@ class Supervisor:
                 if isinstance(event, Notification):
                     self.dispatch(event)
                 elif isinstance(event, FastAnswer):
-                    self._journal(event)
+                    try:
+                        self._journal(event)
+                    finally:  # (the program gets its answer once the journal has it)
+                        self.fast.finish(self.listener.fileno())
                 elif event != "timeout":
                     break  # woken by stop(), the process exited, or every process is gone
             if until is None:

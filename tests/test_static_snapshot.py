@@ -124,3 +124,18 @@ def test_a_change_is_seen_by_a_static_programs_next_stat(
     assert changed.stdout == "ok\nok\n"
     out, _ = holder.communicate("go\n", timeout=60)
     assert out.splitlines() == ["100600 10", "100644 0"]
+
+
+def test_the_journal_holds_every_answer_once_a_static_program_has_exited(
+    sb: Sandbox, programs: tuple[str, str]
+) -> None:
+    # the supervisor gives the program an answer from the snapshot only once it is journaled,
+    # as the pipeline records a call before the program can see its answer
+    dynamic, static = programs
+    run(sb, dynamic, "list", "/d")
+    for _ in range(5):
+        before = len(sb.journal)
+        proc = sb.popen([static, *["stat", "/d/f"] * 200], stdout=subprocess.DEVNULL)
+        assert proc.wait() == 0
+        stats = [e.from_snapshot for e in sb.journal[before:] if e.path == "/d/f"]
+        assert stats == [True] * 200

@@ -126,6 +126,8 @@ int lcf_fast_init(struct lcf_fast *f, const char *prefixes, uint32_t count,
     f->mixed_ids = root == 0 || !has_masters_ids(f, root); /* its children inherit them */
     f->has_snapshot =
         snapshot != NULL && lcf_snapshot_view_init(&f->snapshot, snapshot, snapshot_bytes) == 0;
+    f->journal.pid = 0;
+    f->journal.fd = -1;
     f->enabled = 1;
     return 0;
 }
@@ -440,14 +442,9 @@ static bool perform(int listener, const struct seccomp_notif *n, const struct ca
     return false;
 }
 
-/* Answers a stat or statx with *s, written into the program's buffer (EFAULT when it cannot be);
- * *given says whether the program got it. True: answered, or the call vanished. */
-static bool reply_stat(int listener, const struct seccomp_notif *n, const struct call *c,
-                       const struct lcf_stat *s, bool *given)
+/* Writes *s into the program's stat or statx buffer: 0, or EFAULT. */
+static int write_stat(const struct seccomp_notif *n, const struct call *c, const struct lcf_stat *s)
 {
-    *given = false;
-    if (!valid(listener, n->id))
-        return true; /* it vanished: nothing to answer, nothing to write */
     int failed;
     if (c->kind == STATX) {
         struct statx stx;
@@ -458,10 +455,7 @@ static bool reply_stat(int listener, const struct seccomp_notif *n, const struct
         lcf_fill_stat(&st, s);
         failed = write_memory(n->pid, c->buffer, &st, sizeof st);
     }
-    if (failed != 0)
-        return reply(listener, n->id, 0, EFAULT);
-    *given = true;
-    return reply(listener, n->id, 0, 0);
+    return failed != 0 ? EFAULT : 0;
 }
 
 /* A stat of a shadow directory's descriptor, from the snapshot's entry of the virtual directory
@@ -482,27 +476,36 @@ static bool answer_published(const struct lcf_fast *f, int listener,
     if (lcf_snapshot_get(&f->snapshot, virtual, strlen(virtual), &s, target, &target_length) != 1 ||
         !S_ISDIR(s.mode))
         return false;
-    bool given;
-    return reply_stat(listener, n, c, &s, &given);
+    if (!valid(listener, n->id))
+        return true; /* it vanished: nothing to answer, nothing to write */
+    return reply(listener, n->id, 0, write_stat(n, c, &s));
 }
 
-/* Fills *journal (its path already there) with what the program got. */
-static void note(struct lcf_fast_answer *journal, const struct seccomp_notif *n, int function,
-                 int flags, int result, int error, const struct lcf_stat *s)
+/* Keeps an answer of the model's for the journal, to be given to the program by lcf_fast_finish
+ * once the master has journaled it (as the pipeline records a call before the program can see
+ * the answer): *s is what it got, `error` its errno (0: none), `fd` a descriptor to place in it
+ * (-1: none), with `fd_flags`. Its path is in *journal already. Returns true (answered). */
+static bool journaled(struct lcf_fast_answer *journal, const struct seccomp_notif *n,
+                      int function, int flags, int error, const struct lcf_stat *s, int fd,
+                      uint32_t fd_flags)
 {
     journal->pid = n->pid;
     journal->nr = n->data.nr;
     journal->function = function;
     journal->flags = flags;
-    journal->result = result;
+    journal->result = error != 0 ? -1 : 0;
     journal->error = error;
     journal->mode = s->mode;
     journal->size = s->size;
+    journal->id = n->id;
+    journal->fd = fd;
+    journal->fd_flags = fd_flags;
+    return true;
 }
 
 /* A stat of a model file's memfd (glibc's fstat inside libc: stdio's, say), from the memfd's
  * record in the snapshot (LCF_SNAPSHOT_DESCRIPTOR); false when there is none (the pipeline
- * answers). What it answered goes to *journal. */
+ * answers). Journaled. */
 static bool answer_record(const struct lcf_fast *f, int listener, const struct seccomp_notif *n,
                           const struct call *c, const struct stat *real,
                           struct lcf_fast_answer *journal)
@@ -511,22 +514,12 @@ static bool answer_record(const struct lcf_fast *f, int listener, const struct s
     if (!f->has_snapshot ||
         !lcf_snapshot_descriptor(&f->snapshot, real, &s, journal->path, &journal->path_length))
         return false;
-    bool given;
-    bool answered = reply_stat(listener, n, c, &s, &given);
-    if (given) /* (the journal hears of what the program got) */
-        note(journal, n, LCF_FSTAT, 0, 0, 0, &s);
-    return answered;
-}
-
-/* Answers ENOENT for a name a complete directory lacks. */
-static bool missing(int listener, const struct seccomp_notif *n, struct lcf_fast_answer *journal,
-                    int function, int flags)
-{
-    static const struct lcf_stat none;
     if (!valid(listener, n->id))
-        return true;
-    note(journal, n, function, flags, -1, ENOENT, &none);
-    return reply(listener, n->id, 0, ENOENT);
+        return true; /* it vanished: nothing to answer, nothing to write */
+    int error = write_stat(n, c, &s);
+    if (error != 0)
+        return reply(listener, n->id, 0, error);
+    return journaled(journal, n, LCF_FSTAT, 0, 0, &s, -1, 0);
 }
 
 /* The open flags with which a listed directory is opened here, as the shim opens one
@@ -534,8 +527,8 @@ static bool missing(int listener, const struct seccomp_notif *n, struct lcf_fast
 #define LISTED_OPEN_FLAGS (O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_LARGEFILE | O_NOCTTY)
 
 /* Opens a directory the snapshot says is listed (its shadow directory lists exactly its
- * entries) and readable by everyone, as the master would: its shadow directory, placed in the
- * program. False: the pipeline answers. */
+ * entries) and readable by everyone, as the master would: its shadow directory, to be placed in
+ * the program. False: the pipeline answers. Journaled. */
 static bool open_listed(const struct lcf_fast *f, int listener, const struct seccomp_notif *n,
                         const struct call *c, struct lcf_fast_answer *journal,
                         const struct lcf_stat *s, uint32_t flags)
@@ -554,25 +547,20 @@ static bool open_listed(const struct lcf_fast *f, int listener, const struct sec
     int dir = open(real, (c->flags & ~O_CLOEXEC) | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0)
         return false;
-    if (valid(listener, n->id)) { /* (else it vanished: nothing to answer) */
-        struct seccomp_notif_addfd add = {
-            .id = n->id,
-            .flags = SECCOMP_ADDFD_FLAG_SEND,
-            .srcfd = (uint32_t)dir,
-            .newfd_flags = (uint32_t)(c->flags & O_CLOEXEC),
-        };
-        if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0)
-            note(journal, n, n->data.nr == SYS_open ? LCF_OPEN : LCF_OPENAT, c->flags, 0, 0, s);
+    if (!valid(listener, n->id)) { /* it vanished: nothing to answer */
+        close(dir);
+        return true;
     }
-    close(dir);
-    return true;
+    int function = n->data.nr == SYS_open ? LCF_OPEN : LCF_OPENAT;
+    return journaled(journal, n, function, c->flags, 0, s, dir, (uint32_t)(c->flags & O_CLOEXEC));
 }
 
 /* stat, lstat, statx or access(F_OK) of a model path (absolute: a static program's; the shim
  * answers a dynamic program's itself), from the snapshot as the shim answers it
  * (snapshot_answers.c): what lstat says of a published entry that is not a symlink the call
- * follows, or ENOENT for a name a complete directory lacks. A path in the shadow tree stands for
- * the virtual path after its root. False: the pipeline answers. */
+ * follows, or ENOENT for a name a complete directory lacks; and the open of a listed directory.
+ * A path in the shadow tree stands for the virtual path after its root. False: the pipeline
+ * answers. Journaled. */
 static bool answer_snapshot(const struct lcf_fast *f, int listener, const struct seccomp_notif *n,
                             const struct call *c, const char *path, size_t length,
                             struct lcf_fast_answer *journal)
@@ -605,27 +593,25 @@ static bool answer_snapshot(const struct lcf_fast *f, int listener, const struct
     bool follows = c->kind == ACCESS || c->follow;
     if (says == LCF_SNAPSHOT_UNKNOWN || (says == LCF_SNAPSHOT_FOUND && S_ISLNK(s.mode) && follows))
         return false; /* (the last symlink is followed: the master resolves it) */
-    if (c->kind == OPEN)
-        return says == LCF_SNAPSHOT_FOUND
-                   ? open_listed(f, listener, n, c, journal, &s, flags)
-                   : missing(listener, n, journal, n->data.nr == SYS_open ? LCF_OPEN : LCF_OPENAT,
-                             c->flags);
-    int function = c->kind == ACCESS ? ((c->flags & AT_EACCESS) ? LCF_EACCESS : LCF_ACCESS)
-                   : c->follow       ? LCF_STAT
-                                     : LCF_LSTAT;
+    if (c->kind == OPEN && says == LCF_SNAPSHOT_FOUND)
+        return open_listed(f, listener, n, c, journal, &s, flags);
+    int function = c->kind == OPEN     ? (n->data.nr == SYS_open ? LCF_OPEN : LCF_OPENAT)
+                   : c->kind == ACCESS ? ((c->flags & AT_EACCESS) ? LCF_EACCESS : LCF_ACCESS)
+                   : c->follow         ? LCF_STAT
+                                       : LCF_LSTAT;
+    int flag_word = c->kind == OPEN ? c->flags : c->mode;
     if (!valid(listener, n->id))
         return true; /* it vanished: nothing to answer, nothing to write */
-    if (says == LCF_SNAPSHOT_MISSING)
-        return missing(listener, n, journal, function, c->mode);
-    if (c->kind == ACCESS) {
-        note(journal, n, function, c->mode, 0, 0, &s);
-        return reply(listener, n->id, 0, 0);
+    if (says == LCF_SNAPSHOT_MISSING) {
+        static const struct lcf_stat none;
+        return journaled(journal, n, function, flag_word, ENOENT, &none, -1, 0);
     }
-    bool given;
-    bool answered = reply_stat(listener, n, c, &s, &given);
-    if (given)
-        note(journal, n, function, 0, 0, 0, &s);
-    return answered;
+    if (stat_like) {
+        int error = write_stat(n, c, &s);
+        if (error != 0)
+            return reply(listener, n->id, 0, error);
+    }
+    return journaled(journal, n, function, flag_word, 0, &s, -1, 0);
 }
 
 /* A stat of one of the program's own descriptors (newfstatat or statx with an empty path and
@@ -711,9 +697,30 @@ static int64_t now_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+int lcf_fast_finish(struct lcf_fast *f, int listener)
+{
+    struct lcf_fast_answer *j = &f->journal;
+    if (j->pid == 0)
+        return 0;
+    j->pid = 0;
+    if (j->fd < 0)
+        return reply(listener, j->id, 0, j->error) ? 0 : -1;
+    struct seccomp_notif_addfd add = {
+        .id = j->id,
+        .flags = SECCOMP_ADDFD_FLAG_SEND,
+        .srcfd = (uint32_t)j->fd,
+        .newfd_flags = j->fd_flags,
+    };
+    int placed = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add); /* ENOENT: the caller is gone */
+    close(j->fd);
+    j->fd = -1;
+    return placed < 0 ? -1 : 0;
+}
+
 int lcf_fast_serve(struct lcf_fast *f, int listener, int wakeup, int pidfd, int timeout_ms,
                    struct lcf_fast_note *note)
 {
+    lcf_fast_finish(f, listener); /* (a journaled answer never left waiting) */
     int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
     for (;;) {
         struct pollfd fds[3] = {{listener, POLLIN, 0}, {wakeup, POLLIN, 0}, {pidfd, POLLIN, 0}};

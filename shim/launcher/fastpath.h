@@ -79,6 +79,9 @@ struct lcf_fast_answer {
     int64_t size;
     int32_t path_length;                    /* bytes of the virtual path */
     char path[LCF_MAX_PATH + 1];
+    uint64_t id;                            /* the call, answered by lcf_fast_finish: */
+    int32_t fd;                             /* a descriptor to place in the program (-1: none; */
+    uint32_t fd_flags;                      /* then the reply is 0, or -1 with error) */
 };
 
 /* One listener's fast path: filled by lcf_fast_init, used by one thread at a time. */
@@ -114,10 +117,15 @@ int lcf_fast_init(struct lcf_fast *fast, const char *prefixes, uint32_t count,
                   const void *snapshot, uint64_t snapshot_bytes);
 
 /* Waits (poll) on the listener, `wakeup` and `pidfd` (-1: none) for up to timeout_ms (-1:
- * forever), answering the calls the fast path covers, until one is left to Python, one was
- * answered that the journal must see (LCF_FAST_ANSWERED, in fast->journal), or another
- * descriptor is readable. Returns one of LCF_FAST_*, or -errno. */
+ * forever), answering the calls the fast path covers, until one is left to Python, one has an
+ * answer of the model's that the journal must see first (LCF_FAST_ANSWERED: in fast->journal,
+ * given to the program by lcf_fast_finish), or another descriptor is readable. Returns one of
+ * LCF_FAST_*, or -errno. */
 int lcf_fast_serve(struct lcf_fast *fast, int listener, int wakeup, int pidfd, int timeout_ms,
                    struct lcf_fast_note *note);
+
+/* Gives the program the answer fast->journal holds (after the master journaled it): 0, or -1
+ * when it could not (the caller is gone). Nothing when none is held. */
+int lcf_fast_finish(struct lcf_fast *fast, int listener);
 
 #endif
