@@ -3,6 +3,7 @@
  * call it answers. */
 
 #include "replies.h"
+#include "snapshot.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -60,13 +61,7 @@ static int check_header(const struct lcf_reply *r, const struct packet *p, uint3
 
 bool valid_stat(const struct lcf_stat *st)
 {
-    switch (st->mode & S_IFMT) {
-    case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR:
-    case S_IFBLK: case S_IFIFO: case S_IFSOCK:
-        return true;
-    default:
-        return false;
-    }
+    return lcf_stat_typed(st->mode) != 0;
 }
 
 static bool valid_addresses(const struct lcf_address *a, uint32_t count)

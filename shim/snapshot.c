@@ -1,7 +1,11 @@
 /* The metadata snapshot's writer (the master's, through cffi) and reader (the shim's).
  * See struct lcf_snapshot in libcfake_wire.h for the layout and the rules. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* O_LARGEFILE (the shim defines it for all its units; cffi does not) */
+#endif
 #include "snapshot.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <string.h>
@@ -335,8 +339,7 @@ int lcf_snapshot_descriptor(const struct lcf_snapshot_view *view, const struct s
     return 1;
 }
 
-/* Whether the mode has a file type a stat answer may carry. */
-static int typed(uint32_t mode)
+int lcf_stat_typed(uint32_t mode)
 {
     switch (mode & S_IFMT) {
     case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR: case S_IFBLK: case S_IFIFO:
@@ -352,7 +355,7 @@ int lcf_snapshot_says(const struct lcf_snapshot_view *view, const char *path, si
                       int32_t *target_length, int names_missing)
 {
     if (lcf_snapshot_get(view, path, n, st, target, target_length)) {
-        if (!typed(st->mode))
+        if (!lcf_stat_typed(st->mode))
             return LCF_SNAPSHOT_UNKNOWN;
         *flags = st->reserved;
         st->reserved = 0;
@@ -369,4 +372,33 @@ int lcf_snapshot_says(const struct lcf_snapshot_view *view, const char *path, si
                                     &parent_target) &&
                    S_ISDIR(parent.mode) && (parent.reserved & LCF_SNAPSHOT_COMPLETE);
     return complete ? LCF_SNAPSHOT_MISSING : LCF_SNAPSHOT_UNKNOWN;
+}
+
+int lcf_snapshot_in_tree(const struct lcf_snapshot_view *view, const char *path, size_t n)
+{
+    size_t k = view->root_length;
+    return n >= k && memcmp(path, view->root, k) == 0 && (n == k || path[k] == '/');
+}
+
+size_t lcf_snapshot_shadow(const struct lcf_snapshot_view *view, const char *path, size_t n,
+                           char *out)
+{
+    size_t k = view->root_length;
+    memcpy(out, view->root, k);
+    if (n > 1) { /* "/" is the root itself */
+        memcpy(out + k, path, n);
+        k += n;
+    }
+    out[k] = '\0';
+    return k;
+}
+
+/* The open flags a listed directory's shadow is opened with: read-only, and nothing the shadow
+ * directory could answer differently from the master. */
+#define LISTED_OPEN_FLAGS (O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_LARGEFILE | O_NOCTTY)
+
+int lcf_snapshot_opens_shadow(const struct lcf_stat *st, uint32_t flags, int open_flags)
+{
+    return (open_flags & ~LISTED_OPEN_FLAGS) == 0 && /* (O_RDONLY is 0) */
+           (flags & LCF_SNAPSHOT_LISTED) && S_ISDIR(st->mode) && (st->mode & 0444) == 0444;
 }

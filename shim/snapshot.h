@@ -107,6 +107,24 @@ int lcf_snapshot_view_init(struct lcf_snapshot_view *view, const void *map, uint
 int lcf_snapshot_get(const struct lcf_snapshot_view *view, const char *path, size_t length,
                      struct lcf_stat *stat, char *target, int32_t *target_length);
 
+/* Whether the mode has a file type a stat answer may carry (0: a named-only entry, or garbage). */
+int lcf_stat_typed(uint32_t mode);
+
+/* Reader: whether path (n bytes) is the shadow tree's root or lies under it: the real directories
+ * that stand for the virtual ones (the root's, then the virtual path). */
+int lcf_snapshot_in_tree(const struct lcf_snapshot_view *view, const char *path, size_t n);
+
+/* Reader: writes into out (the root's bytes and LCF_MAX_PATH more, NUL-terminated) the shadow
+ * directory of the virtual path (n bytes, in the snapshot's form); returns its length. */
+size_t lcf_snapshot_shadow(const struct lcf_snapshot_view *view, const char *path, size_t n,
+                           char *out);
+
+/* Reader: whether an open with open_flags of an entry the snapshot found (*st, its flags) may
+ * be answered by opening the entry's shadow directory, as the master would: a directory marked
+ * listed and readable by everyone, opened read-only with no flag the shadow could answer
+ * otherwise (O_NOATIME wants its owner). */
+int lcf_snapshot_opens_shadow(const struct lcf_stat *st, uint32_t flags, int open_flags);
+
 /* What the snapshot says of a virtual path (see lcf_snapshot_says). */
 #define LCF_SNAPSHOT_UNKNOWN 0 /* nothing: ask the master */
 #define LCF_SNAPSHOT_FOUND 1   /* what lstat says of it */

@@ -38,8 +38,7 @@ int snapshot_map(int fd, uint64_t bytes, struct line *l)
 /* Whether path (n bytes) is the shadow tree's root or lies under it. */
 static bool in_shadow_tree(const char *path, size_t n)
 {
-    size_t k = snapshot.root_length;
-    return n >= k && memcmp(path, snapshot.root, k) == 0 && (n == k || path[k] == '/');
+    return lcf_snapshot_in_tree(&snapshot, path, n);
 }
 
 /* Writes into out (LCF_MAX_PATH + 1 bytes) the virtual path a stat-like call names: a path in the
@@ -106,9 +105,6 @@ static bool send_note(struct conn *c, const struct lcf_request *req, const struc
     return c->ring != NULL && lcf_ring_append(c->ring, c->ring_data, &c->ring_head, pieces, 3);
 }
 
-/* The open flags with which a listed directory is opened in the shim: read-only, and nothing the
- * shadow directory could answer differently from the master (O_NOATIME wants its owner). */
-#define LISTED_OPEN_FLAGS (O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_LARGEFILE | O_NOCTTY)
 
 /* What the snapshot says of the path a call names. */
 enum snapshot_says {
@@ -184,16 +180,9 @@ static bool snapshot_open(struct conn *c, const struct lcf_request *req, struct 
     enum snapshot_says says = snapshot_entry(req, path, &n, &st, &flags, target, &target_length);
     if (says == MISSING)
         return snapshot_missing(c, req, reply, path, n);
-    if (says != FOUND || (open_flags & ~LISTED_OPEN_FLAGS) != 0 || /* (O_RDONLY is 0) */
-        !(flags & LCF_SNAPSHOT_LISTED) || !S_ISDIR(st.mode) || (st.mode & 0444) != 0444)
+    if (says != FOUND || !lcf_snapshot_opens_shadow(&st, flags, open_flags))
         return false;
-    size_t k = snapshot.root_length;
-    memcpy(real, snapshot.root, k);
-    if (n > 1) { /* "/" is the root itself */
-        memcpy(real + k, path, n);
-        k += n;
-    }
-    real[k] = '\0';
+    lcf_snapshot_shadow(&snapshot, path, n, real);
     int saved = errno;
     int dir = lcf_real_openat(AT_FDCWD, real, open_flags | O_DIRECTORY | O_CLOEXEC);
     if (dir >= 0 && !send_note(c, req, &st, path, n, target, 0, 0)) {

@@ -467,8 +467,7 @@ static bool answer_published(const struct lcf_fast *f, int listener,
     char real[4096], target[LCF_MAX_PATH + 1];
     ssize_t length = fd_path(fd, real, sizeof real);
     size_t k = f->snapshot.root_length;
-    if (!f->has_snapshot || length < 0 || (size_t)length < k ||
-        memcmp(real, f->snapshot.root, k) != 0 || (real[k] != '/' && real[k] != '\0'))
+    if (!f->has_snapshot || length < 0 || !lcf_snapshot_in_tree(&f->snapshot, real, (size_t)length))
         return false;
     const char *virtual = (size_t)length == k ? "/" : real + k;
     struct lcf_stat s;
@@ -522,10 +521,6 @@ static bool answer_record(const struct lcf_fast *f, int listener, const struct s
     return journaled(journal, n, LCF_FSTAT, 0, 0, &s, -1, 0);
 }
 
-/* The open flags with which a listed directory is opened here, as the shim opens one
- * (snapshot_answers.c): read-only, nothing the shadow directory could answer otherwise. */
-#define LISTED_OPEN_FLAGS (O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_LARGEFILE | O_NOCTTY)
-
 /* Opens a directory the snapshot says is listed (its shadow directory lists exactly its
  * entries) and readable by everyone, as the master would: its shadow directory, to be placed in
  * the program. False: the pipeline answers. Journaled. */
@@ -533,17 +528,10 @@ static bool open_listed(const struct lcf_fast *f, int listener, const struct sec
                         const struct call *c, struct lcf_fast_answer *journal,
                         const struct lcf_stat *s, uint32_t flags)
 {
-    if ((c->flags & ~LISTED_OPEN_FLAGS) != 0 || !(flags & LCF_SNAPSHOT_LISTED) ||
-        !S_ISDIR(s->mode) || (s->mode & 0444) != 0444)
+    if (!lcf_snapshot_opens_shadow(s, flags, c->flags))
         return false;
     char real[sizeof f->snapshot.root + LCF_MAX_PATH];
-    size_t k = f->snapshot.root_length, length = (size_t)journal->path_length;
-    memcpy(real, f->snapshot.root, k);
-    if (length > 1) { /* "/" is the root itself */
-        memcpy(real + k, journal->path, length);
-        k += length;
-    }
-    real[k] = '\0';
+    lcf_snapshot_shadow(&f->snapshot, journal->path, (size_t)journal->path_length, real);
     int dir = open(real, (c->flags & ~O_CLOEXEC) | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0)
         return false;
@@ -570,8 +558,7 @@ static bool answer_snapshot(const struct lcf_fast *f, int listener, const struct
         !(stat_like || c->kind == OPEN || (c->kind == ACCESS && c->mode == F_OK)))
         return false;
     size_t k = f->snapshot.root_length;
-    if (length >= k && memcmp(path, f->snapshot.root, k) == 0 &&
-        (length == k || path[k] == '/')) { /* the shadow tree: its virtual path */
+    if (lcf_snapshot_in_tree(&f->snapshot, path, length)) { /* the shadow tree: its virtual path */
         path += k;
         length -= k;
         if (length == 0) {
