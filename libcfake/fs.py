@@ -854,9 +854,7 @@ class FileSystem:
             return None
         file, made = entry
         meta = file.stat_result
-        ctime = meta._st_ctime_ns
-        if info.st_ctime_ns != made:
-            ctime = max(ctime, info.st_ctime_ns)
+        ctime = _memfd_ctime(meta._st_ctime_ns, made, info)
         return pack_stat_ns(meta.st_mode, info.st_size, meta.st_dev, cast(int, meta.st_ino),
                             int(meta.st_nlink), meta.st_uid, meta.st_gid, meta._st_atime_ns,
                             info.st_mtime_ns, ctime)  # fmt: skip
@@ -1533,6 +1531,13 @@ def _read_host_entries(directory: _HostDirectory) -> None:
                 continue
 
 
+def _memfd_ctime(model: int, made: int, info: os.stat_result) -> int:
+    """The ctime (ns) of a file whose contents are a memfd, given the model's ctime, the memfd's
+    when it was made, and the memfd's fstat: the model's until the memfd changes, then the later
+    of the two (shim/snapshot.c's lcf_snapshot_descriptor says the same in C)."""
+    return model if info.st_ctime_ns == made else max(model, info.st_ctime_ns)
+
+
 def _loaded_fast(obj: object) -> None:
     """Make a host directory pyfakefs just added (and, where it merged one into a directory of
     the model, each host directory it added there) load its entries as :class:`_HostDirectory`."""
@@ -1597,8 +1602,7 @@ class _MemfdBacked(FakeFile):
         """The file's ctime, given the memfd's fstat: the model's, until the memfd changes (it
         was written, truncated or had its mtime set); then the later of the two. Making the
         memfd is no change: opening a file leaves its ctime alone."""
-        ctime: int = self.stat_result._st_ctime_ns
-        return ctime if info.st_ctime_ns == self.memfd_made else max(ctime, info.st_ctime_ns)
+        return _memfd_ctime(self.stat_result._st_ctime_ns, self.memfd_made, info)
 
     def __setattr__(self, key: str, value: Any) -> None:
         if key in _MEMFD_ATTRIBUTES:  # ours, not pyfakefs's stat_result

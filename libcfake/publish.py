@@ -82,7 +82,7 @@ class Publisher:
             return
         if self._pending:
             self._republish()
-        opens_faulted = any(rule.calls & NOTED_OPENS for rule in self._faults)
+        opens_faulted = self._faulted(NOTED_OPENS)
         if directory not in self._published:
             self._published.add(directory)
             complete = self._put(snapshot, directory, obj) and not opens_faulted
@@ -104,11 +104,15 @@ class Publisher:
         snapshot = self.snapshot
         if snapshot is None or snapshot.crowded or path in self._descriptors:
             return
-        if any(rule.calls & NOTED_FUNCTIONS for rule in self._faults):
+        if self._faulted(NOTED_FUNCTIONS):
             return
         entry = descriptor_record(obj, path)
         if entry is not None and snapshot.put_many(entry[1]):
             self._descriptors[path] = entry[0]
+
+    def _faulted(self, calls: frozenset[str]) -> bool:
+        """Whether a fault rule covers one of ``calls`` (the shim must then not answer them)."""
+        return any(rule.calls & calls for rule in self._faults)
 
     def _withdraw_descriptor(self, path: str) -> None:
         """Withdraw the record of the memfd of the file at ``path``, if one is published."""
@@ -171,7 +175,7 @@ class Publisher:
         special = prefix in _special_parents(self._fs.mounts)  # mounts, devices, /proc: the host's
         if special:
             entries = [(path, entry) for path, entry in entries if self._route(path) is None]
-        stats_faulted = any(rule.calls & NOTED_FUNCTIONS for rule in self._faults)
+        stats_faulted = self._faulted(NOTED_FUNCTIONS)
         unseen = _named_only if stats_faulted else self._fs.changes_unseen
         # one batch (when full, until the next change): complete if every name is in
         self._holding.add(directory)  # (before: a batch may end half put)
@@ -452,8 +456,7 @@ class Publisher:
         file (which empties the snapshot) and stats one (cp -r) would pay it for every file."""
         if self._pending:
             self._republish()
-        head = path.rstrip("/")  # (paths in their one spelling: no "//")
-        parent = head[: head.rfind("/")] or "/"
+        parent = _dirname(path.rstrip("/"))  # (paths in their one spelling: no "//")
         if parent in self._published:  # (most calls: the lookup below costs more than the rest)
             return
         seen = self._stats_in[parent] = self._stats_in.get(parent, 0) + 1
